@@ -1,0 +1,127 @@
+//! Request extractors that fail with the API's JSON errors: the caller behind the bearer token,
+//! and JSON bodies whose errors name the field.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::tenants::{Access, Principal, TenantKey};
+
+/// The authenticated caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <key>` header".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must read `Bearer <key>`".into()))?;
+        let principal = state
+            .tenants
+            .authenticate(token.trim())?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
+        Ok(Caller(principal))
+    }
+}
+
+impl Caller {
+    /// Only the platform admin passes.
+    pub fn platform_admin(&self) -> ApiResult<()> {
+        match self.0 {
+            Principal::PlatformAdmin => Ok(()),
+            Principal::Tenant(_) => Err(ApiError::Forbidden("this route is for the platform admin token".into())),
+        }
+    }
+
+    /// A tenant key whose role allows `access`.
+    pub fn tenant(&self, access: Access) -> ApiResult<&TenantKey> {
+        match &self.0 {
+            Principal::PlatformAdmin => {
+                Err(ApiError::Forbidden("this route needs a tenant API key, not the platform admin token".into()))
+            }
+            Principal::Tenant(key) if key.role.allows(access) => Ok(key),
+            Principal::Tenant(key) => Err(ApiError::Forbidden(format!(
+                "the `{}` role may not {}",
+                serde_json::to_value(key.role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                match access {
+                    Access::Read => "read this resource",
+                    Access::Write => "change this resource",
+                    Access::ManageKeys => "manage API keys",
+                    Access::Ingest => "send events or customers",
+                }
+            ))),
+        }
+    }
+}
+
+/// A JSON body. Errors name the field at fault.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Invalid { field: None, message: format!("cannot read the body: {e}") })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, naming the path of the first bad field (`limits.fuel`, `rule.name`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner().to_string();
+        let mut path = e.path().to_string();
+        if let Some(missing) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            path = if path == "." { missing.to_string() } else { format!("{path}.{missing}") };
+        }
+        let field = (path != ".").then_some(path);
+        ApiError::Invalid { field, message: format!("invalid JSON body: {inner}") }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        fuel: u64,
+    }
+
+    fn field_of(body: &str) -> Option<String> {
+        match parse_json::<Outer>(body.as_bytes()) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid-body error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(r#"{"inner": {"fuel": 1}}"#).as_deref(), Some("name"));
+        assert_eq!(field_of(r#"{"name": "a", "inner": {"fuel": "x"}}"#).as_deref(), Some("inner.fuel"));
+        assert_eq!(field_of(r#"{"name": "a", "inner": {}}"#).as_deref(), Some("inner.fuel"));
+        assert_eq!(field_of("not json"), None);
+    }
+}

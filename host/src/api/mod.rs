@@ -1,0 +1,63 @@
+//! The HTTP API: routes, shared state, and one module per resource.
+
+mod api_keys;
+pub mod extract;
+mod plugins;
+mod service;
+mod tenants;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::plugins::Plugins;
+use crate::store::Store;
+use crate::tenants::Tenants;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub tenants: Tenants,
+    pub plugins: Arc<Plugins>,
+    pub metrics: Arc<Metrics>,
+    /// False once shutdown has begun, so load balancers stop sending traffic.
+    pub ready: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(service::openapi))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
+        .merge(plugins::routes(state.config.max_plugin_bytes))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .with_state(state)
+}
+
+async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.http_response(response.status().as_u16());
+    response
+}
+
+/// A list response: `{"items": [...]}`.
+#[derive(serde::Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}

@@ -1,0 +1,182 @@
+//! `/v1/plugins`: upload, list, inspect, configure, delete and dry-run a tenant's plugins.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::extract::{ApiJson, Caller, parse_json};
+use super::{AppState, Items};
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::plugins::io::Evaluation;
+use crate::plugins::{CallReport, Plugin, PluginKind, PluginLimits, PluginPatch, PluginVersion};
+use crate::tenants::{Access, Tenant};
+
+pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
+    Router::new()
+        // Room over the limit, so an oversized upload gets our own error naming the limit.
+        .route("/v1/plugins", post(upload).get(list).layer(DefaultBodyLimit::max(max_plugin_bytes + 1)))
+        .route("/v1/plugins/{name}", get(show).patch(update).delete(remove))
+        .route("/v1/plugins/{name}/versions", get(versions))
+        .route("/v1/plugins/{name}/invoke", post(invoke))
+}
+
+/// A plugin as the API shows it: its record, the version in use and the limits its calls get.
+#[derive(Serialize)]
+pub struct PluginView {
+    #[serde(flatten)]
+    plugin: Plugin,
+    active_version: u32,
+    effective_limits: PluginLimits,
+}
+
+impl PluginView {
+    fn new(plugin: Plugin, tenant: &Tenant) -> Self {
+        PluginView {
+            active_version: plugin.active_version(),
+            effective_limits: tenant.plugin_limits.clamped_by(&plugin.limits),
+            plugin,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    name: Option<String>,
+    kind: Option<String>,
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let key = caller.tenant(Access::Write)?;
+    let limit = state.config.max_plugin_bytes;
+    let body = body.map_err(|_| ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")))?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type != "application/wasm" {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the component with `Content-Type: application/wasm` (got `{content_type}`)"
+        )));
+    }
+    if body.len() > limit {
+        return Err(ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")));
+    }
+    let name = query.name.ok_or_else(|| ApiError::field("name", "query parameter `name` is required"))?;
+    let kind = query
+        .kind
+        .as_deref()
+        .ok_or_else(|| ApiError::field("kind", "query parameter `kind` is required"))
+        .and_then(|k| PluginKind::parse(k).ok_or_else(|| ApiError::field("kind", "must be `condition` or `template`")))?;
+    let tenant = tenant_of(&state, &key.tenant_id)?;
+    let (plugin, version) = state.plugins.upload(key, &name, kind, body).await?;
+    tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
+    Ok((StatusCode::CREATED, Json(json!({ "plugin": PluginView::new(plugin, &tenant), "version": version }))))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<PluginView>>> {
+    let key = caller.tenant(Access::Read)?;
+    let tenant = tenant_of(&state, &key.tenant_id)?;
+    let items = state.plugins.list(&tenant.id)?.into_iter().map(|p| PluginView::new(p, &tenant)).collect();
+    Ok(Json(Items { items }))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<PluginView>> {
+    let key = caller.tenant(Access::Read)?;
+    let tenant = tenant_of(&state, &key.tenant_id)?;
+    Ok(Json(PluginView::new(state.plugins.find(&tenant.id, &name)?, &tenant)))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Items<PluginVersion>>> {
+    let key = caller.tenant(Access::Read)?;
+    Ok(Json(Items { items: state.plugins.versions(&key.tenant_id, &name)? }))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(patch): ApiJson<PluginPatch>,
+) -> ApiResult<Json<PluginView>> {
+    let key = caller.tenant(Access::Write)?;
+    let tenant = tenant_of(&state, &key.tenant_id)?;
+    let plugin = state.plugins.patch(key, &tenant, &name, patch).await?;
+    Ok(Json(PluginView::new(plugin, &tenant)))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let key = caller.tenant(Access::Write)?;
+    state.plugins.delete(key, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A dry run: the body is the call's input (for a condition, an evaluation, or
+/// `{"function": "validate", "config": ...}`; for a template, a context). The answer carries
+/// the output or the error, with the fuel used, the time taken and the plugin's log.
+async fn invoke(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let key = caller.tenant(Access::Write)?;
+    let tenant = tenant_of(&state, &key.tenant_id)?;
+    let plugin = state.plugins.find(&tenant.id, &name)?;
+    if !plugin.enabled {
+        return Err(ApiError::Conflict(format!("plugin `{name}` is disabled; enable it to invoke it")));
+    }
+    let plugins = &state.plugins;
+    let response = match plugin.kind {
+        PluginKind::Condition => {
+            let mut input: serde_json::Map<String, Value> = parse_json(&body)?;
+            match input.remove("function").as_ref().map(|f| f.as_str()) {
+                None | Some(Some("evaluate")) => {
+                    let evaluation: Evaluation = parse_json(&serde_json::to_vec(&input).expect("JSON"))?;
+                    report(plugins.evaluate(&tenant, &plugin, &evaluation).await?)
+                }
+                Some(Some("validate")) => {
+                    #[derive(Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    struct Validate {
+                        config: Value,
+                    }
+                    let v: Validate = parse_json(&serde_json::to_vec(&input).expect("JSON"))?;
+                    report(plugins.validate(&tenant, &plugin, &v.config).await?.map_output(|()| json!({ "valid": true })))
+                }
+                Some(_) => return Err(ApiError::field("function", "must be `evaluate` or `validate`")),
+            }
+        }
+        PluginKind::Template => {
+            let context: Context = parse_json(&body)?;
+            report(plugins.render(&tenant, &plugin, &context).await?)
+        }
+    };
+    Ok(response)
+}
+
+/// The dry run's answer: 200 with the output, or the error's status with the error; both with
+/// fuel, time and log.
+fn report<T: Serialize>(report: CallReport<T>) -> Response {
+    let CallReport { result, fuel_used, duration_us, logs } = report;
+    let (status, key, value) = match result {
+        Ok(output) => (StatusCode::OK, "output", serde_json::to_value(output).expect("outputs serialize")),
+        Err(error) => {
+            let (status, body) = ApiError::Plugin(error).to_json();
+            (status, "error", body)
+        }
+    };
+    let body = json!({ key: value, "fuel_used": fuel_used, "duration_us": duration_us, "logs": logs });
+    (status, Json(body)).into_response()
+}
+
+fn tenant_of(state: &AppState, id: &str) -> ApiResult<Tenant> {
+    state.tenants.get(id)?.ok_or_else(|| ApiError::Unauthorized("the key's tenant no longer exists".into()))
+}

@@ -1,0 +1,102 @@
+//! `/v1/tenants`: the platform admin's routes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{ApiJson, Caller};
+use super::{AppState, Items};
+use crate::error::{ApiError, ApiResult};
+use crate::plugins::PluginLimits;
+use crate::tenants::Tenant;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    name: String,
+    plugin_limits: Option<PluginLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    name: Option<String>,
+    plugin_limits: Option<PluginLimits>,
+}
+
+fn check_tenant_name(name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::field("name", "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_limits(limits: &PluginLimits) -> ApiResult<()> {
+    limits.validate().map_err(|e| {
+        let field = e.split(':').next().unwrap_or_default();
+        ApiError::field(format!("plugin_limits.{field}"), e.clone())
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.platform_admin()?;
+    check_tenant_name(&body.name)?;
+    let limits = body.plugin_limits.unwrap_or(state.config.plugin_limits);
+    check_limits(&limits)?;
+    let (tenant, admin_key) = state.tenants.create(body.name, limits)?;
+    state.store.flush().await?;
+    tracing::info!(tenant = %tenant.id, "tenant created");
+    Ok((StatusCode::CREATED, Json(json!({ "tenant": tenant, "admin_key": admin_key }))))
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Tenant>>> {
+    caller.platform_admin()?;
+    Ok(Json(Items { items: state.tenants.list()? }))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Tenant>> {
+    caller.platform_admin()?;
+    Ok(Json(find(&state, &id)?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TenantUpdate>,
+) -> ApiResult<Json<Tenant>> {
+    caller.platform_admin()?;
+    let mut tenant = find(&state, &id)?;
+    if let Some(name) = body.name {
+        check_tenant_name(&name)?;
+        tenant.name = name;
+    }
+    if let Some(limits) = body.plugin_limits {
+        check_limits(&limits)?;
+        tenant.plugin_limits = limits;
+    }
+    state.tenants.put(&tenant)?;
+    state.store.flush().await?;
+    Ok(Json(tenant))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.platform_admin()?;
+    if !state.tenants.delete(&id)? {
+        return Err(ApiError::not_found(format_args!("tenant `{id}`")));
+    }
+    state.plugins.delete_tenant(&id).await?;
+    state.store.flush().await?;
+    tracing::info!(tenant = %id, "tenant deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn find(state: &AppState, id: &str) -> ApiResult<Tenant> {
+    state.tenants.get(id)?.ok_or_else(|| ApiError::not_found(format_args!("tenant `{id}`")))
+}

@@ -1,0 +1,172 @@
+//! Server configuration: an embedded default, then a TOML file, then environment variables and
+//! flags (the last two merged by clap, flags winning). Validated once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::plugins::PluginLimits;
+
+/// The defaults, compiled into the binary.
+const DEFAULT_TOML: &str = include_str!("../klaxon.default.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// The platform admin token. When unset, one is generated on first start and kept in
+    /// `<data_dir>/admin-token`.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// Largest plugin component accepted at upload, in bytes.
+    pub max_plugin_bytes: usize,
+    /// Per-call plugin limits a new tenant starts with.
+    pub plugin_limits: PluginLimits,
+}
+
+/// The parts of the configuration flags and environment variables can override.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "KLAXON_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder holding the sled database and the admin token.
+    #[arg(long, env = "KLAXON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "KLAXON_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// A TOML configuration file, read over the embedded defaults.
+    #[arg(long, env = "KLAXON_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config{}: {source}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Parse { path: Option<PathBuf>, source: toml::de::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the configuration: embedded defaults, the file if any, then the overrides.
+    /// `KLAXON_ADMIN_TOKEN` is read from the environment here so it never shows up as a flag.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|source| ConfigError::Parse { path: None, source })?;
+        if let Some(path) = &overrides.config {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file: toml::Table = text.parse().map_err(|source| ConfigError::Parse {
+                path: Some(path.clone()),
+                source,
+            })?;
+            merge(&mut table, file);
+        }
+        let mut config: Config = table
+            .try_into()
+            .map_err(|source| ConfigError::Parse { path: overrides.config.clone(), source })?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(format) = overrides.log_format {
+            config.log_format = format;
+        }
+        if let Ok(token) = std::env::var("KLAXON_ADMIN_TOKEN") {
+            config.admin_token = Some(token);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.admin_token
+            && token.len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters".into(),
+            ));
+        }
+        if self.max_plugin_bytes == 0 {
+            return Err(ConfigError::Invalid("max_plugin_bytes must be above 0".into()));
+        }
+        self.plugin_limits
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("plugin_limits.{e}")))
+    }
+}
+
+/// Overlays `over` onto `base`, table by table.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let config = Config::load(&Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./klaxon-data"));
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("klaxon.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[plugin_limits]\nfuel = 1234\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(path),
+            data_dir: Some("/tmp/elsewhere".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.plugin_limits.fuel, 1234);
+        assert_eq!(config.plugin_limits.time_ms, 100, "untouched keys keep defaults");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/elsewhere"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("klaxon.toml");
+        std::fs::write(&path, "lsiten = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() })
+            .unwrap_err();
+        assert!(err.to_string().contains("lsiten"), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! The context variables of the design: what a notification is about, as templates and
+//! template plugins see it.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    #[default]
+    Evaluating,
+    Ok,
+    InAlarm,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRef {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRef {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+}
+
+/// Start inclusive, end exclusive.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRef {
+    pub id: String,
+    pub customer_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: Timestamp,
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    pub previous: AlertState,
+    pub current: AlertState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRef {
+    pub id: String,
+    pub timestamp: Timestamp,
+    pub url: String,
+}
+
+/// Everything a notification's templates can refer to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    pub tenant: String,
+    pub rule: RuleRef,
+    #[serde(default)]
+    pub customer: Option<CustomerRef>,
+    #[serde(default)]
+    pub state: Transition,
+    #[serde(default)]
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub window: Option<Window>,
+    #[serde(default)]
+    pub event: Option<EventRef>,
+    pub notification: NotificationRef,
+}

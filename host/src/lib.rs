@@ -1,0 +1,12 @@
+//! Klaxon: a multi-tenant alerting and notification rules platform, extended with WebAssembly.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod metrics;
+pub mod plugins;
+pub mod server;
+pub mod store;
+pub mod tenants;

@@ -1,0 +1,56 @@
+//! Counters exported at `/metrics` in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    http_responses: Mutex<BTreeMap<u16, u64>>,
+    plugin_compilations: AtomicU64,
+    plugin_calls: Mutex<BTreeMap<&'static str, u64>>,
+    plugin_call_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub fn http_response(&self, status: u16) {
+        *self.http_responses.lock().expect("metrics lock").entry(status).or_default() += 1;
+    }
+
+    pub fn plugin_compiled(&self) {
+        self.plugin_compilations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A finished plugin call: `outcome` is `ok` or the error code.
+    pub fn plugin_call(&self, outcome: &'static str, micros: u64) {
+        *self.plugin_calls.lock().expect("metrics lock").entry(outcome).or_default() += 1;
+        self.plugin_call_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The text format, with the gauges the caller reads at scrape time.
+    pub fn render(&self, plugins_loaded: usize) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP klaxon_http_responses_total HTTP responses by status code.\n");
+        out.push_str("# TYPE klaxon_http_responses_total counter\n");
+        for (status, n) in self.http_responses.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "klaxon_http_responses_total{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP klaxon_plugin_compilations_total Plugin components compiled (uploads, and artifacts this build could not reuse).\n");
+        out.push_str("# TYPE klaxon_plugin_compilations_total counter\n");
+        let _ = writeln!(out, "klaxon_plugin_compilations_total {}", self.plugin_compilations.load(Ordering::Relaxed));
+        out.push_str("# HELP klaxon_plugin_calls_total Plugin calls by outcome.\n");
+        out.push_str("# TYPE klaxon_plugin_calls_total counter\n");
+        for (outcome, n) in self.plugin_calls.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "klaxon_plugin_calls_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP klaxon_plugin_call_seconds_total Time spent in plugin calls.\n");
+        out.push_str("# TYPE klaxon_plugin_call_seconds_total counter\n");
+        let micros = self.plugin_call_micros.load(Ordering::Relaxed);
+        let _ = writeln!(out, "klaxon_plugin_call_seconds_total {}", micros as f64 / 1e6);
+        out.push_str("# HELP klaxon_plugins_loaded Plugin versions compiled and ready in memory.\n");
+        out.push_str("# TYPE klaxon_plugins_loaded gauge\n");
+        let _ = writeln!(out, "klaxon_plugins_loaded {plugins_loaded}");
+        out
+    }
+}

@@ -1,0 +1,361 @@
+//! The one door to wasmtime: the shared `Engine`, a `Linker` per world, compiling and loading
+//! components, and running a call in a fresh `Store` under its limits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+use super::bindings::v0_1::{condition, template, types};
+use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
+use super::{PluginError, PluginKind, PluginLimits};
+use crate::clock::SharedClock;
+
+/// How often the epoch advances; wall-time limits are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// A component checked against its world and ready to instantiate.
+#[derive(Clone)]
+pub enum Prepared {
+    Condition(condition::ConditionPre<HostState>),
+    Template(template::TemplatePre<HostState>),
+}
+
+/// A freshly compiled component: the instance factory, the artifact to store, and what it
+/// imports.
+pub struct Compiled {
+    pub prepared: Prepared,
+    pub artifact: Vec<u8>,
+    pub imports: Vec<String>,
+}
+
+/// What a call runs with: its limits, its key-value scope and the clock.
+pub struct CallEnv {
+    pub limits: PluginLimits,
+    pub kv: KvScope,
+    pub clock: SharedClock,
+}
+
+/// What one call did, whether or not it succeeded.
+#[derive(Debug, Serialize)]
+pub struct CallReport<T> {
+    #[serde(skip)]
+    pub result: Result<T, PluginError>,
+    pub fuel_used: u64,
+    pub duration_us: u64,
+    pub logs: Vec<LogLine>,
+}
+
+impl<T> CallReport<T> {
+    /// The same report with its output converted.
+    pub fn map_output<U>(self, f: impl FnOnce(T) -> U) -> CallReport<U> {
+        CallReport { result: self.result.map(f), fuel_used: self.fuel_used, duration_us: self.duration_us, logs: self.logs }
+    }
+}
+
+/// The wasmtime engine every tenant shares, with the epoch ticker that enforces wall time.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    condition_linker: Linker<HostState>,
+    template_linker: Linker<HostState>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Engine {
+    pub fn new() -> wasmtime::Result<Self> {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = wasmtime::Engine::new(&config)?;
+
+        let condition_linker = linker::<condition::Condition>(&engine)?;
+        let template_linker = linker::<template::Template>(&engine)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new().name("klaxon-epoch".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+
+        Ok(Engine { engine, condition_linker, template_linker, ticker_stop })
+    }
+
+    /// Compiles a component and checks it against the world of `kind`.
+    pub fn compile(&self, kind: PluginKind, bytes: &[u8]) -> Result<Compiled, PluginError> {
+        check_component_header(bytes)?;
+        let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let prepared = self.prepare(kind, &component)?;
+        let artifact = component.serialize().map_err(|e| PluginError::Host(format!("{e:#}")))?;
+        Ok(Compiled { prepared, artifact, imports })
+    }
+
+    /// Loads an artifact `compile` produced. `None` when this build of wasmtime cannot use it
+    /// (it was made by another version): the caller compiles the component again.
+    pub fn load(&self, kind: PluginKind, artifact: &[u8]) -> Option<Prepared> {
+        wasmtime::Engine::detect_precompiled(artifact)?;
+        // SAFETY: artifacts come only from `Component::serialize` in `compile` and are kept in
+        // the server's own database; nothing a tenant uploads is ever deserialized.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
+        self.prepare(kind, &component).ok()
+    }
+
+    fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
+        let mismatch = |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(), detail: format!("{e:#}") };
+        Ok(match kind {
+            PluginKind::Condition => {
+                let pre = self.condition_linker.instantiate_pre(component).map_err(mismatch)?;
+                Prepared::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?)
+            }
+            PluginKind::Template => {
+                let pre = self.template_linker.instantiate_pre(component).map_err(mismatch)?;
+                Prepared::Template(template::TemplatePre::new(pre).map_err(mismatch)?)
+            }
+        })
+    }
+
+    /// Calls a condition's `validate` on a rule's config.
+    pub fn validate(&self, pre: &condition::ConditionPre<HostState>, env: CallEnv, config: &str) -> CallReport<()> {
+        self.run(env, config.len() as u64, |store| pre.instantiate(&mut *store)?.call_validate(&mut *store, config))
+    }
+
+    /// Calls a condition's `evaluate`.
+    pub fn evaluate(
+        &self,
+        pre: &condition::ConditionPre<HostState>,
+        env: CallEnv,
+        input: &types::Evaluation,
+    ) -> CallReport<types::Verdict> {
+        self.run(env, input.wire_size(), |store| pre.instantiate(&mut *store)?.call_evaluate(&mut *store, input))
+    }
+
+    /// Calls a template's `render`.
+    pub fn render(
+        &self,
+        pre: &template::TemplatePre<HostState>,
+        env: CallEnv,
+        context: &types::Context,
+    ) -> CallReport<types::Payload> {
+        self.run(env, context.wire_size(), |store| pre.instantiate(&mut *store)?.call_render(&mut *store, context))
+    }
+
+    /// Runs `call` in a fresh store under the call's limits. The input's size is checked before
+    /// anything runs, the output's after.
+    fn run<T: WireSize>(
+        &self,
+        env: CallEnv,
+        input_size: u64,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, String>>,
+    ) -> CallReport<T> {
+        let CallEnv { limits, kv, clock } = env;
+        let limits = &limits;
+        if input_size > limits.input_bytes {
+            return CallReport {
+                result: Err(PluginError::InputTooLarge { size: input_size, limit: limits.input_bytes }),
+                fuel_used: 0,
+                duration_us: 0,
+                logs: Vec::new(),
+            };
+        }
+        let started = Instant::now();
+        let mut store = Store::new(&self.engine, HostState::new(limits.memory_bytes, kv, clock));
+        store.limiter(|state| state);
+        store.set_epoch_deadline(limits.time_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1));
+        let outcome = store.set_fuel(limits.fuel).and_then(|()| call(&mut store));
+        let duration_us = started.elapsed().as_micros() as u64;
+        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let result = match outcome {
+            Ok(Ok(output)) => match output.wire_size() {
+                size if size > limits.output_bytes => {
+                    Err(PluginError::OutputTooLarge { size, limit: limits.output_bytes })
+                }
+                _ => Ok(output),
+            },
+            Ok(Err(message)) if message.len() as u64 > limits.output_bytes => {
+                Err(PluginError::OutputTooLarge { size: message.len() as u64, limit: limits.output_bytes })
+            }
+            Ok(Err(message)) => Err(PluginError::Failed(message)),
+            Err(error) => Err(classify(error, limits)),
+        };
+        CallReport { result, fuel_used, duration_us, logs: store.into_data().into_logs() }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Prepared {
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            Prepared::Condition(_) => PluginKind::Condition,
+            Prepared::Template(_) => PluginKind::Template,
+        }
+    }
+}
+
+/// A linker offering the world's host imports and a deny-by-default WASI.
+fn linker<W: AddToLinker>(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    W::add(&mut linker)?;
+    Ok(linker)
+}
+
+trait AddToLinker {
+    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()>;
+}
+
+impl AddToLinker for condition::Condition {
+    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        condition::Condition::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+    }
+}
+
+impl AddToLinker for template::Template {
+    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        template::Template::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+    }
+}
+
+/// Tells a core module or a stray file from a component before compiling, for a clearer error.
+fn check_component_header(bytes: &[u8]) -> Result<(), PluginError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => Err(PluginError::NotAComponent(
+            "this is a core WebAssembly module; build a component (for example with \
+             `klaxon plugin build`, or `wasm-tools component new`)"
+                .into(),
+        )),
+        Some([0, b'a', b's', b'm', _, _, 0x01, 0x00]) => Ok(()),
+        _ => Err(PluginError::NotAComponent("the bytes do not start with the WebAssembly header".into())),
+    }
+}
+
+/// Names the limit a failed call hit, or passes the trap on.
+fn classify(error: wasmtime::Error, limits: &PluginLimits) -> PluginError {
+    if error.chain().any(|e| e.is::<MemoryLimitHit>()) {
+        return PluginError::MemoryExceeded(limits.memory_bytes);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => PluginError::FuelExhausted(limits.fuel),
+        Some(Trap::Interrupt) => PluginError::Timeout(limits.time_ms),
+        Some(Trap::StackOverflow) => PluginError::StackOverflow,
+        Some(trap) => PluginError::Trapped(trap.to_string()),
+        None => PluginError::Trapped(format!("{error:#}")),
+    }
+}
+
+/// How many bytes a value carries across the boundary: the sum of its strings and lists.
+pub trait WireSize {
+    fn wire_size(&self) -> u64;
+}
+
+impl WireSize for () {
+    fn wire_size(&self) -> u64 {
+        0
+    }
+}
+
+impl WireSize for String {
+    fn wire_size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl<T: WireSize> WireSize for Option<T> {
+    fn wire_size(&self) -> u64 {
+        self.as_ref().map_or(0, T::wire_size)
+    }
+}
+
+impl<A: WireSize, B: WireSize> WireSize for (A, B) {
+    fn wire_size(&self) -> u64 {
+        self.0.wire_size() + self.1.wire_size()
+    }
+}
+
+impl<T: WireSize> WireSize for Vec<T> {
+    fn wire_size(&self) -> u64 {
+        self.iter().map(T::wire_size).sum()
+    }
+}
+
+impl WireSize for types::Verdict {
+    fn wire_size(&self) -> u64 {
+        self.message.wire_size() + self.labels.wire_size()
+    }
+}
+
+impl WireSize for types::Payload {
+    fn wire_size(&self) -> u64 {
+        self.body.wire_size() + self.content_type.wire_size() + self.headers.wire_size()
+    }
+}
+
+impl WireSize for types::Rule {
+    fn wire_size(&self) -> u64 {
+        self.id.wire_size() + self.name.wire_size() + self.category.wire_size()
+    }
+}
+
+impl WireSize for types::Customer {
+    fn wire_size(&self) -> u64 {
+        self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
+    }
+}
+
+impl WireSize for types::Event {
+    fn wire_size(&self) -> u64 {
+        self.id.wire_size() + self.customer_id.wire_size() + self.event_type.wire_size() + self.properties.wire_size()
+    }
+}
+
+impl WireSize for types::Evaluation {
+    fn wire_size(&self) -> u64 {
+        self.rule.wire_size()
+            + self.scope_key.wire_size()
+            + self.customer.wire_size()
+            + self.event.wire_size()
+            + self.config.wire_size()
+    }
+}
+
+impl WireSize for types::Context {
+    fn wire_size(&self) -> u64 {
+        self.tenant.wire_size()
+            + self.rule.wire_size()
+            + self.customer.wire_size()
+            + self.event.wire_size()
+            + self.notification.id.wire_size()
+            + self.notification.url.wire_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_told_apart() {
+        assert!(matches!(check_component_header(b"\0asm\x01\0\0\0"), Err(PluginError::NotAComponent(m)) if m.contains("core")));
+        assert!(check_component_header(b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(check_component_header(b"hello"), Err(PluginError::NotAComponent(_))));
+    }
+}

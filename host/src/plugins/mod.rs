@@ -1,0 +1,118 @@
+//! Tenant WebAssembly plugins: the sandbox they run in, where they are kept, and how they are
+//! built from source.
+//!
+//! Everything that touches wasmtime lives in `engine` (compiling, loading, calling, limits) and
+//! `sandbox` (what a call's store holds and the host imports). `registry` keeps plugins and
+//! their versions in sled and caches the loaded ones.
+
+mod bindings;
+pub mod build;
+mod engine;
+pub mod io;
+mod limits;
+mod registry;
+mod sandbox;
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+pub use engine::{CallReport, Engine};
+pub use limits::{LimitOverrides, PluginLimits};
+pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
+pub use sandbox::LogLine;
+
+/// The WIT world a plugin is built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    Condition,
+    Template,
+}
+
+impl PluginKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "condition" => Some(PluginKind::Condition),
+            "template" => Some(PluginKind::Template),
+            _ => None,
+        }
+    }
+
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::Condition => "klaxon:plugin/condition@0.1.0",
+            PluginKind::Template => "klaxon:plugin/template@0.1.0",
+        }
+    }
+}
+
+/// What can go wrong with a plugin, at upload or in a call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component does not compile: {0}")]
+    Invalid(String),
+    #[error("the component does not match the {world} world: {detail}")]
+    WorldMismatch { world: &'static str, detail: String },
+    #[error("the plugin ran out of fuel: its budget of {0} instructions was used up")]
+    FuelExhausted(u64),
+    #[error("the plugin ran past its time limit of {0} ms")]
+    Timeout(u64),
+    #[error("the plugin asked for more memory than its limit of {0} bytes")]
+    MemoryExceeded(u64),
+    #[error("the plugin overflowed its stack")]
+    StackOverflow,
+    #[error("the call's input is {size} bytes, over the plugin's limit of {limit} bytes")]
+    InputTooLarge { size: u64, limit: u64 },
+    #[error("the plugin's output is {size} bytes, over its limit of {limit} bytes")]
+    OutputTooLarge { size: u64, limit: u64 },
+    #[error("the plugin trapped: {0}")]
+    Trapped(String),
+    #[error("the plugin returned an error: {0}")]
+    Failed(String),
+    #[error("plugin host failure: {0}")]
+    Host(String),
+}
+
+impl PluginError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PluginError::NotAComponent(_) | PluginError::Invalid(_) | PluginError::WorldMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            PluginError::Host(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            PluginError::NotAComponent(_) => "not_a_component",
+            PluginError::Invalid(_) => "invalid_component",
+            PluginError::WorldMismatch { .. } => "world_mismatch",
+            PluginError::FuelExhausted(_) => "plugin_fuel_exhausted",
+            PluginError::Timeout(_) => "plugin_timeout",
+            PluginError::MemoryExceeded(_) => "plugin_memory_exceeded",
+            PluginError::StackOverflow => "plugin_stack_overflow",
+            PluginError::InputTooLarge { .. } => "plugin_input_too_large",
+            PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
+            PluginError::Trapped(_) => "plugin_trapped",
+            PluginError::Failed(_) => "plugin_error",
+            PluginError::Host(_) => "internal",
+        }
+    }
+
+    /// The limit a call hit, named as in `PluginLimits`.
+    pub fn limit(&self) -> Option<&'static str> {
+        match self {
+            PluginError::FuelExhausted(_) => Some("fuel"),
+            PluginError::Timeout(_) => Some("time_ms"),
+            PluginError::MemoryExceeded(_) => Some("memory_bytes"),
+            PluginError::StackOverflow => Some("stack"),
+            PluginError::InputTooLarge { .. } => Some("input_bytes"),
+            PluginError::OutputTooLarge { .. } => Some("output_bytes"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Where plugins are kept: each upload is a new immutable version (the component as uploaded
+//! and its compiled artifact), and the version in use is loaded once and cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::engine::{CallEnv, CallReport, Compiled, Prepared};
+use super::io::{Evaluation, Payload, Verdict};
+use super::sandbox::KvScope;
+use super::{Engine, LimitOverrides, PluginError, PluginKind};
+use crate::clock::SharedClock;
+use crate::context::Context;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+use crate::tenants::keys::hex;
+use crate::tenants::{Tenant, TenantKey};
+
+/// A tenant's plugin: its versions share a name and a kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plugin {
+    pub name: String,
+    pub kind: PluginKind,
+    pub enabled: bool,
+    /// The version in use; `None` follows the latest upload.
+    pub pinned_version: Option<u32>,
+    pub latest_version: u32,
+    /// This plugin's own limits, below the tenant's.
+    pub limits: LimitOverrides,
+    /// The key that created it: editors may change only their own plugins.
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Plugin {
+    pub fn active_version(&self) -> u32 {
+        self.pinned_version.unwrap_or(self.latest_version)
+    }
+}
+
+/// One immutable upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginVersion {
+    pub version: u32,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// The interfaces the component imports (the world's own, and WASI if it uses it).
+    pub imports: Vec<String>,
+    pub uploaded_by: String,
+    pub uploaded_at: Timestamp,
+}
+
+/// A change to a plugin's settings; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginPatch {
+    pub enabled: Option<bool>,
+    /// A version number to pin, or `null` to follow the latest upload.
+    #[serde(default, deserialize_with = "present")]
+    pub pinned_version: Option<Option<u32>>,
+    pub limits: Option<LimitOverrides>,
+}
+
+/// Tells `"field": null` (Some(None)) from a missing field (None).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub struct Plugins {
+    store: Store,
+    engine: Arc<Engine>,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    /// Loaded versions by version key.
+    loaded: RwLock<HashMap<String, Prepared>>,
+    /// Serializes changes to plugin records, so concurrent uploads get distinct versions.
+    writes: tokio::sync::Mutex<()>,
+    /// Bounds concurrent compilations: they are CPU-heavy.
+    compiles: tokio::sync::Semaphore,
+}
+
+fn plugin_key(tenant: &str, name: &str) -> String {
+    format!("{tenant}/{name}/")
+}
+
+fn version_key(tenant: &str, name: &str, version: u32) -> String {
+    format!("{tenant}/{name}/{version:010}")
+}
+
+/// Plugin names: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "name",
+            "must be 1 to 64 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit",
+        ))
+    }
+}
+
+impl Plugins {
+    pub fn new(store: Store, engine: Arc<Engine>, clock: SharedClock, metrics: Arc<Metrics>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Plugins {
+            store,
+            engine,
+            clock,
+            metrics,
+            loaded: RwLock::default(),
+            writes: tokio::sync::Mutex::new(()),
+            compiles: tokio::sync::Semaphore::new(cores),
+        }
+    }
+
+    /// Loads the version in use of every plugin, so the first call does not wait. Returns how
+    /// many were loaded.
+    pub async fn load_all(&self) -> ApiResult<usize> {
+        let plugins: Vec<(String, Plugin)> = self
+            .store
+            .plugins
+            .iter()
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(store::StoreError::from)?;
+                let key = String::from_utf8_lossy(&key).into_owned();
+                let tenant = key.split('/').next().unwrap_or_default().to_string();
+                let plugin = serde_json::from_slice(&bytes).map_err(|source| store::StoreError::Corrupt { key, source })?;
+                Ok::<_, ApiError>((tenant, plugin))
+            })
+            .collect::<Result<_, _>>()?;
+        for (tenant, plugin) in &plugins {
+            self.prepared(tenant, plugin).await?;
+        }
+        Ok(plugins.len())
+    }
+
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.read().expect("plugin cache lock").len()
+    }
+
+    /// Stores a new version of `name` (creating the plugin on its first upload) once it has
+    /// compiled and matched the world of `kind`.
+    pub async fn upload(
+        &self,
+        key: &TenantKey,
+        name: &str,
+        kind: PluginKind,
+        component: bytes::Bytes,
+    ) -> ApiResult<(Plugin, PluginVersion)> {
+        check_name(name)?;
+        let tenant = &key.tenant_id;
+        if let Some(existing) = self.get(tenant, name)? {
+            check_may_change(key, &existing)?;
+            if existing.kind != kind {
+                return Err(ApiError::Conflict(format!(
+                    "plugin `{name}` is a {:?} plugin; upload a new version of the same kind or use another name",
+                    existing.kind
+                )));
+            }
+        }
+        let compiled = {
+            let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
+            let (engine, bytes) = (self.engine.clone(), component.clone());
+            tokio::task::spawn_blocking(move || engine.compile(kind, &bytes))
+                .await
+                .map_err(|e| PluginError::Host(e.to_string()))??
+        };
+        self.metrics.plugin_compiled();
+        let Compiled { prepared, artifact, imports } = compiled;
+
+        let _guard = self.writes.lock().await;
+        let now = self.clock.now();
+        let mut plugin = match self.get(tenant, name)? {
+            Some(existing) => {
+                // Checked again under the lock: the plugin may have changed while compiling.
+                check_may_change(key, &existing)?;
+                if existing.kind != kind {
+                    return Err(ApiError::Conflict(format!("plugin `{name}` changed kind during the upload")));
+                }
+                existing
+            }
+            None => Plugin {
+                name: name.to_string(),
+                kind,
+                enabled: true,
+                pinned_version: None,
+                latest_version: 0,
+                limits: LimitOverrides::default(),
+                created_by: key.key_id.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        let version = PluginVersion {
+            version: plugin.latest_version + 1,
+            sha256: hex(&Sha256::digest(&component)),
+            size_bytes: component.len() as u64,
+            imports,
+            uploaded_by: key.key_id.clone(),
+            uploaded_at: now,
+        };
+        let vkey = version_key(tenant, name, version.version);
+        // The plugin record is written last: until it points at the new version, a crash
+        // leaves only an unreferenced version that the next upload overwrites.
+        self.store.plugin_components.insert(&vkey, component.as_ref()).map_err(store::StoreError::from)?;
+        self.store.plugin_artifacts.insert(&vkey, artifact).map_err(store::StoreError::from)?;
+        store::put_json(&self.store.plugin_versions, &vkey, &version)?;
+        let previous_active = (plugin.latest_version > 0).then(|| plugin.active_version());
+        plugin.latest_version = version.version;
+        plugin.updated_at = now;
+        store::put_json(&self.store.plugins, &plugin_key(tenant, name), &plugin)?;
+        self.store.flush().await?;
+
+        let mut loaded = self.loaded.write().expect("plugin cache lock");
+        if previous_active.is_some_and(|v| v != plugin.active_version()) {
+            loaded.remove(&version_key(tenant, name, previous_active.unwrap_or_default()));
+        }
+        if plugin.active_version() == version.version {
+            loaded.insert(vkey, prepared);
+        }
+        drop(loaded);
+        Ok((plugin, version))
+    }
+
+    pub fn get(&self, tenant: &str, name: &str) -> ApiResult<Option<Plugin>> {
+        Ok(store::get_json(&self.store.plugins, &plugin_key(tenant, name))?)
+    }
+
+    /// The plugin, or a 404 naming it.
+    pub fn find(&self, tenant: &str, name: &str) -> ApiResult<Plugin> {
+        self.get(tenant, name)?.ok_or_else(|| ApiError::not_found(format_args!("plugin `{name}`")))
+    }
+
+    pub fn list(&self, tenant: &str) -> ApiResult<Vec<Plugin>> {
+        Ok(store::scan_json(&self.store.plugins, &format!("{tenant}/"))?)
+    }
+
+    pub fn versions(&self, tenant: &str, name: &str) -> ApiResult<Vec<PluginVersion>> {
+        self.find(tenant, name)?;
+        Ok(store::scan_json(&self.store.plugin_versions, &plugin_key(tenant, name))?)
+    }
+
+    /// Applies a patch: enable or disable, pin a version or follow the latest, set limits.
+    pub async fn patch(&self, key: &TenantKey, tenant: &Tenant, name: &str, patch: PluginPatch) -> ApiResult<Plugin> {
+        let _guard = self.writes.lock().await;
+        let mut plugin = self.find(&tenant.id, name)?;
+        check_may_change(key, &plugin)?;
+        let previous_active = plugin.active_version();
+        if let Some(enabled) = patch.enabled {
+            plugin.enabled = enabled;
+        }
+        if let Some(pinned) = patch.pinned_version {
+            if let Some(version) = pinned
+                && store::get_json::<PluginVersion>(&self.store.plugin_versions, &version_key(&tenant.id, name, version))?
+                    .is_none()
+            {
+                return Err(ApiError::field(
+                    "pinned_version",
+                    format!("plugin `{name}` has no version {version}; its latest is {}", plugin.latest_version),
+                ));
+            }
+            plugin.pinned_version = pinned;
+        }
+        if let Some(limits) = patch.limits {
+            tenant.plugin_limits.check_overrides(&limits).map_err(|e| ApiError::field(format!("limits.{}", field_of(&e)), e))?;
+            plugin.limits = limits;
+        }
+        plugin.updated_at = self.clock.now();
+        store::put_json(&self.store.plugins, &plugin_key(&tenant.id, name), &plugin)?;
+        self.store.flush().await?;
+        if plugin.active_version() != previous_active {
+            self.loaded.write().expect("plugin cache lock").remove(&version_key(&tenant.id, name, previous_active));
+        }
+        Ok(plugin)
+    }
+
+    /// Removes a plugin with all its versions and stored key-value entries.
+    pub async fn delete(&self, key: &TenantKey, name: &str) -> ApiResult<()> {
+        let _guard = self.writes.lock().await;
+        let plugin = self.find(&key.tenant_id, name)?;
+        check_may_change(key, &plugin)?;
+        self.remove(&key.tenant_id, name)?;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Removes every plugin of a tenant that is being deleted.
+    pub async fn delete_tenant(&self, tenant: &str) -> ApiResult<()> {
+        let _guard = self.writes.lock().await;
+        for plugin in self.list(tenant)? {
+            self.remove(tenant, &plugin.name)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, tenant: &str, name: &str) -> ApiResult<()> {
+        let prefix = plugin_key(tenant, name);
+        // The record goes first: once it is gone, nothing reaches the rest.
+        self.store.plugins.remove(&prefix).map_err(store::StoreError::from)?;
+        for tree in [&self.store.plugin_versions, &self.store.plugin_components, &self.store.plugin_artifacts] {
+            store::remove_prefix(tree, &prefix)?;
+        }
+        store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
+        self.loaded.write().expect("plugin cache lock").retain(|k, _| !k.starts_with(&prefix));
+        Ok(())
+    }
+
+    /// Runs a condition's `validate` on a config.
+    pub async fn validate(&self, tenant: &Tenant, plugin: &Plugin, config: &serde_json::Value) -> ApiResult<CallReport<()>> {
+        let pre = self.condition(tenant, plugin).await?;
+        let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
+        self.finish(tokio::task::spawn_blocking(move || engine.validate(&pre, env, &config)).await)
+    }
+
+    /// Runs a condition's `evaluate`.
+    pub async fn evaluate(&self, tenant: &Tenant, plugin: &Plugin, input: &Evaluation) -> ApiResult<CallReport<Verdict>> {
+        let pre = self.condition(tenant, plugin).await?;
+        let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.to_wit());
+        let report = self.finish(tokio::task::spawn_blocking(move || engine.evaluate(&pre, env, &input)).await)?;
+        Ok(report.map_output(Verdict::from))
+    }
+
+    /// Runs a template's `render`.
+    pub async fn render(&self, tenant: &Tenant, plugin: &Plugin, context: &Context) -> ApiResult<CallReport<Payload>> {
+        let Prepared::Template(pre) = self.prepared(&tenant.id, plugin).await? else {
+            return Err(wrong_kind(plugin, PluginKind::Template));
+        };
+        let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
+        let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.into());
+        let report = self.finish(tokio::task::spawn_blocking(move || engine.render(&pre, env, &context)).await)?;
+        Ok(report.map_output(Payload::from))
+    }
+
+    async fn condition(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+    ) -> ApiResult<super::bindings::v0_1::condition::ConditionPre<super::sandbox::HostState>> {
+        match self.prepared(&tenant.id, plugin).await? {
+            Prepared::Condition(pre) => Ok(pre),
+            Prepared::Template(_) => Err(wrong_kind(plugin, PluginKind::Condition)),
+        }
+    }
+
+    fn env(&self, tenant: &Tenant, plugin: &Plugin, scope_key: &str) -> CallEnv {
+        CallEnv {
+            limits: tenant.plugin_limits.clamped_by(&plugin.limits),
+            kv: KvScope::new(self.store.plugin_kv.clone(), &tenant.id, &plugin.name, scope_key),
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn finish<T>(&self, joined: Result<CallReport<T>, tokio::task::JoinError>) -> ApiResult<CallReport<T>> {
+        let report = joined.map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
+        let outcome = report.result.as_ref().map_or_else(PluginError::code, |_| "ok");
+        self.metrics.plugin_call(outcome, report.duration_us);
+        Ok(report)
+    }
+
+    /// The plugin's version in use, loaded: from the cache, else from its stored artifact, else
+    /// compiled again from the stored component (when the artifact came from another build).
+    async fn prepared(&self, tenant: &str, plugin: &Plugin) -> ApiResult<Prepared> {
+        let vkey = version_key(tenant, &plugin.name, plugin.active_version());
+        if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
+            return Ok(prepared.clone());
+        }
+        let artifact = self.store.plugin_artifacts.get(&vkey).map_err(store::StoreError::from)?;
+        let (engine, kind) = (self.engine.clone(), plugin.kind);
+        let loaded = tokio::task::spawn_blocking(move || artifact.and_then(|a| engine.load(kind, &a)))
+            .await
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let prepared = match loaded {
+            Some(prepared) => prepared,
+            None => self.recompile(&vkey, plugin.kind).await?,
+        };
+        self.loaded.write().expect("plugin cache lock").insert(vkey, prepared.clone());
+        Ok(prepared)
+    }
+
+    async fn recompile(&self, vkey: &str, kind: PluginKind) -> ApiResult<Prepared> {
+        let component = self
+            .store
+            .plugin_components
+            .get(vkey)
+            .map_err(store::StoreError::from)?
+            .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
+        let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
+        let engine = self.engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || engine.compile(kind, &component))
+            .await
+            .map_err(|e| PluginError::Host(e.to_string()))??;
+        self.metrics.plugin_compiled();
+        tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
+        self.store.plugin_artifacts.insert(vkey, compiled.artifact).map_err(store::StoreError::from)?;
+        Ok(compiled.prepared)
+    }
+}
+
+fn check_may_change(key: &TenantKey, plugin: &Plugin) -> ApiResult<()> {
+    if key.may_change(&plugin.created_by) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "plugin `{}` was created by another key; editors may change only their own plugins",
+            plugin.name
+        )))
+    }
+}
+
+fn wrong_kind(plugin: &Plugin, wanted: PluginKind) -> ApiError {
+    ApiError::Conflict(format!("plugin `{}` is a {:?} plugin, not a {wanted:?} plugin", plugin.name, plugin.kind))
+}
+
+/// The field name a limits error starts with (`"fuel: ..."` -> `fuel`).
+fn field_of(error: &str) -> &str {
+    error.split(':').next().unwrap_or(error)
+}
+

@@ -1,0 +1,216 @@
+//! What one plugin call's `Store` holds: its limits, its log, its slice of the key-value store,
+//! and (only for components that import WASI) a deny-by-default WASI context.
+
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::v0_1::host::{self, Level};
+use super::bindings::v0_1::types;
+use crate::clock::SharedClock;
+
+/// Lines a plugin may log in one call, and bytes all its lines may take.
+const MAX_LOG_LINES: usize = 200;
+const MAX_LOG_BYTES: usize = 64 * 1024;
+/// What the key-value store accepts per entry.
+const MAX_KV_KEY_BYTES: usize = 256;
+const MAX_KV_VALUE_BYTES: usize = 64 * 1024;
+/// Instances, tables and memories a component may create in one call.
+const MAX_INSTANCES: usize = 32;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 32;
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// A line a plugin logged, through the host import or on stdout/stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// The error a call fails with when it asks for more memory than its limit allows.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {0} bytes exceeded")]
+pub struct MemoryLimitHit(pub u64);
+
+/// Where a plugin's key-value entries live: every key is prefixed with its
+/// (tenant, plugin, scope key), so a plugin only ever sees its own scope.
+#[derive(Clone)]
+pub struct KvScope {
+    pub tree: sled::Tree,
+    pub prefix: Vec<u8>,
+}
+
+impl KvScope {
+    /// The scope of (tenant, plugin, scope key). The scope key is length-prefixed, so no scope
+    /// key can reach into another's entries.
+    pub fn new(tree: sled::Tree, tenant: &str, plugin: &str, scope_key: &str) -> Self {
+        let mut prefix = Self::plugin_prefix(tenant, plugin);
+        prefix.extend_from_slice(&(scope_key.len() as u32).to_be_bytes());
+        prefix.extend_from_slice(scope_key.as_bytes());
+        KvScope { tree, prefix }
+    }
+
+    /// The prefix of every entry one plugin stored, in any scope.
+    pub fn plugin_prefix(tenant: &str, plugin: &str) -> Vec<u8> {
+        format!("{tenant}/{plugin}/").into_bytes()
+    }
+
+    fn key(&self, key: &str) -> Vec<u8> {
+        let mut full = self.prefix.clone();
+        full.extend_from_slice(key.as_bytes());
+        full
+    }
+}
+
+/// Per-call state.
+pub struct HostState {
+    memory_limit: u64,
+    logs: Vec<LogLine>,
+    log_bytes: usize,
+    kv: KvScope,
+    clock: SharedClock,
+    wasi: Option<Wasi>,
+    table: ResourceTable,
+}
+
+/// WASI for components that import it: no files, sockets or environment; stdout and stderr are
+/// captured into the call's log.
+struct Wasi {
+    ctx: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl HostState {
+    pub fn new(memory_limit: u64, kv: KvScope, clock: SharedClock) -> Self {
+        HostState {
+            memory_limit,
+            logs: Vec::new(),
+            log_bytes: 0,
+            kv,
+            clock,
+            wasi: None,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// The call's log, with whatever the plugin wrote to stdout and stderr.
+    pub fn into_logs(mut self) -> Vec<LogLine> {
+        if let Some(wasi) = self.wasi.take() {
+            for (level, pipe) in [("info", wasi.stdout), ("error", wasi.stderr)] {
+                let text = pipe.contents();
+                for line in String::from_utf8_lossy(&text).lines() {
+                    self.push_log(level, line.to_string());
+                }
+            }
+        }
+        self.logs
+    }
+
+    fn push_log(&mut self, level: &'static str, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES || self.log_bytes + message.len() > MAX_LOG_BYTES {
+            if self.logs.last().is_none_or(|l| l.level != "truncated") {
+                self.logs.push(LogLine { level: "truncated", message: "log limit reached".into() });
+            }
+            return;
+        }
+        self.log_bytes += message.len();
+        self.logs.push(LogLine { level, message });
+    }
+}
+
+impl wasmtime::ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.memory_limit {
+            return Err(wasmtime::Error::new(MemoryLimitHit(self.memory_limit)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.push_log(level, message);
+        Ok(())
+    }
+
+    fn now(&mut self) -> wasmtime::Result<i64> {
+        Ok(self.clock.now().as_millisecond())
+    }
+
+    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        let value = self.kv.tree.get(self.kv.key(&key)).map_err(wasmtime::Error::new)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        if key.len() > MAX_KV_KEY_BYTES {
+            return Ok(Err(format!("key is {} bytes, over the limit of {MAX_KV_KEY_BYTES}", key.len())));
+        }
+        if value.len() > MAX_KV_VALUE_BYTES {
+            return Ok(Err(format!("value is {} bytes, over the limit of {MAX_KV_VALUE_BYTES}", value.len())));
+        }
+        self.kv.tree.insert(self.kv.key(&key), value).map_err(wasmtime::Error::new)?;
+        Ok(Ok(()))
+    }
+
+    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.kv.tree.remove(self.kv.key(&key)).map_err(wasmtime::Error::new)?;
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(|| {
+            let stdout = MemoryOutputPipe::new(MAX_LOG_BYTES);
+            let stderr = MemoryOutputPipe::new(MAX_LOG_BYTES);
+            let ctx = WasiCtxBuilder::new()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build();
+            Wasi { ctx, stdout, stderr }
+        });
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+    }
+}

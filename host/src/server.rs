@@ -1,0 +1,109 @@
+//! Starting and stopping the server: data folder, admin token, storage, plugins, HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::api::{self, AppState};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::plugins::{Engine, Plugins};
+use crate::store::{Store, StoreError};
+use crate::tenants::{Tenants, keys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data folder {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot start the plugin engine: {0}")]
+    Engine(String),
+    #[error("cannot load stored plugins: {0}")]
+    Plugins(#[from] ApiError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains requests and flushes the database.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let data_dir = |source| ServeError::DataDir { path: config.data_dir.display().to_string(), source };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
+    let admin_token = match &config.admin_token {
+        Some(token) => token.clone(),
+        None => stored_admin_token(&config.data_dir).map_err(data_dir)?,
+    };
+
+    let store = Store::open(&config.data_dir)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::default());
+    let engine = Arc::new(Engine::new().map_err(|e| ServeError::Engine(format!("{e:#}")))?);
+    let plugins = Arc::new(Plugins::new(store.clone(), engine, clock, metrics.clone()));
+    let loaded = plugins.load_all().await?;
+    tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = AppState {
+        config: Arc::new(config.clone()),
+        store: store.clone(),
+        tenants: Tenants::new(store.clone(), &admin_token),
+        plugins,
+        metrics,
+        ready: ready.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
+
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            ready.store(false, Ordering::Relaxed);
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await?;
+    store.flush().await?;
+    tracing::info!("database flushed; bye");
+    Ok(())
+}
+
+/// The admin token kept in the data folder, generated (mode 0600) on first start. Its path is
+/// logged, never the token.
+fn stored_admin_token(dir: &Path) -> std::io::Result<String> {
+    let path = dir.join("admin-token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(token.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = format!("klxadm_{}", keys::new_secret());
+            write_private(&path, &token)?;
+            tracing::info!(path = %path.display(), "generated the platform admin token");
+            Ok(token)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,161 @@
+//! Tenants, their API keys, and who a bearer token belongs to.
+
+pub mod keys;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::PluginLimits;
+use crate::store::{self, Store, StoreResult};
+pub use keys::{Access, ApiKey, Role};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: jiff::Timestamp,
+    /// Ceilings for every plugin call of this tenant.
+    pub plugin_limits: PluginLimits,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    PlatformAdmin,
+    Tenant(TenantKey),
+}
+
+/// A tenant API key that was presented and checked.
+#[derive(Debug, Clone)]
+pub struct TenantKey {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub role: Role,
+}
+
+impl TenantKey {
+    /// Whether this key may change an object created by `owner` (a key id): admins may change
+    /// anything in their tenant, editors what they created.
+    pub fn may_change(&self, owner: &str) -> bool {
+        self.role == Role::Admin || (self.role == Role::Editor && self.key_id == owner)
+    }
+}
+
+/// A key as its creator sees it once, with the token.
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub key: KeyView,
+    pub token: String,
+}
+
+/// A key as listed: everything but the secret.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: jiff::Timestamp,
+}
+
+impl From<&ApiKey> for KeyView {
+    fn from(key: &ApiKey) -> Self {
+        KeyView { id: key.id.clone(), name: key.name.clone(), role: key.role, created_at: key.created_at }
+    }
+}
+
+/// Tenant and key records, and authentication.
+#[derive(Clone)]
+pub struct Tenants {
+    store: Store,
+    admin_token_sha256: String,
+}
+
+impl Tenants {
+    pub fn new(store: Store, admin_token: &str) -> Self {
+        Tenants { store, admin_token_sha256: keys::sha256_hex(admin_token) }
+    }
+
+    /// Resolves a bearer token to its principal; `None` for anything unknown or revoked.
+    pub fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
+        if keys::digests_equal(&keys::sha256_hex(token), &self.admin_token_sha256) {
+            return Ok(Some(Principal::PlatformAdmin));
+        }
+        let Some((key_id, secret)) = keys::parse_token(token) else {
+            return Ok(None);
+        };
+        let Some(key) = store::get_json::<ApiKey>(&self.store.api_keys, key_id)? else {
+            return Ok(None);
+        };
+        if !keys::digests_equal(&keys::sha256_hex(secret), &key.secret_sha256)
+            || self.get(&key.tenant_id)?.is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(Principal::Tenant(TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role })))
+    }
+
+    /// Creates a tenant and its first admin key.
+    pub fn create(&self, name: String, plugin_limits: PluginLimits) -> StoreResult<(Tenant, CreatedKey)> {
+        let tenant = Tenant {
+            id: keys::new_id("ten"),
+            name,
+            created_at: jiff::Timestamp::now(),
+            plugin_limits,
+        };
+        store::put_json(&self.store.tenants, &tenant.id, &tenant)?;
+        let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin)?;
+        Ok((tenant, key))
+    }
+
+    pub fn get(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        store::get_json(&self.store.tenants, id)
+    }
+
+    pub fn list(&self) -> StoreResult<Vec<Tenant>> {
+        store::scan_json(&self.store.tenants, "")
+    }
+
+    pub fn put(&self, tenant: &Tenant) -> StoreResult<()> {
+        store::put_json(&self.store.tenants, &tenant.id, tenant)
+    }
+
+    /// Removes the tenant and its keys. The tenant record goes first, so a crash part-way leaves
+    /// only unreachable leftovers. The caller removes the tenant's other objects.
+    pub fn delete(&self, id: &str) -> StoreResult<bool> {
+        if self.store.tenants.remove(id)?.is_none() {
+            return Ok(false);
+        }
+        for key in self.list_keys(id)? {
+            self.store.api_keys.remove(&key.id)?;
+        }
+        Ok(true)
+    }
+
+    pub fn create_key(&self, tenant_id: &str, name: String, role: Role) -> StoreResult<CreatedKey> {
+        let secret = keys::new_secret();
+        let key = ApiKey {
+            id: keys::new_id("key"),
+            tenant_id: tenant_id.to_string(),
+            name,
+            role,
+            secret_sha256: keys::sha256_hex(&secret),
+            created_at: jiff::Timestamp::now(),
+        };
+        store::put_json(&self.store.api_keys, &key.id, &key)?;
+        Ok(CreatedKey { key: KeyView::from(&key), token: keys::token(&key.id, &secret) })
+    }
+
+    pub fn list_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKey>> {
+        let all: Vec<ApiKey> = store::scan_json(&self.store.api_keys, "")?;
+        Ok(all.into_iter().filter(|k| k.tenant_id == tenant_id).collect())
+    }
+
+    pub fn get_key(&self, tenant_id: &str, key_id: &str) -> StoreResult<Option<ApiKey>> {
+        Ok(store::get_json::<ApiKey>(&self.store.api_keys, key_id)?.filter(|k| k.tenant_id == tenant_id))
+    }
+
+    pub fn delete_key(&self, key_id: &str) -> StoreResult<()> {
+        self.store.api_keys.remove(key_id)?;
+        Ok(())
+    }
+}
