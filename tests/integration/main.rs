@@ -1,1 +1,9 @@
+//! Klaxon's integration tests: one binary, a module per topic. Every test talks HTTP to a real
+//! `klaxon serve` process with sled in a temp folder.
 
+mod plugins;
+mod restart;
+mod sandbox;
+mod service;
+mod support;
+mod tenants;

@@ -63,6 +63,8 @@ pub fn build(options: &BuildOptions) -> Result<Vec<PathBuf>, BuildError> {
         .arg(format!("target.{target}.linker={:?}", linker.display().to_string()))
         .stdout(Stdio::piped());
     if let Some(dir) = &options.target_dir {
+        // Cargo runs in the plugin's folder: a relative path means relative to ours.
+        let dir = std::path::absolute(dir).map_err(|source| BuildError::Spawn { program: "cargo".into(), source })?;
         cargo.arg("--target-dir").arg(dir);
     }
     let rustup_has_target = Path::new(&sysroot).join("lib/rustlib").join(target).join("lib").is_dir();

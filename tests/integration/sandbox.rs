@@ -1,0 +1,129 @@
+//! Untrusted plugins: every misbehaviour is an error for that call, named by the limit it hit,
+//! and neither the host nor another tenant notices.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN, Server, evaluation, guests};
+
+fn behaviour(behaviour: Value) -> Value {
+    evaluation(json!({ "behaviour": behaviour }))
+}
+
+/// A well-behaved tenant whose plugin must keep answering.
+fn bystander(server: &Server) -> impl Fn() {
+    let (_, key) = server.tenant("bystander");
+    assert_eq!(server.upload(&key, "wow", "condition", &guests().week_over_week_drop).0, 201);
+    let server_base = server.base.clone();
+    let check = move || {
+        let mut input = evaluation(json!({ "drop_percent": 20 }));
+        input["value"] = json!({ "current": 50, "previous": 100 });
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{server_base}/v1/plugins/wow/invoke"))
+            .bearer_auth(&key)
+            .json(&input)
+            .send()
+            .expect("the host still answers");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().unwrap();
+        assert_eq!(body["output"]["fire"], true);
+    };
+    check();
+    check
+}
+
+#[test]
+fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
+    let server = Server::start();
+    let check_bystander = bystander(&server);
+    let (_, key) = server.tenant("mallory");
+    assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
+
+    let cases = [
+        (json!("infinite-loop"), "plugin_fuel_exhausted", Some("fuel")),
+        (json!("memory-bomb"), "plugin_memory_exceeded", Some("memory_bytes")),
+        (json!("stack-overflow"), "plugin_stack_overflow", Some("stack")),
+        (json!({ "huge-output": { "bytes": 1_000_000 } }), "plugin_output_too_large", Some("output_bytes")),
+        (json!("trap"), "plugin_trapped", None),
+    ];
+    for (behaviour_config, code, limit) in cases {
+        let (status, body) = server.invoke(&key, "hostile", behaviour(behaviour_config.clone()));
+        assert_eq!(status, 422, "{behaviour_config}: {body}");
+        assert_eq!(body["error"]["code"], code, "{behaviour_config}: {body}");
+        assert_eq!(body["error"]["limit"].as_str(), limit, "{behaviour_config}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        check_bystander();
+        assert_eq!(server.request(Method::GET, "/healthz", None).send().unwrap().status(), 200);
+    }
+
+    // A trap carries the panic message in the plugin's log.
+    let (_, body) = server.invoke(&key, "hostile", behaviour(json!("trap")));
+    let logs = body["logs"].to_string();
+    assert!(logs.contains("deliberate trap"), "{body}");
+
+    // The same plugin still works when it behaves.
+    let (status, body) = server.invoke(&key, "hostile", behaviour(json!("behave")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["logs"], json!([{ "level": "info", "message": "behaving" }]));
+
+    // An oversized input is refused before the plugin runs.
+    server.call(Method::PATCH, "/v1/plugins/hostile", &key, Some(json!({ "limits": { "input_bytes": 64 } })));
+    let mut big = behaviour(json!("behave"));
+    big["config"]["padding"] = json!("x".repeat(100));
+    let (status, body) = server.invoke(&key, "hostile", big);
+    assert_eq!((status, body["error"]["limit"].as_str()), (422, Some("input_bytes")), "{body}");
+    assert_eq!(body["fuel_used"], 0);
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_clock_when_fuel_is_plentiful() {
+    let server = Server::start();
+    let check_bystander = bystander(&server);
+    let (tenant, key) = server.tenant("mallory");
+    let limits = json!({ "fuel": 1_000_000_000_000u64, "time_ms": 200, "memory_bytes": 16777216, "input_bytes": 65536, "output_bytes": 65536 });
+    let (status, _) = server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
+    assert_eq!(status, 200);
+    assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
+
+    // Several endless loops at once, while the bystander keeps being served.
+    let loops: Vec<_> = (0..3)
+        .map(|_| {
+            let (base, key) = (server.base.clone(), key.clone());
+            std::thread::spawn(move || {
+                let response = reqwest::blocking::Client::new()
+                    .post(format!("{base}/v1/plugins/hostile/invoke"))
+                    .bearer_auth(&key)
+                    .json(&behaviour(json!("infinite-loop")))
+                    .send()
+                    .unwrap();
+                (response.status().as_u16(), response.json::<Value>().unwrap())
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        check_bystander();
+    }
+    for handle in loops {
+        let (status, body) = handle.join().unwrap();
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_timeout")), "{body}");
+        assert_eq!(body["error"]["limit"], "time_ms");
+        assert!(body["duration_us"].as_u64().unwrap() >= 190_000, "{body}");
+    }
+}
+
+#[test]
+fn wasi_components_load_with_no_files_or_environment() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let (status, body) = server.upload(&key, "probe", "condition", &guests().wasi_probe);
+    assert_eq!(status, 201, "{body}");
+    let imports = body["version"]["imports"].to_string();
+    assert!(imports.contains("wasi:cli/stdout"), "{imports}");
+
+    let (status, body) = server.invoke(&key, "probe", evaluation(json!({})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"]["labels"], json!({ "file": "false", "env": "0" }));
+    let logs = body["logs"].as_array().unwrap();
+    assert!(logs.contains(&json!({ "level": "info", "message": "hello from stdout" })), "{body}");
+    assert!(logs.contains(&json!({ "level": "error", "message": "hello from stderr" })), "{body}");
+}

@@ -1,0 +1,53 @@
+//! Health, readiness, metrics and the OpenAPI description.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::{Server, read};
+
+#[test]
+fn service_routes_answer_without_a_key() {
+    let server = Server::start();
+    assert_eq!(read(server.request(Method::GET, "/healthz", None)).0, 200);
+    let (status, body) = read(server.request(Method::GET, "/readyz", None));
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+
+    let response = server.request(Method::GET, "/metrics", None).send().unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().unwrap();
+    assert!(text.contains("# TYPE klaxon_http_responses_total counter"), "{text}");
+    assert!(text.contains("klaxon_http_responses_total{status=\"200\"}"), "{text}");
+
+    let (status, error) = read(server.request(Method::GET, "/v1/nothing-here", None));
+    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn the_openapi_description_lists_every_route() {
+    let server = Server::start();
+    let (status, spec) = read(server.request(Method::GET, "/openapi.json", None));
+    assert_eq!(status, 200);
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    let expected: [(&str, &[&str]); 12] = [
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
+        ("/openapi.json", &["get"]),
+        ("/v1/tenants", &["get", "post"]),
+        ("/v1/tenants/{id}", &["get", "patch", "delete"]),
+        ("/v1/api-keys", &["get", "post"]),
+        ("/v1/api-keys/{id}", &["delete"]),
+        ("/v1/plugins", &["get", "post"]),
+        ("/v1/plugins/{name}", &["get", "patch", "delete"]),
+        ("/v1/plugins/{name}/versions", &["get"]),
+        ("/v1/plugins/{name}/invoke", &["post"]),
+    ];
+    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    for (path, methods) in expected {
+        let item: &Value = &paths[path];
+        for method in methods {
+            assert!(item[method].is_object(), "{method} {path} is described");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Shared test helpers: a real `klaxon serve` process on 127.0.0.1 with sled in a temp folder,
+//! an HTTP client for it, and the guest components built from source once per run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A running server. Its data folder outlives restarts; the process dies with the value.
+pub struct Server {
+    dir: tempfile::TempDir,
+    config: Option<PathBuf>,
+    child: Option<Child>,
+    starts: u32,
+    pub base: String,
+    http: Client,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with_config(None)
+    }
+
+    /// Starts with a TOML config file read over the defaults.
+    pub fn start_with_config(toml: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = toml.map(|text| {
+            let path = dir.path().join("klaxon.toml");
+            std::fs::write(&path, text).expect("config file");
+            path
+        });
+        let http = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        let mut server = Server { dir, config, child: None, starts: 0, base: String::new(), http };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let log_path = self.dir.path().join(format!("server-{}.log", self.starts));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .env("KLAXON_ADMIN_TOKEN", ADMIN)
+            .env_remove("KLAXON_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd.spawn().expect("klaxon starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|l| l["message"] == "listening")
+                .and_then(|l| l["addr"].as_str().map(str::to_owned))
+            {
+                self.base = format!("http://{addr}");
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("klaxon exited with {status} before listening:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "klaxon did not start listening:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// Stops the process with `signal` (TERM for a graceful stop, KILL for a crash) and waits.
+    pub fn stop(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+            assert!(status.expect("kill runs").success());
+            child.wait().expect("klaxon exits");
+        }
+    }
+
+    /// A graceful stop and a start on the same data folder.
+    pub fn restart(&mut self) {
+        self.stop("TERM");
+        self.spawn();
+    }
+
+    /// A crash (SIGKILL) and a start on the same data folder.
+    pub fn crash_and_restart(&mut self) {
+        self.stop("KILL");
+        self.spawn();
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Sends `body` (if any) as JSON; answers the status and the JSON body (`null` if none).
+    pub fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.request(method, path, Some(token));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request)
+    }
+
+    /// Creates a tenant; answers its id and its admin key.
+    pub fn tenant(&self, name: &str) -> (String, String) {
+        let (status, body) = self.call(Method::POST, "/v1/tenants", ADMIN, Some(json!({ "name": name })));
+        assert_eq!(status, 201, "{body}");
+        (body["tenant"]["id"].as_str().unwrap().into(), body["admin_key"]["token"].as_str().unwrap().into())
+    }
+
+    /// Creates a key with `role` in the tenant of `admin_key`; answers its token.
+    pub fn key(&self, admin_key: &str, role: &str) -> String {
+        let (status, body) =
+            self.call(Method::POST, "/v1/api-keys", admin_key, Some(json!({ "name": role, "role": role })));
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().into()
+    }
+
+    pub fn upload(&self, token: &str, name: &str, kind: &str, component: &[u8]) -> (u16, Value) {
+        read(
+            self.request(Method::POST, &format!("/v1/plugins?name={name}&kind={kind}"), Some(token))
+                .header("content-type", "application/wasm")
+                .body(component.to_vec()),
+        )
+    }
+
+    pub fn invoke(&self, token: &str, name: &str, input: Value) -> (u16, Value) {
+        self.call(Method::POST, &format!("/v1/plugins/{name}/invoke"), token, Some(input))
+    }
+
+    /// One sample of a counter or gauge from `/metrics`.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let text = self.request(Method::GET, "/metrics", None).send().expect("metrics").text().expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.parse().expect("a number"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn read(request: RequestBuilder) -> (u16, Value) {
+    let response = request.send().expect("request is answered");
+    let status = response.status().as_u16();
+    let text = response.text().expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A minimal evaluation input with `config`.
+pub fn evaluation(config: Value) -> Value {
+    json!({ "rule": { "id": "rule_1", "name": "test rule" }, "config": config })
+}
+
+/// The guest components, built from source with `klaxon plugin build` once per test run.
+pub struct Guests {
+    pub week_over_week_drop: Vec<u8>,
+    pub zscore_anomaly: Vec<u8>,
+    pub slack_blocks: Vec<u8>,
+    pub hostile: Vec<u8>,
+    pub wasi_probe: Vec<u8>,
+}
+
+pub fn guests() -> &'static Guests {
+    static GUESTS: OnceLock<Guests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let target = root.join("target/guests");
+        let mut built = build(&root.join("plugins"), &target, false);
+        built.extend(build(&root.join("tests/components/hostile"), &target, false));
+        built.extend(build(&root.join("tests/components/wasi-probe"), &target, true));
+        let take = |name: &str| {
+            let path = built.iter().find(|p| p.file_stem().is_some_and(|s| s == name)).unwrap_or_else(|| panic!("{name} was built"));
+            std::fs::read(path).expect("component")
+        };
+        Guests {
+            week_over_week_drop: take("week_over_week_drop"),
+            zscore_anomaly: take("zscore_anomaly"),
+            slack_blocks: take("slack_blocks"),
+            hostile: take("hostile"),
+            wasi_probe: take("wasi_probe"),
+        }
+    })
+}
+
+fn build(dir: &Path, target: &Path, wasi: bool) -> Vec<PathBuf> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
+    cmd.args(["plugin", "build"]).arg(dir).arg("--target-dir").arg(target);
+    if wasi {
+        cmd.arg("--wasi");
+    }
+    let output = cmd.stderr(Stdio::inherit()).output().expect("klaxon plugin build runs");
+    std::io::stderr().flush().ok();
+    assert!(output.status.success(), "building {} failed", dir.display());
+    String::from_utf8(output.stdout).expect("paths").lines().map(PathBuf::from).collect()
+}
