@@ -66,23 +66,17 @@ impl Config {
     /// Loads the configuration: embedded defaults, the file if any, then the overrides.
     /// `KLAXON_ADMIN_TOKEN` is read from the environment here so it never shows up as a flag.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = DEFAULT_TOML
-            .parse()
-            .map_err(|source| ConfigError::Parse { path: None, source })?;
+        let mut table: toml::Table =
+            DEFAULT_TOML.parse().map_err(|source| ConfigError::Parse { path: None, source })?;
         if let Some(path) = &overrides.config {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let file: toml::Table = text.parse().map_err(|source| ConfigError::Parse {
-                path: Some(path.clone()),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let file: toml::Table =
+                text.parse().map_err(|source| ConfigError::Parse { path: Some(path.clone()), source })?;
             merge(&mut table, file);
         }
-        let mut config: Config = table
-            .try_into()
-            .map_err(|source| ConfigError::Parse { path: overrides.config.clone(), source })?;
+        let mut config: Config =
+            table.try_into().map_err(|source| ConfigError::Parse { path: overrides.config.clone(), source })?;
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
@@ -103,16 +97,12 @@ impl Config {
         if let Some(token) = &self.admin_token
             && token.len() < 16
         {
-            return Err(ConfigError::Invalid(
-                "admin_token must be at least 16 characters".into(),
-            ));
+            return Err(ConfigError::Invalid("admin_token must be at least 16 characters".into()));
         }
         if self.max_plugin_bytes == 0 {
             return Err(ConfigError::Invalid("max_plugin_bytes must be above 0".into()));
         }
-        self.plugin_limits
-            .validate()
-            .map_err(|e| ConfigError::Invalid(format!("plugin_limits.{e}")))
+        self.plugin_limits.validate().map_err(|e| ConfigError::Invalid(format!("plugin_limits.{e}")))
     }
 }
 
@@ -143,16 +133,9 @@ mod tests {
     fn file_overrides_defaults_and_flags_override_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("klaxon.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\n[plugin_limits]\nfuel = 1234\n",
-        )
-        .unwrap();
-        let overrides = Overrides {
-            config: Some(path),
-            data_dir: Some("/tmp/elsewhere".into()),
-            ..Overrides::default()
-        };
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[plugin_limits]\nfuel = 1234\n").unwrap();
+        let overrides =
+            Overrides { config: Some(path), data_dir: Some("/tmp/elsewhere".into()), ..Overrides::default() };
         let config = Config::load(&overrides).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(config.plugin_limits.fuel, 1234);
@@ -165,8 +148,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("klaxon.toml");
         std::fs::write(&path, "lsiten = \"127.0.0.1:9000\"\n").unwrap();
-        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() })
-            .unwrap_err();
+        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err();
         assert!(err.to_string().contains("lsiten"), "{err}");
     }
 }

@@ -28,14 +28,16 @@ fn uploads_are_checked_before_they_are_accepted() {
     let (status, error) = server.upload(&key, "wow", "filter", &g.week_over_week_drop);
     assert_eq!((status, error["error"]["field"].as_str()), (400, Some("kind")), "{error}");
     let (status, error) = read(
-        server.request(Method::POST, "/v1/plugins?kind=condition", Some(&key))
+        server
+            .request(Method::POST, "/v1/plugins?kind=condition", Some(&key))
             .header("content-type", "application/wasm")
             .body(g.week_over_week_drop.clone()),
     );
     assert_eq!((status, error["error"]["field"].as_str()), (400, Some("name")), "{error}");
 
     let (status, _) = read(
-        server.request(Method::POST, "/v1/plugins?name=wow&kind=condition", Some(&key))
+        server
+            .request(Method::POST, "/v1/plugins?name=wow&kind=condition", Some(&key))
             .header("content-type", "application/octet-stream")
             .body(g.week_over_week_drop.clone()),
     );
@@ -131,9 +133,11 @@ fn week_over_week_drop_fires_on_a_big_enough_drop() {
     assert_eq!(run(900.0, 1000.0)["output"]["fire"], false, "10% is not 20%");
     assert_eq!(run(1200.0, 1000.0)["output"]["fire"], false, "a rise is not a drop");
 
-    let (status, body) = server.invoke(&key, "wow", json!({ "function": "validate", "config": { "drop_percent": 20 } }));
+    let (status, body) =
+        server.invoke(&key, "wow", json!({ "function": "validate", "config": { "drop_percent": 20 } }));
     assert_eq!((status, &body["output"]), (200, &json!({ "valid": true })));
-    let (status, body) = server.invoke(&key, "wow", json!({ "function": "validate", "config": { "drop_percent": 150 } }));
+    let (status, body) =
+        server.invoke(&key, "wow", json!({ "function": "validate", "config": { "drop_percent": 150 } }));
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_error")));
     assert!(body["error"]["message"].as_str().unwrap().contains("drop_percent"), "{body}");
     let (status, body) = server.invoke(&key, "wow", json!({ "function": "validate", "config": { "drop": 20 } }));
@@ -172,7 +176,11 @@ fn zscore_anomaly_learns_each_customers_normal() {
     assert_eq!(spike["labels"]["samples"], "7");
 
     let other = run("cus_b", 500.0);
-    assert_eq!((other["fire"].as_bool(), other["labels"]["samples"].as_str()), (Some(false), Some("1")), "customers do not share state");
+    assert_eq!(
+        (other["fire"].as_bool(), other["labels"]["samples"].as_str()),
+        (Some(false), Some("1")),
+        "customers do not share state"
+    );
 }
 
 #[test]

@@ -81,7 +81,8 @@ fn an_endless_loop_is_stopped_by_the_clock_when_fuel_is_plentiful() {
     let check_bystander = bystander(&server);
     let (tenant, key) = server.tenant("mallory");
     let limits = json!({ "fuel": 1_000_000_000_000u64, "time_ms": 200, "memory_bytes": 16777216, "input_bytes": 65536, "output_bytes": 65536 });
-    let (status, _) = server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
+    let (status, _) =
+        server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
     assert_eq!(status, 200);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 

@@ -191,7 +191,10 @@ pub fn guests() -> &'static Guests {
         built.extend(build(&root.join("tests/components/hostile"), &target, false));
         built.extend(build(&root.join("tests/components/wasi-probe"), &target, true));
         let take = |name: &str| {
-            let path = built.iter().find(|p| p.file_stem().is_some_and(|s| s == name)).unwrap_or_else(|| panic!("{name} was built"));
+            let path = built
+                .iter()
+                .find(|p| p.file_stem().is_some_and(|s| s == name))
+                .unwrap_or_else(|| panic!("{name} was built"));
             std::fs::read(path).expect("component")
         };
         Guests {

@@ -99,7 +99,8 @@ fn keys_are_revocable_and_the_last_admin_key_stays() {
     assert_eq!(server.call(Method::DELETE, &format!("/v1/api-keys/{viewer_id}"), &admin, None).0, 204);
     assert_eq!(server.call(Method::GET, "/v1/plugins", &viewer, None).0, 401);
 
-    let (status, error) = server.call(Method::POST, "/v1/api-keys", &admin, Some(json!({ "name": "x", "role": "root" })));
+    let (status, error) =
+        server.call(Method::POST, "/v1/api-keys", &admin, Some(json!({ "name": "x", "role": "root" })));
     assert_eq!(status, 400);
     assert_eq!(error["error"]["field"], "role");
 }

@@ -46,7 +46,9 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     if target.role == Role::Admin {
         let admins = state.tenants.list_keys(&key.tenant_id)?.iter().filter(|k| k.role == Role::Admin).count();
         if admins == 1 {
-            return Err(ApiError::Conflict("this is the tenant's last admin key; create another admin key first".into()));
+            return Err(ApiError::Conflict(
+                "this is the tenant's last admin key; create another admin key first".into(),
+            ));
         }
     }
     state.tenants.delete_key(&id)?;

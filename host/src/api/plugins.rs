@@ -61,7 +61,8 @@ async fn upload(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
     let limit = state.config.max_plugin_bytes;
-    let body = body.map_err(|_| ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")))?;
+    let body =
+        body.map_err(|_| ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")))?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type != "application/wasm" {
         return Err(ApiError::UnsupportedMediaType(format!(
@@ -72,11 +73,10 @@ async fn upload(
         return Err(ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")));
     }
     let name = query.name.ok_or_else(|| ApiError::field("name", "query parameter `name` is required"))?;
-    let kind = query
-        .kind
-        .as_deref()
-        .ok_or_else(|| ApiError::field("kind", "query parameter `kind` is required"))
-        .and_then(|k| PluginKind::parse(k).ok_or_else(|| ApiError::field("kind", "must be `condition` or `template`")))?;
+    let kind =
+        query.kind.as_deref().ok_or_else(|| ApiError::field("kind", "query parameter `kind` is required")).and_then(
+            |k| PluginKind::parse(k).ok_or_else(|| ApiError::field("kind", "must be `condition` or `template`")),
+        )?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let (plugin, version) = state.plugins.upload(key, &name, kind, body).await?;
     tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
@@ -126,7 +126,12 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<
 /// A dry run: the body is the call's input (for a condition, an evaluation, or
 /// `{"function": "validate", "config": ...}`; for a template, a context). The answer carries
 /// the output or the error, with the fuel used, the time taken and the plugin's log.
-async fn invoke(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Response> {
+async fn invoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let key = caller.tenant(Access::Write)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let plugin = state.plugins.find(&tenant.id, &name)?;
@@ -149,7 +154,9 @@ async fn invoke(State(state): State<AppState>, caller: Caller, Path(name): Path<
                         config: Value,
                     }
                     let v: Validate = parse_json(&serde_json::to_vec(&input).expect("JSON"))?;
-                    report(plugins.validate(&tenant, &plugin, &v.config).await?.map_output(|()| json!({ "valid": true })))
+                    report(
+                        plugins.validate(&tenant, &plugin, &v.config).await?.map_output(|()| json!({ "valid": true })),
+                    )
                 }
                 Some(_) => return Err(ApiError::field("function", "must be `evaluate` or `validate`")),
             }

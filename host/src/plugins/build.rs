@@ -102,7 +102,8 @@ pub fn build(options: &BuildOptions) -> Result<Vec<PathBuf>, BuildError> {
         if message["reason"] == "compiler-artifact"
             && let Some(files) = message["filenames"].as_array()
         {
-            components.extend(files.iter().filter_map(|f| f.as_str()).filter(|f| f.ends_with(".wasm")).map(PathBuf::from));
+            components
+                .extend(files.iter().filter_map(|f| f.as_str()).filter(|f| f.ends_with(".wasm")).map(PathBuf::from));
         }
     }
     let status = child.wait().map_err(|source| BuildError::Spawn { program: "cargo".into(), source })?;

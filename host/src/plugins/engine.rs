@@ -11,15 +11,19 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::v0_1::{condition, template, types};
 use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
-use super::{PluginError, PluginKind, PluginLimits};
+use super::{PluginError, PluginKind, PluginLimits, io};
+use crate::context::Context;
 use crate::clock::SharedClock;
 
 /// How often the epoch advances; wall-time limits are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// A component checked against its world and ready to instantiate.
+/// A component checked against its world and ready to instantiate. Cheap to clone.
 #[derive(Clone)]
-pub enum Prepared {
+pub struct Prepared(Pre);
+
+#[derive(Clone)]
+enum Pre {
     Condition(condition::ConditionPre<HostState>),
     Template(template::TemplatePre<HostState>),
 }
@@ -52,7 +56,12 @@ pub struct CallReport<T> {
 impl<T> CallReport<T> {
     /// The same report with its output converted.
     pub fn map_output<U>(self, f: impl FnOnce(T) -> U) -> CallReport<U> {
-        CallReport { result: self.result.map(f), fuel_used: self.fuel_used, duration_us: self.duration_us, logs: self.logs }
+        CallReport {
+            result: self.result.map(f),
+            fuel_used: self.fuel_used,
+            duration_us: self.duration_us,
+            logs: self.logs,
+        }
     }
 }
 
@@ -94,11 +103,7 @@ impl Engine {
     pub fn compile(&self, kind: PluginKind, bytes: &[u8]) -> Result<Compiled, PluginError> {
         check_component_header(bytes)?;
         let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        let imports = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
         let prepared = self.prepare(kind, &component)?;
         let artifact = component.serialize().map_err(|e| PluginError::Host(format!("{e:#}")))?;
         Ok(Compiled { prepared, artifact, imports })
@@ -116,42 +121,40 @@ impl Engine {
     }
 
     fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
-        let mismatch = |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(), detail: format!("{e:#}") };
+        let mismatch =
+            |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(), detail: format!("{e:#}") };
         Ok(match kind {
             PluginKind::Condition => {
                 let pre = self.condition_linker.instantiate_pre(component).map_err(mismatch)?;
-                Prepared::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?)
+                Prepared(Pre::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?))
             }
             PluginKind::Template => {
                 let pre = self.template_linker.instantiate_pre(component).map_err(mismatch)?;
-                Prepared::Template(template::TemplatePre::new(pre).map_err(mismatch)?)
+                Prepared(Pre::Template(template::TemplatePre::new(pre).map_err(mismatch)?))
             }
         })
     }
 
-    /// Calls a condition's `validate` on a rule's config.
-    pub fn validate(&self, pre: &condition::ConditionPre<HostState>, env: CallEnv, config: &str) -> CallReport<()> {
+    /// Calls a condition's `validate` on a rule's config (JSON text).
+    pub fn validate(&self, prepared: &Prepared, env: CallEnv, config: &str) -> CallReport<()> {
+        let Pre::Condition(pre) = &prepared.0 else { return wrong_world(PluginKind::Condition) };
         self.run(env, config.len() as u64, |store| pre.instantiate(&mut *store)?.call_validate(&mut *store, config))
     }
 
     /// Calls a condition's `evaluate`.
-    pub fn evaluate(
-        &self,
-        pre: &condition::ConditionPre<HostState>,
-        env: CallEnv,
-        input: &types::Evaluation,
-    ) -> CallReport<types::Verdict> {
-        self.run(env, input.wire_size(), |store| pre.instantiate(&mut *store)?.call_evaluate(&mut *store, input))
+    pub fn evaluate(&self, prepared: &Prepared, env: CallEnv, input: &io::Evaluation) -> CallReport<io::Verdict> {
+        let Pre::Condition(pre) = &prepared.0 else { return wrong_world(PluginKind::Condition) };
+        let input = input.to_wit();
+        self.run(env, input.wire_size(), |store| pre.instantiate(&mut *store)?.call_evaluate(&mut *store, &input))
+            .map_output(io::Verdict::from)
     }
 
     /// Calls a template's `render`.
-    pub fn render(
-        &self,
-        pre: &template::TemplatePre<HostState>,
-        env: CallEnv,
-        context: &types::Context,
-    ) -> CallReport<types::Payload> {
-        self.run(env, context.wire_size(), |store| pre.instantiate(&mut *store)?.call_render(&mut *store, context))
+    pub fn render(&self, prepared: &Prepared, env: CallEnv, context: &Context) -> CallReport<io::Payload> {
+        let Pre::Template(pre) = &prepared.0 else { return wrong_world(PluginKind::Template) };
+        let context = types::Context::from(context);
+        self.run(env, context.wire_size(), |store| pre.instantiate(&mut *store)?.call_render(&mut *store, &context))
+            .map_output(io::Payload::from)
     }
 
     /// Runs `call` in a fresh store under the call's limits. The input's size is checked before
@@ -202,12 +205,14 @@ impl Drop for Engine {
     }
 }
 
-impl Prepared {
-    pub fn kind(&self) -> PluginKind {
-        match self {
-            Prepared::Condition(_) => PluginKind::Condition,
-            Prepared::Template(_) => PluginKind::Template,
-        }
+/// The report of a call made to a plugin of the other world. The registry checks kinds before
+/// calling, so this answers a bug, not a tenant's mistake.
+fn wrong_world<T>(wanted: PluginKind) -> CallReport<T> {
+    CallReport {
+        result: Err(PluginError::Host(format!("not a {} plugin", wanted.world()))),
+        fuel_used: 0,
+        duration_us: 0,
+        logs: Vec::new(),
     }
 }
 
@@ -354,7 +359,9 @@ mod tests {
 
     #[test]
     fn headers_are_told_apart() {
-        assert!(matches!(check_component_header(b"\0asm\x01\0\0\0"), Err(PluginError::NotAComponent(m)) if m.contains("core")));
+        assert!(
+            matches!(check_component_header(b"\0asm\x01\0\0\0"), Err(PluginError::NotAComponent(m)) if m.contains("core"))
+        );
         assert!(check_component_header(b"\0asm\x0d\0\x01\0").is_ok());
         assert!(matches!(check_component_header(b"hello"), Err(PluginError::NotAComponent(_))));
     }

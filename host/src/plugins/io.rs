@@ -101,7 +101,12 @@ impl From<&Context> for types::Context {
 
 impl From<&RuleRef> for types::Rule {
     fn from(r: &RuleRef) -> Self {
-        types::Rule { id: r.id.clone(), name: r.name.clone(), severity: r.severity.into(), category: r.category.clone() }
+        types::Rule {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            severity: r.severity.into(),
+            category: r.category.clone(),
+        }
     }
 }
 

@@ -16,10 +16,10 @@ mod sandbox;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-pub use engine::{CallReport, Engine};
+pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared};
 pub use limits::{LimitOverrides, PluginLimits};
 pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
-pub use sandbox::LogLine;
+pub use sandbox::{KvScope, LogLine};
 
 /// The WIT world a plugin is built against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -132,7 +132,8 @@ impl Plugins {
                 let (key, bytes) = entry.map_err(store::StoreError::from)?;
                 let key = String::from_utf8_lossy(&key).into_owned();
                 let tenant = key.split('/').next().unwrap_or_default().to_string();
-                let plugin = serde_json::from_slice(&bytes).map_err(|source| store::StoreError::Corrupt { key, source })?;
+                let plugin =
+                    serde_json::from_slice(&bytes).map_err(|source| store::StoreError::Corrupt { key, source })?;
                 Ok::<_, ApiError>((tenant, plugin))
             })
             .collect::<Result<_, _>>()?;
@@ -259,8 +260,11 @@ impl Plugins {
         }
         if let Some(pinned) = patch.pinned_version {
             if let Some(version) = pinned
-                && store::get_json::<PluginVersion>(&self.store.plugin_versions, &version_key(&tenant.id, name, version))?
-                    .is_none()
+                && store::get_json::<PluginVersion>(
+                    &self.store.plugin_versions,
+                    &version_key(&tenant.id, name, version),
+                )?
+                .is_none()
             {
                 return Err(ApiError::field(
                     "pinned_version",
@@ -270,7 +274,10 @@ impl Plugins {
             plugin.pinned_version = pinned;
         }
         if let Some(limits) = patch.limits {
-            tenant.plugin_limits.check_overrides(&limits).map_err(|e| ApiError::field(format!("limits.{}", field_of(&e)), e))?;
+            tenant
+                .plugin_limits
+                .check_overrides(&limits)
+                .map_err(|e| ApiError::field(format!("limits.{}", field_of(&e)), e))?;
             plugin.limits = limits;
         }
         plugin.updated_at = self.clock.now();
@@ -314,40 +321,46 @@ impl Plugins {
     }
 
     /// Runs a condition's `validate` on a config.
-    pub async fn validate(&self, tenant: &Tenant, plugin: &Plugin, config: &serde_json::Value) -> ApiResult<CallReport<()>> {
-        let pre = self.condition(tenant, plugin).await?;
+    pub async fn validate(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        config: &serde_json::Value,
+    ) -> ApiResult<CallReport<()>> {
+        let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
         self.finish(tokio::task::spawn_blocking(move || engine.validate(&pre, env, &config)).await)
     }
 
     /// Runs a condition's `evaluate`.
-    pub async fn evaluate(&self, tenant: &Tenant, plugin: &Plugin, input: &Evaluation) -> ApiResult<CallReport<Verdict>> {
-        let pre = self.condition(tenant, plugin).await?;
-        let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.to_wit());
-        let report = self.finish(tokio::task::spawn_blocking(move || engine.evaluate(&pre, env, &input)).await)?;
-        Ok(report.map_output(Verdict::from))
+    pub async fn evaluate(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        input: &Evaluation,
+    ) -> ApiResult<CallReport<Verdict>> {
+        let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
+        let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.clone());
+        self.finish(tokio::task::spawn_blocking(move || engine.evaluate(&pre, env, &input)).await)
     }
 
     /// Runs a template's `render`.
     pub async fn render(&self, tenant: &Tenant, plugin: &Plugin, context: &Context) -> ApiResult<CallReport<Payload>> {
-        let Prepared::Template(pre) = self.prepared(&tenant.id, plugin).await? else {
-            return Err(wrong_kind(plugin, PluginKind::Template));
-        };
+        let pre = self.prepared_as(tenant, plugin, PluginKind::Template).await?;
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
-        let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.into());
-        let report = self.finish(tokio::task::spawn_blocking(move || engine.render(&pre, env, &context)).await)?;
-        Ok(report.map_output(Payload::from))
+        let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
+        self.finish(tokio::task::spawn_blocking(move || engine.render(&pre, env, &context)).await)
     }
 
-    async fn condition(
-        &self,
-        tenant: &Tenant,
-        plugin: &Plugin,
-    ) -> ApiResult<super::bindings::v0_1::condition::ConditionPre<super::sandbox::HostState>> {
-        match self.prepared(&tenant.id, plugin).await? {
-            Prepared::Condition(pre) => Ok(pre),
-            Prepared::Template(_) => Err(wrong_kind(plugin, PluginKind::Condition)),
+    /// The loaded plugin, when it is of the `wanted` kind.
+    async fn prepared_as(&self, tenant: &Tenant, plugin: &Plugin, wanted: PluginKind) -> ApiResult<Prepared> {
+        if plugin.kind != wanted {
+            return Err(ApiError::Conflict(format!(
+                "plugin `{}` is a {:?} plugin, not a {wanted:?} plugin",
+                plugin.name, plugin.kind
+            )));
         }
+        self.prepared(&tenant.id, plugin).await
     }
 
     fn env(&self, tenant: &Tenant, plugin: &Plugin, scope_key: &str) -> CallEnv {
@@ -415,12 +428,7 @@ fn check_may_change(key: &TenantKey, plugin: &Plugin) -> ApiResult<()> {
     }
 }
 
-fn wrong_kind(plugin: &Plugin, wanted: PluginKind) -> ApiError {
-    ApiError::Conflict(format!("plugin `{}` is a {:?} plugin, not a {wanted:?} plugin", plugin.name, plugin.kind))
-}
-
 /// The field name a limits error starts with (`"fuel: ..."` -> `fuel`).
 fn field_of(error: &str) -> &str {
     error.split(':').next().unwrap_or(error)
 }
-

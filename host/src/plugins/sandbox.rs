@@ -85,15 +85,7 @@ struct Wasi {
 
 impl HostState {
     pub fn new(memory_limit: u64, kv: KvScope, clock: SharedClock) -> Self {
-        HostState {
-            memory_limit,
-            logs: Vec::new(),
-            log_bytes: 0,
-            kv,
-            clock,
-            wasi: None,
-            table: ResourceTable::new(),
-        }
+        HostState { memory_limit, logs: Vec::new(), log_bytes: 0, kv, clock, wasi: None, table: ResourceTable::new() }
     }
 
     /// The call's log, with whatever the plugin wrote to stdout and stderr.
@@ -122,24 +114,14 @@ impl HostState {
 }
 
 impl wasmtime::ResourceLimiter for HostState {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory_limit {
             return Err(wasmtime::Error::new(MemoryLimitHit(self.memory_limit)));
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 

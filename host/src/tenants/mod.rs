@@ -86,9 +86,7 @@ impl Tenants {
         let Some(key) = store::get_json::<ApiKey>(&self.store.api_keys, key_id)? else {
             return Ok(None);
         };
-        if !keys::digests_equal(&keys::sha256_hex(secret), &key.secret_sha256)
-            || self.get(&key.tenant_id)?.is_none()
-        {
+        if !keys::digests_equal(&keys::sha256_hex(secret), &key.secret_sha256) || self.get(&key.tenant_id)?.is_none() {
             return Ok(None);
         }
         Ok(Some(Principal::Tenant(TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role })))
@@ -96,12 +94,7 @@ impl Tenants {
 
     /// Creates a tenant and its first admin key.
     pub fn create(&self, name: String, plugin_limits: PluginLimits) -> StoreResult<(Tenant, CreatedKey)> {
-        let tenant = Tenant {
-            id: keys::new_id("ten"),
-            name,
-            created_at: jiff::Timestamp::now(),
-            plugin_limits,
-        };
+        let tenant = Tenant { id: keys::new_id("ten"), name, created_at: jiff::Timestamp::now(), plugin_limits };
         store::put_json(&self.store.tenants, &tenant.id, &tenant)?;
         let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin)?;
         Ok((tenant, key))

@@ -14,7 +14,8 @@ pub struct SlackBlocks;
 impl Template for SlackBlocks {
     fn render(context: &Context) -> Result<Payload, String> {
         let resolved = context.state.current == AlertState::Ok && context.state.previous == AlertState::InAlarm;
-        let (icon, verb) = if resolved { (":white_check_mark:", "Resolved") } else { (icon(context.rule.severity), "Alert") };
+        let (icon, verb) =
+            if resolved { (":white_check_mark:", "Resolved") } else { (icon(context.rule.severity), "Alert") };
         let header = format!("{icon} {verb}: {}", context.rule.name);
 
         let mut summary = format!("*{}*", context.rule.name);
@@ -22,7 +23,9 @@ impl Template for SlackBlocks {
             summary.push_str(&format!(" for *{}*", customer.name.as_deref().unwrap_or(&customer.id)));
         }
         match (context.value, context.threshold) {
-            (Some(value), Some(threshold)) => summary.push_str(&format!(": {value} against a threshold of {threshold}")),
+            (Some(value), Some(threshold)) => {
+                summary.push_str(&format!(": {value} against a threshold of {threshold}"))
+            }
             (Some(value), None) => summary.push_str(&format!(": {value}")),
             _ => {}
         }
@@ -41,7 +44,14 @@ impl Template for SlackBlocks {
             fields.push(field("Threshold", &threshold.to_string()));
         }
         if let Some(window) = &context.window {
-            fields.push(field("Window", &format!("<!date^{}^{{date_short}} {{time}}|start> to <!date^{}^{{date_short}} {{time}}|end>", window.start / 1000, window.end / 1000)));
+            fields.push(field(
+                "Window",
+                &format!(
+                    "<!date^{}^{{date_short}} {{time}}|start> to <!date^{}^{{date_short}} {{time}}|end>",
+                    window.start / 1000,
+                    window.end / 1000
+                ),
+            ));
         }
 
         let message = json!({

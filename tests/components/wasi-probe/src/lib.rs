@@ -13,9 +13,7 @@ impl Condition for WasiProbe {
         eprintln!("hello from stderr");
         let file = std::fs::read_to_string("/etc/hostname").is_ok();
         let env = std::env::vars().count();
-        Ok(Verdict::quiet(0.0)
-            .with_label("file", file.to_string())
-            .with_label("env", env.to_string()))
+        Ok(Verdict::quiet(0.0).with_label("file", file.to_string()).with_label("env", env.to_string()))
     }
 }
 
