@@ -19,8 +19,13 @@ use klaxon::tenants::{Role, TenantKey};
 use serde_json::json;
 
 const CALLS: usize = 20_000;
-const LIMITS: PluginLimits =
-    PluginLimits { fuel: 50_000_000, time_ms: 100, memory_bytes: 32 << 20, input_bytes: 1 << 18, output_bytes: 1 << 18 };
+const LIMITS: PluginLimits = PluginLimits {
+    fuel: 50_000_000,
+    time_ms: 100,
+    memory_bytes: 32 << 20,
+    input_bytes: 1 << 18,
+    output_bytes: 1 << 18,
+};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -52,13 +57,15 @@ fn evaluation(wasm: &[u8]) {
     let tree = sled::open(dir.path()).unwrap().open_tree("kv").unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let wasm_call = || {
-        let env = CallEnv { limits: LIMITS, kv: KvScope::new(tree.clone(), "ten", "wow", "cus_1"), clock: clock.clone() };
+        let env =
+            CallEnv { limits: LIMITS, kv: KvScope::new(tree.clone(), "ten", "wow", "cus_1"), clock: clock.clone() };
         let report = engine.evaluate(&prepared, env, &input);
         assert!(report.result.unwrap().fire);
     };
     let sdk_input = native_input(&input);
     let native_call = || {
-        let verdict = klaxon_sdk::evaluate_with::<week_over_week_drop::WeekOverWeekDrop>(std::hint::black_box(&sdk_input));
+        let verdict =
+            klaxon_sdk::evaluate_with::<week_over_week_drop::WeekOverWeekDrop>(std::hint::black_box(&sdk_input));
         assert!(verdict.unwrap().fire);
     };
     let wasm_figures = measure(wasm_call);
@@ -122,11 +129,7 @@ fn measure(mut call: impl FnMut()) -> Figures {
     }
     let total = started.elapsed();
     samples.sort();
-    Figures {
-        per_second: CALLS as f64 / total.as_secs_f64(),
-        p50: samples[CALLS / 2],
-        p99: samples[CALLS * 99 / 100],
-    }
+    Figures { per_second: CALLS as f64 / total.as_secs_f64(), p50: samples[CALLS / 2], p99: samples[CALLS * 99 / 100] }
 }
 
 async fn upload_and_restart(wasm: &[u8]) {

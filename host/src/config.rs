@@ -144,6 +144,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/klaxon.toml");
+        let config = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.plugin_limits.time_ms, 50);
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("klaxon.toml");

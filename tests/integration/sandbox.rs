@@ -86,8 +86,11 @@ fn an_endless_loop_is_stopped_by_the_clock_when_fuel_is_plentiful() {
     assert_eq!(status, 200);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 
-    // Several endless loops at once, while the bystander keeps being served.
-    let loops: Vec<_> = (0..3)
+    // Twice as many endless loops as the tenant has call slots (one per core), while the
+    // bystander keeps being served. The second half waits for the first: at least two rounds.
+    let slots = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = std::time::Instant::now();
+    let loops: Vec<_> = (0..2 * slots)
         .map(|_| {
             let (base, key) = (server.base.clone(), key.clone());
             std::thread::spawn(move || {
@@ -110,6 +113,7 @@ fn an_endless_loop_is_stopped_by_the_clock_when_fuel_is_plentiful() {
         assert_eq!(body["error"]["limit"], "time_ms");
         assert!(body["duration_us"].as_u64().unwrap() >= 190_000, "{body}");
     }
+    assert!(started.elapsed().as_millis() >= 2 * 190, "a tenant's calls beyond its slots queue");
 }
 
 #[test]

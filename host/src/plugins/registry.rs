@@ -82,6 +82,11 @@ pub struct Plugins {
     writes: tokio::sync::Mutex<()>,
     /// Bounds concurrent compilations: they are CPU-heavy.
     compiles: tokio::sync::Semaphore,
+    /// Per tenant, bounds the calls that run at once to the number of cores: a tenant flooding
+    /// slow plugins queues behind itself and cannot starve other tenants' calls of CPU (and so
+    /// of their wall-time budget).
+    calls: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    cores: usize,
 }
 
 fn plugin_key(tenant: &str, name: &str) -> String {
@@ -118,6 +123,8 @@ impl Plugins {
             loaded: RwLock::default(),
             writes: tokio::sync::Mutex::new(()),
             compiles: tokio::sync::Semaphore::new(cores),
+            calls: Default::default(),
+            cores,
         }
     }
 
@@ -305,6 +312,7 @@ impl Plugins {
         for plugin in self.list(tenant)? {
             self.remove(tenant, &plugin.name)?;
         }
+        self.calls.lock().expect("call slots lock").remove(tenant);
         Ok(())
     }
 
@@ -329,7 +337,7 @@ impl Plugins {
     ) -> ApiResult<CallReport<()>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
-        self.finish(tokio::task::spawn_blocking(move || engine.validate(&pre, env, &config)).await)
+        self.run(&tenant.id, move || engine.validate(&pre, env, &config)).await
     }
 
     /// Runs a condition's `evaluate`.
@@ -341,7 +349,7 @@ impl Plugins {
     ) -> ApiResult<CallReport<Verdict>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.clone());
-        self.finish(tokio::task::spawn_blocking(move || engine.evaluate(&pre, env, &input)).await)
+        self.run(&tenant.id, move || engine.evaluate(&pre, env, &input)).await
     }
 
     /// Runs a template's `render`.
@@ -349,7 +357,7 @@ impl Plugins {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Template).await?;
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
         let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
-        self.finish(tokio::task::spawn_blocking(move || engine.render(&pre, env, &context)).await)
+        self.run(&tenant.id, move || engine.render(&pre, env, &context)).await
     }
 
     /// The loaded plugin, when it is of the `wanted` kind.
@@ -371,8 +379,23 @@ impl Plugins {
         }
     }
 
-    fn finish<T>(&self, joined: Result<CallReport<T>, tokio::task::JoinError>) -> ApiResult<CallReport<T>> {
-        let report = joined.map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
+    /// Runs a call on a blocking thread once the tenant has a free slot, and counts it.
+    async fn run<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        call: impl FnOnce() -> CallReport<T> + Send + 'static,
+    ) -> ApiResult<CallReport<T>> {
+        let slots = self
+            .calls
+            .lock()
+            .expect("call slots lock")
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.cores)))
+            .clone();
+        let _slot = slots.acquire_owned().await.expect("semaphore is never closed");
+        let report = tokio::task::spawn_blocking(call)
+            .await
+            .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
         let outcome = report.result.as_ref().map_or_else(PluginError::code, |_| "ok");
         self.metrics.plugin_call(outcome, report.duration_us);
         Ok(report)
