@@ -54,3 +54,24 @@ fn a_crash_loses_no_acknowledged_change() {
     input["value"] = json!({ "current": 10, "previous": 100 });
     assert_eq!(server.invoke(&key, "wow", input).0, 200);
 }
+
+#[test]
+fn an_artifact_this_build_cannot_use_is_compiled_again() {
+    let mut server = Server::start();
+    let (_, key) = server.tenant("acme");
+    assert_eq!(server.upload(&key, "wow", "condition", &guests().week_over_week_drop).0, 201);
+
+    // As after an upgrade of wasmtime: the stored artifacts are not this build's.
+    server.while_stopped(|data| {
+        let store = klaxon::store::Store::open(data).unwrap();
+        for artifact in store.plugin_artifacts.iter().keys() {
+            store.plugin_artifacts.insert(artifact.unwrap(), b"an artifact from another build".to_vec()).unwrap();
+        }
+        store.plugin_artifacts.flush().unwrap();
+    });
+
+    assert_eq!(server.metric("klaxon_plugin_compilations_total"), 1.0, "compiled again from the stored component");
+    let mut input = evaluation(json!({ "drop_percent": 20 }));
+    input["value"] = json!({ "current": 10, "previous": 100 });
+    assert_eq!(server.invoke(&key, "wow", input).1["output"]["fire"], true);
+}

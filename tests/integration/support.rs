@@ -87,6 +87,13 @@ impl Server {
         }
     }
 
+    /// A graceful stop, `change` on the stopped server's data folder, and a start.
+    pub fn while_stopped(&mut self, change: impl FnOnce(&Path)) {
+        self.stop("TERM");
+        change(&self.dir.path().join("data"));
+        self.spawn();
+    }
+
     /// A graceful stop and a start on the same data folder.
     pub fn restart(&mut self) {
         self.stop("TERM");

@@ -144,10 +144,15 @@ impl Plugins {
                 Ok::<_, ApiError>((tenant, plugin))
             })
             .collect::<Result<_, _>>()?;
+        let mut loaded = 0;
         for (tenant, plugin) in &plugins {
-            self.prepared(tenant, plugin).await?;
+            // One plugin that cannot load must not keep the server down: its calls will say why.
+            match self.prepared(tenant, plugin).await {
+                Ok(_) => loaded += 1,
+                Err(error) => tracing::error!(%tenant, plugin = %plugin.name, %error, "cannot load a stored plugin"),
+            }
         }
-        Ok(plugins.len())
+        Ok(loaded)
     }
 
     pub fn loaded_count(&self) -> usize {
@@ -166,33 +171,16 @@ impl Plugins {
         check_name(name)?;
         let tenant = &key.tenant_id;
         if let Some(existing) = self.get(tenant, name)? {
-            check_may_change(key, &existing)?;
-            if existing.kind != kind {
-                return Err(ApiError::Conflict(format!(
-                    "plugin `{name}` is a {:?} plugin; upload a new version of the same kind or use another name",
-                    existing.kind
-                )));
-            }
+            check_new_version(key, &existing, kind)?;
         }
-        let compiled = {
-            let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
-            let (engine, bytes) = (self.engine.clone(), component.clone());
-            tokio::task::spawn_blocking(move || engine.compile(kind, &bytes))
-                .await
-                .map_err(|e| PluginError::Host(e.to_string()))??
-        };
-        self.metrics.plugin_compiled();
-        let Compiled { prepared, artifact, imports } = compiled;
+        let Compiled { prepared, artifact, imports } = self.compile(kind, component.clone()).await?;
 
         let _guard = self.writes.lock().await;
         let now = self.clock.now();
         let mut plugin = match self.get(tenant, name)? {
             Some(existing) => {
                 // Checked again under the lock: the plugin may have changed while compiling.
-                check_may_change(key, &existing)?;
-                if existing.kind != kind {
-                    return Err(ApiError::Conflict(format!("plugin `{name}` changed kind during the upload")));
-                }
+                check_new_version(key, &existing, kind)?;
                 existing
             }
             None => Plugin {
@@ -421,6 +409,17 @@ impl Plugins {
         Ok(prepared)
     }
 
+    /// Compiles on a blocking thread, at most one compilation per core at a time.
+    async fn compile(&self, kind: PluginKind, component: bytes::Bytes) -> ApiResult<Compiled> {
+        let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
+        let engine = self.engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || engine.compile(kind, &component))
+            .await
+            .map_err(|e| PluginError::Host(e.to_string()))??;
+        self.metrics.plugin_compiled();
+        Ok(compiled)
+    }
+
     async fn recompile(&self, vkey: &str, kind: PluginKind) -> ApiResult<Prepared> {
         let component = self
             .store
@@ -428,16 +427,23 @@ impl Plugins {
             .get(vkey)
             .map_err(store::StoreError::from)?
             .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
-        let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
-        let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || engine.compile(kind, &component))
-            .await
-            .map_err(|e| PluginError::Host(e.to_string()))??;
-        self.metrics.plugin_compiled();
+        let compiled = self.compile(kind, bytes::Bytes::from(component.to_vec())).await?;
         tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
         self.store.plugin_artifacts.insert(vkey, compiled.artifact).map_err(store::StoreError::from)?;
         Ok(compiled.prepared)
     }
+}
+
+/// Whether `key` may upload a new version of `existing` as a `kind` plugin.
+fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> ApiResult<()> {
+    check_may_change(key, existing)?;
+    if existing.kind != kind {
+        return Err(ApiError::Conflict(format!(
+            "plugin `{}` is a {:?} plugin; upload a new version of the same kind or use another name",
+            existing.name, existing.kind
+        )));
+    }
+    Ok(())
 }
 
 fn check_may_change(key: &TenantKey, plugin: &Plugin) -> ApiResult<()> {
