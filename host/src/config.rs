@@ -33,6 +33,15 @@ pub struct Config {
     pub max_plugin_bytes: usize,
     /// Per-call plugin limits a new tenant starts with.
     pub plugin_limits: PluginLimits,
+    pub ingest: IngestLimits,
+}
+
+/// How much one `POST /v1/events` may carry.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestLimits {
+    pub max_batch_events: usize,
+    pub max_batch_bytes: usize,
 }
 
 /// The parts of the configuration flags and environment variables can override.
@@ -99,8 +108,14 @@ impl Config {
         {
             return Err(ConfigError::Invalid("admin_token must be at least 16 characters".into()));
         }
-        if self.max_plugin_bytes == 0 {
-            return Err(ConfigError::Invalid("max_plugin_bytes must be above 0".into()));
+        for (name, value) in [
+            ("max_plugin_bytes", self.max_plugin_bytes),
+            ("ingest.max_batch_events", self.ingest.max_batch_events),
+            ("ingest.max_batch_bytes", self.ingest.max_batch_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be above 0")));
+            }
         }
         self.plugin_limits.validate().map_err(|e| ConfigError::Invalid(format!("plugin_limits.{e}")))
     }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod plugins;
 pub mod server;

@@ -9,6 +9,7 @@ use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugins::{Engine, Plugins};
 use crate::store::{Store, StoreError};
@@ -44,7 +45,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::default());
     let engine = Arc::new(Engine::new().map_err(|e| ServeError::Engine(format!("{e:#}")))?);
-    let plugins = Arc::new(Plugins::new(store.clone(), engine, clock, metrics.clone()));
+    let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
 
@@ -54,6 +55,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         store: store.clone(),
         tenants: Tenants::new(store.clone(), &admin_token),
         plugins,
+        ingest: Ingest::new(store.clone(), clock),
         metrics,
         ready: ready.clone(),
     };

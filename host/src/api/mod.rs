@@ -1,6 +1,8 @@
 //! The HTTP API: routes, shared state, and one module per resource.
 
 mod api_keys;
+mod customers;
+mod events;
 pub mod extract;
 mod plugins;
 mod service;
@@ -17,6 +19,7 @@ use axum::routing::{get, post};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::store::Store;
@@ -29,6 +32,7 @@ pub struct AppState {
     pub store: Store,
     pub tenants: Tenants,
     pub plugins: Arc<Plugins>,
+    pub ingest: Ingest,
     pub metrics: Arc<Metrics>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
@@ -45,6 +49,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
         .merge(plugins::routes(state.config.max_plugin_bytes))
+        .route("/v1/customers", get(customers::list))
+        .route("/v1/customers/{id}", get(customers::get).put(customers::put).delete(customers::delete))
+        .merge(events::routes(state.config.ingest.max_batch_bytes))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

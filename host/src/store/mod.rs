@@ -34,6 +34,10 @@ pub struct Store {
     pub plugin_artifacts: sled::Tree,
     /// `tenant/name/` + scope key + key -> bytes a plugin stored
     pub plugin_kv: sled::Tree,
+    /// `tenant/customer id` -> `Customer`
+    pub customers: sled::Tree,
+    /// `tenant/event id` -> `Event`; the key is the idempotency check
+    pub events: sled::Tree,
 }
 
 impl Store {
@@ -47,6 +51,8 @@ impl Store {
             plugin_components: db.open_tree("plugin_components")?,
             plugin_artifacts: db.open_tree("plugin_artifacts")?,
             plugin_kv: db.open_tree("plugin_kv")?,
+            customers: db.open_tree("customers")?,
+            events: db.open_tree("events")?,
             db,
         })
     }

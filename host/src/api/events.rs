@@ -1,0 +1,58 @@
+//! `POST /v1/events`: a batch of events, each validated on its own.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::AppState;
+use super::extract::{Caller, parse_json};
+use crate::error::{ApiError, ApiResult};
+use crate::ingest::BatchOutcome;
+use crate::tenants::Access;
+
+pub fn routes(max_batch_bytes: usize) -> Router<AppState> {
+    // Room over the limit, so an oversized batch gets our own error naming the limit.
+    Router::new().route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(max_batch_bytes + 1)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<Value>,
+}
+
+/// Answers how many events were accepted and how many were duplicates, and each refused event
+/// by its index. Accepted events are on disk before the answer.
+async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<BatchOutcome>> {
+    let key = caller.tenant(Access::Ingest)?;
+    let limits = state.config.ingest;
+    let too_large = || ApiError::TooLarge(format!("a batch may be at most {} bytes", limits.max_batch_bytes));
+    let body = body.map_err(|_| too_large())?;
+    if body.len() > limits.max_batch_bytes {
+        return Err(too_large());
+    }
+    let Batch { events } = parse_json(&body)?;
+    if events.is_empty() {
+        return Err(ApiError::field("events", "must hold at least one event"));
+    }
+    if events.len() > limits.max_batch_events {
+        return Err(ApiError::TooLarge(format!(
+            "the batch holds {} events; the limit is {}",
+            events.len(),
+            limits.max_batch_events
+        )));
+    }
+    let outcome = state.ingest.ingest(&key.tenant_id, events)?;
+    if outcome.accepted > 0 {
+        state.store.flush().await?;
+    }
+    Ok(Json(outcome))
+}
