@@ -8,6 +8,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod plugins;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod tenants;

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugins::{Engine, Plugins};
+use crate::rules::Rules;
 use crate::store::{Store, StoreError};
 use crate::tenants::{Tenants, keys};
 
@@ -55,7 +56,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         store: store.clone(),
         tenants: Tenants::new(store.clone(), &admin_token),
         plugins,
-        ingest: Ingest::new(store.clone(), clock),
+        ingest: Ingest::new(store.clone(), clock.clone()),
+        rules: Rules::new(store.clone()),
+        clock,
         metrics,
         ready: ready.clone(),
     };

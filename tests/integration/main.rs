@@ -4,6 +4,7 @@
 mod ingest;
 mod plugins;
 mod restart;
+mod rules;
 mod sandbox;
 mod service;
 mod support;

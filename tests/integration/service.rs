@@ -29,7 +29,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 15] = [
+    let expected: [(&str, &[&str]); 17] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -45,6 +45,8 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/customers", &["get"]),
         ("/v1/customers/{id}", &["get", "put", "delete"]),
         ("/v1/events", &["post"]),
+        ("/v1/rules", &["get", "post"]),
+        ("/v1/rules/{id}", &["get", "put", "delete"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, methods) in expected {

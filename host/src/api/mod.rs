@@ -5,6 +5,7 @@ mod customers;
 mod events;
 pub mod extract;
 mod plugins;
+mod rules;
 mod service;
 mod tenants;
 
@@ -17,11 +18,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
+use crate::rules::Rules;
 use crate::store::Store;
 use crate::tenants::Tenants;
 
@@ -33,6 +36,8 @@ pub struct AppState {
     pub tenants: Tenants,
     pub plugins: Arc<Plugins>,
     pub ingest: Ingest,
+    pub rules: Rules,
+    pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
@@ -52,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get).put(customers::put).delete(customers::delete))
         .merge(events::routes(state.config.ingest.max_batch_bytes))
+        .route("/v1/rules", post(rules::create).get(rules::list))
+        .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

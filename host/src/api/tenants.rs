@@ -93,6 +93,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     }
     state.plugins.delete_tenant(&id).await?;
     state.ingest.delete_tenant(&id)?;
+    state.rules.delete_tenant(&id)?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -38,6 +38,8 @@ pub struct Store {
     pub customers: sled::Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
     pub events: sled::Tree,
+    /// `tenant/rule id` -> `Rule`
+    pub rules: sled::Tree,
 }
 
 impl Store {
@@ -53,6 +55,7 @@ impl Store {
             plugin_kv: db.open_tree("plugin_kv")?,
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
+            rules: db.open_tree("rules")?,
             db,
         })
     }

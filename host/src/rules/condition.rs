@@ -1,0 +1,471 @@
+//! What a rule watches: its condition, the scope it applies to, and the pieces they are made of
+//! (metrics, windows, filters, durations), each with its save-time checks.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::SignedDuration;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// A failed check: the field at fault (a path inside the rule) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+pub type Check = Result<(), Invalid>;
+
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid { field: field.into(), message: message.into() }
+}
+
+/// The built-in conditions of the design, and `plugin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Condition {
+    /// An aggregate over a window compared with a constant.
+    Threshold { metric: Metric, window: WindowSpec, operator: Operator, value: f64 },
+    /// This window against the previous one, up or down by at least `percent`.
+    PercentChange { metric: Metric, window: WindowSpec, direction: Direction, percent: f64 },
+    /// Percentages of a target; each step fires once per window.
+    Steps { metric: Metric, window: WindowSpec, target: f64, steps: Vec<f64> },
+    /// Usage against a customer's prepaid credit, kept in a customer field.
+    Balance {
+        metric: Metric,
+        #[serde(default)]
+        window: Option<WindowSpec>,
+        balance_field: String,
+    },
+    /// Any of the patterns matches an event (OR across patterns; AND within one).
+    EventMatch { matches: Vec<EventPattern> },
+    /// No matching event for `duration`.
+    Inactivity {
+        #[serde(default)]
+        event_types: Vec<String>,
+        #[serde(default)]
+        filters: Vec<Filter>,
+        duration: Duration,
+    },
+    /// A duration before (negative) or after a timestamp in a customer field.
+    Offset { field: String, offset: Duration },
+    /// A tenant's condition plugin, with its config; `metric` and `window` give it a value.
+    Plugin {
+        plugin: String,
+        #[serde(default)]
+        config: Value,
+        #[serde(default)]
+        metric: Option<Metric>,
+        #[serde(default)]
+        window: Option<WindowSpec>,
+    },
+}
+
+impl Condition {
+    /// Threshold-like conditions keep an alert state per scope key; the others notify on each
+    /// match.
+    pub fn is_stateful(&self) -> bool {
+        !matches!(self, Condition::EventMatch { .. } | Condition::Offset { .. })
+    }
+
+    pub fn check(&self) -> Check {
+        match self {
+            Condition::Threshold { metric, window, .. } => {
+                metric.check("condition.metric")?;
+                window.check("condition.window")
+            }
+            Condition::PercentChange { metric, window, percent, .. } => {
+                metric.check("condition.metric")?;
+                window.check("condition.window")?;
+                positive("condition.percent", *percent)
+            }
+            Condition::Steps { metric, window, target, steps } => {
+                metric.check("condition.metric")?;
+                window.check("condition.window")?;
+                positive("condition.target", *target)?;
+                if steps.is_empty() || steps.len() > 20 {
+                    return Err(invalid("condition.steps", "must hold 1 to 20 percentages"));
+                }
+                for (i, step) in steps.iter().enumerate() {
+                    if !(*step > 0.0 && *step <= 100.0) {
+                        return Err(invalid(format!("condition.steps[{i}]"), "must be above 0 and at most 100"));
+                    }
+                    if i > 0 && *step <= steps[i - 1] {
+                        return Err(invalid(format!("condition.steps[{i}]"), "steps must increase"));
+                    }
+                }
+                Ok(())
+            }
+            Condition::Balance { metric, window, balance_field } => {
+                metric.check("condition.metric")?;
+                if let Some(window) = window {
+                    window.check("condition.window")?;
+                }
+                name("condition.balance_field", balance_field)
+            }
+            Condition::EventMatch { matches } => {
+                if matches.is_empty() {
+                    return Err(invalid("condition.matches", "must hold at least one event pattern"));
+                }
+                for (i, pattern) in matches.iter().enumerate() {
+                    let at = format!("condition.matches[{i}]");
+                    name(&format!("{at}.event_type"), &pattern.event_type)?;
+                    check_filters(&format!("{at}.filters"), &pattern.filters, FieldSource::EventOrCustomer)?;
+                }
+                Ok(())
+            }
+            Condition::Inactivity { event_types, filters, duration } => {
+                check_event_types("condition.event_types", event_types, true)?;
+                check_filters("condition.filters", filters, FieldSource::EventOrCustomer)?;
+                duration.check_positive("condition.duration")
+            }
+            Condition::Offset { field, .. } => name("condition.field", field),
+            Condition::Plugin { plugin, metric, window, .. } => {
+                name("condition.plugin", plugin)?;
+                if let Some(metric) = metric {
+                    metric.check("condition.metric")?;
+                }
+                if let Some(window) = window {
+                    window.check("condition.window")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An aggregate of matching events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    pub aggregate: Aggregate,
+    /// The numeric event property aggregated; not used by `count`.
+    #[serde(default)]
+    pub property: Option<String>,
+}
+
+impl Metric {
+    fn check(&self, at: &str) -> Check {
+        check_event_types(&format!("{at}.event_types"), &self.event_types, false)?;
+        check_filters(&format!("{at}.filters"), &self.filters, FieldSource::EventOrCustomer)?;
+        match (&self.aggregate, &self.property) {
+            (Aggregate::Count, Some(_)) => {
+                Err(invalid(format!("{at}.property"), "`count` counts events; leave `property` out"))
+            }
+            (Aggregate::Count, None) => Ok(()),
+            (_, None) => Err(invalid(format!("{at}.property"), "is required: the numeric event property to aggregate")),
+            (_, Some(property)) => name(&format!("{at}.property"), property),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+/// A calendar window (in the rule's timezone; weeks start on Monday) or a rolling duration.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WindowSpec {
+    Calendar(CalendarUnit),
+    Rolling(Duration),
+}
+
+impl WindowSpec {
+    fn check(&self, at: &str) -> Check {
+        match self {
+            WindowSpec::Calendar(_) => Ok(()),
+            WindowSpec::Rolling(d) => d.check_positive(&format!("{at}.rolling")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarUnit {
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operator {
+    #[serde(rename = ">")]
+    Above,
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<")]
+    Below,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = "=")]
+    Equal,
+    #[serde(rename = "!=")]
+    NotEqual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// One event type with the filters its events must all pass.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventPattern {
+    pub event_type: String,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+/// A test on an event property (`event.<name>`) or a customer field (`customer.<name>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    /// Unused by `exists`; a list for `in`.
+    #[serde(default)]
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterOp {
+    #[serde(rename = "=")]
+    Equal,
+    #[serde(rename = "!=")]
+    NotEqual,
+    #[serde(rename = ">")]
+    Above,
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<")]
+    Below,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = "in")]
+    In,
+    #[serde(rename = "exists")]
+    Exists,
+}
+
+/// Where a filter's field may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldSource {
+    EventOrCustomer,
+    Customer,
+}
+
+pub fn check_filters(at: &str, filters: &[Filter], source: FieldSource) -> Check {
+    for (i, filter) in filters.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let (namespace, field) = filter.field.split_once('.').unwrap_or(("", ""));
+        let namespace_ok = match source {
+            FieldSource::EventOrCustomer => matches!(namespace, "event" | "customer"),
+            FieldSource::Customer => namespace == "customer",
+        };
+        if !namespace_ok || field.is_empty() {
+            let expected = match source {
+                FieldSource::EventOrCustomer => "`event.<property>` or `customer.<field>`",
+                FieldSource::Customer => "`customer.<field>`",
+            };
+            return Err(invalid(format!("{at}.field"), format!("must read {expected}")));
+        }
+        let value = &filter.value;
+        match filter.op {
+            FilterOp::Exists if !value.is_null() => {
+                return Err(invalid(format!("{at}.value"), "`exists` takes no value"));
+            }
+            FilterOp::In if value.as_array().is_none_or(|v| v.is_empty()) => {
+                return Err(invalid(format!("{at}.value"), "`in` takes a non-empty list"));
+            }
+            FilterOp::Above | FilterOp::AtLeast | FilterOp::Below | FilterOp::AtMost
+                if !(value.is_number() || value.is_string()) =>
+            {
+                return Err(invalid(format!("{at}.value"), "comparisons take a number or a string"));
+            }
+            FilterOp::Equal | FilterOp::NotEqual if value.is_null() || value.is_object() || value.is_array() => {
+                return Err(invalid(format!("{at}.value"), "takes a string, number or boolean"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Which customers a rule applies to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scope {
+    /// The customer base as a whole: one alert state.
+    All,
+    /// Every customer on its own: an alert state per customer.
+    Each,
+    /// One customer.
+    Customer { customer_id: String },
+    /// The customers whose fields pass the filters, each on its own.
+    Group { filters: Vec<Filter> },
+}
+
+impl Scope {
+    pub fn check(&self) -> Check {
+        match self {
+            Scope::All | Scope::Each => Ok(()),
+            Scope::Customer { customer_id } => name("scope.customer_id", customer_id),
+            Scope::Group { filters } if filters.is_empty() => {
+                Err(invalid("scope.filters", "a group needs at least one filter"))
+            }
+            Scope::Group { filters } => check_filters("scope.filters", filters, FieldSource::Customer),
+        }
+    }
+}
+
+/// How often a rule in alarm notifies: once per alarm, or again every `duration` while it lasts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Frequency {
+    #[default]
+    Once,
+    Every(Duration),
+}
+
+/// A duration written as a whole number and a unit: `30s`, `15m`, `1h`, `3d`, `2w`; negative
+/// with a leading `-` (`-7d`: 7 days before). Shown in its largest whole unit up to days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub SignedDuration);
+
+impl Duration {
+    fn check_positive(&self, at: &str) -> Check {
+        if self.0.is_positive() { Ok(()) } else { Err(invalid(at, "must be a positive duration")) }
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a duration like 30s, 15m, 1h, 3d, 2w or -7d");
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let split = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (digits, unit) = rest.split_at(split);
+        let amount: i64 = digits.parse().map_err(|_| bad())?;
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let seconds = amount.checked_mul(seconds).filter(|s| *s <= 100 * 366 * 86_400).ok_or_else(bad)?;
+        Ok(Duration(SignedDuration::from_secs(if negative { -seconds } else { seconds })))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.as_secs();
+        let (amount, unit) = [(86_400, "d"), (3600, "h"), (60, "m")]
+            .into_iter()
+            .find(|(size, _)| seconds % size == 0 && seconds != 0)
+            .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
+        write!(f, "{amount}{unit}")
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A name: 1 to 128 bytes.
+pub fn name(at: &str, value: &str) -> Check {
+    if value.is_empty() || value.len() > 128 {
+        return Err(invalid(at, "must be 1 to 128 bytes"));
+    }
+    Ok(())
+}
+
+fn positive(at: &str, value: f64) -> Check {
+    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(invalid(at, "must be above 0")) }
+}
+
+fn check_event_types(at: &str, types: &[String], may_be_empty: bool) -> Check {
+    if types.is_empty() && !may_be_empty {
+        return Err(invalid(at, "must name at least one event type"));
+    }
+    for (i, t) in types.iter().enumerate() {
+        name(&format!("{at}[{i}]"), t)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_and_write() {
+        for (text, seconds, shown) in [
+            ("30s", 30, "30s"),
+            ("90m", 5400, "90m"),
+            ("1h", 3600, "1h"),
+            ("3d", 259_200, "3d"),
+            ("-7d", -604_800, "-7d"),
+            ("2w", 1_209_600, "14d"),
+        ] {
+            let d: Duration = text.parse().unwrap();
+            assert_eq!(d.0.as_secs(), seconds);
+            assert_eq!(d.to_string(), shown, "shown in its largest whole unit up to days");
+        }
+        for bad in ["", "7", "d", "7x", "1.5h", "--1d", "99999999999w"] {
+            assert!(bad.parse::<Duration>().is_err(), "{bad}");
+        }
+    }
+
+    fn filter(field: &str, op: FilterOp, value: Value) -> Filter {
+        Filter { field: field.into(), op, value }
+    }
+
+    #[test]
+    fn filters_are_checked_by_operator_and_source() {
+        use serde_json::json;
+        let ok = [
+            filter("customer.seats", FilterOp::Above, json!(99)),
+            filter("customer.tier", FilterOp::Equal, json!("Enterprise")),
+            filter("event.license_type", FilterOp::In, json!(["paid", "community"])),
+            filter("event.trial", FilterOp::Exists, Value::Null),
+        ];
+        assert!(check_filters("f", &ok, FieldSource::EventOrCustomer).is_ok());
+        let at = |filters: &[Filter], source| check_filters("f", filters, source).unwrap_err().field;
+        assert_eq!(at(&[filter("seats", FilterOp::Above, json!(1))], FieldSource::EventOrCustomer), "f[0].field");
+        assert_eq!(at(&[filter("event.x", FilterOp::Equal, json!(1))], FieldSource::Customer), "f[0].field");
+        assert_eq!(at(&[filter("event.x", FilterOp::In, json!("paid"))], FieldSource::EventOrCustomer), "f[0].value");
+        assert_eq!(at(&[filter("event.x", FilterOp::Exists, json!(true))], FieldSource::EventOrCustomer), "f[0].value");
+        assert_eq!(at(&[filter("event.x", FilterOp::Above, json!([1]))], FieldSource::EventOrCustomer), "f[0].value");
+    }
+}

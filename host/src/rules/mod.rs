@@ -1,0 +1,175 @@
+//! Rules: a condition, the scope it applies to, and how its notifications are paced. Checked
+//! in full when saved, with errors that name the field.
+
+pub mod condition;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::context::Severity;
+use crate::store::{self, Store, StoreResult};
+use crate::tenants::keys::new_id;
+pub use condition::{Check, Condition, Frequency, Invalid, Scope, invalid};
+
+const MAX_NAME_BYTES: usize = 200;
+const MAX_CHANNELS: usize = 20;
+
+/// A rule as a client writes it (`POST` and `PUT` take the whole rule).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub condition: Condition,
+    pub scope: Scope,
+    /// Channel ids the notifications go to.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub frequency: Frequency,
+    /// At most this many notifications per window (per scope key); unset is unlimited.
+    #[serde(default)]
+    pub max_per_window: Option<u32>,
+    /// Notify when a stateful rule returns from `in_alarm` to `ok`.
+    #[serde(default)]
+    pub notify_on_resolve: bool,
+    /// The IANA timezone calendar windows are cut in.
+    #[serde(default = "utc")]
+    pub timezone: String,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn utc() -> String {
+    "UTC".to_string()
+}
+
+/// A stored rule. (The API shows it flat, as `RuleView`; it is kept nested because a flattened
+/// spec could not refuse unknown fields.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub spec: RuleSpec,
+    /// The key that created it: editors may change only their own rules.
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A rule as the API shows it: its spec's fields beside its own.
+#[derive(Debug, Serialize)]
+pub struct RuleView<'a> {
+    pub id: &'a str,
+    #[serde(flatten)]
+    pub spec: &'a RuleSpec,
+    pub created_by: &'a str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl<'a> From<&'a Rule> for RuleView<'a> {
+    fn from(rule: &'a Rule) -> Self {
+        RuleView {
+            id: &rule.id,
+            spec: &rule.spec,
+            created_by: &rule.created_by,
+            created_at: rule.created_at,
+            updated_at: rule.updated_at,
+        }
+    }
+}
+
+impl RuleSpec {
+    /// Every check that needs nothing but the rule itself. (A plugin condition's config is
+    /// checked by its plugin, which the caller runs.)
+    pub fn check(&self) -> Check {
+        if self.name.trim().is_empty() || self.name.len() > MAX_NAME_BYTES {
+            return Err(invalid("name", format!("must be 1 to {MAX_NAME_BYTES} bytes")));
+        }
+        if let Some(category) = &self.category {
+            condition::name("category", category)?;
+        }
+        self.condition.check()?;
+        self.scope.check()?;
+        if self.channels.len() > MAX_CHANNELS {
+            return Err(invalid("channels", format!("at most {MAX_CHANNELS} channels")));
+        }
+        for (i, channel) in self.channels.iter().enumerate() {
+            condition::name(&format!("channels[{i}]"), channel)?;
+        }
+        if let Frequency::Every(every) = self.frequency
+            && !every.0.is_positive()
+        {
+            return Err(invalid("frequency.every", "must be a positive duration"));
+        }
+        if self.max_per_window == Some(0) {
+            return Err(invalid("max_per_window", "must be at least 1; leave it out for no cap"));
+        }
+        if self.notify_on_resolve && !self.condition.is_stateful() {
+            return Err(invalid(
+                "notify_on_resolve",
+                "this condition notifies on each match and never resolves; leave it out",
+            ));
+        }
+        jiff::tz::TimeZone::get(&self.timezone).map_err(|_| {
+            invalid("timezone", format!("`{}` is not an IANA timezone (e.g. Europe/Berlin)", self.timezone))
+        })?;
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct Rules {
+    store: Store,
+}
+
+fn key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
+}
+
+impl Rules {
+    pub fn new(store: Store) -> Self {
+        Rules { store }
+    }
+
+    pub fn create(&self, tenant: &str, created_by: &str, spec: RuleSpec, now: Timestamp) -> StoreResult<Rule> {
+        let rule =
+            Rule { id: new_id("rul"), spec, created_by: created_by.to_string(), created_at: now, updated_at: now };
+        store::put_json(&self.store.rules, &key(tenant, &rule.id), &rule)?;
+        Ok(rule)
+    }
+
+    pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Rule>> {
+        store::get_json(&self.store.rules, &key(tenant, id))
+    }
+
+    pub fn list(&self, tenant: &str) -> StoreResult<Vec<Rule>> {
+        store::scan_json(&self.store.rules, &format!("{tenant}/"))
+    }
+
+    pub fn replace(&self, tenant: &str, mut rule: Rule, spec: RuleSpec, now: Timestamp) -> StoreResult<Rule> {
+        rule.spec = spec;
+        rule.updated_at = now;
+        store::put_json(&self.store.rules, &key(tenant, &rule.id), &rule)?;
+        Ok(rule)
+    }
+
+    pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        self.store.rules.remove(key(tenant, id))?;
+        Ok(())
+    }
+
+    /// Removes every rule of a tenant that is being deleted.
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
+        store::remove_prefix(&self.store.rules, format!("{tenant}/"))
+    }
+}
