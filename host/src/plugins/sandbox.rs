@@ -179,12 +179,27 @@ impl host::Host for HostState {
     }
 }
 
+/// WASI's wall clock reads Klaxon's clock, like the `now` import.
+struct WallClock(SharedClock);
+
+impl wasmtime_wasi::HostWallClock for WallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        // A time before 1970 reads as 1970: WASI's wall clock cannot go below it.
+        self.0.now().duration_since(jiff::Timestamp::UNIX_EPOCH).try_into().unwrap_or_default()
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let wasi = self.wasi.get_or_insert_with(|| {
             let stdout = MemoryOutputPipe::new(MAX_LOG_BYTES);
             let stderr = MemoryOutputPipe::new(MAX_LOG_BYTES);
             let ctx = WasiCtxBuilder::new()
+                .wall_clock(WallClock(self.clock.clone()))
                 .stdout(stdout.clone())
                 .stderr(stderr.clone())
                 .allow_tcp(false)
