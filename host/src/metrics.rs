@@ -31,26 +31,32 @@ impl Metrics {
     /// The text format, with the gauges the caller reads at scrape time.
     pub fn render(&self, plugins_loaded: usize) -> String {
         let mut out = String::new();
-        out.push_str("# HELP klaxon_http_responses_total HTTP responses by status code.\n");
-        out.push_str("# TYPE klaxon_http_responses_total counter\n");
+        family(&mut out, "klaxon_http_responses_total", "counter", "HTTP responses by status code.");
         for (status, n) in self.http_responses.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_http_responses_total{{status=\"{status}\"}} {n}");
         }
-        out.push_str("# HELP klaxon_plugin_compilations_total Plugin components compiled (uploads, and artifacts this build could not reuse).\n");
-        out.push_str("# TYPE klaxon_plugin_compilations_total counter\n");
+        family(
+            &mut out,
+            "klaxon_plugin_compilations_total",
+            "counter",
+            "Plugin components compiled (uploads, and artifacts this build could not reuse).",
+        );
         let _ = writeln!(out, "klaxon_plugin_compilations_total {}", self.plugin_compilations.load(Ordering::Relaxed));
-        out.push_str("# HELP klaxon_plugin_calls_total Plugin calls by outcome.\n");
-        out.push_str("# TYPE klaxon_plugin_calls_total counter\n");
+        family(&mut out, "klaxon_plugin_calls_total", "counter", "Plugin calls by outcome.");
         for (outcome, n) in self.plugin_calls.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_plugin_calls_total{{outcome=\"{outcome}\"}} {n}");
         }
-        out.push_str("# HELP klaxon_plugin_call_seconds_total Time spent in plugin calls.\n");
-        out.push_str("# TYPE klaxon_plugin_call_seconds_total counter\n");
+        family(&mut out, "klaxon_plugin_call_seconds_total", "counter", "Time spent in plugin calls.");
         let micros = self.plugin_call_micros.load(Ordering::Relaxed);
         let _ = writeln!(out, "klaxon_plugin_call_seconds_total {}", micros as f64 / 1e6);
-        out.push_str("# HELP klaxon_plugins_loaded Plugin versions compiled and ready in memory.\n");
-        out.push_str("# TYPE klaxon_plugins_loaded gauge\n");
+        family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions compiled and ready in memory.");
         let _ = writeln!(out, "klaxon_plugins_loaded {plugins_loaded}");
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }

@@ -117,6 +117,7 @@ fn bad_rules_are_refused_naming_the_field() {
         (0, "/condition/window", json!({ "rolling": "-1d" }), "condition.window.rolling"),
         (0, "/timezone", json!("Mars/Olympus_Mons"), "timezone"),
         (0, "/max_per_window", json!(0), "max_per_window"),
+        (0, "/condition/operator", json!("in"), "condition.operator"),
         (1, "/condition/percent", json!(0), "condition.percent"),
         (3, "/condition/steps", json!([50, 25]), "condition.steps[1]"),
         (3, "/condition/steps", json!([50, 120]), "condition.steps[1]"),

@@ -26,7 +26,7 @@ pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid 
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
     /// An aggregate over a window compared with a constant.
-    Threshold { metric: Metric, window: WindowSpec, operator: Operator, value: f64 },
+    Threshold { metric: Metric, window: WindowSpec, operator: Op, value: f64 },
     /// This window against the previous one, up or down by at least `percent`.
     PercentChange { metric: Metric, window: WindowSpec, direction: Direction, percent: f64 },
     /// Percentages of a target; each step fires once per window.
@@ -71,9 +71,13 @@ impl Condition {
 
     pub fn check(&self) -> Check {
         match self {
-            Condition::Threshold { metric, window, .. } => {
+            Condition::Threshold { metric, window, operator, .. } => {
                 metric.check("condition.metric")?;
-                window.check("condition.window")
+                window.check("condition.window")?;
+                if matches!(operator, Op::In | Op::Exists) {
+                    return Err(invalid("condition.operator", "must be one of = != > >= < <="));
+                }
+                Ok(())
             }
             Condition::PercentChange { metric, window, percent, .. } => {
                 metric.check("condition.metric")?;
@@ -201,22 +205,6 @@ pub enum CalendarUnit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Operator {
-    #[serde(rename = ">")]
-    Above,
-    #[serde(rename = ">=")]
-    AtLeast,
-    #[serde(rename = "<")]
-    Below,
-    #[serde(rename = "<=")]
-    AtMost,
-    #[serde(rename = "=")]
-    Equal,
-    #[serde(rename = "!=")]
-    NotEqual,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Up,
@@ -237,14 +225,15 @@ pub struct EventPattern {
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub field: String,
-    pub op: FilterOp,
+    pub op: Op,
     /// Unused by `exists`; a list for `in`.
     #[serde(default)]
     pub value: Value,
 }
 
+/// A comparison, for filters and thresholds (`in` and `exists` only in filters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FilterOp {
+pub enum Op {
     #[serde(rename = "=")]
     Equal,
     #[serde(rename = "!=")]
@@ -287,18 +276,16 @@ pub fn check_filters(at: &str, filters: &[Filter], source: FieldSource) -> Check
         }
         let value = &filter.value;
         match filter.op {
-            FilterOp::Exists if !value.is_null() => {
+            Op::Exists if !value.is_null() => {
                 return Err(invalid(format!("{at}.value"), "`exists` takes no value"));
             }
-            FilterOp::In if value.as_array().is_none_or(|v| v.is_empty()) => {
+            Op::In if value.as_array().is_none_or(|v| v.is_empty()) => {
                 return Err(invalid(format!("{at}.value"), "`in` takes a non-empty list"));
             }
-            FilterOp::Above | FilterOp::AtLeast | FilterOp::Below | FilterOp::AtMost
-                if !(value.is_number() || value.is_string()) =>
-            {
+            Op::Above | Op::AtLeast | Op::Below | Op::AtMost if !(value.is_number() || value.is_string()) => {
                 return Err(invalid(format!("{at}.value"), "comparisons take a number or a string"));
             }
-            FilterOp::Equal | FilterOp::NotEqual if value.is_null() || value.is_object() || value.is_array() => {
+            Op::Equal | Op::NotEqual if value.is_null() || value.is_object() || value.is_array() => {
                 return Err(invalid(format!("{at}.value"), "takes a string, number or boolean"));
             }
             _ => {}
@@ -447,7 +434,7 @@ mod tests {
         }
     }
 
-    fn filter(field: &str, op: FilterOp, value: Value) -> Filter {
+    fn filter(field: &str, op: Op, value: Value) -> Filter {
         Filter { field: field.into(), op, value }
     }
 
@@ -455,17 +442,17 @@ mod tests {
     fn filters_are_checked_by_operator_and_source() {
         use serde_json::json;
         let ok = [
-            filter("customer.seats", FilterOp::Above, json!(99)),
-            filter("customer.tier", FilterOp::Equal, json!("Enterprise")),
-            filter("event.license_type", FilterOp::In, json!(["paid", "community"])),
-            filter("event.trial", FilterOp::Exists, Value::Null),
+            filter("customer.seats", Op::Above, json!(99)),
+            filter("customer.tier", Op::Equal, json!("Enterprise")),
+            filter("event.license_type", Op::In, json!(["paid", "community"])),
+            filter("event.trial", Op::Exists, Value::Null),
         ];
         assert!(check_filters("f", &ok, FieldSource::EventOrCustomer).is_ok());
         let at = |filters: &[Filter], source| check_filters("f", filters, source).unwrap_err().field;
-        assert_eq!(at(&[filter("seats", FilterOp::Above, json!(1))], FieldSource::EventOrCustomer), "f[0].field");
-        assert_eq!(at(&[filter("event.x", FilterOp::Equal, json!(1))], FieldSource::Customer), "f[0].field");
-        assert_eq!(at(&[filter("event.x", FilterOp::In, json!("paid"))], FieldSource::EventOrCustomer), "f[0].value");
-        assert_eq!(at(&[filter("event.x", FilterOp::Exists, json!(true))], FieldSource::EventOrCustomer), "f[0].value");
-        assert_eq!(at(&[filter("event.x", FilterOp::Above, json!([1]))], FieldSource::EventOrCustomer), "f[0].value");
+        assert_eq!(at(&[filter("seats", Op::Above, json!(1))], FieldSource::EventOrCustomer), "f[0].field");
+        assert_eq!(at(&[filter("event.x", Op::Equal, json!(1))], FieldSource::Customer), "f[0].field");
+        assert_eq!(at(&[filter("event.x", Op::In, json!("paid"))], FieldSource::EventOrCustomer), "f[0].value");
+        assert_eq!(at(&[filter("event.x", Op::Exists, json!(true))], FieldSource::EventOrCustomer), "f[0].value");
+        assert_eq!(at(&[filter("event.x", Op::Above, json!([1]))], FieldSource::EventOrCustomer), "f[0].value");
     }
 }
