@@ -1,7 +1,7 @@
 //! The time as Klaxon sees it. Everything that asks "what time is it" goes through a `Clock`,
 //! so tests can control time instead of sleeping through it.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> jiff::Timestamp;
@@ -17,4 +17,49 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that stands still until it is moved, for tests (`klaxon serve --manual-clock`). It
+/// starts at the time it is made and only moves forward.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: RwLock<jiff::Timestamp>,
+}
+
+impl ManualClock {
+    pub fn new(start: jiff::Timestamp) -> Self {
+        ManualClock { now: RwLock::new(start) }
+    }
+
+    /// Moves the clock to `to`; refused (with the current time) when `to` is in its past.
+    pub fn set(&self, to: jiff::Timestamp) -> Result<(), jiff::Timestamp> {
+        let mut now = self.now.write().expect("clock lock");
+        if to < *now {
+            return Err(*now);
+        }
+        *now = to;
+        Ok(())
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> jiff::Timestamp {
+        *self.now.read().expect("clock lock")
+    }
+}
+
 pub type SharedClock = Arc<dyn Clock>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_only_moves_forward() {
+        let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        let clock = ManualClock::new(start);
+        assert_eq!(clock.now(), start);
+        let later: jiff::Timestamp = "2030-01-08T00:00:00Z".parse().unwrap();
+        clock.set(later).unwrap();
+        assert_eq!(clock.now(), later);
+        assert_eq!(clock.set(start), Err(later));
+    }
+}

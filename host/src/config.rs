@@ -34,6 +34,8 @@ pub struct Config {
     /// Per-call plugin limits a new tenant starts with.
     pub plugin_limits: PluginLimits,
     pub ingest: IngestLimits,
+    /// Time stands still and moves only by `PUT /v1/clock`: for tests, never for production.
+    pub manual_clock: bool,
 }
 
 /// How much one `POST /v1/events` may carry.
@@ -56,6 +58,9 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, env = "KLAXON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// For tests: time stands still and moves only by `PUT /v1/clock` (platform admin).
+    #[arg(long, env = "KLAXON_MANUAL_CLOCK")]
+    pub manual_clock: bool,
     /// A TOML configuration file, read over the embedded defaults.
     #[arg(long, env = "KLAXON_CONFIG")]
     pub config: Option<PathBuf>,
@@ -95,6 +100,7 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
+        config.manual_clock |= overrides.manual_clock;
         if let Ok(token) = std::env::var("KLAXON_ADMIN_TOKEN") {
             config.admin_token = Some(token);
         }

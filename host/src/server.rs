@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::api::{self, AppState};
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
@@ -43,7 +43,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
 
     let store = Store::open(&config.data_dir)?;
-    let clock: SharedClock = Arc::new(SystemClock);
+    let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(jiff::Timestamp::now())));
+    let clock: SharedClock = match &manual_clock {
+        Some(manual) => {
+            tracing::warn!("the clock is manual: time moves only by PUT /v1/clock");
+            manual.clone()
+        }
+        None => Arc::new(SystemClock),
+    };
     let metrics = Arc::new(Metrics::default());
     let engine = Arc::new(Engine::new().map_err(|e| ServeError::Engine(format!("{e:#}")))?);
     let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
@@ -59,6 +66,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ingest: Ingest::new(store.clone(), clock.clone()),
         rules: Rules::new(store.clone()),
         clock,
+        manual_clock,
         metrics,
         ready: ready.clone(),
     };

@@ -3,7 +3,9 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::support::{Server, read};
+use serde_json::json;
+
+use crate::support::{ADMIN, Server, evaluation, guests, read};
 
 #[test]
 fn service_routes_answer_without_a_key() {
@@ -29,13 +31,14 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 17] = [
+    let expected: [(&str, &[&str]); 18] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
         ("/openapi.json", &["get"]),
         ("/v1/tenants", &["get", "post"]),
         ("/v1/tenants/{id}", &["get", "patch", "delete"]),
+        ("/v1/clock", &["get", "put"]),
         ("/v1/api-keys", &["get", "post"]),
         ("/v1/api-keys/{id}", &["delete"]),
         ("/v1/plugins", &["get", "post"]),
@@ -55,4 +58,33 @@ fn the_openapi_description_lists_every_route() {
             assert!(item[method].is_object(), "{method} {path} is described");
         }
     }
+}
+
+#[test]
+fn a_manual_clock_moves_only_when_told_and_plugins_see_it() {
+    let server = Server::start_with(None, &["--manual-clock"]);
+    let (status, clock) = server.call(Method::GET, "/v1/clock", ADMIN, None);
+    assert_eq!((status, clock["manual"].as_bool()), (200, Some(true)));
+
+    let (status, _) = server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": "2031-01-01T00:00:00Z" })));
+    assert_eq!(status, 200);
+    let (_, key) = server.tenant("acme");
+    let (status, uploaded) = server.upload(&key, "probe", "condition", &guests().wasi_probe);
+    assert_eq!(status, 201);
+    assert_eq!(uploaded["plugin"]["created_at"], "2031-01-01T00:00:00Z");
+    let (_, body) = server.invoke(&key, "probe", evaluation(json!({})));
+    assert_eq!(body["output"]["labels"]["unix_seconds"], "1924992000", "the guest's clock is the server's");
+
+    let (status, error) = server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": "2030-01-01T00:00:00Z" })));
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("now")), "{error}");
+    assert_eq!(server.call(Method::PUT, "/v1/clock", &key, Some(json!({ "now": "2032-01-01T00:00:00Z" }))).0, 403);
+}
+
+#[test]
+fn the_system_clock_cannot_be_moved() {
+    let server = Server::start();
+    let (_, clock) = server.call(Method::GET, "/v1/clock", ADMIN, None);
+    assert_eq!(clock["manual"], false);
+    let (status, _) = server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": "2031-01-01T00:00:00Z" })));
+    assert_eq!(status, 409);
 }

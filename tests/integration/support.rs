@@ -17,6 +17,7 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 pub struct Server {
     dir: tempfile::TempDir,
     config: Option<PathBuf>,
+    args: Vec<String>,
     child: Option<Child>,
     starts: u32,
     pub base: String,
@@ -30,6 +31,11 @@ impl Server {
 
     /// Starts with a TOML config file read over the defaults.
     pub fn start_with_config(toml: Option<&str>) -> Server {
+        Self::start_with(toml, &[])
+    }
+
+    /// Starts with a TOML config file (if any) and extra `serve` flags.
+    pub fn start_with(toml: Option<&str>, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = toml.map(|text| {
             let path = dir.path().join("klaxon.toml");
@@ -37,7 +43,8 @@ impl Server {
             path
         });
         let http = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        let mut server = Server { dir, config, child: None, starts: 0, base: String::new(), http };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut server = Server { dir, config, args, child: None, starts: 0, base: String::new(), http };
         server.spawn();
         server
     }
@@ -56,6 +63,7 @@ impl Server {
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);
         }
+        cmd.args(&self.args);
         let mut child = cmd.spawn().expect("klaxon starts");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -26,7 +26,7 @@ pub async fn create(
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
-    let created = state.tenants.create_key(&key.tenant_id, body.name, body.role)?;
+    let created = state.tenants.create_key(&key.tenant_id, body.name, body.role, state.clock.now())?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and one module per resource.
 
 mod api_keys;
+mod clock;
 mod customers;
 mod events;
 pub mod extract;
@@ -18,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use crate::clock::SharedClock;
+use crate::clock::{ManualClock, SharedClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub ingest: Ingest,
     pub rules: Rules,
     pub clock: SharedClock,
+    /// Set when the server runs with `--manual-clock`: `clock` is this one.
+    pub manual_clock: Option<Arc<ManualClock>>,
     pub metrics: Arc<Metrics>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(service::openapi))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
+        .route("/v1/clock", get(clock::get).put(clock::set))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
         .merge(plugins::routes(state.config.max_plugin_bytes))

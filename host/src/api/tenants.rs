@@ -49,7 +49,7 @@ pub async fn create(
     check_tenant_name(&body.name)?;
     let limits = body.plugin_limits.unwrap_or(state.config.plugin_limits);
     check_limits(&limits)?;
-    let (tenant, admin_key) = state.tenants.create(body.name, limits)?;
+    let (tenant, admin_key) = state.tenants.create(body.name, limits, state.clock.now())?;
     state.store.flush().await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((StatusCode::CREATED, Json(json!({ "tenant": tenant, "admin_key": admin_key }))))

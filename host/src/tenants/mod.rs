@@ -93,10 +93,15 @@ impl Tenants {
     }
 
     /// Creates a tenant and its first admin key.
-    pub fn create(&self, name: String, plugin_limits: PluginLimits) -> StoreResult<(Tenant, CreatedKey)> {
-        let tenant = Tenant { id: keys::new_id("ten"), name, created_at: jiff::Timestamp::now(), plugin_limits };
+    pub fn create(
+        &self,
+        name: String,
+        plugin_limits: PluginLimits,
+        now: jiff::Timestamp,
+    ) -> StoreResult<(Tenant, CreatedKey)> {
+        let tenant = Tenant { id: keys::new_id("ten"), name, created_at: now, plugin_limits };
         store::put_json(&self.store.tenants, &tenant.id, &tenant)?;
-        let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin)?;
+        let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin, now)?;
         Ok((tenant, key))
     }
 
@@ -124,7 +129,13 @@ impl Tenants {
         Ok(true)
     }
 
-    pub fn create_key(&self, tenant_id: &str, name: String, role: Role) -> StoreResult<CreatedKey> {
+    pub fn create_key(
+        &self,
+        tenant_id: &str,
+        name: String,
+        role: Role,
+        now: jiff::Timestamp,
+    ) -> StoreResult<CreatedKey> {
         let secret = keys::new_secret();
         let key = ApiKey {
             id: keys::new_id("key"),
@@ -132,7 +143,7 @@ impl Tenants {
             name,
             role,
             secret_sha256: keys::sha256_hex(&secret),
-            created_at: jiff::Timestamp::now(),
+            created_at: now,
         };
         store::put_json(&self.store.api_keys, &key.id, &key)?;
         Ok(CreatedKey { key: KeyView::from(&key), token: keys::token(&key.id, &secret) })

@@ -1,0 +1,35 @@
+//! `/v1/clock`: the server's time, and moving it when the server runs with `--manual-clock`
+//! (platform admin; for tests).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{ApiJson, Caller};
+use crate::error::{ApiError, ApiResult};
+
+pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.platform_admin()?;
+    Ok(Json(json!({ "now": state.clock.now(), "manual": state.manual_clock.is_some() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetClock {
+    now: jiff::Timestamp,
+}
+
+pub async fn set(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SetClock>,
+) -> ApiResult<Json<Value>> {
+    caller.platform_admin()?;
+    let manual = state.manual_clock.as_ref().ok_or_else(|| {
+        ApiError::Conflict("the server keeps the system's time; start it with --manual-clock to move time".into())
+    })?;
+    manual.set(body.now).map_err(|now| ApiError::field("now", format!("time only moves forward; it is {now}")))?;
+    Ok(Json(json!({ "now": body.now, "manual": true })))
+}
