@@ -1,6 +1,7 @@
 //! The time as Klaxon sees it. Everything that asks "what time is it" goes through a `Clock`,
 //! so tests can control time instead of sleeping through it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub trait Clock: Send + Sync + 'static {
@@ -47,6 +48,16 @@ impl Clock for ManualClock {
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A number for ordering records made at `now`: its microseconds since the epoch, raised when
+/// needed so each call in this process gets a larger number than the one before (records made
+/// at the same instant keep the order they were made in).
+pub fn sequence(now: jiff::Timestamp) -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let micros = now.as_microsecond().max(0) as u64;
+    let previous = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(micros.max(last + 1)));
+    micros.max(previous.expect("the update always applies") + 1)
+}
 
 #[cfg(test)]
 mod tests {

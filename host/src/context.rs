@@ -45,7 +45,7 @@ pub struct CustomerRef {
 }
 
 /// Start inclusive, end exclusive.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     pub start: Timestamp,
@@ -64,7 +64,7 @@ pub struct EventRef {
     pub properties: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transition {
     pub previous: AlertState,

@@ -1,5 +1,6 @@
 //! Klaxon: a multi-tenant alerting and notification rules platform, extended with WebAssembly.
 
+pub mod alerts;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -7,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod notifications;
 pub mod plugins;
 pub mod rules;
 pub mod server;

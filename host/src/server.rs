@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::alerts::Alerts;
 use crate::api::{self, AppState};
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::notifications::Notifications;
 use crate::plugins::{Engine, Plugins};
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
@@ -58,13 +60,19 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
 
     let ready = Arc::new(AtomicBool::new(true));
+    let tenants = Tenants::new(store.clone(), &admin_token);
+    let alerts = Arc::new(Alerts::new(store.clone(), tenants.clone(), plugins.clone(), clock.clone()));
+    // Catches up on what fell due while the server was down, then keeps time.
+    alerts.spawn_scheduler();
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
-        tenants: Tenants::new(store.clone(), &admin_token),
+        tenants,
         plugins,
-        ingest: Ingest::new(store.clone(), clock.clone()),
+        ingest: Ingest::new(store.clone(), clock.clone(), alerts.clone()),
         rules: Rules::new(store.clone()),
+        alerts,
+        notifications: Notifications::new(store.clone()),
         clock,
         manual_clock,
         metrics,

@@ -5,6 +5,7 @@ mod clock;
 mod customers;
 mod events;
 pub mod extract;
+mod notifications;
 mod plugins;
 mod rules;
 mod service;
@@ -19,11 +20,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::alerts::Alerts;
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::notifications::Notifications;
 use crate::plugins::Plugins;
 use crate::rules::Rules;
 use crate::store::Store;
@@ -38,6 +41,8 @@ pub struct AppState {
     pub plugins: Arc<Plugins>,
     pub ingest: Ingest,
     pub rules: Rules,
+    pub alerts: Arc<Alerts>,
+    pub notifications: Notifications,
     pub clock: SharedClock,
     /// Set when the server runs with `--manual-clock`: `clock` is this one.
     pub manual_clock: Option<Arc<ManualClock>>,
@@ -63,6 +68,10 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes(state.config.ingest.max_batch_bytes))
         .route("/v1/rules", post(rules::create).get(rules::list))
         .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
+        .route("/v1/rules/{id}/states", get(rules::states))
+        .route("/v1/rules/{id}/evaluate", post(rules::evaluate))
+        .route("/v1/notifications", get(notifications::list))
+        .route("/v1/notifications/{id}", get(notifications::get))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

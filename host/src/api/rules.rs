@@ -1,11 +1,16 @@
 //! `/v1/rules`: create, read, replace and delete rules; every save is checked in full.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, Caller, parse_json};
 use super::{AppState, Items};
+use crate::alerts::state::TransitionRecord;
+use crate::alerts::{AlertView, DryRun, DryRunError};
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::{PluginError, PluginKind};
 use crate::rules::{Condition, Rule, RuleSpec, RuleView};
@@ -19,6 +24,7 @@ pub async fn create(
     let key = caller.tenant(Access::Write)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
+    state.alerts.rule_saved(&key.tenant_id, &rule)?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(view(&rule))))
 }
@@ -49,6 +55,7 @@ pub async fn replace(
     check_may_change(key, &rule)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.replace(&key.tenant_id, rule, spec, state.clock.now())?;
+    state.alerts.rule_saved(&key.tenant_id, &rule)?;
     state.store.flush().await?;
     Ok(Json(view(&rule)))
 }
@@ -58,8 +65,86 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let rule = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &rule)?;
     state.rules.delete(&key.tenant_id, &id)?;
+    state.alerts.rule_deleted(&key.tenant_id, &id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatesQuery {
+    /// One alert: a customer id, or `*` for a rule over all customers.
+    scope_key: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub struct States {
+    items: Vec<AlertView>,
+    /// The newest changes of state first.
+    transitions: Vec<TransitionRecord>,
+}
+
+const MAX_STATES: usize = 1000;
+
+/// `GET /v1/rules/{id}/states`: where each of the rule's alerts stands, and its history.
+pub async fn states(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<StatesQuery>, QueryRejection>,
+) -> ApiResult<Json<States>> {
+    let key = caller.tenant(Access::Read)?;
+    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_STATES).contains(&limit) {
+        return Err(ApiError::field("limit", format!("must be 1 to {MAX_STATES}")));
+    }
+    find(&state, &key.tenant_id, &id)?;
+    let (items, transitions) = state.alerts.states(&key.tenant_id, &id, query.scope_key.as_deref(), limit)?;
+    Ok(Json(States { items, transitions }))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunInput {
+    /// Evaluate for this customer; without it, for the whole scope.
+    #[serde(default)]
+    customer_id: Option<String>,
+    /// The event an `event_match` rule is tried against.
+    #[serde(default)]
+    event: Option<serde_json::Value>,
+}
+
+/// `POST /v1/rules/{id}/evaluate`: the rule's value, threshold and verdict now, without
+/// notifying or changing any state.
+pub async fn evaluate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Items<DryRun>>> {
+    let key = caller.tenant(Access::Read)?;
+    let rule = find(&state, &key.tenant_id, &id)?;
+    let input: DryRunInput = if body.is_empty() { DryRunInput::default() } else { parse_json(&body)? };
+    let event = match input.event {
+        Some(raw) => {
+            Some(state.ingest.parse_event(raw).map_err(|e| ApiError::field(format!("event.{}", e.field), e.message))?)
+        }
+        None => None,
+    };
+    let items =
+        state.alerts.dry_run(&key.tenant_id, &rule, input.customer_id.as_deref(), event.as_ref()).await.map_err(
+            |e| match e {
+                DryRunError::Invalid(message) => match message.split_once(": ") {
+                    Some((field, message)) => ApiError::field(field, message),
+                    None => ApiError::field("body", message),
+                },
+                DryRunError::Store(e) => e.into(),
+                DryRunError::Plugin(message) => ApiError::Conflict(message),
+            },
+        )?;
+    Ok(Json(Items { items }))
 }
 
 fn view(rule: &Rule) -> serde_json::Value {

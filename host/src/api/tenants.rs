@@ -94,6 +94,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.plugins.delete_tenant(&id).await?;
     state.ingest.delete_tenant(&id)?;
     state.rules.delete_tenant(&id)?;
+    state.alerts.delete_tenant(&id)?;
+    state.notifications.delete_tenant(&id)?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -7,7 +7,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
+use crate::alerts::{Alerts, Work};
 use crate::clock::SharedClock;
+use crate::context::CustomerRef;
 use crate::store::{self, Store, StoreError, StoreResult};
 
 /// How far ahead of the server's clock an event's timestamp may be (clock skew).
@@ -24,6 +28,13 @@ pub struct Customer {
     pub fields: Map<String, Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Customer {
+    /// The customer as templates and plugins see it.
+    pub fn to_ref(&self) -> CustomerRef {
+        CustomerRef { id: self.id.clone(), name: self.name.clone(), fields: self.fields.clone() }
+    }
 }
 
 /// A customer as a client sends it.
@@ -65,6 +76,8 @@ struct EventInput {
 pub struct BatchOutcome {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Notifications the accepted events queued.
+    pub notifications: usize,
     pub rejected: Vec<Rejected>,
 }
 
@@ -91,6 +104,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 pub struct Ingest {
     store: Store,
     clock: SharedClock,
+    alerts: Arc<Alerts>,
 }
 
 fn key(tenant: &str, id: &str) -> String {
@@ -98,8 +112,8 @@ fn key(tenant: &str, id: &str) -> String {
 }
 
 impl Ingest {
-    pub fn new(store: Store, clock: SharedClock) -> Self {
-        Ingest { store, clock }
+    pub fn new(store: Store, clock: SharedClock, alerts: Arc<Alerts>) -> Self {
+        Ingest { store, clock, alerts }
     }
 
     /// Creates or replaces a customer; `true` when it was created.
@@ -116,6 +130,7 @@ impl Ingest {
             updated_at: now,
         };
         store::put_json(&self.store.customers, &key(tenant, id), &customer)?;
+        self.alerts.customer_saved(tenant, &customer)?;
         Ok((customer, existing.is_none()))
     }
 
@@ -156,29 +171,49 @@ impl Ingest {
         store::remove_prefix(&self.store.events, &prefix)
     }
 
-    /// Validates each event on its own and keeps the good ones. The caller flushes before
-    /// answering.
+    /// Validates each event on its own; keeps the good ones and evaluates the rules they
+    /// concern, all in one transaction (a crash keeps all of it or none). The caller flushes
+    /// before answering.
     pub fn ingest(&self, tenant: &str, events: Vec<Value>) -> StoreResult<BatchOutcome> {
         let now = self.clock.now();
         let mut outcome = BatchOutcome::default();
+        let mut good = Vec::with_capacity(events.len());
         for (index, raw) in events.into_iter().enumerate() {
-            let event = match self.parse_event(raw, now) {
-                Ok(event) => event,
+            match self.parse_event_at(raw, now) {
+                Ok(event) => good.push((serde_json::to_vec(&event).expect("events serialize"), event)),
                 Err(Invalid { field, message }) => {
-                    outcome.rejected.push(Rejected { index, field: Some(field), message });
+                    outcome.rejected.push(Rejected { index, field: Some(field), message })
+                }
+            }
+        }
+        if good.is_empty() {
+            return Ok(outcome);
+        }
+        let rules = self.alerts.tenant_rules(tenant)?;
+        let (accepted, notified, wake) = self.store.transact(|tx| {
+            let mut work = Work::new(tx, tenant, now);
+            let mut accepted = 0;
+            for (bytes, event) in &good {
+                let key = key(tenant, &event.id);
+                // The id is the idempotency key: a re-sent event changes nothing.
+                if tx.events.get(key.as_bytes())?.is_some() {
                     continue;
                 }
-            };
-            let bytes = serde_json::to_vec(&event).expect("events serialize");
-            let first =
-                self.store.events.compare_and_swap(key(tenant, &event.id), None as Option<&[u8]>, Some(bytes))?;
-            if first.is_err() {
-                outcome.duplicates += 1;
-                continue;
+                tx.events.insert(key.as_bytes(), bytes.as_slice())?;
+                let customer = work.customer_or_create(&event.customer_id)?;
+                self.alerts.on_event(&mut work, &rules, event, &customer)?;
+                accepted += 1;
             }
-            self.ensure_customer(tenant, &event.customer_id, now)?;
-            outcome.accepted += 1;
+            let (notified, wake) = (work.notified(), work.wants_scheduler());
+            work.finish()?;
+            Ok((accepted, notified, wake))
+        })?;
+        if wake {
+            self.alerts.wake();
         }
+        outcome.accepted = accepted;
+        outcome.duplicates = good.len() - accepted;
+        outcome.notifications = notified;
         Ok(outcome)
     }
 
@@ -186,7 +221,12 @@ impl Ingest {
         store::get_json(&self.store.events, &key(tenant, id))
     }
 
-    fn parse_event(&self, raw: Value, now: Timestamp) -> Result<Event, Invalid> {
+    /// An event checked as ingest checks it, without keeping it (for dry runs).
+    pub fn parse_event(&self, raw: Value) -> Result<Event, Invalid> {
+        self.parse_event_at(raw, self.clock.now())
+    }
+
+    fn parse_event_at(&self, raw: Value, now: Timestamp) -> Result<Event, Invalid> {
         let input: EventInput = serde_path_to_error::deserialize(raw).map_err(|e| {
             let inner = e.inner().to_string();
             let path = e.path().to_string();
@@ -214,15 +254,6 @@ impl Ingest {
             properties: input.properties,
             received_at: now,
         })
-    }
-
-    fn ensure_customer(&self, tenant: &str, id: &str, now: Timestamp) -> StoreResult<()> {
-        let customer =
-            Customer { id: id.to_string(), name: None, fields: Map::new(), created_at: now, updated_at: now };
-        let bytes = serde_json::to_vec(&customer).expect("customers serialize");
-        // Only when absent: a customer the tenant described keeps its fields.
-        let _ = self.store.customers.compare_and_swap(key(tenant, id), None as Option<&[u8]>, Some(bytes))?;
-        Ok(())
     }
 }
 

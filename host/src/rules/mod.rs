@@ -2,14 +2,16 @@
 //! in full when saved, with errors that name the field.
 
 pub mod condition;
+mod matching;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::context::Severity;
+use crate::context::{RuleRef, Severity};
 use crate::store::{self, Store, StoreResult};
 use crate::tenants::keys::new_id;
 pub use condition::{Check, Condition, Frequency, Invalid, Scope, invalid};
+pub use matching::{ALL, all_pass, number};
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_CHANNELS: usize = 20;
@@ -65,6 +67,19 @@ pub struct Rule {
     pub updated_at: Timestamp,
 }
 
+impl Rule {
+    /// The rule as templates and plugins see it.
+    pub fn to_ref(&self) -> RuleRef {
+        let spec = &self.spec;
+        RuleRef {
+            id: self.id.clone(),
+            name: spec.name.clone(),
+            severity: spec.severity,
+            category: spec.category.clone(),
+        }
+    }
+}
+
 /// A rule as the API shows it: its spec's fields beside its own.
 #[derive(Debug, Serialize)]
 pub struct RuleView<'a> {
@@ -113,6 +128,15 @@ impl RuleSpec {
         }
         if self.max_per_window == Some(0) {
             return Err(invalid("max_per_window", "must be at least 1; leave it out for no cap"));
+        }
+        if matches!(self.condition, Condition::Balance { .. }) && matches!(self.scope, Scope::All) {
+            return Err(invalid(
+                "scope",
+                "a balance compares each customer's usage with its own credit; use `each`, `customer` or `group`",
+            ));
+        }
+        if matches!(self.condition, Condition::Offset { .. }) && matches!(self.scope, Scope::All) {
+            return Err(invalid("scope", "an offset reads each customer's field; use `each`, `customer` or `group`"));
         }
         if self.notify_on_resolve && !self.condition.is_stateful() {
             return Err(invalid(

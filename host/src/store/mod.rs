@@ -5,6 +5,10 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, TransactionalTree,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,7 +44,31 @@ pub struct Store {
     pub events: sled::Tree,
     /// `tenant/rule id` -> `Rule`
     pub rules: sled::Tree,
+    /// `tenant\0rule\0scope key\0` + bucket -> `Agg`: a rule's metric per time bucket
+    pub aggregates: sled::Tree,
+    /// `tenant\0rule\0scope key` -> `AlertRecord`: where each alert stands
+    pub alerts: sled::Tree,
+    /// `tenant\0rule\0` + time + sequence -> `TransitionRecord`: each alert's history
+    pub transitions: sled::Tree,
+    /// `tenant\0notification id` -> `Notification` (ids sort by time): the queue delivery reads
+    pub notifications: sled::Tree,
+    /// due time + `tenant\0rule\0scope key` -> the rule's `updated_at`: work for the scheduler
+    pub timers: sled::Tree,
 }
+
+/// The trees one ingest or evaluation changes together, inside a transaction.
+pub struct Tx<'a> {
+    pub events: &'a TransactionalTree,
+    pub customers: &'a TransactionalTree,
+    pub aggregates: &'a TransactionalTree,
+    pub alerts: &'a TransactionalTree,
+    pub transitions: &'a TransactionalTree,
+    pub notifications: &'a TransactionalTree,
+    pub timers: &'a TransactionalTree,
+}
+
+/// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
+pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 impl Store {
     pub fn open(dir: &Path) -> StoreResult<Self> {
@@ -56,8 +84,35 @@ impl Store {
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,
+            aggregates: db.open_tree("aggregates")?,
+            alerts: db.open_tree("alerts")?,
+            transitions: db.open_tree("transitions")?,
+            notifications: db.open_tree("notifications")?,
+            timers: db.open_tree("timers")?,
             db,
         })
+    }
+
+    /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
+    /// a concurrent transaction conflicts, so it must do nothing but read and write them.
+    pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
+        let trees = (
+            &self.events,
+            &self.customers,
+            &self.aggregates,
+            &self.alerts,
+            &self.transitions,
+            &self.notifications,
+            &self.timers,
+        );
+        trees
+            .transaction(|(events, customers, aggregates, alerts, transitions, notifications, timers)| {
+                body(&Tx { events, customers, aggregates, alerts, transitions, notifications, timers })
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })
     }
 
     /// Makes every write so far durable. Handlers call it before answering a change.
@@ -95,6 +150,23 @@ pub fn remove_prefix(tree: &sled::Tree, prefix: impl AsRef<[u8]>) -> StoreResult
     Ok(())
 }
 
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
+/// A stored JSON record; `key` names it in the error.
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: key.to_string(), source })
+}
+
+/// A record read inside a transaction.
+pub fn tx_get_json<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(bytes) => {
+            decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(ConflictableTransactionError::Abort)
+        }
+        None => Ok(None),
+    }
+}
+
+/// A record written inside a transaction.
+pub fn tx_put_json<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
+    tree.insert(key, serde_json::to_vec(value).expect("records serialize to JSON"))?;
+    Ok(())
 }

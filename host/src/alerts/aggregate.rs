@@ -1,0 +1,92 @@
+//! A metric's running aggregate for one bucket: enough to answer count, sum, min, max and avg,
+//! and to merge buckets into a window.
+
+use crate::rules::condition::Aggregate;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agg {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Default for Agg {
+    fn default() -> Self {
+        Agg { count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY }
+    }
+}
+
+impl Agg {
+    pub fn add(&mut self, sample: f64) {
+        self.count += 1;
+        self.sum += sample;
+        self.min = self.min.min(sample);
+        self.max = self.max.max(sample);
+    }
+
+    pub fn merge(&mut self, other: &Agg) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The aggregate's value; an empty window counts and sums to 0 and has no min, max or avg.
+    pub fn value(&self, aggregate: Aggregate) -> Option<f64> {
+        match aggregate {
+            Aggregate::Count => Some(self.count as f64),
+            Aggregate::Sum => Some(self.sum),
+            _ if self.count == 0 => None,
+            Aggregate::Min => Some(self.min),
+            Aggregate::Max => Some(self.max),
+            Aggregate::Avg => Some(self.sum / self.count as f64),
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        bytes[..8].copy_from_slice(&self.count.to_le_bytes());
+        for (i, x) in [self.sum, self.min, self.max].into_iter().enumerate() {
+            bytes[8 + i * 8..16 + i * 8].copy_from_slice(&x.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// `None` for bytes that are not an aggregate.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Agg> {
+        let word = |i: usize| -> Option<[u8; 8]> { bytes.get(i * 8..i * 8 + 8)?.try_into().ok() };
+        if bytes.len() != 32 {
+            return None;
+        }
+        Some(Agg {
+            count: u64::from_le_bytes(word(0)?),
+            sum: f64::from_le_bytes(word(1)?),
+            min: f64::from_le_bytes(word(2)?),
+            max: f64::from_le_bytes(word(3)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_merge_and_round_trip() {
+        let mut a = Agg::default();
+        assert_eq!(a.value(Aggregate::Count), Some(0.0));
+        assert_eq!(a.value(Aggregate::Max), None);
+        a.add(4.0);
+        a.add(10.0);
+        let mut b = Agg::default();
+        b.add(-1.0);
+        a.merge(&b);
+        assert_eq!(a.value(Aggregate::Count), Some(3.0));
+        assert_eq!(a.value(Aggregate::Sum), Some(13.0));
+        assert_eq!(a.value(Aggregate::Min), Some(-1.0));
+        assert_eq!(a.value(Aggregate::Max), Some(10.0));
+        assert_eq!(Agg::from_bytes(&a.to_bytes()), Some(a));
+        assert_eq!(Agg::from_bytes(b"short"), None);
+    }
+}

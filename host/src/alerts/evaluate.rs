@@ -1,0 +1,240 @@
+//! Evaluating rules inside a transaction: an event updates the aggregates it counts in and
+//! re-evaluates the alerts it can change; an alert's condition gives an outcome; the outcome
+//! moves the alert and queues its notifications.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::Compiled;
+use super::state::{self, Due, Outcome};
+use super::window::{Period, Span};
+use super::work::Work;
+use crate::context::{Context, EventRef, NotificationRef, RuleRef};
+use crate::ingest::{Customer, Event};
+use crate::notifications::{self, Kind, Notification, Status};
+use crate::rules::condition::{Direction, Metric};
+use crate::rules::{ALL, Condition, all_pass, number};
+use crate::store::TxResult;
+
+/// Applies one accepted event to one rule it may concern.
+pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Customer) -> TxResult<()> {
+    let spec = &rule.rule.spec;
+    let Some(scope) = spec.scope.key_for(customer) else { return Ok(()) };
+    let id = rule.rule.id.as_str();
+    match &spec.condition {
+        Condition::Threshold { metric, .. }
+        | Condition::PercentChange { metric, .. }
+        | Condition::Steps { metric, .. }
+        | Condition::Balance { metric, .. } => {
+            let Some(sample) = metric.counts(event, customer).then(|| metric.sample(&event.properties)).flatten()
+            else {
+                return Ok(());
+            };
+            work.add_sample(id, &scope, rule.span.bucket(event.timestamp), sample)?;
+            evaluate(work, rule, &scope)
+        }
+        Condition::Plugin { metric, .. } => {
+            if let Some(metric) = metric {
+                let Some(sample) = metric.counts(event, customer).then(|| metric.sample(&event.properties)).flatten()
+                else {
+                    return Ok(());
+                };
+                work.add_sample(id, &scope, rule.span.bucket(event.timestamp), sample)?;
+            }
+            work.soon(id, &scope);
+            Ok(())
+        }
+        Condition::EventMatch { matches } => {
+            if matches.iter().any(|pattern| pattern.matches(event, customer)) {
+                let due = Due { kind: Kind::Match, step: None, state: Default::default() };
+                let outcome = Outcome::default();
+                let notification = notification(work, rule, &scope, Some(customer), &due, &outcome, Some(event));
+                work.notify(notification);
+            }
+            Ok(())
+        }
+        Condition::Inactivity { event_types, filters, .. } => {
+            let counts = event_types.is_empty() || event_types.contains(&event.event_type);
+            if !counts || !all_pass(filters, Some(event), customer) {
+                return Ok(());
+            }
+            let mut record = work.take_alert(id, &scope)?;
+            record.last_seen = record.last_seen.max(Some(event.timestamp));
+            work.put_alert(id, &scope, record);
+            evaluate(work, rule, &scope)
+        }
+        Condition::Offset { .. } => Ok(()),
+    }
+}
+
+/// Evaluates a built-in condition for one alert and settles the outcome.
+pub fn evaluate(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
+    let customer = scope_customer(work, scope)?;
+    let outcome = outcome(work, rule, scope, customer.as_ref())?;
+    settle(work, rule, scope, customer.as_ref(), &outcome)
+}
+
+pub fn scope_customer(work: &mut Work, scope: &str) -> TxResult<Option<Customer>> {
+    if scope == ALL { Ok(None) } else { work.customer(scope) }
+}
+
+/// What a built-in condition finds for one alert now. (Event-match rules are judged per event,
+/// plugin rules by their plugin.)
+pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&Customer>) -> TxResult<Outcome> {
+    let now = work.now;
+    let (id, span) = (rule.rule.id.as_str(), &rule.span);
+    let value_of = |work: &mut Work, period: &Period, metric: &Metric| {
+        work.window(id, scope, &period.buckets).map(|agg| agg.value(metric.aggregate))
+    };
+    Ok(match &rule.rule.spec.condition {
+        Condition::Threshold { metric, operator, value, .. } => {
+            let period = span.current(now);
+            let current = value_of(work, &period, metric)?;
+            let firing = current.and_then(|v| v.partial_cmp(value)).is_some_and(|order| operator.holds(order));
+            Outcome {
+                firing,
+                value: current,
+                threshold: Some(*value),
+                window: Some(period.window),
+                ..Outcome::default()
+            }
+        }
+        Condition::PercentChange { metric, direction, percent, .. } => {
+            let period = span.completed(now);
+            let current = value_of(work, &period, metric)?;
+            let before = value_of(work, &span.previous(&period), metric)?;
+            let change = match (current, before) {
+                (Some(current), Some(before)) if before != 0.0 => Some((current - before) / before.abs() * 100.0),
+                _ => None,
+            };
+            let (firing, threshold) = match direction {
+                Direction::Down => (change.is_some_and(|c| c <= -percent), -percent),
+                Direction::Up => (change.is_some_and(|c| c >= *percent), *percent),
+            };
+            Outcome {
+                firing,
+                value: change,
+                threshold: Some(threshold),
+                window: Some(period.window),
+                ..Outcome::default()
+            }
+        }
+        Condition::Steps { metric, target, steps, .. } => {
+            let period = span.current(now);
+            let current = value_of(work, &period, metric)?.unwrap_or(0.0);
+            let reached: Vec<f64> = steps.iter().copied().filter(|step| current >= target * step / 100.0).collect();
+            Outcome {
+                firing: !reached.is_empty(),
+                value: Some(current),
+                threshold: Some(*target),
+                window: Some(period.window),
+                steps: reached,
+                ..Outcome::default()
+            }
+        }
+        Condition::Balance { metric, balance_field, .. } => {
+            let period = span.current(now);
+            let usage = value_of(work, &period, metric)?.unwrap_or(0.0);
+            let balance = customer.and_then(|c| c.fields.get(balance_field)).and_then(number);
+            Outcome {
+                firing: balance.is_some_and(|b| usage > b),
+                value: Some(usage),
+                threshold: balance,
+                window: (!matches!(span, Span::Ever)).then_some(period.window),
+                ..Outcome::default()
+            }
+        }
+        Condition::Inactivity { duration, .. } => {
+            let last_seen = work.alert(id, scope)?.and_then(|r| r.last_seen);
+            let deadline = last_seen.map(|seen| seen + duration.0);
+            let firing = deadline.is_some_and(|d| now >= d);
+            Outcome { firing, due: deadline.filter(|_| !firing), ..Outcome::default() }
+        }
+        Condition::Offset { field, offset } => {
+            let moment = customer
+                .and_then(|c| c.fields.get(field))
+                .and_then(|v| moment_of(v, &rule.rule.spec.timezone))
+                .map(|at| at + offset.0)
+                // Only moments after the rule was saved: a new rule does not fire for the past.
+                .filter(|m| *m >= rule.rule.updated_at);
+            Outcome { moment: moment.filter(|m| *m <= now), due: moment.filter(|m| *m > now), ..Outcome::default() }
+        }
+        Condition::EventMatch { .. } | Condition::Plugin { .. } => Outcome::default(),
+    })
+}
+
+/// Moves the alert by `outcome` and queues the notifications it calls for.
+pub fn settle(
+    work: &mut Work,
+    rule: &Compiled,
+    scope: &str,
+    customer: Option<&Customer>,
+    outcome: &Outcome,
+) -> TxResult<()> {
+    let id = rule.rule.id.as_str();
+    let mut record = work.take_alert(id, scope)?;
+    let (due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
+    work.put_alert(id, scope, record);
+    if let Some(mut transition) = transition {
+        transition.scope_key = scope.to_string();
+        work.transition(id, transition);
+    }
+    for due in &due {
+        let notification = notification(work, rule, scope, customer, due, outcome, None);
+        work.notify(notification);
+    }
+    Ok(())
+}
+
+fn notification(
+    work: &Work,
+    rule: &Compiled,
+    scope: &str,
+    customer: Option<&Customer>,
+    due: &Due,
+    outcome: &Outcome,
+    event: Option<&Event>,
+) -> Notification {
+    let spec = &rule.rule.spec;
+    let id = notifications::new_id(work.now);
+    let context = Context {
+        tenant: work.tenant.to_string(),
+        rule: RuleRef { severity: outcome.severity.unwrap_or(spec.severity), ..rule.rule.to_ref() },
+        customer: customer.map(Customer::to_ref),
+        state: due.state,
+        value: outcome.value,
+        threshold: outcome.threshold,
+        window: outcome.window,
+        event: event.map(|e| EventRef {
+            id: e.id.clone(),
+            customer_id: e.customer_id.clone(),
+            event_type: e.event_type.clone(),
+            timestamp: e.timestamp,
+            properties: e.properties.clone(),
+        }),
+        notification: NotificationRef { id: id.clone(), timestamp: work.now, url: format!("/v1/notifications/{id}") },
+    };
+    Notification {
+        id,
+        rule_id: rule.rule.id.clone(),
+        scope_key: scope.to_string(),
+        customer_id: customer.map(|c| c.id.clone()),
+        kind: due.kind,
+        step: due.step,
+        message: outcome.message.clone(),
+        status: Status::Queued,
+        channels: spec.channels.clone(),
+        created_at: work.now,
+        context,
+    }
+}
+
+/// A customer field holding a time: an RFC 3339 timestamp, or a date (midnight in `tz`).
+fn moment_of(value: &Value, tz: &str) -> Option<Timestamp> {
+    let text = value.as_str()?;
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Some(at);
+    }
+    let date: jiff::civil::Date = text.parse().ok()?;
+    date.in_tz(tz).ok().map(|z| z.timestamp())
+}

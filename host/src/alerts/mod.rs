@@ -1,0 +1,418 @@
+//! The rules engine: aggregates kept per time bucket as events arrive, alert state per (rule,
+//! scope key), and the scheduler that drives what time alone changes. Everything an event
+//! changes is written in the same sled transaction as the event itself, so a crash never
+//! leaves an event counted twice or not at all.
+
+pub mod aggregate;
+mod evaluate;
+mod keys;
+mod scheduler;
+pub mod state;
+pub mod window;
+mod work;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify};
+
+use crate::clock::SharedClock;
+use crate::context::AlertState;
+use crate::ingest::{Customer, Event};
+use crate::plugins::Plugins;
+use crate::rules::{ALL, Condition, Rule, Rules, Scope};
+use crate::store::{self, Store, StoreResult, TxResult};
+use crate::tenants::Tenants;
+use state::{AlertRecord, Outcome, TransitionRecord};
+use window::Span;
+pub use work::Work;
+
+/// A rule ready to evaluate.
+pub struct Compiled {
+    pub rule: Rule,
+    pub span: Span,
+}
+
+impl Compiled {
+    fn new(rule: Rule) -> Self {
+        let spec = &rule.spec;
+        let window = match &spec.condition {
+            Condition::Threshold { window, .. }
+            | Condition::PercentChange { window, .. }
+            | Condition::Steps { window, .. } => Some(*window),
+            Condition::Balance { window, .. } | Condition::Plugin { window, .. } => *window,
+            _ => None,
+        };
+        let span = Span::new(window.as_ref(), &spec.timezone);
+        Compiled { rule, span }
+    }
+
+    /// Whether time alone moves this rule's windows (so the scheduler re-evaluates its alerts
+    /// when they move).
+    fn has_moving_windows(&self) -> bool {
+        !matches!(self.span, Span::Ever)
+    }
+}
+
+/// A tenant's enabled rules, indexed by the event types they watch.
+#[derive(Default)]
+pub struct TenantRules {
+    rules: Vec<Arc<Compiled>>,
+    by_type: HashMap<String, Vec<usize>>,
+    every_event: Vec<usize>,
+}
+
+impl TenantRules {
+    fn new(rules: Vec<Rule>) -> Self {
+        let mut index = TenantRules::default();
+        for rule in rules.into_iter().filter(|r| r.spec.enabled) {
+            let i = index.rules.len();
+            let types: Vec<String> = match &rule.spec.condition {
+                Condition::Threshold { metric, .. }
+                | Condition::PercentChange { metric, .. }
+                | Condition::Steps { metric, .. }
+                | Condition::Balance { metric, .. }
+                | Condition::Plugin { metric: Some(metric), .. } => metric.event_types.clone(),
+                Condition::EventMatch { matches } => matches.iter().map(|p| p.event_type.clone()).collect(),
+                Condition::Inactivity { event_types, .. } if !event_types.is_empty() => event_types.clone(),
+                Condition::Inactivity { .. } | Condition::Plugin { metric: None, .. } => {
+                    index.every_event.push(i);
+                    Vec::new()
+                }
+                Condition::Offset { .. } => Vec::new(),
+            };
+            for t in types {
+                let entry = index.by_type.entry(t).or_default();
+                if entry.last() != Some(&i) {
+                    entry.push(i);
+                }
+            }
+            index.rules.push(Arc::new(Compiled::new(rule)));
+        }
+        index
+    }
+
+    /// The rules an event of this type may concern.
+    fn for_type(&self, event_type: &str) -> impl Iterator<Item = &Compiled> {
+        let typed = self.by_type.get(event_type).map_or(&[][..], Vec::as_slice);
+        typed.iter().chain(&self.every_event).map(|i| &*self.rules[*i])
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Compiled>> {
+        self.rules.iter().find(|c| c.rule.id == id).cloned()
+    }
+}
+
+pub struct Alerts {
+    store: Store,
+    rules: Rules,
+    tenants: Tenants,
+    plugins: Arc<Plugins>,
+    clock: SharedClock,
+    cache: RwLock<HashMap<String, Arc<TenantRules>>>,
+    /// One scheduler pass at a time.
+    running: Mutex<()>,
+    wake: Notify,
+}
+
+/// One alert, as `GET /v1/rules/{id}/states` shows it.
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    pub scope_key: String,
+    #[serde(flatten)]
+    pub record: AlertRecord,
+}
+
+/// A dry run's finding for one alert.
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub scope_key: String,
+    pub state: AlertState,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Whether evaluating for real now would notify.
+    pub would_notify: bool,
+}
+
+/// Why a dry run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Plugin(String),
+}
+
+const MAX_DRY_RUN_KEYS: usize = 100;
+/// Customers seeded per transaction when a rule is saved.
+const SEED_CHUNK: usize = 500;
+
+impl Alerts {
+    pub fn new(store: Store, tenants: Tenants, plugins: Arc<Plugins>, clock: SharedClock) -> Self {
+        Alerts {
+            rules: Rules::new(store.clone()),
+            store,
+            tenants,
+            plugins,
+            clock,
+            cache: RwLock::default(),
+            running: Mutex::new(()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The tenant's rules, loaded once and kept until one of them changes.
+    pub fn tenant_rules(&self, tenant: &str) -> StoreResult<Arc<TenantRules>> {
+        if let Some(rules) = self.cache.read().expect("rule cache lock").get(tenant) {
+            return Ok(rules.clone());
+        }
+        // Loading under the write lock: a concurrent save cannot be overwritten by an older list.
+        let mut cache = self.cache.write().expect("rule cache lock");
+        if let Some(rules) = cache.get(tenant) {
+            return Ok(rules.clone());
+        }
+        let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
+        cache.insert(tenant.to_string(), rules.clone());
+        Ok(rules)
+    }
+
+    fn reload(&self, tenant: &str) -> StoreResult<Arc<TenantRules>> {
+        let mut cache = self.cache.write().expect("rule cache lock");
+        let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
+        cache.insert(tenant.to_string(), rules.clone());
+        Ok(rules)
+    }
+
+    /// Evaluates one accepted event inside the ingest transaction.
+    pub fn on_event(&self, work: &mut Work, rules: &TenantRules, event: &Event, customer: &Customer) -> TxResult<()> {
+        for rule in rules.for_type(&event.event_type) {
+            evaluate::on_event(work, rule, event, customer)?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the scheduler (work was queued for it).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A rule was created or replaced: its old aggregates and alerts go (they measured another
+    /// condition), then what time drives is scheduled: its windows' moves, inactivity deadlines
+    /// and offset moments for the customers in scope.
+    pub fn rule_saved(&self, tenant: &str, rule: &Rule) -> StoreResult<()> {
+        self.forget_rule(tenant, &rule.id)?;
+        let rules = self.reload(tenant)?;
+        let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
+        let now = self.clock.now();
+        if compiled.has_moving_windows()
+            && let Some(next) = compiled.span.next_move(now)
+        {
+            let key = keys::timer(next, tenant, &rule.id, "");
+            self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
+        }
+        if !matches!(rule.spec.condition, Condition::Inactivity { .. } | Condition::Offset { .. }) {
+            return Ok(());
+        }
+        let seed_key = |work: &mut Work, scope: &str| seed(work, &compiled, scope);
+        match &rule.spec.scope {
+            Scope::All => self.store.transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                seed_key(&mut work, ALL)?;
+                work.finish()
+            }),
+            Scope::Customer { customer_id } => self.store.transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                if work.customer(customer_id)?.is_some() || matches!(rule.spec.condition, Condition::Inactivity { .. })
+                {
+                    seed_key(&mut work, customer_id)?;
+                }
+                work.finish()
+            }),
+            Scope::Each | Scope::Group { .. } => {
+                let customers: Vec<Customer> = store::scan_json(&self.store.customers, &format!("{tenant}/"))?;
+                let in_scope: Vec<String> = customers.iter().filter_map(|c| rule.spec.scope.key_for(c)).collect();
+                for chunk in in_scope.chunks(SEED_CHUNK) {
+                    self.store.transact(|tx| {
+                        let mut work = Work::new(tx, tenant, now);
+                        for scope in chunk {
+                            seed_key(&mut work, scope)?;
+                        }
+                        work.finish()
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A customer was created or changed: offset moments and inactivity tracking follow its
+    /// fields.
+    pub fn customer_saved(&self, tenant: &str, customer: &Customer) -> StoreResult<()> {
+        let rules = self.tenant_rules(tenant)?;
+        let watching: Vec<&Compiled> = rules
+            .rules
+            .iter()
+            .map(|c| &**c)
+            .filter(|c| matches!(c.rule.spec.condition, Condition::Inactivity { .. } | Condition::Offset { .. }))
+            .filter(|c| !matches!(c.rule.spec.scope, Scope::All))
+            .collect();
+        if watching.is_empty() {
+            return Ok(());
+        }
+        self.store.transact(|tx| {
+            let mut work = Work::new(tx, tenant, self.clock.now());
+            for rule in &watching {
+                if let Some(scope) = rule.rule.spec.scope.key_for(customer) {
+                    seed(&mut work, rule, &scope)?;
+                }
+            }
+            work.finish()
+        })
+    }
+
+    /// Removes a rule's aggregates, alerts and history (its timers lapse on their own).
+    pub fn rule_deleted(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        self.forget_rule(tenant, id)?;
+        store::remove_prefix(&self.store.transitions, keys::rule_prefix(tenant, id))?;
+        self.reload(tenant).map(|_| ())
+    }
+
+    fn forget_rule(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        let prefix = keys::rule_prefix(tenant, id);
+        store::remove_prefix(&self.store.aggregates, &prefix)?;
+        store::remove_prefix(&self.store.alerts, &prefix)
+    }
+
+    /// Removes everything of a tenant that is being deleted.
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
+        let prefix = [tenant.as_bytes(), b"\0"].concat();
+        for tree in [&self.store.aggregates, &self.store.alerts, &self.store.transitions] {
+            store::remove_prefix(tree, &prefix)?;
+        }
+        self.cache.write().expect("rule cache lock").remove(tenant);
+        Ok(())
+    }
+
+    /// A rule's alerts (optionally one scope key's) and its newest transitions.
+    pub fn states(
+        &self,
+        tenant: &str,
+        rule: &str,
+        scope: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<AlertView>, Vec<TransitionRecord>)> {
+        let prefix = keys::rule_prefix(tenant, rule);
+        let mut alerts = Vec::new();
+        for entry in self.store.alerts.scan_prefix(&prefix) {
+            let (key, bytes) = entry?;
+            let scope_key = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            if scope.is_some_and(|s| s != scope_key) {
+                continue;
+            }
+            let record = store::decode(&scope_key, &bytes)?;
+            alerts.push(AlertView { scope_key, record });
+            if alerts.len() == limit {
+                break;
+            }
+        }
+        let mut transitions = Vec::new();
+        for entry in self.store.transitions.scan_prefix(&prefix).rev() {
+            let (_, bytes) = entry?;
+            let transition: TransitionRecord = store::decode("transition", &bytes)?;
+            if scope.is_none_or(|s| s == transition.scope_key) {
+                transitions.push(transition);
+                if transitions.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok((alerts, transitions))
+    }
+
+    /// Evaluates a rule now without changing anything: for one customer, or for the whole
+    /// scope (the alerts it has, up to 100).
+    pub async fn dry_run(
+        &self,
+        tenant: &str,
+        rule: &Rule,
+        customer_id: Option<&str>,
+        event: Option<&Event>,
+    ) -> Result<Vec<DryRun>, DryRunError> {
+        let compiled = Compiled::new(rule.clone());
+        let now = self.clock.now();
+        let scopes: Vec<String> = match (customer_id, &rule.spec.scope) {
+            (Some(id), scope) => {
+                let customer = store::get_json::<Customer>(&self.store.customers, &format!("{tenant}/{id}"))?
+                    .ok_or_else(|| DryRunError::Invalid(format!("customer_id: there is no customer `{id}`")))?;
+                vec![scope.key_for(&customer).ok_or_else(|| {
+                    DryRunError::Invalid(format!("customer_id: customer `{id}` is not in the rule's scope"))
+                })?]
+            }
+            (None, Scope::All) => vec![ALL.to_string()],
+            (None, Scope::Customer { customer_id }) => vec![customer_id.clone()],
+            (None, _) => {
+                let prefix = keys::rule_prefix(tenant, &rule.id);
+                self.store
+                    .alerts
+                    .scan_prefix(&prefix)
+                    .keys()
+                    .take(MAX_DRY_RUN_KEYS)
+                    .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
+                    .collect::<Result<_, _>>()
+                    .map_err(store::StoreError::from)?
+            }
+        };
+        let mut results = Vec::new();
+        for scope in scopes {
+            let (mut outcome, record, customer) = self.store.transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                let customer = evaluate::scope_customer(&mut work, &scope)?;
+                let outcome = evaluate::outcome(&mut work, &compiled, &scope, customer.as_ref())?;
+                let record = work.alert(&rule.id, &scope)?.cloned().unwrap_or_else(|| AlertRecord::new(now));
+                Ok((outcome, record, customer))
+            })?;
+            match &rule.spec.condition {
+                Condition::EventMatch { matches } => {
+                    let event = event.ok_or_else(|| {
+                        DryRunError::Invalid("event: an event_match rule is tried against an `event`".into())
+                    })?;
+                    let customer = customer.clone().unwrap_or_else(|| blank_customer(&event.customer_id, now));
+                    outcome.firing = matches.iter().any(|p| p.matches(event, &customer));
+                }
+                Condition::Plugin { .. } => {
+                    outcome = self
+                        .plugin_outcome(tenant, &compiled, &scope)
+                        .await
+                        .map_err(DryRunError::Plugin)?
+                        .ok_or_else(|| DryRunError::Plugin("the rule's plugin is missing or disabled".into()))?;
+                }
+                _ => {}
+            }
+            let would_notify = match &rule.spec.condition {
+                Condition::EventMatch { .. } => outcome.firing,
+                _ => !state::apply(&rule.spec, &mut record.clone(), &outcome, now).0.is_empty(),
+            };
+            results.push(DryRun { scope_key: scope, state: record.state, outcome, would_notify });
+        }
+        Ok(results)
+    }
+}
+
+/// Starts tracking an alert that time drives (inactivity, offset) and evaluates it.
+fn seed(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
+    if let Condition::Inactivity { .. } = rule.rule.spec.condition {
+        let mut record = work.take_alert(&rule.rule.id, scope)?;
+        // Quiet since the rule (or the customer) appeared.
+        record.last_seen = record.last_seen.or(Some(work.now));
+        work.put_alert(&rule.rule.id, scope, record);
+    }
+    evaluate::evaluate(work, rule, scope)
+}
+
+fn blank_customer(id: &str, now: Timestamp) -> Customer {
+    Customer { id: id.to_string(), name: None, fields: Default::default(), created_at: now, updated_at: now }
+}

@@ -1,0 +1,237 @@
+//! The scheduler: timers kept in sled say when to look at an alert again (an inactivity
+//! deadline, an offset moment, a reminder, a plugin evaluation) or at all of a rule's alerts
+//! (its windows moved). Timers that fell due while the server was down run at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::state::Outcome;
+use super::work::Work;
+use super::{Alerts, Compiled, evaluate, keys};
+use crate::context::AlertState;
+use crate::plugins::io::{Evaluation, ValuePair};
+use crate::rules::Condition;
+use crate::store::{StoreResult, TxResult};
+
+/// The longest the loop sleeps before looking again (the clock may have been moved).
+const POLL: Duration = Duration::from_secs(1);
+/// Alerts re-evaluated per transaction when a rule's windows move.
+const TICK_CHUNK: usize = 500;
+
+impl Alerts {
+    /// Runs due timers now and whenever more fall due, until the process ends.
+    pub fn spawn_scheduler(self: &Arc<Self>) {
+        let alerts = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = alerts.run_due().await {
+                    tracing::error!(error = %e, "scheduler pass failed; retrying");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(alerts.until_next()) => {}
+                    _ = alerts.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    fn until_next(&self) -> Duration {
+        let next = self.store.timers.first().ok().flatten().and_then(|(key, _)| keys::parse_timer(&key));
+        let Some((due, ..)) = next else { return POLL };
+        let wait = due.duration_since(self.clock.now());
+        Duration::try_from(wait).unwrap_or(Duration::ZERO).min(POLL)
+    }
+
+    /// Runs every timer that is due; returns how many ran.
+    pub async fn run_due(&self) -> StoreResult<usize> {
+        let _one_pass = self.running.lock().await;
+        let mut ran = 0;
+        loop {
+            let now = self.clock.now();
+            let Some((key, value)) = self.store.timers.first()? else { break };
+            let Some((due, tenant, rule, scope)) = keys::parse_timer(&key) else {
+                self.store.timers.remove(&key)?;
+                continue;
+            };
+            if due > now {
+                break;
+            }
+            if let Err(e) = self.run_timer(&key, &value, &tenant, &rule, &scope).await {
+                tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
+                self.store.timers.remove(&key)?;
+            }
+            ran += 1;
+        }
+        if ran > 0 {
+            self.store.flush().await?;
+        }
+        Ok(ran)
+    }
+
+    async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
+        let now = self.clock.now();
+        let rules = self.tenant_rules(tenant)?;
+        let Some(compiled) = rules.get(rule) else {
+            // The rule was deleted or disabled.
+            self.store.timers.remove(key)?;
+            return Ok(());
+        };
+        let is_plugin = matches!(compiled.rule.spec.condition, Condition::Plugin { .. });
+        if !scope.is_empty() {
+            if is_plugin {
+                return self.evaluate_plugin(Some(key), tenant, &compiled, scope).await;
+            }
+            return self.store.transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                fire_timer(&mut work, key, rule, scope)?;
+                if work.alert(rule, scope)?.is_some() {
+                    evaluate::evaluate(&mut work, &compiled, scope)?;
+                }
+                work.finish()
+            });
+        }
+
+        // The rule's windows moved: every alert it has is evaluated again.
+        if value != compiled.rule.updated_at.to_string().as_bytes() {
+            // Scheduled for an older version of the rule; saving it scheduled its own.
+            self.store.timers.remove(key)?;
+            return Ok(());
+        }
+        let prefix = keys::rule_prefix(tenant, rule);
+        let scopes: Vec<String> = self
+            .store
+            .alerts
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
+            .collect::<Result<_, _>>()?;
+        for chunk in scopes.chunks(TICK_CHUNK) {
+            if is_plugin {
+                for scope in chunk {
+                    self.evaluate_plugin(None, tenant, &compiled, scope).await?;
+                }
+                continue;
+            }
+            self.store.transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                for scope in chunk {
+                    evaluate::evaluate(&mut work, &compiled, scope)?;
+                }
+                work.finish()
+            })?;
+        }
+        let next = compiled.span.next_move(now);
+        self.store.transact(|tx| {
+            tx.timers.remove(key)?;
+            if let Some(next) = next {
+                tx.timers.insert(keys::timer(next, tenant, rule, ""), value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs a plugin condition for one alert and settles its verdict. A plugin that fails
+    /// leaves the alert as it was (and says why in the log).
+    async fn evaluate_plugin(
+        &self,
+        timer: Option<&[u8]>,
+        tenant: &str,
+        rule: &Compiled,
+        scope: &str,
+    ) -> StoreResult<()> {
+        let outcome = match self.plugin_outcome(tenant, rule, scope).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(%tenant, rule = %rule.rule.id, %scope, error = %e, "plugin condition failed");
+                None
+            }
+        };
+        let now = self.clock.now();
+        self.store.transact(|tx| {
+            let mut work = Work::new(tx, tenant, now);
+            if let Some(key) = timer {
+                fire_timer(&mut work, key, &rule.rule.id, scope)?;
+            }
+            if let Some(outcome) = &outcome {
+                let customer = evaluate::scope_customer(&mut work, scope)?;
+                evaluate::settle(&mut work, rule, scope, customer.as_ref(), outcome)?;
+            }
+            work.finish()
+        })
+    }
+
+    /// What a plugin condition says about one alert now; `None` when its plugin is missing or
+    /// disabled.
+    pub(super) async fn plugin_outcome(
+        &self,
+        tenant: &str,
+        rule: &Compiled,
+        scope: &str,
+    ) -> Result<Option<Outcome>, String> {
+        let Condition::Plugin { plugin: name, config, metric, .. } = &rule.rule.spec.condition else {
+            return Ok(None);
+        };
+        let Some(tenant_record) = self.tenants.get(tenant).map_err(|e| e.to_string())? else { return Ok(None) };
+        let plugin = self.plugins.get(tenant, name).map_err(|e| e.to_string())?;
+        let Some(plugin) = plugin.filter(|p| p.enabled) else { return Ok(None) };
+        let now = self.clock.now();
+        let (customer, value, window, state) = self
+            .store
+            .transact(|tx| {
+                let mut work = Work::new(tx, tenant, now);
+                let customer = evaluate::scope_customer(&mut work, scope)?;
+                let (value, window) = match metric {
+                    Some(metric) => plugin_value(&mut work, rule, scope, metric.aggregate)?,
+                    None => (None, None),
+                };
+                let state = work.alert(&rule.rule.id, scope)?.map_or(AlertState::Evaluating, |r| r.state);
+                Ok((customer, value, window, state))
+            })
+            .map_err(|e| e.to_string())?;
+        let input = Evaluation {
+            rule: rule.rule.to_ref(),
+            scope_key: Some(scope.to_string()),
+            customer: customer.as_ref().map(|c| c.to_ref()),
+            window,
+            value,
+            event: None,
+            state,
+            config: config.clone(),
+        };
+        let report = self.plugins.evaluate(&tenant_record, &plugin, &input).await.map_err(|e| e.to_string())?;
+        let verdict = report.result.map_err(|e| format!("plugin `{name}`: {e}"))?;
+        Ok(Some(Outcome {
+            firing: verdict.fire,
+            value: verdict.value.or(value.map(|v| v.current)),
+            window,
+            message: verdict.message,
+            severity: verdict.severity,
+            ..Outcome::default()
+        }))
+    }
+}
+
+/// The value a plugin condition is given: this window's aggregate and the previous window's.
+fn plugin_value(
+    work: &mut Work,
+    rule: &Compiled,
+    scope: &str,
+    aggregate: crate::rules::condition::Aggregate,
+) -> TxResult<(Option<ValuePair>, Option<crate::context::Window>)> {
+    let current = rule.span.current(work.now);
+    let previous = rule.span.previous(&current);
+    let now_value = work.window(&rule.rule.id, scope, &current.buckets)?.value(aggregate);
+    let before = work.window(&rule.rule.id, scope, &previous.buckets)?.value(aggregate);
+    let window = rule.has_moving_windows().then_some(current.window);
+    Ok((Some(ValuePair { current: now_value.unwrap_or(0.0), previous: before }), window))
+}
+
+/// Removes the timer being run, so the alert's next timer is written even when it falls at the
+/// same time.
+fn fire_timer(work: &mut Work, key: &[u8], rule: &str, scope: &str) -> TxResult<()> {
+    work.tx().timers.remove(key)?;
+    if let Some((due, ..)) = keys::parse_timer(key) {
+        work.timer_fired(rule, scope, due)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Where one alert (a rule and a scope key) stands, and how an evaluation moves it: the state
+//! machine of the design and the pacing of its notifications.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::context::{AlertState, Severity, Transition, Window};
+use crate::notifications::Kind;
+use crate::rules::{Condition, Frequency, RuleSpec};
+
+/// One alert, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub state: AlertState,
+    /// When it entered its state.
+    pub since: Timestamp,
+    pub evaluated_at: Option<Timestamp>,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub window: Option<Window>,
+    pub last_notified: Option<Timestamp>,
+    /// Notifications sent in `window` (for `max_per_window`).
+    pub sent_in_window: u32,
+    /// The steps already fired in `window`.
+    pub steps_fired: Vec<f64>,
+    /// The newest matching event (inactivity).
+    pub last_seen: Option<Timestamp>,
+    /// The moment an offset rule last fired for.
+    pub fired_for: Option<Timestamp>,
+    /// When the scheduler looks at this alert next.
+    pub due: Option<Timestamp>,
+}
+
+impl AlertRecord {
+    pub fn new(now: Timestamp) -> Self {
+        AlertRecord {
+            state: AlertState::Evaluating,
+            since: now,
+            evaluated_at: None,
+            value: None,
+            threshold: None,
+            window: None,
+            last_notified: None,
+            sent_in_window: 0,
+            steps_fired: Vec::new(),
+            last_seen: None,
+            fired_for: None,
+            due: None,
+        }
+    }
+}
+
+/// What a condition found for one alert.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub firing: bool,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub window: Option<Window>,
+    /// The steps reached (a `steps` rule).
+    pub steps: Vec<f64>,
+    /// A stateless rule's moment came (an `offset` rule).
+    pub moment: Option<Timestamp>,
+    /// When to look again even if nothing happens.
+    pub due: Option<Timestamp>,
+    /// A plugin's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+/// A notification to send, before it has a context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub kind: Kind,
+    pub step: Option<f64>,
+    pub state: Transition,
+}
+
+/// A change of state, as kept in a rule's history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    pub scope_key: String,
+    pub previous: AlertState,
+    pub current: AlertState,
+    pub at: Timestamp,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+}
+
+/// Moves `record` by `outcome` at `now`: returns the notifications due and the state change,
+/// if any.
+pub fn apply(
+    rule: &RuleSpec,
+    record: &mut AlertRecord,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> (Vec<Due>, Option<TransitionRecord>) {
+    let previous = record.state;
+    if outcome.window.map(|w| w.start) != record.window.map(|w| w.start) {
+        record.sent_in_window = 0;
+        record.steps_fired.clear();
+    }
+    record.evaluated_at = Some(now);
+    record.value = outcome.value;
+    record.threshold = outcome.threshold;
+    record.window = outcome.window;
+    let current = if outcome.firing { AlertState::InAlarm } else { AlertState::Ok };
+    let state = Transition { previous, current };
+    let mut due = Vec::new();
+    let capped = |record: &AlertRecord| rule.max_per_window.is_some_and(|cap| record.sent_in_window >= cap);
+    let mut send = |record: &mut AlertRecord, kind, step| {
+        if !capped(record) {
+            record.sent_in_window += 1;
+            record.last_notified = Some(now);
+            due.push(Due { kind, step, state });
+        }
+    };
+
+    match &rule.condition {
+        Condition::Offset { .. } => {
+            if let Some(moment) = outcome.moment.filter(|m| record.fired_for != Some(*m)) {
+                record.fired_for = Some(moment);
+                send(record, Kind::Offset, None);
+            }
+        }
+        Condition::Steps { .. } => {
+            for step in &outcome.steps {
+                if !record.steps_fired.contains(step) {
+                    record.steps_fired.push(*step);
+                    send(record, Kind::Step, Some(*step));
+                }
+            }
+        }
+        _ if current == AlertState::InAlarm && previous != AlertState::InAlarm => {
+            if outcome.window.is_none() {
+                // Without windows the cap counts per alarm.
+                record.sent_in_window = 0;
+            }
+            send(record, Kind::Alarm, None);
+        }
+        _ if current == AlertState::InAlarm => {
+            if let Frequency::Every(every) = rule.frequency
+                && record.last_notified.is_none_or(|at| at + every.0 <= now)
+            {
+                send(record, Kind::Reminder, None);
+            }
+        }
+        _ => {}
+    }
+    if previous == AlertState::InAlarm && current == AlertState::Ok && rule.notify_on_resolve {
+        due.push(Due { kind: Kind::Resolved, step: None, state });
+    }
+
+    let reminder = match (current, rule.frequency, &rule.condition) {
+        (AlertState::InAlarm, Frequency::Every(every), c) if !matches!(c, Condition::Steps { .. }) => {
+            Some(record.last_notified.unwrap_or(now) + every.0)
+        }
+        _ => None,
+    };
+    record.due = [outcome.due, reminder].into_iter().flatten().min();
+
+    let changed = previous != current && !matches!(rule.condition, Condition::Offset { .. });
+    let transition = changed.then(|| {
+        record.state = current;
+        record.since = now;
+        TransitionRecord {
+            scope_key: String::new(),
+            previous,
+            current,
+            at: now,
+            value: outcome.value,
+            threshold: outcome.threshold,
+        }
+    });
+    (due, transition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(extra: serde_json::Value) -> RuleSpec {
+        let mut spec = json!({
+            "name": "r",
+            "condition": { "kind": "threshold", "operator": ">", "value": 10.0, "window": { "calendar": "day" },
+                           "metric": { "event_types": ["x"], "aggregate": "count" } },
+            "scope": { "type": "all" },
+        });
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_mins(minutes)
+    }
+
+    fn firing(firing: bool) -> Outcome {
+        Outcome { firing, window: Some(Window { start: at(0), end: at(1440) }), ..Outcome::default() }
+    }
+
+    #[test]
+    fn an_alarm_notifies_once_and_resolves_when_asked() {
+        let rule = rule(json!({ "notify_on_resolve": true }));
+        let mut record = AlertRecord::new(at(0));
+        let (due, transition) = apply(&rule, &mut record, &firing(false), at(1));
+        assert!(due.is_empty());
+        assert_eq!(transition.unwrap().current, AlertState::Ok);
+        let (due, _) = apply(&rule, &mut record, &firing(true), at(2));
+        assert_eq!(due[0].kind, Kind::Alarm);
+        let (due, transition) = apply(&rule, &mut record, &firing(true), at(3));
+        assert!(due.is_empty() && transition.is_none(), "once per alarm");
+        let (due, _) = apply(&rule, &mut record, &firing(false), at(4));
+        assert_eq!((due[0].kind, due[0].state.previous), (Kind::Resolved, AlertState::InAlarm));
+    }
+
+    #[test]
+    fn reminders_follow_the_frequency_and_the_cap() {
+        let rule = rule(json!({ "frequency": { "every": "1h" }, "max_per_window": 2 }));
+        let mut record = AlertRecord::new(at(0));
+        assert_eq!(apply(&rule, &mut record, &firing(true), at(0)).0.len(), 1);
+        assert_eq!(record.due, Some(at(60)));
+        assert!(apply(&rule, &mut record, &firing(true), at(30)).0.is_empty());
+        assert_eq!(apply(&rule, &mut record, &firing(true), at(60)).0[0].kind, Kind::Reminder);
+        assert!(apply(&rule, &mut record, &firing(true), at(120)).0.is_empty(), "capped at 2 per window");
+    }
+}

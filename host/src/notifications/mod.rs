@@ -1,0 +1,134 @@
+//! Notifications: what a rule produced for its channels, kept in sled before anything is sent.
+//! The `notifications` tree is the queue the delivery side reads: a notification waits there
+//! with status `queued`.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::store::{Store, StoreResult};
+
+/// Why a rule notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An alert entered `in_alarm`.
+    Alarm,
+    /// An alert is still in alarm (frequency `every`).
+    Reminder,
+    /// An alert returned to `ok` (with `notify_on_resolve`).
+    Resolved,
+    /// A step of a `steps` rule was reached.
+    Step,
+    /// An event matched an `event_match` rule.
+    Match,
+    /// The moment of an `offset` rule came.
+    Offset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for delivery.
+    Queued,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub rule_id: String,
+    pub scope_key: String,
+    pub customer_id: Option<String>,
+    pub kind: Kind,
+    /// The step reached, for `step` notifications (a percentage of the target).
+    pub step: Option<f64>,
+    /// What a plugin condition said, when it said something.
+    pub message: Option<String>,
+    pub status: Status,
+    pub channels: Vec<String>,
+    pub created_at: Timestamp,
+    /// What templates see.
+    pub context: Context,
+}
+
+/// A fresh id that sorts by creation: `ntf_` + a clock sequence + randomness, in hex.
+pub fn new_id(now: Timestamp) -> String {
+    format!("ntf_{:016x}{:08x}", crate::clock::sequence(now), rand::random::<u32>())
+}
+
+pub fn key(tenant: &str, id: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", id.as_bytes()].concat()
+}
+
+/// Which notifications a listing wants, newest first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub rule_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub status: Option<Status>,
+    pub kind: Option<Kind>,
+    /// Only those created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only those created before this time.
+    pub until: Option<Timestamp>,
+    /// The id of the last notification of the previous page.
+    pub before: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub const MAX_PAGE: usize = 500;
+pub const DEFAULT_PAGE: usize = 100;
+
+#[derive(Clone)]
+pub struct Notifications {
+    store: Store,
+}
+
+impl Notifications {
+    pub fn new(store: Store) -> Self {
+        Notifications { store }
+    }
+
+    pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Notification>> {
+        let Some(bytes) = self.store.notifications.get(key(tenant, id))? else { return Ok(None) };
+        crate::store::decode(id, &bytes).map(Some)
+    }
+
+    /// A page of notifications, newest first.
+    pub fn list(&self, tenant: &str, query: &Query) -> StoreResult<Vec<Notification>> {
+        let prefix = key(tenant, "");
+        let end = match &query.before {
+            Some(before) => key(tenant, before),
+            None => [tenant.as_bytes(), b"\x01"].concat(),
+        };
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        let mut page = Vec::new();
+        for entry in self.store.notifications.range(prefix..end).rev() {
+            let (_, bytes) = entry?;
+            let notification: Notification = crate::store::decode("notification", &bytes)?;
+            if query.since.is_some_and(|since| notification.created_at < since) {
+                break;
+            }
+            if wanted(query, &notification) {
+                page.push(notification);
+                if page.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
+        crate::store::remove_prefix(&self.store.notifications, key(tenant, ""))
+    }
+}
+
+fn wanted(query: &Query, n: &Notification) -> bool {
+    query.rule_id.as_ref().is_none_or(|r| *r == n.rule_id)
+        && query.customer_id.as_ref().is_none_or(|c| n.customer_id.as_ref() == Some(c))
+        && query.status.is_none_or(|s| s == n.status)
+        && query.kind.is_none_or(|k| k == n.kind)
+        && query.until.is_none_or(|until| n.created_at < until)
+}

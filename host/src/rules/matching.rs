@@ -1,0 +1,179 @@
+//! Whether an event and its customer pass a rule's filters, and which scope key a customer
+//! falls under.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+use super::condition::{EventPattern, Filter, Metric, Op, Scope};
+use crate::ingest::{Customer, Event};
+
+/// The scope key of the whole customer base.
+pub const ALL: &str = "*";
+
+impl Filter {
+    /// Whether the field passes; `event` is absent when only a customer is being looked at.
+    pub fn passes(&self, event: Option<&Event>, customer: &Customer) -> bool {
+        let found = match self.field.split_once('.') {
+            Some(("event", name)) => event.and_then(|e| e.properties.get(name)),
+            Some(("customer", name)) => customer.fields.get(name),
+            _ => None,
+        };
+        let found = found.filter(|v| !v.is_null());
+        match self.op {
+            Op::Exists => found.is_some(),
+            Op::NotEqual => !found.is_some_and(|v| any_item(v, |item| equal(item, &self.value))),
+            Op::Equal => found.is_some_and(|v| any_item(v, |item| equal(item, &self.value))),
+            Op::In => found.is_some_and(|v| {
+                let options = self.value.as_array().map_or(&[][..], Vec::as_slice);
+                any_item(v, |item| options.iter().any(|option| equal(item, option)))
+            }),
+            Op::Above | Op::AtLeast | Op::Below | Op::AtMost => found.is_some_and(|v| {
+                any_item(v, |item| compare(item, &self.value).is_some_and(|order| self.op.holds(order)))
+            }),
+        }
+    }
+}
+
+impl Op {
+    /// Whether `left op right` holds, given how `left` compares with `right`.
+    pub fn holds(self, order: Ordering) -> bool {
+        match self {
+            Op::Equal => order.is_eq(),
+            Op::NotEqual => order.is_ne(),
+            Op::Above => order.is_gt(),
+            Op::AtLeast => order.is_ge(),
+            Op::Below => order.is_lt(),
+            Op::AtMost => order.is_le(),
+            Op::In | Op::Exists => false,
+        }
+    }
+}
+
+/// A list field passes when any of its items does.
+fn any_item(value: &Value, test: impl Fn(&Value) -> bool) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(test),
+        single => test(single),
+    }
+}
+
+fn equal(left: &Value, right: &Value) -> bool {
+    compare(left, right).is_some_and(Ordering::is_eq) || left == right
+}
+
+/// Numbers compare as numbers (a numeric string counts as a number against a number); strings
+/// compare in byte order, which orders ISO dates correctly; other pairs do not compare.
+fn compare(left: &Value, right: &Value) -> Option<Ordering> {
+    match (left, right) {
+        (Value::String(l), Value::String(r)) => Some(l.cmp(r)),
+        (Value::Bool(l), Value::Bool(r)) => Some(l.cmp(r)),
+        _ => number(left)?.partial_cmp(&number(right)?),
+    }
+}
+
+/// A number, or a string holding one.
+pub fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn all_pass(filters: &[Filter], event: Option<&Event>, customer: &Customer) -> bool {
+    filters.iter().all(|f| f.passes(event, customer))
+}
+
+impl Metric {
+    /// Whether the event counts towards the metric.
+    pub fn counts(&self, event: &Event, customer: &Customer) -> bool {
+        self.event_types.contains(&event.event_type) && all_pass(&self.filters, Some(event), customer)
+    }
+
+    /// The event's contribution: its numeric property, or nothing for `count`. `None` when the
+    /// property is missing or not a number, and the event is then left out.
+    pub fn sample(&self, properties: &Map<String, Value>) -> Option<f64> {
+        match &self.property {
+            None => Some(1.0),
+            Some(name) => properties.get(name).and_then(number).filter(|x| x.is_finite()),
+        }
+    }
+}
+
+impl EventPattern {
+    pub fn matches(&self, event: &Event, customer: &Customer) -> bool {
+        self.event_type == event.event_type && all_pass(&self.filters, Some(event), customer)
+    }
+}
+
+impl Scope {
+    /// The scope key `customer` falls under, if it is in scope at all.
+    pub fn key_for(&self, customer: &Customer) -> Option<String> {
+        match self {
+            Scope::All => Some(ALL.to_string()),
+            Scope::Each => Some(customer.id.clone()),
+            Scope::Customer { customer_id } => (*customer_id == customer.id).then(|| customer.id.clone()),
+            Scope::Group { filters } => all_pass(filters, None, customer).then(|| customer.id.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn customer(fields: Value) -> Customer {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let fields = fields.as_object().unwrap().clone();
+        Customer { id: "c1".into(), name: None, fields, created_at: now, updated_at: now }
+    }
+
+    fn event(properties: Value) -> Event {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        Event {
+            id: "e1".into(),
+            customer_id: "c1".into(),
+            event_type: "license.created".into(),
+            timestamp: now,
+            properties: properties.as_object().unwrap().clone(),
+            received_at: now,
+        }
+    }
+
+    fn filter(field: &str, op: Op, value: Value) -> Filter {
+        Filter { field: field.into(), op, value }
+    }
+
+    #[test]
+    fn filters_compare_events_and_customers() {
+        let c =
+            customer(json!({ "seats": 120, "tier": "Enterprise", "regions": ["eu", "us"], "renews": "2027-01-31" }));
+        let e = event(json!({ "license_type": "community", "amount": "12.5" }));
+        let passes = |f: Filter| f.passes(Some(&e), &c);
+        assert!(passes(filter("customer.seats", Op::Above, json!(99))));
+        assert!(!passes(filter("customer.seats", Op::Below, json!(99))));
+        assert!(passes(filter("customer.tier", Op::Equal, json!("Enterprise"))));
+        assert!(passes(filter("event.license_type", Op::In, json!(["paid", "community"]))));
+        assert!(!passes(filter("event.license_type", Op::In, json!(["paid"]))));
+        assert!(passes(filter("customer.regions", Op::Equal, json!("us"))), "any item of a list");
+        assert!(passes(filter("event.amount", Op::AtLeast, json!(12.5))), "numeric strings are numbers");
+        assert!(passes(filter("customer.renews", Op::Below, json!("2027-02-01"))), "ISO dates order as text");
+        assert!(passes(filter("customer.missing", Op::NotEqual, json!("x"))));
+        assert!(!passes(filter("customer.missing", Op::Above, json!(1))));
+        assert!(passes(filter("event.license_type", Op::Exists, Value::Null)));
+        assert!(!passes(filter("event.trial", Op::Exists, Value::Null)));
+        assert!(!passes(filter("customer.seats", Op::Equal, json!("lots"))));
+    }
+
+    #[test]
+    fn scopes_give_keys() {
+        let c = customer(json!({ "tier": "Enterprise" }));
+        assert_eq!(Scope::All.key_for(&c).as_deref(), Some(ALL));
+        assert_eq!(Scope::Each.key_for(&c).as_deref(), Some("c1"));
+        assert_eq!(Scope::Customer { customer_id: "c2".into() }.key_for(&c), None);
+        let group = Scope::Group { filters: vec![filter("customer.tier", Op::Equal, json!("Enterprise"))] };
+        assert_eq!(group.key_for(&c).as_deref(), Some("c1"));
+    }
+}
