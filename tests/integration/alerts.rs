@@ -251,12 +251,15 @@ fn no_traffic_for_3_days_alarms_survives_a_restart_and_clears_with_traffic() {
     let mut s = Scenario::start();
     s.customer("quiet", json!({ "tier": "Enterprise" }));
     s.customer("free", json!({ "tier": "Free" }));
+    s.customer("gone", json!({ "tier": "Enterprise" }));
     let rule = s.rule(json!({
         "name": "Quiet for 3 days", "scope": { "type": "group", "filters": [{ "field": "customer.tier", "op": "=", "value": "Enterprise" }] },
         "notify_on_resolve": true,
         "condition": { "kind": "inactivity", "duration": "3d" },
     }));
     s.send(vec![event("e1", "quiet", "login", "PT1H", json!({}))]);
+    let (status, _) = s.server.call(Method::DELETE, "/v1/customers/gone", &s.key, None);
+    assert_eq!(status, 204, "a deleted customer is no longer watched");
     s.clock("P3DT59M");
     assert!(s.notifications(&rule).is_empty());
 

@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 18] = [
+    let expected: [(&str, &[&str]); 22] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -50,6 +50,10 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/events", &["post"]),
         ("/v1/rules", &["get", "post"]),
         ("/v1/rules/{id}", &["get", "put", "delete"]),
+        ("/v1/rules/{id}/states", &["get"]),
+        ("/v1/rules/{id}/evaluate", &["post"]),
+        ("/v1/notifications", &["get"]),
+        ("/v1/notifications/{id}", &["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, methods) in expected {

@@ -1,5 +1,6 @@
-//! A metric's running aggregate for one bucket: enough to answer count, sum, min, max and avg,
-//! and to merge buckets into a window.
+//! A metric's running aggregate for one bucket (enough to answer count, sum, min, max and avg,
+//! and to merge buckets into a window), and an alert's series of buckets, kept in one record so
+//! a window of any number of buckets is one read.
 
 use crate::rules::condition::Aggregate;
 
@@ -68,9 +69,78 @@ impl Agg {
     }
 }
 
+/// An alert's buckets in time order, each with its aggregate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    buckets: Vec<(i64, Agg)>,
+}
+
+const BUCKET_BYTES: usize = 40;
+
+impl Series {
+    /// Counts `sample` in `bucket` and drops the buckets older than `oldest` (a late event older
+    /// than that is in no window that is still judged).
+    pub fn add(&mut self, bucket: i64, sample: f64, oldest: i64) {
+        match self.buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
+            Ok(i) => self.buckets[i].1.add(sample),
+            Err(i) => {
+                let mut agg = Agg::default();
+                agg.add(sample);
+                self.buckets.insert(i, (bucket, agg));
+            }
+        }
+        let stale = self.buckets.partition_point(|(b, _)| *b < oldest);
+        self.buckets.drain(..stale);
+    }
+
+    /// The aggregate of the buckets from `first` to `last`, both included.
+    pub fn window(&self, first: i64, last: i64) -> Agg {
+        let mut total = Agg::default();
+        for (_, agg) in self.buckets.iter().filter(|(b, _)| (first..=last).contains(b)) {
+            total.merge(agg);
+        }
+        total
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.buckets.len() * BUCKET_BYTES);
+        for (bucket, agg) in &self.buckets {
+            bytes.extend_from_slice(&bucket.to_le_bytes());
+            bytes.extend_from_slice(&agg.to_bytes());
+        }
+        bytes
+    }
+
+    /// `None` for bytes that are not a series.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Series> {
+        if bytes.len() % BUCKET_BYTES != 0 {
+            return None;
+        }
+        let buckets = bytes
+            .chunks_exact(BUCKET_BYTES)
+            .map(|chunk| Some((i64::from_le_bytes(chunk[..8].try_into().ok()?), Agg::from_bytes(&chunk[8..])?)))
+            .collect::<Option<_>>()?;
+        Some(Series { buckets })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_keeps_its_window_and_drops_stale_buckets() {
+        let mut series = Series::default();
+        series.add(60, 1.0, 0);
+        series.add(0, 2.0, 0);
+        series.add(60, 3.0, 0);
+        assert_eq!(series.window(0, 60).value(Aggregate::Sum), Some(6.0));
+        assert_eq!(series.window(60, 120).value(Aggregate::Count), Some(2.0));
+        assert_eq!(Series::from_bytes(&series.to_bytes()), Some(series.clone()));
+        series.add(120, 1.0, 60);
+        assert_eq!(series.window(0, 0).value(Aggregate::Count), Some(0.0), "bucket 0 dropped");
+        assert_eq!(Series::from_bytes(b"odd"), None);
+    }
 
     #[test]
     fn aggregates_merge_and_round_trip() {

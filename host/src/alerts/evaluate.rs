@@ -30,7 +30,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
             else {
                 return Ok(());
             };
-            work.add_sample(id, &scope, rule.span.bucket(event.timestamp), sample)?;
+            add_sample(work, rule, &scope, event, sample)?;
             evaluate(work, rule, &scope)
         }
         Condition::Plugin { metric, .. } => {
@@ -39,7 +39,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
                 else {
                     return Ok(());
                 };
-                work.add_sample(id, &scope, rule.span.bucket(event.timestamp), sample)?;
+                add_sample(work, rule, &scope, event, sample)?;
             }
             work.soon(id, &scope);
             Ok(())
@@ -67,6 +67,11 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
     }
 }
 
+fn add_sample(work: &mut Work, rule: &Compiled, scope: &str, event: &Event, sample: f64) -> TxResult<()> {
+    let (bucket, oldest) = (rule.span.bucket(event.timestamp), rule.span.oldest_kept(work.now));
+    work.add_sample(&rule.rule.id, scope, bucket, sample, oldest)
+}
+
 /// Evaluates a built-in condition for one alert and settles the outcome.
 pub fn evaluate(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
     let customer = scope_customer(work, scope)?;
@@ -84,7 +89,7 @@ pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&
     let now = work.now;
     let (id, span) = (rule.rule.id.as_str(), &rule.span);
     let value_of = |work: &mut Work, period: &Period, metric: &Metric| {
-        work.window(id, scope, &period.buckets).map(|agg| agg.value(metric.aggregate))
+        work.window(id, scope, period).map(|agg| agg.value(metric.aggregate))
     };
     Ok(match &rule.rule.spec.condition {
         Condition::Threshold { metric, operator, value, .. } => {

@@ -8,14 +8,9 @@ pub fn rule_prefix(tenant: &str, rule: &str) -> Vec<u8> {
     [tenant.as_bytes(), b"\0", rule.as_bytes(), b"\0"].concat()
 }
 
-/// `tenant\0rule\0scope`: one alert.
+/// `tenant\0rule\0scope`: one alert (and its series of aggregates).
 pub fn alert(tenant: &str, rule: &str, scope: &str) -> Vec<u8> {
     [&rule_prefix(tenant, rule)[..], scope.as_bytes()].concat()
-}
-
-/// `tenant\0rule\0scope\0bucket`: one bucket of a metric.
-pub fn bucket(tenant: &str, rule: &str, scope: &str, bucket: i64) -> Vec<u8> {
-    [&alert(tenant, rule, scope)[..], b"\0", &ordered(bucket)].concat()
 }
 
 /// `tenant\0rule\0time sequence`: one entry of a rule's history.
@@ -63,6 +58,5 @@ mod tests {
         assert!(timer(early, "t", "r", "c") < timer(late, "a", "a", "a"));
         assert_eq!(parse_timer(&timer(late, "t", "r", "c/1")), Some((late, "t".into(), "r".into(), "c/1".into())));
         assert_eq!(parse_timer(&timer(late, "t", "r", "")).unwrap().3, "");
-        assert!(bucket("t", "r", "c", -5) < bucket("t", "r", "c", 3));
     }
 }

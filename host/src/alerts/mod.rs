@@ -274,6 +274,16 @@ impl Alerts {
         })
     }
 
+    /// A customer was deleted: its alerts and aggregates go (their timers lapse on their own).
+    pub fn customer_deleted(&self, tenant: &str, customer: &str) -> StoreResult<()> {
+        for rule in &self.tenant_rules(tenant)?.rules {
+            let alert = keys::alert(tenant, &rule.rule.id, customer);
+            self.store.alerts.remove(&alert)?;
+            self.store.aggregates.remove(&alert)?;
+        }
+        Ok(())
+    }
+
     /// Removes a rule's aggregates, alerts and history (its timers lapse on their own).
     pub fn rule_deleted(&self, tenant: &str, id: &str) -> StoreResult<()> {
         self.forget_rule(tenant, id)?;

@@ -220,8 +220,8 @@ fn plugin_value(
 ) -> TxResult<(Option<ValuePair>, Option<crate::context::Window>)> {
     let current = rule.span.current(work.now);
     let previous = rule.span.previous(&current);
-    let now_value = work.window(&rule.rule.id, scope, &current.buckets)?.value(aggregate);
-    let before = work.window(&rule.rule.id, scope, &previous.buckets)?.value(aggregate);
+    let now_value = work.window(&rule.rule.id, scope, &current)?.value(aggregate);
+    let before = work.window(&rule.rule.id, scope, &previous)?.value(aggregate);
     let window = rule.has_moving_windows().then_some(current.window);
     Ok((Some(ValuePair { current: now_value.unwrap_or(0.0), previous: before }), window))
 }

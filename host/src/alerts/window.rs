@@ -30,11 +30,13 @@ pub enum Span {
     Ever,
 }
 
-/// A window and the buckets it is made of (bucket ids are their start in Unix seconds).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A window and the buckets it is made of: those from `first` to `last`, both included
+/// (bucket ids are their start in Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
     pub window: Window,
-    pub buckets: Vec<i64>,
+    pub first: i64,
+    pub last: i64,
 }
 
 impl Span {
@@ -69,13 +71,13 @@ impl Span {
             Span::Calendar { unit, tz } => {
                 let start = calendar_start(*unit, tz, now);
                 let end = calendar_step(*unit, tz, start, 1);
-                Period { window: Window { start, end }, buckets: vec![start.as_second()] }
+                Period { window: Window { start, end }, first: start.as_second(), last: start.as_second() }
             }
             Span::Rolling { slice, slices } => {
                 let last = self.bucket(now);
                 rolling(last - (slices - 1) * slice, *slice, *slices)
             }
-            Span::Ever => Period { window: Window { start: Timestamp::MIN, end: Timestamp::MAX }, buckets: vec![0] },
+            Span::Ever => Period { window: Window { start: Timestamp::MIN, end: Timestamp::MAX }, first: 0, last: 0 },
         }
     }
 
@@ -84,10 +86,11 @@ impl Span {
         match self {
             Span::Calendar { unit, tz } => {
                 let start = calendar_step(*unit, tz, period.window.start, -1);
-                Period { window: Window { start, end: period.window.start }, buckets: vec![start.as_second()] }
+                let first = start.as_second();
+                Period { window: Window { start, end: period.window.start }, first, last: first }
             }
-            Span::Rolling { slice, slices } => rolling(period.buckets[0] - slices * slice, *slice, *slices),
-            Span::Ever => period.clone(),
+            Span::Rolling { slice, slices } => rolling(period.first - slices * slice, *slice, *slices),
+            Span::Ever => *period,
         }
     }
 
@@ -99,6 +102,12 @@ impl Span {
             Span::Calendar { .. } => self.previous(&current),
             Span::Rolling { .. } | Span::Ever => current,
         }
+    }
+
+    /// The oldest bucket still needed at `now`: the current window, the newest completed one
+    /// and the one before it (what `percent_change` and plugins compare) are kept.
+    pub fn oldest_kept(&self, now: Timestamp) -> i64 {
+        self.previous(&self.completed(now)).first
     }
 
     /// When the windows next move: the end of the current calendar window, the next slice of
@@ -116,7 +125,8 @@ fn rolling(first: i64, slice: i64, slices: i64) -> Period {
     let at = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::MIN);
     Period {
         window: Window { start: at(first), end: at(first + slices * slice) },
-        buckets: (0..slices).map(|i| first + i * slice).collect(),
+        first,
+        last: first + (slices - 1) * slice,
     }
 }
 
@@ -207,7 +217,7 @@ mod tests {
         let span = Span::new(Some(&WindowSpec::Rolling("1h".parse::<Duration>().unwrap())), "UTC");
         let now = ts("2026-11-19T10:30:30Z");
         let current = span.current(now);
-        assert_eq!(current.buckets.len(), 60);
+        assert_eq!((current.last - current.first) / 60 + 1, 60, "60 slices of a minute");
         assert_eq!(current.window.end, ts("2026-11-19T10:31:00Z"));
         assert_eq!(current.window.start, ts("2026-11-19T09:31:00Z"));
         assert_eq!(span.bucket(now), ts("2026-11-19T10:30:00Z").as_second());

@@ -1,4 +1,4 @@
-//! One transaction's working set: the aggregates, alerts and customers it reads, cached so a
+//! One transaction's working set: the series, alerts and customers it reads, cached so a
 //! batch touching the same alert a thousand times reads and writes it once, and the
 //! transitions, notifications and timers it produces, written together by `finish`.
 
@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde_json::Map;
 
-use super::aggregate::Agg;
+use super::aggregate::{Agg, Series};
 use super::keys;
 use super::state::{AlertRecord, TransitionRecord};
+use super::window::Period;
 use crate::ingest::Customer;
 use crate::notifications::{self, Notification};
 use crate::store::{self, StoreError, Tx, TxResult};
@@ -23,7 +24,7 @@ pub struct Work<'a> {
     tx: &'a Tx<'a>,
     pub tenant: &'a str,
     pub now: Timestamp,
-    aggregates: HashMap<Vec<u8>, (Agg, bool)>,
+    aggregates: HashMap<Vec<u8>, (Series, bool)>,
     alerts: HashMap<Vec<u8>, Loaded>,
     customers: HashMap<String, Option<Customer>>,
     transitions: Vec<(String, TransitionRecord)>,
@@ -50,31 +51,29 @@ impl<'a> Work<'a> {
         self.tx
     }
 
-    fn bucket(&mut self, key: Vec<u8>) -> TxResult<&mut (Agg, bool)> {
+    fn series(&mut self, rule: &str, scope: &str) -> TxResult<&mut (Series, bool)> {
+        let key = keys::alert(self.tenant, rule, scope);
         if !self.aggregates.contains_key(&key) {
-            let agg = match self.tx.aggregates.get(&key)? {
-                Some(bytes) => Agg::from_bytes(&bytes).ok_or_else(|| corrupt(&key))?,
-                None => Agg::default(),
+            let series = match self.tx.aggregates.get(&key)? {
+                Some(bytes) => Series::from_bytes(&bytes).ok_or_else(|| corrupt(&key))?,
+                None => Series::default(),
             };
-            self.aggregates.insert(key.clone(), (agg, false));
+            self.aggregates.insert(key.clone(), (series, false));
         }
         Ok(self.aggregates.get_mut(&key).expect("just cached"))
     }
 
-    pub fn add_sample(&mut self, rule: &str, scope: &str, bucket: i64, sample: f64) -> TxResult<()> {
-        let entry = self.bucket(keys::bucket(self.tenant, rule, scope, bucket))?;
-        entry.0.add(sample);
+    /// Counts a sample in a bucket of the alert's series, dropping buckets older than `oldest`.
+    pub fn add_sample(&mut self, rule: &str, scope: &str, bucket: i64, sample: f64, oldest: i64) -> TxResult<()> {
+        let entry = self.series(rule, scope)?;
+        entry.0.add(bucket, sample, oldest);
         entry.1 = true;
         Ok(())
     }
 
-    /// The aggregate over `buckets`.
-    pub fn window(&mut self, rule: &str, scope: &str, buckets: &[i64]) -> TxResult<Agg> {
-        let mut total = Agg::default();
-        for bucket in buckets {
-            total.merge(&self.bucket(keys::bucket(self.tenant, rule, scope, *bucket))?.0);
-        }
-        Ok(total)
+    /// The alert's aggregate over a period.
+    pub fn window(&mut self, rule: &str, scope: &str, period: &Period) -> TxResult<Agg> {
+        Ok(self.series(rule, scope)?.0.window(period.first, period.last))
     }
 
     /// The stored alert, if there is one.
@@ -162,9 +161,9 @@ impl<'a> Work<'a> {
     /// Writes everything that changed.
     pub fn finish(self) -> TxResult<()> {
         let tx = self.tx;
-        for (key, (agg, dirty)) in &self.aggregates {
+        for (key, (series, dirty)) in &self.aggregates {
             if *dirty {
-                tx.aggregates.insert(key.as_slice(), &agg.to_bytes()[..])?;
+                tx.aggregates.insert(key.as_slice(), series.to_bytes())?;
             }
         }
         for (key, loaded) in &self.alerts {
@@ -194,7 +193,7 @@ impl<'a> Work<'a> {
 }
 
 fn corrupt(key: &[u8]) -> sled::transaction::ConflictableTransactionError<StoreError> {
-    let source = serde_json::Error::io(std::io::Error::other("not an aggregate"));
+    let source = serde_json::Error::io(std::io::Error::other("not a series of aggregates"));
     sled::transaction::ConflictableTransactionError::Abort(StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         source,

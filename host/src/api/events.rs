@@ -50,7 +50,10 @@ async fn ingest(
             limits.max_batch_events
         )));
     }
-    let outcome = state.ingest.ingest(&key.tenant_id, events)?;
+    let (ingest, tenant) = (state.ingest.clone(), key.tenant_id.clone());
+    let outcome = tokio::task::spawn_blocking(move || ingest.ingest(&tenant, events))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     if outcome.accepted > 0 {
         state.store.flush().await?;
     }

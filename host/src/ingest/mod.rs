@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::alerts::{Alerts, Work};
 use crate::clock::SharedClock;
@@ -105,6 +106,9 @@ pub struct Ingest {
     store: Store,
     clock: SharedClock,
     alerts: Arc<Alerts>,
+    /// One batch at a time per tenant: concurrent batches of a tenant touch the same alerts, and
+    /// taking turns is cheaper than a transaction retrying a whole batch after a conflict.
+    turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
 fn key(tenant: &str, id: &str) -> String {
@@ -113,7 +117,7 @@ fn key(tenant: &str, id: &str) -> String {
 
 impl Ingest {
     pub fn new(store: Store, clock: SharedClock, alerts: Arc<Alerts>) -> Self {
-        Ingest { store, clock, alerts }
+        Ingest { store, clock, alerts, turns: Arc::default() }
     }
 
     /// Creates or replaces a customer; `true` when it was created.
@@ -159,9 +163,13 @@ impl Ingest {
             .collect()
     }
 
-    /// Removes a customer; `false` when there was none. Its events stay.
+    /// Removes a customer and its alerts; `false` when there was none. Its events stay.
     pub fn delete_customer(&self, tenant: &str, id: &str) -> StoreResult<bool> {
-        Ok(self.store.customers.remove(key(tenant, id))?.is_some())
+        let existed = self.store.customers.remove(key(tenant, id))?.is_some();
+        if existed {
+            self.alerts.customer_deleted(tenant, id)?;
+        }
+        Ok(existed)
     }
 
     /// Removes every customer and event of a tenant that is being deleted.
@@ -173,7 +181,7 @@ impl Ingest {
 
     /// Validates each event on its own; keeps the good ones and evaluates the rules they
     /// concern, all in one transaction (a crash keeps all of it or none). The caller flushes
-    /// before answering.
+    /// before answering. Blocking: run it off the async threads.
     pub fn ingest(&self, tenant: &str, events: Vec<Value>) -> StoreResult<BatchOutcome> {
         let now = self.clock.now();
         let mut outcome = BatchOutcome::default();
@@ -190,6 +198,8 @@ impl Ingest {
             return Ok(outcome);
         }
         let rules = self.alerts.tenant_rules(tenant)?;
+        let turn = self.turns.lock().expect("ingest turns lock").entry(tenant.to_string()).or_default().clone();
+        let _turn = turn.lock().expect("ingest turn lock");
         let (accepted, notified, wake) = self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
             let mut accepted = 0;

@@ -44,7 +44,7 @@ pub struct Store {
     pub events: sled::Tree,
     /// `tenant/rule id` -> `Rule`
     pub rules: sled::Tree,
-    /// `tenant\0rule\0scope key\0` + bucket -> `Agg`: a rule's metric per time bucket
+    /// `tenant\0rule\0scope key` -> `Series`: an alert's metric per time bucket
     pub aggregates: sled::Tree,
     /// `tenant\0rule\0scope key` -> `AlertRecord`: where each alert stands
     pub alerts: sled::Tree,

@@ -1,0 +1,173 @@
+//! Ingest figures: `cargo bench -p klaxon --bench ingest`.
+//!
+//! A real server (the release binary, sled in a temp folder) holds 100 active rules of every
+//! built-in kind over 10,000 customers. Measured over HTTP on 127.0.0.1:
+//! - events per second accepted and evaluated, in batches of 100 and of 1000, from two
+//!   clients at once (each event concerns 10 of the rules);
+//! - the time from sending an event to its answer, which comes once the event, the alert
+//!   states it changed and the notification it queued are on disk (one transaction, one
+//!   flush): p50 and p99 over single-event batches that each queue a notification.
+
+#[path = "../../tests/integration/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::Server;
+
+const CUSTOMERS: usize = 10_000;
+const EVENT_TYPES: usize = 10;
+const EVENTS_PER_RUN: usize = 100_000;
+const SENDERS: usize = 2;
+const LATENCY_SAMPLES: usize = 2_000;
+
+fn main() {
+    let server = Server::start();
+    let (_, key) = server.tenant("bench");
+    let started = Instant::now();
+    put_customers(&server, &key);
+    println!("{CUSTOMERS} customers stored in {:.1} s", started.elapsed().as_secs_f64());
+    for i in 0..100 {
+        let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(rule(i)));
+        assert_eq!(status, 201, "{body}");
+    }
+    println!("100 rules saved");
+
+    for batch in [100, 1000] {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for sender in 0..SENDERS {
+                let (server, key) = (&server, &key);
+                s.spawn(move || {
+                    let batches = EVENTS_PER_RUN / SENDERS / batch;
+                    for b in 0..batches {
+                        let events: Vec<Value> = (0..batch)
+                            .map(|i| {
+                                let n = (sender * batches + b) * batch + i;
+                                event(&format!("b{batch}-{n}"), n % CUSTOMERS, n % EVENT_TYPES, "basic")
+                            })
+                            .collect();
+                        let (status, body) =
+                            server.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
+                        assert_eq!((status, body["accepted"].as_u64()), (200, Some(batch as u64)), "{body}");
+                    }
+                });
+            }
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "batches of {batch:>4}: {:>7.0} events/s accepted and evaluated ({EVENTS_PER_RUN} events in {seconds:.1} s)",
+            EVENTS_PER_RUN as f64 / seconds
+        );
+    }
+
+    // Customers 0, 10, 20, ... are large Enterprise accounts: a paid license event matches.
+    let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
+    for n in 0..LATENCY_SAMPLES {
+        let event = event(&format!("latency-{n}"), (n * 10) % CUSTOMERS, 0, "paid");
+        let started = Instant::now();
+        let (status, body) = server.call(Method::POST, "/v1/events", &key, Some(json!({ "events": [event] })));
+        latencies.push(started.elapsed());
+        assert_eq!((status, body["notifications"].as_u64()), (200, Some(1)), "{body}");
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "event sent -> notification queued and durable: p50 {:.2} ms, p99 {:.2} ms ({LATENCY_SAMPLES} single-event batches)",
+        ms(at(0.50)),
+        ms(at(0.99))
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn put_customers(server: &Server, key: &str) {
+    std::thread::scope(|s| {
+        for part in 0..4 {
+            s.spawn(move || {
+                for n in (part..CUSTOMERS).step_by(4) {
+                    let (tier, seats) = if n % 10 == 0 { ("Enterprise", 150) } else { ("Pro", 5) };
+                    let fields = json!({ "tier": tier, "seats": seats, "prepaid_credits": 1e12 });
+                    let (status, body) = server.call(
+                        Method::PUT,
+                        &format!("/v1/customers/cus_{n}"),
+                        key,
+                        Some(json!({ "fields": fields })),
+                    );
+                    assert_eq!(status, 201, "{body}");
+                }
+            });
+        }
+    });
+}
+
+fn event(id: &str, customer: usize, event_type: usize, license: &str) -> Value {
+    json!({
+        "id": id,
+        "customer_id": format!("cus_{customer}"),
+        "type": format!("type{event_type}"),
+        "timestamp": jiff::Timestamp::now(),
+        "properties": { "hours": (customer % 7) as f64 + 0.5, "credits": 1, "license_type": license },
+    })
+}
+
+/// Rule `i` watches event type `i % 10`; the ten rules of a type are one of each shape.
+fn rule(i: usize) -> Value {
+    let event_type = format!("type{}", i % EVENT_TYPES);
+    let metric = |aggregate: &str| match aggregate {
+        "count" => json!({ "event_types": [event_type], "aggregate": "count" }),
+        _ => json!({ "event_types": [event_type], "aggregate": aggregate, "property": "hours" }),
+    };
+    let never = 1e12;
+    let (scope, condition) = match i / EVENT_TYPES {
+        0 => (
+            json!({ "type": "each" }),
+            json!({ "kind": "threshold", "metric": metric("sum"), "window": { "calendar": "week" }, "operator": ">", "value": never }),
+        ),
+        1 => (
+            json!({ "type": "all" }),
+            json!({ "kind": "threshold", "metric": metric("count"), "window": { "calendar": "day" }, "operator": ">", "value": never }),
+        ),
+        2 => (
+            json!({ "type": "each" }),
+            json!({ "kind": "threshold", "metric": metric("max"), "window": { "rolling": "1h" }, "operator": ">=", "value": never }),
+        ),
+        3 => (
+            json!({ "type": "each" }),
+            json!({ "kind": "percent_change", "metric": metric("sum"), "window": { "calendar": "week" }, "direction": "down", "percent": 20 }),
+        ),
+        4 => (
+            json!({ "type": "all" }),
+            json!({ "kind": "steps", "metric": metric("sum"), "window": { "calendar": "quarter" }, "target": never, "steps": [25, 50, 75, 90] }),
+        ),
+        5 => (
+            json!({ "type": "each" }),
+            json!({ "kind": "balance", "metric": { "event_types": [event_type], "aggregate": "sum", "property": "credits" }, "balance_field": "prepaid_credits" }),
+        ),
+        6 => (
+            json!({ "type": "each" }),
+            json!({ "kind": "event_match", "matches": [{ "event_type": event_type, "filters": [
+                { "field": "customer.seats", "op": ">", "value": 99 },
+                { "field": "customer.tier", "op": "=", "value": "Enterprise" },
+                { "field": "event.license_type", "op": "in", "value": ["paid", "community"] } ] }] }),
+        ),
+        7 => (
+            json!({ "type": "group", "filters": [{ "field": "customer.tier", "op": "=", "value": "Enterprise" }] }),
+            json!({ "kind": "inactivity", "event_types": [event_type], "duration": "3d" }),
+        ),
+        8 => (
+            json!({ "type": "group", "filters": [{ "field": "customer.tier", "op": "=", "value": "Pro" }] }),
+            json!({ "kind": "threshold", "metric": metric("avg"), "window": { "calendar": "day" }, "operator": ">", "value": never }),
+        ),
+        _ => (
+            json!({ "type": "customer", "customer_id": "cus_1" }),
+            json!({ "kind": "threshold", "metric": metric("count"), "window": { "calendar": "week" }, "operator": ">", "value": never }),
+        ),
+    };
+    json!({ "name": format!("rule {i}"), "scope": scope, "condition": condition })
+}
