@@ -113,7 +113,7 @@ impl Series {
 
     /// `None` for bytes that are not a series.
     pub fn from_bytes(bytes: &[u8]) -> Option<Series> {
-        if bytes.len() % BUCKET_BYTES != 0 {
+        if !bytes.len().is_multiple_of(BUCKET_BYTES) {
             return None;
         }
         let buckets = bytes
