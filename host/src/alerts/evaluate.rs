@@ -26,19 +26,13 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
         | Condition::PercentChange { metric, .. }
         | Condition::Steps { metric, .. }
         | Condition::Balance { metric, .. } => {
-            let Some(sample) = metric.counts(event, customer).then(|| metric.sample(&event.properties)).flatten()
-            else {
-                return Ok(());
-            };
+            let Some(sample) = metric.sample(event, customer) else { return Ok(()) };
             add_sample(work, rule, &scope, event, sample)?;
             evaluate(work, rule, &scope)
         }
         Condition::Plugin { metric, .. } => {
             if let Some(metric) = metric {
-                let Some(sample) = metric.counts(event, customer).then(|| metric.sample(&event.properties)).flatten()
-                else {
-                    return Ok(());
-                };
+                let Some(sample) = metric.sample(event, customer) else { return Ok(()) };
                 add_sample(work, rule, &scope, event, sample)?;
             }
             work.soon(id, &scope);

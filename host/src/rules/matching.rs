@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::condition::{EventPattern, Filter, Metric, Op, Scope};
 use crate::ingest::{Customer, Event};
@@ -86,17 +86,16 @@ pub fn all_pass(filters: &[Filter], event: Option<&Event>, customer: &Customer) 
 }
 
 impl Metric {
-    /// Whether the event counts towards the metric.
-    pub fn counts(&self, event: &Event, customer: &Customer) -> bool {
-        self.event_types.contains(&event.event_type) && all_pass(&self.filters, Some(event), customer)
-    }
-
-    /// The event's contribution: its numeric property, or nothing for `count`. `None` when the
-    /// property is missing or not a number, and the event is then left out.
-    pub fn sample(&self, properties: &Map<String, Value>) -> Option<f64> {
+    /// What the event adds to the metric: 1 for `count`, else its numeric property. `None` when
+    /// it does not count: another type, a filter it fails, or the property missing or not a
+    /// number.
+    pub fn sample(&self, event: &Event, customer: &Customer) -> Option<f64> {
+        if !self.event_types.contains(&event.event_type) || !all_pass(&self.filters, Some(event), customer) {
+            return None;
+        }
         match &self.property {
             None => Some(1.0),
-            Some(name) => properties.get(name).and_then(number).filter(|x| x.is_finite()),
+            Some(name) => event.properties.get(name).and_then(number).filter(|x| x.is_finite()),
         }
     }
 }
