@@ -397,3 +397,21 @@ fn rules_that_cannot_work_are_refused_with_the_field() {
     let (status, body) = s.server.call(Method::GET, "/v1/notifications?limit=0", &s.key, None);
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("limit")), "{body}");
 }
+
+#[test]
+fn an_alarm_reminds_every_hour_up_to_the_cap_per_window() {
+    let s = Scenario::start();
+    let rule = s.rule(json!({
+        "name": "Errors today", "scope": { "type": "each" },
+        "frequency": { "every": "1h" }, "max_per_window": 2,
+        "condition": { "kind": "threshold", "window": { "calendar": "day" }, "operator": ">=", "value": 1,
+                       "metric": { "event_types": ["error"], "aggregate": "count" } },
+    }));
+    s.send(vec![event("e1", "cus", "error", "PT1M", json!({}))]);
+    s.clock("PT59M");
+    assert_eq!(s.kinds(&rule), ["alarm"]);
+    s.clock("PT1H1M");
+    assert_eq!(s.kinds(&rule), ["alarm", "reminder"], "the scheduler reminds while the alarm lasts");
+    s.clock("PT5H");
+    assert_eq!(s.kinds(&rule), ["alarm", "reminder"], "two per day at most");
+}

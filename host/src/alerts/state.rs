@@ -153,13 +153,17 @@ pub fn apply(
         due.push(Due { kind: Kind::Resolved, step: None, state });
     }
 
+    // A capped alert waits for its window to move (the rule's tick evaluates it then).
     let reminder = match (current, rule.frequency, &rule.condition) {
-        (AlertState::InAlarm, Frequency::Every(every), c) if !matches!(c, Condition::Steps { .. }) => {
+        (AlertState::InAlarm, Frequency::Every(every), c)
+            if !matches!(c, Condition::Steps { .. }) && !capped(record) =>
+        {
             Some(record.last_notified.unwrap_or(now) + every.0)
         }
         _ => None,
     };
-    record.due = [outcome.due, reminder].into_iter().flatten().min();
+    // Only future times: a timer due now would run again at once.
+    record.due = [outcome.due, reminder].into_iter().flatten().filter(|due| *due > now).min();
 
     let changed = previous != current && !matches!(rule.condition, Condition::Offset { .. });
     let transition = changed.then(|| {
@@ -225,5 +229,6 @@ mod tests {
         assert!(apply(&rule, &mut record, &firing(true), at(30)).0.is_empty());
         assert_eq!(apply(&rule, &mut record, &firing(true), at(60)).0[0].kind, Kind::Reminder);
         assert!(apply(&rule, &mut record, &firing(true), at(120)).0.is_empty(), "capped at 2 per window");
+        assert_eq!(record.due, None, "nothing to remind of until the window moves");
     }
 }
