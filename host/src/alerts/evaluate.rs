@@ -54,7 +54,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
             }
             let mut record = work.take_alert(id, &scope)?;
             record.last_seen = record.last_seen.max(Some(event.timestamp));
-            work.put_alert(id, &scope, record);
+            work.put_alert(id, &scope, record)?;
             evaluate(work, rule, &scope)
         }
         Condition::Offset { .. } => Ok(()),
@@ -173,7 +173,7 @@ pub fn settle(
     let id = rule.rule.id.as_str();
     let mut record = work.take_alert(id, scope)?;
     let (due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
-    work.put_alert(id, scope, record);
+    work.put_alert(id, scope, record)?;
     if let Some(mut transition) = transition {
         transition.scope_key = scope.to_string();
         work.transition(id, transition);

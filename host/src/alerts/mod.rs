@@ -200,7 +200,7 @@ impl Alerts {
         self.wake.notify_one();
     }
 
-    /// A rule was created or replaced: its old aggregates and alerts go (they measured another
+    /// A rule was created or replaced: its old alerts and their aggregates go (they measured another
     /// condition), then what time drives is scheduled: its windows' moves, inactivity deadlines
     /// and offset moments for the customers in scope.
     pub fn rule_saved(&self, tenant: &str, rule: &Rule) -> StoreResult<()> {
@@ -274,17 +274,15 @@ impl Alerts {
         })
     }
 
-    /// A customer was deleted: its alerts and aggregates go (their timers lapse on their own).
+    /// A customer was deleted: its alerts go (their timers lapse on their own).
     pub fn customer_deleted(&self, tenant: &str, customer: &str) -> StoreResult<()> {
         for rule in &self.tenant_rules(tenant)?.rules {
-            let alert = keys::alert(tenant, &rule.rule.id, customer);
-            self.store.alerts.remove(&alert)?;
-            self.store.aggregates.remove(&alert)?;
+            self.store.alerts.remove(keys::alert(tenant, &rule.rule.id, customer))?;
         }
         Ok(())
     }
 
-    /// Removes a rule's aggregates, alerts and history (its timers lapse on their own).
+    /// Removes a rule's alerts and history (its timers lapse on their own).
     pub fn rule_deleted(&self, tenant: &str, id: &str) -> StoreResult<()> {
         self.forget_rule(tenant, id)?;
         store::remove_prefix(&self.store.transitions, keys::rule_prefix(tenant, id))?;
@@ -292,15 +290,13 @@ impl Alerts {
     }
 
     fn forget_rule(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        let prefix = keys::rule_prefix(tenant, id);
-        store::remove_prefix(&self.store.aggregates, &prefix)?;
-        store::remove_prefix(&self.store.alerts, &prefix)
+        store::remove_prefix(&self.store.alerts, keys::rule_prefix(tenant, id))
     }
 
     /// Removes everything of a tenant that is being deleted.
     pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
         let prefix = [tenant.as_bytes(), b"\0"].concat();
-        for tree in [&self.store.aggregates, &self.store.alerts, &self.store.transitions] {
+        for tree in [&self.store.alerts, &self.store.transitions] {
             store::remove_prefix(tree, &prefix)?;
         }
         self.cache.write().expect("rule cache lock").remove(tenant);
@@ -323,7 +319,7 @@ impl Alerts {
             if scope.is_some_and(|s| s != scope_key) {
                 continue;
             }
-            let record = store::decode(&scope_key, &bytes)?;
+            let (record, _) = state::stored::decode(&bytes).ok_or_else(|| store::corrupt(&key, "an alert"))?;
             alerts.push(AlertView { scope_key, record });
             if alerts.len() == limit {
                 break;
@@ -418,7 +414,7 @@ fn seed(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
         let mut record = work.take_alert(&rule.rule.id, scope)?;
         // Quiet since the rule (or the customer) appeared.
         record.last_seen = record.last_seen.or(Some(work.now));
-        work.put_alert(&rule.rule.id, scope, record);
+        work.put_alert(&rule.rule.id, scope, record)?;
     }
     evaluate::evaluate(work, rule, scope)
 }

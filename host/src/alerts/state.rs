@@ -50,6 +50,30 @@ impl AlertRecord {
     }
 }
 
+/// How an alert is stored: its record as JSON, then its series of buckets (binary), in one value
+/// so an evaluation reads and writes one key.
+pub mod stored {
+    use super::AlertRecord;
+    use crate::alerts::aggregate::Series;
+
+    pub fn encode(record: &AlertRecord, series: &Series) -> Vec<u8> {
+        let json = serde_json::to_vec(record).expect("alert records serialize");
+        let series = series.to_bytes();
+        let mut bytes = Vec::with_capacity(4 + json.len() + series.len());
+        bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&json);
+        bytes.extend_from_slice(&series);
+        bytes
+    }
+
+    /// `None` for bytes that are not a stored alert.
+    pub fn decode(bytes: &[u8]) -> Option<(AlertRecord, Series)> {
+        let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let json = bytes.get(4..4 + len)?;
+        Some((serde_json::from_slice(json).ok()?, Series::from_bytes(&bytes[4 + len..])?))
+    }
+}
+
 /// What a condition found for one alert.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {

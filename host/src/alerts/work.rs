@@ -1,4 +1,4 @@
-//! One transaction's working set: the series, alerts and customers it reads, cached so a
+//! One transaction's working set: the alerts (with their series) and customers it reads, cached so a
 //! batch touching the same alert a thousand times reads and writes it once, and the
 //! transitions, notifications and timers it produces, written together by `finish`.
 
@@ -9,23 +9,26 @@ use serde_json::Map;
 
 use super::aggregate::{Agg, Series};
 use super::keys;
-use super::state::{AlertRecord, TransitionRecord};
+use super::state::{AlertRecord, TransitionRecord, stored};
 use super::window::Period;
 use crate::ingest::Customer;
 use crate::notifications::{self, Notification};
-use crate::store::{self, StoreError, Tx, TxResult};
+use crate::store::{self, Tx, TxResult};
+use sled::transaction::ConflictableTransactionError;
 
-struct Loaded {
-    record: AlertRecord,
+/// One alert as the transaction sees it: its record (none yet for a new alert) and its series.
+struct Entry {
+    record: Option<AlertRecord>,
+    series: Series,
     due_at_load: Option<Timestamp>,
+    changed: bool,
 }
 
 pub struct Work<'a> {
     tx: &'a Tx<'a>,
     pub tenant: &'a str,
     pub now: Timestamp,
-    aggregates: HashMap<Vec<u8>, (Series, bool)>,
-    alerts: HashMap<Vec<u8>, Loaded>,
+    alerts: HashMap<Vec<u8>, Entry>,
     customers: HashMap<String, Option<Customer>>,
     transitions: Vec<(String, TransitionRecord)>,
     notifications: Vec<Notification>,
@@ -38,7 +41,6 @@ impl<'a> Work<'a> {
             tx,
             tenant,
             now,
-            aggregates: HashMap::new(),
             alerts: HashMap::new(),
             customers: HashMap::new(),
             transitions: Vec::new(),
@@ -51,64 +53,60 @@ impl<'a> Work<'a> {
         self.tx
     }
 
-    fn series(&mut self, rule: &str, scope: &str) -> TxResult<&mut (Series, bool)> {
+    fn entry(&mut self, rule: &str, scope: &str) -> TxResult<&mut Entry> {
         let key = keys::alert(self.tenant, rule, scope);
-        if !self.aggregates.contains_key(&key) {
-            let series = match self.tx.aggregates.get(&key)? {
-                Some(bytes) => Series::from_bytes(&bytes).ok_or_else(|| corrupt(&key))?,
-                None => Series::default(),
+        if !self.alerts.contains_key(&key) {
+            let (record, series) = match self.tx.alerts.get(&key)? {
+                Some(bytes) => {
+                    let (record, series) = stored::decode(&bytes)
+                        .ok_or_else(|| ConflictableTransactionError::Abort(store::corrupt(&key, "an alert")))?;
+                    (Some(record), series)
+                }
+                None => (None, Series::default()),
             };
-            self.aggregates.insert(key.clone(), (series, false));
+            let due_at_load = record.as_ref().and_then(|r| r.due);
+            self.alerts.insert(key.clone(), Entry { record, series, due_at_load, changed: false });
         }
-        Ok(self.aggregates.get_mut(&key).expect("just cached"))
+        Ok(self.alerts.get_mut(&key).expect("just cached"))
     }
 
     /// Counts a sample in a bucket of the alert's series, dropping buckets older than `oldest`.
     pub fn add_sample(&mut self, rule: &str, scope: &str, bucket: i64, sample: f64, oldest: i64) -> TxResult<()> {
-        let entry = self.series(rule, scope)?;
-        entry.0.add(bucket, sample, oldest);
-        entry.1 = true;
+        let entry = self.entry(rule, scope)?;
+        entry.series.add(bucket, sample, oldest);
+        entry.changed = true;
         Ok(())
     }
 
     /// The alert's aggregate over a period.
     pub fn window(&mut self, rule: &str, scope: &str, period: &Period) -> TxResult<Agg> {
-        Ok(self.series(rule, scope)?.0.window(period.first, period.last))
+        Ok(self.entry(rule, scope)?.series.window(period.first, period.last))
     }
 
     /// The stored alert, if there is one.
     pub fn alert(&mut self, rule: &str, scope: &str) -> TxResult<Option<&AlertRecord>> {
-        let key = keys::alert(self.tenant, rule, scope);
-        if !self.alerts.contains_key(&key) {
-            let Some(record) = store::tx_get_json::<AlertRecord>(self.tx.alerts, &key)? else { return Ok(None) };
-            self.alerts.insert(key.clone(), Loaded { due_at_load: record.due, record });
-        }
-        Ok(self.alerts.get(&key).map(|loaded| &loaded.record))
+        Ok(self.entry(rule, scope)?.record.as_ref())
     }
 
     /// The alert to change (a new one when there is none); give it back with `put_alert`.
     pub fn take_alert(&mut self, rule: &str, scope: &str) -> TxResult<AlertRecord> {
-        let record = self.alert(rule, scope)?.cloned();
-        Ok(record.unwrap_or_else(|| AlertRecord::new(self.now)))
+        let now = self.now;
+        Ok(self.entry(rule, scope)?.record.clone().unwrap_or_else(|| AlertRecord::new(now)))
     }
 
-    pub fn put_alert(&mut self, rule: &str, scope: &str, record: AlertRecord) {
-        let key = keys::alert(self.tenant, rule, scope);
-        match self.alerts.get_mut(&key) {
-            Some(loaded) => loaded.record = record,
-            None => {
-                self.alerts.insert(key, Loaded { record, due_at_load: None });
-            }
-        }
+    pub fn put_alert(&mut self, rule: &str, scope: &str, record: AlertRecord) -> TxResult<()> {
+        let entry = self.entry(rule, scope)?;
+        entry.record = Some(record);
+        entry.changed = true;
+        Ok(())
     }
 
     /// The alert's timer at `due` ran (and was removed): its next one must be written.
     pub fn timer_fired(&mut self, rule: &str, scope: &str, due: Timestamp) -> TxResult<()> {
-        self.alert(rule, scope)?;
-        if let Some(loaded) = self.alerts.get_mut(&keys::alert(self.tenant, rule, scope))
-            && loaded.due_at_load == Some(due)
-        {
-            loaded.due_at_load = None;
+        let entry = self.entry(rule, scope)?;
+        if entry.due_at_load == Some(due) {
+            entry.due_at_load = None;
+            entry.changed = true;
         }
         Ok(())
     }
@@ -161,19 +159,17 @@ impl<'a> Work<'a> {
     /// Writes everything that changed.
     pub fn finish(self) -> TxResult<()> {
         let tx = self.tx;
-        for (key, (series, dirty)) in &self.aggregates {
-            if *dirty {
-                tx.aggregates.insert(key.as_slice(), series.to_bytes())?;
-            }
-        }
-        for (key, loaded) in &self.alerts {
-            store::tx_put_json(tx.alerts, key, &loaded.record)?;
-            if loaded.record.due != loaded.due_at_load {
+        for (key, entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
+            // A series without a record yet (a plugin rule between its event and its
+            // evaluation) is an alert still evaluating.
+            let record = entry.record.clone().unwrap_or_else(|| AlertRecord::new(self.now));
+            tx.alerts.insert(key.as_slice(), stored::encode(&record, &entry.series))?;
+            if record.due != entry.due_at_load {
                 // A timer key is the due time followed by the alert's key.
-                if let Some(old) = loaded.due_at_load {
+                if let Some(old) = entry.due_at_load {
                     tx.timers.remove([&keys::due_bound(old)[..], key].concat())?;
                 }
-                if let Some(due) = loaded.record.due {
+                if let Some(due) = record.due {
                     tx.timers.insert([&keys::due_bound(due)[..], key].concat(), &[][..])?;
                 }
             }
@@ -190,12 +186,4 @@ impl<'a> Work<'a> {
         }
         Ok(())
     }
-}
-
-fn corrupt(key: &[u8]) -> sled::transaction::ConflictableTransactionError<StoreError> {
-    let source = serde_json::Error::io(std::io::Error::other("not a series of aggregates"));
-    sled::transaction::ConflictableTransactionError::Abort(StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        source,
-    })
 }

@@ -44,9 +44,8 @@ pub struct Store {
     pub events: sled::Tree,
     /// `tenant/rule id` -> `Rule`
     pub rules: sled::Tree,
-    /// `tenant\0rule\0scope key` -> `Series`: an alert's metric per time bucket
-    pub aggregates: sled::Tree,
-    /// `tenant\0rule\0scope key` -> `AlertRecord`: where each alert stands
+    /// `tenant\0rule\0scope key` -> an `AlertRecord` and its `Series` of aggregates: where
+    /// each alert stands and what its metric was per time bucket
     pub alerts: sled::Tree,
     /// `tenant\0rule\0` + time + sequence -> `TransitionRecord`: each alert's history
     pub transitions: sled::Tree,
@@ -60,7 +59,6 @@ pub struct Store {
 pub struct Tx<'a> {
     pub events: &'a TransactionalTree,
     pub customers: &'a TransactionalTree,
-    pub aggregates: &'a TransactionalTree,
     pub alerts: &'a TransactionalTree,
     pub transitions: &'a TransactionalTree,
     pub notifications: &'a TransactionalTree,
@@ -84,7 +82,6 @@ impl Store {
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,
-            aggregates: db.open_tree("aggregates")?,
             alerts: db.open_tree("alerts")?,
             transitions: db.open_tree("transitions")?,
             notifications: db.open_tree("notifications")?,
@@ -96,18 +93,10 @@ impl Store {
     /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
     /// a concurrent transaction conflicts, so it must do nothing but read and write them.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
-        let trees = (
-            &self.events,
-            &self.customers,
-            &self.aggregates,
-            &self.alerts,
-            &self.transitions,
-            &self.notifications,
-            &self.timers,
-        );
+        let trees = (&self.events, &self.customers, &self.alerts, &self.transitions, &self.notifications, &self.timers);
         trees
-            .transaction(|(events, customers, aggregates, alerts, transitions, notifications, timers)| {
-                body(&Tx { events, customers, aggregates, alerts, transitions, notifications, timers })
+            .transaction(|(events, customers, alerts, transitions, notifications, timers)| {
+                body(&Tx { events, customers, alerts, transitions, notifications, timers })
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
@@ -148,6 +137,12 @@ pub fn remove_prefix(tree: &sled::Tree, prefix: impl AsRef<[u8]>) -> StoreResult
         tree.remove(key?)?;
     }
     Ok(())
+}
+
+/// The error for a stored value that is not the `what` it should be.
+pub fn corrupt(key: &[u8], what: &str) -> StoreError {
+    let source = serde_json::Error::io(std::io::Error::other(format!("not {what}")));
+    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), source }
 }
 
 /// A stored JSON record; `key` names it in the error.
