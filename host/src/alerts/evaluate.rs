@@ -28,7 +28,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
         | Condition::Balance { metric, .. } => {
             let Some(sample) = metric.sample(event, customer) else { return Ok(()) };
             add_sample(work, rule, &scope, event, sample)?;
-            evaluate(work, rule, &scope)
+            evaluate_for(work, rule, &scope, in_context(&scope, customer))
         }
         Condition::Plugin { metric, .. } => {
             if let Some(metric) = metric {
@@ -55,7 +55,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
             let mut record = work.take_alert(id, &scope)?;
             record.last_seen = record.last_seen.max(Some(event.timestamp));
             work.put_alert(id, &scope, record)?;
-            evaluate(work, rule, &scope)
+            evaluate_for(work, rule, &scope, in_context(&scope, customer))
         }
         Condition::Offset { .. } => Ok(()),
     }
@@ -69,8 +69,18 @@ fn add_sample(work: &mut Work, rule: &Compiled, scope: &str, event: &Event, samp
 /// Evaluates a built-in condition for one alert and settles the outcome.
 pub fn evaluate(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
     let customer = scope_customer(work, scope)?;
-    let outcome = outcome(work, rule, scope, customer.as_ref())?;
-    settle(work, rule, scope, customer.as_ref(), &outcome)
+    evaluate_for(work, rule, scope, customer.as_ref())
+}
+
+/// `evaluate` with the scope's customer at hand.
+fn evaluate_for(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&Customer>) -> TxResult<()> {
+    let outcome = outcome(work, rule, scope, customer)?;
+    settle(work, rule, scope, customer, &outcome)
+}
+
+/// The customer an alert of `scope` is about: none for the whole customer base.
+fn in_context<'c>(scope: &str, customer: &'c Customer) -> Option<&'c Customer> {
+    (scope != ALL).then_some(customer)
 }
 
 pub fn scope_customer(work: &mut Work, scope: &str) -> TxResult<Option<Customer>> {

@@ -14,13 +14,12 @@ mod work;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use jiff::Timestamp;
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify};
 
 use crate::clock::SharedClock;
 use crate::context::AlertState;
-use crate::ingest::{Customer, Event};
+use crate::ingest::{self, Customer, Event};
 use crate::plugins::Plugins;
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
 use crate::store::{self, Store, StoreResult, TxResult};
@@ -170,9 +169,18 @@ impl Alerts {
         if let Some(rules) = self.cache.read().expect("rule cache lock").get(tenant) {
             return Ok(rules.clone());
         }
-        // Loading under the write lock: a concurrent save cannot be overwritten by an older list.
+        self.load(tenant, false)
+    }
+
+    fn reload(&self, tenant: &str) -> StoreResult<Arc<TenantRules>> {
+        self.load(tenant, true)
+    }
+
+    /// Reads the tenant's rules into the cache (unless they are there and `fresh` is not
+    /// asked). Under the write lock, so a concurrent save is never overwritten by an older list.
+    fn load(&self, tenant: &str, fresh: bool) -> StoreResult<Arc<TenantRules>> {
         let mut cache = self.cache.write().expect("rule cache lock");
-        if let Some(rules) = cache.get(tenant) {
+        if !fresh && let Some(rules) = cache.get(tenant) {
             return Ok(rules.clone());
         }
         let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
@@ -180,11 +188,13 @@ impl Alerts {
         Ok(rules)
     }
 
-    fn reload(&self, tenant: &str) -> StoreResult<Arc<TenantRules>> {
-        let mut cache = self.cache.write().expect("rule cache lock");
-        let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
-        cache.insert(tenant.to_string(), rules.clone());
-        Ok(rules)
+    /// The scope keys of a rule's alerts, in key order, at most `limit`.
+    fn scope_keys(&self, tenant: &str, rule: &str, limit: usize) -> StoreResult<Vec<String>> {
+        let prefix = keys::rule_prefix(tenant, rule);
+        let keys = self.store.alerts.scan_prefix(&prefix).keys().take(limit);
+        Ok(keys
+            .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Evaluates one accepted event inside the ingest transaction.
@@ -214,7 +224,7 @@ impl Alerts {
             let key = keys::timer(next, tenant, &rule.id, "");
             self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
         }
-        if !matches!(rule.spec.condition, Condition::Inactivity { .. } | Condition::Offset { .. }) {
+        if !rule.spec.condition.is_timed_per_key() {
             return Ok(());
         }
         let seed_key = |work: &mut Work, scope: &str| seed(work, &compiled, scope);
@@ -257,7 +267,7 @@ impl Alerts {
             .rules
             .iter()
             .map(|c| &**c)
-            .filter(|c| matches!(c.rule.spec.condition, Condition::Inactivity { .. } | Condition::Offset { .. }))
+            .filter(|c| c.rule.spec.condition.is_timed_per_key())
             .filter(|c| !matches!(c.rule.spec.scope, Scope::All))
             .collect();
         if watching.is_empty() {
@@ -352,7 +362,7 @@ impl Alerts {
         let now = self.clock.now();
         let scopes: Vec<String> = match (customer_id, &rule.spec.scope) {
             (Some(id), scope) => {
-                let customer = store::get_json::<Customer>(&self.store.customers, &format!("{tenant}/{id}"))?
+                let customer = store::get_json::<Customer>(&self.store.customers, &ingest::key(tenant, id))?
                     .ok_or_else(|| DryRunError::Invalid(format!("customer_id: there is no customer `{id}`")))?;
                 vec![scope.key_for(&customer).ok_or_else(|| {
                     DryRunError::Invalid(format!("customer_id: customer `{id}` is not in the rule's scope"))
@@ -360,17 +370,7 @@ impl Alerts {
             }
             (None, Scope::All) => vec![ALL.to_string()],
             (None, Scope::Customer { customer_id }) => vec![customer_id.clone()],
-            (None, _) => {
-                let prefix = keys::rule_prefix(tenant, &rule.id);
-                self.store
-                    .alerts
-                    .scan_prefix(&prefix)
-                    .keys()
-                    .take(MAX_DRY_RUN_KEYS)
-                    .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
-                    .collect::<Result<_, _>>()
-                    .map_err(store::StoreError::from)?
-            }
+            (None, _) => self.scope_keys(tenant, &rule.id, MAX_DRY_RUN_KEYS)?,
         };
         let mut results = Vec::new();
         for scope in scopes {
@@ -386,7 +386,7 @@ impl Alerts {
                     let event = event.ok_or_else(|| {
                         DryRunError::Invalid("event: an event_match rule is tried against an `event`".into())
                     })?;
-                    let customer = customer.clone().unwrap_or_else(|| blank_customer(&event.customer_id, now));
+                    let customer = customer.clone().unwrap_or_else(|| Customer::blank(&event.customer_id, now));
                     outcome.firing = matches.iter().any(|p| p.matches(event, &customer));
                 }
                 Condition::Plugin { .. } => {
@@ -417,8 +417,4 @@ fn seed(work: &mut Work, rule: &Compiled, scope: &str) -> TxResult<()> {
         work.put_alert(&rule.rule.id, scope, record)?;
     }
     evaluate::evaluate(work, rule, scope)
-}
-
-fn blank_customer(id: &str, now: Timestamp) -> Customer {
-    Customer { id: id.to_string(), name: None, fields: Default::default(), created_at: now, updated_at: now }
 }

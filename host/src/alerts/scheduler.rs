@@ -97,28 +97,21 @@ impl Alerts {
             self.store.timers.remove(key)?;
             return Ok(());
         }
-        let prefix = keys::rule_prefix(tenant, rule);
-        let scopes: Vec<String> = self
-            .store
-            .alerts
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
-            .collect::<Result<_, _>>()?;
-        for chunk in scopes.chunks(TICK_CHUNK) {
-            if is_plugin {
-                for scope in chunk {
-                    self.evaluate_plugin(None, tenant, &compiled, scope).await?;
-                }
-                continue;
+        let scopes = self.scope_keys(tenant, rule, usize::MAX)?;
+        if is_plugin {
+            for scope in &scopes {
+                self.evaluate_plugin(None, tenant, &compiled, scope).await?;
             }
-            self.store.transact(|tx| {
-                let mut work = Work::new(tx, tenant, now);
-                for scope in chunk {
-                    evaluate::evaluate(&mut work, &compiled, scope)?;
-                }
-                work.finish()
-            })?;
+        } else {
+            for chunk in scopes.chunks(TICK_CHUNK) {
+                self.store.transact(|tx| {
+                    let mut work = Work::new(tx, tenant, now);
+                    for scope in chunk {
+                        evaluate::evaluate(&mut work, &compiled, scope)?;
+                    }
+                    work.finish()
+                })?;
+            }
         }
         let next = compiled.span.next_move(now);
         self.store.transact(|tx| {

@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use serde_json::Map;
 
 use super::aggregate::{Agg, Series};
 use super::keys;
 use super::state::{AlertRecord, TransitionRecord, stored};
 use super::window::Period;
-use crate::ingest::Customer;
+use crate::ingest::{self, Customer};
 use crate::notifications::{self, Notification};
 use crate::store::{self, Tx, TxResult};
 use sled::transaction::ConflictableTransactionError;
@@ -113,8 +112,7 @@ impl<'a> Work<'a> {
 
     pub fn customer(&mut self, id: &str) -> TxResult<Option<Customer>> {
         if !self.customers.contains_key(id) {
-            let key = [self.tenant.as_bytes(), b"/", id.as_bytes()].concat();
-            let customer = store::tx_get_json(self.tx.customers, &key)?;
+            let customer = store::tx_get_json(self.tx.customers, ingest::key(self.tenant, id).as_bytes())?;
             self.customers.insert(id.to_string(), customer);
         }
         Ok(self.customers[id].clone())
@@ -125,11 +123,8 @@ impl<'a> Work<'a> {
         if let Some(customer) = self.customer(id)? {
             return Ok(customer);
         }
-        let now = self.now;
-        let customer =
-            Customer { id: id.to_string(), name: None, fields: Map::new(), created_at: now, updated_at: now };
-        let key = [self.tenant.as_bytes(), b"/", id.as_bytes()].concat();
-        store::tx_put_json(self.tx.customers, &key, &customer)?;
+        let customer = Customer::blank(id, self.now);
+        store::tx_put_json(self.tx.customers, ingest::key(self.tenant, id).as_bytes(), &customer)?;
         self.customers.insert(id.to_string(), Some(customer.clone()));
         Ok(customer)
     }

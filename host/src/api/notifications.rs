@@ -29,7 +29,7 @@ pub async fn list(
         return Err(ApiError::field("limit", format!("must be 1 to {}", notifications::MAX_PAGE)));
     }
     let items = state.notifications.list(&key.tenant_id, &query)?;
-    let full = items.len() == query.limit.unwrap_or(notifications::DEFAULT_PAGE);
+    let full = items.len() == query.page_size();
     let next_before = full.then(|| items[items.len() - 1].id.clone());
     Ok(Json(Page { items, next_before }))
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use crate::alerts::{Alerts, Work};
 use crate::clock::SharedClock;
 use crate::context::CustomerRef;
+use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreError, StoreResult};
 
 /// How far ahead of the server's clock an event's timestamp may be (clock skew).
@@ -32,6 +33,11 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// A customer known only by its id (an event named it, or a dry run needs one).
+    pub fn blank(id: &str, now: Timestamp) -> Self {
+        Customer { id: id.to_string(), name: None, fields: Map::new(), created_at: now, updated_at: now }
+    }
+
     /// The customer as templates and plugins see it.
     pub fn to_ref(&self) -> CustomerRef {
         CustomerRef { id: self.id.clone(), name: self.name.clone(), fields: self.fields.clone() }
@@ -90,17 +96,6 @@ pub struct Rejected {
     pub message: String,
 }
 
-/// A bad value: the field at fault and what is wrong with it.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), message: message.into() }
-}
-
 #[derive(Clone)]
 pub struct Ingest {
     store: Store,
@@ -111,7 +106,8 @@ pub struct Ingest {
     turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
-fn key(tenant: &str, id: &str) -> String {
+/// The key of a tenant's customer or event.
+pub fn key(tenant: &str, id: &str) -> String {
     format!("{tenant}/{id}")
 }
 

@@ -78,7 +78,14 @@ pub struct Query {
 }
 
 pub const MAX_PAGE: usize = 500;
-pub const DEFAULT_PAGE: usize = 100;
+const DEFAULT_PAGE: usize = 100;
+
+impl Query {
+    /// How many notifications a page holds.
+    pub fn page_size(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE)
+    }
+}
 
 #[derive(Clone)]
 pub struct Notifications {
@@ -102,7 +109,7 @@ impl Notifications {
             Some(before) => key(tenant, before),
             None => [tenant.as_bytes(), b"\x01"].concat(),
         };
-        let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        let limit = query.page_size();
         let mut page = Vec::new();
         for entry in self.store.notifications.range(prefix..end).rev() {
             let (_, bytes) = entry?;

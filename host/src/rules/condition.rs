@@ -69,6 +69,12 @@ impl Condition {
         !matches!(self, Condition::EventMatch { .. } | Condition::Offset { .. })
     }
 
+    /// Inactivity and offset: time alone brings their moment, per scope key, so the scheduler
+    /// tracks each customer in scope.
+    pub fn is_timed_per_key(&self) -> bool {
+        matches!(self, Condition::Inactivity { .. } | Condition::Offset { .. })
+    }
+
     pub fn check(&self) -> Check {
         match self {
             Condition::Threshold { metric, window, operator, .. } => {
