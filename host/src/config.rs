@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::delivery::address::AddressPolicy;
 use crate::plugins::PluginLimits;
+use crate::rules::condition::Duration;
 
 /// The defaults, compiled into the binary.
 const DEFAULT_TOML: &str = include_str!("../klaxon.default.toml");
@@ -34,6 +36,10 @@ pub struct Config {
     /// Per-call plugin limits a new tenant starts with.
     pub plugin_limits: PluginLimits,
     pub ingest: IngestLimits,
+    pub delivery: DeliveryConfig,
+    /// The SMTP server email channels send through; email channels are refused without one.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
     /// Time stands still and moves only by `PUT /v1/clock`: for tests, never for production.
     pub manual_clock: bool,
 }
@@ -44,6 +50,53 @@ pub struct Config {
 pub struct IngestLimits {
     pub max_batch_events: usize,
     pub max_batch_bytes: usize,
+}
+
+/// How notifications are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// No retry later than this after the notification was made.
+    pub give_up_after: Duration,
+    /// A channel whose every attempt failed for this long is disabled.
+    pub disable_after: Duration,
+    /// The time one HTTP attempt may take.
+    pub timeout_ms: u64,
+    /// Attempts in flight at once, over all channels.
+    pub max_in_flight: usize,
+    /// CIDR blocks of private, loopback or link-local addresses channels may reach anyway.
+    pub allow_private: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender of every email, e.g. `Klaxon <alerts@example.com>`.
+    pub from: String,
+    #[serde(default = "smtp_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn smtp_timeout_ms() -> u64 {
+    10_000
 }
 
 /// The parts of the configuration flags and environment variables can override.
@@ -122,6 +175,21 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be above 0")));
             }
+        }
+        if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
+            return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));
+        }
+        if !self.delivery.give_up_after.0.is_positive() || !self.delivery.disable_after.0.is_positive() {
+            return Err(ConfigError::Invalid(
+                "delivery.give_up_after and delivery.disable_after must be positive".into(),
+            ));
+        }
+        AddressPolicy::new(&self.delivery.allow_private)
+            .map_err(|e| ConfigError::Invalid(format!("delivery.allow_private: {e}")))?;
+        if let Some(smtp) = &self.smtp
+            && let Err(e) = smtp.from.parse::<lettre::message::Mailbox>()
+        {
+            return Err(ConfigError::Invalid(format!("smtp.from `{}`: {e}", smtp.from)));
         }
         self.plugin_limits.validate().map_err(|e| ConfigError::Invalid(format!("plugin_limits.{e}")))
     }

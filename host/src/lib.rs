@@ -2,9 +2,11 @@
 
 pub mod alerts;
 pub mod api;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod delivery;
 pub mod error;
 pub mod ingest;
 pub mod metrics;

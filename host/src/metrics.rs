@@ -11,6 +11,7 @@ pub struct Metrics {
     plugin_compilations: AtomicU64,
     plugin_calls: Mutex<BTreeMap<&'static str, u64>>,
     plugin_call_micros: AtomicU64,
+    delivery_attempts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -26,6 +27,11 @@ impl Metrics {
     pub fn plugin_call(&self, outcome: &'static str, micros: u64) {
         *self.plugin_calls.lock().expect("metrics lock").entry(outcome).or_default() += 1;
         self.plugin_call_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// A finished delivery attempt: `verdict` is `delivered`, `retry` or `failed`.
+    pub fn delivery_attempt(&self, verdict: &'static str) {
+        *self.delivery_attempts.lock().expect("metrics lock").entry(verdict).or_default() += 1;
     }
 
     /// The text format, with the gauges the caller reads at scrape time.
@@ -49,6 +55,10 @@ impl Metrics {
         family(&mut out, "klaxon_plugin_call_seconds_total", "counter", "Time spent in plugin calls.");
         let micros = self.plugin_call_micros.load(Ordering::Relaxed);
         let _ = writeln!(out, "klaxon_plugin_call_seconds_total {}", micros as f64 / 1e6);
+        family(&mut out, "klaxon_delivery_attempts_total", "counter", "Delivery attempts by verdict.");
+        for (verdict, n) in self.delivery_attempts.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "klaxon_delivery_attempts_total{{verdict=\"{verdict}\"}} {n}");
+        }
         family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions compiled and ready in memory.");
         let _ = writeln!(out, "klaxon_plugins_loaded {plugins_loaded}");
         out

@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use crate::alerts::Alerts;
 use crate::api::{self, AppState};
+use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::config::Config;
+use crate::delivery::{self, Deliverer};
 use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -26,6 +28,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cannot start the plugin engine: {0}")]
     Engine(String),
+    #[error("cannot start delivery: {0}")]
+    Delivery(String),
     #[error("cannot load stored plugins: {0}")]
     Plugins(#[from] ApiError),
     #[error("cannot listen on {addr}: {source}")]
@@ -61,7 +65,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 
     let ready = Arc::new(AtomicBool::new(true));
     let tenants = Tenants::new(store.clone(), &admin_token);
-    let alerts = Arc::new(Alerts::new(store.clone(), tenants.clone(), plugins.clone(), clock.clone()));
+    let deliveries_due = Arc::new(tokio::sync::Notify::new());
+    let alerts =
+        Arc::new(Alerts::new(store.clone(), tenants.clone(), plugins.clone(), clock.clone(), deliveries_due.clone()));
+    let parts = delivery::Parts {
+        store: store.clone(),
+        tenants: tenants.clone(),
+        plugins: plugins.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        wake: deliveries_due,
+    };
+    let deliverer = Arc::new(Deliverer::new(parts, &config).map_err(ServeError::Delivery)?);
+    // Resumes the deliveries left pending by the last run, then sends as they come.
+    deliverer.spawn();
     // Catches up on what fell due while the server was down, then keeps time.
     alerts.spawn_scheduler();
     let state = AppState {
@@ -73,6 +90,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         rules: Rules::new(store.clone()),
         alerts,
         notifications: Notifications::new(store.clone()),
+        channels: Channels::new(store.clone()),
+        deliverer,
         clock,
         manual_clock,
         metrics,

@@ -11,7 +11,7 @@ use super::window::{Period, Span};
 use super::work::Work;
 use crate::context::{Context, EventRef, NotificationRef, RuleRef};
 use crate::ingest::{Customer, Event};
-use crate::notifications::{self, Kind, Notification, Status};
+use crate::notifications::{self, Kind, Notification};
 use crate::rules::condition::{Direction, Metric};
 use crate::rules::{ALL, Condition, all_pass, number};
 use crate::store::TxResult;
@@ -231,7 +231,6 @@ fn notification(
         kind: due.kind,
         step: due.step,
         message: outcome.message.clone(),
-        status: Status::Queued,
         channels: spec.channels.clone(),
         created_at: work.now,
         context,

@@ -5,7 +5,7 @@
 
 pub mod aggregate;
 mod evaluate;
-mod keys;
+pub(crate) mod keys;
 mod scheduler;
 pub mod state;
 pub mod window;
@@ -114,6 +114,8 @@ pub struct Alerts {
     /// One scheduler pass at a time.
     running: Mutex<()>,
     wake: Notify,
+    /// Notified when notifications were queued: the delivery worker waits on it.
+    deliveries_due: Arc<Notify>,
 }
 
 /// One alert, as `GET /v1/rules/{id}/states` shows it.
@@ -151,7 +153,13 @@ const MAX_DRY_RUN_KEYS: usize = 100;
 const SEED_CHUNK: usize = 500;
 
 impl Alerts {
-    pub fn new(store: Store, tenants: Tenants, plugins: Arc<Plugins>, clock: SharedClock) -> Self {
+    pub fn new(
+        store: Store,
+        tenants: Tenants,
+        plugins: Arc<Plugins>,
+        clock: SharedClock,
+        deliveries_due: Arc<Notify>,
+    ) -> Self {
         Alerts {
             rules: Rules::new(store.clone()),
             store,
@@ -161,6 +169,7 @@ impl Alerts {
             cache: RwLock::default(),
             running: Mutex::new(()),
             wake: Notify::new(),
+            deliveries_due,
         }
     }
 
@@ -208,6 +217,11 @@ impl Alerts {
     /// Wakes the scheduler (work was queued for it).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Tells the delivery worker that notifications were queued.
+    pub fn wake_deliveries(&self) {
+        self.deliveries_due.notify_one();
     }
 
     /// A rule was created or replaced: its old alerts and their aggregates go (they measured another

@@ -64,6 +64,7 @@ impl Alerts {
         }
         if ran > 0 {
             self.store.flush().await?;
+            self.wake_deliveries();
         }
         Ok(ran)
     }

@@ -178,6 +178,7 @@ impl<'a> Work<'a> {
         }
         for notification in &self.notifications {
             store::tx_put_json(tx.notifications, &notifications::key(self.tenant, &notification.id), notification)?;
+            crate::delivery::enqueue(tx, self.tenant, notification)?;
         }
         Ok(())
     }

@@ -33,5 +33,6 @@ pub async fn set(
     manual.set(body.now).map_err(|now| ApiError::field("now", format!("time only moves forward; it is {now}")))?;
     // Everything that fell due runs before the answer, so a test sees its effects at once.
     let ran = state.alerts.run_due().await?;
+    state.deliverer.wake();
     Ok(Json(json!({ "now": body.now, "manual": true, "timers_run": ran })))
 }

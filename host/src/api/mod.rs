@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and one module per resource.
 
 mod api_keys;
+mod channels;
 mod clock;
 mod customers;
 mod events;
@@ -21,8 +22,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::alerts::Alerts;
+use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::Config;
+use crate::delivery::Deliverer;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub rules: Rules,
     pub alerts: Arc<Alerts>,
     pub notifications: Notifications,
+    pub channels: Channels,
+    pub deliverer: Arc<Deliverer>,
     pub clock: SharedClock,
     /// Set when the server runs with `--manual-clock`: `clock` is this one.
     pub manual_clock: Option<Arc<ManualClock>>,
@@ -70,8 +75,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
         .route("/v1/rules/{id}/states", get(rules::states))
         .route("/v1/rules/{id}/evaluate", post(rules::evaluate))
+        .route("/v1/channels", post(channels::create).get(channels::list))
+        .route("/v1/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
+        .route("/v1/channels/{id}/preview", post(channels::preview))
+        .route("/v1/channels/{id}/test", post(channels::test))
+        .route("/v1/channels/{id}/rotate-secret", post(channels::rotate_secret))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/{id}", get(notifications::get))
+        .route("/v1/notifications/{id}/attempts", get(notifications::attempts))
+        .route("/v1/notifications/{id}/resend", post(notifications::resend))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

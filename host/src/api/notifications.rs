@@ -2,17 +2,20 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Serialize;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
-use super::AppState;
-use super::extract::Caller;
+use super::extract::{Caller, parse_json};
+use super::{AppState, Items};
+use crate::delivery::{Attempt, Delivery};
 use crate::error::{ApiError, ApiResult};
-use crate::notifications::{self, Notification};
+use crate::notifications::{self, NotificationView};
 use crate::tenants::Access;
 
 #[derive(Serialize)]
 pub struct Page {
-    items: Vec<Notification>,
+    items: Vec<NotificationView>,
     /// Pass as `before` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_before: Option<String>,
@@ -30,16 +33,81 @@ pub async fn list(
     }
     let items = state.notifications.list(&key.tenant_id, &query)?;
     let full = items.len() == query.page_size();
-    let next_before = full.then(|| items[items.len() - 1].id.clone());
+    let next_before = full.then(|| items[items.len() - 1].notification.id.clone());
     Ok(Json(Page { items, next_before }))
 }
 
+/// `GET /v1/notifications/{id}`: the notification, and per channel its payload and attempts.
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Notification>> {
+) -> ApiResult<Json<NotificationView>> {
     let key = caller.tenant(Access::Read)?;
-    let notification = state.notifications.get(&key.tenant_id, &id)?;
-    notification.map(Json).ok_or_else(|| ApiError::not_found(format_args!("notification `{id}`")))
+    find(&state, &key.tenant_id, &id).map(Json)
+}
+
+fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<NotificationView> {
+    state.notifications.view(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("notification `{id}`")))
+}
+
+/// An attempt and the channel it went to.
+#[derive(Serialize)]
+pub struct ChannelAttempt {
+    channel_id: String,
+    #[serde(flatten)]
+    attempt: Attempt,
+}
+
+/// `GET /v1/notifications/{id}/attempts`: every attempt to every channel, oldest first.
+pub async fn attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Items<ChannelAttempt>>> {
+    let key = caller.tenant(Access::Read)?;
+    let mut items: Vec<ChannelAttempt> = find(&state, &key.tenant_id, &id)?
+        .deliveries
+        .into_iter()
+        .flat_map(|d| {
+            let channel_id = d.channel_id;
+            d.attempts.into_iter().map(move |attempt| ChannelAttempt { channel_id: channel_id.clone(), attempt })
+        })
+        .collect();
+    items.sort_by_key(|a| a.attempt.at);
+    Ok(Json(Items { items }))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendInput {
+    /// Only the delivery to this channel; all finished ones when absent.
+    #[serde(default)]
+    channel_id: Option<String>,
+}
+
+/// `POST /v1/notifications/{id}/resend`: delivers again (same `webhook-id`, rendered afresh).
+pub async fn resend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Items<Delivery>>)> {
+    let key = caller.tenant(Access::Write)?;
+    let view = find(&state, &key.tenant_id, &id)?;
+    let input: ResendInput = if body.is_empty() { ResendInput::default() } else { parse_json(&body)? };
+    if let Some(channel) = &input.channel_id
+        && !view.deliveries.iter().any(|d| d.channel_id == *channel)
+    {
+        return Err(ApiError::field("channel_id", format!("notification `{id}` went to no channel `{channel}`")));
+    }
+    let items = state.deliverer.resend(&key.tenant_id, &id, input.channel_id.as_deref()).await?;
+    if items.is_empty() {
+        return Err(ApiError::Conflict(if view.deliveries.is_empty() {
+            "this notification's rule named no channel".into()
+        } else {
+            "its deliveries are still pending; a resend is for delivered or failed ones".into()
+        }));
+    }
+    Ok((StatusCode::ACCEPTED, Json(Items { items })))
 }

@@ -166,6 +166,11 @@ fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.
 async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<()> {
     spec.check().map_err(|e| ApiError::field(e.field, e.message))?;
+    for (i, channel) in spec.channels.iter().enumerate() {
+        if state.channels.get(&key.tenant_id, channel)?.is_none() {
+            return Err(ApiError::field(format!("channels[{i}]"), format!("there is no channel `{channel}`")));
+        }
+    }
     let Condition::Plugin { plugin: name, config, .. } = &spec.condition else {
         return Ok(());
     };

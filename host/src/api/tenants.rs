@@ -96,6 +96,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.rules.delete_tenant(&id)?;
     state.alerts.delete_tenant(&id)?;
     state.notifications.delete_tenant(&id)?;
+    state.channels.delete_tenant(&id)?;
+    crate::delivery::delete_tenant(&state.store, &id)?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

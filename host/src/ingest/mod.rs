@@ -217,6 +217,9 @@ impl Ingest {
         if wake {
             self.alerts.wake();
         }
+        if notified > 0 {
+            self.alerts.wake_deliveries();
+        }
         outcome.accepted = accepted;
         outcome.duplicates = good.len() - accepted;
         outcome.notifications = notified;

@@ -1,12 +1,39 @@
-//! Notifications: what a rule produced for its channels, kept in sled before anything is sent.
-//! The `notifications` tree is the queue the delivery side reads: a notification waits there
-//! with status `queued`.
+//! Notifications: what a rule produced for its channels, kept in sled (with a delivery per
+//! channel, see `delivery`) before anything is sent. A notification's status is its
+//! deliveries' status.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
+use crate::delivery::{self, Delivery};
 use crate::store::{Store, StoreResult};
+
+/// A notification with its deliveries, as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    #[serde(flatten)]
+    pub notification: Notification,
+    pub status: Status,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl NotificationView {
+    fn new(notification: Notification, deliveries: Vec<Delivery>) -> Self {
+        NotificationView { status: Status::of(&deliveries), notification, deliveries }
+    }
+
+    /// The listing's shape: each delivery without its payload and with only its latest
+    /// attempt.
+    fn brief(mut self) -> Self {
+        for d in &mut self.deliveries {
+            d.payload = None;
+            let latest = d.attempts.pop();
+            d.attempts = latest.into_iter().collect();
+        }
+        self
+    }
+}
 
 /// Why a rule notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,11 +53,37 @@ pub enum Kind {
     Offset,
 }
 
+/// Where a notification's deliveries stand, together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Waiting for delivery.
+    /// Waiting for its first attempts.
     Queued,
+    /// Some delivery failed an attempt and waits for its retry.
+    Retrying,
+    /// Every channel took it.
+    Delivered,
+    /// Some delivery was given up.
+    Failed,
+    /// Its rule names no channel: it is only recorded.
+    Unrouted,
+}
+
+impl Status {
+    pub fn of(deliveries: &[Delivery]) -> Status {
+        let pending = deliveries.iter().filter(|d| d.status == delivery::Status::Pending);
+        if deliveries.is_empty() {
+            Status::Unrouted
+        } else if pending.clone().any(|d| !d.attempts.is_empty()) {
+            Status::Retrying
+        } else if pending.count() > 0 {
+            Status::Queued
+        } else if deliveries.iter().any(|d| d.status == delivery::Status::Failed) {
+            Status::Failed
+        } else {
+            Status::Delivered
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +97,6 @@ pub struct Notification {
     pub step: Option<f64>,
     /// What a plugin condition said, when it said something.
     pub message: Option<String>,
-    pub status: Status,
     pub channels: Vec<String>,
     pub created_at: Timestamp,
     /// What templates see.
@@ -102,8 +154,14 @@ impl Notifications {
         crate::store::decode(id, &bytes).map(Some)
     }
 
-    /// A page of notifications, newest first.
-    pub fn list(&self, tenant: &str, query: &Query) -> StoreResult<Vec<Notification>> {
+    /// A notification with its deliveries: payloads and every attempt.
+    pub fn view(&self, tenant: &str, id: &str) -> StoreResult<Option<NotificationView>> {
+        let Some(notification) = self.get(tenant, id)? else { return Ok(None) };
+        Ok(Some(NotificationView::new(notification, delivery::of_notification(&self.store, tenant, id)?)))
+    }
+
+    /// A page of notifications, newest first, each with its deliveries in brief.
+    pub fn list(&self, tenant: &str, query: &Query) -> StoreResult<Vec<NotificationView>> {
         let prefix = key(tenant, "");
         let end = match &query.before {
             Some(before) => key(tenant, before),
@@ -118,7 +176,12 @@ impl Notifications {
                 break;
             }
             if wanted(query, &notification) {
-                page.push(notification);
+                let deliveries = delivery::of_notification(&self.store, tenant, &notification.id)?;
+                let view = NotificationView::new(notification, deliveries);
+                if query.status.is_some_and(|s| s != view.status) {
+                    continue;
+                }
+                page.push(view.brief());
                 if page.len() == limit {
                     break;
                 }
@@ -135,7 +198,6 @@ impl Notifications {
 fn wanted(query: &Query, n: &Notification) -> bool {
     query.rule_id.as_ref().is_none_or(|r| *r == n.rule_id)
         && query.customer_id.as_ref().is_none_or(|c| n.customer_id.as_ref() == Some(c))
-        && query.status.is_none_or(|s| s == n.status)
         && query.kind.is_none_or(|k| k == n.kind)
         && query.until.is_none_or(|until| n.created_at < until)
 }

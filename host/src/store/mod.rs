@@ -53,6 +53,13 @@ pub struct Store {
     pub notifications: sled::Tree,
     /// due time + `tenant\0rule\0scope key` -> the rule's `updated_at`: work for the scheduler
     pub timers: sled::Tree,
+    /// `tenant/channel id` -> `Channel`
+    pub channels: sled::Tree,
+    /// `tenant\0notification id\0channel id` -> `Delivery`: a notification's way to one
+    /// channel, with every attempt
+    pub deliveries: sled::Tree,
+    /// due time + a delivery's key -> nothing: attempts waiting for the delivery worker
+    pub delivery_queue: sled::Tree,
 }
 
 /// The trees one ingest or evaluation changes together, inside a transaction.
@@ -63,6 +70,8 @@ pub struct Tx<'a> {
     pub transitions: &'a TransactionalTree,
     pub notifications: &'a TransactionalTree,
     pub timers: &'a TransactionalTree,
+    pub deliveries: &'a TransactionalTree,
+    pub delivery_queue: &'a TransactionalTree,
 }
 
 /// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
@@ -86,6 +95,9 @@ impl Store {
             transitions: db.open_tree("transitions")?,
             notifications: db.open_tree("notifications")?,
             timers: db.open_tree("timers")?,
+            channels: db.open_tree("channels")?,
+            deliveries: db.open_tree("deliveries")?,
+            delivery_queue: db.open_tree("delivery_queue")?,
             db,
         })
     }
@@ -93,11 +105,31 @@ impl Store {
     /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
     /// a concurrent transaction conflicts, so it must do nothing but read and write them.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
-        let trees = (&self.events, &self.customers, &self.alerts, &self.transitions, &self.notifications, &self.timers);
+        let trees = (
+            &self.events,
+            &self.customers,
+            &self.alerts,
+            &self.transitions,
+            &self.notifications,
+            &self.timers,
+            &self.deliveries,
+            &self.delivery_queue,
+        );
         trees
-            .transaction(|(events, customers, alerts, transitions, notifications, timers)| {
-                body(&Tx { events, customers, alerts, transitions, notifications, timers })
-            })
+            .transaction(
+                |(events, customers, alerts, transitions, notifications, timers, deliveries, delivery_queue)| {
+                    body(&Tx {
+                        events,
+                        customers,
+                        alerts,
+                        transitions,
+                        notifications,
+                        timers,
+                        deliveries,
+                        delivery_queue,
+                    })
+                },
+            )
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::Sled(e),

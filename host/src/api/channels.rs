@@ -1,0 +1,218 @@
+//! `/v1/channels`: where notifications go. Every save is checked in full, templates rendered
+//! against a sample; preview renders without sending, test sends once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::extract::{ApiJson, Caller, parse_json};
+use super::{AppState, Items};
+use crate::channels::render::{self, Payload};
+use crate::channels::{Channel, ChannelSpec, Kind};
+use crate::context::Context;
+use crate::delivery::TestSend;
+use crate::error::{ApiError, ApiResult};
+use crate::notifications;
+use crate::plugins::PluginKind;
+use crate::rules::condition::Duration;
+use crate::tenants::{Access, TenantKey};
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(spec): ApiJson<ChannelSpec>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let key = caller.tenant(Access::Write)?;
+    check(&state, key, &spec)?;
+    let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
+    state.store.flush().await?;
+    Ok((StatusCode::CREATED, Json(view(&state, key, &channel))))
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
+    let key = caller.tenant(Access::Read)?;
+    let items = state.channels.list(&key.tenant_id)?.iter().map(|c| view(&state, key, c)).collect();
+    Ok(Json(Items { items }))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let key = caller.tenant(Access::Read)?;
+    Ok(Json(view(&state, key, &find(&state, &key.tenant_id, &id)?)))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(spec): ApiJson<ChannelSpec>,
+) -> ApiResult<Json<Value>> {
+    let key = caller.tenant(Access::Write)?;
+    let channel = find(&state, &key.tenant_id, &id)?;
+    check_may_change(key, &channel)?;
+    check(&state, key, &spec)?;
+    let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
+    state.deliverer.forget_gate(&key.tenant_id, &id);
+    state.store.flush().await?;
+    Ok(Json(view(&state, key, &channel)))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let key = caller.tenant(Access::Write)?;
+    let channel = find(&state, &key.tenant_id, &id)?;
+    check_may_change(key, &channel)?;
+    let users: Vec<String> =
+        state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.spec.channels.contains(&id)).map(|r| r.id).collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "channel `{id}` is used by rules {}; take it out of them first",
+            users.join(", ")
+        )));
+    }
+    state.channels.delete(&key.tenant_id, &id)?;
+    state.deliverer.forget_gate(&key.tenant_id, &id);
+    state.store.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What to preview: a stored notification, or a context (a sample when neither is given).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    #[serde(default)]
+    notification_id: Option<String>,
+    #[serde(default)]
+    context: Option<Context>,
+    #[serde(default)]
+    kind: Option<notifications::Kind>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+pub struct Preview {
+    payload: Payload,
+}
+
+/// `POST /v1/channels/{id}/preview`: the payload the channel would send, sending nothing.
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Preview>> {
+    let key = caller.tenant(Access::Read)?;
+    let channel = find(&state, &key.tenant_id, &id)?;
+    let input: PreviewInput = if body.is_empty() { PreviewInput::default() } else { parse_json(&body)? };
+    let mut notification = match &input.notification_id {
+        Some(nid) => state
+            .notifications
+            .get(&key.tenant_id, nid)?
+            .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
+        None => render::sample(&key.tenant_id, state.clock.now()),
+    };
+    if let Some(context) = input.context {
+        notification.context = context;
+    }
+    if let Some(kind) = input.kind {
+        notification.kind = kind;
+    }
+    if input.message.is_some() {
+        notification.message = input.message;
+    }
+    let payload = state
+        .deliverer
+        .render(&key.tenant_id, &channel, &notification)
+        .await?
+        .map_err(|e| ApiError::field(e.field, e.message))?;
+    Ok(Json(Preview { payload }))
+}
+
+/// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.
+pub async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TestSend>> {
+    let key = caller.tenant(Access::Write)?;
+    let channel = find(&state, &key.tenant_id, &id)?;
+    Ok(Json(state.deliverer.test(&key.tenant_id, &channel).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateInput {
+    /// How long the previous secrets keep signing beside the new one.
+    #[serde(default = "default_overlap")]
+    keep_previous_for: Duration,
+}
+
+fn default_overlap() -> Duration {
+    Duration(jiff::SignedDuration::from_hours(24))
+}
+
+const MAX_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
+
+/// `POST /v1/channels/{id}/rotate-secret`: a new signing secret; the old ones sign beside it
+/// for `keep_previous_for`.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let key = caller.tenant(Access::Write)?;
+    let channel = find(&state, &key.tenant_id, &id)?;
+    check_may_change(key, &channel)?;
+    if channel.spec.kind != Kind::Webhook {
+        return Err(ApiError::Conflict("only webhook channels sign their messages".into()));
+    }
+    let input: RotateInput =
+        if body.is_empty() { RotateInput { keep_previous_for: default_overlap() } } else { parse_json(&body)? };
+    let overlap = input.keep_previous_for.0;
+    if overlap.is_negative() || overlap > MAX_OVERLAP {
+        return Err(ApiError::field("keep_previous_for", "must be from 0s to 30d"));
+    }
+    let channel = state.channels.rotate(&key.tenant_id, channel, overlap, state.clock.now())?;
+    state.store.flush().await?;
+    Ok(Json(view(&state, key, &channel)))
+}
+
+fn view(state: &AppState, key: &TenantKey, channel: &Channel) -> Value {
+    let with_secrets = key.role.allows(Access::Write);
+    serde_json::to_value(channel.view(with_secrets, state.clock.now())).expect("channels serialize")
+}
+
+fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
+    state.channels.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("channel `{id}`")))
+}
+
+fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
+    if key.may_change(&channel.created_by) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this channel was created by another key; editors may change only their own channels".into(),
+        ))
+    }
+}
+
+/// The channel's own checks, then what needs the deployment and the tenant's plugins.
+fn check(state: &AppState, key: &TenantKey, spec: &ChannelSpec) -> ApiResult<()> {
+    spec.check(state.deliverer.senders().policy()).map_err(|e| ApiError::field(e.field, e.message))?;
+    if spec.kind == Kind::Email && !state.deliverer.senders().has_smtp() {
+        return Err(ApiError::field("kind", "this deployment has no SMTP server configured ([smtp] in its config)"));
+    }
+    if let Some(name) = &spec.template_plugin {
+        let at = "template_plugin";
+        let plugin = state
+            .plugins
+            .get(&key.tenant_id, name)?
+            .ok_or_else(|| ApiError::field(at, format!("there is no plugin named `{name}`")))?;
+        if plugin.kind != PluginKind::Template {
+            return Err(ApiError::field(at, format!("plugin `{name}` is a condition plugin, not a template")));
+        }
+        if !plugin.enabled {
+            return Err(ApiError::field(at, format!("plugin `{name}` is disabled")));
+        }
+    }
+    Ok(())
+}

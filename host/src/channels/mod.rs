@@ -1,0 +1,412 @@
+//! Channels: where a rule's notifications go (a signed webhook, Slack, Microsoft Teams or
+//! email) and the templates that turn a notification into what is sent. Checked in full,
+//! templates included, when saved.
+
+mod builtin;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::address::AddressPolicy;
+use crate::delivery::signing;
+use crate::rules::{Invalid, invalid};
+use crate::store::{self, Store, StoreError, StoreResult};
+use crate::tenants::keys::new_id;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+const MAX_NAME_BYTES: usize = 200;
+const MAX_RECIPIENTS: usize = 50;
+const MAX_HEADERS: usize = 20;
+const MAX_SECRETS: usize = 5;
+const MAX_TEMPLATE_BYTES: usize = 65_536;
+const MAX_IN_FLIGHT: u32 = 64;
+const MAX_RATE: f64 = 1000.0;
+/// Headers Klaxon sets itself on every webhook request.
+const RESERVED_HEADERS: [&str; 6] =
+    ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// An HTTP POST signed per Standard Webhooks.
+    Webhook,
+    /// A Slack incoming webhook, with a Block Kit message.
+    Slack,
+    /// A Microsoft Teams Workflows webhook, with an Adaptive Card in a `message`.
+    Teams,
+    /// Email over the deployment's SMTP server.
+    Email,
+}
+
+/// A channel as a client writes it (`POST` and `PUT` take the whole channel).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    pub name: String,
+    pub kind: Kind,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Where webhook, Slack and Teams channels POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Email recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// A Handlebars template for the request body (webhook, Slack, Teams); the built-in
+    /// payload when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The body's content type (webhook); `application/json` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Extra request headers, each value a Handlebars template (webhook).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Handlebars templates of an email's subject, text and HTML parts; built-in when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// A template plugin whose output is the payload, instead of the templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_plugin: Option<String>,
+    /// Webhook signing secrets (`whsec_` + base64). Only read: generated when a new webhook
+    /// channel has none, kept when a replacement leaves them out.
+    #[serde(default, skip_serializing)]
+    pub secrets: Option<Vec<String>>,
+    /// Attempts in flight at once to this channel.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: u32,
+    /// Attempts per second at most; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn default_in_flight() -> u32 {
+    4
+}
+
+/// A webhook signing secret; old ones stay valid until `expires_at` during a rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Secret {
+    pub secret: String,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Secret {
+    pub fn active(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A stored channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Channel {
+    pub id: String,
+    pub spec: ChannelSpec,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Since when every attempt has failed (cleared by a success).
+    #[serde(default)]
+    pub failing_since: Option<Timestamp>,
+    /// Why Klaxon disabled the channel; cleared when a client enables it again.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+}
+
+impl Channel {
+    /// The signing keys in force at `now`, newest first.
+    pub fn signing_keys(&self, now: Timestamp) -> Vec<Vec<u8>> {
+        self.secrets.iter().filter(|s| s.active(now)).filter_map(|s| signing::decode_secret(&s.secret).ok()).collect()
+    }
+}
+
+/// A channel as the API shows it. Secrets are shown only to keys that may change channels.
+#[derive(Debug, Serialize)]
+pub struct ChannelView<'a> {
+    pub id: &'a str,
+    #[serde(flatten)]
+    pub spec: &'a ChannelSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<&'a Secret>>,
+    pub failing_since: Option<Timestamp>,
+    pub disabled_reason: Option<&'a str>,
+    pub created_by: &'a str,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Channel {
+    pub fn view(&self, with_secrets: bool, now: Timestamp) -> ChannelView<'_> {
+        ChannelView {
+            id: &self.id,
+            spec: &self.spec,
+            secrets: with_secrets.then(|| self.secrets.iter().filter(|s| s.active(now)).collect()),
+            failing_since: self.failing_since,
+            disabled_reason: self.disabled_reason.as_deref(),
+            created_by: &self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl ChannelSpec {
+    /// Every check that needs nothing but the channel and the deployment's address policy,
+    /// templates rendered against a sample notification included. (A template plugin is
+    /// checked by the caller, which can reach plugins.)
+    pub fn check(&self, policy: &AddressPolicy) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() || self.name.len() > MAX_NAME_BYTES {
+            return Err(invalid("name", format!("must be 1 to {MAX_NAME_BYTES} bytes")));
+        }
+        let is = |kinds: &[Kind]| kinds.contains(&self.kind);
+        let only = |field: &str, present: bool, kinds: &[Kind]| -> Result<(), Invalid> {
+            if present && !is(kinds) {
+                let names: Vec<String> = kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect();
+                return Err(invalid(field, format!("applies only to {} channels", names.join(" and "))));
+            }
+            Ok(())
+        };
+        let http = [Kind::Webhook, Kind::Slack, Kind::Teams];
+        only("url", self.url.is_some(), &http)?;
+        only("body", self.body.is_some(), &http)?;
+        only("to", !self.to.is_empty(), &[Kind::Email])?;
+        for (field, value) in [("subject", &self.subject), ("text", &self.text), ("html", &self.html)] {
+            only(field, value.is_some(), &[Kind::Email])?;
+        }
+        only("content_type", self.content_type.is_some(), &[Kind::Webhook])?;
+        only("headers", !self.headers.is_empty(), &[Kind::Webhook])?;
+        only("secrets", self.secrets.is_some(), &[Kind::Webhook])?;
+        match self.kind {
+            Kind::Email => self.check_recipients()?,
+            _ => {
+                let url = self.url.as_deref().ok_or_else(|| invalid("url", "is required for this kind of channel"))?;
+                policy.check_url(url).map_err(|message| invalid("url", message))?;
+            }
+        }
+        if let Some(content_type) = &self.content_type
+            && content_type.parse::<axum::http::HeaderValue>().is_err()
+        {
+            return Err(invalid("content_type", "is not a valid header value"));
+        }
+        self.check_headers()?;
+        if let Some(secrets) = &self.secrets {
+            if secrets.is_empty() || secrets.len() > MAX_SECRETS {
+                return Err(invalid("secrets", format!("give 1 to {MAX_SECRETS} secrets, or leave it out")));
+            }
+            for (i, secret) in secrets.iter().enumerate() {
+                signing::decode_secret(secret).map_err(|message| invalid(format!("secrets[{i}]"), message))?;
+            }
+        }
+        if let Some(plugin) = &self.template_plugin {
+            crate::rules::condition::name("template_plugin", plugin)?;
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err(invalid("max_in_flight", format!("must be 1 to {MAX_IN_FLIGHT}")));
+        }
+        if let Some(rate) = self.rate_per_second
+            && !(rate > 0.0 && rate <= MAX_RATE)
+        {
+            return Err(invalid("rate_per_second", format!("must be above 0 and at most {MAX_RATE}")));
+        }
+        for (field, template) in self.templates() {
+            if template.len() > MAX_TEMPLATE_BYTES {
+                return Err(invalid(field, format!("a template may be at most {MAX_TEMPLATE_BYTES} bytes")));
+            }
+        }
+        if self.template_plugin.is_none() {
+            render::check(self)?;
+        }
+        Ok(())
+    }
+
+    fn check_recipients(&self) -> Result<(), Invalid> {
+        if self.to.is_empty() || self.to.len() > MAX_RECIPIENTS {
+            return Err(invalid("to", format!("give 1 to {MAX_RECIPIENTS} recipients")));
+        }
+        for (i, to) in self.to.iter().enumerate() {
+            to.parse::<lettre::message::Mailbox>()
+                .map_err(|e| invalid(format!("to[{i}]"), format!("`{to}` is not an email address: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn check_headers(&self) -> Result<(), Invalid> {
+        if self.headers.len() > MAX_HEADERS {
+            return Err(invalid("headers", format!("at most {MAX_HEADERS} headers")));
+        }
+        for name in self.headers.keys() {
+            let field = format!("headers.{name}");
+            if name.parse::<axum::http::HeaderName>().is_err() {
+                return Err(invalid(field, "is not a valid header name"));
+            }
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(invalid(field, "is set by Klaxon itself"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every template of the channel, with the field that holds it.
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        let mut all: Vec<(String, &str)> = [("body", &self.body), ("subject", &self.subject), ("text", &self.text)]
+            .into_iter()
+            .chain([("html", &self.html)])
+            .filter_map(|(field, t)| t.as_deref().map(|t| (field.to_string(), t)))
+            .collect();
+        all.extend(self.headers.iter().map(|(name, t)| (format!("headers.{name}"), t.as_str())));
+        all
+    }
+}
+
+#[derive(Clone)]
+pub struct Channels {
+    store: Store,
+}
+
+fn key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
+}
+
+impl Channels {
+    pub fn new(store: Store) -> Self {
+        Channels { store }
+    }
+
+    pub fn create(
+        &self,
+        tenant: &str,
+        created_by: &str,
+        mut spec: ChannelSpec,
+        now: Timestamp,
+    ) -> StoreResult<Channel> {
+        let secrets = match (spec.kind, spec.secrets.take()) {
+            (Kind::Webhook, Some(given)) => given,
+            (Kind::Webhook, None) => vec![signing::new_secret()],
+            _ => Vec::new(),
+        };
+        let channel = Channel {
+            id: new_id("chn"),
+            spec,
+            secrets: secrets.into_iter().map(|secret| Secret { secret, created_at: now, expires_at: None }).collect(),
+            created_by: created_by.to_string(),
+            created_at: now,
+            updated_at: now,
+            failing_since: None,
+            disabled_reason: None,
+        };
+        self.put(tenant, &channel)?;
+        Ok(channel)
+    }
+
+    pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Channel>> {
+        store::get_json(&self.store.channels, &key(tenant, id))
+    }
+
+    pub fn list(&self, tenant: &str) -> StoreResult<Vec<Channel>> {
+        store::scan_json(&self.store.channels, &format!("{tenant}/"))
+    }
+
+    /// Replaces the spec; secrets given replace the old ones, else they are kept (a webhook
+    /// that had none gets one).
+    pub fn replace(
+        &self,
+        tenant: &str,
+        mut channel: Channel,
+        mut spec: ChannelSpec,
+        now: Timestamp,
+    ) -> StoreResult<Channel> {
+        match (spec.kind, spec.secrets.take()) {
+            (Kind::Webhook, Some(given)) => {
+                channel.secrets =
+                    given.into_iter().map(|secret| Secret { secret, created_at: now, expires_at: None }).collect();
+            }
+            (Kind::Webhook, None) if channel.secrets.is_empty() => {
+                channel.secrets = vec![Secret { secret: signing::new_secret(), created_at: now, expires_at: None }];
+            }
+            (Kind::Webhook, None) => {}
+            _ => channel.secrets.clear(),
+        }
+        if spec.enabled {
+            channel.disabled_reason = None;
+            channel.failing_since = None;
+        }
+        channel.spec = spec;
+        channel.updated_at = now;
+        self.put(tenant, &channel)?;
+        Ok(channel)
+    }
+
+    /// A new secret signs from now on; the others stay valid for `overlap`, so receivers can
+    /// switch without dropping a message.
+    pub fn rotate(
+        &self,
+        tenant: &str,
+        mut channel: Channel,
+        overlap: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> StoreResult<Channel> {
+        let until = now.saturating_add(overlap).expect("a bounded overlap");
+        channel.secrets.retain(|s| s.active(now));
+        for secret in &mut channel.secrets {
+            secret.expires_at = Some(secret.expires_at.map_or(until, |at| at.min(until)));
+        }
+        channel.secrets.insert(0, Secret { secret: signing::new_secret(), created_at: now, expires_at: None });
+        channel.secrets.truncate(MAX_SECRETS);
+        channel.updated_at = now;
+        self.put(tenant, &channel)?;
+        Ok(channel)
+    }
+
+    pub fn put(&self, tenant: &str, channel: &Channel) -> StoreResult<()> {
+        store::put_json(&self.store.channels, &key(tenant, &channel.id), channel)
+    }
+
+    /// Changes a stored channel atomically; answers it when `change` said it changed.
+    pub fn update(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: impl Fn(&mut Channel) -> bool,
+    ) -> StoreResult<Option<Channel>> {
+        let key = key(tenant, id);
+        self.store
+            .channels
+            .transaction(|tx| {
+                let Some(bytes) = tx.get(&key)? else { return Ok(None) };
+                let mut channel: Channel = store::decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                if !change(&mut channel) {
+                    return Ok(None);
+                }
+                tx.insert(key.as_bytes(), serde_json::to_vec(&channel).expect("channels serialize"))?;
+                Ok(Some(channel))
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })
+    }
+
+    pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        self.store.channels.remove(key(tenant, id))?;
+        Ok(())
+    }
+
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
+        store::remove_prefix(&self.store.channels, format!("{tenant}/"))
+    }
+}

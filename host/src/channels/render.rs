@@ -1,0 +1,376 @@
+//! Turning a notification into what a channel sends: Handlebars templates in strict mode (a
+//! missing variable is an error, never an empty string), the built-in payloads, or a template
+//! plugin's output, then the limits of Slack and Teams.
+//!
+//! Templates see the design's context variables plus `kind`, `message`, `step`, `headline` (one
+//! line saying what happened) and `facts` (a list of `{label, value}`), and a `json` helper that
+//! writes any value as JSON (`{{json customer.fields}}`).
+
+use std::sync::OnceLock;
+
+use handlebars::{Handlebars, RenderErrorReason};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{ChannelSpec, Kind, builtin};
+use crate::context::{
+    AlertState, Context, CustomerRef, EventRef, NotificationRef, RuleRef, Severity, Transition, Window,
+};
+use crate::notifications::{self, Notification};
+use crate::plugins::io::Payload as PluginPayload;
+use crate::rules::{Invalid, invalid};
+
+/// What a channel sends, kept with each delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Payload {
+    /// An HTTP POST (webhook, Slack, Teams); signing headers are added per attempt.
+    Http {
+        content_type: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    Email {
+        subject: String,
+        text: String,
+        html: Option<String>,
+    },
+}
+
+/// One line of a notification's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fact {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// What happened, in words: the heart of every built-in payload.
+pub struct Summary {
+    pub headline: String,
+    pub facts: Vec<Fact>,
+}
+
+impl Summary {
+    pub fn of(n: &Notification) -> Summary {
+        let c = &n.context;
+        let rule = &c.rule.name;
+        let what = match n.kind {
+            notifications::Kind::Alarm => format!("{rule} is in alarm"),
+            notifications::Kind::Reminder => format!("{rule} is still in alarm"),
+            notifications::Kind::Resolved => format!("{rule} is resolved"),
+            notifications::Kind::Step => format!("{rule} reached {}% of its target", n.step.unwrap_or_default()),
+            notifications::Kind::Match => format!("{rule} matched an event"),
+            notifications::Kind::Offset => format!("{rule}: the time has come"),
+        };
+        let headline = match &c.customer {
+            Some(customer) => format!("{what} for {}", customer.name.as_deref().unwrap_or(&customer.id)),
+            None => what,
+        };
+        let mut facts = vec![Fact { label: "Severity", value: format!("{:?}", c.rule.severity).to_lowercase() }];
+        if let Some(customer) = &c.customer {
+            let value = match &customer.name {
+                Some(name) => format!("{name} ({})", customer.id),
+                None => customer.id.clone(),
+            };
+            facts.push(Fact { label: "Customer", value });
+        }
+        if let Some(value) = c.value {
+            facts.push(Fact { label: "Value", value: value.to_string() });
+        }
+        if let Some(threshold) = c.threshold {
+            facts.push(Fact { label: "Threshold", value: threshold.to_string() });
+        }
+        if let Some(window) = &c.window {
+            facts.push(Fact { label: "Window", value: format!("{} to {}", window.start, window.end) });
+        }
+        if let Some(event) = &c.event {
+            facts.push(Fact { label: "Event", value: format!("{} ({})", event.event_type, event.id) });
+        }
+        if let Some(message) = &n.message {
+            facts.push(Fact { label: "Message", value: message.clone() });
+        }
+        if c.state.previous != c.state.current {
+            let state = |s: AlertState| format!("{s:?}");
+            facts.push(Fact {
+                label: "State",
+                value: format!("{} -> {}", state(c.state.previous), state(c.state.current)),
+            });
+        }
+        Summary { headline, facts }
+    }
+}
+
+/// What templates see.
+pub fn data(n: &Notification, summary: &Summary) -> Value {
+    let mut data = serde_json::to_value(&n.context).expect("contexts serialize");
+    let object = data.as_object_mut().expect("a context is an object");
+    object.insert("kind".into(), json!(n.kind));
+    object.insert("message".into(), json!(n.message));
+    object.insert("step".into(), json!(n.step));
+    object.insert("headline".into(), json!(summary.headline));
+    object.insert("facts".into(), json!(summary.facts));
+    data
+}
+
+/// Why a notification could not be rendered; `field` names the template at fault.
+pub type RenderFailure = Invalid;
+
+/// The payload the channel's templates (or built-ins) make of `n`.
+pub fn render(spec: &ChannelSpec, n: &Notification) -> Result<Payload, RenderFailure> {
+    let summary = Summary::of(n);
+    let data = data(n, &summary);
+    render_data(spec, n, &summary, &data)
+}
+
+fn render_data(
+    spec: &ChannelSpec,
+    n: &Notification,
+    summary: &Summary,
+    data: &Value,
+) -> Result<Payload, RenderFailure> {
+    match spec.kind {
+        Kind::Email => {
+            let subject = template("subject", spec.subject.as_deref().unwrap_or(builtin::EMAIL_SUBJECT), data, false)?;
+            Ok(Payload::Email {
+                subject: one_line(&subject),
+                text: template("text", spec.text.as_deref().unwrap_or(builtin::EMAIL_TEXT), data, false)?,
+                html: Some(template("html", spec.html.as_deref().unwrap_or(builtin::EMAIL_HTML), data, true)?),
+            })
+        }
+        Kind::Webhook => {
+            let body = match &spec.body {
+                Some(body) => template("body", body, data, false)?,
+                None => builtin::webhook(n, data).to_string(),
+            };
+            let content_type = spec.content_type.clone().unwrap_or_else(|| JSON.to_string());
+            if is_json(&content_type) {
+                parse_json(&body)?;
+            }
+            let headers = spec
+                .headers
+                .iter()
+                .map(|(name, t)| Ok((name.clone(), one_line(&template(&format!("headers.{name}"), t, data, false)?))))
+                .collect::<Result<_, RenderFailure>>()?;
+            Ok(Payload::Http { content_type, headers, body })
+        }
+        Kind::Slack | Kind::Teams => {
+            let body = match &spec.body {
+                Some(body) => parse_json(&template("body", body, data, false)?)?,
+                None if spec.kind == Kind::Slack => builtin::slack(n, summary),
+                None => builtin::teams(n, summary),
+            };
+            chat(spec.kind, body, Vec::new())
+        }
+    }
+}
+
+/// The payload a template plugin's output makes for the channel.
+pub fn from_plugin(spec: &ChannelSpec, n: &Notification, out: PluginPayload) -> Result<Payload, RenderFailure> {
+    let at = "template_plugin";
+    match spec.kind {
+        Kind::Webhook => Ok(Payload::Http { content_type: out.content_type, headers: out.headers, body: out.body }),
+        Kind::Slack | Kind::Teams => {
+            let body = serde_json::from_str(&out.body)
+                .map_err(|e| invalid(at, format!("the plugin's output is not JSON: {e}")))?;
+            chat(spec.kind, body, out.headers)
+        }
+        Kind::Email => {
+            let summary = Summary::of(n);
+            let data = data(n, &summary);
+            let subject = match out.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("subject")) {
+                Some((_, subject)) => subject.clone(),
+                None => template("subject", spec.subject.as_deref().unwrap_or(builtin::EMAIL_SUBJECT), &data, false)?,
+            };
+            let (text, html) = if out.content_type.starts_with("text/html") {
+                (template("text", spec.text.as_deref().unwrap_or(builtin::EMAIL_TEXT), &data, false)?, Some(out.body))
+            } else {
+                (out.body, None)
+            };
+            Ok(Payload::Email { subject: one_line(&subject), text, html })
+        }
+    }
+}
+
+/// A Slack or Teams body, brought within the service's limits.
+fn chat(kind: Kind, mut body: Value, headers: Vec<(String, String)>) -> Result<Payload, RenderFailure> {
+    if kind == Kind::Slack {
+        builtin::fit_slack(&mut body).map_err(|message| invalid("body", message))?;
+    } else {
+        builtin::fit_teams(&mut body).map_err(|message| invalid("body", message))?;
+    }
+    Ok(Payload::Http { content_type: JSON.to_string(), headers, body: body.to_string() })
+}
+
+const JSON: &str = "application/json";
+
+fn is_json(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(JSON) || t.trim().ends_with("+json"))
+}
+
+fn parse_json(body: &str) -> Result<Value, RenderFailure> {
+    serde_json::from_str(body)
+        .map_err(|e| invalid("body", format!("does not render to JSON ({e}); write values with {{{{json value}}}}")))
+}
+
+fn one_line(text: &str) -> String {
+    text.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// The two registries: plain output for bodies, headers and text, HTML-escaped output for
+/// HTML. Both strict, both with the `json` helper.
+fn registry(html: bool) -> &'static Handlebars<'static> {
+    static PLAIN: OnceLock<Handlebars<'static>> = OnceLock::new();
+    static HTML: OnceLock<Handlebars<'static>> = OnceLock::new();
+    let make = move || {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        if !html {
+            registry.register_escape_fn(handlebars::no_escape);
+        }
+        registry.register_helper("json", Box::new(json_helper));
+        registry
+    };
+    if html { HTML.get_or_init(make) } else { PLAIN.get_or_init(make) }
+}
+
+/// `{{json value}}`: the value as JSON. A missing value is a missing variable, named.
+fn json_helper(
+    h: &handlebars::Helper,
+    _: &Handlebars,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let param = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("json", 0))?;
+    if param.is_value_missing() {
+        return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+    }
+    out.write(&serde_json::to_string(param.value()).expect("JSON values serialize"))?;
+    Ok(())
+}
+
+fn template(field: &str, text: &str, data: &Value, html: bool) -> Result<String, RenderFailure> {
+    registry(html).render_template(text, data).map_err(|e| invalid(field, e.to_string()))
+}
+
+/// Renders every template of `spec` against a sample notification. Custom fields of customers
+/// and properties of events are the tenant's own: a template may name any of them, so the
+/// sample grows the ones it names instead of failing.
+pub fn check(spec: &ChannelSpec) -> Result<(), RenderFailure> {
+    let n = sample("tenant", Timestamp::UNIX_EPOCH);
+    let summary = Summary::of(&n);
+    let mut data = data(&n, &summary);
+    for _ in 0..MAX_GROWN_FIELDS {
+        let Err(failure) = render_data(spec, &n, &summary, &data) else { return Ok(()) };
+        let Some(path) = spec.templates().iter().find_map(|(_, t)| missing_free_field(t, &data)) else {
+            return Err(failure);
+        };
+        grow(&mut data, &path);
+    }
+    Err(invalid("body", "names too many custom fields to check"))
+}
+
+const MAX_GROWN_FIELDS: usize = 64;
+const FREE_FORM: [&str; 2] = ["customer.fields.", "event.properties."];
+
+/// The custom field or event property a template names that `data` lacks, if that is why it
+/// fails.
+fn missing_free_field(text: &str, data: &Value) -> Option<String> {
+    let error = registry(false).render_template(text, data).err()?;
+    let RenderErrorReason::MissingVariable(Some(path)) = error.reason() else { return None };
+    FREE_FORM.iter().any(|prefix| path.starts_with(prefix)).then(|| path.clone())
+}
+
+fn grow(data: &mut Value, path: &str) {
+    let mut at = data;
+    let segments: Vec<&str> = path.split('.').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let Some(object) = at.as_object_mut() else { return };
+        let last = i + 1 == segments.len();
+        at = object.entry(segment.to_string()).or_insert_with(|| if last { json!("sample") } else { json!({}) });
+    }
+}
+
+/// A notification with every context variable set, for previews, tests and save-time checks.
+pub fn sample(tenant: &str, now: Timestamp) -> Notification {
+    let id = notifications::new_id(now);
+    let hour = jiff::SignedDuration::from_hours(1);
+    let mut fields = Map::new();
+    fields.insert("tier".into(), json!("enterprise"));
+    fields.insert("seats".into(), json!(120));
+    let mut properties = Map::new();
+    properties.insert("hours".into(), json!(12.5));
+    Notification {
+        id: id.clone(),
+        rule_id: "rul_sample".into(),
+        scope_key: "cus_sample".into(),
+        customer_id: Some("cus_sample".into()),
+        kind: notifications::Kind::Alarm,
+        step: None,
+        message: Some("This is a sample notification.".into()),
+        channels: Vec::new(),
+        created_at: now,
+        context: Context {
+            tenant: tenant.into(),
+            rule: RuleRef {
+                id: "rul_sample".into(),
+                name: "Sample rule".into(),
+                severity: Severity::Warning,
+                category: Some("usage".into()),
+            },
+            customer: Some(CustomerRef { id: "cus_sample".into(), name: Some("Sample Customer".into()), fields }),
+            state: Transition { previous: AlertState::Ok, current: AlertState::InAlarm },
+            value: Some(1250.0),
+            threshold: Some(1000.0),
+            window: Some(Window { start: now.saturating_sub(hour).expect("in range"), end: now }),
+            event: Some(EventRef {
+                id: "evt_sample".into(),
+                customer_id: "cus_sample".into(),
+                event_type: "usage".into(),
+                timestamp: now,
+                properties,
+            }),
+            notification: NotificationRef { id: id.clone(), timestamp: now, url: format!("/v1/notifications/{id}") },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: Kind) -> ChannelSpec {
+        serde_json::from_value(json!({ "name": "c", "kind": kind })).unwrap()
+    }
+
+    #[test]
+    fn missing_variables_are_errors_but_custom_fields_are_not() {
+        let mut webhook = spec(Kind::Webhook);
+        webhook.body = Some(r#"{"plan": {{json customer.fields.plan}}, "who": "{{customer.id}}"}"#.into());
+        check(&webhook).unwrap();
+        webhook.body = Some(r#"{"x": "{{rule.nmae}}"}"#.into());
+        let err = check(&webhook).unwrap_err();
+        assert_eq!(err.field, "body");
+        assert!(err.message.contains("rule.nmae"), "{}", err.message);
+    }
+
+    #[test]
+    fn json_bodies_must_render_to_json() {
+        let mut webhook = spec(Kind::Webhook);
+        webhook.body = Some(r#"{"name": {{rule.name}}}"#.into());
+        let err = check(&webhook).unwrap_err();
+        assert!(err.message.contains("does not render to JSON"), "{}", err.message);
+        webhook.content_type = Some("text/plain".into());
+        check(&webhook).unwrap();
+    }
+
+    #[test]
+    fn html_is_escaped_only_in_html() {
+        let mut n = sample("t", Timestamp::UNIX_EPOCH);
+        n.context.rule.name = "<b>&</b>".into();
+        let Payload::Email { subject, text, html } = render(&spec(Kind::Email), &n).unwrap() else { panic!() };
+        assert!(subject.contains("<b>&</b>") && text.contains("<b>&</b>"));
+        assert!(html.unwrap().contains("&lt;b&gt;&amp;&lt;/b&gt;"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Delivery: every (notification, channel) pair is a `Delivery` kept in sled, written in the
+//! same transaction as its notification, with an entry in a time-ordered queue. The worker
+//! (`worker`) takes due entries, renders the payload once, sends it (`send`), records the
+//! attempt and either finishes the delivery or queues its retry. A crash at any moment loses
+//! nothing: an entry leaves the queue only with the record of its attempt, so at worst an
+//! attempt is made twice, with the same `webhook-id`.
+
+pub mod address;
+mod schedule;
+mod send;
+pub mod signing;
+mod worker;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionError;
+
+use crate::alerts::keys;
+use crate::channels::render::Payload;
+use crate::notifications::Notification;
+use crate::store::{self, Store, StoreError, StoreResult, TxResult};
+pub use send::Sent;
+pub use worker::{Deliverer, Parts, TestSend};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its first attempt or a retry.
+    Pending,
+    /// The channel took it (a 2xx answer, or the SMTP server accepted it).
+    Delivered,
+    /// Given up: a 410, a permanent error, or retries ran out.
+    Failed,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Delivered,
+    /// Failed; another attempt follows.
+    Retry,
+    /// Failed for good.
+    Failed,
+}
+
+/// One attempt, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub number: u32,
+    pub at: Timestamp,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// The start of the answer (at most 1 KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub verdict: Verdict,
+    /// When the next attempt is due, after a `retry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub notification_id: String,
+    pub channel_id: String,
+    /// The `webhook-id` header: the same on every attempt, so receivers can drop duplicates.
+    pub message_id: String,
+    pub status: Status,
+    pub created_at: Timestamp,
+    /// No retry after this time; set at the first attempt (and again by a resend).
+    #[serde(default)]
+    pub give_up_at: Option<Timestamp>,
+    #[serde(default)]
+    pub next_attempt_at: Option<Timestamp>,
+    /// What is sent, rendered at the first attempt and kept for the retries.
+    #[serde(default)]
+    pub payload: Option<Payload>,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Why it failed for good.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// `tenant\0notification\0channel`: one delivery.
+pub fn key(tenant: &str, notification: &str, channel: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", notification.as_bytes(), b"\0", channel.as_bytes()].concat()
+}
+
+/// `tenant\0notification\0`: every delivery of a notification.
+fn notification_prefix(tenant: &str, notification: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", notification.as_bytes(), b"\0"].concat()
+}
+
+/// A queue entry: the due time, then the delivery's key (the shape of a scheduler timer).
+fn queue_key(due: Timestamp, delivery_key: &[u8]) -> Vec<u8> {
+    [&keys::due_bound(due)[..], delivery_key].concat()
+}
+
+/// Writes a notification's deliveries and queues them, inside the transaction that keeps the
+/// notification.
+pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification) -> TxResult<()> {
+    for channel in &n.channels {
+        let delivery = Delivery {
+            notification_id: n.id.clone(),
+            channel_id: channel.clone(),
+            message_id: format!("msg_{}_{channel}", n.id.trim_start_matches("ntf_")),
+            status: Status::Pending,
+            created_at: n.created_at,
+            give_up_at: None,
+            next_attempt_at: Some(n.created_at),
+            payload: None,
+            attempts: Vec::new(),
+            error: None,
+        };
+        let key = key(tenant, &n.id, channel);
+        store::tx_put_json(tx.deliveries, &key, &delivery)?;
+        tx.delivery_queue.insert(queue_key(n.created_at, &key), &[][..])?;
+    }
+    Ok(())
+}
+
+/// The deliveries of a notification, by channel.
+pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> StoreResult<Vec<Delivery>> {
+    store
+        .deliveries
+        .scan_prefix(notification_prefix(tenant, notification))
+        .map(|entry| {
+            let (key, bytes) = entry?;
+            store::decode(&String::from_utf8_lossy(&key), &bytes)
+        })
+        .collect()
+}
+
+/// Writes a delivery and moves its queue entry, in one transaction.
+fn save(store: &Store, key: &[u8], delivery: &Delivery, dequeue: Option<Timestamp>) -> StoreResult<()> {
+    let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
+    (&store.deliveries, &store.delivery_queue)
+        .transaction(|(deliveries, queue)| {
+            deliveries.insert(key, bytes.as_slice())?;
+            if let Some(due) = dequeue {
+                queue.remove(queue_key(due, key))?;
+            }
+            if let (Status::Pending, Some(next)) = (delivery.status, delivery.next_attempt_at) {
+                queue.insert(queue_key(next, key), &[][..])?;
+            }
+            Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+        })
+        .map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+}
+
+/// Removes every delivery of a tenant that is being deleted (their queue entries find nothing
+/// and are dropped by the worker).
+pub fn delete_tenant(store: &Store, tenant: &str) -> StoreResult<()> {
+    store::remove_prefix(&store.deliveries, [tenant.as_bytes(), b"\0"].concat())
+}

@@ -1,0 +1,238 @@
+//! Making one attempt: an HTTP POST (signed for webhook channels) through a pooled client that
+//! follows no redirects and reaches only allowed addresses, or an email through the
+//! deployment's SMTP server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::address::{AddressPolicy, GuardedResolver};
+use super::{Verdict, schedule, signing};
+use crate::channels::render::Payload;
+use crate::channels::{Channel, Kind};
+use crate::config::{DeliveryConfig, SmtpConfig, SmtpTls};
+
+/// The most of an answer kept with an attempt.
+const EXCERPT_BYTES: usize = 1024;
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub duration_ms: f64,
+    pub status_code: Option<u16>,
+    pub response: Option<String>,
+    pub error: Option<String>,
+    pub retry_after: Option<SignedDuration>,
+    pub verdict: Verdict,
+    /// Whether the channel's endpoint was tried (not so when rendering failed, say): only
+    /// such attempts tell whether the endpoint is healthy.
+    pub tried: bool,
+}
+
+impl Sent {
+    /// A failure before anything was sent.
+    pub fn refused(error: impl Into<String>) -> Sent {
+        Sent {
+            duration_ms: 0.0,
+            status_code: None,
+            response: None,
+            error: Some(error.into()),
+            retry_after: None,
+            verdict: Verdict::Failed,
+            tried: false,
+        }
+    }
+}
+
+pub struct Senders {
+    http: reqwest::Client,
+    smtp: Option<Smtp>,
+    policy: Arc<AddressPolicy>,
+}
+
+struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Senders {
+    pub fn new(delivery: &DeliveryConfig, smtp: Option<&SmtpConfig>) -> Result<Self, String> {
+        let policy = Arc::new(AddressPolicy::new(&delivery.allow_private)?);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(delivery.timeout_ms))
+            .connect_timeout(Duration::from_millis(delivery.timeout_ms.min(5000)))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("Klaxon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let smtp = smtp.map(Smtp::new).transpose()?;
+        Ok(Senders { http, smtp, policy })
+    }
+
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
+    }
+
+    pub fn has_smtp(&self) -> bool {
+        self.smtp.is_some()
+    }
+
+    /// Sends `payload` to `channel` once.
+    pub async fn send(&self, channel: &Channel, message_id: &str, payload: &Payload, now: Timestamp) -> Sent {
+        match payload {
+            Payload::Http { content_type, headers, body } => {
+                self.post(channel, message_id, content_type, headers, body, now).await
+            }
+            Payload::Email { subject, text, html } => match &self.smtp {
+                Some(smtp) => smtp.send(channel, message_id, subject, text, html.as_deref()).await,
+                None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
+            },
+        }
+    }
+
+    async fn post(
+        &self,
+        channel: &Channel,
+        message_id: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: &str,
+        now: Timestamp,
+    ) -> Sent {
+        let Some(url) = &channel.spec.url else { return Sent::refused("the channel has no url") };
+        // A literal address skips DNS, so the resolver's check does not see it.
+        let url = match self.policy.check_url(url) {
+            Ok(url) => url,
+            Err(refusal) => return Sent::refused(refusal),
+        };
+        let mut request = self.http.post(url).header("content-type", content_type);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if channel.spec.kind == Kind::Webhook {
+            let timestamp = now.as_second();
+            request =
+                request.header("webhook-id", message_id).header("webhook-timestamp", timestamp.to_string()).header(
+                    "webhook-signature",
+                    signing::header(&channel.signing_keys(now), message_id, timestamp, body.as_bytes()),
+                );
+        }
+        let started = Instant::now();
+        let response = request.body(body.to_string()).send().await;
+        let mut sent = Sent {
+            duration_ms: 0.0,
+            status_code: None,
+            response: None,
+            error: None,
+            retry_after: None,
+            verdict: Verdict::Retry,
+            tried: true,
+        };
+        match response {
+            Ok(mut response) => {
+                let status = response.status();
+                sent.status_code = Some(status.as_u16());
+                sent.retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| schedule::parse_retry_after(v, now));
+                let mut excerpt = Vec::new();
+                while excerpt.len() < EXCERPT_BYTES {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                excerpt.truncate(EXCERPT_BYTES);
+                sent.response = (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
+                sent.verdict = if status.is_success() {
+                    Verdict::Delivered
+                } else if status == reqwest::StatusCode::GONE {
+                    sent.error = Some("the endpoint answered 410 Gone: no more attempts".into());
+                    Verdict::Failed
+                } else {
+                    sent.error = Some(format!("the endpoint answered {status}"));
+                    Verdict::Retry
+                };
+            }
+            Err(e) => sent.error = Some(chain(&e)),
+        }
+        sent.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        sent
+    }
+}
+
+impl Smtp {
+    fn new(config: &SmtpConfig) -> Result<Smtp, String> {
+        let from: Mailbox = config.from.parse().map_err(|e| format!("smtp.from `{}`: {e}", config.from))?;
+        let tls = |required: bool| -> Result<Tls, String> {
+            let parameters = TlsParameters::new(config.host.clone()).map_err(|e| format!("smtp TLS: {e}"))?;
+            Ok(if required { Tls::Required(parameters) } else { Tls::Wrapper(parameters) })
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .timeout(Some(Duration::from_millis(config.timeout_ms)));
+        builder = match config.tls {
+            SmtpTls::None => builder.tls(Tls::None),
+            SmtpTls::Starttls => builder.tls(tls(true)?),
+            SmtpTls::Tls => builder.tls(tls(false)?),
+        };
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(Smtp { transport: builder.build(), from })
+    }
+
+    async fn send(&self, channel: &Channel, message_id: &str, subject: &str, text: &str, html: Option<&str>) -> Sent {
+        let mut message = Message::builder().from(self.from.clone()).subject(subject);
+        for to in &channel.spec.to {
+            match to.parse::<Mailbox>() {
+                Ok(mailbox) => message = message.to(mailbox),
+                Err(e) => return Sent::refused(format!("`{to}` is not an email address: {e}")),
+            }
+        }
+        let message = message.message_id(Some(format!("<{message_id}@klaxon>")));
+        let built = match html {
+            Some(html) => message.multipart(MultiPart::alternative_plain_html(text.to_string(), html.to_string())),
+            None => message.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text.to_string())),
+        };
+        let message = match built {
+            Ok(message) => message,
+            Err(e) => return Sent::refused(format!("the email cannot be built: {e}")),
+        };
+        let started = Instant::now();
+        let result = self.transport.send(message).await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (status_code, response, error, verdict) = match result {
+            Ok(answer) => {
+                let code = answer.code().to_string().parse().ok();
+                (code, Some(answer.message().collect::<Vec<_>>().join(" ")), None, Verdict::Delivered)
+            }
+            Err(e) => {
+                let verdict = if e.is_permanent() { Verdict::Failed } else { Verdict::Retry };
+                (e.status().and_then(|c| c.to_string().parse().ok()), None, Some(chain(&e)), verdict)
+            }
+        };
+        Sent { duration_ms, status_code, response, error, retry_after: None, verdict, tried: true }
+    }
+}
+
+/// An error and its causes, on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

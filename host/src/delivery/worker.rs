@@ -1,0 +1,426 @@
+//! The delivery worker: takes due entries from the queue and makes their attempts, each
+//! channel behind its own gate (attempts in flight, attempts per second), so a slow endpoint
+//! holds back only itself. Also what the API asks of delivery: renderings for previews, test
+//! sends and resends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+
+use super::send::{Senders, Sent};
+use super::{Attempt, Delivery, Status, Verdict, queue_key, save, schedule};
+use crate::channels::render::{self, Payload};
+use crate::channels::{Channel, Channels};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::notifications::{Notification, Notifications};
+use crate::plugins::Plugins;
+use crate::rules::{Invalid, invalid};
+use crate::store::{self, Store, StoreResult};
+use crate::tenants::Tenants;
+
+/// The longest the loop sleeps before looking again (the clock may have been moved).
+const POLL: Duration = Duration::from_secs(1);
+/// Attempts waiting or running at once, over all channels.
+const MAX_DISPATCHED: usize = 10_000;
+/// Attempts a channel may have waiting for its gate, per attempt it may have in flight.
+const QUEUED_PER_SLOT: usize = 8;
+/// The attempts kept with a delivery (the oldest are dropped past this).
+const MAX_ATTEMPTS_KEPT: usize = 100;
+
+/// One channel's limits, and the attempts waiting for them.
+struct Gate {
+    max_in_flight: u32,
+    rate_per_second: Option<f64>,
+    permits: Semaphore,
+    queued: AtomicUsize,
+    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Gate {
+    fn new(max_in_flight: u32, rate_per_second: Option<f64>) -> Gate {
+        Gate {
+            max_in_flight,
+            rate_per_second,
+            permits: Semaphore::new(max_in_flight as usize),
+            queued: AtomicUsize::new(0),
+            next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the channel's next slot under its rate limit.
+    async fn pace(&self) {
+        let Some(rate) = self.rate_per_second else { return };
+        let at = {
+            let mut next = self.next_slot.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + Duration::from_secs_f64(1.0 / rate);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// A test send's result.
+#[derive(Debug, Serialize)]
+pub struct TestSend {
+    pub delivered: bool,
+    pub payload: Payload,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub struct Deliverer {
+    store: Store,
+    channels: Channels,
+    notifications: Notifications,
+    tenants: Tenants,
+    plugins: Arc<Plugins>,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    senders: Senders,
+    give_up_after: SignedDuration,
+    disable_after: SignedDuration,
+    wake: Arc<Notify>,
+    dispatched: Mutex<HashSet<Vec<u8>>>,
+    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    global: Semaphore,
+}
+
+/// What a `Deliverer` is made from.
+pub struct Parts {
+    pub store: Store,
+    pub tenants: Tenants,
+    pub plugins: Arc<Plugins>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    /// Notified whenever deliveries may have been queued.
+    pub wake: Arc<Notify>,
+}
+
+impl Deliverer {
+    pub fn new(parts: Parts, config: &Config) -> Result<Deliverer, String> {
+        let delivery = &config.delivery;
+        Ok(Deliverer {
+            channels: Channels::new(parts.store.clone()),
+            notifications: Notifications::new(parts.store.clone()),
+            store: parts.store,
+            tenants: parts.tenants,
+            plugins: parts.plugins,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            senders: Senders::new(delivery, config.smtp.as_ref())?,
+            give_up_after: delivery.give_up_after.0,
+            disable_after: delivery.disable_after.0,
+            wake: parts.wake,
+            dispatched: Mutex::default(),
+            gates: Mutex::default(),
+            global: Semaphore::new(delivery.max_in_flight),
+        })
+    }
+
+    pub fn senders(&self) -> &Senders {
+        &self.senders
+    }
+
+    /// Looks at the queue now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs due attempts now and whenever more fall due, until the process ends. Entries left
+    /// from before a restart are due at once.
+    pub fn spawn(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = this.dispatch().await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "delivery pass failed; retrying");
+                    None
+                });
+                let wait = next.map_or(POLL, |due| {
+                    Duration::try_from(due.duration_since(this.clock.now())).unwrap_or(Duration::ZERO).min(POLL)
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = this.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    /// Starts an attempt for every due entry not already under way; answers when the next
+    /// entry falls due.
+    async fn dispatch(self: &Arc<Self>) -> StoreResult<Option<Timestamp>> {
+        // Whatever was queued is durable before its first attempt.
+        self.store.flush().await?;
+        let now = self.clock.now();
+        for entry in self.store.delivery_queue.iter() {
+            let (queue_key, _) = entry?;
+            let Some((due, tenant, notification, channel)) = crate::alerts::keys::parse_timer(&queue_key) else {
+                self.store.delivery_queue.remove(&queue_key)?;
+                continue;
+            };
+            if due > now {
+                return Ok(Some(due));
+            }
+            let queue_key = queue_key.to_vec();
+            {
+                let mut dispatched = self.dispatched.lock().expect("dispatch lock");
+                if dispatched.len() >= MAX_DISPATCHED {
+                    return Ok(None);
+                }
+                if dispatched.contains(&queue_key) {
+                    continue;
+                }
+                let gate = self.gate(&tenant, &channel)?;
+                if gate.queued.load(Ordering::Relaxed) >= gate.max_in_flight as usize * QUEUED_PER_SLOT {
+                    continue;
+                }
+                gate.queued.fetch_add(1, Ordering::Relaxed);
+                dispatched.insert(queue_key.clone());
+                let this = self.clone();
+                tokio::spawn(async move {
+                    {
+                        let _slot = gate.permits.acquire().await.expect("gates are never closed");
+                        gate.pace().await;
+                        let _global = this.global.acquire().await.expect("never closed");
+                        if let Err(e) = this.attempt(&tenant, &notification, &channel, due).await {
+                            tracing::error!(error = %e, %tenant, %notification, %channel, "delivery attempt not recorded");
+                        }
+                    }
+                    gate.queued.fetch_sub(1, Ordering::Relaxed);
+                    this.dispatched.lock().expect("dispatch lock").remove(&queue_key);
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    fn gate(&self, tenant: &str, channel: &str) -> StoreResult<Arc<Gate>> {
+        let name = format!("{tenant}/{channel}");
+        if let Some(gate) = self.gates.lock().expect("gates lock").get(&name) {
+            return Ok(gate.clone());
+        }
+        let (max_in_flight, rate) = match self.channels.get(tenant, channel)? {
+            Some(c) => (c.spec.max_in_flight, c.spec.rate_per_second),
+            None => (1, None),
+        };
+        let gate = Arc::new(Gate::new(max_in_flight, rate));
+        self.gates.lock().expect("gates lock").insert(name, gate.clone());
+        Ok(gate)
+    }
+
+    /// A channel's limits changed, or it is gone: its next attempt makes a new gate.
+    pub fn forget_gate(&self, tenant: &str, channel: &str) {
+        self.gates.lock().expect("gates lock").remove(&format!("{tenant}/{channel}"));
+    }
+
+    async fn attempt(&self, tenant: &str, notification: &str, channel_id: &str, due: Timestamp) -> StoreResult<()> {
+        let key = super::key(tenant, notification, channel_id);
+        let stored: Option<Delivery> = match self.store.deliveries.get(&key)? {
+            Some(bytes) => Some(store::decode("delivery", &bytes)?),
+            None => None,
+        };
+        let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && d.next_attempt_at == Some(due))
+        else {
+            // A leftover of a deleted tenant, or of a delivery already moved on.
+            self.store.delivery_queue.remove(queue_key(due, &key))?;
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let channel = self.channels.get(tenant, channel_id)?;
+        let sent = match &channel {
+            None => Sent::refused("the channel was deleted"),
+            Some(c) if !c.spec.enabled => Sent::refused(match &c.disabled_reason {
+                Some(reason) => format!("the channel is disabled: {reason}"),
+                None => "the channel is disabled".to_string(),
+            }),
+            Some(c) => match self.payload(tenant, c, &mut delivery).await {
+                Ok(payload) => self.senders.send(c, &delivery.message_id, &payload, now).await,
+                Err(e) => Sent::refused(e),
+            },
+        };
+        let give_up_at = *delivery
+            .give_up_at
+            .get_or_insert(delivery.created_at.saturating_add(self.give_up_after).expect("bounded"));
+        let number = delivery.attempts.last().map_or(1, |a| a.number + 1);
+        let (verdict, retry_at) = match sent.verdict {
+            Verdict::Retry => match schedule::next_attempt(now, number, sent.retry_after, give_up_at) {
+                Some(at) => (Verdict::Retry, Some(at)),
+                None => (Verdict::Failed, None),
+            },
+            other => (other, None),
+        };
+        self.metrics.delivery_attempt(match verdict {
+            Verdict::Delivered => "delivered",
+            Verdict::Retry => "retry",
+            Verdict::Failed => "failed",
+        });
+        delivery.status = match verdict {
+            Verdict::Delivered => Status::Delivered,
+            Verdict::Retry => Status::Pending,
+            Verdict::Failed => Status::Failed,
+        };
+        delivery.next_attempt_at = retry_at;
+        delivery.error = match (verdict, sent.verdict) {
+            (Verdict::Failed, Verdict::Retry) => Some(format!(
+                "gave up after {number} attempts ({}); the last: {}",
+                self.give_up_after,
+                sent.error.as_deref().unwrap_or("no answer")
+            )),
+            (Verdict::Failed, _) => sent.error.clone(),
+            _ => None,
+        };
+        delivery.attempts.push(Attempt {
+            number,
+            at: now,
+            duration_ms: sent.duration_ms,
+            status_code: sent.status_code,
+            response: sent.response.clone(),
+            error: sent.error.clone(),
+            verdict,
+            retry_at,
+        });
+        if delivery.attempts.len() > MAX_ATTEMPTS_KEPT {
+            delivery.attempts.remove(0);
+        }
+        save(&self.store, &key, &delivery, Some(due))?;
+        if sent.tried {
+            self.record_health(tenant, channel_id, verdict == Verdict::Delivered, sent.error.as_deref(), now)?;
+        }
+        Ok(())
+    }
+
+    /// The delivery's payload: rendered at its first attempt, then kept.
+    async fn payload(&self, tenant: &str, channel: &Channel, delivery: &mut Delivery) -> Result<Payload, String> {
+        if let Some(payload) = &delivery.payload {
+            return Ok(payload.clone());
+        }
+        let notification = self
+            .notifications
+            .get(tenant, &delivery.notification_id)
+            .map_err(|e| e.to_string())?
+            .ok_or("the notification was deleted")?;
+        let payload = match self.render(tenant, channel, &notification).await {
+            Ok(Ok(payload)) => payload,
+            Ok(Err(Invalid { field, message })) => return Err(format!("cannot render `{field}`: {message}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        delivery.payload = Some(payload.clone());
+        Ok(payload)
+    }
+
+    /// What `channel` sends for `n`: from its template plugin, or its templates.
+    pub async fn render(
+        &self,
+        tenant: &str,
+        channel: &Channel,
+        n: &Notification,
+    ) -> ApiResult<Result<Payload, Invalid>> {
+        let Some(name) = &channel.spec.template_plugin else { return Ok(render::render(&channel.spec, n)) };
+        let at = "template_plugin";
+        let tenant = self.tenants.get(tenant)?.ok_or_else(|| ApiError::not_found("tenant"))?;
+        let Some(plugin) = self.plugins.get(&tenant.id, name)? else {
+            return Ok(Err(invalid(at, format!("there is no plugin named `{name}`"))));
+        };
+        if !plugin.enabled {
+            return Ok(Err(invalid(at, format!("plugin `{name}` is disabled"))));
+        }
+        let report = self.plugins.render(&tenant, &plugin, &n.context).await?;
+        Ok(match report.result {
+            Ok(out) => render::from_plugin(&channel.spec, n, out),
+            Err(e) => Err(invalid(at, format!("plugin `{name}` failed: {e}"))),
+        })
+    }
+
+    /// After a real attempt: a success clears the channel's failing streak; a failure starts
+    /// one, or disables the channel once the streak has lasted `disable_after`.
+    fn record_health(
+        &self,
+        tenant: &str,
+        channel: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let disable_after = self.disable_after;
+        let disabled = self.channels.update(tenant, channel, |c| {
+            if ok {
+                return c.failing_since.take().is_some();
+            }
+            match c.failing_since {
+                None => {
+                    c.failing_since = Some(now);
+                    true
+                }
+                Some(since) if c.spec.enabled && now.duration_since(since) >= disable_after => {
+                    c.spec.enabled = false;
+                    c.disabled_reason = Some(format!(
+                        "disabled at {now}: every attempt since {since} failed (longer than delivery.disable_after, \
+                         {}); the last: {}",
+                        crate::rules::condition::Duration(disable_after),
+                        error.unwrap_or("no answer")
+                    ));
+                    true
+                }
+                Some(_) => false,
+            }
+        })?;
+        if disabled.is_some_and(|c| !c.spec.enabled) && !ok {
+            tracing::warn!(%tenant, %channel, "channel failing for too long; disabled");
+        }
+        Ok(())
+    }
+
+    /// Renders a sample notification for `channel` and sends it once, recording nothing.
+    pub async fn test(&self, tenant: &str, channel: &Channel) -> ApiResult<TestSend> {
+        let now = self.clock.now();
+        let sample = render::sample(tenant, now);
+        let payload = self.render(tenant, channel, &sample).await?.map_err(|e| ApiError::field(e.field, e.message))?;
+        let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
+        let sent = self.senders.send(channel, &message_id, &payload, now).await;
+        Ok(TestSend {
+            delivered: sent.verdict == Verdict::Delivered,
+            payload,
+            duration_ms: sent.duration_ms,
+            status_code: sent.status_code,
+            response: sent.response,
+            error: sent.error,
+        })
+    }
+
+    /// Queues a notification's finished deliveries again (all, or the one to `channel`), with
+    /// the same `webhook-id` and a fresh rendering and retry period.
+    pub async fn resend(&self, tenant: &str, notification: &str, channel: Option<&str>) -> ApiResult<Vec<Delivery>> {
+        let now = self.clock.now();
+        let mut queued = Vec::new();
+        for mut delivery in super::of_notification(&self.store, tenant, notification)? {
+            if channel.is_some_and(|c| c != delivery.channel_id) || delivery.status == Status::Pending {
+                continue;
+            }
+            delivery.status = Status::Pending;
+            delivery.error = None;
+            delivery.payload = None;
+            delivery.give_up_at = Some(now.saturating_add(self.give_up_after).expect("bounded"));
+            delivery.next_attempt_at = Some(now);
+            save(&self.store, &super::key(tenant, notification, &delivery.channel_id), &delivery, None)?;
+            queued.push(delivery);
+        }
+        self.store.flush().await?;
+        self.wake();
+        Ok(queued)
+    }
+}
