@@ -104,7 +104,7 @@ fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
     let alarm = &s.notifications(&rule)[0];
     assert_eq!(alarm["kind"], "alarm");
     assert_eq!(alarm["customer_id"], "alpha");
-    assert_eq!(alarm["status"], "queued");
+    assert_eq!(alarm["status"], "unrouted");
     let context = &alarm["context"];
     assert_eq!(context["value"], 1100.0, "the value when it crossed");
     assert_eq!(context["threshold"], 1000.0);

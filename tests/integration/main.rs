@@ -2,8 +2,11 @@
 //! `klaxon serve` process with sled in a temp folder.
 
 mod alerts;
+mod channels;
+mod delivery;
 mod ingest;
 mod plugins;
+mod receivers;
 mod restart;
 mod rules;
 mod sandbox;

@@ -49,7 +49,8 @@ impl Server {
         server
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process (again) on the same data folder.
+    pub fn spawn(&mut self) {
         self.starts += 1;
         let log_path = self.dir.path().join(format!("server-{}.log", self.starts));
         let log = std::fs::File::create(&log_path).expect("log file");

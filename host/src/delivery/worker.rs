@@ -234,8 +234,9 @@ impl Deliverer {
             Some(bytes) => Some(store::decode("delivery", &bytes)?),
             None => None,
         };
-        let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && d.next_attempt_at == Some(due))
-        else {
+        // Queue keys keep microseconds.
+        let is_due = |d: &Delivery| d.next_attempt_at.map(|at| at.as_microsecond()) == Some(due.as_microsecond());
+        let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && is_due(d)) else {
             // A leftover of a deleted tenant, or of a delivery already moved on.
             self.store.delivery_queue.remove(queue_key(due, &key))?;
             return Ok(());
