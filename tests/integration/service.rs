@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 22] = [
+    let expected: [(&str, &[&str]); 29] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -52,8 +52,15 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/rules/{id}", &["get", "put", "delete"]),
         ("/v1/rules/{id}/states", &["get"]),
         ("/v1/rules/{id}/evaluate", &["post"]),
+        ("/v1/channels", &["get", "post"]),
+        ("/v1/channels/{id}", &["get", "put", "delete"]),
+        ("/v1/channels/{id}/preview", &["post"]),
+        ("/v1/channels/{id}/test", &["post"]),
+        ("/v1/channels/{id}/rotate-secret", &["post"]),
         ("/v1/notifications", &["get"]),
         ("/v1/notifications/{id}", &["get"]),
+        ("/v1/notifications/{id}/attempts", &["get"]),
+        ("/v1/notifications/{id}/resend", &["post"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, methods) in expected {

@@ -166,10 +166,10 @@ fn longest_string(value: &mut Value) -> Option<&mut Value> {
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         match v {
-            Value::String(s) if s.len() > 64 => {
-                if best.as_ref().is_none_or(|b| b.as_str().is_some_and(|b| b.len() < s.len())) {
-                    best = Some(v);
-                }
+            Value::String(s)
+                if s.len() > 64 && best.as_ref().is_none_or(|b| b.as_str().is_some_and(|b| b.len() < s.len())) =>
+            {
+                best = Some(v);
             }
             Value::Array(items) => stack.extend(items.iter_mut()),
             Value::Object(map) => stack.extend(map.values_mut()),
