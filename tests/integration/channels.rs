@@ -161,7 +161,12 @@ fn preview_renders_and_test_sends_once() {
 
     let (status, result) = s.server.call(Method::POST, &format!("/v1/channels/{id}/test"), &s.key, None);
     assert_eq!(status, 200, "{result}");
-    assert_eq!((result["delivered"].as_bool(), result["status_code"].as_u64()), (Some(true), Some(200)), "{result}");
+    let attempt = &result["attempt"];
+    assert_eq!(
+        (attempt["verdict"].as_str(), attempt["status_code"].as_u64()),
+        (Some("delivered"), Some(200)),
+        "{result}"
+    );
     let request = &receiver.wait_for(1)[0];
     assert!(signature_valid(channel["secrets"][0]["secret"].as_str().unwrap(), request));
     assert_eq!(request.body, result["payload"]["body"].as_str().unwrap());
@@ -169,7 +174,8 @@ fn preview_renders_and_test_sends_once() {
     // A test to an endpoint that refuses shows the refusal.
     receiver.script(vec![crate::receivers::Reply::status(404)]);
     let (_, result) = s.server.call(Method::POST, &format!("/v1/channels/{id}/test"), &s.key, None);
-    assert_eq!((result["delivered"].as_bool(), result["status_code"].as_u64()), (Some(false), Some(404)), "{result}");
+    let attempt = &result["attempt"];
+    assert_eq!((attempt["verdict"].as_str(), attempt["status_code"].as_u64()), (Some("retry"), Some(404)), "{result}");
 }
 
 #[test]

@@ -64,6 +64,22 @@ pub struct Attempt {
     pub retry_at: Option<Timestamp>,
 }
 
+impl Attempt {
+    /// The record of an attempt that came to `sent`, judged `verdict`.
+    pub fn new(number: u32, at: Timestamp, sent: Sent, verdict: Verdict, retry_at: Option<Timestamp>) -> Attempt {
+        Attempt {
+            number,
+            at,
+            duration_ms: sent.duration_ms,
+            status_code: sent.status_code,
+            response: sent.response,
+            error: sent.error,
+            verdict,
+            retry_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
     pub notification_id: String,

@@ -4,7 +4,7 @@
 //! sends and resends.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,18 +68,11 @@ impl Gate {
     }
 }
 
-/// A test send's result.
+/// A test send's result: what was sent, and the attempt (never recorded or retried).
 #[derive(Debug, Serialize)]
 pub struct TestSend {
-    pub delivered: bool,
     pub payload: Payload,
-    pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub attempt: Attempt,
 }
 
 pub struct Deliverer {
@@ -97,6 +90,9 @@ pub struct Deliverer {
     dispatched: Mutex<HashSet<Vec<u8>>>,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
     global: Semaphore,
+    /// A pass left due entries behind (a full gate, or too much under way): the next attempt to
+    /// finish starts another pass.
+    backlog: AtomicBool,
 }
 
 /// What a `Deliverer` is made from.
@@ -128,6 +124,7 @@ impl Deliverer {
             dispatched: Mutex::default(),
             gates: Mutex::default(),
             global: Semaphore::new(delivery.max_in_flight),
+            backlog: AtomicBool::new(false),
         })
     }
 
@@ -180,6 +177,7 @@ impl Deliverer {
             {
                 let mut dispatched = self.dispatched.lock().expect("dispatch lock");
                 if dispatched.len() >= MAX_DISPATCHED {
+                    self.backlog.store(true, Ordering::Relaxed);
                     return Ok(None);
                 }
                 if dispatched.contains(&queue_key) {
@@ -187,6 +185,7 @@ impl Deliverer {
                 }
                 let gate = self.gate(&tenant, &channel)?;
                 if gate.queued.load(Ordering::Relaxed) >= gate.max_in_flight as usize * QUEUED_PER_SLOT {
+                    self.backlog.store(true, Ordering::Relaxed);
                     continue;
                 }
                 gate.queued.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +202,9 @@ impl Deliverer {
                     }
                     gate.queued.fetch_sub(1, Ordering::Relaxed);
                     this.dispatched.lock().expect("dispatch lock").remove(&queue_key);
+                    if this.backlog.swap(false, Ordering::Relaxed) {
+                        this.wake();
+                    }
                 });
             }
         }
@@ -285,22 +287,15 @@ impl Deliverer {
             (Verdict::Failed, _) => sent.error.clone(),
             _ => None,
         };
-        delivery.attempts.push(Attempt {
-            number,
-            at: now,
-            duration_ms: sent.duration_ms,
-            status_code: sent.status_code,
-            response: sent.response.clone(),
-            error: sent.error.clone(),
-            verdict,
-            retry_at,
-        });
+        let tried = sent.tried;
+        delivery.attempts.push(Attempt::new(number, now, sent, verdict, retry_at));
         if delivery.attempts.len() > MAX_ATTEMPTS_KEPT {
             delivery.attempts.remove(0);
         }
         save(&self.store, &key, &delivery, Some(due))?;
-        if sent.tried {
-            self.record_health(tenant, channel_id, verdict == Verdict::Delivered, sent.error.as_deref(), now)?;
+        if tried {
+            let error = delivery.attempts.last().and_then(|a| a.error.as_deref());
+            self.record_health(tenant, channel_id, verdict == Verdict::Delivered, error, now)?;
         }
         Ok(())
     }
@@ -393,14 +388,8 @@ impl Deliverer {
         let payload = self.render(tenant, channel, &sample).await?.map_err(|e| ApiError::field(e.field, e.message))?;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
-        Ok(TestSend {
-            delivered: sent.verdict == Verdict::Delivered,
-            payload,
-            duration_ms: sent.duration_ms,
-            status_code: sent.status_code,
-            response: sent.response,
-            error: sent.error,
-        })
+        let verdict = sent.verdict;
+        Ok(TestSend { payload, attempt: Attempt::new(1, now, sent, verdict, None) })
     }
 
     /// Queues a notification's finished deliveries again (all, or the one to `channel`), with
