@@ -298,6 +298,29 @@ fn a_channel_that_keeps_failing_is_disabled_and_says_why() {
 }
 
 #[test]
+fn a_slow_endpoint_holds_back_only_itself_and_rates_are_kept() {
+    let s = Setup::start("");
+    let slow = Receiver::start();
+    slow.delay(Duration::from_secs(2));
+    let fast = Receiver::start();
+    let paced = Receiver::start();
+    let slow_channel = s.channel(json!({ "name": "slow", "kind": "webhook", "url": slow.url, "max_in_flight": 1 }));
+    let fast_channel = s.webhook(&fast.url);
+    let paced_channel =
+        s.channel(json!({ "name": "paced", "kind": "webhook", "url": paced.url, "rate_per_second": 4 }));
+    s.rule(&[&slow_channel, &fast_channel, &paced_channel]);
+    for i in 0..6 {
+        s.signup(&format!("cus_{i}"));
+    }
+    fast.wait_for(6);
+    // The slow endpoint takes 2 s per attempt, one at a time: the fast one had all six first.
+    assert_eq!(slow.requests().len(), 1, "one attempt at a time to the slow endpoint");
+    let paced = paced.wait_for(6);
+    let spread = paced[5].at.duration_since(paced[0].at);
+    assert!(spread >= Duration::from_millis(1200), "6 attempts at 4 per second took {spread:?}");
+}
+
+#[test]
 fn email_reaches_a_real_smtp_server() {
     let sink = SmtpSink::start();
     let smtp = format!(

@@ -24,6 +24,7 @@ pub struct Received {
     /// Header names in lower case; repeated headers joined with `, `.
     pub headers: HashMap<String, String>,
     pub body: String,
+    pub at: Instant,
 }
 
 impl Received {
@@ -131,7 +132,8 @@ fn serve(stream: TcpStream, log: &Mutex<Log>) {
     reader.read_exact(&mut body).expect("body");
     let (reply, delay) = {
         let mut log = log.lock().unwrap();
-        log.requests.push(Received { path, headers, body: String::from_utf8(body).expect("UTF-8") });
+        let body = String::from_utf8(body).expect("UTF-8");
+        log.requests.push(Received { path, headers, body, at: Instant::now() });
         (log.script.pop_front().unwrap_or(Reply::status(200)), log.delay)
     };
     std::thread::sleep(delay);
