@@ -293,9 +293,11 @@ impl Deliverer {
             delivery.attempts.remove(0);
         }
         save(&self.store, &key, &delivery, Some(due))?;
-        if tried {
+        // A success changes nothing for a channel that was not failing.
+        let ok = verdict == Verdict::Delivered;
+        if tried && !(ok && channel.is_some_and(|c| c.failing_since.is_none())) {
             let error = delivery.attempts.last().and_then(|a| a.error.as_deref());
-            self.record_health(tenant, channel_id, verdict == Verdict::Delivered, error, now)?;
+            self.record_health(tenant, channel_id, ok, error, now)?;
         }
         Ok(())
     }
