@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller, parse_json};
+use super::extract::{ApiJson, Caller, optional_json};
 use super::{AppState, Items};
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, ChannelSpec, Kind};
@@ -105,7 +105,7 @@ pub async fn preview(
 ) -> ApiResult<Json<Preview>> {
     let key = caller.tenant(Access::Read)?;
     let channel = find(&state, &key.tenant_id, &id)?;
-    let input: PreviewInput = if body.is_empty() { PreviewInput::default() } else { parse_json(&body)? };
+    let input: PreviewInput = optional_json(&body)?;
     let mut notification = match &input.notification_id {
         Some(nid) => state
             .notifications
@@ -149,6 +149,12 @@ fn default_overlap() -> Duration {
     Duration(jiff::SignedDuration::from_hours(24))
 }
 
+impl Default for RotateInput {
+    fn default() -> Self {
+        RotateInput { keep_previous_for: default_overlap() }
+    }
+}
+
 const MAX_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 /// `POST /v1/channels/{id}/rotate-secret`: a new signing secret; the old ones sign beside it
@@ -165,8 +171,7 @@ pub async fn rotate_secret(
     if channel.spec.kind != Kind::Webhook {
         return Err(ApiError::Conflict("only webhook channels sign their messages".into()));
     }
-    let input: RotateInput =
-        if body.is_empty() { RotateInput { keep_previous_for: default_overlap() } } else { parse_json(&body)? };
+    let input: RotateInput = optional_json(&body)?;
     let overlap = input.keep_previous_for.0;
     if overlap.is_negative() || overlap > MAX_OVERLAP {
         return Err(ApiError::field("keep_previous_for", "must be from 0s to 30d"));
@@ -186,13 +191,7 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
 }
 
 fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
-    if key.may_change(&channel.created_by) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "this channel was created by another key; editors may change only their own channels".into(),
-        ))
-    }
+    key.check_may_change(&channel.created_by, "this channel", "channel")
 }
 
 /// The channel's own checks, then what needs the deployment and the tenant's plugins.

@@ -93,6 +93,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// A body that may be left empty: empty is `T::default()`, anything else is parsed as JSON.
+pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.is_empty() { Ok(T::default()) } else { parse_json(bytes) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

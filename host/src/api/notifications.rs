@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Caller, parse_json};
+use super::extract::{Caller, optional_json};
 use super::{AppState, Items};
 use crate::delivery::{Attempt, Delivery};
 use crate::error::{ApiError, ApiResult};
@@ -95,7 +95,7 @@ pub async fn resend(
 ) -> ApiResult<(StatusCode, Json<Items<Delivery>>)> {
     let key = caller.tenant(Access::Write)?;
     let view = find(&state, &key.tenant_id, &id)?;
-    let input: ResendInput = if body.is_empty() { ResendInput::default() } else { parse_json(&body)? };
+    let input: ResendInput = optional_json(&body)?;
     if let Some(channel) = &input.channel_id
         && !view.deliveries.iter().any(|d| d.channel_id == *channel)
     {

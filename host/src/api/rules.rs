@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Caller, parse_json};
+use super::extract::{ApiJson, Caller, optional_json};
 use super::{AppState, Items};
 use crate::alerts::state::TransitionRecord;
 use crate::alerts::{AlertView, DryRun, DryRunError};
@@ -126,7 +126,7 @@ pub async fn evaluate(
 ) -> ApiResult<Json<Items<DryRun>>> {
     let key = caller.tenant(Access::Read)?;
     let rule = find(&state, &key.tenant_id, &id)?;
-    let input: DryRunInput = if body.is_empty() { DryRunInput::default() } else { parse_json(&body)? };
+    let input: DryRunInput = optional_json(&body)?;
     let event = match input.event {
         Some(raw) => {
             Some(state.ingest.parse_event(raw).map_err(|e| ApiError::field(format!("event.{}", e.field), e.message))?)
@@ -156,11 +156,7 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Rule> {
 }
 
 fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
-    if key.may_change(&rule.created_by) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("this rule was created by another key; editors may change only their own rules".into()))
-    }
+    key.check_may_change(&rule.created_by, "this rule", "rule")
 }
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.

@@ -15,7 +15,7 @@ use crate::delivery::signing;
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreError, StoreResult};
 use crate::tenants::keys::new_id;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_RECIPIENTS: usize = 50;
@@ -395,10 +395,7 @@ impl Channels {
                 tx.insert(key.as_bytes(), serde_json::to_vec(&channel).expect("channels serialize"))?;
                 Ok(Some(channel))
             })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Sled(e),
-            })
+            .map_err(StoreError::from)
     }
 
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {

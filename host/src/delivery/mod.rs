@@ -14,7 +14,6 @@ mod worker;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::TransactionError;
 
 use crate::alerts::keys;
 use crate::channels::render::Payload;
@@ -109,8 +108,8 @@ pub fn key(tenant: &str, notification: &str, channel: &str) -> Vec<u8> {
 }
 
 /// `tenant\0notification\0`: every delivery of a notification.
-fn notification_prefix(tenant: &str, notification: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", notification.as_bytes(), b"\0"].concat()
+fn notification_prefix(tenant: &str, notification: &str) -> String {
+    format!("{tenant}\0{notification}\0")
 }
 
 /// A queue entry: the due time, then the delivery's key (the shape of a scheduler timer).
@@ -143,14 +142,7 @@ pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification) -> TxResult<()> {
 
 /// The deliveries of a notification, by channel.
 pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> StoreResult<Vec<Delivery>> {
-    store
-        .deliveries
-        .scan_prefix(notification_prefix(tenant, notification))
-        .map(|entry| {
-            let (key, bytes) = entry?;
-            store::decode(&String::from_utf8_lossy(&key), &bytes)
-        })
-        .collect()
+    store::scan_json(&store.deliveries, &notification_prefix(tenant, notification))
 }
 
 /// Writes a delivery and moves its queue entry, in one transaction.
@@ -167,10 +159,7 @@ fn save(store: &Store, key: &[u8], delivery: &Delivery, dequeue: Option<Timestam
             }
             Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
         })
-        .map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        })
+        .map_err(StoreError::from)
 }
 
 /// Removes every delivery of a tenant that is being deleted (their queue entries find nothing

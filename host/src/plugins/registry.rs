@@ -447,14 +447,7 @@ fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> Ap
 }
 
 fn check_may_change(key: &TenantKey, plugin: &Plugin) -> ApiResult<()> {
-    if key.may_change(&plugin.created_by) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "plugin `{}` was created by another key; editors may change only their own plugins",
-            plugin.name
-        )))
-    }
+    key.check_may_change(&plugin.created_by, &format!("plugin `{}`", plugin.name), "plugin")
 }
 
 /// The field name a limits error starts with (`"fuel: ..."` -> `fuel`).

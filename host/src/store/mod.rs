@@ -20,6 +20,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
 /// The database and its trees.
 #[derive(Clone)]
 pub struct Store {
@@ -130,10 +139,7 @@ impl Store {
                     })
                 },
             )
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Sled(e),
-            })
+            .map_err(StoreError::from)
     }
 
     /// Makes every write so far durable. Handlers call it before answering a change.

@@ -4,6 +4,7 @@ pub mod keys;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ApiError, ApiResult};
 use crate::plugins::PluginLimits;
 use crate::store::{self, Store, StoreResult};
 pub use keys::{Access, ApiKey, Role};
@@ -37,6 +38,18 @@ impl TenantKey {
     /// anything in their tenant, editors what they created.
     pub fn may_change(&self, owner: &str) -> bool {
         self.role == Role::Admin || (self.role == Role::Editor && self.key_id == owner)
+    }
+
+    /// `may_change`, or the refusal: `what` names the object (`this rule`, ``plugin `x` ``),
+    /// `kind` its kind (`rule`).
+    pub fn check_may_change(&self, owner: &str, what: &str, kind: &str) -> ApiResult<()> {
+        if self.may_change(owner) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{what} was created by another key; editors may change only their own {kind}s"
+            )))
+        }
     }
 }
 
