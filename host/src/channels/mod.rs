@@ -105,6 +105,11 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// A secret in force from `now` until a rotation.
+    fn new(secret: String, now: Timestamp) -> Secret {
+        Secret { secret, created_at: now, expires_at: None }
+    }
+
     pub fn active(&self, now: Timestamp) -> bool {
         self.expires_at.is_none_or(|at| at > now)
     }
@@ -302,7 +307,7 @@ impl Channels {
         let channel = Channel {
             id: new_id("chn"),
             spec,
-            secrets: secrets.into_iter().map(|secret| Secret { secret, created_at: now, expires_at: None }).collect(),
+            secrets: secrets.into_iter().map(|secret| Secret::new(secret, now)).collect(),
             created_by: created_by.to_string(),
             created_at: now,
             updated_at: now,
@@ -332,11 +337,10 @@ impl Channels {
     ) -> StoreResult<Channel> {
         match (spec.kind, spec.secrets.take()) {
             (Kind::Webhook, Some(given)) => {
-                channel.secrets =
-                    given.into_iter().map(|secret| Secret { secret, created_at: now, expires_at: None }).collect();
+                channel.secrets = given.into_iter().map(|secret| Secret::new(secret, now)).collect();
             }
             (Kind::Webhook, None) if channel.secrets.is_empty() => {
-                channel.secrets = vec![Secret { secret: signing::new_secret(), created_at: now, expires_at: None }];
+                channel.secrets = vec![Secret::new(signing::new_secret(), now)];
             }
             (Kind::Webhook, None) => {}
             _ => channel.secrets.clear(),
@@ -365,7 +369,7 @@ impl Channels {
         for secret in &mut channel.secrets {
             secret.expires_at = Some(secret.expires_at.map_or(until, |at| at.min(until)));
         }
-        channel.secrets.insert(0, Secret { secret: signing::new_secret(), created_at: now, expires_at: None });
+        channel.secrets.insert(0, Secret::new(signing::new_secret(), now));
         channel.secrets.truncate(MAX_SECRETS);
         channel.updated_at = now;
         self.put(tenant, &channel)?;
