@@ -50,6 +50,9 @@ pub struct Config {
 pub struct IngestLimits {
     pub max_batch_events: usize,
     pub max_batch_bytes: usize,
+    /// How long events are kept (by their timestamp); older ones are refused and pruned, and
+    /// no cohort window may reach further back.
+    pub event_retention: Duration,
 }
 
 /// How notifications are delivered.
@@ -178,6 +181,9 @@ impl Config {
         }
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));
+        }
+        if !self.ingest.event_retention.0.is_positive() {
+            return Err(ConfigError::Invalid("ingest.event_retention must be positive".into()));
         }
         if !self.delivery.give_up_after.0.is_positive() || !self.delivery.disable_after.0.is_positive() {
             return Err(ConfigError::Invalid(

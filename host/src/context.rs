@@ -23,7 +23,7 @@ pub enum AlertState {
     InAlarm,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleRef {
     pub id: String,
@@ -56,7 +56,9 @@ pub struct Window {
 #[serde(deny_unknown_fields)]
 pub struct EventRef {
     pub id: String,
-    pub customer_id: String,
+    /// Absent for a system event that concerns no customer.
+    #[serde(default)]
+    pub customer_id: Option<String>,
     #[serde(rename = "type")]
     pub event_type: String,
     pub timestamp: Timestamp,
@@ -71,7 +73,7 @@ pub struct Transition {
     pub current: AlertState,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationRef {
     pub id: String,
@@ -79,8 +81,42 @@ pub struct NotificationRef {
     pub url: String,
 }
 
-/// Everything a notification's templates can refer to.
+impl NotificationRef {
+    /// Notification `id`, made at `now`; its history is at `url`.
+    pub fn new(id: &str, now: Timestamp) -> Self {
+        NotificationRef { id: id.to_string(), timestamp: now, url: format!("/v1/notifications/{id}") }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// A customer that entered or left a cohort, and when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    pub at: Timestamp,
+}
+
+/// Which part of a batch split over several notifications this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub number: usize,
+    pub of: usize,
+}
+
+/// Everything a notification's templates can refer to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Context {
     pub tenant: String,
@@ -98,4 +134,19 @@ pub struct Context {
     #[serde(default)]
     pub event: Option<EventRef>,
     pub notification: NotificationRef,
+    /// The cohort a `cohort` notification reports on.
+    #[serde(default)]
+    pub cohort: Option<CohortRef>,
+    /// The customers that entered it and those that left it, in this notification.
+    #[serde(default)]
+    pub entered: Vec<Member>,
+    #[serde(default)]
+    pub exited: Vec<Member>,
+    #[serde(default)]
+    pub entered_count: usize,
+    #[serde(default)]
+    pub exited_count: usize,
+    /// Set when a batch was split over several notifications.
+    #[serde(default)]
+    pub part: Option<Part>,
 }

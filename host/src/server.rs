@@ -9,6 +9,7 @@ use crate::alerts::Alerts;
 use crate::api::{self, AppState};
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
+use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::delivery::{self, Deliverer};
 use crate::error::ApiError;
@@ -66,8 +67,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let ready = Arc::new(AtomicBool::new(true));
     let tenants = Tenants::new(store.clone(), &admin_token);
     let deliveries_due = Arc::new(tokio::sync::Notify::new());
-    let alerts =
-        Arc::new(Alerts::new(store.clone(), tenants.clone(), plugins.clone(), clock.clone(), deliveries_due.clone()));
+    let system_due = Arc::new(tokio::sync::Notify::new());
+    let cohorts = Arc::new(Cohorts::new(store.clone(), clock.clone(), config.ingest.event_retention.0));
+    let alerts = Arc::new(Alerts::new(
+        store.clone(),
+        tenants.clone(),
+        plugins.clone(),
+        cohorts.clone(),
+        clock.clone(),
+        deliveries_due.clone(),
+    ));
+    let ingest = Ingest::new(store.clone(), clock.clone(), alerts.clone(), cohorts.clone(), system_due.clone());
     let parts = delivery::Parts {
         store: store.clone(),
         tenants: tenants.clone(),
@@ -75,20 +85,29 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         clock: clock.clone(),
         metrics: metrics.clone(),
         wake: deliveries_due,
+        system_due,
     };
     let deliverer = Arc::new(Deliverer::new(parts, &config).map_err(ServeError::Delivery)?);
     // Resumes the deliveries left pending by the last run, then sends as they come.
     deliverer.spawn();
     // Catches up on what fell due while the server was down, then keeps time.
     alerts.spawn_scheduler();
+    // System events left in the outbox, cohort computations a stop interrupted, old events.
+    ingest.spawn_system_events();
+    let resumed = cohorts.resume()?;
+    if resumed > 0 {
+        tracing::info!(cohorts = resumed, "resuming cohort computations");
+    }
+    ingest.spawn_retention();
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
         tenants,
         plugins,
-        ingest: Ingest::new(store.clone(), clock.clone(), alerts.clone()),
+        ingest,
         rules: Rules::new(store.clone()),
         alerts,
+        cohorts,
         notifications: Notifications::new(store.clone()),
         channels: Channels::new(store.clone()),
         deliverer,

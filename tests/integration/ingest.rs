@@ -5,8 +5,10 @@ use serde_json::{Value, json};
 
 use crate::support::{Server, read};
 
+/// An event an hour old: inside the events Klaxon keeps, whatever the day the test runs.
 fn event(id: &str, customer: &str) -> Value {
-    json!({ "id": id, "customer_id": customer, "type": "usage", "timestamp": "2026-11-20T10:00:00Z", "properties": { "hours": 3 } })
+    let timestamp = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    json!({ "id": id, "customer_id": customer, "type": "usage", "timestamp": timestamp, "properties": { "hours": 3 } })
 }
 
 fn send(server: &Server, key: &str, events: Vec<Value>) -> (u16, Value) {

@@ -7,13 +7,15 @@ use serde_json::Value;
 
 use super::Compiled;
 use super::state::{self, Due, Outcome};
-use super::window::{Period, Span};
 use super::work::Work;
-use crate::context::{Context, EventRef, NotificationRef, RuleRef};
-use crate::ingest::{Customer, Event};
+use crate::cohorts::BatchEntry;
+use crate::context::{CohortRef, Context, EventRef, NotificationRef, Part, RuleRef};
 use crate::notifications::{self, Kind, Notification};
+use crate::records::{Customer, Event};
+use crate::rules::CohortChange;
 use crate::rules::condition::{Direction, Metric};
 use crate::rules::{ALL, Condition, all_pass, number};
+use crate::series::window::{Period, Span};
 use crate::store::TxResult;
 
 /// Applies one accepted event to one rule it may concern.
@@ -57,7 +59,23 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
             work.put_alert(id, &scope, record)?;
             evaluate_for(work, rule, &scope, in_context(&scope, customer))
         }
-        Condition::Offset { .. } => Ok(()),
+        Condition::Offset { .. } | Condition::Cohort { .. } => Ok(()),
+    }
+}
+
+/// Matches a system event against an `event_match` rule that names its type.
+pub fn on_system_event(work: &mut Work, rule: &Compiled, event: &Event, customer: Option<&Customer>) {
+    let Condition::EventMatch { matches } = &rule.rule.spec.condition else { return };
+    let scope = match customer {
+        Some(customer) => rule.rule.spec.scope.key_for(customer),
+        None => matches!(rule.rule.spec.scope, crate::rules::Scope::All).then(|| ALL.to_string()),
+    };
+    let Some(scope) = scope else { return };
+    let blank = Customer::blank("", work.now);
+    if matches.iter().any(|pattern| pattern.matches(event, customer.unwrap_or(&blank))) {
+        let due = Due { kind: Kind::Match, step: None, state: Default::default() };
+        let notification = notification(work, rule, &scope, customer, &due, &Outcome::default(), Some(event));
+        work.notify(notification);
     }
 }
 
@@ -168,7 +186,7 @@ pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&
                 .filter(|m| *m >= rule.rule.updated_at);
             Outcome { moment: moment.filter(|m| *m <= now), due: moment.filter(|m| *m > now), ..Outcome::default() }
         }
-        Condition::EventMatch { .. } | Condition::Plugin { .. } => Outcome::default(),
+        Condition::EventMatch { .. } | Condition::Plugin { .. } | Condition::Cohort { .. } => Outcome::default(),
     })
 }
 
@@ -221,7 +239,8 @@ fn notification(
             timestamp: e.timestamp,
             properties: e.properties.clone(),
         }),
-        notification: NotificationRef { id: id.clone(), timestamp: work.now, url: format!("/v1/notifications/{id}") },
+        notification: NotificationRef::new(&id, work.now),
+        ..Context::default()
     };
     Notification {
         id,
@@ -234,6 +253,32 @@ fn notification(
         channels: spec.channels.clone(),
         created_at: work.now,
         context,
+    }
+}
+
+/// Customers listed per notification of a cohort batch; a larger batch is split in parts.
+pub const BATCH_PART: usize = 1000;
+
+/// The notifications of a cohort rule's batch: who entered and who left, oldest first, in
+/// parts of at most `BATCH_PART` customers.
+pub fn cohort_batch(work: &mut Work, rule: &Compiled, cohort: &CohortRef, mut entries: Vec<BatchEntry>) {
+    entries.sort_by_key(|e| (e.change != CohortChange::Entered, e.member.at));
+    let parts = entries.len().div_ceil(BATCH_PART);
+    let due = Due { kind: Kind::Cohort, step: None, state: Default::default() };
+    for (i, part) in entries.chunks(BATCH_PART).enumerate() {
+        let mut n = notification(work, rule, ALL, None, &due, &Outcome::default(), None);
+        let context = &mut n.context;
+        for entry in part {
+            match entry.change {
+                CohortChange::Entered => context.entered.push(entry.member.clone()),
+                CohortChange::Exited => context.exited.push(entry.member.clone()),
+            }
+        }
+        context.entered_count = context.entered.len();
+        context.exited_count = context.exited.len();
+        context.cohort = Some(cohort.clone());
+        context.part = (parts > 1).then_some(Part { number: i + 1, of: parts });
+        work.notify(n);
     }
 }
 

@@ -3,12 +3,9 @@
 //! changes is written in the same sled transaction as the event itself, so a crash never
 //! leaves an event counted twice or not at all.
 
-pub mod aggregate;
 mod evaluate;
-pub(crate) mod keys;
 mod scheduler;
 pub mod state;
-pub mod window;
 mod work;
 
 use std::collections::HashMap;
@@ -18,14 +15,15 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Notify};
 
 use crate::clock::SharedClock;
+use crate::cohorts::{Cohorts, Listener};
 use crate::context::AlertState;
-use crate::ingest::{self, Customer, Event};
 use crate::plugins::Plugins;
+use crate::records::{self, Customer, Event};
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
-use crate::store::{self, Store, StoreResult, TxResult};
+use crate::series::window::Span;
+use crate::store::{self, Store, StoreResult, TxResult, keys};
 use crate::tenants::Tenants;
 use state::{AlertRecord, Outcome, TransitionRecord};
-use window::Span;
 pub use work::Work;
 
 /// A rule ready to evaluate.
@@ -53,14 +51,25 @@ impl Compiled {
     fn has_moving_windows(&self) -> bool {
         !matches!(self.span, Span::Ever)
     }
+
+    /// When the scheduler next looks at the rule as a whole: its windows move, or (a cohort
+    /// rule) its batch is due.
+    fn next_tick(&self, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        match &self.rule.spec.condition {
+            Condition::Cohort { batch_interval, .. } => Some(now + batch_interval.0),
+            _ if self.has_moving_windows() => self.span.next_move(now),
+            _ => None,
+        }
+    }
 }
 
-/// A tenant's enabled rules, indexed by the event types they watch.
+/// A tenant's enabled rules, indexed by the event types and the cohorts they watch.
 #[derive(Default)]
 pub struct TenantRules {
     rules: Vec<Arc<Compiled>>,
     by_type: HashMap<String, Vec<usize>>,
     every_event: Vec<usize>,
+    by_cohort: HashMap<String, Vec<Listener>>,
 }
 
 impl TenantRules {
@@ -80,6 +89,11 @@ impl TenantRules {
                     index.every_event.push(i);
                     Vec::new()
                 }
+                Condition::Cohort { cohort, on, .. } => {
+                    let listener = Listener { rule: rule.id.clone(), on: on.clone() };
+                    index.by_cohort.entry(cohort.clone()).or_default().push(listener);
+                    Vec::new()
+                }
                 Condition::Offset { .. } => Vec::new(),
             };
             for t in types {
@@ -93,10 +107,19 @@ impl TenantRules {
         index
     }
 
-    /// The rules an event of this type may concern.
+    /// The rules a tenant event of this type may concern.
     fn for_type(&self, event_type: &str) -> impl Iterator<Item = &Compiled> {
-        let typed = self.by_type.get(event_type).map_or(&[][..], Vec::as_slice);
-        typed.iter().chain(&self.every_event).map(|i| &*self.rules[*i])
+        self.typed(event_type).iter().chain(&self.every_event).map(|i| &*self.rules[*i])
+    }
+
+    /// The rules that name this event type (only `event_match` rules name system types).
+    fn typed(&self, event_type: &str) -> &[usize] {
+        self.by_type.get(event_type).map_or(&[][..], Vec::as_slice)
+    }
+
+    /// The rules that report a cohort's changes.
+    pub fn cohort_listeners(&self, cohort: &str) -> &[Listener] {
+        self.by_cohort.get(cohort).map_or(&[][..], Vec::as_slice)
     }
 
     fn get(&self, id: &str) -> Option<Arc<Compiled>> {
@@ -109,6 +132,7 @@ pub struct Alerts {
     rules: Rules,
     tenants: Tenants,
     plugins: Arc<Plugins>,
+    cohorts: Arc<Cohorts>,
     clock: SharedClock,
     cache: RwLock<HashMap<String, Arc<TenantRules>>>,
     /// One scheduler pass at a time.
@@ -157,6 +181,7 @@ impl Alerts {
         store: Store,
         tenants: Tenants,
         plugins: Arc<Plugins>,
+        cohorts: Arc<Cohorts>,
         clock: SharedClock,
         deliveries_due: Arc<Notify>,
     ) -> Self {
@@ -165,6 +190,7 @@ impl Alerts {
             store,
             tenants,
             plugins,
+            cohorts,
             clock,
             cache: RwLock::default(),
             running: Mutex::new(()),
@@ -214,6 +240,21 @@ impl Alerts {
         Ok(())
     }
 
+    /// Matches a system event against the `event_match` rules that name its type. Without a
+    /// customer, only rules over all customers see it.
+    pub fn on_system_event(
+        &self,
+        work: &mut Work,
+        rules: &TenantRules,
+        event: &Event,
+        customer: Option<&Customer>,
+    ) -> TxResult<()> {
+        for i in rules.typed(&event.event_type) {
+            evaluate::on_system_event(work, &rules.rules[*i], event, customer);
+        }
+        Ok(())
+    }
+
     /// Wakes the scheduler (work was queued for it).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -232,9 +273,7 @@ impl Alerts {
         let rules = self.reload(tenant)?;
         let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
         let now = self.clock.now();
-        if compiled.has_moving_windows()
-            && let Some(next) = compiled.span.next_move(now)
-        {
+        if let Some(next) = compiled.next_tick(now) {
             let key = keys::timer(next, tenant, &rule.id, "");
             self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
         }
@@ -273,35 +312,23 @@ impl Alerts {
         }
     }
 
-    /// A customer was created or changed: offset moments and inactivity tracking follow its
-    /// fields.
-    pub fn customer_saved(&self, tenant: &str, customer: &Customer) -> StoreResult<()> {
-        let rules = self.tenant_rules(tenant)?;
-        let watching: Vec<&Compiled> = rules
-            .rules
-            .iter()
-            .map(|c| &**c)
-            .filter(|c| c.rule.spec.condition.is_timed_per_key())
-            .filter(|c| !matches!(c.rule.spec.scope, Scope::All))
-            .collect();
-        if watching.is_empty() {
-            return Ok(());
-        }
-        self.store.transact(|tx| {
-            let mut work = Work::new(tx, tenant, self.clock.now());
-            for rule in &watching {
-                if let Some(scope) = rule.rule.spec.scope.key_for(customer) {
-                    seed(&mut work, rule, &scope)?;
-                }
+    /// A customer was created or changed, inside the transaction that stores it: offset
+    /// moments and inactivity tracking follow its fields.
+    pub fn customer_saved(&self, work: &mut Work, rules: &TenantRules, customer: &Customer) -> TxResult<()> {
+        let watching = rules.rules.iter().filter(|c| c.rule.spec.condition.is_timed_per_key());
+        for rule in watching.filter(|c| !matches!(c.rule.spec.scope, Scope::All)) {
+            if let Some(scope) = rule.rule.spec.scope.key_for(customer) {
+                seed(work, rule, &scope)?;
             }
-            work.finish()
-        })
+        }
+        Ok(())
     }
 
-    /// A customer was deleted: its alerts go (their timers lapse on their own).
-    pub fn customer_deleted(&self, tenant: &str, customer: &str) -> StoreResult<()> {
-        for rule in &self.tenant_rules(tenant)?.rules {
-            self.store.alerts.remove(keys::alert(tenant, &rule.rule.id, customer))?;
+    /// A customer is being deleted, inside the transaction that removes it: its alerts go
+    /// (their timers lapse on their own).
+    pub fn customer_deleted(&self, work: &Work, rules: &TenantRules, customer: &str) -> TxResult<()> {
+        for rule in &rules.rules {
+            work.tx().alerts.remove(keys::alert(work.tenant, &rule.rule.id, customer))?;
         }
         Ok(())
     }
@@ -313,14 +340,16 @@ impl Alerts {
         self.reload(tenant).map(|_| ())
     }
 
+    /// Removes a rule's alerts and the cohort changes waiting for its batch.
     fn forget_rule(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        store::remove_prefix(&self.store.cohort_batches, keys::rule_prefix(tenant, id))?;
         store::remove_prefix(&self.store.alerts, keys::rule_prefix(tenant, id))
     }
 
     /// Removes everything of a tenant that is being deleted.
     pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
         let prefix = [tenant.as_bytes(), b"\0"].concat();
-        for tree in [&self.store.alerts, &self.store.transitions] {
+        for tree in [&self.store.alerts, &self.store.transitions, &self.store.cohort_batches] {
             store::remove_prefix(tree, &prefix)?;
         }
         self.cache.write().expect("rule cache lock").remove(tenant);
@@ -376,7 +405,7 @@ impl Alerts {
         let now = self.clock.now();
         let scopes: Vec<String> = match (customer_id, &rule.spec.scope) {
             (Some(id), scope) => {
-                let customer = store::get_json::<Customer>(&self.store.customers, &ingest::key(tenant, id))?
+                let customer = store::get_json::<Customer>(&self.store.customers, &records::key(tenant, id))?
                     .ok_or_else(|| DryRunError::Invalid(format!("customer_id: there is no customer `{id}`")))?;
                 vec![scope.key_for(&customer).ok_or_else(|| {
                     DryRunError::Invalid(format!("customer_id: customer `{id}` is not in the rule's scope"))
@@ -400,7 +429,8 @@ impl Alerts {
                     let event = event.ok_or_else(|| {
                         DryRunError::Invalid("event: an event_match rule is tried against an `event`".into())
                     })?;
-                    let customer = customer.clone().unwrap_or_else(|| Customer::blank(&event.customer_id, now));
+                    let blank = || Customer::blank(event.customer_id.as_deref().unwrap_or_default(), now);
+                    let customer = customer.clone().unwrap_or_else(blank);
                     outcome.firing = matches.iter().any(|p| p.matches(event, &customer));
                 }
                 Condition::Plugin { .. } => {

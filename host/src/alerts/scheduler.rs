@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use super::state::Outcome;
 use super::work::Work;
-use super::{Alerts, Compiled, evaluate, keys};
+use super::{Alerts, Compiled, evaluate};
+use crate::cohorts::BatchEntry;
 use crate::context::AlertState;
 use crate::plugins::io::{Evaluation, ValuePair};
 use crate::rules::Condition;
+use crate::store::keys;
 use crate::store::{StoreResult, TxResult};
 
+/// Cohort ids start with this; their timers re-judge a customer.
+const COHORT_PREFIX: &str = "coh_";
 /// The longest the loop sleeps before looking again (the clock may have been moved).
 const POLL: Duration = Duration::from_secs(1);
 /// Alerts re-evaluated per transaction when a rule's windows move.
@@ -72,6 +76,9 @@ impl Alerts {
     async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
         let now = self.clock.now();
         let rules = self.tenant_rules(tenant)?;
+        if rule.starts_with(COHORT_PREFIX) {
+            return self.run_cohort_timer(key, tenant, &rules, rule, scope);
+        }
         let Some(compiled) = rules.get(rule) else {
             // The rule was deleted or disabled.
             self.store.timers.remove(key)?;
@@ -99,7 +106,9 @@ impl Alerts {
             return Ok(());
         }
         let scopes = self.scope_keys(tenant, rule, usize::MAX)?;
-        if is_plugin {
+        if let Condition::Cohort { cohort, .. } = &compiled.rule.spec.condition {
+            self.send_batch(tenant, &compiled, cohort)?;
+        } else if is_plugin {
             for scope in &scopes {
                 self.evaluate_plugin(None, tenant, &compiled, scope).await?;
             }
@@ -114,13 +123,62 @@ impl Alerts {
                 })?;
             }
         }
-        let next = compiled.span.next_move(now);
+        let next = compiled.next_tick(now);
         self.store.transact(|tx| {
             tx.timers.remove(key)?;
             if let Some(next) = next {
                 tx.timers.insert(keys::timer(next, tenant, rule, ""), value)?;
             }
             Ok(())
+        })
+    }
+
+    /// Time may have changed a customer's membership of a cohort: it is judged again.
+    fn run_cohort_timer(
+        &self,
+        key: &[u8],
+        tenant: &str,
+        rules: &super::TenantRules,
+        cohort: &str,
+        customer: &str,
+    ) -> StoreResult<()> {
+        let cohorts = self.cohorts.tenant(tenant)?;
+        let now = self.clock.now();
+        self.store.transact(|tx| {
+            tx.timers.remove(key)?;
+            // A deleted cohort's or customer's timer lapses.
+            let Some(compiled) = cohorts.get(cohort) else { return Ok(()) };
+            let mut work = Work::new(tx, tenant, now);
+            if let Some(record) = work.customer_mut(customer)? {
+                compiled.settle(tx, tenant, record, now, rules.cohort_listeners(cohort))?;
+            }
+            work.finish()
+        })
+    }
+
+    /// Sends a cohort rule's batch: the entries and exits waiting for it, taken from the queue
+    /// in the transaction that makes their notifications (so a crash sends them once, later).
+    fn send_batch(&self, tenant: &str, rule: &Compiled, cohort: &str) -> StoreResult<()> {
+        let prefix = keys::rule_prefix(tenant, &rule.rule.id);
+        let waiting: Vec<sled::IVec> =
+            self.store.cohort_batches.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let name = self.cohorts.get(tenant, cohort)?.map_or_else(|| cohort.to_string(), |c| c.spec.name);
+        let cohort = crate::context::CohortRef { id: cohort.to_string(), name };
+        let now = self.clock.now();
+        self.store.transact(|tx| {
+            let mut entries = Vec::new();
+            for key in &waiting {
+                if let Some(entry) = crate::store::tx_get_json::<BatchEntry>(tx.cohort_batches, key)? {
+                    tx.cohort_batches.remove(key)?;
+                    entries.push(entry);
+                }
+            }
+            let mut work = Work::new(tx, tenant, now);
+            evaluate::cohort_batch(&mut work, rule, &cohort, entries);
+            work.finish()
         })
     }
 

@@ -54,7 +54,7 @@ impl AlertRecord {
 /// so an evaluation reads and writes one key.
 pub mod stored {
     use super::AlertRecord;
-    use crate::alerts::aggregate::Series;
+    use crate::series::aggregate::Series;
 
     pub fn encode(record: &AlertRecord, series: &Series) -> Vec<u8> {
         let json = serde_json::to_vec(record).expect("alert records serialize");

@@ -1,17 +1,17 @@
 //! One transaction's working set: the alerts (with their series) and customers it reads, cached so a
-//! batch touching the same alert a thousand times reads and writes it once, and the
+//! batch touching the same alert or customer a thousand times reads and writes it once, and the
 //! transitions, notifications and timers it produces, written together by `finish`.
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-use super::aggregate::{Agg, Series};
-use super::keys;
 use super::state::{AlertRecord, TransitionRecord, stored};
-use super::window::Period;
-use crate::ingest::{self, Customer};
 use crate::notifications::{self, Notification};
+use crate::records::{self, Customer};
+use crate::series::aggregate::{Agg, Series};
+use crate::series::window::Period;
+use crate::store::keys;
 use crate::store::{self, Tx, TxResult};
 use sled::transaction::ConflictableTransactionError;
 
@@ -28,7 +28,8 @@ pub struct Work<'a> {
     pub tenant: &'a str,
     pub now: Timestamp,
     alerts: HashMap<Vec<u8>, Entry>,
-    customers: HashMap<String, Option<Customer>>,
+    /// Each customer read, and whether it changed.
+    customers: HashMap<String, (Option<Customer>, bool)>,
     transitions: Vec<(String, TransitionRecord)>,
     notifications: Vec<Notification>,
     soon: Vec<(String, String)>,
@@ -48,7 +49,7 @@ impl<'a> Work<'a> {
         }
     }
 
-    pub fn tx(&self) -> &Tx<'a> {
+    pub fn tx(&self) -> &'a Tx<'a> {
         self.tx
     }
 
@@ -110,23 +111,40 @@ impl<'a> Work<'a> {
         Ok(())
     }
 
-    pub fn customer(&mut self, id: &str) -> TxResult<Option<Customer>> {
+    fn customer_entry(&mut self, id: &str) -> TxResult<&mut (Option<Customer>, bool)> {
         if !self.customers.contains_key(id) {
-            let customer = store::tx_get_json(self.tx.customers, ingest::key(self.tenant, id).as_bytes())?;
-            self.customers.insert(id.to_string(), customer);
+            let customer = store::tx_get_json(self.tx.customers, records::key(self.tenant, id).as_bytes())?;
+            self.customers.insert(id.to_string(), (customer, false));
         }
-        Ok(self.customers[id].clone())
+        Ok(self.customers.get_mut(id).expect("just cached"))
     }
 
-    /// The customer, created without fields when it is new (an event for an unknown customer).
-    pub fn customer_or_create(&mut self, id: &str) -> TxResult<Customer> {
-        if let Some(customer) = self.customer(id)? {
-            return Ok(customer);
+    pub fn customer(&mut self, id: &str) -> TxResult<Option<Customer>> {
+        Ok(self.customer_entry(id)?.0.clone())
+    }
+
+    /// The customer to change; it is written by `finish`.
+    pub fn customer_mut(&mut self, id: &str) -> TxResult<Option<&mut Customer>> {
+        let entry = self.customer_entry(id)?;
+        entry.1 = true;
+        Ok(entry.0.as_mut())
+    }
+
+    /// Creates the customer without fields when it is new (an event for an unknown customer);
+    /// `true` when it did.
+    pub fn customer_or_create(&mut self, id: &str) -> TxResult<bool> {
+        let now = self.now;
+        let entry = self.customer_entry(id)?;
+        if entry.0.is_some() {
+            return Ok(false);
         }
-        let customer = Customer::blank(id, self.now);
-        store::tx_put_json(self.tx.customers, ingest::key(self.tenant, id).as_bytes(), &customer)?;
-        self.customers.insert(id.to_string(), Some(customer.clone()));
-        Ok(customer)
+        *entry = (Some(Customer::blank(id, now)), true);
+        Ok(true)
+    }
+
+    /// Stores `customer` (new or replacing the one read) at `finish`.
+    pub fn put_customer(&mut self, customer: Customer) {
+        self.customers.insert(customer.id.clone(), (Some(customer), true));
     }
 
     pub fn transition(&mut self, rule: &str, record: TransitionRecord) {
@@ -154,6 +172,11 @@ impl<'a> Work<'a> {
     /// Writes everything that changed.
     pub fn finish(self) -> TxResult<()> {
         let tx = self.tx;
+        for (id, (customer, changed)) in &self.customers {
+            if let (Some(customer), true) = (customer, changed) {
+                store::tx_put_json(tx.customers, records::key(self.tenant, id).as_bytes(), customer)?;
+            }
+        }
         for (key, entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
             // A series without a record yet (a plugin rule between its event and its
             // evaluation) is an alert still evaluating.

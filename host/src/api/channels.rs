@@ -28,6 +28,7 @@ pub async fn create(
     let key = caller.tenant(Access::Write)?;
     check(&state, key, &spec)?;
     let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
+    super::report(&state, key, "channel.created", reported(&channel)).await?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(view(&state, key, &channel))))
 }
@@ -55,6 +56,7 @@ pub async fn replace(
     check(&state, key, &spec)?;
     let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
+    super::report(&state, key, "channel.updated", reported(&channel)).await?;
     state.store.flush().await?;
     Ok(Json(view(&state, key, &channel)))
 }
@@ -73,6 +75,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     }
     state.channels.delete(&key.tenant_id, &id)?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
+    super::report(&state, key, "channel.deleted", reported(&channel)).await?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -179,6 +182,11 @@ pub async fn rotate_secret(
     let channel = state.channels.rotate(&key.tenant_id, channel, overlap, state.clock.now())?;
     state.store.flush().await?;
     Ok(Json(view(&state, key, &channel)))
+}
+
+/// What a `channel.*` system event says of the channel.
+fn reported(channel: &Channel) -> Value {
+    serde_json::json!({ "channel_id": channel.id, "name": channel.spec.name, "kind": channel.spec.kind })
 }
 
 fn view(state: &AppState, key: &TenantKey, channel: &Channel) -> Value {

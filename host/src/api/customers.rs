@@ -5,10 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::extract::{ApiJson, Caller};
+use super::{AppState, Items};
+use crate::cohorts::Membership;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::{Customer, CustomerInput, PutError};
+use crate::ingest::{CustomerInput, PutError};
+use crate::records::Customer;
 use crate::tenants::Access;
 
 const DEFAULT_PAGE: usize = 100;
@@ -21,18 +23,44 @@ pub async fn put(
     ApiJson(input): ApiJson<CustomerInput>,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     let key = caller.tenant(Access::Ingest)?;
-    let (customer, created) = state.ingest.put_customer(&key.tenant_id, &id, input).map_err(|e| match e {
-        PutError::Invalid(invalid) => ApiError::field(invalid.field, invalid.message),
-        PutError::Store(e) => e.into(),
-    })?;
+    let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
+    let (customer, created) = super::blocking(move || {
+        let saved = ingest.put_customer(&tenant, &actor, &id, input);
+        ingest.run_system_events()?;
+        saved.map_err(|e| match e {
+            PutError::Invalid(invalid) => ApiError::field(invalid.field, invalid.message),
+            PutError::Store(e) => e.into(),
+        })
+    })
+    .await?;
     state.store.flush().await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(customer)))
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(public(customer))))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Customer>> {
     let key = caller.tenant(Access::Read)?;
-    let customer = state.ingest.customer(&key.tenant_id, &id)?;
-    customer.map(Json).ok_or_else(|| ApiError::not_found(format_args!("customer `{id}`")))
+    Ok(Json(public(find(&state, &key.tenant_id, &id)?)))
+}
+
+/// `GET /v1/customers/{id}/cohorts`: the cohorts the customer is a member of, and since when.
+pub async fn cohorts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Items<Membership>>> {
+    let key = caller.tenant(Access::Read)?;
+    let customer = find(&state, &key.tenant_id, &id)?;
+    Ok(Json(Items { items: state.cohorts.memberships(&key.tenant_id, &customer)? }))
+}
+
+fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Customer> {
+    state.ingest.customer(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("customer `{id}`")))
+}
+
+/// A customer as the API shows it: its cohort tracks are Klaxon's own bookkeeping.
+fn public(mut customer: Customer) -> Customer {
+    customer.cohorts.clear();
+    customer
 }
 
 #[derive(Deserialize)]
@@ -59,14 +87,23 @@ pub async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::field("limit", format!("must be 1 to {MAX_PAGE}")));
     }
-    let items = state.ingest.customers(&key.tenant_id, page.after.as_deref(), limit)?;
+    let items: Vec<Customer> =
+        state.ingest.customers(&key.tenant_id, page.after.as_deref(), limit)?.into_iter().map(public).collect();
     let next_after = (items.len() == limit).then(|| items[limit - 1].id.clone());
     Ok(Json(CustomerPage { items, next_after }))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let key = caller.tenant(Access::Ingest)?;
-    if !state.ingest.delete_customer(&key.tenant_id, &id)? {
+    let (ingest, tenant, actor, customer) =
+        (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone(), id.clone());
+    let deleted = super::blocking(move || {
+        let deleted = ingest.delete_customer(&tenant, &actor, &customer)?;
+        ingest.run_system_events()?;
+        Ok(deleted)
+    })
+    .await?;
+    if !deleted {
         return Err(ApiError::not_found(format_args!("customer `{id}`")));
     }
     state.store.flush().await?;

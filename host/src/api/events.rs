@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::AppState;
 use super::extract::{Caller, parse_json};
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::BatchOutcome;
+use crate::ingest::{BatchOutcome, EventTypes};
 use crate::tenants::Access;
 
 pub fn routes(max_batch_bytes: usize) -> Router<AppState> {
@@ -50,12 +50,16 @@ async fn ingest(
             limits.max_batch_events
         )));
     }
-    let (ingest, tenant) = (state.ingest.clone(), key.tenant_id.clone());
-    let outcome = tokio::task::spawn_blocking(move || ingest.ingest(&tenant, events))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
+    let outcome = super::blocking(move || Ok(ingest.ingest(&tenant, &actor, events)?)).await?;
     if outcome.accepted > 0 {
         state.store.flush().await?;
     }
     Ok(Json(outcome))
+}
+
+/// `GET /v1/event-types`: the tenant's event types as seen, and the system types.
+pub async fn types(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<EventTypes>> {
+    let key = caller.tenant(Access::Read)?;
+    Ok(Json(state.ingest.event_types(&key.tenant_id)?))
 }

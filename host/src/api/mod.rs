@@ -3,6 +3,7 @@
 mod api_keys;
 mod channels;
 mod clock;
+mod cohorts;
 mod customers;
 mod events;
 pub mod extract;
@@ -24,16 +25,18 @@ use axum::routing::{get, post};
 use crate::alerts::Alerts;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock};
+use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::delivery::Deliverer;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::notifications::Notifications;
 use crate::plugins::Plugins;
+use crate::records::system;
 use crate::rules::Rules;
 use crate::store::Store;
-use crate::tenants::Tenants;
+use crate::tenants::{TenantKey, Tenants};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,6 +48,7 @@ pub struct AppState {
     pub ingest: Ingest,
     pub rules: Rules,
     pub alerts: Arc<Alerts>,
+    pub cohorts: Arc<Cohorts>,
     pub notifications: Notifications,
     pub channels: Channels,
     pub deliverer: Arc<Deliverer>,
@@ -70,7 +74,12 @@ pub fn router(state: AppState) -> Router {
         .merge(plugins::routes(state.config.max_plugin_bytes))
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get).put(customers::put).delete(customers::delete))
+        .route("/v1/customers/{id}/cohorts", get(customers::cohorts))
         .merge(events::routes(state.config.ingest.max_batch_bytes))
+        .route("/v1/event-types", get(events::types))
+        .route("/v1/cohorts", post(cohorts::create).get(cohorts::list))
+        .route("/v1/cohorts/{id}", get(cohorts::get).put(cohorts::replace).delete(cohorts::delete))
+        .route("/v1/cohorts/{id}/members", get(cohorts::members))
         .route("/v1/rules", post(rules::create).get(rules::list))
         .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
         .route("/v1/rules/{id}/states", get(rules::states))
@@ -99,4 +108,23 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
 #[derive(serde::Serialize)]
 pub struct Items<T> {
     pub items: Vec<T>,
+}
+
+/// Runs blocking work (sled transactions, plugin-free evaluation) off the async threads.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Reports a change the caller made as a system event, and matches it before the answer.
+pub async fn report(
+    state: &AppState,
+    key: &TenantKey,
+    event_type: &str,
+    properties: serde_json::Value,
+) -> ApiResult<()> {
+    let event = system::event(event_type, None, properties, Some(&key.key_id), state.clock.now());
+    system::emit_now(&state.store.system_events, &key.tenant_id, event)?;
+    let ingest = state.ingest.clone();
+    blocking(move || Ok(ingest.run_system_events()?)).await?;
+    Ok(())
 }

@@ -80,6 +80,8 @@ async fn upload(
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let (plugin, version) = state.plugins.upload(key, &name, kind, body).await?;
     tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
+    super::report(&state, key, "plugin.uploaded", reported(&plugin, Some(version.version))).await?;
+    state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(json!({ "plugin": PluginView::new(plugin, &tenant), "version": version }))))
 }
 
@@ -113,13 +115,25 @@ async fn update(
 ) -> ApiResult<Json<PluginView>> {
     let key = caller.tenant(Access::Write)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
+    let (pinning, disabling) = (patch.pinned_version, patch.enabled == Some(false));
+    let before = state.plugins.find(&tenant.id, &name)?;
     let plugin = state.plugins.patch(key, &tenant, &name, patch).await?;
+    if let Some(pinned) = pinning.filter(|pinned| *pinned != before.pinned_version) {
+        super::report(&state, key, "plugin.pinned", reported(&plugin, pinned)).await?;
+    }
+    if disabling && before.enabled {
+        super::report(&state, key, "plugin.disabled", reported(&plugin, Some(plugin.active_version()))).await?;
+    }
+    state.store.flush().await?;
     Ok(Json(PluginView::new(plugin, &tenant)))
 }
 
 async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let key = caller.tenant(Access::Write)?;
+    let plugin = state.plugins.find(&key.tenant_id, &name)?;
     state.plugins.delete(key, &name).await?;
+    super::report(&state, key, "plugin.deleted", reported(&plugin, None)).await?;
+    state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,6 +196,11 @@ fn report<T: Serialize>(report: CallReport<T>) -> Response {
     };
     let body = json!({ key: value, "fuel_used": fuel_used, "duration_us": duration_us, "logs": logs });
     (status, Json(body)).into_response()
+}
+
+/// What a `plugin.*` system event says of the plugin.
+fn reported(plugin: &Plugin, version: Option<u32>) -> Value {
+    json!({ "plugin": plugin.name, "kind": plugin.kind, "version": version })
 }
 
 fn tenant_of(state: &AppState, id: &str) -> ApiResult<Tenant> {

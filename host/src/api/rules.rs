@@ -25,6 +25,7 @@ pub async fn create(
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
+    super::report(&state, key, "rule.created", reported(&rule)).await?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(view(&rule))))
 }
@@ -56,6 +57,7 @@ pub async fn replace(
     check(&state, key, &spec).await?;
     let rule = state.rules.replace(&key.tenant_id, rule, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
+    super::report(&state, key, "rule.updated", reported(&rule)).await?;
     state.store.flush().await?;
     Ok(Json(view(&rule)))
 }
@@ -66,6 +68,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     check_may_change(key, &rule)?;
     state.rules.delete(&key.tenant_id, &id)?;
     state.alerts.rule_deleted(&key.tenant_id, &id)?;
+    super::report(&state, key, "rule.deleted", reported(&rule)).await?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -147,6 +150,11 @@ pub async fn evaluate(
     Ok(Json(Items { items }))
 }
 
+/// What a `rule.*` system event says of the rule.
+fn reported(rule: &Rule) -> serde_json::Value {
+    serde_json::json!({ "rule_id": rule.id, "name": rule.spec.name })
+}
+
 fn view(rule: &Rule) -> serde_json::Value {
     serde_json::to_value(RuleView::from(rule)).expect("rules serialize")
 }
@@ -166,6 +174,11 @@ async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<
         if state.channels.get(&key.tenant_id, channel)?.is_none() {
             return Err(ApiError::field(format!("channels[{i}]"), format!("there is no channel `{channel}`")));
         }
+    }
+    if let Condition::Cohort { cohort, .. } = &spec.condition
+        && state.cohorts.get(&key.tenant_id, cohort)?.is_none()
+    {
+        return Err(ApiError::field("condition.cohort", format!("there is no cohort `{cohort}`")));
     }
     let Condition::Plugin { plugin: name, config, .. } = &spec.condition else {
         return Ok(());

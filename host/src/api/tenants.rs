@@ -95,6 +95,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.ingest.delete_tenant(&id)?;
     state.rules.delete_tenant(&id)?;
     state.alerts.delete_tenant(&id)?;
+    state.cohorts.delete_tenant(&id)?;
     state.notifications.delete_tenant(&id)?;
     state.channels.delete_tenant(&id)?;
     crate::delivery::delete_tenant(&state.store, &id)?;

@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::{ChannelSpec, Kind, builtin};
 use crate::context::{
-    AlertState, Context, CustomerRef, EventRef, NotificationRef, RuleRef, Severity, Transition, Window,
+    AlertState, CohortRef, Context, CustomerRef, EventRef, Member, NotificationRef, Part, RuleRef, Severity,
+    Transition, Window,
 };
 use crate::notifications::{self, Notification};
 use crate::plugins::io::Payload as PluginPayload;
@@ -62,6 +63,11 @@ impl Summary {
             notifications::Kind::Step => format!("{rule} reached {}% of its target", n.step.unwrap_or_default()),
             notifications::Kind::Match => format!("{rule} matched an event"),
             notifications::Kind::Offset => format!("{rule}: the time has come"),
+            notifications::Kind::Cohort => {
+                let cohort = c.cohort.as_ref().map_or("the cohort", |cohort| cohort.name.as_str());
+                let part = c.part.map(|p| format!(" (part {} of {})", p.number, p.of)).unwrap_or_default();
+                format!("{rule}: {} entered and {} left {cohort}{part}", c.entered_count, c.exited_count)
+            }
         };
         let headline = match &c.customer {
             Some(customer) => format!("{what} for {}", customer.name.as_deref().unwrap_or(&customer.id)),
@@ -90,6 +96,13 @@ impl Summary {
         if let Some(message) = &n.message {
             facts.push(Fact { label: "Message", value: message.clone() });
         }
+        if n.kind == notifications::Kind::Cohort {
+            for (label, members) in [("Entered", &c.entered), ("Left", &c.exited)] {
+                if !members.is_empty() {
+                    facts.push(Fact { label, value: names(members) });
+                }
+            }
+        }
         if c.state.previous != c.state.current {
             let state = |s: AlertState| format!("{s:?}");
             facts.push(Fact {
@@ -99,6 +112,17 @@ impl Summary {
         }
         Summary { headline, facts }
     }
+}
+
+/// Customers listed by name (or id), at most `LISTED` of them; the rest counted.
+fn names(members: &[Member]) -> String {
+    const LISTED: usize = 50;
+    let mut text: Vec<String> =
+        members.iter().take(LISTED).map(|m| m.name.clone().unwrap_or_else(|| m.id.clone())).collect();
+    if members.len() > LISTED {
+        text.push(format!("and {} more", members.len() - LISTED));
+    }
+    text.join(", ")
 }
 
 /// What templates see.
@@ -326,12 +350,23 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
             window: Some(Window { start: now.saturating_sub(hour).expect("in range"), end: now }),
             event: Some(EventRef {
                 id: "evt_sample".into(),
-                customer_id: "cus_sample".into(),
+                customer_id: Some("cus_sample".into()),
                 event_type: "usage".into(),
                 timestamp: now,
                 properties,
             }),
-            notification: NotificationRef { id: id.clone(), timestamp: now, url: format!("/v1/notifications/{id}") },
+            notification: NotificationRef::new(&id, now),
+            cohort: Some(CohortRef { id: "coh_sample".into(), name: "Sample cohort".into() }),
+            entered: vec![Member {
+                id: "cus_sample".into(),
+                name: Some("Sample Customer".into()),
+                fields: Map::new(),
+                at: now,
+            }],
+            exited: vec![Member { id: "cus_other".into(), name: None, fields: Map::new(), at: now }],
+            entered_count: 1,
+            exited_count: 1,
+            part: Some(Part { number: 1, of: 1 }),
         },
     }
 }

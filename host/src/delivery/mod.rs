@@ -15,9 +15,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
-use crate::alerts::keys;
 use crate::channels::render::Payload;
 use crate::notifications::Notification;
+use crate::records::{Event, system};
+use crate::store::keys;
 use crate::store::{self, Store, StoreError, StoreResult, TxResult};
 pub use send::Sent;
 pub use worker::{Deliverer, Parts, TestSend};
@@ -145,12 +146,22 @@ pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> Store
     store::scan_json(&store.deliveries, &notification_prefix(tenant, notification))
 }
 
-/// Writes a delivery and moves its queue entry, in one transaction.
-fn save(store: &Store, key: &[u8], delivery: &Delivery, dequeue: Option<Timestamp>) -> StoreResult<()> {
+/// Writes a delivery and moves its queue entry, in one transaction, with the system event the
+/// attempt calls for (a `delivery.failed`), if any.
+fn save(
+    store: &Store,
+    key: &[u8],
+    delivery: &Delivery,
+    dequeue: Option<Timestamp>,
+    report: Option<(&str, &Event)>,
+) -> StoreResult<()> {
     let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
-    (&store.deliveries, &store.delivery_queue)
-        .transaction(|(deliveries, queue)| {
+    (&store.deliveries, &store.delivery_queue, &store.system_events)
+        .transaction(|(deliveries, queue, outbox)| {
             deliveries.insert(key, bytes.as_slice())?;
+            if let Some((tenant, event)) = report {
+                system::emit(outbox, tenant, event.clone(), None)?;
+            }
             if let Some(due) = dequeue {
                 queue.remove(queue_key(due, key))?;
             }

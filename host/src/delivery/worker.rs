@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::notifications::{Notification, Notifications};
 use crate::plugins::Plugins;
+use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreResult};
 use crate::tenants::Tenants;
@@ -87,6 +88,7 @@ pub struct Deliverer {
     give_up_after: SignedDuration,
     disable_after: SignedDuration,
     wake: Arc<Notify>,
+    system_due: Arc<Notify>,
     dispatched: Mutex<HashSet<Vec<u8>>>,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
     global: Semaphore,
@@ -104,6 +106,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Notified whenever deliveries may have been queued.
     pub wake: Arc<Notify>,
+    /// Notified when delivery put system events in the outbox.
+    pub system_due: Arc<Notify>,
 }
 
 impl Deliverer {
@@ -121,6 +125,7 @@ impl Deliverer {
             give_up_after: delivery.give_up_after.0,
             disable_after: delivery.disable_after.0,
             wake: parts.wake,
+            system_due: parts.system_due,
             dispatched: Mutex::default(),
             gates: Mutex::default(),
             global: Semaphore::new(delivery.max_in_flight),
@@ -166,7 +171,7 @@ impl Deliverer {
         let now = self.clock.now();
         for entry in self.store.delivery_queue.iter() {
             let (queue_key, _) = entry?;
-            let Some((due, tenant, notification, channel)) = crate::alerts::keys::parse_timer(&queue_key) else {
+            let Some((due, tenant, notification, channel)) = crate::store::keys::parse_timer(&queue_key) else {
                 self.store.delivery_queue.remove(&queue_key)?;
                 continue;
             };
@@ -292,7 +297,14 @@ impl Deliverer {
         if delivery.attempts.len() > MAX_ATTEMPTS_KEPT {
             delivery.attempts.remove(0);
         }
-        save(&self.store, &key, &delivery, Some(due))?;
+        let report = match verdict {
+            Verdict::Failed => self.failure_report(tenant, &delivery, now)?,
+            _ => None,
+        };
+        save(&self.store, &key, &delivery, Some(due), report.as_ref().map(|event| (tenant, event)))?;
+        if report.is_some() {
+            self.system_due.notify_one();
+        }
         // A success changes nothing for a channel that was not failing.
         let ok = verdict == Verdict::Delivered;
         if tried && !(ok && channel.is_some_and(|c| c.failing_since.is_none())) {
@@ -300,6 +312,23 @@ impl Deliverer {
             self.record_health(tenant, channel_id, ok, error, now)?;
         }
         Ok(())
+    }
+
+    /// The `delivery.failed` system event for a delivery that gave up, unless its notification
+    /// was itself made from a `delivery.failed` (at most one level: never a loop).
+    fn failure_report(&self, tenant: &str, delivery: &Delivery, now: Timestamp) -> StoreResult<Option<Event>> {
+        let Some(n) = self.notifications.get(tenant, &delivery.notification_id)? else { return Ok(None) };
+        if n.context.event.as_ref().is_some_and(|e| e.event_type == system::DELIVERY_FAILED) {
+            return Ok(None);
+        }
+        let properties = serde_json::json!({
+            "notification_id": n.id,
+            "rule_id": n.rule_id,
+            "channel_id": delivery.channel_id,
+            "attempts": delivery.attempts.len(),
+            "error": delivery.error,
+        });
+        Ok(Some(system::event(system::DELIVERY_FAILED, n.customer_id.as_deref(), properties, None, now)))
     }
 
     /// The delivery's payload: rendered at its first attempt, then kept.
@@ -377,8 +406,14 @@ impl Deliverer {
                 Some(_) => false,
             }
         })?;
-        if disabled.is_some_and(|c| !c.spec.enabled) && !ok {
+        if let Some(c) = disabled.filter(|c| !c.spec.enabled && !ok) {
             tracing::warn!(%tenant, %channel, "channel failing for too long; disabled");
+            let properties = serde_json::json!({
+                "channel_id": c.id, "name": c.spec.name, "kind": c.spec.kind, "reason": c.disabled_reason,
+            });
+            let event = system::event("channel.disabled", None, properties, None, now);
+            system::emit_now(&self.store.system_events, tenant, event)?;
+            self.system_due.notify_one();
         }
         Ok(())
     }
@@ -408,7 +443,7 @@ impl Deliverer {
             delivery.payload = None;
             delivery.give_up_at = Some(now.saturating_add(self.give_up_after).expect("bounded"));
             delivery.next_attempt_at = Some(now);
-            save(&self.store, &super::key(tenant, notification, &delivery.channel_id), &delivery, None)?;
+            save(&self.store, &super::key(tenant, notification, &delivery.channel_id), &delivery, None, None)?;
             queued.push(delivery);
         }
         self.store.flush().await?;

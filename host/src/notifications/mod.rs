@@ -51,6 +51,8 @@ pub enum Kind {
     Match,
     /// The moment of an `offset` rule came.
     Offset,
+    /// A batch of a cohort's entries and exits.
+    Cohort,
 }
 
 /// Where a notification's deliveries stand, together.

@@ -126,7 +126,7 @@ impl From<&EventRef> for types::Event {
     fn from(e: &EventRef) -> Self {
         types::Event {
             id: e.id.clone(),
-            customer_id: e.customer_id.clone(),
+            customer_id: e.customer_id.clone().unwrap_or_default(),
             event_type: e.event_type.clone(),
             timestamp: e.timestamp.as_millisecond(),
             properties: Value::Object(e.properties.clone()).to_string(),

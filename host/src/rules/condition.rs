@@ -50,6 +50,14 @@ pub enum Condition {
     },
     /// A duration before (negative) or after a timestamp in a customer field.
     Offset { field: String, offset: Duration },
+    /// Customers entering or leaving a cohort, sent in a batch every `batch_interval`.
+    Cohort {
+        cohort: String,
+        #[serde(default = "both_changes")]
+        on: Vec<CohortChange>,
+        #[serde(default = "default_batch_interval")]
+        batch_interval: Duration,
+    },
     /// A tenant's condition plugin, with its config; `metric` and `window` give it a value.
     Plugin {
         plugin: String,
@@ -62,11 +70,22 @@ pub enum Condition {
     },
 }
 
+fn both_changes() -> Vec<CohortChange> {
+    vec![CohortChange::Entered, CohortChange::Exited]
+}
+
+fn default_batch_interval() -> Duration {
+    Duration(SignedDuration::from_mins(15))
+}
+
+const MIN_BATCH_INTERVAL: SignedDuration = SignedDuration::from_mins(1);
+const MAX_BATCH_INTERVAL: SignedDuration = SignedDuration::from_hours(7 * 24);
+
 impl Condition {
     /// Threshold-like conditions keep an alert state per scope key; the others notify on each
     /// match.
     pub fn is_stateful(&self) -> bool {
-        !matches!(self, Condition::EventMatch { .. } | Condition::Offset { .. })
+        !matches!(self, Condition::EventMatch { .. } | Condition::Offset { .. } | Condition::Cohort { .. })
     }
 
     /// Inactivity and offset: time alone brings their moment, per scope key, so the scheduler
@@ -131,6 +150,16 @@ impl Condition {
                 duration.check_positive("condition.duration")
             }
             Condition::Offset { field, .. } => name("condition.field", field),
+            Condition::Cohort { cohort, on, batch_interval } => {
+                name("condition.cohort", cohort)?;
+                if on.is_empty() || (on.len() == 2 && on[0] == on[1]) || on.len() > 2 {
+                    return Err(invalid("condition.on", "must name `entered`, `exited` or both, once each"));
+                }
+                if !(MIN_BATCH_INTERVAL..=MAX_BATCH_INTERVAL).contains(&batch_interval.0) {
+                    return Err(invalid("condition.batch_interval", "must be from 1m to 7d"));
+                }
+                Ok(())
+            }
             Condition::Plugin { plugin, metric, window, .. } => {
                 name("condition.plugin", plugin)?;
                 if let Some(metric) = metric {
@@ -226,7 +255,17 @@ pub struct EventPattern {
     pub filters: Vec<Filter>,
 }
 
-/// A test on an event property (`event.<name>`) or a customer field (`customer.<name>`).
+/// Whether a customer entered or left a cohort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortChange {
+    Entered,
+    Exited,
+}
+
+/// A test on an event property (`event.<name>`, or a path into it: `event.changes.tier.new`) or
+/// a customer field (`customer.<name>`, incl. `customer.first_seen`, `customer.last_seen` and
+/// `customer.activity.<event type>.count|first_seen|last_seen`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
@@ -263,6 +302,7 @@ pub enum Op {
 pub enum FieldSource {
     EventOrCustomer,
     Customer,
+    Event,
 }
 
 pub fn check_filters(at: &str, filters: &[Filter], source: FieldSource) -> Check {
@@ -272,11 +312,13 @@ pub fn check_filters(at: &str, filters: &[Filter], source: FieldSource) -> Check
         let namespace_ok = match source {
             FieldSource::EventOrCustomer => matches!(namespace, "event" | "customer"),
             FieldSource::Customer => namespace == "customer",
+            FieldSource::Event => namespace == "event",
         };
         if !namespace_ok || field.is_empty() {
             let expected = match source {
                 FieldSource::EventOrCustomer => "`event.<property>` or `customer.<field>`",
                 FieldSource::Customer => "`customer.<field>`",
+                FieldSource::Event => "`event.<property>`",
             };
             return Err(invalid(format!("{at}.field"), format!("must read {expected}")));
         }
@@ -407,12 +449,23 @@ fn positive(at: &str, value: f64) -> Check {
     if value > 0.0 && value.is_finite() { Ok(()) } else { Err(invalid(at, "must be above 0")) }
 }
 
-fn check_event_types(at: &str, types: &[String], may_be_empty: bool) -> Check {
+/// Event types that usage is counted from: system events are not usage.
+pub fn check_event_types(at: &str, types: &[String], may_be_empty: bool) -> Check {
     if types.is_empty() && !may_be_empty {
         return Err(invalid(at, "must name at least one event type"));
     }
     for (i, t) in types.iter().enumerate() {
-        name(&format!("{at}[{i}]"), t)?;
+        check_usage_type(&format!("{at}[{i}]"), t)?;
+    }
+    Ok(())
+}
+
+/// An event type that counts as usage: a name, and not one of Klaxon's system events (only
+/// `event_match` rules see those).
+pub fn check_usage_type(at: &str, event_type: &str) -> Check {
+    name(at, event_type)?;
+    if crate::records::system::is_system_type(event_type) {
+        return Err(invalid(at, format!("`{event_type}` is a system event: only `event_match` rules see it")));
     }
     Ok(())
 }

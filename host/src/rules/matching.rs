@@ -1,12 +1,14 @@
 //! Whether an event and its customer pass a rule's filters, and which scope key a customer
 //! falls under.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use jiff::Timestamp;
 use serde_json::Value;
 
 use super::condition::{EventPattern, Filter, Metric, Op, Scope};
-use crate::ingest::{Customer, Event};
+use crate::records::{Customer, Event};
 
 /// The scope key of the whole customer base.
 pub const ALL: &str = "*";
@@ -15,11 +17,11 @@ impl Filter {
     /// Whether the field passes; `event` is absent when only a customer is being looked at.
     pub fn passes(&self, event: Option<&Event>, customer: &Customer) -> bool {
         let found = match self.field.split_once('.') {
-            Some(("event", name)) => event.and_then(|e| e.properties.get(name)),
-            Some(("customer", name)) => customer.fields.get(name),
+            Some(("event", name)) => event.and_then(|e| e.property(name)).map(Cow::Borrowed),
+            Some(("customer", name)) => customer.field(name),
             _ => None,
         };
-        let found = found.filter(|v| !v.is_null());
+        let found = found.as_deref().filter(|v| !v.is_null());
         match self.op {
             Op::Exists => found.is_some(),
             Op::NotEqual => !found.is_some_and(|v| any_item(v, |item| equal(item, &self.value))),
@@ -62,14 +64,24 @@ fn equal(left: &Value, right: &Value) -> bool {
     compare(left, right).is_some_and(Ordering::is_eq) || left == right
 }
 
-/// Numbers compare as numbers (a numeric string counts as a number against a number); strings
-/// compare in byte order, which orders ISO dates correctly; other pairs do not compare.
+/// Numbers compare as numbers (a numeric string counts as a number against a number); two
+/// RFC 3339 timestamps compare as times; other strings compare in byte order, which orders ISO
+/// dates correctly; other pairs do not compare.
 fn compare(left: &Value, right: &Value) -> Option<Ordering> {
     match (left, right) {
-        (Value::String(l), Value::String(r)) => Some(l.cmp(r)),
+        (Value::String(l), Value::String(r)) => Some(match (as_time(l), as_time(r)) {
+            (Some(l), Some(r)) => l.cmp(&r),
+            _ => l.cmp(r),
+        }),
         (Value::Bool(l), Value::Bool(r)) => Some(l.cmp(r)),
         _ => number(left)?.partial_cmp(&number(right)?),
     }
+}
+
+/// A string holding an RFC 3339 timestamp (only tried on strings shaped like one).
+fn as_time(text: &str) -> Option<Timestamp> {
+    let shaped = text.len() >= 20 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) && text.as_bytes()[10] == b'T';
+    if shaped { text.parse().ok() } else { None }
 }
 
 /// A number, or a string holding one.
@@ -124,16 +136,16 @@ mod tests {
     use serde_json::json;
 
     fn customer(fields: Value) -> Customer {
-        let now = jiff::Timestamp::UNIX_EPOCH;
-        let fields = fields.as_object().unwrap().clone();
-        Customer { id: "c1".into(), name: None, fields, created_at: now, updated_at: now }
+        let mut customer = Customer::blank("c1", jiff::Timestamp::UNIX_EPOCH);
+        customer.fields = fields.as_object().unwrap().clone();
+        customer
     }
 
     fn event(properties: Value) -> Event {
         let now = jiff::Timestamp::UNIX_EPOCH;
         Event {
             id: "e1".into(),
-            customer_id: "c1".into(),
+            customer_id: Some("c1".into()),
             event_type: "license.created".into(),
             timestamp: now,
             properties: properties.as_object().unwrap().clone(),
@@ -164,6 +176,13 @@ mod tests {
         assert!(passes(filter("event.license_type", Op::Exists, Value::Null)));
         assert!(!passes(filter("event.trial", Op::Exists, Value::Null)));
         assert!(!passes(filter("customer.seats", Op::Equal, json!("lots"))));
+        let mut e = event(json!({ "changes": { "contract_end": { "new": "2031-01-01" } } }));
+        e.event_type = "customer.updated".into();
+        assert!(filter("event.changes.contract_end.new", Op::Equal, json!("2031-01-01")).passes(Some(&e), &c));
+        let times = filter("customer.renews", Op::Above, json!("2027-01-31T00:00:00.5Z"));
+        let mut late = c.clone();
+        late.fields.insert("renews".into(), json!("2027-01-31T00:00:01Z"));
+        assert!(times.passes(None, &late), "timestamps compare as times, not as text");
     }
 
     #[test]

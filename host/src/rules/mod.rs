@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::{RuleRef, Severity};
 use crate::store::{self, Store, StoreResult};
 use crate::tenants::keys::new_id;
-pub use condition::{Check, Condition, Frequency, Invalid, Scope, invalid};
+pub use condition::{Check, CohortChange, Condition, Frequency, Invalid, Scope, invalid};
 pub use matching::{ALL, all_pass, number};
 
 const MAX_NAME_BYTES: usize = 200;
@@ -134,6 +134,9 @@ impl RuleSpec {
                 "scope",
                 "a balance compares each customer's usage with its own credit; use `each`, `customer` or `group`",
             ));
+        }
+        if matches!(self.condition, Condition::Cohort { .. }) && !matches!(self.scope, Scope::All) {
+            return Err(invalid("scope", "a cohort rule reports on its cohort's members; use scope `all`"));
         }
         if matches!(self.condition, Condition::Offset { .. }) && matches!(self.scope, Scope::All) {
             return Err(invalid("scope", "an offset reads each customer's field; use `each`, `customer` or `group`"));

@@ -1,6 +1,8 @@
 //! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
 //! plugin binaries and key-value entries, which are raw bytes.
 
+pub mod keys;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -69,6 +71,19 @@ pub struct Store {
     pub deliveries: sled::Tree,
     /// due time + a delivery's key -> nothing: attempts waiting for the delivery worker
     pub delivery_queue: sled::Tree,
+    /// `tenant\0` + event time + event id -> the ingest batch (8 bytes): events by time, for
+    /// cohort computations and retention
+    pub events_by_time: sled::Tree,
+    /// `tenant\0event type` -> `EventTypeStats`: the tenant's event types as seen
+    pub event_types: sled::Tree,
+    /// sequence + event id -> a pending system event, until ingest has matched it
+    pub system_events: sled::Tree,
+    /// `tenant/cohort id` -> `Cohort`
+    pub cohorts: sled::Tree,
+    /// `tenant\0cohort\0customer` -> when the customer entered: a cohort's members
+    pub cohort_members: sled::Tree,
+    /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
+    pub cohort_batches: sled::Tree,
 }
 
 /// The trees one ingest or evaluation changes together, inside a transaction.
@@ -81,6 +96,11 @@ pub struct Tx<'a> {
     pub timers: &'a TransactionalTree,
     pub deliveries: &'a TransactionalTree,
     pub delivery_queue: &'a TransactionalTree,
+    pub events_by_time: &'a TransactionalTree,
+    pub event_types: &'a TransactionalTree,
+    pub system_events: &'a TransactionalTree,
+    pub cohort_members: &'a TransactionalTree,
+    pub cohort_batches: &'a TransactionalTree,
 }
 
 /// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
@@ -107,6 +127,12 @@ impl Store {
             channels: db.open_tree("channels")?,
             deliveries: db.open_tree("deliveries")?,
             delivery_queue: db.open_tree("delivery_queue")?,
+            events_by_time: db.open_tree("events_by_time")?,
+            event_types: db.open_tree("event_types")?,
+            system_events: db.open_tree("system_events")?,
+            cohorts: db.open_tree("cohorts")?,
+            cohort_members: db.open_tree("cohort_members")?,
+            cohort_batches: db.open_tree("cohort_batches")?,
             db,
         })
     }
@@ -123,10 +149,29 @@ impl Store {
             &self.timers,
             &self.deliveries,
             &self.delivery_queue,
+            &self.events_by_time,
+            &self.event_types,
+            &self.system_events,
+            &self.cohort_members,
+            &self.cohort_batches,
         );
         trees
             .transaction(
-                |(events, customers, alerts, transitions, notifications, timers, deliveries, delivery_queue)| {
+                |(
+                    events,
+                    customers,
+                    alerts,
+                    transitions,
+                    notifications,
+                    timers,
+                    deliveries,
+                    delivery_queue,
+                    events_by_time,
+                    event_types,
+                    system_events,
+                    cohort_members,
+                    cohort_batches,
+                )| {
                     body(&Tx {
                         events,
                         customers,
@@ -136,10 +181,26 @@ impl Store {
                         timers,
                         deliveries,
                         delivery_queue,
+                        events_by_time,
+                        event_types,
+                        system_events,
+                        cohort_members,
+                        cohort_batches,
                     })
                 },
             )
             .map_err(StoreError::from)
+    }
+
+    /// A fresh number, larger than every one given before, also across restarts and crashes.
+    pub fn generate_id(&self) -> StoreResult<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// `flush`, for blocking threads.
+    pub fn flush_now(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Makes every write so far durable. Handlers call it before answering a change.

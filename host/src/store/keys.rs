@@ -1,5 +1,5 @@
-//! Keys of the alert trees. Parts are joined with NUL, which no tenant, rule or customer id
-//! holds; times are 8 big-endian bytes with the sign bit flipped, so keys sort by time.
+//! Keys of the alert, timer and queue trees. Parts are joined with NUL, which no tenant, rule or
+//! customer id holds; times are 8 big-endian bytes with the sign bit flipped, so keys sort by time.
 
 use jiff::Timestamp;
 
@@ -22,6 +22,11 @@ pub fn transition(tenant: &str, rule: &str, at: Timestamp, sequence: u64) -> Vec
 /// (its windows moving).
 pub fn timer(due: Timestamp, tenant: &str, rule: &str, scope: &str) -> Vec<u8> {
     [&ordered(due.as_microsecond())[..], &alert(tenant, rule, scope)].concat()
+}
+
+/// `tenant\0 time id`: an event in time order.
+pub fn event_time(tenant: &str, at: Timestamp, id: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", &ordered(at.as_microsecond()), id.as_bytes()].concat()
 }
 
 /// A timer key's parts: due time, tenant, rule, scope.

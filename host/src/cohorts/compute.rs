@@ -1,0 +1,164 @@
+//! A new definition's first membership, computed in the background from the stored customers
+//! and events, while ingest goes on: events of ingest batches numbered below the cohort's
+//! `version` are counted here, later ones by ingest into the same tracks. Nothing is announced:
+//! the first membership is not a change. Interrupted (a restart, a new definition), it starts
+//! over where it left off: a customer whose past is counted is not counted again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use sled::transaction::ConflictableTransactionError;
+
+use super::{Cohort, Cohorts, Compiled, Status};
+use crate::records::{self, Customer, Event};
+use crate::series::aggregate::Series;
+use crate::store::{self, StoreError, StoreResult, keys};
+
+/// Customers judged per transaction.
+const CHUNK: usize = 500;
+
+impl Cohorts {
+    /// Computes the cohort's membership on a blocking thread.
+    pub fn spawn_compute(self: &Arc<Self>, tenant: String, id: String) {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match this.compute(&tenant, &id) {
+                Ok(()) => {
+                    tracing::info!(%tenant, cohort = %id, elapsed_ms = started.elapsed().as_millis() as u64, "cohort computed")
+                }
+                Err(e) => tracing::error!(%tenant, cohort = %id, error = %e, "cohort computation failed"),
+            }
+        });
+    }
+
+    /// Starts the computations a restart interrupted; answers how many.
+    pub fn resume(self: &Arc<Self>) -> StoreResult<usize> {
+        let mut started = 0;
+        for entry in self.store.cohorts.iter() {
+            let (key, bytes) = entry?;
+            let cohort: Cohort = store::decode(&String::from_utf8_lossy(&key), &bytes)?;
+            if cohort.status == Status::Computing {
+                let tenant = String::from_utf8_lossy(&key).split('/').next().unwrap_or_default().to_string();
+                self.spawn_compute(tenant, cohort.id);
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Computes the cohort's membership, then marks it ready.
+    pub fn compute(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        let Some(cohort) = self.get(tenant, id)?.filter(|c| c.status == Status::Computing) else { return Ok(()) };
+        let version = cohort.version;
+        let compiled = Compiled::new(cohort);
+        let past = self.past_counts(tenant, &compiled)?;
+        if !self.judge_all(tenant, &compiled, &past)? {
+            return Ok(());
+        }
+        let marked = self
+            .store
+            .cohorts
+            .transaction(|tx| {
+                let key = format!("{tenant}/{id}");
+                let Some(bytes) = tx.get(&key)? else { return Ok(None) };
+                let mut cohort: Cohort = store::decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                if cohort.version != version {
+                    return Ok(None);
+                }
+                cohort.status = Status::Ready;
+                cohort.computed_at = Some(self.clock.now());
+                tx.insert(key.as_bytes(), serde_json::to_vec(&cohort).expect("cohorts serialize"))?;
+                Ok(Some(cohort))
+            })
+            .map_err(StoreError::from)?;
+        let Some(ready) = marked else { return Ok(()) };
+        self.reload(tenant)?;
+        // Customers created while the pass ran, past the point it had reached.
+        self.judge_all(tenant, &Compiled::new(ready), &past)?;
+        self.store.flush_now()
+    }
+
+    /// Per customer, the events from before the definition that its criteria count.
+    fn past_counts(&self, tenant: &str, cohort: &Compiled) -> StoreResult<HashMap<String, Vec<Series>>> {
+        let mut counts: HashMap<String, Vec<Series>> = HashMap::new();
+        let now = self.clock.now();
+        let Some(since) = cohort.oldest_counted(now) else { return Ok(counts) };
+        let prefix = [tenant.as_bytes(), b"\0"].concat();
+        let start = keys::event_time(tenant, since, "");
+        for entry in self.store.events_by_time.range(start..) {
+            let (key, batch) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let batch =
+                u64::from_be_bytes(batch.as_ref().try_into().map_err(|_| store::corrupt(&key, "a batch number"))?);
+            if batch >= cohort.cohort.version {
+                continue;
+            }
+            let event_id = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
+            let Some(event) = store::get_json::<Event>(&self.store.events, &records::key(tenant, &event_id))? else {
+                continue;
+            };
+            let Some(customer) = event.customer_id.clone() else { continue };
+            for (slot, bucket, oldest) in cohort.samples(&event, now) {
+                let series = counts.entry(customer.clone()).or_insert_with(|| cohort.empty_counts());
+                series[slot].add(bucket, 1.0, oldest);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Counts in the past and judges every customer not yet counted for this definition,
+    /// silently. `false` when the definition changed meanwhile (this computation is over).
+    fn judge_all(&self, tenant: &str, cohort: &Compiled, past: &HashMap<String, Vec<Series>>) -> StoreResult<bool> {
+        let prefix = format!("{tenant}/");
+        let mut from = prefix.clone().into_bytes();
+        loop {
+            let chunk: Vec<sled::IVec> = self
+                .store
+                .customers
+                .range(from.clone()..)
+                .keys()
+                .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(prefix.as_bytes())))
+                .take(CHUNK)
+                .collect::<Result<_, _>>()?;
+            let Some(last) = chunk.last() else { return Ok(true) };
+            from = [last.as_ref(), b"\0"].concat();
+            let now = self.clock.now();
+            self.store.transact(|tx| {
+                for key in &chunk {
+                    let Some(mut customer) = store::tx_get_json::<Customer>(tx.customers, key)? else { continue };
+                    let counted = past.get(&customer.id);
+                    let track = cohort.track(&mut customer);
+                    if track.counted_past {
+                        continue;
+                    }
+                    if let Some(counts) = counted {
+                        for (series, counted) in track.counts.iter_mut().zip(counts) {
+                            series.merge(counted);
+                        }
+                    }
+                    track.counted_past = true;
+                    let track = track.clone();
+                    let (member, due) = cohort.judge(&customer, &track, now);
+                    cohort.apply(tx, tenant, &mut customer, member, due, now, &[])?;
+                    store::tx_put_json(tx.customers, key, &customer)?;
+                }
+                Ok(())
+            })?;
+            if self.get(tenant, cohort.id())?.is_none_or(|c| c.version != cohort.cohort.version) {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl Compiled {
+    /// The oldest time the criteria count events from at `now`; none when no criterion counts
+    /// events.
+    pub fn oldest_counted(&self, now: Timestamp) -> Option<Timestamp> {
+        self.spans().map(|span| span.current(now).window.start).min()
+    }
+}

@@ -1,0 +1,402 @@
+//! Judging one customer against one cohort: counting its events into its track, deciding
+//! whether it is a member now and when time alone may change that, and settling the answer
+//! (the members index, the batches of the rules that listen, the timer).
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::spec::{Count, Criterion};
+use super::{Cohort, Status};
+use crate::context::Member;
+use crate::records::{CohortTrack, Customer, Event};
+use crate::rules::CohortChange;
+use crate::rules::all_pass;
+use crate::rules::condition::{Filter, WindowSpec};
+use crate::series::aggregate::Series;
+use crate::series::window::Span;
+use crate::store::{self, Tx, TxResult, keys};
+
+/// A rule that reports a cohort's changes, and which changes.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub rule: String,
+    pub on: Vec<CohortChange>,
+}
+
+/// A change waiting for a rule's next batch (one per customer: an entry and an exit within one
+/// batch cancel out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchEntry {
+    pub change: CohortChange,
+    pub member: Member,
+}
+
+/// A cohort ready to judge with.
+pub struct Compiled {
+    pub cohort: Cohort,
+    criteria: Vec<Judged>,
+    /// How many criteria count events (each has a series in the track).
+    slots: usize,
+}
+
+enum Judged {
+    /// `performed` (with its count) and `not_performed` (no count: none at all).
+    Events { event_type: Option<String>, filters: Vec<Filter>, span: Span, count: Option<Count>, slot: usize },
+    /// `first_seen` and `last_seen`.
+    Seen { last: bool, window: SeenWindow, inside: bool },
+}
+
+enum SeenWindow {
+    Calendar(Span),
+    Rolling(SignedDuration),
+}
+
+impl Compiled {
+    pub fn new(cohort: Cohort) -> Compiled {
+        let tz = cohort.spec.timezone.clone();
+        let mut slots = 0;
+        let criteria = cohort
+            .spec
+            .criteria
+            .iter()
+            .map(|criterion| match criterion {
+                Criterion::Performed { event_type, filters, count, within } => {
+                    slots += 1;
+                    let span = Span::new(Some(within), &tz);
+                    Judged::Events {
+                        event_type: event_type.clone(),
+                        filters: filters.clone(),
+                        span,
+                        count: Some(*count),
+                        slot: slots - 1,
+                    }
+                }
+                Criterion::NotPerformed { event_type, filters, within } => {
+                    slots += 1;
+                    let span = Span::new(Some(within), &tz);
+                    Judged::Events {
+                        event_type: event_type.clone(),
+                        filters: filters.clone(),
+                        span,
+                        count: None,
+                        slot: slots - 1,
+                    }
+                }
+                Criterion::FirstSeen { within, not_within } | Criterion::LastSeen { within, not_within } => {
+                    let last = matches!(criterion, Criterion::LastSeen { .. });
+                    let (spec, inside) = match (within, not_within) {
+                        (Some(w), _) => (*w, true),
+                        (None, Some(w)) => (*w, false),
+                        (None, None) => unreachable!("checked at save time"),
+                    };
+                    let window = match spec {
+                        WindowSpec::Rolling(d) => SeenWindow::Rolling(d.0),
+                        calendar => SeenWindow::Calendar(Span::new(Some(&calendar), &tz)),
+                    };
+                    Judged::Seen { last, window, inside }
+                }
+            })
+            .collect();
+        Compiled { cohort, criteria, slots }
+    }
+
+    /// A track's counts before any event: one empty series per criterion that counts events.
+    pub fn empty_counts(&self) -> Vec<Series> {
+        vec![Series::default(); self.slots]
+    }
+
+    /// The windows of the criteria that count events.
+    pub fn spans(&self) -> impl Iterator<Item = &Span> {
+        self.criteria.iter().filter_map(|c| match c {
+            Judged::Events { span, .. } => Some(span),
+            Judged::Seen { .. } => None,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.cohort.id
+    }
+
+    /// Whether an event of this type can change what the cohort knows of its customer.
+    pub fn counts_type(&self, event_type: &str) -> bool {
+        self.criteria.iter().any(|c| match c {
+            Judged::Events { event_type: wanted, .. } => wanted.as_deref().is_none_or(|t| t == event_type),
+            Judged::Seen { .. } => true,
+        })
+    }
+
+    /// The customer's track for this cohort's definition (a fresh one for a new definition).
+    pub fn track<'c>(&self, customer: &'c mut Customer) -> &'c mut CohortTrack {
+        let track = customer.cohorts.entry(self.cohort.id.clone()).or_default();
+        if track.version != self.cohort.version || track.counts.len() != self.slots {
+            *track =
+                CohortTrack { version: self.cohort.version, counts: self.empty_counts(), ..CohortTrack::default() };
+        }
+        track
+    }
+
+    /// What `event` adds, per criterion that counts events: the slot and the bucket.
+    pub fn samples<'a>(&'a self, event: &'a Event, now: Timestamp) -> impl Iterator<Item = (usize, i64, i64)> + 'a {
+        self.criteria.iter().filter_map(move |c| match c {
+            Judged::Events { event_type, filters, span, slot, .. }
+                if event_type.as_deref().is_none_or(|t| t == event.event_type)
+                    && all_pass(filters, Some(event), &EMPTY) =>
+            {
+                Some((*slot, span.bucket(event.timestamp), span.current(now).first))
+            }
+            _ => None,
+        })
+    }
+
+    /// Counts a tenant event of the customer into its track.
+    pub fn count(&self, customer: &mut Customer, event: &Event, now: Timestamp) {
+        let samples: Vec<_> = self.samples(event, now).collect();
+        let track = self.track(customer);
+        for (slot, bucket, oldest) in samples {
+            track.counts[slot].add(bucket, 1.0, oldest);
+        }
+    }
+
+    /// Whether the customer is a member at `now`, and the next time time alone may change that.
+    pub fn judge(&self, customer: &Customer, track: &CohortTrack, now: Timestamp) -> (bool, Option<Timestamp>) {
+        let mut member = all_pass(&self.cohort.spec.filters, None, customer);
+        let mut next: Option<Timestamp> = None;
+        for criterion in &self.criteria {
+            let (holds, change) = match criterion {
+                Judged::Events { span, count, slot, .. } => events(span, count, &track.counts[*slot], customer, now),
+                Judged::Seen { last, window, inside } => {
+                    let seen = if *last { customer.activity.last_seen } else { customer.activity.first_seen };
+                    seen_in(window, *inside, seen, customer.created_at, now)
+                }
+            };
+            member &= holds;
+            next = [next, change].into_iter().flatten().min();
+        }
+        (member, next)
+    }
+
+    /// Judges the customer (once its past is counted in) and settles the answer. `listeners`
+    /// get the change in their next batch.
+    pub fn settle(
+        &self,
+        tx: &Tx,
+        tenant: &str,
+        customer: &mut Customer,
+        now: Timestamp,
+        listeners: &[Listener],
+    ) -> TxResult<()> {
+        let track = self.track(customer);
+        if !(track.counted_past || self.cohort.status == Status::Ready) {
+            return Ok(());
+        }
+        let track = track.clone();
+        let (member, due) = self.judge(customer, &track, now);
+        self.apply(tx, tenant, customer, member, due, now, listeners)
+    }
+
+    /// Writes a judgment: membership (and the batches of `listeners` when it changed), and the
+    /// timer for `due`. A timer already set earlier than `due` is kept: it re-judges then, and
+    /// sets the next one, so a busy customer does not move its timer with every event.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &self,
+        tx: &Tx,
+        tenant: &str,
+        customer: &mut Customer,
+        member: bool,
+        due: Option<Timestamp>,
+        now: Timestamp,
+        listeners: &[Listener],
+    ) -> TxResult<()> {
+        let snapshot =
+            Member { id: customer.id.clone(), name: customer.name.clone(), fields: customer.fields.clone(), at: now };
+        let track = self.track(customer);
+        let key = member_key(tenant, &self.cohort.id, &snapshot.id);
+        match (track.member_since.is_some(), member) {
+            (false, true) => {
+                track.member_since = Some(now);
+                store::tx_put_json(tx.cohort_members, &key, &now)?;
+                record(tx, tenant, listeners, CohortChange::Entered, snapshot)?;
+            }
+            (true, false) => {
+                track.member_since = None;
+                tx.cohort_members.remove(key)?;
+                record(tx, tenant, listeners, CohortChange::Exited, snapshot)?;
+            }
+            _ => {}
+        }
+        let set = track.due.filter(|at| *at > now);
+        let keep = match (set, due) {
+            (Some(set), Some(due)) => set <= due,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !keep {
+            if let Some(set) = set {
+                tx.timers.remove(keys::timer(set, tenant, &self.cohort.id, &customer.id))?;
+            }
+            if let Some(due) = due {
+                tx.timers.insert(keys::timer(due, tenant, &self.cohort.id, &customer.id), &[][..])?;
+            }
+            self.track(customer).due = due;
+        }
+        Ok(())
+    }
+}
+
+/// Filters of `performed` read only the event (checked at save time).
+static EMPTY: std::sync::LazyLock<Customer> = std::sync::LazyLock::new(|| Customer::blank("", Timestamp::UNIX_EPOCH));
+
+/// `tenant\0cohort\0customer`: one member.
+pub fn member_key(tenant: &str, cohort: &str, customer: &str) -> Vec<u8> {
+    keys::alert(tenant, cohort, customer)
+}
+
+/// Adds a change to each listener's batch. An opposite change already waiting cancels it.
+fn record(tx: &Tx, tenant: &str, listeners: &[Listener], change: CohortChange, member: Member) -> TxResult<()> {
+    for listener in listeners {
+        let key = keys::alert(tenant, &listener.rule, &member.id);
+        match store::tx_get_json::<BatchEntry>(tx.cohort_batches, &key)? {
+            Some(waiting) if waiting.change != change => {
+                tx.cohort_batches.remove(key)?;
+            }
+            _ if listener.on.contains(&change) => {
+                store::tx_put_json(tx.cohort_batches, &key, &BatchEntry { change, member: member.clone() })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A `performed` / `not_performed` criterion: whether it holds, and when the count leaving the
+/// window would first change that.
+fn events(
+    span: &Span,
+    count: &Option<Count>,
+    series: &Series,
+    customer: &Customer,
+    now: Timestamp,
+) -> (bool, Option<Timestamp>) {
+    let period = span.current(now);
+    let test = |n: u64| match count {
+        Some(Count { op, value }) => op.holds(n.cmp(value)),
+        None => n == 0,
+    };
+    // A customer younger than the window has not been quiet for all of it.
+    let existed = customer.created_at <= period.window.start;
+    let guard = |holds: bool| holds && (count.is_some() || existed);
+    let total = series.window(period.first, period.last).count;
+    let holds = guard(test(total));
+    let next = match span {
+        Span::Calendar { .. } => (test(0) != test(total) || !existed).then_some(period.window.end),
+        Span::Rolling { slice, slices } => {
+            let leaves = |bucket: i64| Timestamp::from_second(bucket + slices * slice).ok();
+            let mut left = total;
+            let emptied =
+                series.counts().filter(|(b, _)| *b >= period.first && *b <= period.last).find_map(|(b, n)| {
+                    left -= n;
+                    (test(left) != test(total)).then(|| leaves(b)).flatten()
+                });
+            let grown_up = (!existed).then(|| {
+                let start = customer.created_at.as_second();
+                let first_full =
+                    start.div_euclid(*slice) * slice + if start.rem_euclid(*slice) == 0 { 0 } else { *slice };
+                Timestamp::from_second(first_full + (slices - 1) * slice).ok()
+            });
+            [emptied, grown_up.flatten()].into_iter().flatten().min()
+        }
+        Span::Ever => None,
+    };
+    (holds, next)
+}
+
+/// A `first_seen` / `last_seen` criterion at `now`: whether it holds, and when it may change.
+fn seen_in(
+    window: &SeenWindow,
+    inside: bool,
+    seen: Option<Timestamp>,
+    created: Timestamp,
+    now: Timestamp,
+) -> (bool, Option<Timestamp>) {
+    let (start, end) = match window {
+        SeenWindow::Calendar(span) => {
+            let period = span.current(now);
+            (period.window.start, period.window.end)
+        }
+        SeenWindow::Rolling(d) => (now - *d, Timestamp::MAX),
+    };
+    let within = seen.is_some_and(|t| t >= start && t < end);
+    // When `within` turns false again: the calendar window ends, or the duration passes.
+    let until = |t: Timestamp| match window {
+        SeenWindow::Calendar(_) => end,
+        SeenWindow::Rolling(d) => t + *d,
+    };
+    if inside {
+        return (within, seen.filter(|_| within).map(until));
+    }
+    // Never seen: "not within" once the customer has existed for the whole window.
+    let existed = seen.is_some() || created <= start;
+    let next = if within {
+        seen.map(until)
+    } else if existed {
+        None
+    } else {
+        Some(until(created))
+    };
+    (!within && existed, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::condition::Op;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn seen_windows_hold_and_say_when_they_change() {
+        let day = SeenWindow::Calendar(Span::new(
+            Some(&WindowSpec::Calendar(crate::rules::condition::CalendarUnit::Day)),
+            "UTC",
+        ));
+        let created = at("2030-01-01T00:00:00Z");
+        let now = at("2030-01-07T10:00:00Z");
+        // First seen today: in until midnight.
+        assert_eq!(
+            seen_in(&day, true, Some(at("2030-01-07T09:00:00Z")), created, now),
+            (true, Some(at("2030-01-08T00:00:00Z")))
+        );
+        assert_eq!(seen_in(&day, true, Some(at("2030-01-06T09:00:00Z")), created, now), (false, None));
+        let three_days = SeenWindow::Rolling(SignedDuration::from_hours(72));
+        // Last seen not within 3 days: out while recent, in 3 days after the last event.
+        let last = at("2030-01-06T00:00:00Z");
+        assert_eq!(seen_in(&three_days, false, Some(last), created, now), (false, Some(at("2030-01-09T00:00:00Z"))));
+        // Never seen: in once the customer has existed for 3 days.
+        let young = at("2030-01-06T00:00:00Z");
+        assert_eq!(seen_in(&three_days, false, None, young, now), (false, Some(at("2030-01-09T00:00:00Z"))));
+        assert_eq!(seen_in(&three_days, false, None, created, now), (true, None));
+    }
+
+    #[test]
+    fn counts_change_membership_when_their_buckets_leave_the_window() {
+        let span = Span::new(
+            Some(&WindowSpec::Rolling(crate::rules::condition::Duration(SignedDuration::from_hours(1)))),
+            "UTC",
+        );
+        let now = at("2030-01-07T10:30:00Z");
+        let customer = Customer::blank("c", at("2030-01-01T00:00:00Z"));
+        let mut series = Series::default();
+        let oldest = span.current(now).first;
+        series.add(span.bucket(at("2030-01-07T10:00:00Z")), 1.0, oldest);
+        series.add(span.bucket(at("2030-01-07T10:20:00Z")), 1.0, oldest);
+        let at_least_two = Some(Count { op: Op::AtLeast, value: 2 });
+        // Two in the last hour: in until the first leaves at 11:00 (slices of a minute).
+        assert_eq!(events(&span, &at_least_two, &series, &customer, now), (true, Some(at("2030-01-07T11:00:00Z"))));
+        // None at all: out until the last one leaves at 11:20.
+        assert_eq!(events(&span, &None, &series, &customer, now), (false, Some(at("2030-01-07T11:20:00Z"))));
+        assert_eq!(events(&span, &None, &Series::default(), &customer, now), (true, None));
+    }
+}

@@ -1,0 +1,72 @@
+//! System events from the outbox: each is matched against the tenant's `event_match` rules and
+//! leaves the outbox in the transaction that queues its notifications, so each is matched once,
+//! also across a crash.
+
+use std::time::Duration;
+
+use super::Ingest;
+use crate::alerts::Work;
+use crate::records::system::Pending;
+use crate::store::{self, StoreResult};
+
+/// The longest the loop sleeps before looking again.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Ingest {
+    /// Matches pending system events now and whenever more are put in the outbox.
+    pub fn spawn_system_events(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let ingest = this.clone();
+                let pass = tokio::task::spawn_blocking(move || ingest.run_system_events()).await;
+                if let Ok(Err(e)) = pass {
+                    tracing::error!(error = %e, "matching system events failed; retrying");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = this.system_due.notified() => {}
+                }
+            }
+        });
+    }
+
+    /// Matches every pending system event; answers how many. Blocking.
+    pub fn run_system_events(&self) -> StoreResult<usize> {
+        let _one_pass = self.system_turn.lock().expect("system events lock");
+        let mut matched = 0;
+        let mut notified = 0;
+        while let Some((key, bytes)) = self.store.system_events.first()? {
+            let pending: Pending = store::decode("system event", &bytes)?;
+            let rules = self.alerts.tenant_rules(&pending.tenant)?;
+            let now = self.clock.now();
+            notified += self.store.transact(|tx| {
+                if tx.system_events.remove(&key)?.is_none() {
+                    return Ok(0);
+                }
+                let tenant = pending.tenant.as_str();
+                let mut work = Work::new(tx, tenant, now);
+                let customer = match (&pending.customer, &pending.event.customer_id) {
+                    (Some(snapshot), _) => Some(snapshot.clone()),
+                    (None, Some(id)) => work.customer(id)?,
+                    (None, None) => None,
+                };
+                self.alerts.on_system_event(&mut work, &rules, &pending.event, customer.as_ref())?;
+                let notified = work.notified();
+                work.finish()?;
+                Ok(notified)
+            })?;
+            matched += 1;
+        }
+        // The delivery worker flushes before it attempts what was queued.
+        if notified > 0 {
+            self.alerts.wake_deliveries();
+        }
+        Ok(matched)
+    }
+
+    /// Wakes the matching of system events (a change put one in the outbox).
+    pub fn wake_system_events(&self) {
+        self.system_due.notify_one();
+    }
+}

@@ -1,0 +1,15 @@
+//! The records that travel between the stages (ingest, alerts, cohorts, notifications,
+//! delivery): customers with their activity, events, and Klaxon's own system events. They sit
+//! below every stage, so each stage can read them without importing another.
+
+mod customer;
+mod event;
+pub mod system;
+
+pub use customer::{Activity, CohortTrack, Customer, RESERVED_FIELDS, TypeActivity};
+pub use event::Event;
+
+/// The key of a tenant's customer or event.
+pub fn key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
+}

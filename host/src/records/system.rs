@@ -1,0 +1,188 @@
+//! System events: what Klaxon itself reports about a tenant's objects (a customer changed, a
+//! channel was disabled, a delivery gave up). They are written to a durable outbox in the same
+//! write as the change they report, by whichever stage made it, and ingest takes them from there
+//! and matches them against the tenant's `event_match` rules. Tenants cannot send these types,
+//! and they are not usage: no metric, activity or cohort counts them.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sled::transaction::TransactionalTree;
+
+use super::{Customer, Event};
+use crate::store::{self, TxResult};
+
+/// A system event type: its name, what it reports, and the properties its filters can read.
+#[derive(Debug, Serialize)]
+pub struct SystemType {
+    #[serde(rename = "type")]
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Whether the event's customer is set (so `customer.<field>` filters and scopes apply).
+    pub has_customer: bool,
+    /// Property name and JSON type.
+    pub properties: &'static [(&'static str, &'static str)],
+}
+
+const ACTOR: (&str, &str) = ("actor_key_id", "string");
+const RULE: &[(&str, &str)] = &[("rule_id", "string"), ("name", "string"), ACTOR];
+const CHANNEL: &[(&str, &str)] = &[("channel_id", "string"), ("name", "string"), ("kind", "string"), ACTOR];
+const PLUGIN: &[(&str, &str)] = &[("plugin", "string"), ("kind", "string"), ("version", "number"), ACTOR];
+
+/// Every system event type.
+pub const TYPES: &[SystemType] = &[
+    SystemType {
+        name: "customer.created",
+        description: "A customer was created, by PUT or by its first event.",
+        has_customer: true,
+        properties: &[("name", "string"), ("fields", "object"), ACTOR],
+    },
+    SystemType {
+        name: "customer.updated",
+        description: "A customer's name or fields changed. `changed` lists the names; `changes.<name>.old` and \
+                      `.new` hold the values.",
+        has_customer: true,
+        properties: &[("changed", "array"), ("changes", "object"), ACTOR],
+    },
+    SystemType {
+        name: "customer.deleted",
+        description: "A customer was deleted; its fields are as they were.",
+        has_customer: true,
+        properties: &[("name", "string"), ("fields", "object"), ACTOR],
+    },
+    SystemType { name: "rule.created", description: "A rule was created.", has_customer: false, properties: RULE },
+    SystemType { name: "rule.updated", description: "A rule was replaced.", has_customer: false, properties: RULE },
+    SystemType { name: "rule.deleted", description: "A rule was deleted.", has_customer: false, properties: RULE },
+    SystemType {
+        name: "channel.created",
+        description: "A channel was created.",
+        has_customer: false,
+        properties: CHANNEL,
+    },
+    SystemType {
+        name: "channel.updated",
+        description: "A channel was replaced.",
+        has_customer: false,
+        properties: CHANNEL,
+    },
+    SystemType {
+        name: "channel.deleted",
+        description: "A channel was deleted.",
+        has_customer: false,
+        properties: CHANNEL,
+    },
+    SystemType {
+        name: "channel.disabled",
+        description: "Klaxon disabled a channel whose every attempt failed for `delivery.disable_after`; \
+                      `reason` says why.",
+        has_customer: false,
+        properties: &[("channel_id", "string"), ("name", "string"), ("kind", "string"), ("reason", "string")],
+    },
+    SystemType {
+        name: "plugin.uploaded",
+        description: "A plugin version was uploaded.",
+        has_customer: false,
+        properties: PLUGIN,
+    },
+    SystemType {
+        name: "plugin.pinned",
+        description: "A plugin was pinned to a version (`version`), or set to follow its latest (`version` null).",
+        has_customer: false,
+        properties: PLUGIN,
+    },
+    SystemType {
+        name: "plugin.disabled",
+        description: "A plugin was disabled.",
+        has_customer: false,
+        properties: PLUGIN,
+    },
+    SystemType {
+        name: "plugin.deleted",
+        description: "A plugin was deleted.",
+        has_customer: false,
+        properties: PLUGIN,
+    },
+    SystemType {
+        name: "delivery.failed",
+        description: "A delivery gave up (a 410, a permanent error, or retries ran out). Its customer is the \
+                      notification's, when it has one. A notification made from a `delivery.failed` event reports \
+                      no `delivery.failed` of its own.",
+        has_customer: true,
+        properties: &[
+            ("notification_id", "string"),
+            ("rule_id", "string"),
+            ("channel_id", "string"),
+            ("attempts", "number"),
+            ("error", "string"),
+        ],
+    },
+];
+
+pub const DELIVERY_FAILED: &str = "delivery.failed";
+
+/// Whether `event_type` is one Klaxon reserves for its own events.
+pub fn is_system_type(event_type: &str) -> bool {
+    TYPES.iter().any(|t| t.name == event_type)
+}
+
+/// A system event waiting in the outbox, with its tenant and, for customer events, the
+/// customer as the change left it (a deleted one is gone by the time the event is matched).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub tenant: String,
+    pub event: Event,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+}
+
+/// A system event of `event_type` at `now`. `actor` is the key that made the change, if any.
+pub fn event(
+    event_type: &str,
+    customer_id: Option<&str>,
+    properties: Value,
+    actor: Option<&str>,
+    now: Timestamp,
+) -> Event {
+    debug_assert!(is_system_type(event_type), "{event_type}");
+    let mut properties: Map<String, Value> = match properties {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if let Some(actor) = actor {
+        properties.insert("actor_key_id".into(), json!(actor));
+    }
+    Event {
+        id: format!("sys_{:016x}{:08x}", crate::clock::sequence(now), rand::random::<u32>()),
+        customer_id: customer_id.map(str::to_string),
+        event_type: event_type.to_string(),
+        timestamp: now,
+        properties,
+        received_at: now,
+    }
+}
+
+/// Outbox keys sort in the order the events were made.
+fn outbox_key(event: &Event) -> Vec<u8> {
+    [&crate::clock::sequence(event.timestamp).to_be_bytes()[..], event.id.as_bytes()].concat()
+}
+
+fn pending(tenant: &str, event: Event, customer: Option<&Customer>) -> Pending {
+    let customer = customer.map(|c| Customer { cohorts: Default::default(), ..c.clone() });
+    Pending { tenant: tenant.to_string(), event, customer }
+}
+
+/// Puts a system event in the outbox, inside the transaction that makes the change it reports.
+/// `customer` is the customer a customer event reports on, as the change left it.
+pub fn emit(outbox: &TransactionalTree, tenant: &str, event: Event, customer: Option<&Customer>) -> TxResult<()> {
+    let key = outbox_key(&event);
+    store::tx_put_json(outbox, &key, &pending(tenant, event, customer))
+}
+
+/// Puts a system event in the outbox right after the change it reports (a change of a record
+/// kept outside the ingest transaction's trees).
+pub fn emit_now(outbox: &sled::Tree, tenant: &str, event: Event) -> store::StoreResult<()> {
+    let key = outbox_key(&event);
+    let bytes = serde_json::to_vec(&pending(tenant, event, None)).expect("events serialize");
+    outbox.insert(key, bytes)?;
+    Ok(())
+}
