@@ -6,7 +6,9 @@
 //!   clients at once (each event concerns 10 of the rules);
 //! - the time from sending an event to its answer, which comes once the event, the alert
 //!   states it changed and the notification it queued are on disk (one transaction, one
-//!   flush): p50 and p99 over single-event batches that each queue a notification.
+//!   flush): p50 and p99 over single-event batches that each queue a notification;
+//! - the same throughput with 20 cohorts beside the 100 rules, and the ratio;
+//! - the time to compute a new cohort over the 10,000 customers and 1,000,000 stored events.
 
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
@@ -35,33 +37,17 @@ fn main() {
         assert_eq!(status, 201, "{body}");
     }
     println!("100 rules saved");
+    let rules_alone = [100, 1000].map(|batch| throughput(&server, &key, batch, "rules"));
 
-    for batch in [100, 1000] {
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            for sender in 0..SENDERS {
-                let (server, key) = (&server, &key);
-                s.spawn(move || {
-                    let batches = EVENTS_PER_RUN / SENDERS / batch;
-                    for b in 0..batches {
-                        let events: Vec<Value> = (0..batch)
-                            .map(|i| {
-                                let n = (sender * batches + b) * batch + i;
-                                event(&format!("b{batch}-{n}"), n % CUSTOMERS, n % EVENT_TYPES, "basic")
-                            })
-                            .collect();
-                        let (status, body) =
-                            server.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
-                        assert_eq!((status, body["accepted"].as_u64()), (200, Some(batch as u64)), "{body}");
-                    }
-                });
-            }
-        });
-        let seconds = started.elapsed().as_secs_f64();
-        println!(
-            "batches of {batch:>4}: {:>7.0} events/s accepted and evaluated ({EVENTS_PER_RUN} events in {seconds:.1} s)",
-            EVENTS_PER_RUN as f64 / seconds
-        );
+    for i in 0..20 {
+        let (status, body) = server.call(Method::POST, "/v1/cohorts", &key, Some(cohort(i)));
+        assert_eq!(status, 201, "{body}");
+        wait_ready(&server, &key, body["id"].as_str().unwrap());
+    }
+    println!("20 cohorts computed");
+    for (batch, alone) in [100, 1000].into_iter().zip(rules_alone) {
+        let with_cohorts = throughput(&server, &key, batch, "cohorts");
+        println!("batches of {batch:>4}: with 20 cohorts {:.0}% of the rules alone", with_cohorts / alone * 100.0);
     }
 
     // Customers 0, 10, 20, ... are large Enterprise accounts: a paid license event matches.
@@ -80,6 +66,87 @@ fn main() {
         ms(at(0.50)),
         ms(at(0.99))
     );
+
+    // A new cohort over everything stored: 1,000,000 events in all.
+    let stored = 4 * EVENTS_PER_RUN + LATENCY_SAMPLES;
+    send_events(&server, &key, 1000, 1_000_000 - stored, "fill");
+    let (status, body) = server.call(
+        Method::POST,
+        "/v1/cohorts",
+        &key,
+        Some(json!({ "name": "busy", "criteria": [{ "kind": "performed", "event_type": "type3",
+            "within": { "rolling": "7d" }, "count": { "op": ">=", "value": 5 } }] })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let took = wait_ready(&server, &key, body["id"].as_str().unwrap());
+    let (_, cohort) = server.call(Method::GET, &format!("/v1/cohorts/{}", body["id"].as_str().unwrap()), &key, None);
+    println!(
+        "new cohort over {CUSTOMERS} customers and 1,000,000 stored events computed in {:.2} s ({} members)",
+        took.as_secs_f64(),
+        cohort["members"]
+    );
+}
+
+/// Events per second accepted in batches of `batch`, from `SENDERS` clients.
+fn throughput(server: &Server, key: &str, batch: usize, run: &str) -> f64 {
+    let started = Instant::now();
+    send_events(server, key, batch, EVENTS_PER_RUN, run);
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = EVENTS_PER_RUN as f64 / seconds;
+    println!(
+        "{run}: batches of {batch:>4}: {rate:>7.0} events/s accepted and evaluated ({EVENTS_PER_RUN} events in {seconds:.1} s)"
+    );
+    rate
+}
+
+fn send_events(server: &Server, key: &str, batch: usize, total: usize, run: &str) {
+    std::thread::scope(|s| {
+        for sender in 0..SENDERS {
+            s.spawn(move || {
+                let batches = total / SENDERS / batch;
+                for b in 0..batches {
+                    let events: Vec<Value> = (0..batch)
+                        .map(|i| {
+                            let n = (sender * batches + b) * batch + i;
+                            event(&format!("{run}-b{batch}-{n}"), n % CUSTOMERS, n % EVENT_TYPES, "basic")
+                        })
+                        .collect();
+                    let (status, body) =
+                        server.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
+                    assert_eq!((status, body["accepted"].as_u64()), (200, Some(batch as u64)), "{body}");
+                }
+            });
+        }
+    });
+}
+
+fn wait_ready(server: &Server, key: &str, id: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (_, cohort) = server.call(Method::GET, &format!("/v1/cohorts/{id}"), key, None);
+        if cohort["status"] == "ready" {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Cohort `i`: one of four shapes, on event type `i % 10`.
+fn cohort(i: usize) -> Value {
+    let event_type = format!("type{}", i % EVENT_TYPES);
+    let criterion = match i % 4 {
+        0 => json!({ "kind": "performed", "event_type": event_type, "within": { "rolling": "1d" },
+                     "count": { "op": ">=", "value": 3 }, "filters": [{ "field": "event.hours", "op": ">", "value": 2 }] }),
+        1 => json!({ "kind": "not_performed", "event_type": event_type, "within": { "rolling": "3d" } }),
+        2 => json!({ "kind": "last_seen", "within": { "rolling": "7d" } }),
+        _ => json!({ "kind": "first_seen", "within": { "calendar": "day" } }),
+    };
+    let filters = if i.is_multiple_of(2) {
+        json!([{ "field": "customer.tier", "op": "=", "value": "Enterprise" }])
+    } else {
+        json!([])
+    };
+    json!({ "name": format!("cohort {i}"), "filters": filters, "criteria": [criterion] })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::receivers::{Receiver, Reply, SmtpSink, signature_valid};
 use crate::support::{ADMIN, Server};
 
-const START: &str = "2030-01-07T00:00:00Z";
+pub const START: &str = "2030-01-07T00:00:00Z";
 
 pub struct Setup {
     pub server: Server,

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod channels;
+mod cohorts;
 mod delivery;
 mod ingest;
 mod plugins;
@@ -12,4 +13,5 @@ mod rules;
 mod sandbox;
 mod service;
 mod support;
+mod system;
 mod tenants;
