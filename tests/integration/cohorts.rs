@@ -333,10 +333,14 @@ fn customers_show_their_activity_and_the_catalogue_lists_event_types() {
         json!({ "name": "Callers", "filters": [{ "field": "customer.activity.api_call.count", "op": ">=", "value": 2 }] }),
     );
     assert_eq!(member_ids(&s, &cohort), ["cus_a"]);
+    send(&s, vec![event("e4", "cus_b", "api_call", MONDAY, json!({}))]);
+    assert_eq!(member_ids(&s, &cohort), ["cus_a"]);
+    send(&s, vec![event("e5", "cus_b", "api_call", MONDAY, json!({}))]);
+    assert_eq!(member_ids(&s, &cohort), ["cus_a", "cus_b"], "judged again as its activity grows");
 
     let types = get(&s, "/v1/event-types");
     let api_call = types["items"].as_array().unwrap().iter().find(|t| t["type"] == "api_call").unwrap();
-    assert_eq!(api_call["count"], 2);
+    assert_eq!(api_call["count"], 4);
     assert_eq!(api_call["properties"], json!({ "path": ["string"], "status": ["number", "string"] }));
     let system = types["system"].as_array().unwrap();
     let updated = system.iter().find(|t| t["type"] == "customer.updated").unwrap();

@@ -37,6 +37,8 @@ pub struct Compiled {
     criteria: Vec<Judged>,
     /// How many criteria count events (each has a series in the track).
     slots: usize,
+    /// Whether its filters read the customer's activity, which every event changes.
+    filters_read_activity: bool,
 }
 
 enum Judged {
@@ -59,45 +61,46 @@ impl Compiled {
             .spec
             .criteria
             .iter()
-            .map(|criterion| match criterion {
-                Criterion::Performed { event_type, filters, count, within } => {
+            .map(|criterion| {
+                let mut events = |event_type: &Option<String>, filters: &Vec<Filter>, count, within| {
                     slots += 1;
                     let span = Span::new(Some(within), &tz);
                     Judged::Events {
                         event_type: event_type.clone(),
                         filters: filters.clone(),
                         span,
-                        count: Some(*count),
+                        count,
                         slot: slots - 1,
                     }
-                }
-                Criterion::NotPerformed { event_type, filters, within } => {
-                    slots += 1;
-                    let span = Span::new(Some(within), &tz);
-                    Judged::Events {
-                        event_type: event_type.clone(),
-                        filters: filters.clone(),
-                        span,
-                        count: None,
-                        slot: slots - 1,
+                };
+                match criterion {
+                    Criterion::Performed { event_type, filters, count, within } => {
+                        events(event_type, filters, Some(*count), within)
                     }
-                }
-                Criterion::FirstSeen { within, not_within } | Criterion::LastSeen { within, not_within } => {
-                    let last = matches!(criterion, Criterion::LastSeen { .. });
-                    let (spec, inside) = match (within, not_within) {
-                        (Some(w), _) => (*w, true),
-                        (None, Some(w)) => (*w, false),
-                        (None, None) => unreachable!("checked at save time"),
-                    };
-                    let window = match spec {
-                        WindowSpec::Rolling(d) => SeenWindow::Rolling(d.0),
-                        calendar => SeenWindow::Calendar(Span::new(Some(&calendar), &tz)),
-                    };
-                    Judged::Seen { last, window, inside }
+                    Criterion::NotPerformed { event_type, filters, within } => {
+                        events(event_type, filters, None, within)
+                    }
+                    Criterion::FirstSeen { within, not_within } | Criterion::LastSeen { within, not_within } => {
+                        let last = matches!(criterion, Criterion::LastSeen { .. });
+                        let (spec, inside) = match (within, not_within) {
+                            (Some(w), _) => (*w, true),
+                            (None, Some(w)) => (*w, false),
+                            (None, None) => unreachable!("checked at save time"),
+                        };
+                        let window = match spec {
+                            WindowSpec::Rolling(d) => SeenWindow::Rolling(d.0),
+                            calendar => SeenWindow::Calendar(Span::new(Some(&calendar), &tz)),
+                        };
+                        Judged::Seen { last, window, inside }
+                    }
                 }
             })
             .collect();
-        Compiled { cohort, criteria, slots }
+        let filters_read_activity = cohort.spec.filters.iter().any(|f| {
+            let field = f.field.trim_start_matches("customer.");
+            crate::records::RESERVED_FIELDS.iter().any(|kept| field == *kept || field.starts_with(&format!("{kept}.")))
+        });
+        Compiled { cohort, criteria, slots, filters_read_activity }
     }
 
     /// A track's counts before any event: one empty series per criterion that counts events.
@@ -119,10 +122,11 @@ impl Compiled {
 
     /// Whether an event of this type can change what the cohort knows of its customer.
     pub fn counts_type(&self, event_type: &str) -> bool {
-        self.criteria.iter().any(|c| match c {
-            Judged::Events { event_type: wanted, .. } => wanted.as_deref().is_none_or(|t| t == event_type),
-            Judged::Seen { .. } => true,
-        })
+        self.filters_read_activity
+            || self.criteria.iter().any(|c| match c {
+                Judged::Events { event_type: wanted, .. } => wanted.as_deref().is_none_or(|t| t == event_type),
+                Judged::Seen { .. } => true,
+            })
     }
 
     /// The customer's track for this cohort's definition (a fresh one for a new definition).
