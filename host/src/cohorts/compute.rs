@@ -141,8 +141,7 @@ impl Cohorts {
                         }
                     }
                     track.counted_past = true;
-                    let track = track.clone();
-                    let (member, due) = cohort.judge(&customer, &track, now);
+                    let (member, due) = cohort.judge(&customer, &customer.cohorts[cohort.id()], now);
                     cohort.apply(tx, tenant, &mut customer, member, due, now, &[])?;
                     store::tx_put_json(tx.customers, key, &customer)?;
                 }

@@ -131,10 +131,15 @@ impl Compiled {
 
     /// The customer's track for this cohort's definition (a fresh one for a new definition).
     pub fn track<'c>(&self, customer: &'c mut Customer) -> &'c mut CohortTrack {
-        let track = customer.cohorts.entry(self.cohort.id.clone()).or_default();
+        let fresh =
+            || CohortTrack { version: self.cohort.version, counts: self.empty_counts(), ..CohortTrack::default() };
+        let tracks = &mut customer.cohorts;
+        if !tracks.contains_key(&self.cohort.id) {
+            tracks.insert(self.cohort.id.clone(), fresh());
+        }
+        let track = tracks.get_mut(&self.cohort.id).expect("just inserted");
         if track.version != self.cohort.version || track.counts.len() != self.slots {
-            *track =
-                CohortTrack { version: self.cohort.version, counts: self.empty_counts(), ..CohortTrack::default() };
+            *track = fresh();
         }
         track
     }
@@ -193,8 +198,7 @@ impl Compiled {
         if !(track.counted_past || self.cohort.status == Status::Ready) {
             return Ok(());
         }
-        let track = track.clone();
-        let (member, due) = self.judge(customer, &track, now);
+        let (member, due) = self.judge(customer, &customer.cohorts[&self.cohort.id], now);
         self.apply(tx, tenant, customer, member, due, now, listeners)
     }
 

@@ -167,8 +167,6 @@ impl Ingest {
                     }
                     let customer = work.customer_mut(id)?.expect("just created");
                     customer.saw(event);
-                    // Tracks of deleted cohorts go as the customer is next written.
-                    customer.cohorts.retain(|cohort, _| cohorts.get(cohort).is_some());
                     let judge = to_judge.entry(id).or_default();
                     for (i, cohort) in cohorts.all.iter().enumerate() {
                         if created || cohort.counts_type(&event.event_type) {
@@ -176,12 +174,14 @@ impl Ingest {
                             judge.insert(i);
                         }
                     }
-                    let customer = customer.clone();
+                    let customer = customer.without_tracks();
                     self.alerts.on_event(&mut work, &rules, event, &customer)?;
                     accepted += 1;
                 }
                 for (id, judge) in &to_judge {
                     let customer = work.customer_mut(id)?.expect("read above");
+                    // Tracks of deleted cohorts go as the customer is next written.
+                    customer.cohorts.retain(|cohort, _| cohorts.get(cohort).is_some());
                     for i in judge {
                         let cohort = &cohorts.all[*i];
                         cohort.settle(tx, tenant, customer, now, rules.cohort_listeners(cohort.id()))?;

@@ -73,16 +73,16 @@ pub struct CohortTrack {
     pub version: u64,
     /// Whether the events from before the definition are counted in (by the cohort's
     /// computation); until then the customer is not judged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counted_past: bool,
     /// Since when it is a member; `None` while it is not.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_since: Option<Timestamp>,
     /// When time alone may change its membership next: a timer is set for then.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Timestamp>,
     /// Per behaviour criterion of the cohort, its matching events per time bucket.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counts: Vec<Series>,
 }
 
@@ -127,6 +127,19 @@ impl Customer {
                 }
                 None => self.fields.get(name).map(Cow::Borrowed),
             },
+        }
+    }
+
+    /// The customer without its cohort tracks (what rules read), cheaper to copy.
+    pub fn without_tracks(&self) -> Customer {
+        Customer {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            fields: self.fields.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            activity: self.activity.clone(),
+            cohorts: BTreeMap::new(),
         }
     }
 
