@@ -131,3 +131,21 @@ fn a_failed_delivery_is_reported_once_and_never_feeds_itself() {
     assert_eq!(sent[0]["status"], "failed");
     assert_eq!(also_gone.requests().len(), 1);
 }
+
+#[test]
+fn a_customer_created_by_its_first_event_is_reported() {
+    let s = Setup::start("");
+    let rule = system_rule(&s, "customer.created", json!([]), &[]);
+    let event = json!({ "id": "e1", "customer_id": "cus_new", "type": "signup", "timestamp": START });
+    let (status, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [event] })));
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while notifications(&s, &rule).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "customer.created was not matched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = notifications(&s, &rule);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["context"]["event"]["customer_id"], "cus_new");
+    assert!(sent[0]["context"]["event"]["properties"]["actor_key_id"].is_string());
+}

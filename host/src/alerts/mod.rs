@@ -112,6 +112,11 @@ impl TenantRules {
         self.typed(event_type).iter().chain(&self.every_event).map(|i| &*self.rules[*i])
     }
 
+    /// Whether some rule names this event type.
+    pub fn watches(&self, event_type: &str) -> bool {
+        !self.typed(event_type).is_empty()
+    }
+
     /// The rules that name this event type (only `event_match` rules name system types).
     fn typed(&self, event_type: &str) -> &[usize] {
         self.by_type.get(event_type).map_or(&[][..], Vec::as_slice)
