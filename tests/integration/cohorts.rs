@@ -351,3 +351,30 @@ fn customers_show_their_activity_and_the_catalogue_lists_event_types() {
     let (_, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [old] })));
     assert_eq!(body["rejected"][0]["field"], "timestamp", "{body}");
 }
+
+#[test]
+fn a_batch_over_a_thousand_customers_is_sent_in_parts_that_say_so() {
+    let s = Setup::start("");
+    let cohort = cohort(
+        &s,
+        json!({ "name": "New today", "criteria": [{ "kind": "first_seen", "within": { "calendar": "day" } }] }),
+    );
+    let rule = cohort_rule(&s, &cohort, "15m", &[]);
+    for batch in 0..3 {
+        let events = (0..850)
+            .map(|i| event(&format!("e{batch}-{i}"), &format!("cus_{batch}_{i:03}"), "signup", MONDAY, json!({})))
+            .collect();
+        send(&s, events);
+    }
+    s.clock(&at(&s, "PT16M"));
+    let sent = batches(&s, &rule);
+    assert_eq!(sent.len(), 3, "2,550 customers in parts of at most 1000");
+    let parts: Vec<Value> = sent.iter().map(|n| n["context"]["part"].clone()).collect();
+    let mut numbers: Vec<u64> = parts.iter().map(|p| p["number"].as_u64().unwrap()).collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert!(parts.iter().all(|p| p["of"] == 3), "{parts:?}");
+    let total: u64 = sent.iter().map(|n| n["context"]["entered_count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2550);
+    assert!(sent.iter().all(|n| n["context"]["entered_count"].as_u64().unwrap() <= 1000));
+}
