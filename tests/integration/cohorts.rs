@@ -14,7 +14,7 @@ use crate::receivers::Receiver;
 const MONDAY: &str = "2030-01-07T00:00:00Z";
 
 /// `span` (ISO 8601, days allowed, may be negative) after `MONDAY`.
-fn at(_: &Setup, span: &str) -> String {
+fn at(span: &str) -> String {
     let start: jiff::Timestamp = MONDAY.parse().unwrap();
     let span: jiff::Span = span.parse().unwrap();
     start.to_zoned(jiff::tz::TimeZone::UTC).checked_add(span).unwrap().timestamp().to_string()
@@ -108,16 +108,16 @@ fn first_seen_today_with_a_failed_call_enters_in_one_batch_and_leaves_the_next_d
     let rule = cohort_rule(&s, &cohort, "15m", &[&channel]);
 
     // Seen yesterday already: not new today, whatever it does now.
-    send(&s, vec![event("old", "cus_old", "login", &at(&s, "-PT2H"), json!({}))]);
-    s.clock(&at(&s, "PT1M"));
+    send(&s, vec![event("old", "cus_old", "login", &at("-PT2H"), json!({}))]);
+    s.clock(&at("PT1M"));
     for (i, customer) in ["cus_a", "cus_b", "cus_c"].iter().enumerate() {
-        send(&s, vec![event(&format!("e{i}"), customer, "api_call", &at(&s, "PT1M"), json!({ "status": 400 }))]);
+        send(&s, vec![event(&format!("e{i}"), customer, "api_call", &at("PT1M"), json!({ "status": 400 }))]);
     }
     send(
         &s,
         vec![
-            event("ok", "cus_fine", "api_call", &at(&s, "PT1M"), json!({ "status": 200 })),
-            event("old400", "cus_old", "api_call", &at(&s, "PT1M"), json!({ "status": 400 })),
+            event("ok", "cus_fine", "api_call", &at("PT1M"), json!({ "status": 200 })),
+            event("old400", "cus_old", "api_call", &at("PT1M"), json!({ "status": 400 })),
         ],
     );
     assert_eq!(member_ids(&s, &cohort), ["cus_a", "cus_b", "cus_c"]);
@@ -125,7 +125,7 @@ fn first_seen_today_with_a_failed_call_enters_in_one_batch_and_leaves_the_next_d
     assert_eq!(memberships["items"][0]["cohort_id"], cohort.as_str(), "{memberships}");
     assert!(batches(&s, &rule).is_empty(), "nothing before the batch interval");
 
-    s.clock(&at(&s, "PT16M"));
+    s.clock(&at("PT16M"));
     let sent = batches(&s, &rule);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     let context = &sent[0]["context"];
@@ -142,18 +142,18 @@ fn first_seen_today_with_a_failed_call_enters_in_one_batch_and_leaves_the_next_d
     );
 
     // An interval without change sends nothing.
-    s.clock(&at(&s, "PT40M"));
+    s.clock(&at("PT40M"));
     assert_eq!(batches(&s, &rule).len(), 1);
 
     // "Today" ends: they all leave, in one batch.
-    s.clock(&at(&s, "P1DT1M"));
+    s.clock(&at("P1DT1M"));
     assert!(member_ids(&s, &cohort).is_empty());
-    s.clock(&at(&s, "P1DT20M"));
+    s.clock(&at("P1DT20M"));
     let sent = batches(&s, &rule);
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(ids(&sent[1]["context"]["exited"]), ["cus_a", "cus_b", "cus_c"]);
     assert_eq!(sent[1]["context"]["entered"], json!([]));
-    s.clock(&at(&s, "P1DT2H"));
+    s.clock(&at("P1DT2H"));
     assert_eq!(batches(&s, &rule).len(), 2, "no change, no batch");
 }
 
@@ -166,25 +166,25 @@ fn no_traffic_for_three_days_enters_with_time_and_a_pending_batch_survives_a_kil
     );
     let rule = cohort_rule(&s, &cohort, "1h", &[]);
     send(&s, vec![event("a1", "cus_a", "usage", MONDAY, json!({})), event("b1", "cus_b", "usage", MONDAY, json!({}))]);
-    s.clock(&at(&s, "P2D"));
+    s.clock(&at("P2D"));
     assert!(member_ids(&s, &cohort).is_empty(), "two days is not three");
 
-    s.clock(&at(&s, "P3DT2H"));
+    s.clock(&at("P3DT2H"));
     assert_eq!(member_ids(&s, &cohort), ["cus_a", "cus_b"]);
-    s.clock(&at(&s, "P3DT3H1M"));
+    s.clock(&at("P3DT3H1M"));
     let sent = batches(&s, &rule);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(ids(&sent[0]["context"]["entered"]), ["cus_a", "cus_b"]);
 
     // Traffic again: out at once; the batch is pending when the server is killed.
-    send(&s, vec![event("b2", "cus_b", "usage", &at(&s, "P3DT3H1M"), json!({}))]);
+    send(&s, vec![event("b2", "cus_b", "usage", &at("P3DT3H1M"), json!({}))]);
     assert_eq!(member_ids(&s, &cohort), ["cus_a"]);
     s.server.crash_and_restart();
-    s.clock(&at(&s, "P3DT4H5M"));
+    s.clock(&at("P3DT4H5M"));
     let sent = batches(&s, &rule);
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(ids(&sent[1]["context"]["exited"]), ["cus_b"]);
-    s.clock(&at(&s, "P3DT6H"));
+    s.clock(&at("P3DT6H"));
     assert_eq!(batches(&s, &rule).len(), 2, "sent once");
 }
 
@@ -222,7 +222,7 @@ fn a_new_cohort_over_ten_thousand_customers_is_computed_in_the_background_and_an
     assert!(ready["computed_at"].is_string());
     let (_, customer) = s.server.call(Method::GET, "/v1/customers/cus_00002/cohorts", &s.key, None);
     assert_eq!(customer["items"][0]["cohort_id"], id);
-    s.clock(&at(&s, "PT5M"));
+    s.clock(&at("PT5M"));
     assert!(batches(&s, &rule).is_empty(), "the first membership is not announced");
 }
 
@@ -313,18 +313,15 @@ fn customers_show_their_activity_and_the_catalogue_lists_event_types() {
     send(
         &s,
         vec![
-            event("e1", "cus_a", "api_call", &at(&s, "-PT1H"), json!({ "status": 400, "path": "/v1/x" })),
+            event("e1", "cus_a", "api_call", &at("-PT1H"), json!({ "status": 400, "path": "/v1/x" })),
             event("e2", "cus_a", "api_call", MONDAY, json!({ "status": "teapot" })),
             event("e3", "cus_a", "login", MONDAY, json!({})),
         ],
     );
     let customer = get(&s, "/v1/customers/cus_a");
-    assert_eq!(customer["first_seen"], at(&s, "-PT1H"));
+    assert_eq!(customer["first_seen"], at("-PT1H"));
     assert_eq!(customer["last_seen"], MONDAY);
-    assert_eq!(
-        customer["activity"]["api_call"],
-        json!({ "count": 2, "first_seen": at(&s, "-PT1H"), "last_seen": MONDAY })
-    );
+    assert_eq!(customer["activity"]["api_call"], json!({ "count": 2, "first_seen": at("-PT1H"), "last_seen": MONDAY }));
     assert!(customer.get("cohorts").is_none(), "{customer}");
 
     // Activity is a field filters can read.
@@ -347,7 +344,7 @@ fn customers_show_their_activity_and_the_catalogue_lists_event_types() {
     assert!(updated["properties"].as_array().unwrap().iter().any(|p| p[0] == "changed"), "{updated}");
 
     // Events older than the retention are refused.
-    let old = event("ancient", "cus_a", "login", &at(&s, "-P100D"), json!({}));
+    let old = event("ancient", "cus_a", "login", &at("-P100D"), json!({}));
     let (_, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [old] })));
     assert_eq!(body["rejected"][0]["field"], "timestamp", "{body}");
 }
@@ -366,7 +363,7 @@ fn a_batch_over_a_thousand_customers_is_sent_in_parts_that_say_so() {
             .collect();
         send(&s, events);
     }
-    s.clock(&at(&s, "PT16M"));
+    s.clock(&at("PT16M"));
     let sent = batches(&s, &rule);
     assert_eq!(sent.len(), 3, "2,550 customers in parts of at most 1000");
     let parts: Vec<Value> = sent.iter().map(|n| n["context"]["part"].clone()).collect();

@@ -15,7 +15,6 @@ mod system;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use jiff::SignedDuration;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -53,8 +52,6 @@ pub struct Ingest {
     clock: SharedClock,
     alerts: Arc<Alerts>,
     cohorts: Arc<Cohorts>,
-    /// How long events are kept.
-    retention: SignedDuration,
     /// One batch at a time per tenant: concurrent batches of a tenant touch the same alerts, and
     /// taking turns is cheaper than a transaction retrying a whole batch after a conflict. A
     /// cohort's definition is saved in a turn too (see `save_cohort`).
@@ -73,17 +70,7 @@ impl Ingest {
         cohorts: Arc<Cohorts>,
         system_due: Arc<Notify>,
     ) -> Self {
-        let retention = cohorts.retention;
-        Ingest {
-            store,
-            clock,
-            alerts,
-            cohorts,
-            retention,
-            turns: Arc::default(),
-            system_due,
-            system_turn: Arc::default(),
-        }
+        Ingest { store, clock, alerts, cohorts, turns: Arc::default(), system_due, system_turn: Arc::default() }
     }
 
     /// Runs `f` in the tenant's turn.
@@ -208,9 +195,5 @@ impl Ingest {
         outcome.duplicates = good.len() - accepted;
         outcome.notifications = notified;
         Ok(outcome)
-    }
-
-    pub fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<records::Event>> {
-        crate::store::get_json(&self.store.events, &records::key(tenant, id))
     }
 }

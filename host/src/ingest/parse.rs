@@ -60,12 +60,12 @@ impl Ingest {
         if input.timestamp > now + MAX_FUTURE {
             return Err(invalid("timestamp", "is more than 24 hours ahead of the server's clock"));
         }
-        if input.timestamp < now - self.retention {
+        if input.timestamp < now - self.cohorts.retention {
             return Err(invalid(
                 "timestamp",
                 format!(
                     "is older than the {} of events Klaxon keeps (ingest.event_retention)",
-                    crate::rules::condition::Duration(self.retention)
+                    crate::rules::condition::Duration(self.cohorts.retention)
                 ),
             ));
         }

@@ -29,7 +29,7 @@ impl Ingest {
 
     /// Removes the events older than the retention, of every tenant; answers how many.
     pub fn prune(&self) -> StoreResult<usize> {
-        let cutoff = self.clock.now() - self.retention;
+        let cutoff = self.clock.now() - self.cohorts.retention;
         let mut pruned = 0;
         for tenant in self.store.tenants.iter().keys() {
             let tenant = String::from_utf8_lossy(&tenant?).into_owned();

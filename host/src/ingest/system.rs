@@ -64,9 +64,4 @@ impl Ingest {
         }
         Ok(matched)
     }
-
-    /// Wakes the matching of system events (a change put one in the outbox).
-    pub fn wake_system_events(&self) {
-        self.system_due.notify_one();
-    }
 }
