@@ -12,7 +12,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::{Cohort, Cohorts, Compiled, Status};
 use crate::records::{self, Customer, Event};
-use crate::series::aggregate::Series;
+use crate::series::counts::Counts;
 use crate::store::{self, StoreError, StoreResult, keys};
 
 /// Customers judged per transaction.
@@ -81,8 +81,8 @@ impl Cohorts {
     }
 
     /// Per customer, the events from before the definition that its criteria count.
-    fn past_counts(&self, tenant: &str, cohort: &Compiled) -> StoreResult<HashMap<String, Vec<Series>>> {
-        let mut counts: HashMap<String, Vec<Series>> = HashMap::new();
+    fn past_counts(&self, tenant: &str, cohort: &Compiled) -> StoreResult<HashMap<String, Vec<Counts>>> {
+        let mut counts: HashMap<String, Vec<Counts>> = HashMap::new();
         let now = self.clock.now();
         let Some(since) = cohort.oldest_counted(now) else { return Ok(counts) };
         let prefix = [tenant.as_bytes(), b"\0"].concat();
@@ -103,8 +103,8 @@ impl Cohorts {
             };
             let Some(customer) = event.customer_id.clone() else { continue };
             for (slot, bucket, oldest) in cohort.samples(&event, now) {
-                let series = counts.entry(customer.clone()).or_insert_with(|| cohort.empty_counts());
-                series[slot].add(bucket, 1.0, oldest);
+                let counted = counts.entry(customer.clone()).or_insert_with(|| cohort.empty_counts());
+                counted[slot].add(bucket, oldest);
             }
         }
         Ok(counts)
@@ -112,7 +112,7 @@ impl Cohorts {
 
     /// Counts in the past and judges every customer not yet counted for this definition,
     /// silently. `false` when the definition changed meanwhile (this computation is over).
-    fn judge_all(&self, tenant: &str, cohort: &Compiled, past: &HashMap<String, Vec<Series>>) -> StoreResult<bool> {
+    fn judge_all(&self, tenant: &str, cohort: &Compiled, past: &HashMap<String, Vec<Counts>>) -> StoreResult<bool> {
         let prefix = format!("{tenant}/");
         let mut from = prefix.clone().into_bytes();
         loop {
@@ -136,12 +136,12 @@ impl Cohorts {
                         continue;
                     }
                     if let Some(counts) = counted {
-                        for (series, counted) in track.counts.iter_mut().zip(counts) {
-                            series.merge(counted);
+                        for (kept, counted) in track.counts.iter_mut().zip(counts) {
+                            kept.merge(counted);
                         }
                     }
                     track.counted_past = true;
-                    let (member, due) = cohort.judge(&customer, &customer.cohorts[cohort.id()], now);
+                    let (member, due) = cohort.judge(&customer, &customer.cohorts[&cohort.cohort.version], now);
                     cohort.apply(tx, tenant, &mut customer, member, due, now, &[])?;
                     store::tx_put_json(tx.customers, key, &customer)?;
                 }

@@ -12,7 +12,7 @@ use crate::records::{CohortTrack, Customer, Event};
 use crate::rules::CohortChange;
 use crate::rules::all_pass;
 use crate::rules::condition::{Filter, WindowSpec};
-use crate::series::aggregate::Series;
+use crate::series::counts::Counts;
 use crate::series::window::Span;
 use crate::store::{self, Tx, TxResult, keys};
 
@@ -35,7 +35,7 @@ pub struct BatchEntry {
 pub struct Compiled {
     pub cohort: Cohort,
     criteria: Vec<Judged>,
-    /// How many criteria count events (each has a series in the track).
+    /// How many criteria count events (each has its counts in the track).
     slots: usize,
     /// Whether its filters read the customer's activity, which every event changes.
     filters_read_activity: bool,
@@ -103,9 +103,9 @@ impl Compiled {
         Compiled { cohort, criteria, slots, filters_read_activity }
     }
 
-    /// A track's counts before any event: one empty series per criterion that counts events.
-    pub fn empty_counts(&self) -> Vec<Series> {
-        vec![Series::default(); self.slots]
+    /// A track's counts before any event: empty counts per criterion that counts events.
+    pub fn empty_counts(&self) -> Vec<Counts> {
+        vec![Counts::default(); self.slots]
     }
 
     /// The windows of the criteria that count events.
@@ -131,17 +131,10 @@ impl Compiled {
 
     /// The customer's track for this cohort's definition (a fresh one for a new definition).
     pub fn track<'c>(&self, customer: &'c mut Customer) -> &'c mut CohortTrack {
-        let fresh =
-            || CohortTrack { version: self.cohort.version, counts: self.empty_counts(), ..CohortTrack::default() };
-        let tracks = &mut customer.cohorts;
-        if !tracks.contains_key(&self.cohort.id) {
-            tracks.insert(self.cohort.id.clone(), fresh());
-        }
-        let track = tracks.get_mut(&self.cohort.id).expect("just inserted");
-        if track.version != self.cohort.version || track.counts.len() != self.slots {
-            *track = fresh();
-        }
-        track
+        customer
+            .cohorts
+            .entry(self.cohort.version)
+            .or_insert_with(|| CohortTrack { counts: self.empty_counts(), ..CohortTrack::default() })
     }
 
     /// What `event` adds, per criterion that counts events: the slot and the bucket.
@@ -159,10 +152,9 @@ impl Compiled {
 
     /// Counts a tenant event of the customer into its track.
     pub fn count(&self, customer: &mut Customer, event: &Event, now: Timestamp) {
-        let samples: Vec<_> = self.samples(event, now).collect();
         let track = self.track(customer);
-        for (slot, bucket, oldest) in samples {
-            track.counts[slot].add(bucket, 1.0, oldest);
+        for (slot, bucket, oldest) in self.samples(event, now) {
+            track.counts[slot].add(bucket, oldest);
         }
     }
 
@@ -198,7 +190,7 @@ impl Compiled {
         if !(track.counted_past || self.cohort.status == Status::Ready) {
             return Ok(());
         }
-        let (member, due) = self.judge(customer, &customer.cohorts[&self.cohort.id], now);
+        let (member, due) = self.judge(customer, &customer.cohorts[&self.cohort.version], now);
         self.apply(tx, tenant, customer, member, due, now, listeners)
     }
 
@@ -216,23 +208,26 @@ impl Compiled {
         now: Timestamp,
         listeners: &[Listener],
     ) -> TxResult<()> {
-        let snapshot =
-            Member { id: customer.id.clone(), name: customer.name.clone(), fields: customer.fields.clone(), at: now };
-        let track = self.track(customer);
-        let key = member_key(tenant, &self.cohort.id, &snapshot.id);
-        match (track.member_since.is_some(), member) {
-            (false, true) => {
-                track.member_since = Some(now);
+        let was_member = self.track(customer).member_since.is_some();
+        if was_member != member {
+            let key = member_key(tenant, &self.cohort.id, &customer.id);
+            let change = if member {
                 store::tx_put_json(tx.cohort_members, &key, &now)?;
-                record(tx, tenant, listeners, CohortChange::Entered, snapshot)?;
-            }
-            (true, false) => {
-                track.member_since = None;
+                CohortChange::Entered
+            } else {
                 tx.cohort_members.remove(key)?;
-                record(tx, tenant, listeners, CohortChange::Exited, snapshot)?;
-            }
-            _ => {}
+                CohortChange::Exited
+            };
+            let snapshot = Member {
+                id: customer.id.clone(),
+                name: customer.name.clone(),
+                fields: customer.fields.clone(),
+                at: now,
+            };
+            record(tx, tenant, listeners, change, snapshot)?;
+            self.track(customer).member_since = member.then_some(now);
         }
+        let track = self.track(customer);
         let set = track.due.filter(|at| *at > now);
         let keep = match (set, due) {
             (Some(set), Some(due)) => set <= due,
@@ -282,7 +277,7 @@ fn record(tx: &Tx, tenant: &str, listeners: &[Listener], change: CohortChange, m
 fn events(
     span: &Span,
     count: &Option<Count>,
-    series: &Series,
+    counts: &Counts,
     customer: &Customer,
     now: Timestamp,
 ) -> (bool, Option<Timestamp>) {
@@ -294,7 +289,7 @@ fn events(
     // A customer younger than the window has not been quiet for all of it.
     let existed = customer.created_at <= period.window.start;
     let guard = |holds: bool| holds && (count.is_some() || existed);
-    let total = series.window(period.first, period.last).count;
+    let total = counts.total(period.first, period.last);
     let holds = guard(test(total));
     let next = match span {
         Span::Calendar { .. } => (test(0) != test(total) || !existed).then_some(period.window.end),
@@ -302,7 +297,7 @@ fn events(
             let leaves = |bucket: i64| Timestamp::from_second(bucket + slices * slice).ok();
             let mut left = total;
             let emptied =
-                series.counts().filter(|(b, _)| *b >= period.first && *b <= period.last).find_map(|(b, n)| {
+                counts.buckets().filter(|(b, _)| *b >= period.first && *b <= period.last).find_map(|(b, n)| {
                     left -= n;
                     (test(left) != test(total)).then(|| leaves(b)).flatten()
                 });
@@ -396,15 +391,15 @@ mod tests {
         );
         let now = at("2030-01-07T10:30:00Z");
         let customer = Customer::blank("c", at("2030-01-01T00:00:00Z"));
-        let mut series = Series::default();
+        let mut counts = Counts::default();
         let oldest = span.current(now).first;
-        series.add(span.bucket(at("2030-01-07T10:00:00Z")), 1.0, oldest);
-        series.add(span.bucket(at("2030-01-07T10:20:00Z")), 1.0, oldest);
+        counts.add(span.bucket(at("2030-01-07T10:00:00Z")), oldest);
+        counts.add(span.bucket(at("2030-01-07T10:20:00Z")), oldest);
         let at_least_two = Some(Count { op: Op::AtLeast, value: 2 });
         // Two in the last hour: in until the first leaves at 11:00 (slices of a minute).
-        assert_eq!(events(&span, &at_least_two, &series, &customer, now), (true, Some(at("2030-01-07T11:00:00Z"))));
+        assert_eq!(events(&span, &at_least_two, &counts, &customer, now), (true, Some(at("2030-01-07T11:00:00Z"))));
         // None at all: out until the last one leaves at 11:20.
-        assert_eq!(events(&span, &None, &series, &customer, now), (false, Some(at("2030-01-07T11:20:00Z"))));
-        assert_eq!(events(&span, &None, &Series::default(), &customer, now), (true, None));
+        assert_eq!(events(&span, &None, &counts, &customer, now), (false, Some(at("2030-01-07T11:20:00Z"))));
+        assert_eq!(events(&span, &None, &Counts::default(), &customer, now), (true, None));
     }
 }

@@ -105,6 +105,11 @@ impl TenantCohorts {
     pub fn get(&self, id: &str) -> Option<&Arc<Compiled>> {
         self.all.iter().find(|c| c.id() == id)
     }
+
+    /// Drops the customer's tracks of deleted cohorts and replaced definitions.
+    pub fn drop_stale_tracks(&self, customer: &mut Customer) {
+        customer.cohorts.retain(|version, _| self.all.iter().any(|c| c.cohort.version == *version));
+    }
 }
 
 pub struct Cohorts {
@@ -228,13 +233,13 @@ impl Cohorts {
     /// The cohorts a customer is a member of.
     pub fn memberships(&self, tenant: &str, customer: &Customer) -> StoreResult<Vec<Membership>> {
         let cohorts = self.tenant(tenant)?;
-        Ok(customer
-            .cohorts
+        Ok(cohorts
+            .all
             .iter()
-            .filter_map(|(id, track)| {
-                let cohort = cohorts.get(id)?;
-                let entered_at = track.member_since.filter(|_| track.version == cohort.cohort.version)?;
-                Some(Membership { cohort_id: id.clone(), name: cohort.cohort.spec.name.clone(), entered_at })
+            .filter_map(|compiled| {
+                let cohort = &compiled.cohort;
+                let entered_at = customer.cohorts.get(&cohort.version)?.member_since?;
+                Some(Membership { cohort_id: cohort.id.clone(), name: cohort.spec.name.clone(), entered_at })
             })
             .collect())
     }

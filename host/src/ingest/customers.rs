@@ -53,7 +53,7 @@ impl Ingest {
             customer.name = input.name.clone();
             customer.fields = input.fields.clone();
             customer.updated_at = now;
-            customer.cohorts.retain(|cohort, _| cohorts.get(cohort).is_some());
+            cohorts.drop_stale_tracks(&mut customer);
             for cohort in &cohorts.all {
                 cohort.settle(tx, tenant, &mut customer, now, rules.cohort_listeners(cohort.id()))?;
             }

@@ -170,7 +170,7 @@ impl Ingest {
                 for (id, judge) in &to_judge {
                     let customer = work.customer_mut(id)?.expect("read above");
                     // Tracks of deleted cohorts go as the customer is next written.
-                    customer.cohorts.retain(|cohort, _| cohorts.get(cohort).is_some());
+                    cohorts.drop_stale_tracks(customer);
                     for i in judge {
                         let cohort = &cohorts.all[*i];
                         cohort.settle(tx, tenant, customer, now, rules.cohort_listeners(cohort.id()))?;

@@ -8,9 +8,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::Event;
+use super::{CohortTrack, Event};
 use crate::context::CustomerRef;
-use crate::series::aggregate::Series;
 
 /// Event types tracked per customer; past this many, new types count only in `first_seen` and
 /// `last_seen`.
@@ -26,9 +25,10 @@ pub struct Customer {
     pub updated_at: Timestamp,
     #[serde(flatten)]
     pub activity: Activity,
-    /// Where it stands in each cohort of its tenant, by cohort id.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub cohorts: BTreeMap<String, CohortTrack>,
+    /// Where it stands in each cohort of its tenant, by the version of the cohort's definition
+    /// (a new definition starts afresh; a track no cohort has goes as the customer is written).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "super::track::codec")]
+    pub cohorts: BTreeMap<u64, CohortTrack>,
 }
 
 /// What a customer's events say about it: its first and last event, and per event type the
@@ -63,27 +63,6 @@ impl Activity {
             self.by_type.insert(event_type.to_string(), TypeActivity { count: 1, first_seen: at, last_seen: at });
         }
     }
-}
-
-/// Where a customer stands in one cohort. Kept inside the customer's record, so an event reads
-/// and writes one record for its customer however many cohorts there are.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CohortTrack {
-    /// The cohort definition it is kept for; a new definition starts afresh.
-    pub version: u64,
-    /// Whether the events from before the definition are counted in (by the cohort's
-    /// computation); until then the customer is not judged.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub counted_past: bool,
-    /// Since when it is a member; `None` while it is not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member_since: Option<Timestamp>,
-    /// When time alone may change its membership next: a timer is set for then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due: Option<Timestamp>,
-    /// Per behaviour criterion of the cohort, its matching events per time bucket.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub counts: Vec<Series>,
 }
 
 /// Field names Klaxon keeps itself; a client cannot set custom fields by these names.

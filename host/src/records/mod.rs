@@ -5,9 +5,11 @@
 mod customer;
 mod event;
 pub mod system;
+mod track;
 
-pub use customer::{Activity, CohortTrack, Customer, RESERVED_FIELDS, TypeActivity};
+pub use customer::{Activity, Customer, RESERVED_FIELDS, TypeActivity};
 pub use event::Event;
+pub use track::CohortTrack;
 
 /// The key of a tenant's customer or event.
 pub fn key(tenant: &str, id: &str) -> String {

@@ -2,10 +2,6 @@
 //! and to merge buckets into a window), and an alert's series of buckets, kept in one record so
 //! a window of any number of buckets is one read.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::rules::condition::Aggregate;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,31 +81,8 @@ impl Series {
     /// Counts `sample` in `bucket` and drops the buckets older than `oldest` (a late event older
     /// than that is in no window that is still judged).
     pub fn add(&mut self, bucket: i64, sample: f64, oldest: i64) {
-        match self.buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
-            Ok(i) => self.buckets[i].1.add(sample),
-            Err(i) => {
-                let mut agg = Agg::default();
-                agg.add(sample);
-                self.buckets.insert(i, (bucket, agg));
-            }
-        }
-        let stale = self.buckets.partition_point(|(b, _)| *b < oldest);
-        self.buckets.drain(..stale);
-    }
-
-    /// Adds every bucket of `other` into this series.
-    pub fn merge(&mut self, other: &Series) {
-        for (bucket, agg) in &other.buckets {
-            match self.buckets.binary_search_by_key(bucket, |(b, _)| *b) {
-                Ok(i) => self.buckets[i].1.merge(agg),
-                Err(i) => self.buckets.insert(i, (*bucket, *agg)),
-            }
-        }
-    }
-
-    /// The buckets that hold something and their counts, oldest first.
-    pub fn counts(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
-        self.buckets.iter().filter(|(_, agg)| agg.count > 0).map(|(b, agg)| (*b, agg.count))
+        super::bucket_mut(&mut self.buckets, bucket).add(sample);
+        super::drop_before(&mut self.buckets, oldest);
     }
 
     /// The aggregate of the buckets from `first` to `last`, both included.
@@ -143,21 +116,6 @@ impl Series {
     }
 }
 
-/// In JSON records (a customer's cohort tracks) a series is its bytes in base64.
-impl Serialize for Series {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(self.to_bytes()))
-    }
-}
-
-impl<'de> Deserialize<'de> for Series {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
-        Series::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("not a series of buckets"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,14 +132,6 @@ mod tests {
         series.add(120, 1.0, 60);
         assert_eq!(series.window(0, 0).value(Aggregate::Count), Some(0.0), "bucket 0 dropped");
         assert_eq!(Series::from_bytes(b"odd"), None);
-        let mut other = Series::default();
-        other.add(60, 10.0, 0);
-        other.add(180, 1.0, 0);
-        series.merge(&other);
-        assert_eq!(series.window(60, 180).value(Aggregate::Count), Some(5.0));
-        assert_eq!(series.counts().collect::<Vec<_>>(), [(60, 3), (120, 1), (180, 1)]);
-        let json = serde_json::to_string(&series).unwrap();
-        assert_eq!(serde_json::from_str::<Series>(&json).unwrap(), series);
     }
 
     #[test]
