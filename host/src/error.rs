@@ -86,3 +86,9 @@ impl ApiError {
         (status, body)
     }
 }
+
+impl From<crate::rules::Invalid> for ApiError {
+    fn from(e: crate::rules::Invalid) -> Self {
+        ApiError::field(e.field, e.message)
+    }
+}

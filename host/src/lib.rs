@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notifications;
 pub mod plugins;
+pub mod recipients;
 pub mod records;
 pub mod rules;
 pub mod series;

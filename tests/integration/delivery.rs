@@ -78,8 +78,10 @@ impl Setup {
             self.server.call(Method::POST, "/v1/events", &self.key, Some(json!({ "events": [event] })));
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["notifications"], 1, "{body}");
-        let (_, page) = self.server.call(Method::GET, "/v1/notifications?limit=1", &self.key, None);
-        page["items"][0]["id"].as_str().unwrap().to_string()
+        // The newest made of this event (a fast failure may already have made a report of it).
+        let (_, page) = self.server.call(Method::GET, "/v1/notifications?limit=10", &self.key, None);
+        let made = page["items"].as_array().unwrap().iter().find(|n| n["context"]["event"]["id"] == event["id"]);
+        made.unwrap_or_else(|| panic!("no notification of {event}: {page:#}"))["id"].as_str().unwrap().to_string()
     }
 
     pub fn notification(&self, id: &str) -> Value {

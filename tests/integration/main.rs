@@ -9,6 +9,7 @@ mod ingest;
 mod plugins;
 mod receivers;
 mod restart;
+mod routing;
 mod rules;
 mod sandbox;
 mod service;

@@ -251,6 +251,9 @@ fn notification(
         step: due.step,
         message: outcome.message.clone(),
         channels: spec.channels.clone(),
+        subscriptions: Vec::new(),
+        silenced_by: None,
+        labels: outcome.labels.clone(),
         created_at: work.now,
         context,
     }

@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::clock::SharedClock;
 use crate::cohorts::{Cohorts, Listener};
 use crate::context::AlertState;
+use crate::notifications::routing::{Routing, TenantRouting};
 use crate::plugins::Plugins;
 use crate::records::{self, Customer, Event};
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
@@ -140,6 +141,8 @@ pub struct Alerts {
     cohorts: Arc<Cohorts>,
     clock: SharedClock,
     cache: RwLock<HashMap<String, Arc<TenantRules>>>,
+    /// Subscriptions and silences: where notifications go.
+    pub routing: Routing,
     /// One scheduler pass at a time.
     running: Mutex<()>,
     wake: Notify,
@@ -192,6 +195,7 @@ impl Alerts {
     ) -> Self {
         Alerts {
             rules: Rules::new(store.clone()),
+            routing: Routing::new(&store),
             store,
             tenants,
             plugins,
@@ -226,6 +230,11 @@ impl Alerts {
         let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
         cache.insert(tenant.to_string(), rules.clone());
         Ok(rules)
+    }
+
+    /// Where the tenant's notifications go now.
+    pub fn routing(&self, tenant: &str) -> StoreResult<Arc<TenantRouting>> {
+        self.routing.tenant(tenant, self.clock.now())
     }
 
     /// The scope keys of a rule's alerts, in key order, at most `limit`.
@@ -278,6 +287,7 @@ impl Alerts {
         let rules = self.reload(tenant)?;
         let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
         let now = self.clock.now();
+        let routing = self.routing(tenant)?;
         if let Some(next) = compiled.next_tick(now) {
             let key = keys::timer(next, tenant, &rule.id, "");
             self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
@@ -290,7 +300,7 @@ impl Alerts {
             Scope::All => self.store.transact(|tx| {
                 let mut work = Work::new(tx, tenant, now);
                 seed_key(&mut work, ALL)?;
-                work.finish()
+                work.finish(&routing)
             }),
             Scope::Customer { customer_id } => self.store.transact(|tx| {
                 let mut work = Work::new(tx, tenant, now);
@@ -298,7 +308,7 @@ impl Alerts {
                 {
                     seed_key(&mut work, customer_id)?;
                 }
-                work.finish()
+                work.finish(&routing)
             }),
             Scope::Each | Scope::Group { .. } => {
                 let customers: Vec<Customer> = store::scan_json(&self.store.customers, &format!("{tenant}/"))?;
@@ -309,7 +319,7 @@ impl Alerts {
                         for scope in chunk {
                             seed_key(&mut work, scope)?;
                         }
-                        work.finish()
+                        work.finish(&routing)
                     })?;
                 }
                 Ok(())

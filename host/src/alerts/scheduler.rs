@@ -76,6 +76,7 @@ impl Alerts {
     async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
         let now = self.clock.now();
         let rules = self.tenant_rules(tenant)?;
+        let routing = self.routing(tenant)?;
         if rule.starts_with(COHORT_PREFIX) {
             return self.run_cohort_timer(key, tenant, &rules, rule, scope);
         }
@@ -95,7 +96,7 @@ impl Alerts {
                 if work.alert(rule, scope)?.is_some() {
                     evaluate::evaluate(&mut work, &compiled, scope)?;
                 }
-                work.finish()
+                work.finish(&routing)
             });
         }
 
@@ -119,7 +120,7 @@ impl Alerts {
                     for scope in chunk {
                         evaluate::evaluate(&mut work, &compiled, scope)?;
                     }
-                    work.finish()
+                    work.finish(&routing)
                 })?;
             }
         }
@@ -144,6 +145,7 @@ impl Alerts {
     ) -> StoreResult<()> {
         let cohorts = self.cohorts.tenant(tenant)?;
         let now = self.clock.now();
+        let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
             tx.timers.remove(key)?;
             // A deleted cohort's or customer's timer lapses.
@@ -152,7 +154,7 @@ impl Alerts {
             if let Some(record) = work.customer_mut(customer)? {
                 compiled.settle(tx, tenant, record, now, rules.cohort_listeners(cohort))?;
             }
-            work.finish()
+            work.finish(&routing)
         })
     }
 
@@ -168,6 +170,7 @@ impl Alerts {
         let name = self.cohorts.get(tenant, cohort)?.map_or_else(|| cohort.to_string(), |c| c.spec.name);
         let cohort = crate::context::CohortRef { id: cohort.to_string(), name };
         let now = self.clock.now();
+        let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
             let mut entries = Vec::new();
             for key in &waiting {
@@ -178,7 +181,7 @@ impl Alerts {
             }
             let mut work = Work::new(tx, tenant, now);
             evaluate::cohort_batch(&mut work, rule, &cohort, entries);
-            work.finish()
+            work.finish(&routing)
         })
     }
 
@@ -199,6 +202,7 @@ impl Alerts {
             }
         };
         let now = self.clock.now();
+        let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
             if let Some(key) = timer {
@@ -208,7 +212,7 @@ impl Alerts {
                 let customer = evaluate::scope_customer(&mut work, scope)?;
                 evaluate::settle(&mut work, rule, scope, customer.as_ref(), outcome)?;
             }
-            work.finish()
+            work.finish(&routing)
         })
     }
 
@@ -258,6 +262,7 @@ impl Alerts {
             window,
             message: verdict.message,
             severity: verdict.severity,
+            labels: verdict.labels,
             ..Outcome::default()
         }))
     }

@@ -1,6 +1,8 @@
 //! Where one alert (a rule and a scope key) stands, and how an evaluation moves it: the state
 //! machine of the design and the pacing of its notifications.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +94,9 @@ pub struct Outcome {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// A plugin's labels.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A notification to send, before it has a context.

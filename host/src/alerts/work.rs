@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::state::{AlertRecord, TransitionRecord, stored};
+use crate::notifications::routing::TenantRouting;
 use crate::notifications::{self, Notification};
 use crate::records::{self, Customer};
 use crate::series::aggregate::{Agg, Series};
@@ -169,8 +170,8 @@ impl<'a> Work<'a> {
         !self.soon.is_empty()
     }
 
-    /// Writes everything that changed.
-    pub fn finish(self) -> TxResult<()> {
+    /// Writes everything that changed; the notifications go where `routing` says.
+    pub fn finish(mut self, routing: &TenantRouting) -> TxResult<()> {
         let tx = self.tx;
         for (id, (customer, changed)) in &self.customers {
             if let (Some(customer), true) = (customer, changed) {
@@ -199,9 +200,10 @@ impl<'a> Work<'a> {
             let key = keys::transition(self.tenant, rule, transition.at, crate::clock::sequence(self.now));
             store::tx_put_json(tx.transitions, &key, transition)?;
         }
-        for notification in &self.notifications {
+        for notification in &mut self.notifications {
+            let routes = routing.route(notification, self.now);
             store::tx_put_json(tx.notifications, &notifications::key(self.tenant, &notification.id), notification)?;
-            crate::delivery::enqueue(tx, self.tenant, notification)?;
+            crate::delivery::enqueue(tx, self.tenant, notification, &routes)?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::delivery::TestSend;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications;
+use crate::notifications::subscriptions::Subscription;
 use crate::plugins::PluginKind;
 use crate::rules::condition::Duration;
 use crate::tenants::{Access, TenantKey};
@@ -65,11 +66,13 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let key = caller.tenant(Access::Write)?;
     let channel = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &channel)?;
-    let users: Vec<String> =
+    let mut users: Vec<String> =
         state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.spec.channels.contains(&id)).map(|r| r.id).collect();
+    let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
+    users.extend(subscriptions.into_iter().filter(|s| s.spec.channels.values().any(|c| c.contains(&id))).map(|s| s.id));
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
-            "channel `{id}` is used by rules {}; take it out of them first",
+            "channel `{id}` is used by {}; take it out of them first",
             users.join(", ")
         )));
     }
@@ -127,9 +130,9 @@ pub async fn preview(
     }
     let payload = state
         .deliverer
-        .render(&key.tenant_id, &channel, &notification)
+        .render(&key.tenant_id, &channel, &notification, &Default::default())
         .await?
-        .map_err(|e| ApiError::field(e.field, e.message))?;
+        .map_err(ApiError::from)?;
     Ok(Json(Preview { payload }))
 }
 
@@ -137,7 +140,7 @@ pub async fn preview(
 pub async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TestSend>> {
     let key = caller.tenant(Access::Write)?;
     let channel = find(&state, &key.tenant_id, &id)?;
-    Ok(Json(state.deliverer.test(&key.tenant_id, &channel).await?))
+    Ok(Json(state.deliverer.test(&key.tenant_id, &channel, &Default::default()).await?))
 }
 
 #[derive(Deserialize)]
@@ -204,7 +207,7 @@ fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
 
 /// The channel's own checks, then what needs the deployment and the tenant's plugins.
 fn check(state: &AppState, key: &TenantKey, spec: &ChannelSpec) -> ApiResult<()> {
-    spec.check(state.deliverer.senders().policy()).map_err(|e| ApiError::field(e.field, e.message))?;
+    spec.check(state.deliverer.senders().policy()).map_err(ApiError::from)?;
     if spec.kind == Kind::Email && !state.deliverer.senders().has_smtp() {
         return Err(ApiError::field("kind", "this deployment has no SMTP server configured ([smtp] in its config)"));
     }

@@ -110,7 +110,7 @@ pub async fn members(
 
 /// Checks the definition, saves it in the tenant's ingest turn, and starts its computation.
 async fn save(state: &AppState, key: &TenantKey, existing: Option<Cohort>, spec: CohortSpec) -> ApiResult<Cohort> {
-    spec.check(state.cohorts.retention).map_err(|e| ApiError::field(e.field, e.message))?;
+    spec.check(state.cohorts.retention).map_err(ApiError::from)?;
     let (ingest, tenant, by) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let cohort = blocking(move || Ok(ingest.save_cohort(&tenant, &by, existing, spec)?)).await?;
     state.store.flush().await?;

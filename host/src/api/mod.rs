@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and one module per resource.
 
 mod api_keys;
+mod categories;
 mod channels;
 mod clock;
 mod cohorts;
@@ -8,9 +9,13 @@ mod customers;
 mod events;
 pub mod extract;
 mod notifications;
+mod owned;
 mod plugins;
+mod recipients;
 mod rules;
 mod service;
+mod silences;
+mod subscriptions;
 mod tenants;
 
 use std::sync::Arc;
@@ -89,6 +94,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/channels/{id}/preview", post(channels::preview))
         .route("/v1/channels/{id}/test", post(channels::test))
         .route("/v1/channels/{id}/rotate-secret", post(channels::rotate_secret))
+        .route("/v1/recipients", post(recipients::create).get(recipients::list))
+        .route("/v1/recipients/{id}", get(recipients::get).put(recipients::replace).delete(recipients::delete))
+        .route("/v1/categories", get(categories::list))
+        .route("/v1/categories/{name}", get(categories::get).put(categories::put).delete(categories::delete))
+        .route("/v1/subscriptions", post(subscriptions::create).get(subscriptions::list))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(subscriptions::get).put(subscriptions::replace).delete(subscriptions::delete),
+        )
+        .route("/v1/subscriptions/{id}/test", post(subscriptions::test))
+        .route("/v1/silences", post(silences::create).get(silences::list))
+        .route("/v1/silences/{id}", get(silences::get).delete(silences::delete))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/{id}", get(notifications::get))
         .route("/v1/notifications/{id}/attempts", get(notifications::attempts))
@@ -126,5 +143,13 @@ pub async fn report(
     system::emit_now(&state.store.system_events, &key.tenant_id, event)?;
     let ingest = state.ingest.clone();
     blocking(move || Ok(ingest.run_system_events()?)).await?;
+    Ok(())
+}
+
+/// After a subscription or silence changed: routing reads them again, from the next
+/// notification on, and the change is made durable.
+pub async fn routing_changed(state: &AppState, key: &TenantKey) -> ApiResult<()> {
+    state.alerts.routing.changed(&key.tenant_id, state.clock.now())?;
+    state.store.flush().await?;
     Ok(())
 }

@@ -169,7 +169,15 @@ fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.
 async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<()> {
-    spec.check().map_err(|e| ApiError::field(e.field, e.message))?;
+    spec.check().map_err(ApiError::from)?;
+    if let Some(category) = &spec.category
+        && crate::notifications::categories::get(&state.store.categories, &key.tenant_id, category)?.is_none()
+    {
+        return Err(ApiError::field(
+            "category",
+            format!("there is no category `{category}`; create it with PUT /v1/categories/{category}"),
+        ));
+    }
     for (i, channel) in spec.channels.iter().enumerate() {
         if state.channels.get(&key.tenant_id, channel)?.is_none() {
             return Err(ApiError::field(format!("channels[{i}]"), format!("there is no channel `{channel}`")));

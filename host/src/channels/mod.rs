@@ -5,7 +5,7 @@
 mod builtin;
 pub mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,9 @@ pub struct ChannelSpec {
     /// Email recipients.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
+    /// Recipient groups an email goes to (their members' addresses, read when it is made).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub to_groups: BTreeSet<String>,
     /// A Handlebars template for the request body (webhook, Slack, Teams); the built-in
     /// payload when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,6 +193,7 @@ impl ChannelSpec {
         only("url", self.url.is_some(), &http)?;
         only("body", self.body.is_some(), &http)?;
         only("to", !self.to.is_empty(), &[Kind::Email])?;
+        only("to_groups", !self.to_groups.is_empty(), &[Kind::Email])?;
         for (field, value) in [("subject", &self.subject), ("text", &self.text), ("html", &self.html)] {
             only(field, value.is_some(), &[Kind::Email])?;
         }
@@ -239,9 +243,17 @@ impl ChannelSpec {
         Ok(())
     }
 
+    /// An email channel may name no address of its own when subscriptions give it their
+    /// groups; an email with no address at all is refused at its attempt.
     fn check_recipients(&self) -> Result<(), Invalid> {
-        if self.to.is_empty() || self.to.len() > MAX_RECIPIENTS {
-            return Err(invalid("to", format!("give 1 to {MAX_RECIPIENTS} recipients")));
+        if self.to.len() > MAX_RECIPIENTS {
+            return Err(invalid("to", format!("at most {MAX_RECIPIENTS} recipients")));
+        }
+        if self.to_groups.len() > MAX_RECIPIENTS {
+            return Err(invalid("to_groups", format!("at most {MAX_RECIPIENTS} groups")));
+        }
+        for group in &self.to_groups {
+            crate::recipients::check_group("to_groups", group)?;
         }
         for (i, to) in self.to.iter().enumerate() {
             to.parse::<lettre::message::Mailbox>()

@@ -27,12 +27,11 @@ use crate::rules::{Invalid, invalid};
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Payload {
     /// An HTTP POST (webhook, Slack, Teams); signing headers are added per attempt.
-    Http {
-        content_type: String,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
+    Http { content_type: String, headers: Vec<(String, String)>, body: String },
     Email {
+        /// The addresses: the channel's own, its groups' and its subscriptions' members.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
         subject: String,
         text: String,
         html: Option<String>,
@@ -157,6 +156,7 @@ fn render_data(
         Kind::Email => {
             let subject = template("subject", spec.subject.as_deref().unwrap_or(builtin::EMAIL_SUBJECT), data, false)?;
             Ok(Payload::Email {
+                to: spec.to.clone(),
                 subject: one_line(&subject),
                 text: template("text", spec.text.as_deref().unwrap_or(builtin::EMAIL_TEXT), data, false)?,
                 html: Some(template("html", spec.html.as_deref().unwrap_or(builtin::EMAIL_HTML), data, true)?),
@@ -211,7 +211,7 @@ pub fn from_plugin(spec: &ChannelSpec, n: &Notification, out: PluginPayload) -> 
             } else {
                 (out.body, None)
             };
-            Ok(Payload::Email { subject: one_line(&subject), text, html })
+            Ok(Payload::Email { to: spec.to.clone(), subject: one_line(&subject), text, html })
         }
     }
 }
@@ -334,6 +334,9 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
         step: None,
         message: Some("This is a sample notification.".into()),
         channels: Vec::new(),
+        subscriptions: Vec::new(),
+        silenced_by: None,
+        labels: Default::default(),
         created_at: now,
         context: Context {
             tenant: tenant.into(),
@@ -404,7 +407,7 @@ mod tests {
     fn html_is_escaped_only_in_html() {
         let mut n = sample("t", Timestamp::UNIX_EPOCH);
         n.context.rule.name = "<b>&</b>".into();
-        let Payload::Email { subject, text, html } = render(&spec(Kind::Email), &n).unwrap() else { panic!() };
+        let Payload::Email { subject, text, html, .. } = render(&spec(Kind::Email), &n).unwrap() else { panic!() };
         assert!(subject.contains("<b>&</b>") && text.contains("<b>&</b>"));
         assert!(html.unwrap().contains("&lt;b&gt;&amp;&lt;/b&gt;"));
     }

@@ -17,6 +17,7 @@ use sled::Transactional;
 
 use crate::channels::render::Payload;
 use crate::notifications::Notification;
+use crate::recipients::Audience;
 use crate::records::{Event, system};
 use crate::store::keys;
 use crate::store::{self, Store, StoreError, StoreResult, TxResult};
@@ -101,6 +102,10 @@ pub struct Delivery {
     /// Why it failed for good.
     #[serde(default)]
     pub error: Option<String>,
+    /// Who else an email is for: the groups and recipients of the subscriptions that routed the
+    /// notification here.
+    #[serde(default, skip_serializing_if = "Audience::is_empty")]
+    pub audience: Audience,
 }
 
 /// `tenant\0notification\0channel`: one delivery.
@@ -120,8 +125,8 @@ fn queue_key(due: Timestamp, delivery_key: &[u8]) -> Vec<u8> {
 
 /// Writes a notification's deliveries and queues them, inside the transaction that keeps the
 /// notification.
-pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification) -> TxResult<()> {
-    for channel in &n.channels {
+pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification, routes: &[(String, Audience)]) -> TxResult<()> {
+    for (channel, audience) in routes {
         let delivery = Delivery {
             notification_id: n.id.clone(),
             channel_id: channel.clone(),
@@ -133,6 +138,7 @@ pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification) -> TxResult<()> {
             payload: None,
             attempts: Vec::new(),
             error: None,
+            audience: audience.clone(),
         };
         let key = key(tenant, &n.id, channel);
         store::tx_put_json(tx.deliveries, &key, &delivery)?;

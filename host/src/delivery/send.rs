@@ -90,8 +90,8 @@ impl Senders {
             Payload::Http { content_type, headers, body } => {
                 self.post(channel, message_id, content_type, headers, body, now).await
             }
-            Payload::Email { subject, text, html } => match &self.smtp {
-                Some(smtp) => smtp.send(channel, message_id, subject, text, html.as_deref()).await,
+            Payload::Email { to, subject, text, html } => match &self.smtp {
+                Some(smtp) => smtp.send(to, message_id, subject, text, html.as_deref()).await,
                 None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
             },
         }
@@ -191,9 +191,19 @@ impl Smtp {
         Ok(Smtp { transport: builder.build(), from })
     }
 
-    async fn send(&self, channel: &Channel, message_id: &str, subject: &str, text: &str, html: Option<&str>) -> Sent {
+    async fn send(
+        &self,
+        recipients: &[String],
+        message_id: &str,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+    ) -> Sent {
+        if recipients.is_empty() {
+            return Sent::refused("no recipient: the channel has no address or group, and no subscription gave one");
+        }
         let mut message = Message::builder().from(self.from.clone()).subject(subject);
-        for to in &channel.spec.to {
+        for to in recipients {
             match to.parse::<Mailbox>() {
                 Ok(mailbox) => message = message.to(mailbox),
                 Err(e) => return Sent::refused(format!("`{to}` is not an email address: {e}")),

@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::notifications::{Notification, Notifications};
 use crate::plugins::Plugins;
+use crate::recipients::{self, Audience};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreResult};
@@ -341,7 +342,7 @@ impl Deliverer {
             .get(tenant, &delivery.notification_id)
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
-        let payload = match self.render(tenant, channel, &notification).await {
+        let payload = match self.render(tenant, channel, &notification, &delivery.audience).await {
             Ok(Ok(payload)) => payload,
             Ok(Err(Invalid { field, message })) => return Err(format!("cannot render `{field}`: {message}")),
             Err(e) => return Err(e.to_string()),
@@ -350,8 +351,29 @@ impl Deliverer {
         Ok(payload)
     }
 
-    /// What `channel` sends for `n`: from its template plugin, or its templates.
+    /// What `channel` sends for `n` (to `audience` beyond its own addresses, for email): from
+    /// its template plugin, or its templates.
     pub async fn render(
+        &self,
+        tenant: &str,
+        channel: &Channel,
+        n: &Notification,
+        audience: &Audience,
+    ) -> ApiResult<Result<Payload, Invalid>> {
+        let mut payload = self.render_body(tenant, channel, n).await?;
+        if let Ok(Payload::Email { to, .. }) = &mut payload {
+            let mut everyone = audience.clone();
+            everyone.groups.extend(channel.spec.to_groups.iter().cloned());
+            for email in recipients::emails(&self.store.recipients, tenant, &everyone)? {
+                if !to.contains(&email) {
+                    to.push(email);
+                }
+            }
+        }
+        Ok(payload)
+    }
+
+    async fn render_body(
         &self,
         tenant: &str,
         channel: &Channel,
@@ -418,11 +440,12 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Renders a sample notification for `channel` and sends it once, recording nothing.
-    pub async fn test(&self, tenant: &str, channel: &Channel) -> ApiResult<TestSend> {
+    /// Renders a sample notification for `channel` (and `audience`) and sends it once,
+    /// recording nothing.
+    pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> ApiResult<TestSend> {
         let now = self.clock.now();
         let sample = render::sample(tenant, now);
-        let payload = self.render(tenant, channel, &sample).await?.map_err(|e| ApiError::field(e.field, e.message))?;
+        let payload = self.render(tenant, channel, &sample, audience).await?.map_err(ApiError::from)?;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;

@@ -46,6 +46,7 @@ impl Ingest {
         let now = self.clock.now();
         let rules = self.alerts.tenant_rules(tenant)?;
         let cohorts = self.cohorts.tenant(tenant)?;
+        let routing = self.alerts.routing(tenant)?;
         let (customer, created, notified) = self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
             let existing = work.customer(id)?;
@@ -68,7 +69,7 @@ impl Ingest {
             work.put_customer(customer.clone());
             self.alerts.customer_saved(&mut work, &rules, &customer)?;
             let notified = work.notified();
-            work.finish()?;
+            work.finish(&routing)?;
             Ok((customer, existing.is_none(), notified))
         })?;
         self.after_change(notified);

@@ -127,6 +127,7 @@ impl Ingest {
         let (accepted, notified, wake, created) = self.in_turn(tenant, || {
             let rules = self.alerts.tenant_rules(tenant)?;
             let cohorts = self.cohorts.tenant(tenant)?;
+            let routing = self.alerts.routing(tenant)?;
             let batch = self.store.generate_id()?.to_be_bytes();
             self.store.transact(|tx| {
                 let mut work = Work::new(tx, tenant, now);
@@ -178,7 +179,7 @@ impl Ingest {
                 }
                 types.write(tx, tenant)?;
                 let (notified, wake) = (work.notified(), work.wants_scheduler());
-                work.finish()?;
+                work.finish(&routing)?;
                 Ok((accepted, notified, wake, created_customers))
             })
         })?;

@@ -39,6 +39,7 @@ impl Ingest {
         while let Some((key, bytes)) = self.store.system_events.first()? {
             let pending: Pending = store::decode("system event", &bytes)?;
             let rules = self.alerts.tenant_rules(&pending.tenant)?;
+            let routing = self.alerts.routing(&pending.tenant)?;
             let now = self.clock.now();
             notified += self.store.transact(|tx| {
                 if tx.system_events.remove(&key)?.is_none() {
@@ -53,7 +54,7 @@ impl Ingest {
                 };
                 self.alerts.on_system_event(&mut work, &rules, &pending.event, customer.as_ref())?;
                 let notified = work.notified();
-                work.finish()?;
+                work.finish(&routing)?;
                 Ok(notified)
             })?;
             matched += 1;

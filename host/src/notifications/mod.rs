@@ -1,6 +1,13 @@
 //! Notifications: what a rule produced for its channels, kept in sled (with a delivery per
 //! channel, see `delivery`) before anything is sent. A notification's status is its
-//! deliveries' status.
+//! deliveries' status, unless a silence kept it from them.
+
+pub mod categories;
+pub mod routing;
+pub mod silences;
+pub mod subscriptions;
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,12 +22,16 @@ pub struct NotificationView {
     #[serde(flatten)]
     pub notification: Notification,
     pub status: Status,
+    /// Why it was not sent as it came, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub deliveries: Vec<Delivery>,
 }
 
 impl NotificationView {
     fn new(notification: Notification, deliveries: Vec<Delivery>) -> Self {
-        NotificationView { status: Status::of(&deliveries), notification, deliveries }
+        let reason = notification.silenced_by.as_ref().map(|id| format!("silenced by {id}"));
+        NotificationView { status: Status::of(&notification, &deliveries), reason, notification, deliveries }
     }
 
     /// The listing's shape: each delivery without its payload and with only its latest
@@ -67,14 +78,18 @@ pub enum Status {
     Delivered,
     /// Some delivery was given up.
     Failed,
-    /// Its rule names no channel: it is only recorded.
+    /// Its rule names no channel and no subscription took it: it is only recorded.
     Unrouted,
+    /// A silence kept it from every channel.
+    Silenced,
 }
 
 impl Status {
-    pub fn of(deliveries: &[Delivery]) -> Status {
+    pub fn of(n: &Notification, deliveries: &[Delivery]) -> Status {
         let pending = deliveries.iter().filter(|d| d.status == delivery::Status::Pending);
-        if deliveries.is_empty() {
+        if n.silenced_by.is_some() {
+            Status::Silenced
+        } else if deliveries.is_empty() {
             Status::Unrouted
         } else if pending.clone().any(|d| !d.attempts.is_empty()) {
             Status::Retrying
@@ -99,7 +114,17 @@ pub struct Notification {
     pub step: Option<f64>,
     /// What a plugin condition said, when it said something.
     pub message: Option<String>,
+    /// Where it went: its rule's channels and its subscriptions', each once.
     pub channels: Vec<String>,
+    /// The subscriptions that routed it to their channels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<String>,
+    /// The silence that kept it from every channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_by: Option<String>,
+    /// What a plugin condition labelled it with; silences can match them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     pub created_at: Timestamp,
     /// What templates see.
     pub context: Context,

@@ -322,24 +322,27 @@ pub fn check_filters(at: &str, filters: &[Filter], source: FieldSource) -> Check
             };
             return Err(invalid(format!("{at}.field"), format!("must read {expected}")));
         }
-        let value = &filter.value;
-        match filter.op {
-            Op::Exists if !value.is_null() => {
-                return Err(invalid(format!("{at}.value"), "`exists` takes no value"));
-            }
-            Op::In if value.as_array().is_none_or(|v| v.is_empty()) => {
-                return Err(invalid(format!("{at}.value"), "`in` takes a non-empty list"));
-            }
-            Op::Above | Op::AtLeast | Op::Below | Op::AtMost if !(value.is_number() || value.is_string()) => {
-                return Err(invalid(format!("{at}.value"), "comparisons take a number or a string"));
-            }
-            Op::Equal | Op::NotEqual if value.is_null() || value.is_object() || value.is_array() => {
-                return Err(invalid(format!("{at}.value"), "takes a string, number or boolean"));
-            }
-            _ => {}
-        }
+        check_comparison(&at, filter)?;
     }
     Ok(())
+}
+
+/// Whether a filter's value suits its operator (`at` names the filter).
+pub fn check_comparison(at: &str, filter: &Filter) -> Check {
+    let value = &filter.value;
+    match filter.op {
+        Op::Exists if !value.is_null() => Err(invalid(format!("{at}.value"), "`exists` takes no value")),
+        Op::In if value.as_array().is_none_or(|v| v.is_empty()) => {
+            Err(invalid(format!("{at}.value"), "`in` takes a non-empty list"))
+        }
+        Op::Above | Op::AtLeast | Op::Below | Op::AtMost if !(value.is_number() || value.is_string()) => {
+            Err(invalid(format!("{at}.value"), "comparisons take a number or a string"))
+        }
+        Op::Equal | Op::NotEqual if value.is_null() || value.is_object() || value.is_array() => {
+            Err(invalid(format!("{at}.value"), "takes a string, number or boolean"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Which customers a rule applies to.

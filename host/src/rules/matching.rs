@@ -21,7 +21,12 @@ impl Filter {
             Some(("customer", name)) => customer.field(name),
             _ => None,
         };
-        let found = found.as_deref().filter(|v| !v.is_null());
+        self.holds_for(found.as_deref())
+    }
+
+    /// Whether the value found in the filter's field (none when absent) passes.
+    pub fn holds_for(&self, found: Option<&Value>) -> bool {
+        let found = found.filter(|v| !v.is_null());
         match self.op {
             Op::Exists => found.is_some(),
             Op::NotEqual => !found.is_some_and(|v| any_item(v, |item| equal(item, &self.value))),

@@ -84,6 +84,14 @@ pub struct Store {
     pub cohort_members: sled::Tree,
     /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
     pub cohort_batches: sled::Tree,
+    /// `tenant/recipient id` -> `Recipient`: people, and the groups they belong to
+    pub recipients: Collection,
+    /// `tenant/name` -> `Category`: the tenant's own categories and edited built-in ones
+    pub categories: Collection,
+    /// `tenant/subscription id` -> `Subscription`
+    pub subscriptions: Collection,
+    /// `tenant/silence id` -> `Silence`
+    pub silences: Collection,
 }
 
 /// The trees one ingest or evaluation changes together, inside a transaction.
@@ -133,6 +141,10 @@ impl Store {
             cohorts: db.open_tree("cohorts")?,
             cohort_members: db.open_tree("cohort_members")?,
             cohort_batches: db.open_tree("cohort_batches")?,
+            recipients: Collection(db.open_tree("recipients")?),
+            categories: Collection(db.open_tree("categories")?),
+            subscriptions: Collection(db.open_tree("subscriptions")?),
+            silences: Collection(db.open_tree("silences")?),
             db,
         })
     }
@@ -210,6 +222,38 @@ impl Store {
     }
 }
 
+/// A tree of one kind of JSON record, keyed `tenant/id`.
+#[derive(Clone)]
+pub struct Collection(sled::Tree);
+
+impl Collection {
+    fn key(tenant: &str, id: &str) -> String {
+        format!("{tenant}/{id}")
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> StoreResult<Option<T>> {
+        get_json(&self.0, &Self::key(tenant, id))
+    }
+
+    pub fn put<T: Serialize>(&self, tenant: &str, id: &str, record: &T) -> StoreResult<()> {
+        put_json(&self.0, &Self::key(tenant, id), record)
+    }
+
+    /// The tenant's records, in id order.
+    pub fn list<T: DeserializeOwned>(&self, tenant: &str) -> StoreResult<Vec<T>> {
+        scan_json(&self.0, &Self::key(tenant, ""))
+    }
+
+    pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
+        self.0.remove(Self::key(tenant, id))?;
+        Ok(())
+    }
+
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
+        remove_prefix(&self.0, Self::key(tenant, ""))
+    }
+}
+
 pub fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> StoreResult<Option<T>> {
     tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
 }
@@ -263,4 +307,43 @@ pub fn tx_get_json<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) ->
 pub fn tx_put_json<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
     tree.insert(key, serde_json::to_vec(value).expect("records serialize to JSON"))?;
     Ok(())
+}
+
+/// A record a tenant's key created: its spec as the client wrote it, and who made it when.
+/// (Kept nested: a flattened spec could not refuse unknown fields; `view` shows it flat.)
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Owned<S> {
+    pub id: String,
+    pub spec: S,
+    /// The key that created it: editors may change only their own.
+    pub created_by: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+/// An `Owned` record as the API shows it: the spec's fields beside its own.
+#[derive(Debug, Serialize)]
+pub struct OwnedView<'a, S> {
+    pub id: &'a str,
+    #[serde(flatten)]
+    pub spec: &'a S,
+    pub created_by: &'a str,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+impl<S> Owned<S> {
+    pub fn new(id: String, spec: S, created_by: &str, now: jiff::Timestamp) -> Self {
+        Owned { id, spec, created_by: created_by.to_string(), created_at: now, updated_at: now }
+    }
+
+    pub fn view(&self) -> OwnedView<'_, S> {
+        OwnedView {
+            id: &self.id,
+            spec: &self.spec,
+            created_by: &self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }

@@ -1,0 +1,71 @@
+//! `/v1/recipients`: the people notifications reach, and their groups.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::extract::{ApiJson, Caller};
+use super::owned::{find, find_to_change, json, save};
+use super::{AppState, Items};
+use crate::error::{ApiError, ApiResult};
+use crate::notifications::subscriptions::Subscription;
+use crate::recipients::{Recipient, RecipientSpec};
+use crate::tenants::Access;
+
+const WHAT: &str = "recipient";
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(spec): ApiJson<RecipientSpec>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let key = caller.tenant(Access::Write)?;
+    spec.check().map_err(ApiError::from)?;
+    let recipient = save(&state.store.recipients, key, "rcp", None, spec, state.clock.now())?;
+    state.store.flush().await?;
+    Ok((StatusCode::CREATED, Json(json(recipient.view()))))
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
+    let key = caller.tenant(Access::Read)?;
+    let all: Vec<Recipient> = state.store.recipients.list(&key.tenant_id)?;
+    Ok(Json(Items { items: all.iter().map(|r| json(r.view())).collect() }))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let key = caller.tenant(Access::Read)?;
+    let recipient: Recipient = find(&state.store.recipients, &key.tenant_id, &id, WHAT)?;
+    Ok(Json(json(recipient.view())))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(spec): ApiJson<RecipientSpec>,
+) -> ApiResult<Json<Value>> {
+    let key = caller.tenant(Access::Write)?;
+    let recipient = find_to_change(&state.store.recipients, key, &id, WHAT)?;
+    spec.check().map_err(ApiError::from)?;
+    let recipient = save(&state.store.recipients, key, "rcp", Some(recipient), spec, state.clock.now())?;
+    state.store.flush().await?;
+    Ok(Json(json(recipient.view())))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let key = caller.tenant(Access::Write)?;
+    find_to_change::<RecipientSpec>(&state.store.recipients, key, &id, WHAT)?;
+    let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
+    let users: Vec<&str> =
+        subscriptions.iter().filter(|s| s.spec.recipient.as_deref() == Some(&id)).map(|s| s.id.as_str()).collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "recipient `{id}` has subscriptions {}; delete them first",
+            users.join(", ")
+        )));
+    }
+    state.store.recipients.delete(&key.tenant_id, &id)?;
+    state.store.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
