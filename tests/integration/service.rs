@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 34] = [
+    let expected: [(&str, &[&str]); 43] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -62,6 +62,15 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/channels/{id}/preview", &["post"]),
         ("/v1/channels/{id}/test", &["post"]),
         ("/v1/channels/{id}/rotate-secret", &["post"]),
+        ("/v1/recipients", &["get", "post"]),
+        ("/v1/recipients/{id}", &["get", "put", "delete"]),
+        ("/v1/categories", &["get"]),
+        ("/v1/categories/{name}", &["get", "put", "delete"]),
+        ("/v1/subscriptions", &["get", "post"]),
+        ("/v1/subscriptions/{id}", &["get", "put", "delete"]),
+        ("/v1/subscriptions/{id}/test", &["post"]),
+        ("/v1/silences", &["get", "post"]),
+        ("/v1/silences/{id}", &["get", "delete"]),
         ("/v1/notifications", &["get"]),
         ("/v1/notifications/{id}", &["get"]),
         ("/v1/notifications/{id}/attempts", &["get"]),
