@@ -89,3 +89,94 @@ impl Routing {
         Ok(routing)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::render::sample;
+    use crate::context::Severity;
+    use crate::notifications::silences::SilenceSpec;
+    use crate::notifications::subscriptions::SubscriptionSpec;
+    use crate::store::Owned;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn subscription(id: &str, group: &str, channels: serde_json::Value, min: Severity) -> Subscription {
+        let spec = SubscriptionSpec {
+            name: id.into(),
+            group: Some(group.into()),
+            recipient: None,
+            channels: serde_json::from_value(channels).unwrap(),
+            min_severity: min,
+            enabled: true,
+        };
+        Owned::new(id.into(), spec, "key_a", at("2030-01-01T00:00:00Z"))
+    }
+
+    fn billing_warning() -> Notification {
+        let mut n = sample("t", at("2030-01-01T12:00:00Z"));
+        n.channels = vec!["chn_rule".into(), "chn_shared".into()];
+        n.context.rule.category = Some("billing".into());
+        n.context.rule.severity = Severity::Warning;
+        n
+    }
+
+    #[test]
+    fn subscriptions_add_their_channels_once_with_their_groups() {
+        let routing = TenantRouting {
+            subscriptions: vec![
+                subscription(
+                    "sub_a",
+                    "Org Admins",
+                    serde_json::json!({ "billing": ["chn_shared", "chn_org"] }),
+                    Severity::Info,
+                ),
+                subscription("sub_b", "Billing", serde_json::json!({ "billing": ["chn_org"] }), Severity::Warning),
+                subscription("sub_c", "Support", serde_json::json!({ "billing": ["chn_support"] }), Severity::Critical),
+                subscription("sub_d", "DevOps", serde_json::json!({ "infrastructure": ["chn_ops"] }), Severity::Info),
+            ],
+            silences: Vec::new(),
+        };
+        let mut n = billing_warning();
+        let now = n.created_at;
+        let routes = routing.route(&mut n, now);
+        assert_eq!(n.channels, ["chn_org", "chn_rule", "chn_shared"]);
+        assert_eq!(n.subscriptions, ["sub_a", "sub_b"]);
+        let groups = |channel: &str| {
+            let audience = &routes.iter().find(|(c, _)| c == channel).unwrap().1;
+            audience.groups.iter().cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(groups("chn_org"), ["Billing", "Org Admins"]);
+        assert_eq!(groups("chn_shared"), ["Org Admins"]);
+        assert!(groups("chn_rule").is_empty(), "the rule's own channel addresses no one more");
+    }
+
+    #[test]
+    fn an_active_silence_keeps_a_notification_from_every_channel() {
+        let matchers = serde_json::json!([{ "field": "rule.severity", "op": "in", "value": ["warning"] },
+                                          { "field": "customer.tier", "op": "=", "value": "enterprise" }]);
+        let spec = SilenceSpec {
+            matchers: serde_json::from_value(matchers).unwrap(),
+            starts_at: Some(at("2030-01-01T11:00:00Z")),
+            ends_at: at("2030-01-01T13:00:00Z"),
+            comment: "outage".into(),
+        };
+        let routing = TenantRouting {
+            subscriptions: Vec::new(),
+            silences: vec![Owned::new("sil_a".into(), spec, "key_a", at("2030-01-01T00:00:00Z"))],
+        };
+        let mut n = billing_warning();
+        assert!(routing.route(&mut n, at("2030-01-01T12:00:00Z")).is_empty());
+        assert_eq!((n.silenced_by.as_deref(), n.channels.len()), (Some("sil_a"), 0));
+        for (when, what) in [("2030-01-01T10:59:59Z", "before it starts"), ("2030-01-01T13:00:00Z", "once it ends")] {
+            let mut n = billing_warning();
+            assert_eq!(routing.route(&mut n, at(when)).len(), 2, "{what}");
+            assert_eq!(n.silenced_by, None, "{what}");
+        }
+        let mut critical = billing_warning();
+        critical.context.rule.severity = Severity::Critical;
+        assert_eq!(routing.route(&mut critical, at("2030-01-01T12:00:00Z")).len(), 2, "another severity");
+    }
+}
