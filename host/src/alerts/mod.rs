@@ -287,7 +287,6 @@ impl Alerts {
         let rules = self.reload(tenant)?;
         let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
         let now = self.clock.now();
-        let routing = self.routing(tenant)?;
         if let Some(next) = compiled.next_tick(now) {
             let key = keys::timer(next, tenant, &rule.id, "");
             self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
@@ -295,6 +294,7 @@ impl Alerts {
         if !rule.spec.condition.is_timed_per_key() {
             return Ok(());
         }
+        let routing = self.routing(tenant)?;
         let seed_key = |work: &mut Work, scope: &str| seed(work, &compiled, scope);
         match &rule.spec.scope {
             Scope::All => self.store.transact(|tx| {

@@ -76,7 +76,6 @@ impl Alerts {
     async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
         let now = self.clock.now();
         let rules = self.tenant_rules(tenant)?;
-        let routing = self.routing(tenant)?;
         if rule.starts_with(COHORT_PREFIX) {
             return self.run_cohort_timer(key, tenant, &rules, rule, scope);
         }
@@ -86,6 +85,7 @@ impl Alerts {
             return Ok(());
         };
         let is_plugin = matches!(compiled.rule.spec.condition, Condition::Plugin { .. });
+        let routing = self.routing(tenant)?;
         if !scope.is_empty() {
             if is_plugin {
                 return self.evaluate_plugin(Some(key), tenant, &compiled, scope).await;

@@ -50,15 +50,21 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     users.extend(
         state.rules.list(tenant)?.into_iter().filter(|r| r.spec.category.as_ref() == Some(&name)).map(|r| r.id),
     );
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "category `{name}` is used by {}; take it out first",
-            users.join(", ")
-        )));
-    }
+    super::refuse_while_used(&format!("category `{name}`"), &users)?;
     state.store.categories.delete(tenant, &name)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses a `field` naming a category the tenant does not have.
+pub fn check_exists(state: &AppState, tenant: &str, field: &str, name: &str) -> ApiResult<()> {
+    if categories::get(&state.store.categories, tenant, name)?.is_none() {
+        return Err(ApiError::field(
+            field,
+            format!("there is no category `{name}`; create it with PUT /v1/categories/{name}"),
+        ));
+    }
+    Ok(())
 }
 
 fn find(state: &AppState, tenant: &str, name: &str) -> ApiResult<Category> {

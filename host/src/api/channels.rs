@@ -70,12 +70,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
         state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.spec.channels.contains(&id)).map(|r| r.id).collect();
     let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
     users.extend(subscriptions.into_iter().filter(|s| s.spec.channels.values().any(|c| c.contains(&id))).map(|s| s.id));
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "channel `{id}` is used by {}; take it out of them first",
-            users.join(", ")
-        )));
-    }
+    super::refuse_while_used(&format!("channel `{id}`"), &users)?;
     state.channels.delete(&key.tenant_id, &id)?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
     super::report(&state, key, "channel.deleted", reported(&channel)).await?;
@@ -128,11 +123,7 @@ pub async fn preview(
     if input.message.is_some() {
         notification.message = input.message;
     }
-    let payload = state
-        .deliverer
-        .render(&key.tenant_id, &channel, &notification, &Default::default())
-        .await?
-        .map_err(ApiError::from)?;
+    let payload = state.deliverer.render(&key.tenant_id, &channel, &notification, &Default::default()).await??;
     Ok(Json(Preview { payload }))
 }
 
@@ -207,7 +198,7 @@ fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
 
 /// The channel's own checks, then what needs the deployment and the tenant's plugins.
 fn check(state: &AppState, key: &TenantKey, spec: &ChannelSpec) -> ApiResult<()> {
-    spec.check(state.deliverer.senders().policy()).map_err(ApiError::from)?;
+    spec.check(state.deliverer.senders().policy())?;
     if spec.kind == Kind::Email && !state.deliverer.senders().has_smtp() {
         return Err(ApiError::field("kind", "this deployment has no SMTP server configured ([smtp] in its config)"));
     }

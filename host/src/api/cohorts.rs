@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::extract::{ApiJson, Caller};
-use super::{AppState, Items, blocking};
+use super::{AppState, Items, blocking, json};
 use crate::cohorts::{Cohort, CohortSpec, MemberView};
 use crate::error::{ApiError, ApiResult};
 use crate::rules::Condition;
@@ -60,12 +60,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
         .filter(|r| matches!(&r.spec.condition, Condition::Cohort { cohort, .. } if *cohort == id))
         .map(|r| r.id)
         .collect();
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "cohort `{id}` is used by rules {}; take it out of them first",
-            users.join(", ")
-        )));
-    }
+    super::refuse_while_used(&format!("cohort `{id}`"), &users)?;
     state.cohorts.delete(&key.tenant_id, &id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -110,7 +105,7 @@ pub async fn members(
 
 /// Checks the definition, saves it in the tenant's ingest turn, and starts its computation.
 async fn save(state: &AppState, key: &TenantKey, existing: Option<Cohort>, spec: CohortSpec) -> ApiResult<Cohort> {
-    spec.check(state.cohorts.retention).map_err(ApiError::from)?;
+    spec.check(state.cohorts.retention)?;
     let (ingest, tenant, by) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let cohort = blocking(move || Ok(ingest.save_cohort(&tenant, &by, existing, spec)?)).await?;
     state.store.flush().await?;
@@ -120,10 +115,6 @@ async fn save(state: &AppState, key: &TenantKey, existing: Option<Cohort>, spec:
 
 fn view(state: &AppState, tenant: &str, cohort: &Cohort) -> Value {
     json(cohort.view(Some(state.cohorts.member_count(tenant, &cohort.id))))
-}
-
-fn json(view: impl Serialize) -> Value {
-    serde_json::to_value(view).expect("cohorts serialize")
 }
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Cohort> {

@@ -121,6 +121,19 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
     response
 }
 
+/// A record's view as JSON.
+pub fn json(view: impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(view).expect("records serialize")
+}
+
+/// Refuses to delete `what` while `users` (rules, subscriptions) name it.
+pub fn refuse_while_used(what: &str, users: &[String]) -> ApiResult<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!("{what} is used by {}; take it out of them first", users.join(", "))))
+}
+
 /// A list response: `{"items": [...]}`.
 #[derive(serde::Serialize)]
 pub struct Items<T> {

@@ -42,7 +42,3 @@ pub fn save<S: Serialize>(
     records.put(&key.tenant_id, &record.id, &record)?;
     Ok(record)
 }
-
-pub fn json(view: impl Serialize) -> serde_json::Value {
-    serde_json::to_value(view).expect("records serialize")
-}

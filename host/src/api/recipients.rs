@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::extract::{ApiJson, Caller};
-use super::owned::{find, find_to_change, json, save};
-use super::{AppState, Items};
-use crate::error::{ApiError, ApiResult};
+use super::owned::{find, find_to_change, save};
+use super::{AppState, Items, json};
+use crate::error::ApiResult;
 use crate::notifications::subscriptions::Subscription;
 use crate::recipients::{Recipient, RecipientSpec};
 use crate::tenants::Access;
@@ -21,7 +21,7 @@ pub async fn create(
     ApiJson(spec): ApiJson<RecipientSpec>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
-    spec.check().map_err(ApiError::from)?;
+    spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", None, spec, state.clock.now())?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(json(recipient.view()))))
@@ -47,7 +47,7 @@ pub async fn replace(
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Access::Write)?;
     let recipient = find_to_change(&state.store.recipients, key, &id, WHAT)?;
-    spec.check().map_err(ApiError::from)?;
+    spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", Some(recipient), spec, state.clock.now())?;
     state.store.flush().await?;
     Ok(Json(json(recipient.view())))
@@ -57,14 +57,9 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let key = caller.tenant(Access::Write)?;
     find_to_change::<RecipientSpec>(&state.store.recipients, key, &id, WHAT)?;
     let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
-    let users: Vec<&str> =
-        subscriptions.iter().filter(|s| s.spec.recipient.as_deref() == Some(&id)).map(|s| s.id.as_str()).collect();
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "recipient `{id}` has subscriptions {}; delete them first",
-            users.join(", ")
-        )));
-    }
+    let users: Vec<String> =
+        subscriptions.into_iter().filter(|s| s.spec.recipient.as_deref() == Some(&id)).map(|s| s.id).collect();
+    super::refuse_while_used(&format!("recipient `{id}`"), &users)?;
     state.store.recipients.delete(&key.tenant_id, &id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)

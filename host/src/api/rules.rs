@@ -169,14 +169,9 @@ fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.
 async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<()> {
-    spec.check().map_err(ApiError::from)?;
-    if let Some(category) = &spec.category
-        && crate::notifications::categories::get(&state.store.categories, &key.tenant_id, category)?.is_none()
-    {
-        return Err(ApiError::field(
-            "category",
-            format!("there is no category `{category}`; create it with PUT /v1/categories/{category}"),
-        ));
+    spec.check()?;
+    if let Some(category) = &spec.category {
+        super::categories::check_exists(state, &key.tenant_id, "category", category)?;
     }
     for (i, channel) in spec.channels.iter().enumerate() {
         if state.channels.get(&key.tenant_id, channel)?.is_none() {

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::extract::{ApiJson, Caller};
-use super::owned::{find, find_to_change, json, save};
-use super::{AppState, Items};
+use super::owned::{find, find_to_change, save};
+use super::{AppState, Items, json};
 use crate::error::ApiResult;
 use crate::notifications::silences::{Silence, SilenceSpec, State as SilenceState};
 use crate::tenants::Access;

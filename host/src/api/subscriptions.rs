@@ -10,11 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::extract::{ApiJson, Caller};
-use super::owned::{find, find_to_change, json, save};
-use super::{AppState, Items};
+use super::owned::{find, find_to_change, save};
+use super::{AppState, Items, json};
 use crate::delivery::TestSend;
 use crate::error::{ApiError, ApiResult};
-use crate::notifications::categories;
 use crate::notifications::subscriptions::{Subscription, SubscriptionSpec};
 use crate::recipients::Recipient;
 use crate::tenants::{Access, TenantKey};
@@ -114,14 +113,8 @@ fn check(state: &AppState, key: &TenantKey, spec: &SubscriptionSpec) -> ApiResul
     {
         return Err(ApiError::field("recipient", format!("there is no recipient `{recipient}`")));
     }
-    let known = categories::list(&state.store.categories, tenant)?;
     for (category, channels) in &spec.channels {
-        if !known.iter().any(|c| c.name == *category) {
-            return Err(ApiError::field(
-                format!("channels.{category}"),
-                format!("there is no category `{category}`; create it with PUT /v1/categories/{category}"),
-            ));
-        }
+        super::categories::check_exists(state, tenant, &format!("channels.{category}"), category)?;
         for channel in channels {
             if state.channels.get(tenant, channel)?.is_none() {
                 return Err(ApiError::field(

@@ -445,7 +445,7 @@ impl Deliverer {
     pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> ApiResult<TestSend> {
         let now = self.clock.now();
         let sample = render::sample(tenant, now);
-        let payload = self.render(tenant, channel, &sample, audience).await?.map_err(ApiError::from)?;
+        let payload = self.render(tenant, channel, &sample, audience).await??;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;

@@ -7,14 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::rules::{Invalid, invalid};
 use crate::store::{Collection, StoreResult};
 
-/// The category of the configuration incidents Klaxon raises itself (a channel disabled, a
-/// plugin failing).
-pub const CONFIGURATION: &str = "configuration";
-
 const BUILT_IN: [(&str, &str); 3] = [
     ("infrastructure", "Servers, networks and the services customers depend on"),
     ("billing", "Invoices, payments, credits, balances and usage charges"),
-    (CONFIGURATION, "Klaxon's own configuration: channels, rules and plugins that need attention"),
+    ("configuration", "Klaxon's own configuration: channels, rules and plugins that need attention"),
 ];
 const MAX_DESCRIPTION_BYTES: usize = 1000;
 
