@@ -116,6 +116,89 @@ pub struct Part {
     pub of: usize,
 }
 
+/// Why a notification was held for a channel and sent later as part of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldKind {
+    /// Quiet hours: released as one digest when they end.
+    QuietHours,
+    /// The channel's or subscription's digest.
+    Digest,
+    /// `group_by`: the group's notifications within `group_wait` sent as one.
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    Incident,
+    /// A scheduled maintenance advisory: announced, started and ended, never an alarm.
+    Maintenance,
+}
+
+/// An incident goes `investigating -> identified -> monitoring -> resolved` (any step may be
+/// skipped); a maintenance `scheduled -> in_progress -> resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Scheduled,
+    InProgress,
+    Resolved,
+}
+
+/// The incident an `incident` or `maintenance` notification (or an incident rule's alarm)
+/// reports on, as it stood then.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentRef {
+    pub id: String,
+    pub kind: IncidentKind,
+    pub title: String,
+    pub status: IncidentStatus,
+    /// The status before this update, when it changed.
+    #[serde(default)]
+    pub previous_status: Option<IncidentStatus>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// This update's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub starts_at: Option<Timestamp>,
+    #[serde(default)]
+    pub ends_at: Option<Timestamp>,
+    pub url: String,
+}
+
+/// One notification a digest or group lists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestItem {
+    pub id: String,
+    pub headline: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub rule_id: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What a `digest` or `group` notification collected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestRef {
+    pub reason: HoldKind,
+    /// When it went out.
+    pub until: Timestamp,
+    pub count: usize,
+    /// The notifications, oldest first (at most 1,000 listed; `count` has them all).
+    pub items: Vec<DigestItem>,
+}
+
 /// Everything a notification's templates can refer to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,4 +233,10 @@ pub struct Context {
     /// Set when a batch was split over several notifications.
     #[serde(default)]
     pub part: Option<Part>,
+    /// The incident an incident, maintenance or incident rule's notification is about.
+    #[serde(default)]
+    pub incident: Option<IncidentRef>,
+    /// What a digest or group notification collected (filled when it goes out).
+    #[serde(default)]
+    pub digest: Option<DigestRef>,
 }

@@ -9,14 +9,17 @@ use super::Compiled;
 use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
-use crate::context::{CohortRef, Context, EventRef, NotificationRef, Part, RuleRef};
+use crate::context::{
+    AlertState, CohortRef, Context, EventRef, IncidentKind, IncidentStatus, NotificationRef, Part, RuleRef, Transition,
+};
+use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
 use crate::notifications::{self, Kind, Notification};
 use crate::records::{Customer, Event};
 use crate::rules::CohortChange;
 use crate::rules::condition::{Direction, Metric};
 use crate::rules::{ALL, Condition, all_pass, number};
 use crate::series::window::{Period, Span};
-use crate::store::TxResult;
+use crate::store::{TxResult, keys};
 
 /// Applies one accepted event to one rule it may concern.
 pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Customer) -> TxResult<()> {
@@ -200,17 +203,89 @@ pub fn settle(
 ) -> TxResult<()> {
     let id = rule.rule.id.as_str();
     let mut record = work.take_alert(id, scope)?;
-    let (due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
+    let (mut due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
     work.put_alert(id, scope, record)?;
+    let change = transition.as_ref().map(|t| (t.previous, t.current));
     if let Some(mut transition) = transition {
         transition.scope_key = scope.to_string();
         work.transition(id, transition);
     }
-    for due in &due {
-        let notification = notification(work, rule, scope, customer, due, outcome, None);
+    let mut notifications: Vec<Notification> =
+        due.iter().map(|due| notification(work, rule, scope, customer, due, outcome, None)).collect();
+    if rule.rule.spec.incident
+        && let Some(change) = change
+    {
+        incident_of_alert(work, rule, scope, customer, change, &mut due, &mut notifications, outcome)?;
+    }
+    for notification in notifications {
         work.notify(notification);
     }
     Ok(())
+}
+
+/// An incident rule's alert entering `in_alarm` opens an incident (its alarm notification is the
+/// incident's first update); returning to `ok` resolves it, with a resolved notice.
+#[allow(clippy::too_many_arguments)]
+fn incident_of_alert(
+    work: &mut Work,
+    rule: &Compiled,
+    scope: &str,
+    customer: Option<&Customer>,
+    (previous, current): (AlertState, AlertState),
+    due: &mut Vec<Due>,
+    notifications: &mut Vec<Notification>,
+    outcome: &Outcome,
+) -> TxResult<()> {
+    let source = keys::alert(work.tenant, &rule.rule.id, scope);
+    let open = incidents::open_for(work.tx(), work.tenant, &source)?;
+    let by = format!("rule:{}", rule.rule.id);
+    let mut incident = match (open, current) {
+        (None, AlertState::InAlarm) => {
+            let title = match customer {
+                Some(c) => format!("{} for {}", rule.rule.spec.name, c.name.as_deref().unwrap_or(&c.id)),
+                None => rule.rule.spec.name.clone(),
+            };
+            let spec = IncidentSpec {
+                kind: IncidentKind::Incident,
+                title,
+                category: rule.rule.spec.category.clone().unwrap_or_default(),
+                severity: Some(outcome.severity.unwrap_or(rule.rule.spec.severity)),
+                components: Vec::new(),
+                message: Some(format!("Opened by rule {} entering in_alarm.", rule.rule.spec.name)),
+                status: None,
+                starts_at: None,
+                ends_at: None,
+            };
+            let mut incident = Incident::open(incidents::new_id(work.now), &spec, &by, work.now);
+            incident.rule_id = Some(rule.rule.id.clone());
+            incident.customer_id = customer.map(|c| c.id.clone());
+            incident.source = Some(source);
+            incident
+        }
+        (Some(mut incident), AlertState::Ok) if previous == AlertState::InAlarm => {
+            let input = UpdateInput {
+                status: Some(IncidentStatus::Resolved),
+                message: Some(format!("Resolved: rule {} returned to ok.", rule.rule.spec.name)),
+            };
+            incident.update(&input, &by, work.now);
+            if !due.iter().any(|d| d.kind == Kind::Resolved) {
+                let resolved = Due { kind: Kind::Resolved, step: None, state: Transition { previous, current } };
+                notifications.push(notification(work, rule, scope, customer, &resolved, outcome, None));
+                due.push(resolved);
+            }
+            incident
+        }
+        _ => return Ok(()),
+    };
+    // The alarm or resolved notice tells the incident's update.
+    if let Some(n) = notifications.iter_mut().find(|n| matches!(n.kind, Kind::Alarm | Kind::Resolved)) {
+        if let Some(latest) = incident.timeline.last_mut() {
+            latest.notification_id = Some(n.id.clone());
+        }
+        n.incident_id = Some(incident.id.clone());
+        n.context.incident = Some(incident.to_ref());
+    }
+    incidents::put(work.tx(), work.tenant, &incident)
 }
 
 fn notification(
@@ -244,7 +319,8 @@ fn notification(
     };
     Notification {
         id,
-        rule_id: rule.rule.id.clone(),
+        rule_id: Some(rule.rule.id.clone()),
+        incident_id: None,
         scope_key: scope.to_string(),
         customer_id: customer.map(|c| c.id.clone()),
         kind: due.kind,
@@ -254,6 +330,8 @@ fn notification(
         subscriptions: Vec::new(),
         silenced_by: None,
         labels: outcome.labels.clone(),
+        held: Vec::new(),
+        batch: None,
         created_at: work.now,
         context,
     }

@@ -9,8 +9,10 @@ use super::state::Outcome;
 use super::work::Work;
 use super::{Alerts, Compiled, evaluate};
 use crate::cohorts::BatchEntry;
-use crate::context::AlertState;
+use crate::context::{AlertState, IncidentStatus};
+use crate::notifications::incidents::{self, UpdateInput};
 use crate::plugins::io::{Evaluation, ValuePair};
+use crate::records::system;
 use crate::rules::Condition;
 use crate::store::keys;
 use crate::store::{StoreResult, TxResult};
@@ -74,6 +76,9 @@ impl Alerts {
     }
 
     async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
+        if rule.starts_with(incidents::PREFIX) {
+            return self.run_maintenance_timer(key, tenant, rule, scope);
+        }
         let now = self.clock.now();
         let rules = self.tenant_rules(tenant)?;
         if rule.starts_with(COHORT_PREFIX) {
@@ -185,6 +190,30 @@ impl Alerts {
         })
     }
 
+    /// A maintenance's window starts or ends: its status moves on and its subscribers hear,
+    /// unless a client moved it on already.
+    fn run_maintenance_timer(&self, key: &[u8], tenant: &str, id: &str, moment: &str) -> StoreResult<()> {
+        let now = self.clock.now();
+        let routing = self.routing(tenant)?;
+        self.store.transact(|tx| {
+            tx.timers.remove(key)?;
+            let Some(mut maintenance) = incidents::get(tx, tenant, id)? else { return Ok(()) };
+            let (status, message) = match moment {
+                incidents::START if maintenance.status == IncidentStatus::Scheduled => {
+                    (IncidentStatus::InProgress, "The maintenance window started.")
+                }
+                incidents::END if maintenance.is_open() => (IncidentStatus::Resolved, "The maintenance window ended."),
+                _ => return Ok(()),
+            };
+            let update = UpdateInput { status: Some(status), message: Some(message.into()) };
+            maintenance.update(&update, "klaxon", now);
+            let mut work = Work::new(tx, tenant, now);
+            work.notify(maintenance.notify(tenant, now));
+            incidents::put(tx, tenant, &maintenance)?;
+            work.finish(&routing)
+        })
+    }
+
     /// Runs a plugin condition for one alert and settles its verdict. A plugin that fails
     /// leaves the alert as it was (and says why in the log).
     async fn evaluate_plugin(
@@ -198,6 +227,7 @@ impl Alerts {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::warn!(%tenant, rule = %rule.rule.id, %scope, error = %e, "plugin condition failed");
+                self.report_failing_plugin(tenant, rule, &e)?;
                 None
             }
         };
@@ -214,6 +244,18 @@ impl Alerts {
             }
             work.finish(&routing)
         })
+    }
+
+    /// A `plugin.failing` system event (which opens a configuration incident), unless an
+    /// incident about the plugin is open already.
+    fn report_failing_plugin(&self, tenant: &str, rule: &Compiled, error: &str) -> StoreResult<()> {
+        let Condition::Plugin { plugin, .. } = &rule.rule.spec.condition else { return Ok(()) };
+        if incidents::is_open_for(&self.store, &incidents::source_key(tenant, "plugin", plugin))? {
+            return Ok(());
+        }
+        let properties = serde_json::json!({ "plugin": plugin, "rule_id": rule.rule.id, "error": error });
+        let event = system::event(system::PLUGIN_FAILING, None, properties, None, self.clock.now());
+        system::emit_now(&self.store.system_events, tenant, event)
     }
 
     /// What a plugin condition says about one alert now; `None` when its plugin is missing or

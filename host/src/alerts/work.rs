@@ -201,9 +201,7 @@ impl<'a> Work<'a> {
             store::tx_put_json(tx.transitions, &key, transition)?;
         }
         for notification in &mut self.notifications {
-            let routes = routing.route(notification, self.now);
-            store::tx_put_json(tx.notifications, &notifications::key(self.tenant, &notification.id), notification)?;
-            crate::delivery::enqueue(tx, self.tenant, notification, &routes)?;
+            notifications::save(tx, self.tenant, notification, routing, self.now)?;
         }
         Ok(())
     }

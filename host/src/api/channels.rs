@@ -30,7 +30,7 @@ pub async fn create(
     check(&state, key, &spec)?;
     let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;
-    state.store.flush().await?;
+    super::routing_changed(&state, key).await?;
     Ok((StatusCode::CREATED, Json(view(&state, key, &channel))))
 }
 
@@ -58,7 +58,7 @@ pub async fn replace(
     let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
     super::report(&state, key, "channel.updated", reported(&channel)).await?;
-    state.store.flush().await?;
+    super::routing_changed(&state, key).await?;
     Ok(Json(view(&state, key, &channel)))
 }
 
@@ -74,7 +74,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.channels.delete(&key.tenant_id, &id)?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
     super::report(&state, key, "channel.deleted", reported(&channel)).await?;
-    state.store.flush().await?;
+    super::routing_changed(&state, key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,7 @@ mod cohorts;
 mod customers;
 mod events;
 pub mod extract;
+mod incidents;
 mod notifications;
 mod owned;
 mod plugins;
@@ -106,6 +107,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/subscriptions/{id}/test", post(subscriptions::test))
         .route("/v1/silences", post(silences::create).get(silences::list))
         .route("/v1/silences/{id}", get(silences::get).delete(silences::delete))
+        .route("/v1/incidents", post(incidents::create).get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::get))
+        .route("/v1/incidents/{id}/updates", post(incidents::update))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/{id}", get(notifications::get))
         .route("/v1/notifications/{id}/attempts", get(notifications::attempts))
@@ -159,7 +163,7 @@ pub async fn report(
     Ok(())
 }
 
-/// After a subscription or silence changed: routing reads them again, from the next
+/// After a subscription, silence or channel changed: routing reads them again, from the next
 /// notification on, and the change is made durable.
 pub async fn routing_changed(state: &AppState, key: &TenantKey) -> ApiResult<()> {
     state.alerts.routing.changed(&key.tenant_id, state.clock.now())?;

@@ -31,7 +31,7 @@ pub async fn list(
     if query.limit.is_some_and(|l| !(1..=notifications::MAX_PAGE).contains(&l)) {
         return Err(ApiError::field("limit", format!("must be 1 to {}", notifications::MAX_PAGE)));
     }
-    let items = state.notifications.list(&key.tenant_id, &query)?;
+    let items = state.notifications.list(&key.tenant_id, &query, state.clock.now())?;
     let full = items.len() == query.page_size();
     let next_before = full.then(|| items[items.len() - 1].notification.id.clone());
     Ok(Json(Page { items, next_before }))
@@ -48,7 +48,10 @@ pub async fn get(
 }
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<NotificationView> {
-    state.notifications.view(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("notification `{id}`")))
+    state
+        .notifications
+        .view(tenant, id, state.clock.now())?
+        .ok_or_else(|| ApiError::not_found(format_args!("notification `{id}`")))
 }
 
 /// An attempt and the channel it went to.

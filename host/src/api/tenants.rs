@@ -99,6 +99,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.notifications.delete_tenant(&id)?;
     state.channels.delete_tenant(&id)?;
     crate::delivery::delete_tenant(&state.store, &id)?;
+    crate::notifications::batches::delete_tenant(&state.store, &id)?;
+    crate::notifications::incidents::delete_tenant(&state.store, &id)?;
     for records in [&state.store.recipients, &state.store.categories, &state.store.subscriptions, &state.store.silences]
     {
         records.delete_tenant(&id)?;

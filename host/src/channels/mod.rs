@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::address::AddressPolicy;
 use crate::delivery::signing;
+use crate::notifications::noise::{DigestSchedule, Noise, QuietHours};
+use crate::rules::condition::Duration;
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreError, StoreResult};
 use crate::tenants::keys::new_id;
@@ -88,6 +90,16 @@ pub struct ChannelSpec {
     /// Attempts per second at most; unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_second: Option<f64>,
+    /// Noise control of everything sent here: quiet hours, a digest, grouping (see
+    /// `notifications::noise`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestSchedule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<Duration>,
 }
 
 fn enabled() -> bool {
@@ -232,6 +244,7 @@ impl ChannelSpec {
         {
             return Err(invalid("rate_per_second", format!("must be above 0 and at most {MAX_RATE}")));
         }
+        self.noise().check()?;
         for (field, template) in self.templates() {
             if template.len() > MAX_TEMPLATE_BYTES {
                 return Err(invalid(field, format!("a template may be at most {MAX_TEMPLATE_BYTES} bytes")));
@@ -241,6 +254,29 @@ impl ChannelSpec {
             render::check(self)?;
         }
         Ok(())
+    }
+
+    /// The channel with its templates and template plugin left out: the built-in payloads.
+    pub fn built_in(&self) -> ChannelSpec {
+        ChannelSpec {
+            body: None,
+            content_type: None,
+            headers: BTreeMap::new(),
+            subject: None,
+            text: None,
+            html: None,
+            template_plugin: None,
+            ..self.clone()
+        }
+    }
+
+    pub fn noise(&self) -> Noise {
+        Noise {
+            quiet_hours: self.quiet_hours.clone(),
+            digest: self.digest.clone(),
+            group_by: self.group_by.clone(),
+            group_wait: self.group_wait,
+        }
     }
 
     /// An email channel may name no address of its own when subscriptions give it their

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::{ChannelSpec, Kind, builtin};
 use crate::context::{
-    AlertState, CohortRef, Context, CustomerRef, EventRef, Member, NotificationRef, Part, RuleRef, Severity,
-    Transition, Window,
+    AlertState, CohortRef, Context, CustomerRef, EventRef, HoldKind, IncidentStatus, Member, NotificationRef, Part,
+    RuleRef, Severity, Transition, Window,
 };
 use crate::notifications::{self, Notification};
 use crate::plugins::io::Payload as PluginPayload;
@@ -67,6 +67,25 @@ impl Summary {
                 let part = c.part.map(|p| format!(" (part {} of {})", p.number, p.of)).unwrap_or_default();
                 format!("{rule}: {} entered and {} left {cohort}{part}", c.entered_count, c.exited_count)
             }
+            notifications::Kind::Incident => {
+                let status = c.incident.as_ref().map_or(String::new(), |i| words(i.status));
+                format!("{rule}: {status}")
+            }
+            notifications::Kind::Maintenance => match c.incident.as_ref().map(|i| i.status) {
+                Some(IncidentStatus::InProgress) => format!("Maintenance started: {rule}"),
+                Some(IncidentStatus::Resolved) => format!("Maintenance ended: {rule}"),
+                _ => format!("Maintenance scheduled: {rule}"),
+            },
+            notifications::Kind::Digest => {
+                let count = c.digest.as_ref().map_or(0, |d| d.count);
+                match c.digest.as_ref().map(|d| d.reason) {
+                    Some(HoldKind::QuietHours) => format!("{count} notifications held during quiet hours"),
+                    _ => format!("Digest: {count} notifications"),
+                }
+            }
+            notifications::Kind::Group => {
+                format!("{rule}: {} notifications grouped", c.digest.as_ref().map_or(0, |d| d.count))
+            }
         };
         let headline = match &c.customer {
             Some(customer) => format!("{what} for {}", customer.name.as_deref().unwrap_or(&customer.id)),
@@ -95,6 +114,18 @@ impl Summary {
         if let Some(message) = &n.message {
             facts.push(Fact { label: "Message", value: message.clone() });
         }
+        if let Some(incident) = &c.incident {
+            facts.push(Fact { label: "Incident", value: format!("{} ({})", incident.id, words(incident.status)) });
+            if !incident.components.is_empty() {
+                facts.push(Fact { label: "Components", value: incident.components.join(", ") });
+            }
+            if let (Some(start), Some(end)) = (incident.starts_at, incident.ends_at) {
+                facts.push(Fact { label: "Window", value: format!("{start} to {end}") });
+            }
+        }
+        if let Some(digest) = &c.digest {
+            facts.push(Fact { label: "Notifications", value: digest.count.to_string() });
+        }
         if n.kind == notifications::Kind::Cohort {
             for (label, members) in [("Entered", &c.entered), ("Left", &c.exited)] {
                 if !members.is_empty() {
@@ -111,6 +142,11 @@ impl Summary {
         }
         Summary { headline, facts }
     }
+}
+
+/// A status as words: `in_progress` is "in progress".
+fn words(status: IncidentStatus) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
 }
 
 /// Customers listed by name (or id), at most `LISTED` of them; the rest counted.
@@ -139,11 +175,17 @@ pub fn data(n: &Notification, summary: &Summary) -> Value {
 /// Why a notification could not be rendered; `field` names the template at fault.
 pub type RenderFailure = Invalid;
 
-/// The payload the channel's templates (or built-ins) make of `n`.
+/// The payload the channel's templates (or built-ins) make of `n`. Incidents, maintenances,
+/// digests and groups are not what a rule's templates were written for: they take the
+/// built-in payloads.
 pub fn render(spec: &ChannelSpec, n: &Notification) -> Result<Payload, RenderFailure> {
     let summary = Summary::of(n);
     let data = data(n, &summary);
-    render_data(spec, n, &summary, &data)
+    if n.kind.is_rule_kind() {
+        render_data(spec, n, &summary, &data)
+    } else {
+        render_data(&spec.built_in(), n, &summary, &data)
+    }
 }
 
 fn render_data(
@@ -327,7 +369,8 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
     properties.insert("hours".into(), json!(12.5));
     Notification {
         id: id.clone(),
-        rule_id: "rul_sample".into(),
+        rule_id: Some("rul_sample".into()),
+        incident_id: None,
         scope_key: "cus_sample".into(),
         customer_id: Some("cus_sample".into()),
         kind: notifications::Kind::Alarm,
@@ -337,6 +380,8 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
         subscriptions: Vec::new(),
         silenced_by: None,
         labels: Default::default(),
+        held: Vec::new(),
+        batch: None,
         created_at: now,
         context: Context {
             tenant: tenant.into(),
@@ -370,6 +415,8 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
             entered_count: 1,
             exited_count: 1,
             part: Some(Part { number: 1, of: 1 }),
+            incident: None,
+            digest: None,
         },
     }
 }

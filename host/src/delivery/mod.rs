@@ -127,22 +127,52 @@ fn queue_key(due: Timestamp, delivery_key: &[u8]) -> Vec<u8> {
 /// notification.
 pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification, routes: &[(String, Audience)]) -> TxResult<()> {
     for (channel, audience) in routes {
-        let delivery = Delivery {
-            notification_id: n.id.clone(),
-            channel_id: channel.clone(),
-            message_id: format!("msg_{}_{channel}", n.id.trim_start_matches("ntf_")),
-            status: Status::Pending,
-            created_at: n.created_at,
-            give_up_at: None,
-            next_attempt_at: Some(n.created_at),
-            payload: None,
-            attempts: Vec::new(),
-            error: None,
-            audience: audience.clone(),
-        };
-        let key = key(tenant, &n.id, channel);
+        enqueue_at(tx, tenant, n, channel, audience, n.created_at)?;
+    }
+    Ok(())
+}
+
+/// Writes the delivery of `n` to `channel` and queues its first attempt at `due`.
+pub fn enqueue_at(
+    tx: &store::Tx,
+    tenant: &str,
+    n: &Notification,
+    channel: &str,
+    audience: &Audience,
+    due: Timestamp,
+) -> TxResult<()> {
+    let delivery = Delivery {
+        notification_id: n.id.clone(),
+        channel_id: channel.to_string(),
+        message_id: format!("msg_{}_{channel}", n.id.trim_start_matches("ntf_")),
+        status: Status::Pending,
+        created_at: n.created_at,
+        give_up_at: None,
+        next_attempt_at: Some(due),
+        payload: None,
+        attempts: Vec::new(),
+        error: None,
+        audience: audience.clone(),
+    };
+    let key = key(tenant, &n.id, channel);
+    store::tx_put_json(tx.deliveries, &key, &delivery)?;
+    tx.delivery_queue.insert(queue_key(due, &key), &[][..])?;
+    Ok(())
+}
+
+/// Adds `audience` to a queued delivery's (a batch that another subscription's notification
+/// joined).
+pub fn widen_audience(
+    tx: &store::Tx,
+    tenant: &str,
+    notification: &str,
+    channel: &str,
+    audience: &Audience,
+) -> TxResult<()> {
+    let key = key(tenant, notification, channel);
+    if let Some(mut delivery) = store::tx_get_json::<Delivery>(tx.deliveries, &key)? {
+        delivery.audience.extend(audience);
         store::tx_put_json(tx.deliveries, &key, &delivery)?;
-        tx.delivery_queue.insert(queue_key(n.created_at, &key), &[][..])?;
     }
     Ok(())
 }

@@ -18,9 +18,10 @@ use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::context::{DigestItem, DigestRef};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::notifications::{Notification, Notifications};
+use crate::notifications::{Notification, Notifications, batches};
 use crate::plugins::Plugins;
 use crate::recipients::{self, Audience};
 use crate::records::{Event, system};
@@ -337,11 +338,14 @@ impl Deliverer {
         if let Some(payload) = &delivery.payload {
             return Ok(payload.clone());
         }
-        let notification = self
+        let mut notification = self
             .notifications
             .get(tenant, &delivery.notification_id)
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
+        if notification.batch.is_some() {
+            self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
+        }
         let payload = match self.render(tenant, channel, &notification, &delivery.audience).await {
             Ok(Ok(payload)) => payload,
             Ok(Err(Invalid { field, message })) => return Err(format!("cannot render `{field}`: {message}")),
@@ -349,6 +353,40 @@ impl Deliverer {
         };
         delivery.payload = Some(payload.clone());
         Ok(payload)
+    }
+
+    /// Closes the batch a digest or group notification collects and lists its members in its
+    /// context (and, in words, in its message).
+    fn collect(&self, tenant: &str, n: &mut Notification) -> StoreResult<()> {
+        const LISTED: usize = 1000;
+        const IN_WORDS: usize = 50;
+        let Some(batch) = n.batch.clone() else { return Ok(()) };
+        let ids = batches::close(&self.store, tenant, n)?;
+        let mut items = Vec::new();
+        for id in ids.iter().take(LISTED) {
+            if let Some(member) = self.notifications.get(tenant, id)? {
+                items.push(DigestItem {
+                    headline: render::Summary::of(&member).headline,
+                    id: member.id,
+                    severity: member.context.rule.severity,
+                    rule_id: member.rule_id,
+                    customer_id: member.customer_id,
+                    created_at: member.created_at,
+                });
+            }
+        }
+        n.context.rule.severity = items.iter().map(|i| i.severity).max().unwrap_or_default();
+        let mut lines: Vec<String> = items
+            .iter()
+            .take(IN_WORDS)
+            .map(|i| format!("- [{}] {} ({})", format!("{:?}", i.severity).to_lowercase(), i.headline, i.created_at))
+            .collect();
+        if ids.len() > IN_WORDS {
+            lines.push(format!("and {} more", ids.len() - IN_WORDS));
+        }
+        n.message = Some(lines.join("\n"));
+        n.context.digest = Some(DigestRef { reason: batch.kind, until: batch.until, count: ids.len(), items });
+        Ok(())
     }
 
     /// What `channel` sends for `n` (to `audience` beyond its own addresses, for email): from
@@ -379,7 +417,8 @@ impl Deliverer {
         channel: &Channel,
         n: &Notification,
     ) -> ApiResult<Result<Payload, Invalid>> {
-        let Some(name) = &channel.spec.template_plugin else { return Ok(render::render(&channel.spec, n)) };
+        let plugin = channel.spec.template_plugin.as_ref().filter(|_| n.kind.is_rule_kind());
+        let Some(name) = plugin else { return Ok(render::render(&channel.spec, n)) };
         let at = "template_plugin";
         let tenant = self.tenants.get(tenant)?.ok_or_else(|| ApiError::not_found("tenant"))?;
         let Some(plugin) = self.plugins.get(&tenant.id, name)? else {

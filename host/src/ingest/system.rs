@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Ingest;
 use crate::alerts::Work;
+use crate::notifications::incidents;
 use crate::records::system::Pending;
 use crate::store::{self, StoreResult};
 
@@ -53,6 +54,9 @@ impl Ingest {
                     (None, None) => None,
                 };
                 self.alerts.on_system_event(&mut work, &rules, &pending.event, customer.as_ref())?;
+                if let Some(n) = incidents::raised_by(tx, tenant, &pending.event, now)? {
+                    work.notify(n);
+                }
                 let notified = work.notified();
                 work.finish(&routing)?;
                 Ok(notified)

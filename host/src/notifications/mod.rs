@@ -1,8 +1,12 @@
 //! Notifications: what a rule produced for its channels, kept in sled (with a delivery per
 //! channel, see `delivery`) before anything is sent. A notification's status is its
-//! deliveries' status, unless a silence kept it from them.
+//! deliveries' status, unless a silence kept it from them or its channels held it for a
+//! digest or a group.
 
+pub mod batches;
 pub mod categories;
+pub mod incidents;
+pub mod noise;
 pub mod routing;
 pub mod silences;
 pub mod subscriptions;
@@ -12,9 +16,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
+use crate::context::{Context, HoldKind};
 use crate::delivery::{self, Delivery};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, Tx, TxResult};
+use routing::TenantRouting;
 
 /// A notification with its deliveries, as the API shows it.
 #[derive(Debug, Serialize)]
@@ -29,9 +34,13 @@ pub struct NotificationView {
 }
 
 impl NotificationView {
-    fn new(notification: Notification, deliveries: Vec<Delivery>) -> Self {
-        let reason = notification.silenced_by.as_ref().map(|id| format!("silenced by {id}"));
-        NotificationView { status: Status::of(&notification, &deliveries), reason, notification, deliveries }
+    fn new(notification: Notification, deliveries: Vec<Delivery>, now: Timestamp) -> Self {
+        NotificationView {
+            status: Status::of(&notification, &deliveries, now),
+            reason: reason(&notification, now),
+            notification,
+            deliveries,
+        }
     }
 
     /// The listing's shape: each delivery without its payload and with only its latest
@@ -64,6 +73,22 @@ pub enum Kind {
     Offset,
     /// A batch of a cohort's entries and exits.
     Cohort,
+    /// An incident was opened or updated.
+    Incident,
+    /// A maintenance was announced, started or ended.
+    Maintenance,
+    /// Notifications a channel held (quiet hours, a digest), sent as one summary.
+    Digest,
+    /// Notifications of one group arriving within `group_wait`, sent as one.
+    Group,
+}
+
+impl Kind {
+    /// Made by a rule: its channel's own templates and template plugin apply. Incidents,
+    /// maintenances, digests and groups use the built-in payloads.
+    pub fn is_rule_kind(self) -> bool {
+        !matches!(self, Kind::Incident | Kind::Maintenance | Kind::Digest | Kind::Group)
+    }
 }
 
 /// Where a notification's deliveries stand, together.
@@ -82,13 +107,27 @@ pub enum Status {
     Unrouted,
     /// A silence kept it from every channel.
     Silenced,
+    /// Its channels hold it for quiet hours, a digest or a group still collecting.
+    Held,
+    /// Sent in a digest (see `held`).
+    Digested,
+    /// Sent in a group (see `held`).
+    Grouped,
 }
 
 impl Status {
-    pub fn of(n: &Notification, deliveries: &[Delivery]) -> Status {
+    pub fn of(n: &Notification, deliveries: &[Delivery], now: Timestamp) -> Status {
         let pending = deliveries.iter().filter(|d| d.status == delivery::Status::Pending);
         if n.silenced_by.is_some() {
             Status::Silenced
+        } else if deliveries.is_empty() && !n.held.is_empty() {
+            if n.held.iter().any(|h| now < h.until) {
+                Status::Held
+            } else if n.held.iter().all(|h| h.kind == HoldKind::Group) {
+                Status::Grouped
+            } else {
+                Status::Digested
+            }
         } else if deliveries.is_empty() {
             Status::Unrouted
         } else if pending.clone().any(|d| !d.attempts.is_empty()) {
@@ -103,10 +142,60 @@ impl Status {
     }
 }
 
+/// Why a notification is not sent as it came, when it is not: its silence, or each channel's
+/// hold and the digest or group it goes (or went) out in.
+fn reason(n: &Notification, now: Timestamp) -> Option<String> {
+    if let Some(id) = &n.silenced_by {
+        return Some(format!("silenced by {id}"));
+    }
+    let mut reasons: Vec<String> = n
+        .held
+        .iter()
+        .map(|h| {
+            let what = if h.kind == HoldKind::Group { "group" } else { "digest" };
+            if now >= h.until {
+                format!("sent in {what} {} ({})", h.batch, h.channel)
+            } else if h.kind == HoldKind::QuietHours {
+                format!("held for quiet hours until {}, then sent in digest {} ({})", h.until, h.batch, h.channel)
+            } else {
+                format!("held until {} for {what} {} ({})", h.until, h.batch, h.channel)
+            }
+        })
+        .collect();
+    if let Some(batch) = n.batch.as_ref().filter(|b| now < b.until) {
+        reasons.push(format!("collecting held notifications for {} until {}", batch.channel, batch.until));
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// One channel's hold of a notification: it goes out in notification `batch` at `until`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Held {
+    pub channel: String,
+    pub kind: HoldKind,
+    pub until: Timestamp,
+    pub batch: String,
+}
+
+/// What a digest or group notification collects, for which channel, until when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    pub channel: String,
+    pub kind: HoldKind,
+    /// The batch's key among the channel's (see `noise::Hold`).
+    pub key: String,
+    pub until: Timestamp,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {
     pub id: String,
-    pub rule_id: String,
+    /// The rule that made it; none for incidents, maintenances, digests and groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// The incident it reports on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
     pub scope_key: String,
     pub customer_id: Option<String>,
     pub kind: Kind,
@@ -125,9 +214,32 @@ pub struct Notification {
     /// What a plugin condition labelled it with; silences can match them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The channels that hold it for a digest or a group instead of sending it alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+    /// For a digest or group notification: what it collects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
     pub created_at: Timestamp,
     /// What templates see.
     pub context: Context,
+}
+
+/// Routes a new notification and writes it with its deliveries (or its place in the batches
+/// of the channels that hold it), inside the transaction that made it.
+pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting, now: Timestamp) -> TxResult<()> {
+    let mut direct = Vec::new();
+    for route in routing.route(n, now) {
+        match &route.hold {
+            Some(hold) => {
+                let held = batches::hold(tx, tenant, &route.channel, hold, n, &route.audience, now)?;
+                n.held.push(held);
+            }
+            None => direct.push((route.channel, route.audience)),
+        }
+    }
+    crate::store::tx_put_json(tx.notifications, &key(tenant, &n.id), n)?;
+    delivery::enqueue(tx, tenant, n, &direct)
 }
 
 /// A fresh id that sorts by creation: `ntf_` + a clock sequence + randomness, in hex.
@@ -144,6 +256,7 @@ pub fn key(tenant: &str, id: &str) -> Vec<u8> {
 #[serde(deny_unknown_fields)]
 pub struct Query {
     pub rule_id: Option<String>,
+    pub incident_id: Option<String>,
     pub customer_id: Option<String>,
     pub status: Option<Status>,
     pub kind: Option<Kind>,
@@ -181,14 +294,14 @@ impl Notifications {
         crate::store::decode(id, &bytes).map(Some)
     }
 
-    /// A notification with its deliveries: payloads and every attempt.
-    pub fn view(&self, tenant: &str, id: &str) -> StoreResult<Option<NotificationView>> {
+    /// A notification with its deliveries: payloads and every attempt; its status as of `now`.
+    pub fn view(&self, tenant: &str, id: &str, now: Timestamp) -> StoreResult<Option<NotificationView>> {
         let Some(notification) = self.get(tenant, id)? else { return Ok(None) };
-        Ok(Some(NotificationView::new(notification, delivery::of_notification(&self.store, tenant, id)?)))
+        Ok(Some(NotificationView::new(notification, delivery::of_notification(&self.store, tenant, id)?, now)))
     }
 
     /// A page of notifications, newest first, each with its deliveries in brief.
-    pub fn list(&self, tenant: &str, query: &Query) -> StoreResult<Vec<NotificationView>> {
+    pub fn list(&self, tenant: &str, query: &Query, now: Timestamp) -> StoreResult<Vec<NotificationView>> {
         let prefix = key(tenant, "");
         let end = match &query.before {
             Some(before) => key(tenant, before),
@@ -204,7 +317,7 @@ impl Notifications {
             }
             if wanted(query, &notification) {
                 let deliveries = delivery::of_notification(&self.store, tenant, &notification.id)?;
-                let view = NotificationView::new(notification, deliveries);
+                let view = NotificationView::new(notification, deliveries, now);
                 if query.status.is_some_and(|s| s != view.status) {
                     continue;
                 }
@@ -223,7 +336,8 @@ impl Notifications {
 }
 
 fn wanted(query: &Query, n: &Notification) -> bool {
-    query.rule_id.as_ref().is_none_or(|r| *r == n.rule_id)
+    query.rule_id.as_ref().is_none_or(|r| n.rule_id.as_ref() == Some(r))
+        && query.incident_id.as_ref().is_none_or(|i| n.incident_id.as_ref() == Some(i))
         && query.customer_id.as_ref().is_none_or(|c| n.customer_id.as_ref() == Some(c))
         && query.kind.is_none_or(|k| k == n.kind)
         && query.until.is_none_or(|until| n.created_at < until)

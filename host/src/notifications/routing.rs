@@ -1,57 +1,98 @@
 //! Routing: where a new notification goes. An active silence that matches keeps it from every
 //! channel; otherwise it goes to its rule's channels and to the channels each matching
-//! subscription gives its category, each channel once, with the subscriptions' audiences.
+//! subscription gives its category, each channel once, with the subscriptions' audiences. A
+//! channel's noise control (or, for a channel only subscriptions brought, theirs) may hold it
+//! for a digest or a group instead of sending it at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use super::Notification;
+use super::noise::{Hold, Noise};
 use super::silences::{Silence, State};
 use super::subscriptions::Subscription;
 use crate::recipients::Audience;
 use crate::store::{Collection, Store, StoreResult};
 
-/// A tenant's subscriptions and its silences not yet expired.
+/// Where a notification goes on one channel: to whom beyond the channel's own addresses, and
+/// whether it is held.
+#[derive(Debug)]
+pub struct Route {
+    pub channel: String,
+    pub audience: Audience,
+    pub hold: Option<Hold>,
+}
+
+/// A tenant's subscriptions, its silences not yet expired, and its channels' noise control.
 #[derive(Default)]
 pub struct TenantRouting {
-    subscriptions: Vec<Subscription>,
+    subscriptions: Vec<(Subscription, Noise)>,
     silences: Vec<Silence>,
+    /// Only channels that have some.
+    channels: HashMap<String, Noise>,
 }
 
 impl TenantRouting {
-    /// Routes `n`: sets its channels, subscriptions or silence, and answers each channel with
-    /// the audience it addresses beyond its own.
-    pub fn route(&self, n: &mut Notification, now: Timestamp) -> Vec<(String, Audience)> {
+    /// Routes `n`: sets its channels, subscriptions or silence, and answers each channel's
+    /// route.
+    pub fn route(&self, n: &mut Notification, now: Timestamp) -> Vec<Route> {
         if let Some(silence) = self.silences.iter().find(|s| s.spec.silences(n, now)) {
             n.silenced_by = Some(silence.id.clone());
             n.channels.clear();
             return Vec::new();
         }
-        let mut routes: BTreeMap<String, Audience> =
-            n.channels.iter().map(|c| (c.clone(), Audience::default())).collect();
+        // Per channel: the audience, and the holds of the subscriptions that brought it (none
+        // when the rule names it: the rule's own channels hear at once).
+        let mut routes: BTreeMap<String, (Audience, Option<Vec<Option<Hold>>>)> =
+            n.channels.iter().map(|c| (c.clone(), (Audience::default(), None))).collect();
         let rule = &n.context.rule;
         if let Some(category) = &rule.category {
-            for subscription in &self.subscriptions {
-                if let Some(channels) = subscription.spec.channels_for(category, rule.severity) {
-                    n.subscriptions.push(subscription.id.clone());
-                    let audience = subscription.spec.audience();
-                    for channel in channels {
-                        routes.entry(channel.clone()).or_default().extend(&audience);
+            for (subscription, noise) in &self.subscriptions {
+                let Some(channels) = subscription.spec.channels_for(category, rule.severity) else { continue };
+                n.subscriptions.push(subscription.id.clone());
+                let audience = subscription.spec.audience();
+                for channel in channels {
+                    let (to, holds) =
+                        routes.entry(channel.clone()).or_insert_with(|| (Audience::default(), Some(Vec::new())));
+                    to.extend(&audience);
+                    if let Some(holds) = holds {
+                        holds.push(noise.hold(n, now));
                     }
                 }
             }
         }
         n.channels = routes.keys().cloned().collect();
-        routes.into_iter().collect()
+        routes
+            .into_iter()
+            .map(|(channel, (audience, holds))| {
+                let hold = match self.channels.get(&channel) {
+                    Some(noise) => noise.hold(n, now),
+                    // Sent at once if any subscription wants it so; else the earliest batch.
+                    None => holds.and_then(|holds| {
+                        holds.into_iter().collect::<Option<Vec<Hold>>>()?.into_iter().min_by_key(|h| h.until)
+                    }),
+                };
+                Route { channel, audience, hold }
+            })
+            .collect()
     }
 }
 
-/// Every tenant's routing, read once and kept until a subscription or silence changes.
+/// The noise control of a stored channel.
+#[derive(Deserialize)]
+struct ChannelNoise {
+    id: String,
+    spec: Noise,
+}
+
+/// Every tenant's routing, read once and kept until a subscription, silence or channel changes.
 pub struct Routing {
     subscriptions: Collection,
     silences: Collection,
+    channels: sled::Tree,
     cache: RwLock<HashMap<String, Arc<TenantRouting>>>,
 }
 
@@ -60,6 +101,7 @@ impl Routing {
         Routing {
             subscriptions: store.subscriptions.clone(),
             silences: store.silences.clone(),
+            channels: store.channels.clone(),
             cache: RwLock::default(),
         }
     }
@@ -84,7 +126,16 @@ impl Routing {
         }
         let mut silences: Vec<Silence> = self.silences.list(tenant)?;
         silences.retain(|s| s.spec.state(now) != State::Expired);
-        let routing = Arc::new(TenantRouting { subscriptions: self.subscriptions.list(tenant)?, silences });
+        let subscriptions = self.subscriptions.list::<Subscription>(tenant)?.into_iter().map(|s| {
+            let noise = s.spec.noise();
+            (s, noise)
+        });
+        let channels = crate::store::scan_json::<ChannelNoise>(&self.channels, &format!("{tenant}/"))?
+            .into_iter()
+            .filter(|c| !c.spec.is_empty())
+            .map(|c| (c.id, c.spec))
+            .collect();
+        let routing = Arc::new(TenantRouting { subscriptions: subscriptions.collect(), silences, channels });
         cache.insert(tenant.to_string(), routing.clone());
         Ok(routing)
     }
@@ -104,14 +155,10 @@ mod tests {
     }
 
     fn subscription(id: &str, group: &str, channels: serde_json::Value, min: Severity) -> Subscription {
-        let spec = SubscriptionSpec {
-            name: id.into(),
-            group: Some(group.into()),
-            recipient: None,
-            channels: serde_json::from_value(channels).unwrap(),
-            min_severity: min,
-            enabled: true,
-        };
+        let spec: SubscriptionSpec = serde_json::from_value(serde_json::json!({
+            "name": id, "group": group, "channels": channels, "min_severity": min,
+        }))
+        .unwrap();
         Owned::new(id.into(), spec, "key_a", at("2030-01-01T00:00:00Z"))
     }
 
@@ -126,7 +173,7 @@ mod tests {
     #[test]
     fn subscriptions_add_their_channels_once_with_their_groups() {
         let routing = TenantRouting {
-            subscriptions: vec![
+            subscriptions: [
                 subscription(
                     "sub_a",
                     "Org Admins",
@@ -136,8 +183,11 @@ mod tests {
                 subscription("sub_b", "Billing", serde_json::json!({ "billing": ["chn_org"] }), Severity::Warning),
                 subscription("sub_c", "Support", serde_json::json!({ "billing": ["chn_support"] }), Severity::Critical),
                 subscription("sub_d", "DevOps", serde_json::json!({ "infrastructure": ["chn_ops"] }), Severity::Info),
-            ],
-            silences: Vec::new(),
+            ]
+            .into_iter()
+            .map(|s| (s, Noise::default()))
+            .collect(),
+            ..TenantRouting::default()
         };
         let mut n = billing_warning();
         let now = n.created_at;
@@ -145,7 +195,7 @@ mod tests {
         assert_eq!(n.channels, ["chn_org", "chn_rule", "chn_shared"]);
         assert_eq!(n.subscriptions, ["sub_a", "sub_b"]);
         let groups = |channel: &str| {
-            let audience = &routes.iter().find(|(c, _)| c == channel).unwrap().1;
+            let audience = &routes.iter().find(|r| r.channel == channel).unwrap().audience;
             audience.groups.iter().cloned().collect::<Vec<_>>()
         };
         assert_eq!(groups("chn_org"), ["Billing", "Org Admins"]);
@@ -164,8 +214,8 @@ mod tests {
             comment: "outage".into(),
         };
         let routing = TenantRouting {
-            subscriptions: Vec::new(),
             silences: vec![Owned::new("sil_a".into(), spec, "key_a", at("2030-01-01T00:00:00Z"))],
+            ..TenantRouting::default()
         };
         let mut n = billing_warning();
         assert!(routing.route(&mut n, at("2030-01-01T12:00:00Z")).is_empty());
@@ -178,5 +228,39 @@ mod tests {
         let mut critical = billing_warning();
         critical.context.rule.severity = Severity::Critical;
         assert_eq!(routing.route(&mut critical, at("2030-01-01T12:00:00Z")).len(), 2, "another severity");
+    }
+
+    #[test]
+    fn a_channel_reached_only_through_holding_subscriptions_is_held() {
+        let digest: SubscriptionSpec = serde_json::from_value(serde_json::json!({
+            "name": "digest", "group": "Org Admins", "channels": { "billing": ["chn_org", "chn_both"] },
+            "digest": { "every": "1h" },
+        }))
+        .unwrap();
+        let routing = TenantRouting {
+            subscriptions: vec![
+                (Owned::new("sub_a".into(), digest.clone(), "key_a", at("2030-01-01T00:00:00Z")), digest.noise()),
+                {
+                    let s = subscription(
+                        "sub_b",
+                        "Billing",
+                        serde_json::json!({ "billing": ["chn_both"] }),
+                        Severity::Info,
+                    );
+                    let noise = s.spec.noise();
+                    (s, noise)
+                },
+            ],
+            channels: [("chn_rule".to_string(), Noise { group_by: vec!["rule.id".into()], ..Noise::default() })].into(),
+            ..TenantRouting::default()
+        };
+        let mut n = billing_warning();
+        let now = n.created_at;
+        let routes = routing.route(&mut n, now);
+        let hold = |channel: &str| routes.iter().find(|r| r.channel == channel).unwrap().hold.clone();
+        assert_eq!(hold("chn_org").map(|h| h.until), Some(at("2030-01-01T13:00:00Z")), "the digest's channel");
+        assert_eq!(hold("chn_both"), None, "another subscription wants it at once");
+        assert_eq!(hold("chn_shared"), None, "the rule names it and it has no noise control");
+        assert_eq!(hold("chn_rule").map(|h| h.until), Some(at("2030-01-01T12:00:30Z")), "the channel groups");
     }
 }

@@ -125,7 +125,7 @@ fn lookup<'a>(n: &'a Notification, field: &str) -> Option<Cow<'a, Value>> {
     let rule = &n.context.rule;
     let text = |s: &str| Some(Cow::Owned(Value::String(s.to_string())));
     match field.split_once('.')? {
-        ("rule", "id") => text(&n.rule_id),
+        ("rule", "id") => text(n.rule_id.as_deref().unwrap_or_default()),
         ("rule", "name") => text(&rule.name),
         ("rule", "category") => rule.category.as_deref().and_then(text),
         ("rule", "severity") => serde_json::to_value(rule.severity).ok().map(Cow::Owned),

@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::noise::{DigestSchedule, Noise, QuietHours};
 use crate::context::Severity;
 use crate::recipients::{Audience, check_group};
+use crate::rules::condition::Duration;
 use crate::rules::{Invalid, invalid};
 use crate::store::Owned;
 
@@ -33,6 +35,15 @@ pub struct SubscriptionSpec {
     pub min_severity: Severity,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Noise control of what this subscription adds to its channels (see `noise`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestSchedule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<Duration>,
 }
 
 fn lowest() -> Severity {
@@ -70,7 +81,16 @@ impl SubscriptionSpec {
                 crate::rules::condition::name(&at, channel)?;
             }
         }
-        Ok(())
+        self.noise().check()
+    }
+
+    pub fn noise(&self) -> Noise {
+        Noise {
+            quiet_hours: self.quiet_hours.clone(),
+            digest: self.digest.clone(),
+            group_by: self.group_by.clone(),
+            group_wait: self.group_wait,
+        }
     }
 
     /// Who the subscription addresses.

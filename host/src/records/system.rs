@@ -97,6 +97,13 @@ pub const TYPES: &[SystemType] = &[
         properties: PLUGIN,
     },
     SystemType {
+        name: "plugin.failing",
+        description: "A plugin condition's call failed (a trap, a limit, bad output) while a rule was evaluated. \
+                      Reported when no configuration incident about the plugin is open; it opens one.",
+        has_customer: false,
+        properties: &[("plugin", "string"), ("rule_id", "string"), ("error", "string")],
+    },
+    SystemType {
         name: "plugin.deleted",
         description: "A plugin was deleted.",
         has_customer: false,
@@ -119,6 +126,8 @@ pub const TYPES: &[SystemType] = &[
 ];
 
 pub const DELIVERY_FAILED: &str = "delivery.failed";
+pub const CHANNEL_DISABLED: &str = "channel.disabled";
+pub const PLUGIN_FAILING: &str = "plugin.failing";
 
 /// Whether `event_type` is one Klaxon reserves for its own events.
 pub fn is_system_type(event_type: &str) -> bool {

@@ -42,6 +42,10 @@ pub struct RuleSpec {
     /// Notify when a stateful rule returns from `in_alarm` to `ok`.
     #[serde(default)]
     pub notify_on_resolve: bool,
+    /// Open an incident (of the rule's category) when an alert enters `in_alarm`, and resolve
+    /// it, with a notice, when the alert returns to `ok`.
+    #[serde(default)]
+    pub incident: bool,
     /// The IANA timezone calendar windows are cut in.
     #[serde(default = "utc")]
     pub timezone: String,
@@ -145,6 +149,18 @@ impl RuleSpec {
             return Err(invalid(
                 "notify_on_resolve",
                 "this condition notifies on each match and never resolves; leave it out",
+            ));
+        }
+        if self.incident && !self.condition.is_stateful() {
+            return Err(invalid(
+                "incident",
+                "only a stateful condition (one that enters and leaves in_alarm) opens incidents",
+            ));
+        }
+        if self.incident && self.category.is_none() {
+            return Err(invalid(
+                "incident",
+                "an incident rule needs a `category`: its incidents notify that category's subscribers",
             ));
         }
         jiff::tz::TimeZone::get(&self.timezone).map_err(|_| {

@@ -84,6 +84,16 @@ pub struct Store {
     pub cohort_members: sled::Tree,
     /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
     pub cohort_batches: sled::Tree,
+    /// `tenant/incident id` -> `Incident` (ids sort by time), with its timeline
+    pub incidents: sled::Tree,
+    /// `tenant\0rule\0scope key` (an alert), `tenant\0channel\0id`, `tenant\0plugin\0name` -> the
+    /// id of the incident it opened and that is still open
+    pub open_incidents: sled::Tree,
+    /// `tenant\0channel\0batch key` -> the `OpenBatch` collecting held notifications for the
+    /// channel (a digest, quiet hours' end, a group), until its notification is rendered
+    pub batches: sled::Tree,
+    /// `tenant\0batch notification\0member notification` -> nothing: what a batch collected
+    pub batch_members: sled::Tree,
     /// `tenant/recipient id` -> `Recipient`: people, and the groups they belong to
     pub recipients: Collection,
     /// `tenant/name` -> `Category`: the tenant's own categories and edited built-in ones
@@ -109,6 +119,10 @@ pub struct Tx<'a> {
     pub system_events: &'a TransactionalTree,
     pub cohort_members: &'a TransactionalTree,
     pub cohort_batches: &'a TransactionalTree,
+    pub incidents: &'a TransactionalTree,
+    pub open_incidents: &'a TransactionalTree,
+    pub batches: &'a TransactionalTree,
+    pub batch_members: &'a TransactionalTree,
 }
 
 /// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
@@ -141,6 +155,10 @@ impl Store {
             cohorts: db.open_tree("cohorts")?,
             cohort_members: db.open_tree("cohort_members")?,
             cohort_batches: db.open_tree("cohort_batches")?,
+            incidents: db.open_tree("incidents")?,
+            open_incidents: db.open_tree("open_incidents")?,
+            batches: db.open_tree("batches")?,
+            batch_members: db.open_tree("batch_members")?,
             recipients: Collection(db.open_tree("recipients")?),
             categories: Collection(db.open_tree("categories")?),
             subscriptions: Collection(db.open_tree("subscriptions")?),
@@ -152,7 +170,7 @@ impl Store {
     /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
     /// a concurrent transaction conflicts, so it must do nothing but read and write them.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
-        let trees = (
+        let trees = [
             &self.events,
             &self.customers,
             &self.alerts,
@@ -166,41 +184,33 @@ impl Store {
             &self.system_events,
             &self.cohort_members,
             &self.cohort_batches,
-        );
-        trees
-            .transaction(
-                |(
-                    events,
-                    customers,
-                    alerts,
-                    transitions,
-                    notifications,
-                    timers,
-                    deliveries,
-                    delivery_queue,
-                    events_by_time,
-                    event_types,
-                    system_events,
-                    cohort_members,
-                    cohort_batches,
-                )| {
-                    body(&Tx {
-                        events,
-                        customers,
-                        alerts,
-                        transitions,
-                        notifications,
-                        timers,
-                        deliveries,
-                        delivery_queue,
-                        events_by_time,
-                        event_types,
-                        system_events,
-                        cohort_members,
-                        cohort_batches,
-                    })
-                },
-            )
+            &self.incidents,
+            &self.open_incidents,
+            &self.batches,
+            &self.batch_members,
+        ];
+        trees[..]
+            .transaction(|t| {
+                body(&Tx {
+                    events: &t[0],
+                    customers: &t[1],
+                    alerts: &t[2],
+                    transitions: &t[3],
+                    notifications: &t[4],
+                    timers: &t[5],
+                    deliveries: &t[6],
+                    delivery_queue: &t[7],
+                    events_by_time: &t[8],
+                    event_types: &t[9],
+                    system_events: &t[10],
+                    cohort_members: &t[11],
+                    cohort_batches: &t[12],
+                    incidents: &t[13],
+                    open_incidents: &t[14],
+                    batches: &t[15],
+                    batch_members: &t[16],
+                })
+            })
             .map_err(StoreError::from)
     }
 
