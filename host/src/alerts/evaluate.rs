@@ -19,7 +19,7 @@ use crate::rules::CohortChange;
 use crate::rules::condition::{Direction, Metric};
 use crate::rules::{ALL, Condition, all_pass, number};
 use crate::series::window::{Period, Span};
-use crate::store::{TxResult, keys};
+use crate::store::TxResult;
 
 /// Applies one accepted event to one rule it may concern.
 pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Customer) -> TxResult<()> {
@@ -236,7 +236,7 @@ fn incident_of_alert(
     notifications: &mut Vec<Notification>,
     outcome: &Outcome,
 ) -> TxResult<()> {
-    let source = keys::alert(work.tenant, &rule.rule.id, scope);
+    let source = incidents::source("alert", &format!("{}/{scope}", rule.rule.id));
     let open = incidents::open_for(work.tx(), work.tenant, &source)?;
     let by = format!("rule:{}", rule.rule.id);
     let mut incident = match (open, current) {

@@ -250,7 +250,7 @@ impl Alerts {
     /// incident about the plugin is open already.
     fn report_failing_plugin(&self, tenant: &str, rule: &Compiled, error: &str) -> StoreResult<()> {
         let Condition::Plugin { plugin, .. } = &rule.rule.spec.condition else { return Ok(()) };
-        if incidents::is_open_for(&self.store, &incidents::source_key(tenant, "plugin", plugin))? {
+        if incidents::is_open_for(&self.store, tenant, &incidents::source("plugin", plugin))? {
             return Ok(());
         }
         let properties = serde_json::json!({ "plugin": plugin, "rule_id": rule.rule.id, "error": error });

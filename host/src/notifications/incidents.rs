@@ -100,10 +100,10 @@ pub struct Incident {
     pub rule_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
-    /// What opened it, while open: an alert's or a configuration problem's key (see
-    /// `source_key`); one open incident per source.
-    #[serde(default, skip_serializing)]
-    pub source: Option<Vec<u8>>,
+    /// What opened it (`alert/<rule>/<scope key>`, `channel/<id>`, `plugin/<name>`): a source
+    /// has at most one open incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub created_by: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -217,9 +217,13 @@ fn key(tenant: &str, id: &str) -> String {
     format!("{tenant}/{id}")
 }
 
-/// The key of what may hold one open incident: an alert, a channel, a plugin.
-pub fn source_key(tenant: &str, what: &str, id: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", what.as_bytes(), b"\0", id.as_bytes()].concat()
+/// What may hold one open incident: an alert (`alert`, `rule/scope key`), a channel, a plugin.
+pub fn source(what: &str, id: &str) -> String {
+    format!("{what}/{id}")
+}
+
+fn open_key(tenant: &str, source: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", source.as_bytes()].concat()
 }
 
 impl Incident {
@@ -353,26 +357,27 @@ pub fn get(tx: &Tx, tenant: &str, id: &str) -> TxResult<Option<Incident>> {
 pub fn put(tx: &Tx, tenant: &str, incident: &Incident) -> TxResult<()> {
     store::tx_put_json(tx.incidents, key(tenant, &incident.id).as_bytes(), incident)?;
     if let Some(source) = &incident.source {
+        let key = open_key(tenant, source);
         if incident.is_open() {
-            tx.open_incidents.insert(source.as_slice(), incident.id.as_bytes())?;
-        } else if tx.open_incidents.get(source)?.is_some_and(|id| id == incident.id.as_bytes()) {
-            tx.open_incidents.remove(source.as_slice())?;
+            tx.open_incidents.insert(key, incident.id.as_bytes())?;
+        } else if tx.open_incidents.get(&key)?.is_some_and(|id| id == incident.id.as_bytes()) {
+            tx.open_incidents.remove(key)?;
         }
     }
     Ok(())
 }
 
 /// The incident open for a source, if any.
-pub fn open_for(tx: &Tx, tenant: &str, source: &[u8]) -> TxResult<Option<Incident>> {
-    match tx.open_incidents.get(source)? {
+pub fn open_for(tx: &Tx, tenant: &str, source: &str) -> TxResult<Option<Incident>> {
+    match tx.open_incidents.get(open_key(tenant, source))? {
         Some(id) => get(tx, tenant, &String::from_utf8_lossy(&id)),
         None => Ok(None),
     }
 }
 
 /// Whether a source has an open incident (outside a transaction).
-pub fn is_open_for(store: &store::Store, source: &[u8]) -> store::StoreResult<bool> {
-    Ok(store.open_incidents.contains_key(source)?)
+pub fn is_open_for(store: &store::Store, tenant: &str, source: &str) -> store::StoreResult<bool> {
+    Ok(store.open_incidents.contains_key(open_key(tenant, source))?)
 }
 
 /// A page of incidents, newest first.
@@ -417,7 +422,7 @@ pub fn raised_by(tx: &Tx, tenant: &str, event: &Event, now: Timestamp) -> TxResu
         system::CHANNEL_DISABLED => raise_configuration(
             tx,
             tenant,
-            source_key(tenant, "channel", &text("channel_id")),
+            source("channel", &text("channel_id")),
             format!("Channel {} was disabled", text("name")),
             text("reason"),
             now,
@@ -425,7 +430,7 @@ pub fn raised_by(tx: &Tx, tenant: &str, event: &Event, now: Timestamp) -> TxResu
         system::PLUGIN_FAILING => raise_configuration(
             tx,
             tenant,
-            source_key(tenant, "plugin", &text("plugin")),
+            source("plugin", &text("plugin")),
             format!("Plugin {} is failing its calls", text("plugin")),
             format!("Rule {}: {}", text("rule_id"), text("error")),
             now,
@@ -438,7 +443,7 @@ pub fn raised_by(tx: &Tx, tenant: &str, event: &Event, now: Timestamp) -> TxResu
 fn raise_configuration(
     tx: &Tx,
     tenant: &str,
-    source: Vec<u8>,
+    source: String,
     title: String,
     message: String,
     now: Timestamp,
