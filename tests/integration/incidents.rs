@@ -199,15 +199,7 @@ fn a_channel_klaxon_disables_opens_a_configuration_incident() {
     for offset in ["PT10S", "PT10M", "PT50M", "PT4H"] {
         s.clock(&s.at(offset));
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let incident = loop {
-        let (_, page) = call(&s, Method::GET, "/v1/incidents?category=configuration", None);
-        if let Some(first) = page["items"].as_array().unwrap().first() {
-            break first.clone();
-        }
-        assert!(Instant::now() < deadline, "no configuration incident");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let incident = configuration_incident(&s);
     assert_eq!(incident["title"], "Channel crm was disabled");
     assert_eq!(incident["created_by"], "klaxon");
     assert!(incident["timeline"][0]["message"].as_str().unwrap().contains("500"), "{incident:#}");
@@ -216,6 +208,44 @@ fn a_channel_klaxon_disables_opens_a_configuration_incident() {
         (told["type"].as_str(), told["data"]["rule"]["category"].as_str()),
         (Some("alert.incident"), Some("configuration"))
     );
+}
+
+/// Waits for the tenant's first configuration incident.
+fn configuration_incident(s: &Setup) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = call(s, Method::GET, "/v1/incidents?category=configuration", None);
+        if let Some(first) = page["items"].as_array().unwrap().first() {
+            return first.clone();
+        }
+        assert!(Instant::now() < deadline, "no configuration incident");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_plugin_failing_its_calls_opens_one_configuration_incident() {
+    let s = Setup::start("");
+    let (status, body) = s.server.upload(&s.key, "hostile", "condition", &crate::support::guests().hostile);
+    assert_eq!(status, 201, "{body}");
+    create(
+        &s,
+        "/v1/rules",
+        json!({ "name": "Trapping", "scope": { "type": "each" },
+                "condition": { "kind": "plugin", "plugin": "hostile", "config": { "behaviour": "trap" } } }),
+    );
+    let now = s.server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();
+    let events: Vec<Value> = (0..3)
+        .map(|i| json!({ "id": format!("u{i}"), "customer_id": format!("c{i}"), "type": "usage", "timestamp": now }))
+        .collect();
+    call(&s, Method::POST, "/v1/events", Some(json!({ "events": events })));
+    let incident = configuration_incident(&s);
+    assert_eq!(incident["title"], "Plugin hostile is failing its calls");
+    assert!(incident["timeline"][0]["message"].as_str().unwrap().contains("trap"), "{incident:#}");
+    // Three customers' calls failed: one incident while it is open.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, all) = call(&s, Method::GET, "/v1/incidents", None);
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "{all:#}");
 }
 
 #[test]
