@@ -44,10 +44,8 @@ impl TenantRouting {
             n.channels.clear();
             return Vec::new();
         }
-        // Per channel: the audience, and the holds of the subscriptions that brought it (none
-        // when the rule names it: the rule's own channels hear at once).
-        let mut routes: BTreeMap<String, (Audience, Option<Vec<Option<Hold>>>)> =
-            n.channels.iter().map(|c| (c.clone(), (Audience::default(), None))).collect();
+        let mut reaches: BTreeMap<String, Reach> =
+            n.channels.iter().map(|c| (c.clone(), Reach { by_rule: true, ..Reach::default() })).collect();
         let rule = &n.context.rule;
         if let Some(category) = &rule.category {
             for (subscription, noise) in &self.subscriptions {
@@ -55,29 +53,42 @@ impl TenantRouting {
                 n.subscriptions.push(subscription.id.clone());
                 let audience = subscription.spec.audience();
                 for channel in channels {
-                    let (to, holds) =
-                        routes.entry(channel.clone()).or_insert_with(|| (Audience::default(), Some(Vec::new())));
-                    to.extend(&audience);
-                    if let Some(holds) = holds {
-                        holds.push(noise.hold(n, now));
-                    }
+                    let reach = reaches.entry(channel.clone()).or_default();
+                    reach.audience.extend(&audience);
+                    reach.holds.push(noise.hold(n, now));
                 }
             }
         }
-        n.channels = routes.keys().cloned().collect();
-        routes
+        n.channels = reaches.keys().cloned().collect();
+        reaches
             .into_iter()
-            .map(|(channel, (audience, holds))| {
+            .map(|(channel, reach)| {
                 let hold = match self.channels.get(&channel) {
                     Some(noise) => noise.hold(n, now),
-                    // Sent at once if any subscription wants it so; else the earliest batch.
-                    None => holds.and_then(|holds| {
-                        holds.into_iter().collect::<Option<Vec<Hold>>>()?.into_iter().min_by_key(|h| h.until)
-                    }),
+                    None => reach.hold(),
                 };
-                Route { channel, audience, hold }
+                Route { channel, audience: reach.audience, hold }
             })
             .collect()
+    }
+}
+
+/// How a notification reaches one channel: by its rule, by subscriptions (each with its hold).
+#[derive(Default)]
+struct Reach {
+    audience: Audience,
+    by_rule: bool,
+    holds: Vec<Option<Hold>>,
+}
+
+impl Reach {
+    /// For a channel without noise control of its own: at once when the rule names it or any
+    /// subscription wants it so; otherwise with the earliest batch.
+    fn hold(&self) -> Option<Hold> {
+        if self.by_rule {
+            return None;
+        }
+        self.holds.iter().cloned().collect::<Option<Vec<Hold>>>()?.into_iter().min_by_key(|h| h.until)
     }
 }
 
