@@ -2,7 +2,9 @@
 # The README's routing walkthrough as a script: against a running `klaxon serve` on
 # 127.0.0.1:8080, create a tenant, two people in two groups, a channel per group, the
 # subscriptions of the category matrix, a billing rule with no channel of its own, and a silence;
-# then send two events and show where each notification went (or why it did not).
+# then send two events and show where each notification went (or why it did not). Then an
+# incident's lifecycle (each update told to the infrastructure subscribers) and a channel with
+# quiet hours around the clock holding a warning for its digest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${KLAXON_URL:-http://127.0.0.1:8080}
@@ -39,3 +41,25 @@ call "$base/v1/notifications" | python3 -c '
 import json, sys
 for n in json.load(sys.stdin)["items"]:
     print(n["customer_id"], n["status"], n.get("reason") or "to " + ", ".join(n["channels"]))'
+
+incident=$(call -X POST "$base/v1/incidents" -d '{"title": "API latency", "category": "infrastructure",
+  "severity": "critical", "components": ["api"], "message": "Looking into it."}' | field '["id"]')
+for step in identified monitoring resolved; do
+  call -X POST "$base/v1/incidents/$incident/updates" -d '{"status": "'$step'", "message": "now '$step'"}' >/dev/null
+done
+call "$base/v1/incidents/$incident" | python3 -c '
+import json, sys
+incident = json.load(sys.stdin)
+for update in incident["timeline"]:
+    print(incident["id"], update["status"], "told in", update["notification_id"])'
+
+quiet=$(call -X POST "$base/v1/channels" -d '{"name": "quiet", "kind": "webhook", "url": "https://example.com/quiet",
+  "quiet_hours": {"timezone": "UTC", "from": "00:00", "to": "00:00"}}' | field '["id"]')
+call -X POST "$base/v1/rules" -d '{"name": "Seats low", "severity": "warning", "channels": ["'"$quiet"'"],
+  "scope": {"type": "each"}, "condition": {"kind": "event_match", "matches": [{"event_type": "seats.low"}]}}' >/dev/null
+call -X POST "$base/v1/events" -d '{"events": [
+  {"id": "q1", "customer_id": "initech", "type": "seats.low", "timestamp": "'"$now"'"}]}' >/dev/null
+call "$base/v1/notifications?status=held" | python3 -c '
+import json, sys
+for n in json.load(sys.stdin)["items"]:
+    print(n["id"], n["status"], n["reason"])'

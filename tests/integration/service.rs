@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 43] = [
+    let expected: [(&str, &[&str]); 46] = [
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -71,6 +71,9 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/subscriptions/{id}/test", &["post"]),
         ("/v1/silences", &["get", "post"]),
         ("/v1/silences/{id}", &["get", "delete"]),
+        ("/v1/incidents", &["get", "post"]),
+        ("/v1/incidents/{id}", &["get"]),
+        ("/v1/incidents/{id}/updates", &["post"]),
         ("/v1/notifications", &["get"]),
         ("/v1/notifications/{id}", &["get"]),
         ("/v1/notifications/{id}/attempts", &["get"]),

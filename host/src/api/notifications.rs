@@ -106,7 +106,9 @@ pub async fn resend(
     }
     let items = state.deliverer.resend(&key.tenant_id, &id, input.channel_id.as_deref()).await?;
     if items.is_empty() {
-        return Err(ApiError::Conflict(if view.deliveries.is_empty() {
+        return Err(ApiError::Conflict(if let Some(held) = view.notification.held.first() {
+            format!("its channels held it for {}; resend that one", held.batch)
+        } else if view.deliveries.is_empty() {
             "this notification's rule named no channel".into()
         } else {
             "its deliveries are still pending; a resend is for delivered or failed ones".into()
