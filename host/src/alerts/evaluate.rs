@@ -9,11 +9,9 @@ use super::Compiled;
 use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
-use crate::context::{
-    AlertState, CohortRef, Context, EventRef, IncidentKind, IncidentStatus, NotificationRef, Part, RuleRef, Transition,
-};
+use crate::context::{AlertState, CohortRef, EventRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
-use crate::notifications::{self, Kind, Notification};
+use crate::notifications::{Kind, Notification};
 use crate::records::{Customer, Event};
 use crate::rules::CohortChange;
 use crate::rules::condition::{Direction, Metric};
@@ -298,43 +296,29 @@ fn notification(
     event: Option<&Event>,
 ) -> Notification {
     let spec = &rule.rule.spec;
-    let id = notifications::new_id(work.now);
-    let context = Context {
-        tenant: work.tenant.to_string(),
-        rule: RuleRef { severity: outcome.severity.unwrap_or(spec.severity), ..rule.rule.to_ref() },
-        customer: customer.map(Customer::to_ref),
-        state: due.state,
-        value: outcome.value,
-        threshold: outcome.threshold,
-        window: outcome.window,
-        event: event.map(|e| EventRef {
-            id: e.id.clone(),
-            customer_id: e.customer_id.clone(),
-            event_type: e.event_type.clone(),
-            timestamp: e.timestamp,
-            properties: e.properties.clone(),
-        }),
-        notification: NotificationRef::new(&id, work.now),
-        ..Context::default()
-    };
-    Notification {
-        id,
-        rule_id: Some(rule.rule.id.clone()),
-        incident_id: None,
-        scope_key: scope.to_string(),
-        customer_id: customer.map(|c| c.id.clone()),
-        kind: due.kind,
-        step: due.step,
-        message: outcome.message.clone(),
-        channels: spec.channels.clone(),
-        subscriptions: Vec::new(),
-        silenced_by: None,
-        labels: outcome.labels.clone(),
-        held: Vec::new(),
-        batch: None,
-        created_at: work.now,
-        context,
-    }
+    let severity = outcome.severity.unwrap_or(spec.severity);
+    let mut n = Notification::new(work.tenant, due.kind, RuleRef { severity, ..rule.rule.to_ref() }, work.now);
+    n.rule_id = Some(rule.rule.id.clone());
+    n.scope_key = scope.to_string();
+    n.customer_id = customer.map(|c| c.id.clone());
+    n.step = due.step;
+    n.message = outcome.message.clone();
+    n.channels = spec.channels.clone();
+    n.labels = outcome.labels.clone();
+    let context = &mut n.context;
+    context.customer = customer.map(Customer::to_ref);
+    context.state = due.state;
+    context.value = outcome.value;
+    context.threshold = outcome.threshold;
+    context.window = outcome.window;
+    context.event = event.map(|e| EventRef {
+        id: e.id.clone(),
+        customer_id: e.customer_id.clone(),
+        event_type: e.event_type.clone(),
+        timestamp: e.timestamp,
+        properties: e.properties.clone(),
+    });
+    n
 }
 
 /// Customers listed per notification of a cohort batch; a larger batch is split in parts.

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::{ChannelSpec, Kind, builtin};
 use crate::context::{
-    AlertState, CohortRef, Context, CustomerRef, EventRef, HoldKind, IncidentStatus, Member, NotificationRef, Part,
-    RuleRef, Severity, Transition, Window,
+    AlertState, CohortRef, CustomerRef, EventRef, HoldKind, IncidentStatus, Member, Part, RuleRef, Severity,
+    Transition, Window,
 };
 use crate::notifications::{self, Notification};
 use crate::plugins::io::Payload as PluginPayload;
@@ -358,67 +358,47 @@ fn grow(data: &mut Value, path: &str) {
     }
 }
 
-/// A notification with every context variable set, for previews, tests and save-time checks.
+/// A notification with every context variable of a rule's notification set, for previews, tests
+/// and save-time checks.
 pub fn sample(tenant: &str, now: Timestamp) -> Notification {
-    let id = notifications::new_id(now);
     let hour = jiff::SignedDuration::from_hours(1);
     let mut fields = Map::new();
     fields.insert("tier".into(), json!("enterprise"));
     fields.insert("seats".into(), json!(120));
     let mut properties = Map::new();
     properties.insert("hours".into(), json!(12.5));
-    Notification {
-        id: id.clone(),
-        rule_id: Some("rul_sample".into()),
-        incident_id: None,
-        scope_key: "cus_sample".into(),
+    let rule = RuleRef {
+        id: "rul_sample".into(),
+        name: "Sample rule".into(),
+        severity: Severity::Warning,
+        category: Some("usage".into()),
+    };
+    let mut n = Notification::new(tenant, notifications::Kind::Alarm, rule, now);
+    n.rule_id = Some("rul_sample".into());
+    n.scope_key = "cus_sample".into();
+    n.customer_id = Some("cus_sample".into());
+    n.message = Some("This is a sample notification.".into());
+    let c = &mut n.context;
+    c.customer = Some(CustomerRef { id: "cus_sample".into(), name: Some("Sample Customer".into()), fields });
+    c.state = Transition { previous: AlertState::Ok, current: AlertState::InAlarm };
+    c.value = Some(1250.0);
+    c.threshold = Some(1000.0);
+    c.window = Some(Window { start: now.saturating_sub(hour).expect("in range"), end: now });
+    c.event = Some(EventRef {
+        id: "evt_sample".into(),
         customer_id: Some("cus_sample".into()),
-        kind: notifications::Kind::Alarm,
-        step: None,
-        message: Some("This is a sample notification.".into()),
-        channels: Vec::new(),
-        subscriptions: Vec::new(),
-        silenced_by: None,
-        labels: Default::default(),
-        held: Vec::new(),
-        batch: None,
-        created_at: now,
-        context: Context {
-            tenant: tenant.into(),
-            rule: RuleRef {
-                id: "rul_sample".into(),
-                name: "Sample rule".into(),
-                severity: Severity::Warning,
-                category: Some("usage".into()),
-            },
-            customer: Some(CustomerRef { id: "cus_sample".into(), name: Some("Sample Customer".into()), fields }),
-            state: Transition { previous: AlertState::Ok, current: AlertState::InAlarm },
-            value: Some(1250.0),
-            threshold: Some(1000.0),
-            window: Some(Window { start: now.saturating_sub(hour).expect("in range"), end: now }),
-            event: Some(EventRef {
-                id: "evt_sample".into(),
-                customer_id: Some("cus_sample".into()),
-                event_type: "usage".into(),
-                timestamp: now,
-                properties,
-            }),
-            notification: NotificationRef::new(&id, now),
-            cohort: Some(CohortRef { id: "coh_sample".into(), name: "Sample cohort".into() }),
-            entered: vec![Member {
-                id: "cus_sample".into(),
-                name: Some("Sample Customer".into()),
-                fields: Map::new(),
-                at: now,
-            }],
-            exited: vec![Member { id: "cus_other".into(), name: None, fields: Map::new(), at: now }],
-            entered_count: 1,
-            exited_count: 1,
-            part: Some(Part { number: 1, of: 1 }),
-            incident: None,
-            digest: None,
-        },
-    }
+        event_type: "usage".into(),
+        timestamp: now,
+        properties,
+    });
+    c.cohort = Some(CohortRef { id: "coh_sample".into(), name: "Sample cohort".into() });
+    c.entered =
+        vec![Member { id: "cus_sample".into(), name: Some("Sample Customer".into()), fields: Map::new(), at: now }];
+    c.exited = vec![Member { id: "cus_other".into(), name: None, fields: Map::new(), at: now }];
+    c.entered_count = 1;
+    c.exited_count = 1;
+    c.part = Some(Part { number: 1, of: 1 });
+    n
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::noise::Hold;
 use super::{Batch, Held, Kind, Notification};
-use crate::context::{Context, HoldKind, NotificationRef, RuleRef};
+use crate::context::{HoldKind, RuleRef};
 use crate::recipients::Audience;
 use crate::store::{self, Store, StoreError, StoreResult, Tx, TxResult};
 
@@ -64,36 +64,19 @@ pub fn hold(
 /// A new batch's notification. A group takes its first member's rule (groups are most often
 /// by rule); a digest names none.
 fn opened(tenant: &str, channel: &str, hold: &Hold, first: &Notification, now: Timestamp) -> Notification {
-    let id = super::new_id(now);
-    let (kind, rule, rule_id) = match hold.kind {
-        HoldKind::Group => (Kind::Group, first.context.rule.clone(), first.rule_id.clone()),
+    let mut n = match hold.kind {
+        HoldKind::Group => {
+            let mut n = Notification::new(tenant, Kind::Group, first.context.rule.clone(), now);
+            n.rule_id = first.rule_id.clone();
+            n
+        }
         HoldKind::QuietHours | HoldKind::Digest => {
-            (Kind::Digest, RuleRef { name: "Digest".into(), ..RuleRef::default() }, None)
+            Notification::new(tenant, Kind::Digest, RuleRef { name: "Digest".into(), ..RuleRef::default() }, now)
         }
     };
-    Notification {
-        id: id.clone(),
-        rule_id,
-        incident_id: None,
-        scope_key: String::new(),
-        customer_id: None,
-        kind,
-        step: None,
-        message: None,
-        channels: vec![channel.to_string()],
-        subscriptions: Vec::new(),
-        silenced_by: None,
-        labels: Default::default(),
-        held: Vec::new(),
-        batch: Some(Batch { channel: channel.to_string(), kind: hold.kind, key: hold.key.clone(), until: hold.until }),
-        created_at: now,
-        context: Context {
-            tenant: tenant.to_string(),
-            rule,
-            notification: NotificationRef::new(&id, now),
-            ..Context::default()
-        },
-    }
+    n.channels = vec![channel.to_string()];
+    n.batch = Some(Batch { channel: channel.to_string(), kind: hold.kind, key: hold.key.clone(), until: hold.until });
+    n
 }
 
 /// Closes the batch `n` collects (notifications held from now on open a new one) and answers

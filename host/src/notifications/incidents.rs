@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{Kind, Notification};
-use crate::context::{Context, IncidentKind, IncidentRef, IncidentStatus, NotificationRef, RuleRef, Severity};
+use crate::context::{IncidentKind, IncidentRef, IncidentStatus, RuleRef, Severity};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Tx, TxResult};
@@ -306,42 +306,25 @@ impl Incident {
     /// The notification of the latest update, for the category's subscribers; recorded on the
     /// update.
     pub fn notify(&mut self, tenant: &str, now: Timestamp) -> Notification {
-        let id = super::new_id(now);
+        let kind = match self.kind {
+            IncidentKind::Incident => Kind::Incident,
+            IncidentKind::Maintenance => Kind::Maintenance,
+        };
+        let rule = RuleRef {
+            id: self.rule_id.clone().unwrap_or_default(),
+            name: self.title.clone(),
+            severity: self.severity,
+            category: Some(self.category.clone()),
+        };
+        let mut n = Notification::new(tenant, kind, rule, now);
         if let Some(latest) = self.timeline.last_mut() {
-            latest.notification_id = Some(id.clone());
+            latest.notification_id = Some(n.id.clone());
         }
-        Notification {
-            id: id.clone(),
-            rule_id: None,
-            incident_id: Some(self.id.clone()),
-            scope_key: String::new(),
-            customer_id: self.customer_id.clone(),
-            kind: match self.kind {
-                IncidentKind::Incident => Kind::Incident,
-                IncidentKind::Maintenance => Kind::Maintenance,
-            },
-            step: None,
-            message: self.timeline.last().and_then(|u| u.message.clone()),
-            channels: Vec::new(),
-            subscriptions: Vec::new(),
-            silenced_by: None,
-            labels: Default::default(),
-            held: Vec::new(),
-            batch: None,
-            created_at: now,
-            context: Context {
-                tenant: tenant.to_string(),
-                rule: RuleRef {
-                    id: self.rule_id.clone().unwrap_or_default(),
-                    name: self.title.clone(),
-                    severity: self.severity,
-                    category: Some(self.category.clone()),
-                },
-                notification: NotificationRef::new(&id, now),
-                incident: Some(self.to_ref()),
-                ..Context::default()
-            },
-        }
+        n.incident_id = Some(self.id.clone());
+        n.customer_id = self.customer_id.clone();
+        n.message = self.timeline.last().and_then(|u| u.message.clone());
+        n.context.incident = Some(self.to_ref());
+        n
     }
 
     pub fn is_open(&self) -> bool {

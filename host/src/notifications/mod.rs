@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::context::{Context, HoldKind};
+use crate::context::{Context, HoldKind, NotificationRef, RuleRef};
 use crate::delivery::{self, Delivery};
 use crate::store::{Store, StoreResult, Tx, TxResult};
 use routing::TenantRouting;
@@ -225,6 +225,37 @@ pub struct Notification {
     pub context: Context,
 }
 
+impl Notification {
+    /// A fresh notification of `kind` about `rule` (or what stands for one), made at `now`: its
+    /// context holds the tenant, the rule and itself; the rest is for the maker to fill.
+    pub fn new(tenant: &str, kind: Kind, rule: RuleRef, now: Timestamp) -> Notification {
+        let id = new_id(now);
+        Notification {
+            rule_id: None,
+            incident_id: None,
+            scope_key: String::new(),
+            customer_id: None,
+            kind,
+            step: None,
+            message: None,
+            channels: Vec::new(),
+            subscriptions: Vec::new(),
+            silenced_by: None,
+            labels: BTreeMap::new(),
+            held: Vec::new(),
+            batch: None,
+            created_at: now,
+            context: Context {
+                tenant: tenant.to_string(),
+                rule,
+                notification: NotificationRef::new(&id, now),
+                ..Context::default()
+            },
+            id,
+        }
+    }
+}
+
 /// Routes a new notification and writes it with its deliveries (or its place in the batches
 /// of the channels that hold it), inside the transaction that made it.
 pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting, now: Timestamp) -> TxResult<()> {
@@ -243,7 +274,7 @@ pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting
 }
 
 /// A fresh id that sorts by creation: `ntf_` + a clock sequence + randomness, in hex.
-pub fn new_id(now: Timestamp) -> String {
+fn new_id(now: Timestamp) -> String {
     format!("ntf_{:016x}{:08x}", crate::clock::sequence(now), rand::random::<u32>())
 }
 
