@@ -438,4 +438,50 @@ mod tests {
         assert!(subject.contains("<b>&</b>") && text.contains("<b>&</b>"));
         assert!(html.unwrap().contains("&lt;b&gt;&amp;&lt;/b&gt;"));
     }
+
+    #[test]
+    fn a_digest_of_a_thousand_takes_the_built_in_payloads_within_each_channels_limits() {
+        use crate::context::{DigestItem, DigestRef};
+        let mut n = sample("t", Timestamp::UNIX_EPOCH);
+        n.kind = notifications::Kind::Digest;
+        n.context.customer = None;
+        let long = "x".repeat(200);
+        let items: Vec<DigestItem> = (0..1000)
+            .map(|i| DigestItem {
+                id: format!("ntf_{i}"),
+                headline: format!("Rule {i} is in alarm for {long}"),
+                severity: Severity::Warning,
+                rule_id: None,
+                customer_id: None,
+                created_at: Timestamp::UNIX_EPOCH,
+            })
+            .collect();
+        n.message = Some(items.iter().take(50).map(|i| format!("- {}", i.headline)).collect::<Vec<_>>().join("\n"));
+        n.context.digest =
+            Some(DigestRef { reason: HoldKind::Digest, until: Timestamp::UNIX_EPOCH, count: 1000, items });
+
+        // A template written for rules (here a broken one) does not apply to digests.
+        let mut slack = spec(Kind::Slack);
+        slack.body = Some(r#"{"text": "{{rule.nmae}}"}"#.into());
+        let Payload::Http { body, .. } = render(&slack, &n).unwrap() else { panic!() };
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["text"], "Digest: 1000 notifications");
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= builtin::SLACK_MAX_BLOCKS);
+        for text in blocks.iter().filter_map(|b| b["text"]["text"].as_str()) {
+            assert!(text.chars().count() <= builtin::SLACK_MAX_SECTION, "{}", text.len());
+        }
+        let Payload::Http { body, .. } = render(&spec(Kind::Teams), &n).unwrap() else { panic!() };
+        assert!(body.len() <= builtin::TEAMS_MAX_BYTES, "{}", body.len());
+        assert!(body.contains("Digest: 1000 notifications"));
+        let Payload::Email { subject, text, .. } = render(&spec(Kind::Email), &n).unwrap() else { panic!() };
+        assert_eq!(subject, "[warning] Digest: 1000 notifications");
+        assert!(text.contains("Rule 49 is in alarm") && !text.contains("Rule 50 is"), "the message lists 50");
+        let Payload::Http { body, .. } = render(&spec(Kind::Webhook), &n).unwrap() else { panic!() };
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (body["type"].as_str(), body["data"]["digest"]["items"].as_array().map(Vec::len)),
+            (Some("alert.digest"), Some(1000))
+        );
+    }
 }
