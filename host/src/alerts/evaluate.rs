@@ -201,7 +201,7 @@ pub fn settle(
 ) -> TxResult<()> {
     let id = rule.rule.id.as_str();
     let mut record = work.take_alert(id, scope)?;
-    let (mut due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
+    let (due, transition) = state::apply(&rule.rule.spec, &mut record, outcome, work.now);
     work.put_alert(id, scope, record)?;
     let change = transition.as_ref().map(|t| (t.previous, t.current));
     if let Some(mut transition) = transition {
@@ -213,7 +213,7 @@ pub fn settle(
     if rule.rule.spec.incident
         && let Some(change) = change
     {
-        incident_of_alert(work, rule, scope, customer, change, &mut due, &mut notifications, outcome)?;
+        incident_of_alert(work, rule, scope, customer, change, &mut notifications, outcome)?;
     }
     for notification in notifications {
         work.notify(notification);
@@ -223,14 +223,12 @@ pub fn settle(
 
 /// An incident rule's alert entering `in_alarm` opens an incident (its alarm notification is the
 /// incident's first update); returning to `ok` resolves it, with a resolved notice.
-#[allow(clippy::too_many_arguments)]
 fn incident_of_alert(
     work: &mut Work,
     rule: &Compiled,
     scope: &str,
     customer: Option<&Customer>,
     (previous, current): (AlertState, AlertState),
-    due: &mut Vec<Due>,
     notifications: &mut Vec<Notification>,
     outcome: &Outcome,
 ) -> TxResult<()> {
@@ -266,10 +264,9 @@ fn incident_of_alert(
                 message: Some(format!("Resolved: rule {} returned to ok.", rule.rule.spec.name)),
             };
             incident.update(&input, &by, work.now);
-            if !due.iter().any(|d| d.kind == Kind::Resolved) {
+            if !notifications.iter().any(|n| n.kind == Kind::Resolved) {
                 let resolved = Due { kind: Kind::Resolved, step: None, state: Transition { previous, current } };
                 notifications.push(notification(work, rule, scope, customer, &resolved, outcome, None));
-                due.push(resolved);
             }
             incident
         }

@@ -207,10 +207,7 @@ impl Alerts {
             };
             let update = UpdateInput { status: Some(status), message: Some(message.into()) };
             maintenance.update(&update, "klaxon", now);
-            let mut work = Work::new(tx, tenant, now);
-            work.notify(maintenance.notify(tenant, now));
-            incidents::put(tx, tenant, &maintenance)?;
-            work.finish(&routing)
+            incidents::record(tx, tenant, &mut maintenance, &routing, now)
         })
     }
 

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 
 use super::extract::{ApiJson, Caller};
 use super::{AppState, Items, blocking};
-use crate::alerts::Work;
 use crate::context::IncidentKind;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
@@ -30,16 +29,13 @@ pub async fn create(
         let routing = alerts.routing(&tenant)?;
         Ok(store.transact(|tx| {
             let mut incident = opened.clone();
-            let mut work = Work::new(tx, &tenant, now);
-            work.notify(incident.notify(&tenant, now));
             if let (IncidentKind::Maintenance, Some(start), Some(end)) =
                 (incident.kind, incident.starts_at, incident.ends_at)
             {
                 tx.timers.insert(keys::timer(start, &tenant, &incident.id, incidents::START), &[][..])?;
                 tx.timers.insert(keys::timer(end, &tenant, &incident.id, incidents::END), &[][..])?;
             }
-            incidents::put(tx, &tenant, &incident)?;
-            work.finish(&routing)?;
+            incidents::record(tx, &tenant, &mut incident, &routing, now)?;
             Ok(incident)
         })?)
     })
@@ -96,10 +92,7 @@ pub async fn update(
                 return Ok(Err(e.into()));
             }
             incident.update(&input, &by, now);
-            let mut work = Work::new(tx, &tenant, now);
-            work.notify(incident.notify(&tenant, now));
-            incidents::put(tx, &tenant, &incident)?;
-            work.finish(&routing)?;
+            incidents::record(tx, &tenant, &mut incident, &routing, now)?;
             Ok(Ok(incident))
         })?
     })

@@ -171,8 +171,12 @@ pub fn widen_audience(
 ) -> TxResult<()> {
     let key = key(tenant, notification, channel);
     if let Some(mut delivery) = store::tx_get_json::<Delivery>(tx.deliveries, &key)? {
+        let before = delivery.audience.clone();
         delivery.audience.extend(audience);
-        store::tx_put_json(tx.deliveries, &key, &delivery)?;
+        // Most joins bring no one new: the delivery is written only when someone is.
+        if delivery.audience != before {
+            store::tx_put_json(tx.deliveries, &key, &delivery)?;
+        }
     }
     Ok(())
 }

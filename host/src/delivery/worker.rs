@@ -343,9 +343,7 @@ impl Deliverer {
             .get(tenant, &delivery.notification_id)
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
-        if notification.batch.is_some() {
-            self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
-        }
+        self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
         let payload = match self.render(tenant, channel, &notification, &delivery.audience).await {
             Ok(Ok(payload)) => payload,
             Ok(Err(Invalid { field, message })) => return Err(format!("cannot render `{field}`: {message}")),
@@ -355,8 +353,8 @@ impl Deliverer {
         Ok(payload)
     }
 
-    /// Closes the batch a digest or group notification collects and lists its members in its
-    /// context (and, in words, in its message).
+    /// For a digest or group notification: closes the batch it collects and lists its members
+    /// in its context (and, in words, in its message). Other notifications are left as they are.
     fn collect(&self, tenant: &str, n: &mut Notification) -> StoreResult<()> {
         const LISTED: usize = 1000;
         const IN_WORDS: usize = 50;

@@ -50,20 +50,29 @@ pub fn is_built_in(name: &str) -> bool {
     BUILT_IN.iter().any(|(n, _)| *n == name)
 }
 
+/// A built-in category as it is until the tenant edits it.
+fn unedited((name, description): (&str, &str)) -> Category {
+    Category { name: name.to_string(), description: description.to_string(), built_in: true }
+}
+
 /// Every category of the tenant, by name: the built-in ones (as edited) and its own.
 pub fn list(store: &Collection, tenant: &str) -> StoreResult<Vec<Category>> {
     let mut all: Vec<Category> = store.list(tenant)?;
-    for (name, description) in BUILT_IN {
-        if !all.iter().any(|c| c.name == name) {
-            all.push(Category { name: name.to_string(), description: description.to_string(), built_in: true });
+    for built_in in BUILT_IN {
+        if !all.iter().any(|c| c.name == built_in.0) {
+            all.push(unedited(built_in));
         }
     }
     all.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(all)
 }
 
+/// One category: stored (the tenant's own, or an edited built-in one) or built in.
 pub fn get(store: &Collection, tenant: &str, name: &str) -> StoreResult<Option<Category>> {
-    Ok(list(store, tenant)?.into_iter().find(|c| c.name == name))
+    match store.get(tenant, name)? {
+        Some(category) => Ok(Some(category)),
+        None => Ok(BUILT_IN.into_iter().find(|(n, _)| *n == name).map(unedited)),
+    }
 }
 
 /// Creates the category or changes its description.

@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::routing::TenantRouting;
 use super::{Kind, Notification};
 use crate::context::{IncidentKind, IncidentRef, IncidentStatus, RuleRef, Severity};
 use crate::records::{Event, system};
@@ -181,15 +182,7 @@ impl IncidentSpec {
         match (self.kind, self.starts_at, self.ends_at) {
             (IncidentKind::Incident, None, None) => Ok(()),
             (IncidentKind::Incident, ..) => Err(invalid("starts_at", "only a maintenance has a window")),
-            (IncidentKind::Maintenance, Some(start), Some(end)) => {
-                if end <= start {
-                    Err(invalid("ends_at", "must be after starts_at"))
-                } else if end <= now {
-                    Err(invalid("ends_at", "is already past"))
-                } else {
-                    Ok(())
-                }
-            }
+            (IncidentKind::Maintenance, Some(start), Some(end)) => super::check_window(start, end, now),
             (IncidentKind::Maintenance, None, _) => Err(invalid("starts_at", "a maintenance needs its window")),
             (IncidentKind::Maintenance, _, None) => Err(invalid("ends_at", "a maintenance needs its window")),
         }
@@ -348,6 +341,14 @@ pub fn put(tx: &Tx, tenant: &str, incident: &Incident) -> TxResult<()> {
         }
     }
     Ok(())
+}
+
+/// Writes the incident and tells its latest update: the update's notification is routed and
+/// saved in the same transaction.
+pub fn record(tx: &Tx, tenant: &str, incident: &mut Incident, routing: &TenantRouting, now: Timestamp) -> TxResult<()> {
+    let mut n = incident.notify(tenant, now);
+    super::save(tx, tenant, &mut n, routing, now)?;
+    put(tx, tenant, incident)
 }
 
 /// The incident open for a source, if any.

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, HoldKind, NotificationRef, RuleRef};
 use crate::delivery::{self, Delivery};
+use crate::rules::{Invalid, invalid};
 use crate::store::{Store, StoreResult, Tx, TxResult};
 use routing::TenantRouting;
 
@@ -271,6 +272,18 @@ pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting
     }
     crate::store::tx_put_json(tx.notifications, &key(tenant, &n.id), n)?;
     delivery::enqueue(tx, tenant, n, &direct)
+}
+
+/// A time window a client gives (a silence's, a maintenance's): it ends after it starts, and
+/// after `now`.
+pub fn check_window(starts_at: Timestamp, ends_at: Timestamp, now: Timestamp) -> Result<(), Invalid> {
+    if ends_at <= starts_at {
+        return Err(invalid("ends_at", "must be after starts_at"));
+    }
+    if ends_at <= now {
+        return Err(invalid("ends_at", "is already past"));
+    }
+    Ok(())
 }
 
 /// A fresh id that sorts by creation: `ntf_` + a clock sequence + randomness, in hex.

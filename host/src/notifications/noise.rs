@@ -125,7 +125,7 @@ pub struct Hold {
 }
 
 /// How long a group waits for more when `group_wait` is not given.
-pub const DEFAULT_GROUP_WAIT: SignedDuration = SignedDuration::from_secs(30);
+const DEFAULT_GROUP_WAIT: SignedDuration = SignedDuration::from_secs(30);
 /// The shortest digest interval.
 const MIN_DIGEST: SignedDuration = SignedDuration::from_secs(60);
 /// The longest `group_wait`.

@@ -63,12 +63,7 @@ impl SilenceSpec {
             check_comparison(&at, matcher)?;
         }
         let starts_at = *self.starts_at.get_or_insert(now);
-        if self.ends_at <= starts_at {
-            return Err(invalid("ends_at", "must be after starts_at"));
-        }
-        if self.ends_at <= now {
-            return Err(invalid("ends_at", "is already past"));
-        }
+        super::check_window(starts_at, self.ends_at, now)?;
         if self.comment.trim().is_empty() || self.comment.len() > MAX_COMMENT_BYTES {
             return Err(invalid("comment", format!("say why, in 1 to {MAX_COMMENT_BYTES} bytes")));
         }
