@@ -50,8 +50,7 @@ async fn ingest(
             limits.max_batch_events
         )));
     }
-    let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
-    let outcome = super::blocking(move || Ok(ingest.ingest(&tenant, &actor, events)?)).await?;
+    let outcome = state.ingest.ingest(&key.tenant_id, &key.key_id, events).await?;
     if outcome.accepted > 0 {
         state.store.flush().await?;
     }

@@ -331,7 +331,7 @@ pub struct Channels {
     store: Store,
 }
 
-fn key(tenant: &str, id: &str) -> String {
+pub fn key(tenant: &str, id: &str) -> String {
     format!("{tenant}/{id}")
 }
 

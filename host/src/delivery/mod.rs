@@ -186,27 +186,45 @@ pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> Store
     store::scan_json(&store.deliveries, &notification_prefix(tenant, notification))
 }
 
-/// Writes a delivery and moves its queue entry, in one transaction, with the system event the
-/// attempt calls for (a `delivery.failed`), if any.
-fn save(
-    store: &Store,
-    key: &[u8],
-    delivery: &Delivery,
+/// A delivery as an attempt (or a resend) left it, to be written with its queue entry moved and
+/// the system event the attempt calls for (a `delivery.failed`), if any.
+pub struct Record {
+    tenant: String,
+    key: Vec<u8>,
+    bytes: Vec<u8>,
     dequeue: Option<Timestamp>,
-    report: Option<(&str, &Event)>,
-) -> StoreResult<()> {
-    let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
+    enqueue: Option<Timestamp>,
+    report: Option<Event>,
+}
+
+impl Record {
+    fn new(tenant: &str, key: Vec<u8>, delivery: &Delivery, dequeue: Option<Timestamp>, report: Option<Event>) -> Self {
+        Record {
+            tenant: tenant.to_string(),
+            bytes: serde_json::to_vec(delivery).expect("deliveries serialize"),
+            key,
+            dequeue,
+            enqueue: delivery.next_attempt_at.filter(|_| delivery.status == Status::Pending),
+            report,
+        }
+    }
+}
+
+/// Writes `records` in one transaction.
+fn save(store: &Store, records: &[Record]) -> StoreResult<()> {
     (&store.deliveries, &store.delivery_queue, &store.system_events)
         .transaction(|(deliveries, queue, outbox)| {
-            deliveries.insert(key, bytes.as_slice())?;
-            if let Some((tenant, event)) = report {
-                system::emit(outbox, tenant, event.clone(), None)?;
-            }
-            if let Some(due) = dequeue {
-                queue.remove(queue_key(due, key))?;
-            }
-            if let (Status::Pending, Some(next)) = (delivery.status, delivery.next_attempt_at) {
-                queue.insert(queue_key(next, key), &[][..])?;
+            for r in records {
+                deliveries.insert(r.key.as_slice(), r.bytes.as_slice())?;
+                if let Some(event) = &r.report {
+                    system::emit(outbox, &r.tenant, event.clone(), None)?;
+                }
+                if let Some(due) = r.dequeue {
+                    queue.remove(queue_key(due, &r.key))?;
+                }
+                if let Some(next) = r.enqueue {
+                    queue.insert(queue_key(next, &r.key), &[][..])?;
+                }
             }
             Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
         })

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
 use super::send::{Senders, Sent};
-use super::{Attempt, Delivery, Status, Verdict, queue_key, save, schedule};
+use super::{Attempt, Delivery, Record, Status, Verdict, queue_key, save, schedule};
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
@@ -26,6 +26,7 @@ use crate::plugins::Plugins;
 use crate::recipients::{self, Audience};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
+use crate::store::group::{self, Group};
 use crate::store::{self, Store, StoreResult};
 use crate::tenants::Tenants;
 
@@ -37,6 +38,8 @@ const MAX_DISPATCHED: usize = 10_000;
 const QUEUED_PER_SLOT: usize = 8;
 /// The attempts kept with a delivery (the oldest are dropped past this).
 const MAX_ATTEMPTS_KEPT: usize = 100;
+/// The most attempts recorded in one transaction.
+const MAX_RECORDED_AT_ONCE: usize = 1_000;
 
 /// One channel's limits, and the attempts waiting for them.
 struct Gate {
@@ -93,6 +96,11 @@ pub struct Deliverer {
     system_due: Arc<Notify>,
     dispatched: Mutex<HashSet<Vec<u8>>>,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// Each channel as last read, with the bytes it was read from: a read that finds the same
+    /// bytes reuses it instead of decoding them again.
+    channel_cache: Mutex<HashMap<Vec<u8>, (sled::IVec, Channel)>>,
+    /// Attempts finished at the same time are recorded in one transaction.
+    recorder: Group<Record, ()>,
     global: Semaphore,
     /// A pass left due entries behind (a full gate, or too much under way): the next attempt to
     /// finish starts another pass.
@@ -130,6 +138,8 @@ impl Deliverer {
             system_due: parts.system_due,
             dispatched: Mutex::default(),
             gates: Mutex::default(),
+            channel_cache: Mutex::default(),
+            recorder: Group::new(|_| 1, MAX_RECORDED_AT_ONCE),
             global: Semaphore::new(delivery.max_in_flight),
             backlog: AtomicBool::new(false),
         })
@@ -232,9 +242,25 @@ impl Deliverer {
         Ok(gate)
     }
 
+    /// A channel as stored now: decoded again only when its bytes changed.
+    fn channel(&self, tenant: &str, id: &str) -> StoreResult<Option<Channel>> {
+        let key = crate::channels::key(tenant, id);
+        let Some(bytes) = self.store.channels.get(&key)? else { return Ok(None) };
+        let mut cache = self.channel_cache.lock().expect("channel cache lock");
+        if let Some((seen, channel)) = cache.get(key.as_bytes())
+            && *seen == bytes
+        {
+            return Ok(Some(channel.clone()));
+        }
+        let channel: Channel = store::decode(&key, &bytes)?;
+        cache.insert(key.into_bytes(), (bytes, channel.clone()));
+        Ok(Some(channel))
+    }
+
     /// A channel's limits changed, or it is gone: its next attempt makes a new gate.
     pub fn forget_gate(&self, tenant: &str, channel: &str) {
         self.gates.lock().expect("gates lock").remove(&format!("{tenant}/{channel}"));
+        self.channel_cache.lock().expect("channel cache lock").remove(crate::channels::key(tenant, channel).as_bytes());
     }
 
     async fn attempt(&self, tenant: &str, notification: &str, channel_id: &str, due: Timestamp) -> StoreResult<()> {
@@ -251,7 +277,7 @@ impl Deliverer {
             return Ok(());
         };
         let now = self.clock.now();
-        let channel = self.channels.get(tenant, channel_id)?;
+        let channel = self.channel(tenant, channel_id)?;
         let sent = match &channel {
             None => Sent::refused("the channel was deleted"),
             Some(c) if !c.spec.enabled => Sent::refused(match &c.disabled_reason {
@@ -303,8 +329,11 @@ impl Deliverer {
             Verdict::Failed => self.failure_report(tenant, &delivery, now)?,
             _ => None,
         };
-        save(&self.store, &key, &delivery, Some(due), report.as_ref().map(|event| (tenant, event)))?;
-        if report.is_some() {
+        let reported = report.is_some();
+        let store = self.store.clone();
+        let record = Record::new(tenant, key, &delivery, Some(due), report);
+        self.recorder.submit(record, move |round| group::shared(round.len(), save(&store, &round).map(|()| vec![(); round.len()]))).await?;
+        if reported {
             self.system_due.notify_one();
         }
         // A success changes nothing for a channel that was not failing.
@@ -503,7 +532,8 @@ impl Deliverer {
             delivery.payload = None;
             delivery.give_up_at = Some(now.saturating_add(self.give_up_after).expect("bounded"));
             delivery.next_attempt_at = Some(now);
-            save(&self.store, &super::key(tenant, notification, &delivery.channel_id), &delivery, None, None)?;
+            let key = super::key(tenant, notification, &delivery.channel_id);
+            save(&self.store, &[Record::new(tenant, key, &delivery, None, None)])?;
             queued.push(delivery);
         }
         self.store.flush().await?;

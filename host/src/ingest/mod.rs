@@ -25,8 +25,26 @@ use crate::cohorts::Cohorts;
 use crate::records::{self, system as system_events};
 use crate::rules::Invalid;
 use crate::store::{Store, StoreResult, keys};
+use crate::store::group::{self, Group};
 pub use catalogue::{EventTypeStats, EventTypes};
 pub use customers::{CustomerInput, PutError};
+
+/// The most events one ingest transaction takes (it always takes at least one batch).
+const MAX_ROUND_EVENTS: usize = 10_000;
+
+/// A batch waiting for its transaction: its valid events (each with its JSON) and who sent it.
+struct Pending {
+    tenant: String,
+    actor: String,
+    events: Vec<(Vec<u8>, records::Event)>,
+}
+
+/// What one batch came to in its transaction.
+#[derive(Debug, Default, Clone, Copy)]
+struct Written {
+    accepted: usize,
+    notifications: usize,
+}
 
 /// What became of a batch.
 #[derive(Debug, Default, Serialize)]
@@ -52,10 +70,11 @@ pub struct Ingest {
     clock: SharedClock,
     alerts: Arc<Alerts>,
     cohorts: Arc<Cohorts>,
-    /// One batch at a time per tenant: concurrent batches of a tenant touch the same alerts, and
-    /// taking turns is cheaper than a transaction retrying a whole batch after a conflict. A
-    /// cohort's definition is saved in a turn too (see `save_cohort`).
+    /// One transaction at a time per tenant: each ingest transaction, and each save of a
+    /// cohort's definition (see `save_cohort`).
     turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    /// Batches waiting to share transactions: concurrent requests are written together.
+    queue: Group<Pending, Written>,
     /// Notified when system events were put in the outbox.
     system_due: Arc<Notify>,
     /// One pass over the outbox at a time.
@@ -70,7 +89,7 @@ impl Ingest {
         cohorts: Arc<Cohorts>,
         system_due: Arc<Notify>,
     ) -> Self {
-        Ingest { store, clock, alerts, cohorts, turns: Arc::default(), system_due, system_turn: Arc::default() }
+        Ingest { store, clock, alerts, cohorts, turns: Arc::default(), queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS), system_due, system_turn: Arc::default() }
     }
 
     /// Runs `f` in the tenant's turn.
@@ -107,9 +126,9 @@ impl Ingest {
 
     /// Validates each event on its own; keeps the good ones and everything they change (the
     /// customers' activity, the catalogue, rules and cohorts), all in one transaction (a crash
-    /// keeps all of it or none). `actor` is the key sending them. The caller flushes before
-    /// answering. Blocking: run it off the async threads.
-    pub fn ingest(&self, tenant: &str, actor: &str, events: Vec<Value>) -> StoreResult<BatchOutcome> {
+    /// keeps all of it or none) that concurrent batches of the tenant share (`queue`). `actor`
+    /// is the key sending them. The caller flushes before answering.
+    pub async fn ingest(&self, tenant: &str, actor: &str, events: Vec<Value>) -> StoreResult<BatchOutcome> {
         let now = self.clock.now();
         let mut outcome = BatchOutcome::default();
         let mut good = Vec::with_capacity(events.len());
@@ -124,7 +143,38 @@ impl Ingest {
         if good.is_empty() {
             return Ok(outcome);
         }
-        let (accepted, notified, wake, created) = self.in_turn(tenant, || {
+        let sent = good.len();
+        let this = self.clone();
+        let pending = Pending { tenant: tenant.to_string(), actor: actor.to_string(), events: good };
+        let written = self.queue.submit(pending, move |round| this.write_round(round)).await?;
+        outcome.accepted = written.accepted;
+        outcome.duplicates = sent - written.accepted;
+        outcome.notifications = written.notifications;
+        Ok(outcome)
+    }
+
+    /// Writes a round of batches, one transaction per tenant; answers each batch's outcome.
+    fn write_round(&self, round: Vec<Pending>) -> Vec<StoreResult<Written>> {
+        let mut answers: Vec<Option<StoreResult<Written>>> = round.iter().map(|_| None).collect();
+        for (i, first) in round.iter().enumerate() {
+            if answers[i].is_some() {
+                continue;
+            }
+            let of_tenant: Vec<usize> = (i..round.len()).filter(|j| round[*j].tenant == first.tenant).collect();
+            let batches: Vec<&Pending> = of_tenant.iter().map(|j| &round[*j]).collect();
+            let outcomes = group::shared(batches.len(), self.write(&first.tenant, &batches));
+            for (j, outcome) in of_tenant.into_iter().zip(outcomes) {
+                answers[j] = Some(outcome);
+            }
+        }
+        answers.into_iter().map(|a| a.expect("every batch is answered")).collect()
+    }
+
+    /// Writes `batches` in one transaction, in the tenant's turn: each event, and everything it
+    /// changes. Answers what became of each batch.
+    fn write(&self, tenant: &str, batches: &[&Pending]) -> StoreResult<Vec<Written>> {
+        let now = self.clock.now();
+        let (written, notified, wake, created) = self.in_turn(tenant, || {
             let rules = self.alerts.tenant_rules(tenant)?;
             let cohorts = self.cohorts.tenant(tenant)?;
             let routing = self.alerts.routing(tenant)?;
@@ -134,39 +184,45 @@ impl Ingest {
                 let mut types = catalogue::Seen::default();
                 // Per customer, the cohorts to judge it for once the batch is counted.
                 let mut to_judge: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-                let (mut accepted, mut created_customers) = (0, 0);
-                for (bytes, event) in &good {
-                    let key = records::key(tenant, &event.id);
-                    // The id is the idempotency key: a re-sent event changes nothing.
-                    if tx.events.get(key.as_bytes())?.is_some() {
-                        continue;
-                    }
-                    tx.events.insert(key.as_bytes(), bytes.as_slice())?;
-                    tx.events_by_time.insert(keys::event_time(tenant, event.timestamp, &event.id), &batch[..])?;
-                    types.add(event);
-                    let id = event.customer_id.as_deref().expect("tenant events name their customer");
-                    let created = work.customer_or_create(id)?;
-                    // Rules see only events after they are saved: with none watching, there is
-                    // nothing to report (a bulk import writes no outbox entry per customer).
-                    if created && rules.watches("customer.created") {
-                        created_customers += 1;
-                        let properties = serde_json::json!({ "name": null, "fields": {} });
-                        let emitted = system_events::event("customer.created", Some(id), properties, Some(actor), now);
-                        let customer = work.customer(id)?;
-                        system_events::emit(tx.system_events, tenant, emitted, customer.as_ref())?;
-                    }
-                    let customer = work.customer_mut(id)?.expect("just created");
-                    customer.saw(event);
-                    let judge = to_judge.entry(id).or_default();
-                    for (i, cohort) in cohorts.all.iter().enumerate() {
-                        if created || cohort.counts_type(&event.event_type) {
-                            cohort.count(customer, event, now);
-                            judge.insert(i);
+                let mut written = Vec::with_capacity(batches.len());
+                let mut created_customers = 0;
+                for Pending { actor, events, .. } in batches.iter().copied() {
+                    let (mut accepted, notified_before) = (0, work.notified());
+                    for (bytes, event) in events {
+                        let key = records::key(tenant, &event.id);
+                        // The id is the idempotency key: a re-sent event changes nothing.
+                        if tx.events.get(key.as_bytes())?.is_some() {
+                            continue;
                         }
+                        tx.events.insert(key.as_bytes(), bytes.as_slice())?;
+                        tx.events_by_time.insert(keys::event_time(tenant, event.timestamp, &event.id), &batch[..])?;
+                        types.add(event);
+                        let id = event.customer_id.as_deref().expect("tenant events name their customer");
+                        let created = work.customer_or_create(id)?;
+                        // Rules see only events after they are saved: with none watching, there
+                        // is nothing to report (a bulk import writes no outbox entry per customer).
+                        if created && rules.watches("customer.created") {
+                            created_customers += 1;
+                            let properties = serde_json::json!({ "name": null, "fields": {} });
+                            let emitted =
+                                system_events::event("customer.created", Some(id), properties, Some(actor), now);
+                            let customer = work.customer(id)?;
+                            system_events::emit(tx.system_events, tenant, emitted, customer.as_ref())?;
+                        }
+                        let customer = work.customer_mut(id)?.expect("just created");
+                        customer.saw(event);
+                        let judge = to_judge.entry(id).or_default();
+                        for (i, cohort) in cohorts.all.iter().enumerate() {
+                            if created || cohort.counts_type(&event.event_type) {
+                                cohort.count(customer, event, now);
+                                judge.insert(i);
+                            }
+                        }
+                        let customer = customer.without_tracks();
+                        self.alerts.on_event(&mut work, &rules, event, &customer)?;
+                        accepted += 1;
                     }
-                    let customer = customer.without_tracks();
-                    self.alerts.on_event(&mut work, &rules, event, &customer)?;
-                    accepted += 1;
+                    written.push(Written { accepted, notifications: work.notified() - notified_before });
                 }
                 for (id, judge) in &to_judge {
                     let customer = work.customer_mut(id)?.expect("read above");
@@ -180,7 +236,7 @@ impl Ingest {
                 types.write(tx, tenant)?;
                 let (notified, wake) = (work.notified(), work.wants_scheduler());
                 work.finish(&routing)?;
-                Ok((accepted, notified, wake, created_customers))
+                Ok((written, notified, wake, created_customers))
             })
         })?;
         if wake {
@@ -192,9 +248,6 @@ impl Ingest {
         if created > 0 {
             self.system_due.notify_one();
         }
-        outcome.accepted = accepted;
-        outcome.duplicates = good.len() - accepted;
-        outcome.notifications = notified;
-        Ok(outcome)
+        Ok(written)
     }
 }

@@ -1,9 +1,12 @@
 //! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
 //! plugin binaries and key-value entries, which are raw bytes.
 
+mod flush;
+pub mod group;
 pub mod keys;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -16,6 +19,9 @@ use sled::transaction::{
 pub enum StoreError {
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    /// The error of a transaction or flush shared with other requests (told to each of them).
+    #[error("storage error: {0}")]
+    Shared(String),
     #[error("stored record {key:?} cannot be read: {source}")]
     Corrupt { key: String, source: serde_json::Error },
 }
@@ -31,10 +37,20 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-/// The database and its trees.
+/// The database and its trees, cheap to clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<Trees>);
+
+impl std::ops::Deref for Store {
+    type Target = Trees;
+    fn deref(&self) -> &Trees {
+        &self.0
+    }
+}
+
+pub struct Trees {
     db: sled::Db,
+    flusher: flush::Flusher,
     /// tenant id -> `Tenant`
     pub tenants: sled::Tree,
     /// key id -> `ApiKey`
@@ -131,7 +147,7 @@ pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 impl Store {
     pub fn open(dir: &Path) -> StoreResult<Self> {
         let db = sled::Config::new().path(dir.join("db")).open()?;
-        Ok(Store {
+        Ok(Store(Arc::new(Trees {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
             plugins: db.open_tree("plugins")?,
@@ -163,8 +179,9 @@ impl Store {
             categories: Collection(db.open_tree("categories")?),
             subscriptions: Collection(db.open_tree("subscriptions")?),
             silences: Collection(db.open_tree("silences")?),
+            flusher: flush::Flusher::new(db.clone()),
             db,
-        })
+        })))
     }
 
     /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
@@ -225,10 +242,10 @@ impl Store {
         Ok(())
     }
 
-    /// Makes every write so far durable. Handlers call it before answering a change.
+    /// Makes every write so far durable, in a flush shared with everyone waiting at the same
+    /// time. Handlers call it before answering a change.
     pub async fn flush(&self) -> StoreResult<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flusher.flush().await
     }
 }
 
