@@ -5,6 +5,7 @@ mod alerts;
 mod channels;
 mod cohorts;
 mod delivery;
+mod group_commit;
 mod incidents;
 mod ingest;
 mod noise;

@@ -96,6 +96,14 @@ impl Server {
         }
     }
 
+    /// A SIGKILL now, while other threads may be using the server; `crash_and_restart` then
+    /// reaps it and starts it again.
+    pub fn kill_now(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        assert!(status.expect("kill runs").success());
+    }
+
     /// A graceful stop, `change` on the stopped server's data folder, and a start.
     pub fn while_stopped(&mut self, change: impl FnOnce(&Path)) {
         self.stop("TERM");
