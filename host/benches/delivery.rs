@@ -41,7 +41,10 @@ fn main() {
     let nginx = Nginx::start(dir.path());
 
     let ceiling = wrk(&format!("{}/hook", nginx.base), "", 64, 1, "ceiling", dir.path());
-    println!("load generator against nginx alone: {:.0} requests/s (wrk, 1 thread, 64 connections)", ceiling.per_second);
+    println!(
+        "load generator against nginx alone: {:.0} requests/s (wrk, 1 thread, 64 connections)",
+        ceiling.per_second
+    );
 
     let server = Server::start_with(Some("[delivery]\nallow_private = [\"127.0.0.0/8\"]\n"), &[]);
     let (_, key) = server.tenant("bench");
@@ -49,14 +52,11 @@ fn main() {
     for (batch, connections) in [(1, 64), (100, 8)] {
         let before = nginx.requests();
         let started = Instant::now();
-        let run = wrk(&format!("{}/v1/events", server.base), &key, connections, batch, &format!("b{batch}"), dir.path());
+        let run =
+            wrk(&format!("{}/v1/events", server.base), &key, connections, batch, &format!("b{batch}"), dir.path());
         assert_eq!(run.failed, 0, "every batch is accepted");
         let accepted = run.requests * batch;
-        let delivered_at = wait_until(|| {
-            let delivered = nginx.requests() - before;
-            eprintln!("{delivered} of {accepted}");
-            delivered >= accepted
-        });
+        let delivered_at = wait_until(|| nginx.requests() - before >= accepted);
         let delivered = nginx.requests() - before;
         println!(
             "{batch:>3} event(s) per request, {connections} connections: {:.0} events/s accepted, \
@@ -71,7 +71,9 @@ fn main() {
 
 /// Installs the Debian packages that give `commands`, when any is missing.
 fn install(commands: &[&str]) {
-    let missing = commands.iter().any(|c| Command::new("which").arg(c).stdout(Stdio::null()).status().is_ok_and(|s| !s.success()));
+    let missing = commands
+        .iter()
+        .any(|c| Command::new("which").arg(c).stdout(Stdio::null()).status().is_ok_and(|s| !s.success()));
     if missing {
         let apt = |args: &[&str]| {
             let ok = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status();
@@ -111,7 +113,8 @@ impl Nginx {
         );
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx").arg("-c").arg(&path).arg("-p").arg(dir).stderr(Stdio::null()).spawn().unwrap();
+        let child =
+            Command::new("nginx").arg("-c").arg(&path).arg("-p").arg(dir).stderr(Stdio::null()).spawn().unwrap();
         let http = reqwest::blocking::Client::new();
         let nginx = Nginx { base: format!("http://127.0.0.1:{port}"), child, http, status_calls: Default::default() };
         wait_until(|| nginx.http.get(format!("{}/status", nginx.base)).send().is_ok());
@@ -196,7 +199,7 @@ fn wait_until(done: impl Fn() -> bool) -> Instant {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(5));
     }
     Instant::now()
 }

@@ -332,7 +332,11 @@ impl Deliverer {
         let reported = report.is_some();
         let store = self.store.clone();
         let record = Record::new(tenant, key, &delivery, Some(due), report);
-        self.recorder.submit(record, move |round| group::shared(round.len(), save(&store, &round).map(|()| vec![(); round.len()]))).await?;
+        self.recorder
+            .submit(record, move |round| {
+                group::shared(round.len(), save(&store, &round).map(|()| vec![(); round.len()]))
+            })
+            .await?;
         if reported {
             self.system_due.notify_one();
         }

@@ -24,8 +24,8 @@ use crate::clock::SharedClock;
 use crate::cohorts::Cohorts;
 use crate::records::{self, system as system_events};
 use crate::rules::Invalid;
-use crate::store::{Store, StoreResult, keys};
 use crate::store::group::{self, Group};
+use crate::store::{Store, StoreResult, keys};
 pub use catalogue::{EventTypeStats, EventTypes};
 pub use customers::{CustomerInput, PutError};
 
@@ -89,7 +89,16 @@ impl Ingest {
         cohorts: Arc<Cohorts>,
         system_due: Arc<Notify>,
     ) -> Self {
-        Ingest { store, clock, alerts, cohorts, turns: Arc::default(), queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS), system_due, system_turn: Arc::default() }
+        Ingest {
+            store,
+            clock,
+            alerts,
+            cohorts,
+            turns: Arc::default(),
+            queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS),
+            system_due,
+            system_turn: Arc::default(),
+        }
     }
 
     /// Runs `f` in the tenant's turn.

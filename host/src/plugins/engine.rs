@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::context::Context;
 
 /// Bytes of each memory and table slot reset with `memset` instead of `madvise` when a call ends.
-const KEEP_RESIDENT: usize = 2 << 20;
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// How often the epoch advances; wall-time limits are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
