@@ -257,7 +257,8 @@ impl Deliverer {
         Ok(Some(channel))
     }
 
-    /// A channel's limits changed, or it is gone: its next attempt makes a new gate.
+    /// A channel's limits changed, or it is gone: its next attempt makes a new gate (and its
+    /// cached decoding goes with it).
     pub fn forget_gate(&self, tenant: &str, channel: &str) {
         self.gates.lock().expect("gates lock").remove(&format!("{tenant}/{channel}"));
         self.channel_cache.lock().expect("channel cache lock").remove(crate::channels::key(tenant, channel).as_bytes());
@@ -332,11 +333,7 @@ impl Deliverer {
         let reported = report.is_some();
         let store = self.store.clone();
         let record = Record::new(tenant, key, &delivery, Some(due), report);
-        self.recorder
-            .submit(record, move |round| {
-                group::shared(round.len(), save(&store, &round).map(|()| vec![(); round.len()]))
-            })
-            .await?;
+        self.recorder.submit(record, move |round| group::each(round.len(), save(&store, &round))).await?;
         if reported {
             self.system_due.notify_one();
         }

@@ -89,6 +89,12 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     }
 }
 
+/// The outcome of a round done in one step that answers nothing else (a flush, a transaction
+/// of records), told to each of its `n` callers.
+pub fn each(n: usize, outcome: StoreResult<()>) -> Vec<StoreResult<()>> {
+    shared(n, outcome.map(|()| vec![(); n]))
+}
+
 /// The outcome of a round written in one transaction, told to each of its `n` callers.
 pub fn shared<R>(n: usize, outcome: StoreResult<Vec<R>>) -> Vec<StoreResult<R>> {
     match outcome {

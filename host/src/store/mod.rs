@@ -1,7 +1,6 @@
 //! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
 //! plugin binaries and key-value entries, which are raw bytes.
 
-mod flush;
 pub mod group;
 pub mod keys;
 
@@ -50,7 +49,8 @@ impl std::ops::Deref for Store {
 
 pub struct Trees {
     db: sled::Db,
-    flusher: flush::Flusher,
+    /// Callers waiting for a flush: one flush covers all who asked before it began.
+    flushes: group::Group<(), ()>,
     /// tenant id -> `Tenant`
     pub tenants: sled::Tree,
     /// key id -> `ApiKey`
@@ -179,7 +179,7 @@ impl Store {
             categories: Collection(db.open_tree("categories")?),
             subscriptions: Collection(db.open_tree("subscriptions")?),
             silences: Collection(db.open_tree("silences")?),
-            flusher: flush::Flusher::new(db.clone()),
+            flushes: group::Group::new(|_| 1, usize::MAX),
             db,
         })))
     }
@@ -243,9 +243,14 @@ impl Store {
     }
 
     /// Makes every write so far durable, in a flush shared with everyone waiting at the same
-    /// time. Handlers call it before answering a change.
+    /// time (group commit: one flush at a time, on a blocking thread, covers every caller queued
+    /// before it began). Handlers call it before answering a change.
+    ///
+    /// (Not sled's `flush_async`: it waits on sled's I/O threads while holding sled's lock, and
+    /// many at once can fill that pool while the write they wait for queues behind them.)
     pub async fn flush(&self) -> StoreResult<()> {
-        self.flusher.flush().await
+        let db = self.db.clone();
+        self.flushes.submit((), move |round| group::each(round.len(), db.flush().map(|_| ()).map_err(Into::into))).await
     }
 }
 
