@@ -13,8 +13,9 @@ use klaxon::clock::{SharedClock, SystemClock};
 use klaxon::metrics::Metrics;
 use klaxon::plugins::build::{BuildOptions, build};
 use klaxon::plugins::io::Evaluation;
-use klaxon::plugins::{CallEnv, Engine, KvScope, PluginKind, PluginLimits, Plugins};
+use klaxon::plugins::{CallEnv, Engine, KvScope, PluginKind, Plugins};
 use klaxon::store::Store;
+use klaxon::tenants::PluginLimits;
 use klaxon::tenants::{Role, TenantKey};
 use serde_json::json;
 

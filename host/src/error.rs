@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::plugins::PluginError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +25,10 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
+    /// A failure its own module describes (a plugin's): status, code and, when a limit was
+    /// hit, which one.
+    #[error("{message}")]
+    Described { status: StatusCode, code: &'static str, message: String, limit: Option<&'static str> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -53,7 +54,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            ApiError::Plugin(e) => (e.status(), e.code()),
+            ApiError::Described { status, code, .. } => (*status, code),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -76,19 +77,9 @@ impl ApiError {
         let mut body = json!({ "code": code, "message": self.to_string() });
         match &self {
             ApiError::Invalid { field: Some(field), .. } => body["field"] = json!(field),
-            ApiError::Plugin(e) => {
-                if let Some(limit) = e.limit() {
-                    body["limit"] = json!(limit);
-                }
-            }
+            ApiError::Described { limit: Some(limit), .. } => body["limit"] = json!(limit),
             _ => {}
         }
         (status, body)
-    }
-}
-
-impl From<crate::rules::Invalid> for ApiError {
-    fn from(e: crate::rules::Invalid) -> Self {
-        ApiError::field(e.field, e.message)
     }
 }

@@ -8,6 +8,7 @@ pub mod cohorts;
 pub mod config;
 pub mod context;
 pub mod delivery;
+pub mod duration;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
@@ -20,3 +21,6 @@ pub mod series;
 pub mod server;
 pub mod store;
 pub mod tenants;
+
+#[cfg(test)]
+mod layers;

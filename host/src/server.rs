@@ -87,7 +87,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         wake: deliveries_due,
         system_due,
     };
-    let deliverer = Arc::new(Deliverer::new(parts, &config).map_err(ServeError::Delivery)?);
+    let deliverer =
+        Arc::new(Deliverer::new(parts, &config.delivery, config.smtp.as_ref()).map_err(ServeError::Delivery)?);
     // Resumes the deliveries left pending by the last run, then sends as they come.
     deliverer.spawn();
     // Catches up on what fell due while the server was down, then keeps time.

@@ -63,9 +63,11 @@ fn each_update_of_an_incident_notifies_its_category_subscribers() {
         assert_eq!(code, 201, "{updated}");
         assert_eq!(updated["status"], status);
     }
-    let requests = receiver.wait_for(4);
+    let mut requests = receiver.wait_for(4);
     std::thread::sleep(Duration::from_millis(300));
     assert!(receiver.requests().iter().all(|r| r.path == "/hook/devops"), "billing hears nothing");
+    // Deliveries run concurrently and may arrive in any order; notification ids sort by creation.
+    requests.sort_by_key(|r| r.json()["data"]["notification"]["id"].as_str().unwrap().to_string());
     let statuses: Vec<String> = requests.iter().map(|r| told(r).1).collect();
     assert_eq!(statuses, ["investigating", "identified", "monitoring", "resolved"]);
     let (kind, _, headline) = told(&requests[3]);

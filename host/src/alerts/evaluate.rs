@@ -11,7 +11,7 @@ use super::work::Work;
 use crate::cohorts::BatchEntry;
 use crate::context::{AlertState, CohortRef, EventRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
-use crate::notifications::{Kind, Notification};
+use crate::records::notification::{Kind, Notification};
 use crate::records::{Customer, Event};
 use crate::rules::CohortChange;
 use crate::rules::condition::{Direction, Metric};

@@ -312,7 +312,7 @@ fn plugin_value(
     work: &mut Work,
     rule: &Compiled,
     scope: &str,
-    aggregate: crate::rules::condition::Aggregate,
+    aggregate: crate::series::aggregate::Aggregate,
 ) -> TxResult<(Option<ValuePair>, Option<crate::context::Window>)> {
     let current = rule.span.current(work.now);
     let previous = rule.span.previous(&current);

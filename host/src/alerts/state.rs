@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{AlertState, Severity, Transition, Window};
-use crate::notifications::Kind;
+use crate::records::notification::Kind;
 use crate::rules::{Condition, Frequency, RuleSpec};
 
 /// One alert, as stored.

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::state::{AlertRecord, TransitionRecord, stored};
+use crate::notifications;
 use crate::notifications::routing::TenantRouting;
-use crate::notifications::{self, Notification};
+use crate::records::notification::Notification;
 use crate::records::{self, Customer};
 use crate::series::aggregate::{Agg, Series};
 use crate::series::window::Period;

@@ -14,11 +14,11 @@ use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, ChannelSpec, Kind};
 use crate::context::Context;
 use crate::delivery::TestSend;
+use crate::duration::Duration;
 use crate::error::{ApiError, ApiResult};
-use crate::notifications;
 use crate::notifications::subscriptions::Subscription;
 use crate::plugins::PluginKind;
-use crate::rules::condition::Duration;
+use crate::records::notification;
 use crate::tenants::{Access, TenantKey};
 
 pub async fn create(
@@ -87,7 +87,7 @@ pub struct PreviewInput {
     #[serde(default)]
     context: Option<Context>,
     #[serde(default)]
-    kind: Option<notifications::Kind>,
+    kind: Option<notification::Kind>,
     #[serde(default)]
     message: Option<String>,
 }
@@ -108,9 +108,7 @@ pub async fn preview(
     let channel = find(&state, &key.tenant_id, &id)?;
     let input: PreviewInput = optional_json(&body)?;
     let mut notification = match &input.notification_id {
-        Some(nid) => state
-            .notifications
-            .get(&key.tenant_id, nid)?
+        Some(nid) => notification::get(&state.store, &key.tenant_id, nid)?
             .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
         None => render::sample(&key.tenant_id, state.clock.now()),
     };

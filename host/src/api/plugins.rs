@@ -15,7 +15,8 @@ use super::{AppState, Items};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::io::Evaluation;
-use crate::plugins::{CallReport, Plugin, PluginKind, PluginLimits, PluginPatch, PluginVersion};
+use crate::plugins::{CallReport, Plugin, PluginKind, PluginPatch, PluginVersion};
+use crate::tenants::PluginLimits;
 use crate::tenants::{Access, Tenant};
 
 pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
@@ -190,7 +191,7 @@ fn report<T: Serialize>(report: CallReport<T>) -> Response {
     let (status, key, value) = match result {
         Ok(output) => (StatusCode::OK, "output", serde_json::to_value(output).expect("outputs serialize")),
         Err(error) => {
-            let (status, body) = ApiError::Plugin(error).to_json();
+            let (status, body) = ApiError::from(error).to_json();
             (status, "error", body)
         }
     };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::extract::{ApiJson, Caller};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
-use crate::plugins::PluginLimits;
+use crate::tenants::PluginLimits;
 use crate::tenants::Tenant;
 
 #[derive(Deserialize)]
@@ -99,7 +99,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.notifications.delete_tenant(&id)?;
     state.channels.delete_tenant(&id)?;
     crate::delivery::delete_tenant(&state.store, &id)?;
-    crate::notifications::batches::delete_tenant(&state.store, &id)?;
+    crate::delivery::batches::delete_tenant(&state.store, &id)?;
     crate::notifications::incidents::delete_tenant(&state.store, &id)?;
     for records in [&state.store.recipients, &state.store.categories, &state.store.subscriptions, &state.store.silences]
     {

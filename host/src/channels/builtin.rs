@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::render::Summary;
 use crate::context::Severity;
-use crate::notifications::Notification;
+use crate::records::notification::Notification;
 
 pub const EMAIL_SUBJECT: &str = "[{{rule.severity}}] {{headline}}";
 pub const EMAIL_TEXT: &str = "{{headline}}\n\n{{#each facts}}{{label}}: {{value}}\n{{/each}}\n\

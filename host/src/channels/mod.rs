@@ -2,21 +2,23 @@
 //! email) and the templates that turn a notification into what is sent. Checked in full,
 //! templates included, when saved.
 
+pub mod address;
 mod builtin;
+pub mod noise;
 pub mod render;
+pub mod signing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::address::AddressPolicy;
-use crate::delivery::signing;
-use crate::notifications::noise::{DigestSchedule, Noise, QuietHours};
-use crate::rules::condition::Duration;
+use crate::duration::Duration;
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Store, StoreError, StoreResult};
 use crate::tenants::keys::new_id;
+use address::AddressPolicy;
+use noise::{DigestSchedule, Noise, QuietHours};
 use sled::transaction::ConflictableTransactionError;
 
 const MAX_NAME_BYTES: usize = 200;
@@ -91,7 +93,7 @@ pub struct ChannelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_second: Option<f64>,
     /// Noise control of everything sent here: quiet hours, a digest, grouping (see
-    /// `notifications::noise`).
+    /// `noise`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

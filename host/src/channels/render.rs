@@ -18,8 +18,8 @@ use crate::context::{
     AlertState, CohortRef, CustomerRef, EventRef, HoldKind, IncidentStatus, Member, Part, RuleRef, Severity,
     Transition, Window,
 };
-use crate::notifications::{self, Notification};
 use crate::plugins::io::Payload as PluginPayload;
+use crate::records::notification::{Kind as NotificationKind, Notification};
 use crate::rules::{Invalid, invalid};
 
 /// What a channel sends, kept with each delivery.
@@ -56,34 +56,34 @@ impl Summary {
         let c = &n.context;
         let rule = &c.rule.name;
         let what = match n.kind {
-            notifications::Kind::Alarm => format!("{rule} is in alarm"),
-            notifications::Kind::Reminder => format!("{rule} is still in alarm"),
-            notifications::Kind::Resolved => format!("{rule} is resolved"),
-            notifications::Kind::Step => format!("{rule} reached {}% of its target", n.step.unwrap_or_default()),
-            notifications::Kind::Match => format!("{rule} matched an event"),
-            notifications::Kind::Offset => format!("{rule}: the time has come"),
-            notifications::Kind::Cohort => {
+            NotificationKind::Alarm => format!("{rule} is in alarm"),
+            NotificationKind::Reminder => format!("{rule} is still in alarm"),
+            NotificationKind::Resolved => format!("{rule} is resolved"),
+            NotificationKind::Step => format!("{rule} reached {}% of its target", n.step.unwrap_or_default()),
+            NotificationKind::Match => format!("{rule} matched an event"),
+            NotificationKind::Offset => format!("{rule}: the time has come"),
+            NotificationKind::Cohort => {
                 let cohort = c.cohort.as_ref().map_or("the cohort", |cohort| cohort.name.as_str());
                 let part = c.part.map(|p| format!(" (part {} of {})", p.number, p.of)).unwrap_or_default();
                 format!("{rule}: {} entered and {} left {cohort}{part}", c.entered_count, c.exited_count)
             }
-            notifications::Kind::Incident => {
+            NotificationKind::Incident => {
                 let status = c.incident.as_ref().map_or(String::new(), |i| words(i.status));
                 format!("{rule}: {status}")
             }
-            notifications::Kind::Maintenance => match c.incident.as_ref().map(|i| i.status) {
+            NotificationKind::Maintenance => match c.incident.as_ref().map(|i| i.status) {
                 Some(IncidentStatus::InProgress) => format!("Maintenance started: {rule}"),
                 Some(IncidentStatus::Resolved) => format!("Maintenance ended: {rule}"),
                 _ => format!("Maintenance scheduled: {rule}"),
             },
-            notifications::Kind::Digest => {
+            NotificationKind::Digest => {
                 let count = c.digest.as_ref().map_or(0, |d| d.count);
                 match c.digest.as_ref().map(|d| d.reason) {
                     Some(HoldKind::QuietHours) => format!("{count} notifications held during quiet hours"),
                     _ => format!("Digest: {count} notifications"),
                 }
             }
-            notifications::Kind::Group => {
+            NotificationKind::Group => {
                 format!("{rule}: {} notifications grouped", c.digest.as_ref().map_or(0, |d| d.count))
             }
         };
@@ -126,7 +126,7 @@ impl Summary {
         if let Some(digest) = &c.digest {
             facts.push(Fact { label: "Notifications", value: digest.count.to_string() });
         }
-        if n.kind == notifications::Kind::Cohort {
+        if n.kind == NotificationKind::Cohort {
             for (label, members) in [("Entered", &c.entered), ("Left", &c.exited)] {
                 if !members.is_empty() {
                     facts.push(Fact { label, value: names(members) });
@@ -373,7 +373,7 @@ pub fn sample(tenant: &str, now: Timestamp) -> Notification {
         severity: Severity::Warning,
         category: Some("usage".into()),
     };
-    let mut n = Notification::new(tenant, notifications::Kind::Alarm, rule, now);
+    let mut n = Notification::new(tenant, NotificationKind::Alarm, rule, now);
     n.rule_id = Some("rul_sample".into());
     n.scope_key = "cus_sample".into();
     n.customer_id = Some("cus_sample".into());
@@ -443,7 +443,7 @@ mod tests {
     fn a_digest_of_a_thousand_takes_the_built_in_payloads_within_each_channels_limits() {
         use crate::context::{DigestItem, DigestRef};
         let mut n = sample("t", Timestamp::UNIX_EPOCH);
-        n.kind = notifications::Kind::Digest;
+        n.kind = NotificationKind::Digest;
         n.context.customer = None;
         let long = "x".repeat(200);
         let items: Vec<DigestItem> = (0..1000)

@@ -11,9 +11,10 @@ use crate::context::Member;
 use crate::records::{CohortTrack, Customer, Event};
 use crate::rules::CohortChange;
 use crate::rules::all_pass;
-use crate::rules::condition::{Filter, WindowSpec};
+use crate::rules::condition::Filter;
 use crate::series::counts::Counts;
 use crate::series::window::Span;
+use crate::series::window::WindowSpec;
 use crate::store::{self, Tx, TxResult, keys};
 
 /// A rule that reports a cohort's changes, and which changes.
@@ -362,7 +363,7 @@ mod tests {
     #[test]
     fn seen_windows_hold_and_say_when_they_change() {
         let day = SeenWindow::Calendar(Span::new(
-            Some(&WindowSpec::Calendar(crate::rules::condition::CalendarUnit::Day)),
+            Some(&WindowSpec::Calendar(crate::series::window::CalendarUnit::Day)),
             "UTC",
         ));
         let created = at("2030-01-01T00:00:00Z");
@@ -385,10 +386,8 @@ mod tests {
 
     #[test]
     fn counts_change_membership_when_their_buckets_leave_the_window() {
-        let span = Span::new(
-            Some(&WindowSpec::Rolling(crate::rules::condition::Duration(SignedDuration::from_hours(1)))),
-            "UTC",
-        );
+        let span =
+            Span::new(Some(&WindowSpec::Rolling(crate::duration::Duration(SignedDuration::from_hours(1)))), "UTC");
         let now = at("2030-01-07T10:30:00Z");
         let customer = Customer::blank("c", at("2030-01-01T00:00:00Z"));
         let mut counts = Counts::default();

@@ -4,8 +4,9 @@
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::condition::{CalendarUnit, FieldSource, Filter, Op, WindowSpec, check_filters, check_usage_type};
+use crate::rules::condition::{FieldSource, Filter, Op, check_filters, check_usage_type};
 use crate::rules::{Check, invalid};
+use crate::series::window::{CalendarUnit, WindowSpec};
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_FILTERS: usize = 20;
@@ -167,8 +168,8 @@ fn check_window(at: &str, window: &WindowSpec, retention: SignedDuration) -> Che
             at,
             format!(
                 "reaches back {} but events are kept for {} (ingest.event_retention)",
-                crate::rules::condition::Duration(longest),
-                crate::rules::condition::Duration(retention)
+                crate::duration::Duration(longest),
+                crate::duration::Duration(retention)
             ),
         ));
     }

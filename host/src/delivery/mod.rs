@@ -5,10 +5,10 @@
 //! nothing: an entry leaves the queue only with the record of its attempt, so at worst an
 //! attempt is made twice, with the same `webhook-id`.
 
-pub mod address;
+pub mod batches;
 mod schedule;
 mod send;
-pub mod signing;
+pub mod settings;
 mod worker;
 
 use jiff::Timestamp;
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::channels::render::Payload;
-use crate::notifications::Notification;
 use crate::recipients::Audience;
+use crate::records::notification::Notification;
 use crate::records::{Event, system};
 use crate::store::keys;
 use crate::store::{self, Store, StoreError, StoreResult, TxResult};

@@ -11,11 +11,12 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::address::{AddressPolicy, GuardedResolver};
-use super::{Verdict, schedule, signing};
+use super::settings::{DeliveryConfig, SmtpConfig, SmtpTls};
+use super::{Verdict, schedule};
+use crate::channels::address::{AddressPolicy, GuardedResolver};
 use crate::channels::render::Payload;
+use crate::channels::signing;
 use crate::channels::{Channel, Kind};
-use crate::config::{DeliveryConfig, SmtpConfig, SmtpTls};
 
 /// The most of an answer kept with an attempt.
 const EXCERPT_BYTES: usize = 1024;

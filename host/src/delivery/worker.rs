@@ -13,17 +13,17 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
 use super::send::{Senders, Sent};
-use super::{Attempt, Delivery, Record, Status, Verdict, queue_key, save, schedule};
+use super::settings::{DeliveryConfig, SmtpConfig};
+use super::{Attempt, Delivery, Record, Status, Verdict, batches, queue_key, save, schedule};
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::context::{DigestItem, DigestRef};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::notifications::{Notification, Notifications, batches};
 use crate::plugins::Plugins;
 use crate::recipients::{self, Audience};
+use crate::records::notification::{self, Notification};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::group::{self, Group};
@@ -84,7 +84,6 @@ pub struct TestSend {
 pub struct Deliverer {
     store: Store,
     channels: Channels,
-    notifications: Notifications,
     tenants: Tenants,
     plugins: Arc<Plugins>,
     clock: SharedClock,
@@ -121,17 +120,15 @@ pub struct Parts {
 }
 
 impl Deliverer {
-    pub fn new(parts: Parts, config: &Config) -> Result<Deliverer, String> {
-        let delivery = &config.delivery;
+    pub fn new(parts: Parts, delivery: &DeliveryConfig, smtp: Option<&SmtpConfig>) -> Result<Deliverer, String> {
         Ok(Deliverer {
             channels: Channels::new(parts.store.clone()),
-            notifications: Notifications::new(parts.store.clone()),
             store: parts.store,
             tenants: parts.tenants,
             plugins: parts.plugins,
             clock: parts.clock,
             metrics: parts.metrics,
-            senders: Senders::new(delivery, config.smtp.as_ref())?,
+            senders: Senders::new(delivery, smtp)?,
             give_up_after: delivery.give_up_after.0,
             disable_after: delivery.disable_after.0,
             wake: parts.wake,
@@ -349,7 +346,7 @@ impl Deliverer {
     /// The `delivery.failed` system event for a delivery that gave up, unless its notification
     /// was itself made from a `delivery.failed` (at most one level: never a loop).
     fn failure_report(&self, tenant: &str, delivery: &Delivery, now: Timestamp) -> StoreResult<Option<Event>> {
-        let Some(n) = self.notifications.get(tenant, &delivery.notification_id)? else { return Ok(None) };
+        let Some(n) = notification::get(&self.store, tenant, &delivery.notification_id)? else { return Ok(None) };
         if n.context.event.as_ref().is_some_and(|e| e.event_type == system::DELIVERY_FAILED) {
             return Ok(None);
         }
@@ -368,9 +365,7 @@ impl Deliverer {
         if let Some(payload) = &delivery.payload {
             return Ok(payload.clone());
         }
-        let mut notification = self
-            .notifications
-            .get(tenant, &delivery.notification_id)
+        let mut notification = notification::get(&self.store, tenant, &delivery.notification_id)
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
         self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
@@ -392,7 +387,7 @@ impl Deliverer {
         let ids = batches::close(&self.store, tenant, n)?;
         let mut items = Vec::new();
         for id in ids.iter().take(LISTED) {
-            if let Some(member) = self.notifications.get(tenant, id)? {
+            if let Some(member) = notification::get(&self.store, tenant, id)? {
                 items.push(DigestItem {
                     headline: render::Summary::of(&member).headline,
                     id: member.id,
@@ -487,7 +482,7 @@ impl Deliverer {
                     c.disabled_reason = Some(format!(
                         "disabled at {now}: every attempt since {since} failed (longer than delivery.disable_after, \
                          {}); the last: {}",
-                        crate::rules::condition::Duration(disable_after),
+                        crate::duration::Duration(disable_after),
                         error.unwrap_or("no answer")
                     ));
                     true

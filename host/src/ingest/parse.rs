@@ -65,7 +65,7 @@ impl Ingest {
                 "timestamp",
                 format!(
                     "is older than the {} of events Klaxon keeps (ingest.event_retention)",
-                    crate::rules::condition::Duration(self.cohorts.retention)
+                    crate::duration::Duration(self.cohorts.retention)
                 ),
             ));
         }

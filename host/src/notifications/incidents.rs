@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::routing::TenantRouting;
-use super::{Kind, Notification};
 use crate::context::{IncidentKind, IncidentRef, IncidentStatus, RuleRef, Severity};
+use crate::records::notification::{Kind, Notification};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::{self, Tx, TxResult};

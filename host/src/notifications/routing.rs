@@ -11,9 +11,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::Notification;
-use super::noise::{Hold, Noise};
 use super::silences::{Silence, State};
 use super::subscriptions::Subscription;
+use crate::channels::noise::{Hold, Noise};
 use crate::recipients::Audience;
 use crate::store::{Collection, Store, StoreResult};
 

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::noise::{DigestSchedule, Noise, QuietHours};
+use crate::channels::noise::{DigestSchedule, Noise, QuietHours};
 use crate::context::Severity;
+use crate::duration::Duration;
 use crate::recipients::{Audience, check_group};
-use crate::rules::condition::Duration;
 use crate::rules::{Invalid, invalid};
 use crate::store::Owned;
 

@@ -11,9 +11,10 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::v0_1::{condition, template, types};
 use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
-use super::{PluginError, PluginKind, PluginLimits, io};
+use super::{PluginError, PluginKind, io};
 use crate::clock::SharedClock;
 use crate::context::Context;
+use crate::tenants::PluginLimits;
 
 /// Bytes of each memory and table slot reset with `memset` instead of `madvise` when a call ends.
 const KEEP_RESIDENT: usize = 64 * 1024;

@@ -9,15 +9,15 @@ mod bindings;
 pub mod build;
 mod engine;
 pub mod io;
-mod limits;
 mod registry;
 mod sandbox;
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiError;
+
 pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared};
-pub use limits::{LimitOverrides, PluginLimits};
 pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
 pub use sandbox::{KvScope, LogLine};
 
@@ -76,7 +76,7 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             PluginError::NotAComponent(_) | PluginError::Invalid(_) | PluginError::WorldMismatch { .. } => {
                 StatusCode::BAD_REQUEST
@@ -86,7 +86,7 @@ impl PluginError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             PluginError::NotAComponent(_) => "not_a_component",
             PluginError::Invalid(_) => "invalid_component",
@@ -104,7 +104,7 @@ impl PluginError {
     }
 
     /// The limit a call hit, named as in `PluginLimits`.
-    pub fn limit(&self) -> Option<&'static str> {
+    fn limit(&self) -> Option<&'static str> {
         match self {
             PluginError::FuelExhausted(_) => Some("fuel"),
             PluginError::Timeout(_) => Some("time_ms"),
@@ -114,5 +114,11 @@ impl PluginError {
             PluginError::OutputTooLarge { .. } => Some("output_bytes"),
             _ => None,
         }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        ApiError::Described { status: e.status(), code: e.code(), limit: e.limit(), message: e.to_string() }
     }
 }

@@ -11,14 +11,14 @@ use sha2::{Digest, Sha256};
 use super::engine::{CallEnv, CallReport, Compiled, Prepared};
 use super::io::{Evaluation, Payload, Verdict};
 use super::sandbox::KvScope;
-use super::{Engine, LimitOverrides, PluginError, PluginKind};
+use super::{Engine, PluginError, PluginKind};
 use crate::clock::SharedClock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::tenants::keys::hex;
-use crate::tenants::{Tenant, TenantKey};
+use crate::tenants::{LimitOverrides, Tenant, TenantKey};
 
 /// A tenant's plugin: its versions share a name and a kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]

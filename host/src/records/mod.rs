@@ -1,9 +1,10 @@
 //! The records that travel between the stages (ingest, alerts, cohorts, notifications,
-//! delivery): customers with their activity, events, and Klaxon's own system events. They sit
-//! below every stage, so each stage can read them without importing another.
+//! delivery): customers with their activity, events, notifications, and Klaxon's own system
+//! events. They sit below every stage, so each stage can read them without importing another.
 
 mod customer;
 mod event;
+pub mod notification;
 pub mod system;
 mod track;
 

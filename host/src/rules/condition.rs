@@ -1,12 +1,14 @@
 //! What a rule watches: its condition, the scope it applies to, and the pieces they are made of
 //! (metrics, windows, filters, durations), each with its save-time checks.
 
-use std::fmt;
-use std::str::FromStr;
-
 use jiff::SignedDuration;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::duration::Duration;
+use crate::error::ApiError;
+use crate::series::aggregate::Aggregate;
+use crate::series::window::WindowSpec;
 
 /// A failed check: the field at fault (a path inside the rule) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,12 @@ pub type Check = Result<(), Invalid>;
 
 pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     Invalid { field: field.into(), message: message.into() }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::field(e.field, e.message)
+    }
 }
 
 /// The built-in conditions of the design, and `plugin`.
@@ -98,7 +106,7 @@ impl Condition {
         match self {
             Condition::Threshold { metric, window, operator, .. } => {
                 metric.check("condition.metric")?;
-                window.check("condition.window")?;
+                check_window("condition.window", window)?;
                 if matches!(operator, Op::In | Op::Exists) {
                     return Err(invalid("condition.operator", "must be one of = != > >= < <="));
                 }
@@ -106,12 +114,12 @@ impl Condition {
             }
             Condition::PercentChange { metric, window, percent, .. } => {
                 metric.check("condition.metric")?;
-                window.check("condition.window")?;
+                check_window("condition.window", window)?;
                 positive("condition.percent", *percent)
             }
             Condition::Steps { metric, window, target, steps } => {
                 metric.check("condition.metric")?;
-                window.check("condition.window")?;
+                check_window("condition.window", window)?;
                 positive("condition.target", *target)?;
                 if steps.is_empty() || steps.len() > 20 {
                     return Err(invalid("condition.steps", "must hold 1 to 20 percentages"));
@@ -129,7 +137,7 @@ impl Condition {
             Condition::Balance { metric, window, balance_field } => {
                 metric.check("condition.metric")?;
                 if let Some(window) = window {
-                    window.check("condition.window")?;
+                    check_window("condition.window", window)?;
                 }
                 name("condition.balance_field", balance_field)
             }
@@ -147,7 +155,7 @@ impl Condition {
             Condition::Inactivity { event_types, filters, duration } => {
                 check_event_types("condition.event_types", event_types, true)?;
                 check_filters("condition.filters", filters, FieldSource::EventOrCustomer)?;
-                duration.check_positive("condition.duration")
+                check_positive("condition.duration", *duration)
             }
             Condition::Offset { field, .. } => name("condition.field", field),
             Condition::Cohort { cohort, on, batch_interval } => {
@@ -166,7 +174,7 @@ impl Condition {
                     metric.check("condition.metric")?;
                 }
                 if let Some(window) = window {
-                    window.check("condition.window")?;
+                    check_window("condition.window", window)?;
                 }
                 Ok(())
             }
@@ -202,41 +210,16 @@ impl Metric {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregate {
-    Count,
-    Sum,
-    Min,
-    Max,
-    Avg,
-}
-
-/// A calendar window (in the rule's timezone; weeks start on Monday) or a rolling duration.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum WindowSpec {
-    Calendar(CalendarUnit),
-    Rolling(Duration),
-}
-
-impl WindowSpec {
-    fn check(&self, at: &str) -> Check {
-        match self {
-            WindowSpec::Calendar(_) => Ok(()),
-            WindowSpec::Rolling(d) => d.check_positive(&format!("{at}.rolling")),
-        }
+/// A rolling window is a positive duration.
+fn check_window(at: &str, window: &WindowSpec) -> Check {
+    match window {
+        WindowSpec::Calendar(_) => Ok(()),
+        WindowSpec::Rolling(d) => check_positive(&format!("{at}.rolling"), *d),
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CalendarUnit {
-    Hour,
-    Day,
-    Week,
-    Month,
-    Quarter,
+fn check_positive(at: &str, d: Duration) -> Check {
+    if d.0.is_positive() { Ok(()) } else { Err(invalid(at, "must be a positive duration")) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,65 +364,6 @@ pub enum Frequency {
     Every(Duration),
 }
 
-/// A duration written as a whole number and a unit: `30s`, `15m`, `1h`, `3d`, `2w`; negative
-/// with a leading `-` (`-7d`: 7 days before). Shown in its largest whole unit up to days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Duration(pub SignedDuration);
-
-impl Duration {
-    fn check_positive(&self, at: &str) -> Check {
-        if self.0.is_positive() { Ok(()) } else { Err(invalid(at, "must be a positive duration")) }
-    }
-}
-
-impl FromStr for Duration {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{text}` is not a duration like 30s, 15m, 1h, 3d, 2w or -7d");
-        let (negative, rest) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let split = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (digits, unit) = rest.split_at(split);
-        let amount: i64 = digits.parse().map_err(|_| bad())?;
-        let seconds = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let seconds = amount.checked_mul(seconds).filter(|s| *s <= 100 * 366 * 86_400).ok_or_else(bad)?;
-        Ok(Duration(SignedDuration::from_secs(if negative { -seconds } else { seconds })))
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let seconds = self.0.as_secs();
-        let (amount, unit) = [(86_400, "d"), (3600, "h"), (60, "m")]
-            .into_iter()
-            .find(|(size, _)| seconds % size == 0 && seconds != 0)
-            .map_or((seconds, "s"), |(size, unit)| (seconds / size, unit));
-        write!(f, "{amount}{unit}")
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// A name: 1 to 128 bytes.
 pub fn name(at: &str, value: &str) -> Check {
     if value.is_empty() || value.len() > 128 {
@@ -476,25 +400,6 @@ pub fn check_usage_type(at: &str, event_type: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_and_write() {
-        for (text, seconds, shown) in [
-            ("30s", 30, "30s"),
-            ("90m", 5400, "90m"),
-            ("1h", 3600, "1h"),
-            ("3d", 259_200, "3d"),
-            ("-7d", -604_800, "-7d"),
-            ("2w", 1_209_600, "14d"),
-        ] {
-            let d: Duration = text.parse().unwrap();
-            assert_eq!(d.0.as_secs(), seconds);
-            assert_eq!(d.to_string(), shown, "shown in its largest whole unit up to days");
-        }
-        for bad in ["", "7", "d", "7x", "1.5h", "--1d", "99999999999w"] {
-            assert!(bad.parse::<Duration>().is_err(), "{bad}");
-        }
-    }
 
     fn filter(field: &str, op: Op, value: Value) -> Filter {
         Filter { field: field.into(), op, value }

@@ -2,7 +2,17 @@
 //! and to merge buckets into a window), and an alert's series of buckets, kept in one record so
 //! a window of any number of buckets is one read.
 
-use crate::rules::condition::Aggregate;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Agg {

@@ -7,9 +7,28 @@
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
 
 use crate::context::Window;
-use crate::rules::condition::{CalendarUnit, WindowSpec};
+use crate::duration::Duration;
+
+/// A calendar window (in the rule's timezone; weeks start on Monday) or a rolling duration.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WindowSpec {
+    Calendar(CalendarUnit),
+    Rolling(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarUnit {
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+}
 
 /// How many slices a rolling window is cut into.
 pub const ROLLING_SLICES: i64 = 60;
@@ -172,7 +191,7 @@ fn midnight(date: Date, tz: &TimeZone) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::condition::Duration;
+    use crate::duration::Duration;
 
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()

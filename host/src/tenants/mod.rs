@@ -1,13 +1,14 @@
 //! Tenants, their API keys, and who a bearer token belongs to.
 
 pub mod keys;
+mod limits;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-use crate::plugins::PluginLimits;
 use crate::store::{self, Store, StoreResult};
 pub use keys::{Access, ApiKey, Role};
+pub use limits::{LimitOverrides, PluginLimits};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tenant {

@@ -8,10 +8,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::noise::Hold;
-use super::{Batch, Held, Kind, Notification};
+use crate::channels::noise::Hold;
 use crate::context::{HoldKind, RuleRef};
 use crate::recipients::Audience;
+use crate::records::notification::{self, Batch, Held, Kind, Notification};
 use crate::store::{self, Store, StoreError, StoreResult, Tx, TxResult};
 
 /// A batch still collecting: its notification and when it goes out.
@@ -45,14 +45,14 @@ pub fn hold(
     let (batch, until) = match open.filter(|b| now < b.until) {
         Some(open) => {
             if !audience.is_empty() {
-                crate::delivery::widen_audience(tx, tenant, &open.notification, channel, audience)?;
+                super::widen_audience(tx, tenant, &open.notification, channel, audience)?;
             }
             (open.notification, open.until)
         }
         None => {
             let batch = opened(tenant, channel, hold, n, now);
-            store::tx_put_json(tx.notifications, &super::key(tenant, &batch.id), &batch)?;
-            crate::delivery::enqueue_at(tx, tenant, &batch, channel, audience, hold.until)?;
+            store::tx_put_json(tx.notifications, &notification::key(tenant, &batch.id), &batch)?;
+            super::enqueue_at(tx, tenant, &batch, channel, audience, hold.until)?;
             store::tx_put_json(tx.batches, &key, &OpenBatch { notification: batch.id.clone(), until: hold.until })?;
             (batch.id, hold.until)
         }

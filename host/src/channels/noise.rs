@@ -11,10 +11,10 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
 
-use super::Notification;
 pub use crate::context::HoldKind;
 use crate::context::Severity;
-use crate::rules::condition::Duration;
+use crate::duration::Duration;
+use crate::records::notification::Notification;
 use crate::rules::{Invalid, invalid};
 
 /// When a channel's or a subscription's notifications below `critical` wait.

@@ -1,0 +1,98 @@
+//! The modules in layers, top to bottom: data flows down (`api → ingest → alerts →
+//! notifications → delivery`, plugins beside, shared records and the store below), and a module
+//! never imports one above it. The test reads the sources and refuses an upward import.
+
+use std::path::{Path, PathBuf};
+
+/// Top first. A module may import the ones after it.
+const LAYERS: &[&str] = &[
+    "server",
+    "api",
+    "config",
+    "ingest",
+    "alerts",
+    "cohorts",
+    "notifications",
+    "delivery",
+    "channels",
+    "recipients",
+    "plugins",
+    "rules",
+    "records",
+    "series",
+    "tenants",
+    "metrics",
+    "error",
+    "duration",
+    "clock",
+    "context",
+    "store",
+];
+
+fn rank(module: &str) -> usize {
+    LAYERS.iter().position(|m| *m == module).unwrap_or_else(|| panic!("module `{module}` is not in LAYERS"))
+}
+
+/// The top-level module a source file belongs to (`channels/render.rs` → `channels`).
+fn module_of(relative: &Path) -> String {
+    let first = relative.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The top-level modules a source names through `crate::`.
+fn imported(source: &str) -> Vec<String> {
+    source
+        .match_indices("crate::")
+        .map(|(i, m)| {
+            let rest = &source[i + m.len()..];
+            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_module_imports_one_above_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut upward = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&root).unwrap();
+        let module = module_of(relative);
+        if ["lib", "main", "layers"].contains(&module.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        for target in imported(&source) {
+            if target != module && rank(&target) < rank(&module) {
+                upward.push(format!("{} imports {target}", relative.display()));
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(upward.is_empty(), "imports of a higher layer:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let module = module_of(Path::new(&entry.unwrap().file_name()));
+        if !["lib", "main", "layers"].contains(&module.as_str()) {
+            rank(&module);
+        }
+    }
+}
