@@ -42,8 +42,8 @@ impl Alerts {
     }
 
     fn until_next(&self) -> Duration {
-        let next = self.store.timers.first().ok().flatten().and_then(|(key, _)| keys::parse_timer(&key));
-        let Some((due, ..)) = next else { return POLL };
+        let next = self.store.timers.first().ok().flatten();
+        let Some((due, ..)) = next.as_ref().and_then(|(key, _)| keys::parse_timer(key)) else { return POLL };
         let wait = due.duration_since(self.clock.now());
         Duration::try_from(wait).unwrap_or(Duration::ZERO).min(POLL)
     }
@@ -62,7 +62,7 @@ impl Alerts {
             if due > now {
                 break;
             }
-            if let Err(e) = self.run_timer(&key, &value, &tenant, &rule, &scope).await {
+            if let Err(e) = self.run_timer(&key, &value, tenant, rule, scope).await {
                 tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
                 self.store.timers.remove(&key)?;
             }

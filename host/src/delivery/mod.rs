@@ -156,7 +156,7 @@ pub fn enqueue_at(
     };
     let key = key(tenant, &n.id, channel);
     store::tx_put_json(tx.deliveries, &key, &delivery)?;
-    tx.delivery_queue.insert(queue_key(due, &key), &[][..])?;
+    tx.queue_delivery(queue_key(due, &key))?;
     Ok(())
 }
 
@@ -228,7 +228,9 @@ fn save(store: &Store, records: &[Record]) -> StoreResult<()> {
             }
             Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
         })
-        .map_err(StoreError::from)
+        .map_err(StoreError::from)?;
+    store.note_queued(records.iter().filter_map(|r| r.enqueue.map(|next| queue_key(next, &r.key))));
+    Ok(())
 }
 
 /// Removes every delivery of a tenant that is being deleted (their queue entries find nothing

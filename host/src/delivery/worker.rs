@@ -3,8 +3,8 @@
 //! holds back only itself. Also what the API asks of delivery: renderings for previews, test
 //! sends and resends.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,24 +41,55 @@ const MAX_ATTEMPTS_KEPT: usize = 100;
 /// The most attempts recorded in one transaction.
 const MAX_RECORDED_AT_ONCE: usize = 1_000;
 
-/// One channel's limits, and the attempts waiting for them.
+/// One channel's limits and the due entries it took from the queue. Up to `max_in_flight`
+/// runners take its waiting entries in queue order; when the waiting list is full, later due
+/// entries stay in the queue and the gate reads on from the first of them once it has room, so
+/// a slow channel holds back only itself and a pass never walks its backlog again.
 struct Gate {
+    tenant: String,
+    channel: String,
     max_in_flight: u32,
     rate_per_second: Option<f64>,
-    permits: Semaphore,
-    queued: AtomicUsize,
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Queue keys taken for this channel, oldest first.
+    waiting: VecDeque<Vec<u8>>,
+    /// Runners taking from `waiting`.
+    runners: u32,
+    /// The first due queue key left behind because `waiting` was full.
+    left_from: Option<Vec<u8>>,
+    /// A read of the queue from `left_from` is under way.
+    reading_on: bool,
+}
+
+impl GateState {
+    /// Marks `key` as left in the queue (keeping the earliest mark).
+    fn leave(&mut self, key: &[u8]) {
+        if self.left_from.as_deref().is_none_or(|from| key < from) {
+            self.left_from = Some(key.to_vec());
+        }
+    }
 }
 
 impl Gate {
-    fn new(max_in_flight: u32, rate_per_second: Option<f64>) -> Gate {
+    fn new(tenant: &str, channel: &str, max_in_flight: u32, rate_per_second: Option<f64>) -> Gate {
         Gate {
+            tenant: tenant.to_string(),
+            channel: channel.to_string(),
             max_in_flight,
             rate_per_second,
-            permits: Semaphore::new(max_in_flight as usize),
-            queued: AtomicUsize::new(0),
             next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            state: Mutex::default(),
         }
+    }
+
+    /// How many due entries it holds at most.
+    fn capacity(&self) -> usize {
+        self.max_in_flight as usize * QUEUED_PER_SLOT
     }
 
     /// Waits for the channel's next slot under its rate limit.
@@ -93,17 +124,23 @@ pub struct Deliverer {
     disable_after: SignedDuration,
     wake: Arc<Notify>,
     system_due: Arc<Notify>,
+    /// Queue keys taken by a gate, waiting or under way.
     dispatched: Mutex<HashSet<Vec<u8>>>,
-    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// Each channel's gate, by tenant and channel.
+    gates: Mutex<HashMap<String, HashMap<String, Arc<Gate>>>>,
+    /// Where the next pass reads the queue from: every due entry before it was seen.
+    cursor: Mutex<Vec<u8>>,
     /// Each channel as last read, with the bytes it was read from: a read that finds the same
     /// bytes reuses it instead of decoding them again.
     channel_cache: Mutex<HashMap<Vec<u8>, (sled::IVec, Channel)>>,
     /// Attempts finished at the same time are recorded in one transaction.
     recorder: Group<Record, ()>,
     global: Semaphore,
-    /// A pass left due entries behind (a full gate, or too much under way): the next attempt to
-    /// finish starts another pass.
+    /// A pass stopped at `MAX_DISPATCHED`: an attempt finishing when half of them are done
+    /// starts another,
     backlog: AtomicBool,
+    /// which reads the whole queue.
+    rescan: AtomicBool,
 }
 
 /// What a `Deliverer` is made from.
@@ -135,10 +172,12 @@ impl Deliverer {
             system_due: parts.system_due,
             dispatched: Mutex::default(),
             gates: Mutex::default(),
+            cursor: Mutex::default(),
             channel_cache: Mutex::default(),
             recorder: Group::new(|_| 1, MAX_RECORDED_AT_ONCE),
             global: Semaphore::new(delivery.max_in_flight),
             backlog: AtomicBool::new(false),
+            rescan: AtomicBool::new(false),
         })
     }
 
@@ -152,12 +191,18 @@ impl Deliverer {
     }
 
     /// Runs due attempts now and whenever more fall due, until the process ends. Entries left
-    /// from before a restart are due at once.
+    /// from before a restart are due at once. A pass reads the queue from where the last one
+    /// stopped; once every `POLL` one reads it whole (the clock may have been moved back).
     pub fn spawn(self: &Arc<Self>) {
         let this = self.clone();
         tokio::spawn(async move {
+            let mut last_whole: Option<tokio::time::Instant> = None;
             loop {
-                let next = this.dispatch().await.unwrap_or_else(|e| {
+                let whole = last_whole.is_none_or(|at| at.elapsed() >= POLL);
+                if whole {
+                    last_whole = Some(tokio::time::Instant::now());
+                }
+                let next = this.dispatch(whole).await.unwrap_or_else(|e| {
                     tracing::error!(error = %e, "delivery pass failed; retrying");
                     None
                 });
@@ -172,70 +217,175 @@ impl Deliverer {
         });
     }
 
-    /// Starts an attempt for every due entry not already under way; answers when the next
-    /// entry falls due.
-    async fn dispatch(self: &Arc<Self>) -> StoreResult<Option<Timestamp>> {
+    /// Hands every due entry not yet taken to its channel's gate: the entries written since the
+    /// last pass (the store tells them), then those that fell due since (read from the queue
+    /// from where the last pass stopped), or, for a `whole` pass, all of them. Answers when the
+    /// next entry falls due.
+    async fn dispatch(self: &Arc<Self>, whole: bool) -> StoreResult<Option<Timestamp>> {
+        let written = self.store.take_queued();
         // Whatever was queued is durable before its first attempt.
         self.store.flush().await?;
         let now = self.clock.now();
-        for entry in self.store.delivery_queue.iter() {
-            let (queue_key, _) = entry?;
-            let Some((due, tenant, notification, channel)) = crate::store::keys::parse_timer(&queue_key) else {
-                self.store.delivery_queue.remove(&queue_key)?;
+        let whole = whole || written.is_none() || self.rescan.swap(false, Ordering::Relaxed);
+        for key in written.iter().flatten() {
+            if let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(key)
+                && due <= now
+                && !self.offer(key, tenant, channel)?
+            {
+                return Ok(None);
+            }
+        }
+        let from = if whole { Vec::new() } else { self.cursor.lock().expect("cursor lock").clone() };
+        for entry in self.store.delivery_queue.range(from..) {
+            let (key, _) = entry?;
+            let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(&key) else {
+                self.store.delivery_queue.remove(&key)?;
                 continue;
             };
             if due > now {
+                *self.cursor.lock().expect("cursor lock") = crate::store::keys::due_bound(now).to_vec();
                 return Ok(Some(due));
             }
-            let queue_key = queue_key.to_vec();
-            {
-                let mut dispatched = self.dispatched.lock().expect("dispatch lock");
-                if dispatched.len() >= MAX_DISPATCHED {
-                    self.backlog.store(true, Ordering::Relaxed);
-                    return Ok(None);
-                }
-                if dispatched.contains(&queue_key) {
-                    continue;
-                }
-                let gate = self.gate(&tenant, &channel)?;
-                if gate.queued.load(Ordering::Relaxed) >= gate.max_in_flight as usize * QUEUED_PER_SLOT {
-                    self.backlog.store(true, Ordering::Relaxed);
-                    continue;
-                }
-                gate.queued.fetch_add(1, Ordering::Relaxed);
-                dispatched.insert(queue_key.clone());
-                let this = self.clone();
-                tokio::spawn(async move {
-                    {
-                        let _slot = gate.permits.acquire().await.expect("gates are never closed");
-                        gate.pace().await;
-                        let _global = this.global.acquire().await.expect("never closed");
-                        if let Err(e) = this.attempt(&tenant, &notification, &channel, due).await {
-                            tracing::error!(error = %e, %tenant, %notification, %channel, "delivery attempt not recorded");
-                        }
-                    }
-                    gate.queued.fetch_sub(1, Ordering::Relaxed);
-                    this.dispatched.lock().expect("dispatch lock").remove(&queue_key);
-                    if this.backlog.swap(false, Ordering::Relaxed) {
-                        this.wake();
-                    }
-                });
+            if !self.offer(&key, tenant, channel)? {
+                return Ok(None);
             }
         }
+        *self.cursor.lock().expect("cursor lock") = crate::store::keys::due_bound(now).to_vec();
         Ok(None)
     }
 
+    /// Hands a due queue entry to its channel's gate, unless it has it already. When the gate is
+    /// full (or already left entries behind) the entry stays in the queue and the gate reads on
+    /// from it later. False when `MAX_DISPATCHED` are under way: the next pass reads the whole
+    /// queue.
+    fn offer(self: &Arc<Self>, key: &[u8], tenant: &str, channel: &str) -> StoreResult<bool> {
+        {
+            let dispatched = self.dispatched.lock().expect("dispatch lock");
+            if dispatched.contains(key) {
+                return Ok(true);
+            }
+            if dispatched.len() >= MAX_DISPATCHED {
+                self.rescan.store(true, Ordering::Relaxed);
+                self.backlog.store(true, Ordering::Relaxed);
+                return Ok(false);
+            }
+        }
+        let gate = self.gate(tenant, channel)?;
+        let mut state = gate.state.lock().expect("gate lock");
+        if state.left_from.is_some() || state.waiting.len() >= gate.capacity() {
+            state.leave(key);
+            self.read_on_if_room(&gate, &mut state);
+        } else {
+            self.take(&gate, &mut state, key.to_vec());
+        }
+        Ok(true)
+    }
+
+    /// Gives `key` to `gate`, starting a runner when it may run more.
+    fn take(self: &Arc<Self>, gate: &Arc<Gate>, state: &mut GateState, key: Vec<u8>) {
+        self.dispatched.lock().expect("dispatch lock").insert(key.clone());
+        state.waiting.push_back(key);
+        if state.runners < gate.max_in_flight {
+            state.runners += 1;
+            let (this, gate) = (self.clone(), gate.clone());
+            tokio::spawn(async move { this.run(gate).await });
+        }
+    }
+
+    /// Makes the gate's attempts one after another until it has none waiting.
+    async fn run(self: Arc<Self>, gate: Arc<Gate>) {
+        loop {
+            let key = {
+                let mut state = gate.state.lock().expect("gate lock");
+                let Some(key) = state.waiting.pop_front() else {
+                    state.runners -= 1;
+                    return;
+                };
+                self.read_on_if_room(&gate, &mut state);
+                key
+            };
+            gate.pace().await;
+            {
+                let _global = self.global.acquire().await.expect("never closed");
+                if let Some((due, tenant, notification, channel)) = crate::store::keys::parse_timer(&key)
+                    && let Err(e) = self.attempt(tenant, notification, channel, due).await
+                {
+                    tracing::error!(error = %e, %tenant, %notification, %channel, "delivery attempt not recorded");
+                }
+            }
+            let dispatched = {
+                let mut dispatched = self.dispatched.lock().expect("dispatch lock");
+                dispatched.remove(&key);
+                dispatched.len()
+            };
+            if dispatched <= MAX_DISPATCHED / 2 && self.backlog.swap(false, Ordering::Relaxed) {
+                self.wake();
+            }
+        }
+    }
+
+    /// Starts reading the queue on from the gate's mark, when it left entries behind, has room
+    /// for half as many as it holds, and no read is under way.
+    fn read_on_if_room(self: &Arc<Self>, gate: &Arc<Gate>, state: &mut GateState) {
+        if state.left_from.is_none() || state.reading_on || state.waiting.len() > gate.capacity() / 2 {
+            return;
+        }
+        state.reading_on = true;
+        let (this, gate) = (self.clone(), gate.clone());
+        tokio::spawn(async move {
+            loop {
+                let read = this.read_on(&gate).await;
+                if let Err(e) = &read {
+                    // What it left behind is found by the next whole pass.
+                    tracing::error!(error = %e, tenant = %gate.tenant, channel = %gate.channel, "reading the delivery queue failed");
+                }
+                let mut state = gate.state.lock().expect("gate lock");
+                if read.is_err() || state.left_from.is_none() || state.waiting.len() > gate.capacity() / 2 {
+                    state.reading_on = false;
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Takes the gate's due entries from its mark on, until it is full again or none is left.
+    async fn read_on(self: &Arc<Self>, gate: &Arc<Gate>) -> StoreResult<()> {
+        let Some(from) = gate.state.lock().expect("gate lock").left_from.take() else { return Ok(()) };
+        self.store.flush().await?;
+        let now = self.clock.now();
+        for entry in self.store.delivery_queue.range(from..) {
+            let (key, _) = entry?;
+            let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(&key) else { continue };
+            if due > now {
+                break;
+            }
+            if tenant != gate.tenant
+                || channel != gate.channel
+                || self.dispatched.lock().expect("dispatch lock").contains(key.as_ref())
+            {
+                continue;
+            }
+            let mut state = gate.state.lock().expect("gate lock");
+            if state.waiting.len() >= gate.capacity() {
+                state.leave(&key);
+                break;
+            }
+            self.take(gate, &mut state, key.to_vec());
+        }
+        Ok(())
+    }
+
     fn gate(&self, tenant: &str, channel: &str) -> StoreResult<Arc<Gate>> {
-        let name = format!("{tenant}/{channel}");
-        if let Some(gate) = self.gates.lock().expect("gates lock").get(&name) {
+        if let Some(gate) = self.gates.lock().expect("gates lock").get(tenant).and_then(|g| g.get(channel)) {
             return Ok(gate.clone());
         }
         let (max_in_flight, rate) = match self.channels.get(tenant, channel)? {
             Some(c) => (c.spec.max_in_flight, c.spec.rate_per_second),
             None => (1, None),
         };
-        let gate = Arc::new(Gate::new(max_in_flight, rate));
-        self.gates.lock().expect("gates lock").insert(name, gate.clone());
+        let gate = Arc::new(Gate::new(tenant, channel, max_in_flight, rate));
+        let mut gates = self.gates.lock().expect("gates lock");
+        gates.entry(tenant.to_string()).or_default().insert(channel.to_string(), gate.clone());
         Ok(gate)
     }
 
@@ -257,7 +407,9 @@ impl Deliverer {
     /// A channel's limits changed, or it is gone: its next attempt makes a new gate (and its
     /// cached decoding goes with it).
     pub fn forget_gate(&self, tenant: &str, channel: &str) {
-        self.gates.lock().expect("gates lock").remove(&format!("{tenant}/{channel}"));
+        if let Some(gates) = self.gates.lock().expect("gates lock").get_mut(tenant) {
+            gates.remove(channel);
+        }
         self.channel_cache.lock().expect("channel cache lock").remove(crate::channels::key(tenant, channel).as_bytes());
     }
 

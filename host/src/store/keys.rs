@@ -30,13 +30,13 @@ pub fn event_time(tenant: &str, at: Timestamp, id: &str) -> Vec<u8> {
 }
 
 /// A timer key's parts: due time, tenant, rule, scope.
-pub fn parse_timer(key: &[u8]) -> Option<(Timestamp, String, String, String)> {
+pub fn parse_timer(key: &[u8]) -> Option<(Timestamp, &str, &str, &str)> {
     let (due, rest) = key.split_at_checked(8)?;
     let due = Timestamp::from_microsecond(unordered(due.try_into().ok()?)).ok()?;
     let text = std::str::from_utf8(rest).ok()?;
     let mut parts = text.splitn(3, '\0');
     let (tenant, rule, scope) = (parts.next()?, parts.next()?, parts.next()?);
-    Some((due, tenant.to_string(), rule.to_string(), scope.to_string()))
+    Some((due, tenant, rule, scope))
 }
 
 /// The first 8 bytes of a timer key at or after `at`.

@@ -4,8 +4,9 @@
 pub mod group;
 pub mod keys;
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,6 +52,8 @@ pub struct Trees {
     db: sled::Db,
     /// Callers waiting for a flush: one flush covers all who asked before it began.
     flushes: group::Group<(), ()>,
+    /// Delivery queue entries written since the delivery worker last took them.
+    queued: Mutex<Queued>,
     /// tenant id -> `Tenant`
     pub tenants: sled::Tree,
     /// key id -> `ApiKey`
@@ -129,7 +132,8 @@ pub struct Tx<'a> {
     pub notifications: &'a TransactionalTree,
     pub timers: &'a TransactionalTree,
     pub deliveries: &'a TransactionalTree,
-    pub delivery_queue: &'a TransactionalTree,
+    /// Written through `queue_delivery`, so the delivery worker hears of each entry.
+    delivery_queue: &'a TransactionalTree,
     pub events_by_time: &'a TransactionalTree,
     pub event_types: &'a TransactionalTree,
     pub system_events: &'a TransactionalTree,
@@ -139,6 +143,27 @@ pub struct Tx<'a> {
     pub open_incidents: &'a TransactionalTree,
     pub batches: &'a TransactionalTree,
     pub batch_members: &'a TransactionalTree,
+    queued: RefCell<Vec<Vec<u8>>>,
+}
+
+impl Tx<'_> {
+    /// Puts an entry in the delivery queue.
+    pub fn queue_delivery(&self, key: Vec<u8>) -> TxResult<()> {
+        self.delivery_queue.insert(key.as_slice(), &[][..])?;
+        self.queued.borrow_mut().push(key);
+        Ok(())
+    }
+}
+
+/// The most queue entries kept for the delivery worker; past this it reads the whole queue.
+const MAX_QUEUED_KEPT: usize = 100_000;
+
+/// Delivery queue entries written since the worker last took them.
+#[derive(Default)]
+struct Queued {
+    keys: Vec<Vec<u8>>,
+    /// More were written than kept.
+    overflowed: bool,
 }
 
 /// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
@@ -180,6 +205,7 @@ impl Store {
             subscriptions: Collection(db.open_tree("subscriptions")?),
             silences: Collection(db.open_tree("silences")?),
             flushes: group::Group::new(|_| 1, usize::MAX),
+            queued: Mutex::default(),
             db,
         })))
     }
@@ -206,9 +232,9 @@ impl Store {
             &self.batches,
             &self.batch_members,
         ];
-        trees[..]
+        let (out, queued) = trees[..]
             .transaction(|t| {
-                body(&Tx {
+                let tx = Tx {
                     events: &t[0],
                     customers: &t[1],
                     alerts: &t[2],
@@ -226,9 +252,32 @@ impl Store {
                     open_incidents: &t[14],
                     batches: &t[15],
                     batch_members: &t[16],
-                })
+                    queued: RefCell::default(),
+                };
+                let out = body(&tx)?;
+                Ok((out, tx.queued.into_inner()))
             })
-            .map_err(StoreError::from)
+            .map_err(StoreError::from)?;
+        self.note_queued(queued);
+        Ok(out)
+    }
+
+    /// Tells the delivery worker of queue entries a committed transaction wrote.
+    pub fn note_queued(&self, keys: impl IntoIterator<Item = Vec<u8>>) {
+        let mut queued = self.queued.lock().expect("queued lock");
+        if !queued.overflowed {
+            queued.keys.extend(keys);
+            if queued.keys.len() > MAX_QUEUED_KEPT {
+                *queued = Queued { keys: Vec::new(), overflowed: true };
+            }
+        }
+    }
+
+    /// The queue entries written since the last call, or none when more were written than kept
+    /// (the whole queue must be read).
+    pub fn take_queued(&self) -> Option<Vec<Vec<u8>>> {
+        let queued = std::mem::take(&mut *self.queued.lock().expect("queued lock"));
+        (!queued.overflowed).then_some(queued.keys)
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.
