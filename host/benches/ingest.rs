@@ -9,7 +9,8 @@
 //!   flush): p50 and p99 over single-event batches that each queue a notification;
 //! - the same throughput with 20 cohorts beside the 100 rules (a second server, given the same
 //!   customers and events), and the ratio;
-//! - the time to compute a new cohort over the 10,000 customers and 1,000,000 stored events.
+//! - the time to compute a new cohort over the 10,000 customers and 1,000,000 stored events;
+//! - the server's resident memory then (and its peak), from `/proc`.
 
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
@@ -73,6 +74,17 @@ fn main() {
         "new cohort over {CUSTOMERS} customers and 1,000,000 stored events computed in {:.2} s ({} members)",
         took.as_secs_f64(),
         cohort["members"]
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("/proc is readable");
+    let mib = |field: &str| {
+        let line = status.lines().find(|l| l.starts_with(field)).expect("a memory line");
+        let kib: f64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("kB");
+        kib / 1024.0
+    };
+    println!(
+        "server memory after 1,000,000 events over {CUSTOMERS} customers, 100 rules and 20 cohorts: resident {:.0} MiB (peak {:.0} MiB)",
+        mib("VmRSS:"),
+        mib("VmHWM:")
     );
 }
 

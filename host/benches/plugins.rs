@@ -161,7 +161,7 @@ async fn upload_and_restart(wasm: &[u8]) {
 }
 
 async fn open(dir: &Path) -> (Plugins, Store) {
-    let store = Store::open(dir).unwrap();
+    let store = Store::open(dir, 64 << 20).unwrap();
     let engine = Arc::new(Engine::new().unwrap());
     let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
     (plugins, store)

@@ -27,6 +27,8 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The database's page cache, in bytes.
+    pub cache_bytes: u64,
     pub log_format: LogFormat,
     /// The platform admin token. When unset, one is generated on first start and kept in
     /// `<data_dir>/admin-token`.
@@ -132,6 +134,9 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be above 0")));
             }
+        }
+        if self.cache_bytes < 1 << 20 {
+            return Err(ConfigError::Invalid("cache_bytes must be at least 1048576 (1 MiB)".into()));
         }
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));

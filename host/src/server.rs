@@ -49,7 +49,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         None => stored_admin_token(&config.data_dir).map_err(data_dir)?,
     };
 
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open(&config.data_dir, config.cache_bytes)?;
     let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(jiff::Timestamp::now())));
     let clock: SharedClock = match &manual_clock {
         Some(manual) => {

@@ -323,6 +323,27 @@ fn a_slow_endpoint_holds_back_only_itself_and_rates_are_kept() {
 }
 
 #[test]
+fn a_channel_with_more_due_than_its_gate_holds_gets_them_all_in_order() {
+    let s = Setup::start("");
+    let slow = Receiver::start();
+    slow.delay(Duration::from_millis(100));
+    let fast = Receiver::start();
+    // One attempt at a time: its gate holds 8 due entries and leaves the rest in the queue.
+    let slow_channel = s.channel(json!({ "name": "slow", "kind": "webhook", "url": slow.url, "max_in_flight": 1 }));
+    let fast_channel = s.webhook(&fast.url);
+    s.rule(&[&slow_channel, &fast_channel]);
+    let ids: Vec<String> = (0..30).map(|i| s.signup(&format!("cus_{i}"))).collect();
+    fast.wait_for(30);
+    assert!(slow.requests().len() < 30, "the fast channel was not held back by the slow one");
+    let received = slow.wait_for(30);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(slow.requests().len(), 30, "each once");
+    let told: Vec<String> =
+        received.iter().map(|r| r.json()["data"]["notification"]["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(told, ids, "in the order they were queued");
+}
+
+#[test]
 fn email_reaches_a_real_smtp_server() {
     let sink = SmtpSink::start();
     let smtp = format!(

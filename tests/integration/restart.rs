@@ -63,7 +63,7 @@ fn an_artifact_this_build_cannot_use_is_compiled_again() {
 
     // As after an upgrade of wasmtime: the stored artifacts are not this build's.
     server.while_stopped(|data| {
-        let store = klaxon::store::Store::open(data).unwrap();
+        let store = klaxon::store::Store::open(data, 64 << 20).unwrap();
         for artifact in store.plugin_artifacts.iter().keys() {
             store.plugin_artifacts.insert(artifact.unwrap(), b"an artifact from another build".to_vec()).unwrap();
         }

@@ -96,11 +96,15 @@ impl Server {
         }
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// A SIGKILL now, while other threads may be using the server; `crash_and_restart` then
     /// reaps it and starts it again.
     pub fn kill_now(&self) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let status = Command::new("kill").args(["-KILL", &self.pid().to_string()]).status();
         assert!(status.expect("kill runs").success());
     }
 

@@ -61,7 +61,7 @@ mod tests {
         let early: Timestamp = "1969-12-31T00:00:00Z".parse().unwrap();
         let late: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
         assert!(timer(early, "t", "r", "c") < timer(late, "a", "a", "a"));
-        assert_eq!(parse_timer(&timer(late, "t", "r", "c/1")), Some((late, "t".into(), "r".into(), "c/1".into())));
+        assert_eq!(parse_timer(&timer(late, "t", "r", "c/1")), Some((late, "t", "r", "c/1")));
         assert_eq!(parse_timer(&timer(late, "t", "r", "")).unwrap().3, "");
     }
 }

@@ -170,8 +170,9 @@ struct Queued {
 pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 impl Store {
-    pub fn open(dir: &Path) -> StoreResult<Self> {
-        let db = sled::Config::new().path(dir.join("db")).open()?;
+    /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
+        let db = sled::Config::new().path(dir.join("db")).cache_capacity(cache_bytes).open()?;
         Ok(Store(Arc::new(Trees {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
