@@ -27,7 +27,7 @@ use crate::records::notification::{self, Notification};
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::group::{self, Group};
-use crate::store::{self, Store, StoreResult};
+use crate::store::{self, Store, StoreResult, keys};
 use crate::tenants::Tenants;
 
 /// The longest the loop sleeps before looking again (the clock may have been moved).
@@ -136,11 +136,9 @@ pub struct Deliverer {
     /// Attempts finished at the same time are recorded in one transaction.
     recorder: Group<Record, ()>,
     global: Semaphore,
-    /// A pass stopped at `MAX_DISPATCHED`: an attempt finishing when half of them are done
-    /// starts another,
+    /// A pass stopped at `MAX_DISPATCHED`: attempts finishing once half of them are done wake
+    /// the worker, and its next pass reads the whole queue.
     backlog: AtomicBool,
-    /// which reads the whole queue.
-    rescan: AtomicBool,
 }
 
 /// What a `Deliverer` is made from.
@@ -177,7 +175,6 @@ impl Deliverer {
             recorder: Group::new(|_| 1, MAX_RECORDED_AT_ONCE),
             global: Semaphore::new(delivery.max_in_flight),
             backlog: AtomicBool::new(false),
-            rescan: AtomicBool::new(false),
         })
     }
 
@@ -226,9 +223,9 @@ impl Deliverer {
         // Whatever was queued is durable before its first attempt.
         self.store.flush().await?;
         let now = self.clock.now();
-        let whole = whole || written.is_none() || self.rescan.swap(false, Ordering::Relaxed);
+        let whole = whole || written.is_none() || self.backlog.swap(false, Ordering::Relaxed);
         for key in written.iter().flatten() {
-            if let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(key)
+            if let Some((due, tenant, _, channel)) = keys::parse_timer(key)
                 && due <= now
                 && !self.offer(key, tenant, channel)?
             {
@@ -236,28 +233,28 @@ impl Deliverer {
             }
         }
         let from = if whole { Vec::new() } else { self.cursor.lock().expect("cursor lock").clone() };
+        let mut next = None;
         for entry in self.store.delivery_queue.range(from..) {
             let (key, _) = entry?;
-            let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(&key) else {
+            let Some((due, tenant, _, channel)) = keys::parse_timer(&key) else {
                 self.store.delivery_queue.remove(&key)?;
                 continue;
             };
             if due > now {
-                *self.cursor.lock().expect("cursor lock") = crate::store::keys::due_bound(now).to_vec();
-                return Ok(Some(due));
+                next = Some(due);
+                break;
             }
             if !self.offer(&key, tenant, channel)? {
                 return Ok(None);
             }
         }
-        *self.cursor.lock().expect("cursor lock") = crate::store::keys::due_bound(now).to_vec();
-        Ok(None)
+        *self.cursor.lock().expect("cursor lock") = keys::due_bound(now).to_vec();
+        Ok(next)
     }
 
     /// Hands a due queue entry to its channel's gate, unless it has it already. When the gate is
     /// full (or already left entries behind) the entry stays in the queue and the gate reads on
-    /// from it later. False when `MAX_DISPATCHED` are under way: the next pass reads the whole
-    /// queue.
+    /// from it later. False when `MAX_DISPATCHED` are under way (see `backlog`).
     fn offer(self: &Arc<Self>, key: &[u8], tenant: &str, channel: &str) -> StoreResult<bool> {
         {
             let dispatched = self.dispatched.lock().expect("dispatch lock");
@@ -265,7 +262,6 @@ impl Deliverer {
                 return Ok(true);
             }
             if dispatched.len() >= MAX_DISPATCHED {
-                self.rescan.store(true, Ordering::Relaxed);
                 self.backlog.store(true, Ordering::Relaxed);
                 return Ok(false);
             }
@@ -307,7 +303,7 @@ impl Deliverer {
             gate.pace().await;
             {
                 let _global = self.global.acquire().await.expect("never closed");
-                if let Some((due, tenant, notification, channel)) = crate::store::keys::parse_timer(&key)
+                if let Some((due, tenant, notification, channel)) = keys::parse_timer(&key)
                     && let Err(e) = self.attempt(tenant, notification, channel, due).await
                 {
                     tracing::error!(error = %e, %tenant, %notification, %channel, "delivery attempt not recorded");
@@ -318,7 +314,7 @@ impl Deliverer {
                 dispatched.remove(&key);
                 dispatched.len()
             };
-            if dispatched <= MAX_DISPATCHED / 2 && self.backlog.swap(false, Ordering::Relaxed) {
+            if dispatched <= MAX_DISPATCHED / 2 && self.backlog.load(Ordering::Relaxed) {
                 self.wake();
             }
         }
@@ -355,7 +351,7 @@ impl Deliverer {
         let now = self.clock.now();
         for entry in self.store.delivery_queue.range(from..) {
             let (key, _) = entry?;
-            let Some((due, tenant, _, channel)) = crate::store::keys::parse_timer(&key) else { continue };
+            let Some((due, tenant, _, channel)) = keys::parse_timer(&key) else { continue };
             if due > now {
                 break;
             }
