@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use klaxon::config::{Config, LogFormat, Overrides};
 use klaxon::plugins::build::{BuildOptions, build};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "klaxon", version, about = "Multi-tenant alerting and notification rules, extended with WebAssembly")]
 struct Cli {
