@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Top first. A module may import the ones after it.
 const LAYERS: &[&str] = &[
     "server",
+    "console",
     "api",
     "config",
     "ingest",

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod clock;
 pub mod cohorts;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod delivery;
 pub mod duration;

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::alerts::Alerts;
-use crate::api::{self, AppState};
+use crate::api::AppState;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::cohorts::Cohorts;
 use crate::config::Config;
+use crate::console;
 use crate::delivery::{self, Deliverer};
 use crate::error::ApiError;
 use crate::ingest::Ingest;
@@ -123,7 +124,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
-    axum::serve(listener, api::router(state))
+    axum::serve(listener, console::router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             ready.store(false, Ordering::Relaxed);

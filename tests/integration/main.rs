@@ -2,8 +2,10 @@
 //! `klaxon serve` process with sled in a temp folder.
 
 mod alerts;
+mod browser;
 mod channels;
 mod cohorts;
+mod console;
 mod delivery;
 mod group_commit;
 mod incidents;

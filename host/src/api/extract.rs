@@ -2,26 +2,37 @@
 //! and JSON bodies whose errors name the field.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::tenants::keys::digests_equal;
 use crate::tenants::{Access, Principal, TenantKey};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
 
+/// The cookie a console session travels in.
+pub const SESSION_COOKIE: &str = "klaxon_session";
+/// The header a console request that changes anything carries its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <key>` header".into()))?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return match session_token(&parts.headers) {
+                Some(token) => from_session(parts, state, token).map(Caller),
+                None => Err(ApiError::Unauthorized(
+                    "missing `Authorization: Bearer <key>` header (or a console session)".into(),
+                )),
+            };
+        };
         let token = header
             .to_str()
             .ok()
@@ -33,6 +44,34 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
         Ok(Caller(principal))
     }
+}
+
+/// The console session token in the request's cookies, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+}
+
+/// The principal of a live console session. A request that may change something (any method
+/// but GET and HEAD) must also carry the session's CSRF token.
+fn from_session(parts: &Parts, state: &AppState, token: &str) -> ApiResult<Principal> {
+    let (session, principal) = state
+        .tenants
+        .session(token, state.clock.now())?
+        .ok_or_else(|| ApiError::Unauthorized("the console session has expired or was signed out".into()))?;
+    if !parts.method.is_safe() {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !digests_equal(sent, &session.csrf) {
+            return Err(ApiError::Forbidden(format!(
+                "a console request that changes anything needs the `{CSRF_HEADER}` header of its session"
+            )));
+        }
+    }
+    Ok(principal)
 }
 
 impl Caller {

@@ -58,6 +58,8 @@ pub struct Trees {
     pub tenants: sled::Tree,
     /// key id -> `ApiKey`
     pub api_keys: sled::Tree,
+    /// SHA-256 of a console session token -> `Session`
+    pub sessions: sled::Tree,
     /// `tenant/name` -> `Plugin`
     pub plugins: sled::Tree,
     /// `tenant/name/version` -> `PluginVersion`
@@ -176,6 +178,7 @@ impl Store {
         Ok(Store(Arc::new(Trees {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
+            sessions: db.open_tree("sessions")?,
             plugins: db.open_tree("plugins")?,
             plugin_versions: db.open_tree("plugin_versions")?,
             plugin_components: db.open_tree("plugin_components")?,

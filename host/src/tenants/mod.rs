@@ -1,7 +1,8 @@
-//! Tenants, their API keys, and who a bearer token belongs to.
+//! Tenants, their API keys, console sessions, and who a bearer token belongs to.
 
 pub mod keys;
 mod limits;
+mod sessions;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{self, Store, StoreResult};
 pub use keys::{Access, ApiKey, Role};
 pub use limits::{LimitOverrides, PluginLimits};
+pub use sessions::{SESSION_TTL, Session};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tenant {
@@ -87,23 +89,6 @@ pub struct Tenants {
 impl Tenants {
     pub fn new(store: Store, admin_token: &str) -> Self {
         Tenants { store, admin_token_sha256: keys::sha256_hex(admin_token) }
-    }
-
-    /// Resolves a bearer token to its principal; `None` for anything unknown or revoked.
-    pub fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
-        if keys::digests_equal(&keys::sha256_hex(token), &self.admin_token_sha256) {
-            return Ok(Some(Principal::PlatformAdmin));
-        }
-        let Some((key_id, secret)) = keys::parse_token(token) else {
-            return Ok(None);
-        };
-        let Some(key) = store::get_json::<ApiKey>(&self.store.api_keys, key_id)? else {
-            return Ok(None);
-        };
-        if !keys::digests_equal(&keys::sha256_hex(secret), &key.secret_sha256) || self.get(&key.tenant_id)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Principal::Tenant(TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role })))
     }
 
     /// Creates a tenant and its first admin key.

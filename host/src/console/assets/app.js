@@ -1,0 +1,82 @@
+// The console's shell: signing in and out, the navigation, and which page shows.
+
+import { api, session, useCsrf } from './api.js';
+import { h, show, field, form } from './dom.js';
+import * as rules from './rules.js';
+import * as channels from './channels.js';
+import * as notifications from './notifications.js';
+
+const PAGES = {
+  rules: ['Rules', rules.page],
+  channels: ['Channels', channels.page],
+  notifications: ['Notifications', notifications.page],
+};
+
+async function start() {
+  window.addEventListener('hashchange', route);
+  window.addEventListener('klaxon:signed-out', (event) => signInForm(event.detail));
+  try {
+    signedIn(await api('GET', '/console/session'));
+  } catch {
+    signInForm();
+  }
+}
+
+function signInForm(reason) {
+  session.principal = null;
+  useCsrf(null);
+  document.getElementById('nav').replaceChildren();
+  document.getElementById('who').replaceChildren();
+  const token = h('input', { type: 'password', autocomplete: 'off', required: true });
+  show(
+    h('h1', {}, 'Sign in'),
+    reason ? h('p', { class: 'notice' }, reason) : null,
+    form(async () => {
+      signedIn(await api('POST', '/console/session', { token: token.value }));
+    },
+    field('API key or platform admin token', 'token', token, 'The session lasts 8 hours; the key is not kept in the browser.'),
+    h('button', { type: 'submit' }, 'Sign in')));
+  token.focus();
+}
+
+function signedIn(current) {
+  session.principal = current.principal;
+  useCsrf(current.csrf);
+  const who = current.principal.kind === 'platform_admin'
+    ? 'platform admin'
+    : `${current.principal.tenant_name} · ${current.principal.role}`;
+  document.getElementById('who').replaceChildren(
+    h('span', { id: 'whoami' }, who),
+    h('button', { class: 'secondary', type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'));
+  if (!location.hash || location.hash === '#/') location.hash = '#/rules';
+  else route();
+}
+
+async function signOut() {
+  await api('DELETE', '/console/session');
+  location.hash = '#/';
+  signInForm('Signed out.');
+}
+
+async function route() {
+  if (!session.principal) return;
+  const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+  const nav = document.getElementById('nav');
+  if (session.principal.kind === 'platform_admin') {
+    nav.replaceChildren();
+    show(h('h1', {}, 'Platform admin'),
+      h('p', {}, 'The platform admin token manages tenants through the API (/v1/tenants). Sign in with a tenant API key to manage its rules, channels and notifications.'));
+    return;
+  }
+  nav.replaceChildren(...Object.entries(PAGES).map(([key, [title]]) =>
+    h('a', { href: `#/${key}`, 'aria-current': key === name ? 'page' : false }, title)));
+  const entry = PAGES[name];
+  if (!entry) { location.hash = '#/rules'; return; }
+  try {
+    await entry[1](rest.map(decodeURIComponent));
+  } catch (failure) {
+    show(h('h1', {}, entry[0]), h('p', { class: 'error', role: 'alert' }, failure.message));
+  }
+}
+
+start();

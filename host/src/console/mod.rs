@@ -1,0 +1,137 @@
+//! The web console: its pages and scripts (built into the binary), signing in and out, and the
+//! security headers every response carries. The console's scripts speak only to the public API
+//! (`/v1/...`), with the session cookie in place of a bearer token.
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::AppState;
+use crate::api::extract::{ApiJson, Caller, SESSION_COOKIE, session_token};
+use crate::error::{ApiError, ApiResult};
+use crate::tenants::{Principal, SESSION_TTL, Session};
+
+/// The console's files: name, content type, contents.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("index.html", "text/html; charset=utf-8", include_str!("assets/index.html")),
+    ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_str!("assets/api.js")),
+    ("dom.js", "text/javascript; charset=utf-8", include_str!("assets/dom.js")),
+    ("rules.js", "text/javascript; charset=utf-8", include_str!("assets/rules.js")),
+    ("channels.js", "text/javascript; charset=utf-8", include_str!("assets/channels.js")),
+    ("notifications.js", "text/javascript; charset=utf-8", include_str!("assets/notifications.js")),
+];
+
+/// Scripts, styles and requests only from Klaxon itself; no inline script, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The API's routes with the console's beside them, every response with the security headers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { asset("index.html") }))
+        .route("/console/session", get(current).post(sign_in).delete(sign_out))
+        .route("/console/{file}", get(|Path(file): Path<String>| async move { asset(&file) }))
+        .with_state(state.clone())
+        .merge(crate::api::router(state))
+        .layer(middleware::from_fn(security_headers))
+}
+
+fn asset(name: &str) -> Response {
+    match ASSETS.iter().find(|(file, ..)| *file == name) {
+        Some((_, content_type, body)) => {
+            ([(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "no-cache")], *body).into_response()
+        }
+        None => ApiError::NotFound(format!("the console has no file `{name}`")).into_response(),
+    }
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    /// A tenant API key or the platform admin token.
+    token: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<SignIn>,
+) -> ApiResult<Response> {
+    let token = input.token.trim();
+    if token.is_empty() {
+        return Err(ApiError::field("token", "enter an API key or the platform admin token"));
+    }
+    let (session_token, session, principal) = state
+        .tenants
+        .open_session(token, state.clock.now())?
+        .ok_or_else(|| ApiError::field("token", "this is not a valid API key or admin token (or it was revoked)"))?;
+    let secure = if over_tls(&headers) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={session_token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL.as_secs()
+    );
+    let body = view(&state, &session, &principal)?;
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn current(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let (session, principal) = session_token(&headers)
+        .map(|token| state.tenants.session(token, state.clock.now()))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| ApiError::Unauthorized("not signed in".into()))?;
+    Ok(Json(view(&state, &session, &principal)?))
+}
+
+/// Signing out needs the session's CSRF token, like any change (`Caller` checks it).
+async fn sign_out(State(state): State<AppState>, _caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_token(&headers) {
+        state.tenants.close_session(token)?;
+    }
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, expired)]).into_response())
+}
+
+/// What the console is told about its session: who it is, and the CSRF token for changes.
+fn view(state: &AppState, session: &Session, principal: &Principal) -> ApiResult<Value> {
+    let who = match principal {
+        Principal::PlatformAdmin => json!({ "kind": "platform_admin" }),
+        Principal::Tenant(key) => {
+            let tenant = state.tenants.get(&key.tenant_id)?.map(|t| t.name).unwrap_or_default();
+            json!({ "kind": "tenant", "tenant_id": key.tenant_id, "tenant_name": tenant,
+                    "key_id": key.key_id, "role": key.role })
+        }
+    };
+    Ok(json!({ "principal": who, "csrf": session.csrf, "expires_at": session.expires_at }))
+}
+
+/// Whether the request reached a TLS-terminating proxy in front of Klaxon as HTTPS: the cookie
+/// is then marked `Secure`.
+fn over_tls(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    value("x-forwarded-proto") == "https" || value("forwarded").contains("proto=https")
+}

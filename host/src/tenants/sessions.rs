@@ -1,0 +1,109 @@
+//! Console sessions. A browser signs in once with an API key (or the platform admin token) and
+//! then carries a random session token in a cookie. Only the session token's SHA-256 is stored,
+//! with the digest of the credential it was opened with; that credential is checked again on
+//! every request, so deleting the key (or changing the admin token) ends its sessions at once.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{self, digests_equal, sha256_hex};
+use super::{ApiKey, Principal, TenantKey, Tenants};
+use crate::store::{self, StoreResult};
+
+/// How long a session lasts after sign-in.
+pub const SESSION_TTL: SignedDuration = SignedDuration::from_hours(8);
+
+/// A stored session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    credential: Credential,
+    /// What a request changing anything must carry in its `X-CSRF-Token` header.
+    pub csrf: String,
+    pub expires_at: Timestamp,
+}
+
+/// What a bearer token proves, as digests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+enum Credential {
+    Admin { token_sha256: String },
+    Key { key_id: String, secret_sha256: String },
+}
+
+impl Credential {
+    fn of(token: &str) -> Self {
+        match keys::parse_token(token) {
+            Some((key_id, secret)) => Credential::Key { key_id: key_id.into(), secret_sha256: sha256_hex(secret) },
+            None => Credential::Admin { token_sha256: sha256_hex(token) },
+        }
+    }
+}
+
+impl Tenants {
+    /// Resolves a bearer token to its principal; `None` for anything unknown or revoked.
+    pub fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
+        self.principal(&Credential::of(token))
+    }
+
+    fn principal(&self, credential: &Credential) -> StoreResult<Option<Principal>> {
+        match credential {
+            Credential::Admin { token_sha256 } => {
+                Ok(digests_equal(token_sha256, &self.admin_token_sha256).then_some(Principal::PlatformAdmin))
+            }
+            Credential::Key { key_id, secret_sha256 } => {
+                let Some(key) = store::get_json::<ApiKey>(&self.store.api_keys, key_id)? else {
+                    return Ok(None);
+                };
+                if !digests_equal(secret_sha256, &key.secret_sha256) || self.get(&key.tenant_id)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(Principal::Tenant(TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role })))
+            }
+        }
+    }
+
+    /// Opens a session for a bearer token: the session token (shown once, for the cookie), the
+    /// session and its principal; `None` when the token is unknown or revoked. Expired sessions
+    /// are swept on the way.
+    pub fn open_session(&self, token: &str, now: Timestamp) -> StoreResult<Option<(String, Session, Principal)>> {
+        let credential = Credential::of(token);
+        let Some(principal) = self.principal(&credential)? else {
+            return Ok(None);
+        };
+        self.sweep_sessions(now)?;
+        let session_token = keys::new_secret();
+        let session = Session { credential, csrf: keys::new_secret(), expires_at: now + SESSION_TTL };
+        store::put_json(&self.store.sessions, &sha256_hex(&session_token), &session)?;
+        Ok(Some((session_token, session, principal)))
+    }
+
+    /// The live session behind a session token, with its principal.
+    pub fn session(&self, session_token: &str, now: Timestamp) -> StoreResult<Option<(Session, Principal)>> {
+        let id = sha256_hex(session_token);
+        let Some(session) = store::get_json::<Session>(&self.store.sessions, &id)? else {
+            return Ok(None);
+        };
+        if session.expires_at <= now {
+            self.store.sessions.remove(id)?;
+            return Ok(None);
+        }
+        Ok(self.principal(&session.credential)?.map(|principal| (session, principal)))
+    }
+
+    /// Ends a session (signing out). Unknown tokens are ignored.
+    pub fn close_session(&self, session_token: &str) -> StoreResult<()> {
+        self.store.sessions.remove(sha256_hex(session_token))?;
+        Ok(())
+    }
+
+    fn sweep_sessions(&self, now: Timestamp) -> StoreResult<()> {
+        for entry in self.store.sessions.iter() {
+            let (id, bytes) = entry?;
+            let expired = serde_json::from_slice::<Session>(&bytes).map_or(true, |s| s.expires_at <= now);
+            if expired {
+                self.store.sessions.remove(id)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! A headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`): the
+//! protocol is JSON over HTTP, spoken here with the tests' own HTTP client.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long a wait for the page lasts before the test fails.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A browser session; chromedriver and the browser end with it.
+pub struct Browser {
+    driver: Child,
+    http: Client,
+    session: String,
+}
+
+/// An element of the page.
+#[derive(Clone)]
+pub struct Element<'a> {
+    browser: &'a Browser,
+    id: String,
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (Debian's chromium-driver; .ci/run installs it)");
+        let http = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + PATIENCE;
+        while http.get(format!("{base}/status")).send().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/lib/chromium/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", "--no-first-run"],
+            },
+        } } });
+        let answer: Value = http.post(format!("{base}/session")).json(&capabilities).send().unwrap().json().unwrap();
+        let session = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}"));
+        Browser { driver, http, session: format!("{base}/session/{session}") }
+    }
+
+    fn command(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().expect("chromedriver answers").json().expect("JSON");
+        answer["value"].clone()
+    }
+
+    pub fn open(&self, url: &str) {
+        self.command(Method::POST, "/url", Some(json!({ "url": url })));
+    }
+
+    /// Loads the page again.
+    pub fn refresh(&self) {
+        self.command(Method::POST, "/refresh", Some(json!({})));
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    pub fn find(&self, css: &str) -> Element<'_> {
+        self.wait(&format!("an element `{css}`"), || self.try_find(css))
+    }
+
+    pub fn try_find(&self, css: &str) -> Option<Element<'_>> {
+        let found = self.command(Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css })));
+        let id = found.as_array()?.first()?[ELEMENT].as_str()?.to_string();
+        Some(Element { browser: self, id })
+    }
+
+    /// Waits until the element `css` shows text containing `text`, and returns its text.
+    pub fn wait_for_text(&self, css: &str, text: &str) -> String {
+        self.wait(&format!("`{css}` to read `{text}`"), || {
+            let element = self.try_find(css)?;
+            let shown = element.text();
+            shown.contains(text).then_some(shown)
+        })
+    }
+
+    /// Waits until nothing matches `css`.
+    pub fn wait_gone(&self, css: &str) {
+        self.wait(&format!("`{css}` to go"), || self.try_find(css).is_none().then_some(()));
+    }
+
+    fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = check() {
+                return found;
+            }
+            if Instant::now() > deadline {
+                let page = self.try_find("body").map(|b| b.text()).unwrap_or_default();
+                panic!("waited for {what}; the page shows:\n{page}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Fills the control of the API field `path` (its `data-field`).
+    pub fn fill(&self, path: &str, text: &str) {
+        let control = self.find(&format!("[data-field=\"{path}\"]"));
+        control.clear();
+        control.type_text(text);
+    }
+
+    /// Picks the option `value` of the select for the API field `path`.
+    pub fn choose(&self, path: &str, value: &str) {
+        self.find(&format!("select[data-field=\"{path}\"] option[value=\"{value}\"]")).click();
+    }
+
+    pub fn click(&self, css: &str) {
+        self.find(css).click();
+    }
+
+    /// The page's current address.
+    pub fn url(&self) -> String {
+        self.command(Method::GET, "/url", None).as_str().unwrap_or_default().to_string()
+    }
+
+    /// Saves a PNG of the window as `target/screenshots/{name}.png`.
+    pub fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.command(Method::GET, "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.http.delete(&self.session).send();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Element<'_> {
+    fn path(&self, rest: &str) -> String {
+        format!("/element/{}{rest}", self.id)
+    }
+
+    pub fn click(&self) {
+        self.browser.command(Method::POST, &self.path("/click"), Some(json!({})));
+    }
+
+    pub fn clear(&self) {
+        self.browser.command(Method::POST, &self.path("/clear"), Some(json!({})));
+    }
+
+    pub fn type_text(&self, text: &str) {
+        self.browser.command(Method::POST, &self.path("/value"), Some(json!({ "text": text })));
+    }
+
+    pub fn attribute(&self, name: &str) -> String {
+        let value = self.browser.command(Method::GET, &self.path(&format!("/attribute/{name}")), None);
+        value.as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn text(&self) -> String {
+        self.browser.command(Method::GET, &self.path("/text"), None).as_str().unwrap_or_default().to_string()
+    }
+}

@@ -1,0 +1,258 @@
+//! The web console: its session (cookie, CSRF, expiry, revocation) and security headers over
+//! HTTP, then its flows in a real headless Chromium.
+
+use reqwest::Method;
+use reqwest::blocking::Response;
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+use crate::delivery::Setup;
+use crate::receivers::Receiver;
+use crate::support::{ADMIN, Server};
+
+/// Signs in over HTTP: the session cookie (`name=value`) and the CSRF token.
+fn sign_in(server: &Server, token: &str) -> (String, String) {
+    let response = post_session(server, token, &[]);
+    assert_eq!(response.status(), 200);
+    let cookie = set_cookie(&response);
+    let body: Value = response.json().unwrap();
+    (cookie.split(';').next().unwrap().to_string(), body["csrf"].as_str().unwrap().to_string())
+}
+
+fn post_session(server: &Server, token: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = server.request(Method::POST, "/console/session", None).json(&json!({ "token": token }));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().unwrap()
+}
+
+fn set_cookie(response: &Response) -> String {
+    response.headers()["set-cookie"].to_str().unwrap().to_string()
+}
+
+/// A call with the session cookie instead of a bearer token, with or without the CSRF header.
+fn with_cookie(
+    server: &Server,
+    method: Method,
+    path: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = server.request(method, path, None).header("cookie", cookie);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_console_is_served_with_a_strict_content_security_policy() {
+    let server = Server::start();
+    let page = server.request(Method::GET, "/", None).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let html = page.text().unwrap();
+    assert!(html.contains(r#"<script type="module" src="/console/app.js"></script>"#), "{html}");
+    assert!(!html.contains("<script>"), "no inline script");
+
+    let script = server.request(Method::GET, "/console/app.js", None).send().unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let missing = server.request(Method::GET, "/console/nope.js", None).send().unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn a_session_is_an_httponly_strict_cookie_and_every_change_needs_its_csrf_token() {
+    let server = Server::start_with(None, &["--manual-clock"]);
+    let (_, admin_key) = server.tenant("acme");
+
+    let refused = post_session(&server, "klx_key_nobody.secret", &[]);
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().unwrap();
+    assert_eq!(body["error"]["field"], "token", "{body}");
+
+    let response = post_session(&server, &admin_key, &[]);
+    let cookie = set_cookie(&response);
+    for attribute in ["klaxon_session=", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let behind_tls = set_cookie(&post_session(&server, &admin_key, &[("x-forwarded-proto", "https")]));
+    assert!(behind_tls.contains("; Secure"), "{behind_tls}");
+
+    let (cookie, csrf) = sign_in(&server, &admin_key);
+    let (status, me) = with_cookie(&server, Method::GET, "/console/session", &cookie, None, None);
+    assert_eq!(status, 200);
+    assert_eq!(me["principal"]["role"], "admin");
+    assert_eq!(me["principal"]["tenant_name"], "acme");
+    assert_eq!(me["csrf"], csrf.as_str());
+
+    let (status, _) = with_cookie(&server, Method::GET, "/v1/rules", &cookie, None, None);
+    assert_eq!(status, 200, "reads need no CSRF token");
+    let category = json!({ "description": "billing things" });
+    let (status, body) =
+        with_cookie(&server, Method::PUT, "/v1/categories/billing", &cookie, None, Some(category.clone()));
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("x-csrf-token"), "{body}");
+    let (status, _) =
+        with_cookie(&server, Method::PUT, "/v1/categories/billing", &cookie, Some("wrong"), Some(category.clone()));
+    assert_eq!(status, 403);
+    let (status, body) =
+        with_cookie(&server, Method::PUT, "/v1/categories/billing", &cookie, Some(&csrf), Some(category));
+    assert!(status == 200 || status == 201, "{status} {body}");
+
+    // A deleted key ends its sessions at once.
+    let viewer = server.key(&admin_key, "viewer");
+    let (viewer_cookie, _) = sign_in(&server, &viewer);
+    assert_eq!(with_cookie(&server, Method::GET, "/v1/rules", &viewer_cookie, None, None).0, 200);
+    let viewer_id = viewer.strip_prefix("klx_").unwrap().split('.').next().unwrap();
+    let (status, _) = server.call(Method::DELETE, &format!("/v1/api-keys/{viewer_id}"), &admin_key, None);
+    assert_eq!(status, 204);
+    assert_eq!(with_cookie(&server, Method::GET, "/v1/rules", &viewer_cookie, None, None).0, 401);
+
+    // Signing out needs the token too, and ends the session.
+    assert_eq!(with_cookie(&server, Method::DELETE, "/console/session", &cookie, None, None).0, 403);
+    assert_eq!(with_cookie(&server, Method::DELETE, "/console/session", &cookie, Some(&csrf), None).0, 204);
+    assert_eq!(with_cookie(&server, Method::GET, "/v1/rules", &cookie, None, None).0, 401);
+
+    // Sessions expire after eight hours.
+    let (cookie, _) = sign_in(&server, &admin_key);
+    let now: jiff::Timestamp =
+        server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].as_str().unwrap().parse().unwrap();
+    let later = now + jiff::SignedDuration::from_hours(8) + jiff::SignedDuration::from_secs(1);
+    let (status, body) = server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": later.to_string() })));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = with_cookie(&server, Method::GET, "/v1/rules", &cookie, None, None);
+    assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn signing_in_and_out_in_the_browser_and_a_viewer_sees_no_edit_controls() {
+    let server = Server::start();
+    let (_, admin_key) = server.tenant("acme");
+    let viewer = server.key(&admin_key, "viewer");
+    let browser = Browser::start();
+    browser.open(&server.base);
+
+    browser.fill("token", "klx_key_nobody.secret");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("[data-error-for=\"token\"]", "not a valid API key");
+    browser.screenshot("sign-in");
+
+    browser.fill("token", &admin_key);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("#whoami", "acme · admin");
+    browser.wait_for_text("h1", "Rules");
+    browser.find("#new-rule");
+    browser.click("nav a[href=\"#/channels\"]");
+    browser.wait_for_text("h1", "Channels");
+    browser.find("#new-channel");
+
+    browser.click("#sign-out");
+    browser.wait_for_text("h1", "Sign in");
+    browser.wait_gone("#whoami");
+    browser.open(&format!("{}/#/rules", server.base));
+    browser.wait_for_text("h1", "Sign in");
+
+    browser.fill("token", &viewer);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("#whoami", "acme · viewer");
+    browser.wait_for_text("h1", "Rules");
+    assert!(browser.try_find("#new-rule").is_none(), "a viewer sees no New rule button");
+    browser.click("nav a[href=\"#/channels\"]");
+    browser.wait_for_text("h1", "Channels");
+    assert!(browser.try_find("#new-channel").is_none(), "a viewer sees no New channel button");
+}
+
+#[test]
+fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend() {
+    let s = Setup::start("");
+    let receiver = Receiver::start();
+    let browser = Browser::start();
+    browser.open(&s.server.base);
+    browser.fill("token", &s.key);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "Rules");
+
+    // A template naming a variable that does not exist is refused at its field.
+    browser.open(&format!("{}/#/channels/new", s.server.base));
+    browser.wait_for_text("h1", "New channel");
+    browser.fill("name", "ops hook");
+    browser.fill("url", &receiver.url);
+    browser.fill("body", r#"{"rule": "{{rule.nmae}}"}"#);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("[data-error-for=\"body\"]", "rule.nmae");
+    assert_eq!(browser.find("[data-field=\"body\"]").attribute("aria-invalid"), "true");
+
+    browser.fill("body", r#"{"rule": "{{rule.name}}", "value": {{value}}}"#);
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "ops hook");
+    browser.wait_for_text("#secrets", "whsec_");
+    browser.click("#preview-button");
+    browser.wait_for_text("#preview", "\"rule\":");
+    browser.click("#test-button");
+    browser.wait_for_text("#test-result .attempt-status", "200");
+    assert_eq!(receiver.wait_for(1).len(), 1, "the test send reached the receiver");
+    browser.screenshot("channel");
+
+    browser.click("nav a[href=\"#/rules\"]");
+    browser.click("#new-rule");
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Heavy usage");
+    browser.fill("condition.metric.event_types", "usage");
+    browser.choose("condition.metric.aggregate", "sum");
+    browser.choose("condition.window", "calendar:day");
+    browser.fill("condition.value", "lots");
+    browser.click("fieldset[data-field=channels] input[type=checkbox]");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("[data-error-for=\"condition.value\"]", "must be a number");
+    browser.fill("condition.value", "10");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("[data-error-for=\"condition.metric.property\"]", "is required");
+    browser.fill("condition.metric.property", "hours");
+    browser.screenshot("new-rule");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "Heavy usage");
+    browser.wait_for_text("#state-counts", "0 in alarm");
+    assert!(browser.url().contains("#/rules/rul_"), "{}", browser.url());
+
+    let now = s.server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();
+    let event =
+        json!({ "id": "u1", "customer_id": "c1", "type": "usage", "timestamp": now, "properties": { "hours": 12 } });
+    let (status, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [event] })));
+    assert_eq!((status, &body["notifications"]), (200, &json!(1)), "{body}");
+    assert_eq!(receiver.wait_for(2).len(), 2, "the alarm reached the receiver");
+
+    browser.refresh();
+    browser.wait_for_text("#state-counts", "1 in alarm");
+    browser.wait_for_text("table", "in_alarm");
+    browser.screenshot("rule");
+
+    browser.click("nav a[href=\"#/notifications\"]");
+    browser.wait_for_text("h1", "Notifications");
+    browser.wait_for_text("table", "Heavy usage");
+    browser.screenshot("notifications");
+    browser.click("table a");
+    browser.wait_for_text("#attempts", "200");
+    browser.wait_for_text("#notification-status", "delivered");
+    browser.click("#resend-button");
+    browser.wait_for_text("#resent", "Resent");
+    assert_eq!(receiver.wait_for(3).len(), 3, "the resend reached the receiver");
+}
