@@ -31,8 +31,9 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 46] = [
+    let expected: [(&str, &[&str]); 47] = [
         ("/healthz", &["get"]),
+        ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
         ("/openapi.json", &["get"]),
