@@ -177,6 +177,11 @@ impl Element<'_> {
         value.as_str().unwrap_or_default().to_string()
     }
 
+    /// Whether the element is shown (not hidden by itself or an ancestor).
+    pub fn displayed(&self) -> bool {
+        self.browser.command(Method::GET, &self.path("/displayed"), None).as_bool().unwrap_or(false)
+    }
+
     pub fn text(&self) -> String {
         self.browser.command(Method::GET, &self.path("/text"), None).as_str().unwrap_or_default().to_string()
     }

@@ -205,6 +205,7 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     browser.click("button[type=submit]");
     browser.wait_for_text("h1", "ops hook");
     browser.wait_for_text("#secrets", "whsec_");
+    assert!(!browser.find("main").text().contains("\nnull\n"), "nothing absent is shown as `null`");
     browser.click("#preview-button");
     browser.wait_for_text("#preview", "\"rule\":");
     browser.click("#test-button");
@@ -218,7 +219,14 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     browser.fill("name", "Heavy usage");
     browser.fill("condition.metric.event_types", "usage");
     browser.choose("condition.metric.aggregate", "sum");
+    assert!(
+        !browser.find("[data-field=\"condition.window.rolling\"]").displayed(),
+        "a calendar window needs no duration"
+    );
+    browser.choose("condition.window", "rolling");
+    assert!(browser.find("[data-field=\"condition.window.rolling\"]").displayed());
     browser.choose("condition.window", "calendar:day");
+    assert!(!browser.find("[data-field=\"condition.window.rolling\"]").displayed());
     browser.fill("condition.value", "lots");
     browser.click("fieldset[data-field=channels] input[type=checkbox]");
     browser.click("button[type=submit]");

@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
 /** Replaces the page's content and moves focus to it, for keyboard and screen-reader users. */
 export function show(...nodes) {
   const main = document.getElementById('main');
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined && node !== false));
   main.focus();
 }
 
