@@ -30,19 +30,23 @@ enum Credential {
     Key { key_id: String, secret_sha256: String },
 }
 
-impl Credential {
-    fn of(token: &str) -> Self {
-        match keys::parse_token(token) {
-            Some((key_id, secret)) => Credential::Key { key_id: key_id.into(), secret_sha256: sha256_hex(secret) },
-            None => Credential::Admin { token_sha256: sha256_hex(token) },
-        }
-    }
-}
-
 impl Tenants {
     /// Resolves a bearer token to its principal; `None` for anything unknown or revoked.
     pub fn authenticate(&self, token: &str) -> StoreResult<Option<Principal>> {
-        self.principal(&Credential::of(token))
+        self.principal(&self.credential(token))
+    }
+
+    /// What `token` claims to be: the admin token when it is that (whatever it looks like), else
+    /// an API key when it reads like one. Anything else claims the admin token and fails its check.
+    fn credential(&self, token: &str) -> Credential {
+        let token_sha256 = sha256_hex(token);
+        if digests_equal(&token_sha256, &self.admin_token_sha256) {
+            return Credential::Admin { token_sha256 };
+        }
+        match keys::parse_token(token) {
+            Some((key_id, secret)) => Credential::Key { key_id: key_id.into(), secret_sha256: sha256_hex(secret) },
+            None => Credential::Admin { token_sha256 },
+        }
     }
 
     fn principal(&self, credential: &Credential) -> StoreResult<Option<Principal>> {
@@ -66,7 +70,7 @@ impl Tenants {
     /// session and its principal; `None` when the token is unknown or revoked. Expired sessions
     /// are swept on the way.
     pub fn open_session(&self, token: &str, now: Timestamp) -> StoreResult<Option<(String, Session, Principal)>> {
-        let credential = Credential::of(token);
+        let credential = self.credential(token);
         let Some(principal) = self.principal(&credential)? else {
             return Ok(None);
         };
@@ -105,5 +109,23 @@ impl Tenants {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn an_admin_token_that_reads_like_an_api_key_is_still_the_admin_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = Tenants::new(Store::open(dir.path(), 1 << 20).unwrap(), "klx_admin.token");
+        assert!(matches!(tenants.authenticate("klx_admin.token").unwrap(), Some(Principal::PlatformAdmin)));
+        assert!(tenants.authenticate("klx_admin.other").unwrap().is_none());
+        let now = Timestamp::UNIX_EPOCH;
+        let (token, _, principal) = tenants.open_session("klx_admin.token", now).unwrap().unwrap();
+        assert!(matches!(principal, Principal::PlatformAdmin));
+        assert!(matches!(tenants.session(&token, now).unwrap(), Some((_, Principal::PlatformAdmin))));
     }
 }

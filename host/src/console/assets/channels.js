@@ -2,7 +2,7 @@
 // webhook signing secret (shown to those who may change the channel, rotated from the page).
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json } from './dom.js';
+import { h, show, field, form, table, select, when, json, attempt } from './dom.js';
 
 const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email']];
 
@@ -88,16 +88,6 @@ async function detail(id) {
     channel.disabled_reason ? h('p', { class: 'notice' }, channel.disabled_reason) : null,
     actions, test, preview, secrets,
     h('h2', {}, 'Definition'), json(channel));
-}
-
-/** Runs an API call whose failure is shown in `where` instead of the page's error. */
-async function attempt(where, call) {
-  try {
-    return await call();
-  } catch (failure) {
-    where.replaceChildren(h('p', { class: 'error', role: 'alert' }, failure.message));
-    return null;
-  }
 }
 
 export function payloadView(payload) {

@@ -73,6 +73,16 @@ export function form(onsubmit, ...children) {
   return el;
 }
 
+/** Runs an API call whose failure is shown in `where` instead of the page's error. */
+export async function attempt(where, call) {
+  try {
+    return await call();
+  } catch (failure) {
+    where.replaceChildren(h('p', { class: 'error', role: 'alert' }, failure.message));
+    return null;
+  }
+}
+
 export function table(headings, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
   return h('table', {}, h('thead', {}, h('tr', {}, headings.map((t) => h('th', { scope: 'col' }, t)))),

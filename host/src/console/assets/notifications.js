@@ -1,7 +1,7 @@
 // The notification history: filters, each notification's payload and every attempt, resend.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json } from './dom.js';
+import { h, show, field, form, table, select, when, json, attempt } from './dom.js';
 import { attemptView } from './channels.js';
 
 const STATUSES = [['', 'any'], ...['queued', 'retrying', 'delivered', 'failed', 'unrouted', 'silenced', 'held',
@@ -55,12 +55,8 @@ async function detail(id) {
     h('p', {}, `Status `, h('span', { class: `status-${notification.status}`, id: 'notification-status' }, notification.status),
       ` · created ${when(notification.created_at)}`),
     session.canWrite ? h('p', {}, h('button', { type: 'button', id: 'resend-button', onclick: async () => {
-      try {
-        const answer = await api('POST', `${path}/resend`, {});
-        resent.replaceChildren(h('p', { class: 'notice' }, `Resent: ${JSON.stringify(answer)}`));
-      } catch (failure) {
-        resent.replaceChildren(h('p', { class: 'error', role: 'alert' }, failure.message));
-      }
+      const answer = await attempt(resent, () => api('POST', `${path}/resend`, {}));
+      if (answer) resent.replaceChildren(h('p', { class: 'notice' }, `Resent: ${JSON.stringify(answer)}`));
     } }, 'Resend')) : null,
     resent,
     h('h2', {}, 'Attempts'),
