@@ -122,6 +122,35 @@ impl Browser {
         control.type_text(text);
     }
 
+    /// Sets the control of the API field `path` as a script would, for controls that take no
+    /// typing in a portable way (date and time pickers).
+    pub fn set_value(&self, path: &str, value: &str) {
+        let control = self.find(&format!("[data-field=\"{path}\"]"));
+        let script = "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));";
+        self.command(Method::POST, "/execute/sync", Some(json!({ "script": script,
+            "args": [{ ELEMENT: control.id }, value] })));
+    }
+
+    /// Chooses the file at `file` in the file control of the API field `path`.
+    pub fn attach(&self, path: &str, file: &std::path::Path) {
+        self.find(&format!("input[type=file][data-field=\"{path}\"]")).type_text(file.to_str().unwrap());
+    }
+
+    /// Signs in with `token` on the sign-in form and waits for the signed-in header.
+    pub fn sign_in(&self, token: &str) {
+        self.fill("token", token);
+        self.click("button[type=submit]");
+        self.find("#whoami");
+    }
+
+    /// Answers the page's confirmation dialog with OK.
+    pub fn accept_dialog(&self) {
+        self.wait("a dialog", || {
+            let answer = self.command(Method::POST, "/alert/accept", Some(json!({})));
+            answer.get("error").is_none().then_some(())
+        });
+    }
+
     /// Picks the option `value` of the select for the API field `path`.
     pub fn choose(&self, path: &str, value: &str) {
         self.find(&format!("select[data-field=\"{path}\"] option[value=\"{value}\"]")).click();

@@ -6,6 +6,7 @@ mod browser;
 mod channels;
 mod cohorts;
 mod console;
+mod console_pages;
 mod delivery;
 mod group_commit;
 mod incidents;

@@ -27,6 +27,14 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("rules.js", "text/javascript; charset=utf-8", include_str!("assets/rules.js")),
     ("channels.js", "text/javascript; charset=utf-8", include_str!("assets/channels.js")),
     ("notifications.js", "text/javascript; charset=utf-8", include_str!("assets/notifications.js")),
+    ("filters.js", "text/javascript; charset=utf-8", include_str!("assets/filters.js")),
+    ("incidents.js", "text/javascript; charset=utf-8", include_str!("assets/incidents.js")),
+    ("subscriptions.js", "text/javascript; charset=utf-8", include_str!("assets/subscriptions.js")),
+    ("silences.js", "text/javascript; charset=utf-8", include_str!("assets/silences.js")),
+    ("customers.js", "text/javascript; charset=utf-8", include_str!("assets/customers.js")),
+    ("plugins.js", "text/javascript; charset=utf-8", include_str!("assets/plugins.js")),
+    ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
+    ("tenants.js", "text/javascript; charset=utf-8", include_str!("assets/tenants.js")),
 ];
 
 /// Scripts, styles and requests only from Klaxon itself; no inline script, no framing.

@@ -16,28 +16,32 @@ export function useCsrf(token) {
   csrf = token;
 }
 
-/** An answer other than 2xx, with the API's error code, message and field. */
+/** An answer other than 2xx, with the API's error code, message and field, and the whole body. */
 export class ApiFailure extends Error {
-  constructor(status, error) {
+  constructor(status, body) {
+    const error = body.error || {};
     super(error.message || `the server answered ${status}`);
     this.status = status;
     this.code = error.code;
     this.field = error.field;
+    this.body = body;
   }
 }
 
+/** Calls the API; `body` is sent as JSON, or as it is when it is a Blob (with the Blob's type). */
 export async function api(method, path, body) {
   const headers = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers['content-type'] = raw ? body.type : 'application/json';
   if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
   const response = await fetch(path, {
     method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
   });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const failure = new ApiFailure(response.status, data.error || {});
+    const failure = new ApiFailure(response.status, data);
     if (response.status === 401 && path !== '/console/session') {
       window.dispatchEvent(new CustomEvent('klaxon:signed-out', { detail: failure.message }));
     }

@@ -5,12 +5,29 @@ import { h, show, field, form } from './dom.js';
 import * as rules from './rules.js';
 import * as channels from './channels.js';
 import * as notifications from './notifications.js';
+import * as incidents from './incidents.js';
+import * as subscriptions from './subscriptions.js';
+import * as silences from './silences.js';
+import * as customers from './customers.js';
+import * as plugins from './plugins.js';
+import * as keys from './keys.js';
+import * as tenants from './tenants.js';
 
+/** The pages a tenant's key sees (`admin` only for keys that manage keys), by their hash. */
 const PAGES = {
   rules: ['Rules', rules.page],
   channels: ['Channels', channels.page],
   notifications: ['Notifications', notifications.page],
+  incidents: ['Incidents', incidents.page],
+  subscriptions: ['Subscriptions', subscriptions.page],
+  silences: ['Silences', silences.page],
+  customers: ['Customers', customers.customers],
+  cohorts: ['Cohorts', customers.cohorts],
+  plugins: ['Plugins', plugins.page],
+  keys: ['API keys', keys.page, 'admin'],
 };
+/** The platform admin's pages. */
+const ADMIN_PAGES = { tenants: ['Tenants', tenants.page] };
 
 async function start() {
   window.addEventListener('hashchange', route);
@@ -48,7 +65,7 @@ function signedIn(current) {
   document.getElementById('who').replaceChildren(
     h('span', { id: 'whoami' }, who),
     h('button', { class: 'secondary', type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'));
-  if (!location.hash || location.hash === '#/') location.hash = '#/rules';
+  if (!location.hash || location.hash === '#/') location.hash = current.principal.kind === 'platform_admin' ? '#/tenants' : '#/rules';
   else route();
 }
 
@@ -62,16 +79,13 @@ async function route() {
   if (!session.principal) return;
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
   const nav = document.getElementById('nav');
-  if (session.principal.kind === 'platform_admin') {
-    nav.replaceChildren();
-    show(h('h1', {}, 'Platform admin'),
-      h('p', {}, 'The platform admin token manages tenants through the API (/v1/tenants). Sign in with a tenant API key to manage its rules, channels and notifications.'));
-    return;
-  }
-  nav.replaceChildren(...Object.entries(PAGES).map(([key, [title]]) =>
+  const admin = session.principal.kind === 'platform_admin';
+  const pages = Object.entries(admin ? ADMIN_PAGES : PAGES)
+    .filter(([, [, , role]]) => !role || session.principal.role === role);
+  nav.replaceChildren(...pages.map(([key, [title]]) =>
     h('a', { href: `#/${key}`, 'aria-current': key === name ? 'page' : false }, title)));
-  const entry = PAGES[name];
-  if (!entry) { location.hash = '#/rules'; return; }
+  const entry = Object.fromEntries(pages)[name];
+  if (!entry) { location.hash = `#/${pages[0][0]}`; return; }
   try {
     await entry[1](rest.map(decodeURIComponent));
   } catch (failure) {

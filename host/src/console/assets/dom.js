@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
 /** Replaces the page's content and moves focus to it, for keyboard and screen-reader users. */
 export function show(...nodes) {
   const main = document.getElementById('main');
-  main.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined && node !== false));
+  main.replaceChildren(...nodes.flat(Infinity).filter((node) => node !== null && node !== undefined && node !== false));
   main.focus();
 }
 
@@ -39,7 +39,8 @@ export function field(label, path, control, hint) {
 /**
  * Shows an API error next to the control it names: the control whose field path is the longest
  * prefix of the error's `field` (`condition.value` for `condition.value`, `headers` for
- * `headers.X-Who`); errors naming no control go at the top of the form.
+ * `headers.X-Who`), in that control's error slot (its `data-error-slot`, or its own path); errors
+ * naming no control go at the top of the form.
  */
 export function showError(form, failure) {
   clearErrors(form);
@@ -50,8 +51,8 @@ export function showError(form, failure) {
     if ((path === own || path.startsWith(own + '.') || path.startsWith(own + '[')) &&
         (!best || own.length > best.dataset.field.length)) best = control;
   }
-  const slot = best ? form.querySelector(`[data-error-for="${CSS.escape(best.dataset.field)}"]`)
-                    : form.querySelector('.form-error');
+  const own = best && (best.dataset.errorSlot || best.dataset.field);
+  const slot = best ? form.querySelector(`[data-error-for="${CSS.escape(own)}"]`) : form.querySelector('.form-error');
   slot.textContent = failure.message;
   if (best) { best.setAttribute('aria-invalid', 'true'); best.focus(); }
 }
@@ -68,15 +69,19 @@ export function form(onsubmit, ...children) {
     event.preventDefault();
     const button = el.querySelector('button[type=submit]');
     if (button) button.disabled = true;
+    clearErrors(el);
     try { await onsubmit(el); } catch (failure) { showError(el, failure); } finally { if (button) button.disabled = false; }
   });
   return el;
 }
 
-/** Runs an API call whose failure is shown in `where` instead of the page's error. */
+/**
+ * Runs an API call whose failure is shown in `where` instead of the page's error: its answer
+ * (`true` for an empty one), or null when it failed.
+ */
 export async function attempt(where, call) {
   try {
-    return await call();
+    return (await call()) ?? true;
   } catch (failure) {
     where.replaceChildren(h('p', { class: 'error', role: 'alert' }, failure.message));
     return null;

@@ -1,0 +1,61 @@
+// Subscriptions: who hears of which category on which channels, as a matrix (a row per
+// subscription, a column per category), and a subscription's own grid of category × channel.
+
+import { api, session } from './api.js';
+import { h, show, field, form, table, select } from './dom.js';
+
+const SEVERITIES = [['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
+
+export async function page([id]) {
+  const [{ items }, { items: categories }, { items: channels }, { items: recipients }] = await Promise.all([
+    api('GET', '/v1/subscriptions'), api('GET', '/v1/categories'), api('GET', '/v1/channels'), api('GET', '/v1/recipients'),
+  ]);
+  const names = Object.fromEntries(channels.map((c) => [c.id, c.name]));
+  const who = (s) => s.group ? `group ${s.group}` : recipients.find((r) => r.id === s.recipient)?.name ?? s.recipient;
+  if (id) return edit(id === 'new' ? null : items.find((s) => s.id === id), categories, channels, recipients);
+  show(
+    h('h1', {}, 'Subscriptions'),
+    session.canWrite ? h('p', {}, h('a', { class: 'button', href: '#/subscriptions/new' }, 'New subscription')) : null,
+    h('div', { id: 'matrix' }, table(['Subscription', 'For', 'From', ...categories.map((c) => c.name)], items.map((s) => [
+      h('a', { href: `#/subscriptions/${encodeURIComponent(s.id)}` }, s.name), who(s), s.min_severity + (s.enabled ? '' : ' (off)'),
+      ...categories.map((c) => (s.channels[c.name] || []).map((channel) => names[channel] ?? channel).join(', ')),
+    ]), 'No subscriptions.')));
+}
+
+function edit(existing, categories, channels, recipients) {
+  const groups = [...new Set(recipients.flatMap((r) => r.groups || []))].sort();
+  const audience = [...groups.map((g) => [`group:${g}`, `group ${g}`]), ...recipients.map((r) => [`recipient:${r.id}`, r.name])];
+  const current = existing ? (existing.group ? `group:${existing.group}` : `recipient:${existing.recipient}`) : audience[0]?.[0];
+  const c = {
+    name: h('input', { required: true, value: existing?.name ?? '' }),
+    audience: select(audience, current),
+    severity: select(SEVERITIES, existing?.min_severity ?? 'info'),
+    enabled: h('input', { type: 'checkbox', checked: existing ? existing.enabled : true }),
+  };
+  const boxes = categories.map((cat) => [cat.name, channels.map((ch) => [ch.id, h('input', {
+    type: 'checkbox', 'aria-label': `${cat.name} to ${ch.name}`, checked: (existing?.channels[cat.name] || []).includes(ch.id),
+  })])]);
+  const grid = h('table', { class: 'matrix', 'data-field': 'channels' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Category'), channels.map((ch) => h('th', { scope: 'col' }, ch.name)))),
+    h('tbody', {}, boxes.map(([cat, row]) => h('tr', {}, h('th', { scope: 'row' }, cat), row.map(([, box]) => h('td', {}, box))))));
+  show(h('h1', {}, existing ? existing.name : 'New subscription'), form(async () => {
+    const [kind, target] = c.audience.value.split(/:(.*)/s);
+    const spec = { ...(existing || {}), name: c.name.value.trim(), min_severity: c.severity.value, enabled: c.enabled.checked };
+    for (const key of ['id', 'created_by', 'created_at', 'updated_at', 'group', 'recipient']) delete spec[key];
+    spec[kind] = target;
+    spec.channels = Object.fromEntries(boxes.map(([cat, row]) => [cat, row.filter(([, box]) => box.checked).map(([ch]) => ch)])
+      .filter(([, picked]) => picked.length > 0));
+    const saved = existing
+      ? await api('PUT', `/v1/subscriptions/${encodeURIComponent(existing.id)}`, spec)
+      : await api('POST', '/v1/subscriptions', spec);
+    location.hash = '#/subscriptions';
+    return saved;
+  },
+  field('Name', 'name', c.name),
+  field('For', existing?.recipient ? 'recipient' : 'group', c.audience, 'A group of recipients, or one recipient.'),
+  field('From severity', 'min_severity', c.severity),
+  h('label', { class: 'row' }, c.enabled, 'Enabled'),
+  h('div', { class: 'field' }, h('span', { class: 'label' }, 'Which categories go to which channels'), grid,
+    h('span', { class: 'error', 'data-error-for': 'channels', role: 'alert' })),
+  session.canWrite ? h('button', { type: 'submit', id: 'save-subscription' }, 'Save') : null));
+}
