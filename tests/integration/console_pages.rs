@@ -118,4 +118,102 @@ fn the_platform_admin_makes_a_tenant_whose_admin_makes_a_key() {
     browser.click("#sign-out");
     browser.sign_in(&viewer);
     assert!(browser.try_find("nav a[href=\"#/keys\"]").is_none(), "a viewer does not manage keys");
+
+    browser.click("#sign-out");
+    browser.sign_in(&token);
+    browser.click("nav a[href=\"#/keys\"]");
+    browser.click("[data-revoke=\"dashboards\"]");
+    browser.accept_dialog();
+    browser.wait_gone("[data-revoke=\"dashboards\"]");
+    let (status, _) = server.call(Method::GET, "/v1/rules", &viewer, None);
+    assert_eq!(status, 401, "the key revoked in the browser no longer works");
+}
+
+#[test]
+fn customers_cohorts_silences_incidents_and_subscriptions_in_the_browser() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let call = |method: Method, path: &str, body: serde_json::Value| {
+        let (status, answer) = server.call(method, path, &key, Some(body));
+        assert!((200..300).contains(&status), "{path}: {answer}");
+        answer
+    };
+    call(Method::PUT, "/v1/customers/cus_9", json!({ "name": "Initech", "fields": { "plan": "pro", "seats": 120 } }));
+    let now = server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();
+    let event = json!({ "id": "e1", "customer_id": "cus_9", "type": "login", "timestamp": now, "properties": {} });
+    let accepted = call(Method::POST, "/v1/events", json!({ "events": [event] }));
+    assert_eq!(accepted["accepted"], 1, "{accepted}");
+    let cohort = call(Method::POST, "/v1/cohorts", json!({ "name": "Pro customers",
+        "filters": [{ "field": "customer.plan", "op": "=", "value": "pro" }] }));
+    let cohort_path = format!("/v1/cohorts/{}", cohort["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.call(Method::GET, &cohort_path, &key, None).1["status"] != "ready" {
+        assert!(std::time::Instant::now() < deadline, "the cohort was not computed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    call(Method::POST, "/v1/recipients", json!({ "name": "Ana", "email": "ana@example.com", "groups": ["Billing Admins"] }));
+    let channel = call(Method::POST, "/v1/channels", json!({ "name": "billing hook", "kind": "webhook",
+        "url": "https://hooks.example.com/billing" }));
+
+    let browser = Browser::start();
+    browser.open(&format!("{}/#/customers", server.base));
+    browser.sign_in(&key);
+    browser.wait_for_text("table", "cus_9");
+    browser.click("table a");
+    browser.wait_for_text("h1", "Initech (cus_9)");
+    browser.wait_for_text("main", "seats");
+    browser.wait_for_text("main", "login");
+    browser.wait_for_text("#memberships", "Pro customers");
+    browser.screenshot("customer");
+    browser.click("#memberships a");
+    browser.wait_for_text("#cohort-status", "1 members");
+    browser.wait_for_text("table", "cus_9");
+
+    // A silence: an unknown matcher field is refused at its row, then one is made.
+    browser.click("nav a[href=\"#/silences\"]");
+    browser.wait_for_text("h1", "Silences");
+    browser.fill("matchers[0].field", "bogus");
+    browser.fill("matchers[0].value", "nightly batch");
+    browser.set_value("ends_at", "2099-01-01T10:00");
+    browser.fill("comment", "planned import");
+    browser.click("#create-silence");
+    browser.wait_for_text("[data-error-for=\"matchers[0]\"]", "must read `rule.id`");
+    browser.fill("matchers[0].field", "rule.name");
+    browser.click("#create-silence");
+    browser.wait_for_text("table", "rule.name = \"nightly batch\"");
+    browser.wait_for_text("table", "active");
+    browser.click("table button");
+    browser.wait_for_text("table", "expired");
+
+    // An incident: opened, then moved on with a message; its timeline shows both.
+    browser.click("nav a[href=\"#/incidents\"]");
+    browser.wait_for_text("h1", "Incidents");
+    browser.fill("title", "Invoices delayed");
+    browser.choose("category", "billing");
+    browser.fill("message", "Looking into it");
+    browser.click("main form button[type=submit]");
+    browser.wait_for_text("#incident-status", "investigating");
+    browser.choose("status", "identified");
+    browser.fill("message", "A stuck queue");
+    browser.click("#post-update");
+    browser.wait_for_text("#incident-status", "identified");
+    browser.wait_for_text("#timeline", "investigating → identified");
+    browser.wait_for_text("#timeline", "A stuck queue");
+    browser.screenshot("incident");
+
+    // A subscription made on the category × channel grid shows in the matrix.
+    browser.click("nav a[href=\"#/subscriptions\"]");
+    browser.wait_for_text("h1", "Subscriptions");
+    browser.click("main a.button");
+    browser.wait_for_text("h1", "New subscription");
+    browser.fill("name", "Billing on call");
+    browser.choose("group", "group:Billing Admins");
+    browser.click("input[aria-label=\"billing to billing hook\"]");
+    browser.click("#save-subscription");
+    browser.wait_for_text("#matrix", "Billing on call");
+    let matrix = browser.wait_for_text("#matrix", "billing hook");
+    assert!(matrix.contains("group Billing Admins"), "{matrix}");
+    let (_, subscriptions) = server.call(Method::GET, "/v1/subscriptions", &key, None);
+    assert_eq!(subscriptions["items"][0]["channels"], json!({ "billing": [channel["id"]] }), "{subscriptions}");
+    browser.screenshot("subscriptions");
 }

@@ -16,7 +16,7 @@ export async function page(_path, created) {
       h('code', { id: 'new-key-token' }, created.token)) : null,
     table(['Name', 'Role', 'Created', 'Id', ''], items.map((key) => [
       key.name, key.role, when(key.created_at), h('code', {}, key.id),
-      h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      h('button', { type: 'button', class: 'secondary', 'data-revoke': key.name, onclick: async () => {
         if (!window.confirm(`Revoke ${key.name}? Every caller and session using it stops at once.`)) return;
         if (await attempt(out, () => api('DELETE', `/v1/api-keys/${encodeURIComponent(key.id)}`))) await page([]);
       } }, 'Revoke'),
