@@ -77,7 +77,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         cohorts.clone(),
         clock.clone(),
         deliveries_due.clone(),
-    ));
+    )?);
     let ingest = Ingest::new(store.clone(), clock.clone(), alerts.clone(), cohorts.clone(), system_due.clone());
     let parts = delivery::Parts {
         store: store.clone(),

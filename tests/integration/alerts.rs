@@ -57,6 +57,18 @@ impl Scenario {
         body
     }
 
+    /// How many of the rule's alerts are in each state, as the rule list shows them.
+    fn counts(&self, rule: &str) -> Value {
+        let (status, rules) = self.server.call(Method::GET, "/v1/rules", &self.key, None);
+        assert_eq!(status, 200, "{rules}");
+        let listed = rules["items"].as_array().unwrap().iter().find(|r| r["id"] == rule).unwrap();
+        assert_eq!(
+            self.server.call(Method::GET, &format!("/v1/rules/{rule}"), &self.key, None).1["alerts"],
+            listed["alerts"]
+        );
+        listed["alerts"].clone()
+    }
+
     /// The rule's notifications, oldest first.
     fn notifications(&self, rule: &str) -> Vec<Value> {
         let (status, body) =
@@ -89,7 +101,7 @@ fn usage(id: &str, customer: &str, offset: &str, hours: f64) -> Value {
 
 #[test]
 fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
-    let s = Scenario::start();
+    let mut s = Scenario::start();
     let rule = s.rule(json!({
         "name": "Over 1000 hours a week", "scope": { "type": "each" }, "notify_on_resolve": true,
         "condition": { "kind": "threshold", "window": { "calendar": "week" }, "operator": ">", "value": 1000,
@@ -112,6 +124,7 @@ fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
     assert_eq!(context["window"], json!({ "start": MONDAY, "end": at("P7D") }));
     assert_eq!(context["rule"]["name"], "Over 1000 hours a week");
     assert_eq!(context["notification"]["url"], format!("/v1/notifications/{}", alarm["id"].as_str().unwrap()));
+    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 1 }), "the rule list's counts");
 
     // A new week starts from zero: the alert resolves, and says so.
     s.clock("P7DT1M");
@@ -133,6 +146,13 @@ fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
     let (status, one) =
         s.server.call(Method::GET, &format!("/v1/notifications/{}", resolved["id"].as_str().unwrap()), &s.key, None);
     assert_eq!((status, &one["kind"]), (200, &json!("resolved")));
+
+    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 2, "in_alarm": 0 }));
+    let (status, _) = s.server.call(Method::DELETE, "/v1/customers/beta", &s.key, None);
+    assert_eq!(status, 204);
+    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 0 }), "a deleted customer's alert goes");
+    s.server.restart();
+    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 0 }), "kept over a restart");
 }
 
 #[test]

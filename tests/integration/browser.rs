@@ -127,8 +127,12 @@ impl Browser {
     pub fn set_value(&self, path: &str, value: &str) {
         let control = self.find(&format!("[data-field=\"{path}\"]"));
         let script = "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));";
-        self.command(Method::POST, "/execute/sync", Some(json!({ "script": script,
-            "args": [{ ELEMENT: control.id }, value] })));
+        self.command(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script,
+            "args": [{ ELEMENT: control.id }, value] })),
+        );
     }
 
     /// Chooses the file at `file` in the file control of the API field `path`.

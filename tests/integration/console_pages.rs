@@ -143,17 +143,29 @@ fn customers_cohorts_silences_incidents_and_subscriptions_in_the_browser() {
     let event = json!({ "id": "e1", "customer_id": "cus_9", "type": "login", "timestamp": now, "properties": {} });
     let accepted = call(Method::POST, "/v1/events", json!({ "events": [event] }));
     assert_eq!(accepted["accepted"], 1, "{accepted}");
-    let cohort = call(Method::POST, "/v1/cohorts", json!({ "name": "Pro customers",
-        "filters": [{ "field": "customer.plan", "op": "=", "value": "pro" }] }));
+    let cohort = call(
+        Method::POST,
+        "/v1/cohorts",
+        json!({ "name": "Pro customers",
+        "filters": [{ "field": "customer.plan", "op": "=", "value": "pro" }] }),
+    );
     let cohort_path = format!("/v1/cohorts/{}", cohort["id"].as_str().unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while server.call(Method::GET, &cohort_path, &key, None).1["status"] != "ready" {
         assert!(std::time::Instant::now() < deadline, "the cohort was not computed");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    call(Method::POST, "/v1/recipients", json!({ "name": "Ana", "email": "ana@example.com", "groups": ["Billing Admins"] }));
-    let channel = call(Method::POST, "/v1/channels", json!({ "name": "billing hook", "kind": "webhook",
-        "url": "https://hooks.example.com/billing" }));
+    call(
+        Method::POST,
+        "/v1/recipients",
+        json!({ "name": "Ana", "email": "ana@example.com", "groups": ["Billing Admins"] }),
+    );
+    let channel = call(
+        Method::POST,
+        "/v1/channels",
+        json!({ "name": "billing hook", "kind": "webhook",
+        "url": "https://hooks.example.com/billing" }),
+    );
 
     let browser = Browser::start();
     browser.open(&format!("{}/#/customers", server.base));

@@ -3,6 +3,7 @@
 //! changes is written in the same sled transaction as the event itself, so a crash never
 //! leaves an event counted twice or not at all.
 
+pub mod counts;
 mod evaluate;
 mod scheduler;
 pub mod state;
@@ -192,8 +193,9 @@ impl Alerts {
         cohorts: Arc<Cohorts>,
         clock: SharedClock,
         deliveries_due: Arc<Notify>,
-    ) -> Self {
-        Alerts {
+    ) -> StoreResult<Self> {
+        counts::rebuild_if_missing(&store.alerts, &store.alert_counts)?;
+        Ok(Alerts {
             rules: Rules::new(store.clone()),
             routing: Routing::new(&store),
             store,
@@ -205,7 +207,12 @@ impl Alerts {
             running: Mutex::new(()),
             wake: Notify::new(),
             deliveries_due,
-        }
+        })
+    }
+
+    /// How many of the rule's alerts are in each state.
+    pub fn state_counts(&self, tenant: &str, rule: &str) -> StoreResult<counts::StateCounts> {
+        counts::read(&self.store.alert_counts, tenant, rule)
     }
 
     /// The tenant's rules, loaded once and kept until one of them changes.
@@ -343,7 +350,10 @@ impl Alerts {
     /// (their timers lapse on their own).
     pub fn customer_deleted(&self, work: &Work, rules: &TenantRules, customer: &str) -> TxResult<()> {
         for rule in &rules.rules {
-            work.tx().alerts.remove(keys::alert(work.tenant, &rule.rule.id, customer))?;
+            if let Some(bytes) = work.tx().alerts.remove(keys::alert(work.tenant, &rule.rule.id, customer))? {
+                let state = state::stored::decode(&bytes).map(|(record, _)| record.state);
+                counts::apply(work.tx().alert_counts, work.tenant, &rule.rule.id, [(state, None)])?;
+            }
         }
         Ok(())
     }
@@ -358,13 +368,16 @@ impl Alerts {
     /// Removes a rule's alerts and the cohort changes waiting for its batch.
     fn forget_rule(&self, tenant: &str, id: &str) -> StoreResult<()> {
         store::remove_prefix(&self.store.cohort_batches, keys::rule_prefix(tenant, id))?;
-        store::remove_prefix(&self.store.alerts, keys::rule_prefix(tenant, id))
+        store::remove_prefix(&self.store.alerts, keys::rule_prefix(tenant, id))?;
+        self.store.alert_counts.remove(keys::rule_prefix(tenant, id))?;
+        Ok(())
     }
 
     /// Removes everything of a tenant that is being deleted.
     pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
         let prefix = [tenant.as_bytes(), b"\0"].concat();
-        for tree in [&self.store.alerts, &self.store.transitions, &self.store.cohort_batches] {
+        for tree in [&self.store.alerts, &self.store.alert_counts, &self.store.transitions, &self.store.cohort_batches]
+        {
             store::remove_prefix(tree, &prefix)?;
         }
         self.cache.write().expect("rule cache lock").remove(tenant);

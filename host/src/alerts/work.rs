@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
+use super::counts;
 use super::state::{AlertRecord, TransitionRecord, stored};
+use crate::context::AlertState;
 use crate::notifications;
 use crate::notifications::routing::TenantRouting;
 use crate::records::notification::Notification;
@@ -22,6 +24,8 @@ struct Entry {
     record: Option<AlertRecord>,
     series: Series,
     due_at_load: Option<Timestamp>,
+    /// The state it was stored in (none: not stored yet), for the rule's state counts.
+    state_at_load: Option<AlertState>,
     changed: bool,
 }
 
@@ -29,7 +33,8 @@ pub struct Work<'a> {
     tx: &'a Tx<'a>,
     pub tenant: &'a str,
     pub now: Timestamp,
-    alerts: HashMap<Vec<u8>, Entry>,
+    /// By alert key, with the rule the alert belongs to.
+    alerts: HashMap<Vec<u8>, (String, Entry)>,
     /// Each customer read, and whether it changed.
     customers: HashMap<String, (Option<Customer>, bool)>,
     transitions: Vec<(String, TransitionRecord)>,
@@ -67,9 +72,13 @@ impl<'a> Work<'a> {
                 None => (None, Series::default()),
             };
             let due_at_load = record.as_ref().and_then(|r| r.due);
-            self.alerts.insert(key.clone(), Entry { record, series, due_at_load, changed: false });
+            let state_at_load = record.as_ref().map(|r| r.state);
+            self.alerts.insert(
+                key.clone(),
+                (rule.to_string(), Entry { record, series, due_at_load, state_at_load, changed: false }),
+            );
         }
-        Ok(self.alerts.get_mut(&key).expect("just cached"))
+        Ok(&mut self.alerts.get_mut(&key).expect("just cached").1)
     }
 
     /// Counts a sample in a bucket of the alert's series, dropping buckets older than `oldest`.
@@ -179,11 +188,15 @@ impl<'a> Work<'a> {
                 store::tx_put_json(tx.customers, records::key(self.tenant, id).as_bytes(), customer)?;
             }
         }
-        for (key, entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
+        let mut moves: HashMap<&str, Vec<(Option<AlertState>, Option<AlertState>)>> = HashMap::new();
+        for (key, (rule, entry)) in self.alerts.iter().filter(|(_, (_, entry))| entry.changed) {
             // A series without a record yet (a plugin rule between its event and its
             // evaluation) is an alert still evaluating.
             let record = entry.record.clone().unwrap_or_else(|| AlertRecord::new(self.now));
             tx.alerts.insert(key.as_slice(), stored::encode(&record, &entry.series))?;
+            if entry.state_at_load != Some(record.state) {
+                moves.entry(rule).or_default().push((entry.state_at_load, Some(record.state)));
+            }
             if record.due != entry.due_at_load {
                 // A timer key is the due time followed by the alert's key.
                 if let Some(old) = entry.due_at_load {
@@ -193,6 +206,9 @@ impl<'a> Work<'a> {
                     tx.timers.insert([&keys::due_bound(due)[..], key].concat(), &[][..])?;
                 }
             }
+        }
+        for (rule, moves) in moves {
+            counts::apply(tx.alert_counts, self.tenant, rule, moves)?;
         }
         for (rule, scope) in &self.soon {
             tx.timers.insert(keys::timer(self.now, self.tenant, rule, scope), &[][..])?;

@@ -27,12 +27,17 @@ pub async fn create(
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
     super::report(&state, key, "rule.created", reported(&rule)).await?;
     state.store.flush().await?;
-    Ok((StatusCode::CREATED, Json(view(&rule))))
+    Ok((StatusCode::CREATED, Json(view(&state, &key.tenant_id, &rule)?)))
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<serde_json::Value>>> {
     let key = caller.tenant(Access::Read)?;
-    let items = state.rules.list(&key.tenant_id)?.iter().map(view).collect();
+    let items = state
+        .rules
+        .list(&key.tenant_id)?
+        .iter()
+        .map(|rule| view(&state, &key.tenant_id, rule))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(Items { items }))
 }
 
@@ -42,7 +47,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let key = caller.tenant(Access::Read)?;
-    Ok(Json(view(&find(&state, &key.tenant_id, &id)?)))
+    Ok(Json(view(&state, &key.tenant_id, &find(&state, &key.tenant_id, &id)?)?))
 }
 
 pub async fn replace(
@@ -59,7 +64,7 @@ pub async fn replace(
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
     super::report(&state, key, "rule.updated", reported(&rule)).await?;
     state.store.flush().await?;
-    Ok(Json(view(&rule)))
+    Ok(Json(view(&state, &key.tenant_id, &rule)?))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -155,8 +160,11 @@ fn reported(rule: &Rule) -> serde_json::Value {
     serde_json::json!({ "rule_id": rule.id, "name": rule.spec.name })
 }
 
-fn view(rule: &Rule) -> serde_json::Value {
-    serde_json::to_value(RuleView::from(rule)).expect("rules serialize")
+/// A rule as the API shows it, with how many of its alerts stand in each state.
+fn view(state: &AppState, tenant: &str, rule: &Rule) -> ApiResult<serde_json::Value> {
+    let mut view = serde_json::to_value(RuleView::from(rule)).expect("rules serialize");
+    view["alerts"] = serde_json::to_value(state.alerts.state_counts(tenant, &rule.id)?).expect("counts serialize");
+    Ok(view)
 }
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Rule> {

@@ -79,6 +79,8 @@ pub struct Trees {
     /// `tenant\0rule\0scope key` -> an `AlertRecord` and its `Series` of aggregates: where
     /// each alert stands and what its metric was per time bucket
     pub alerts: sled::Tree,
+    /// `tenant\0rule\0` -> how many of the rule's alerts are in each state
+    pub alert_counts: sled::Tree,
     /// `tenant\0rule\0` + time + sequence -> `TransitionRecord`: each alert's history
     pub transitions: sled::Tree,
     /// `tenant\0notification id` -> `Notification` (ids sort by time): the queue delivery reads
@@ -130,6 +132,7 @@ pub struct Tx<'a> {
     pub events: &'a TransactionalTree,
     pub customers: &'a TransactionalTree,
     pub alerts: &'a TransactionalTree,
+    pub alert_counts: &'a TransactionalTree,
     pub transitions: &'a TransactionalTree,
     pub notifications: &'a TransactionalTree,
     pub timers: &'a TransactionalTree,
@@ -188,6 +191,7 @@ impl Store {
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,
             alerts: db.open_tree("alerts")?,
+            alert_counts: db.open_tree("alert_counts")?,
             transitions: db.open_tree("transitions")?,
             notifications: db.open_tree("notifications")?,
             timers: db.open_tree("timers")?,
@@ -235,6 +239,7 @@ impl Store {
             &self.open_incidents,
             &self.batches,
             &self.batch_members,
+            &self.alert_counts,
         ];
         let (out, queued) = trees[..]
             .transaction(|t| {
@@ -256,6 +261,7 @@ impl Store {
                     open_incidents: &t[14],
                     batches: &t[15],
                     batch_members: &t[16],
+                    alert_counts: &t[17],
                     queued: RefCell::default(),
                 };
                 let out = body(&tx)?;
