@@ -229,3 +229,75 @@ fn customers_cohorts_silences_incidents_and_subscriptions_in_the_browser() {
     assert_eq!(subscriptions["items"][0]["channels"], json!({ "billing": [channel["id"]] }), "{subscriptions}");
     browser.screenshot("subscriptions");
 }
+
+#[test]
+fn event_match_and_plugin_rules_are_made_and_edited_in_the_browser() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let (status, body) = server.upload(&key, "drop", "condition", &guests().week_over_week_drop);
+    assert_eq!(status, 201, "{body}");
+
+    let browser = Browser::start();
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.sign_in(&key);
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Big accounts moving");
+    browser.choose("condition.kind", "event_match");
+    assert!(!browser.find("[data-field=\"condition.metric.event_types\"]").displayed(), "an event match has no metric");
+    browser.fill("condition.matches[0].event_type", "signup");
+    browser.click("[data-field=\"condition.matches[0].filters\"] .add-filter");
+    browser.fill("condition.matches[0].filters[0].field", "seats");
+    browser.choose("condition.matches[0].filters[0].op", ">");
+    browser.fill("condition.matches[0].filters[0].value", "99");
+    browser.click("#add-pattern");
+    browser.fill("condition.matches[1].event_type", "upgrade");
+    browser.click("[data-field=\"condition.matches[1].filters\"] .add-filter");
+    browser.fill("condition.matches[1].filters[0].field", "event.plan");
+    browser.choose("condition.matches[1].filters[0].op", "in");
+    browser.fill("condition.matches[1].filters[0].value", "pro, enterprise");
+    browser.click("main form > button[type=submit]");
+    // The server names the filter's field; the error shows on its row.
+    browser.wait_for_text("[data-error-for=\"condition.matches[0].filters[0]\"]", "event.");
+    browser.fill("condition.matches[0].filters[0].field", "customer.seats");
+    browser.screenshot("event-match-rule");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Big accounts moving");
+    let id = browser.url().rsplit('/').next().unwrap().to_string();
+    let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{id}"), &key, None);
+    assert_eq!(
+        rule["condition"],
+        json!({ "kind": "event_match", "matches": [
+            { "event_type": "signup", "filters": [{ "field": "customer.seats", "op": ">", "value": 99 }] },
+            { "event_type": "upgrade", "filters": [{ "field": "event.plan", "op": "in", "value": ["pro", "enterprise"] }] },
+        ] }),
+        "{rule}"
+    );
+
+    // Editing keeps what the form shows and changes what was changed.
+    browser.click("#edit-rule");
+    browser.wait_for_text("h1", "Edit Big accounts moving");
+    browser.fill("name", "Big accounts");
+    browser.choose("severity", "critical");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Big accounts");
+    let (_, edited) = server.call(Method::GET, &format!("/v1/rules/{id}"), &key, None);
+    assert_eq!((&edited["name"], &edited["severity"]), (&json!("Big accounts"), &json!("critical")));
+    assert_eq!(edited["condition"], rule["condition"], "the condition survived the edit");
+
+    // A plugin condition's config is checked by the plugin, and its refusal shows at the config.
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Usage drop");
+    browser.choose("condition.kind", "plugin");
+    browser.fill("condition.config", r#"{"drop_percent": 500}"#);
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("[data-error-for=\"condition.config\"]", "drop_percent must be above 0 and at most 100");
+    browser.fill("condition.config", r#"{"drop_percent": 20}"#);
+    browser.fill("condition.metric.event_types", "usage");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Usage drop");
+    browser.click("nav a[href=\"#/rules\"]");
+    browser.wait_for_text("table", "event_match");
+    browser.wait_for_text("table", "plugin");
+    browser.screenshot("rules");
+}

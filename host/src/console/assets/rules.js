@@ -1,18 +1,29 @@
-// Rules: the list, a form per condition kind, and each rule's alert states and their history.
+// Rules: the list with each rule's alert counts, one form (for creating and editing) whose
+// condition part follows the chosen kind, and each rule's alert states and their history.
 
 import { api, session } from './api.js';
 import { h, show, field, form, table, select, when, json } from './dom.js';
+import { filtersEditor } from './filters.js';
 
+const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
+  ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'], ['event_match', 'An event matching filters'],
+  ['inactivity', 'No traffic for a while'], ['offset', 'A time before or after a customer date'],
+  ['cohort', 'Customers entering or leaving a cohort'], ['plugin', 'A plugin condition']];
 const SEVERITIES = [['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
 const AGGREGATES = [['count', 'count of events'], ['sum', 'sum of a property'], ['avg', 'average of a property'],
   ['min', 'minimum of a property'], ['max', 'maximum of a property']];
-const OPERATORS = [['>', 'above'], ['>=', 'at least'], ['<', 'below'], ['<=', 'at most']];
+const OPERATORS = [['>', 'above'], ['>=', 'at least'], ['<', 'below'], ['<=', 'at most'], ['=', 'equal to'], ['!=', 'not equal to']];
 const WINDOWS = [['calendar:hour', 'this hour'], ['calendar:day', 'today'], ['calendar:week', 'this week'],
   ['calendar:month', 'this month'], ['calendar:quarter', 'this quarter'], ['rolling', 'a rolling window']];
-const SCOPES = [['each', 'each customer on its own'], ['all', 'all customers together'], ['customer', 'one customer']];
+const SCOPES = [['each', 'each customer on its own'], ['all', 'all customers together'], ['customer', 'one customer'],
+  ['group', 'customers chosen by their fields']];
+/** The kinds whose condition measures a metric over a window, and those with a state to resolve. */
+const METERED = ['threshold', 'percent_change', 'steps', 'balance', 'plugin'];
+const STATEFUL = ['threshold', 'percent_change', 'balance', 'inactivity', 'plugin'];
 
-export async function page([id]) {
-  if (id === 'new') return newRule();
+export async function page([id, action]) {
+  if (id === 'new') return ruleForm(null);
+  if (id && action === 'edit') return ruleForm(await api('GET', `/v1/rules/${encodeURIComponent(id)}`));
   if (id) return detail(id);
   return list();
 }
@@ -22,80 +33,230 @@ async function list() {
   show(
     h('h1', {}, 'Rules'),
     session.canWrite ? h('p', {}, h('a', { class: 'button', href: '#/rules/new', id: 'new-rule' }, 'New rule')) : null,
-    table(['Name', 'Condition', 'Scope', 'Severity', 'Enabled'], items.map((rule) => [
+    table(['Name', 'Condition', 'Scope', 'Severity', 'In alarm', 'OK', 'Enabled'], items.map((rule) => [
       h('a', { href: `#/rules/${encodeURIComponent(rule.id)}` }, rule.name),
-      rule.condition.kind, rule.scope.type, rule.severity, rule.enabled ? 'yes' : 'no',
+      rule.condition.kind, rule.scope.type, rule.severity,
+      h('span', { class: rule.alerts.in_alarm ? 'state-in_alarm' : '' }, rule.alerts.in_alarm), rule.alerts.ok,
+      rule.enabled ? 'yes' : 'no',
     ]), 'No rules yet.'));
 }
 
-async function newRule() {
-  const { items: channels } = await api('GET', '/v1/channels');
+/** The form for a new rule, or for editing `rule`. */
+async function ruleForm(rule) {
+  const [{ items: channels }, { items: categories }, { items: eventTypes }, { items: cohorts }, { items: plugins }] =
+    await Promise.all(['/v1/channels', '/v1/categories', '/v1/event-types', '/v1/cohorts', '/v1/plugins'].map((p) => api('GET', p)));
+  const spec = rule || {};
+  const cond = spec.condition || { kind: 'threshold' };
+  const metric = cond.metric || { event_types: [], aggregate: 'count' };
+  const window = cond.window || { calendar: 'week' };
+  const frequency = spec.frequency && spec.frequency.every ? spec.frequency.every : '';
   const c = {
-    name: h('input', { required: true }),
-    severity: select(SEVERITIES, 'warning'),
-    category: h('input', {}),
-    scope: select(SCOPES, 'each'),
-    customer: h('input', {}),
-    eventTypes: h('input', { required: true }),
-    aggregate: select(AGGREGATES, 'count'),
-    property: h('input', {}),
-    window: select(WINDOWS, 'calendar:week'),
-    rolling: h('input', { value: '7d' }),
-    operator: select(OPERATORS, '>'),
-    value: h('input', { inputmode: 'decimal', required: true }),
-    resolve: h('input', { type: 'checkbox' }),
+    name: h('input', { required: true, value: spec.name }),
+    description: h('input', { value: spec.description }),
+    kind: select(KINDS, cond.kind),
+    severity: select(SEVERITIES, spec.severity || 'warning'),
+    category: select([['', 'none'], ...categories.map((cat) => [cat.name, cat.name])], spec.category || ''),
+    scope: select(SCOPES, spec.scope?.type || 'each'),
+    customer: h('input', { value: spec.scope?.customer_id }),
+    eventTypes: h('input', { value: (metric.event_types || []).join(', '), list: 'event-types' }),
+    inactiveTypes: h('input', { value: (cond.event_types || []).join(', '), list: 'event-types' }),
+    aggregate: select(AGGREGATES, metric.aggregate),
+    property: h('input', { value: metric.property }),
+    window: select(WINDOWS, window.rolling ? 'rolling' : `calendar:${window.calendar}`),
+    rolling: h('input', { value: window.rolling || '7d' }),
+    operator: select(OPERATORS, cond.operator || '>'),
+    value: h('input', { inputmode: 'decimal', value: cond.value }),
+    direction: select([['down', 'down by'], ['up', 'up by']], cond.direction || 'down'),
+    percent: h('input', { inputmode: 'decimal', value: cond.percent }),
+    target: h('input', { inputmode: 'decimal', value: cond.target }),
+    steps: h('input', { value: (cond.steps || [25, 50, 75, 90]).join(', ') }),
+    balanceField: h('input', { value: cond.balance_field || 'prepaid_credits' }),
+    duration: h('input', { value: cond.duration || '3d' }),
+    offsetField: h('input', { value: cond.field || 'contract_end' }),
+    offset: h('input', { value: cond.offset || '-7d' }),
+    cohort: select(cohorts.map((x) => [x.id, x.name]), cond.cohort),
+    entered: h('input', { type: 'checkbox', checked: !cond.on || cond.on.includes('entered') }),
+    exited: h('input', { type: 'checkbox', checked: !cond.on || cond.on.includes('exited') }),
+    batch: h('input', { value: cond.batch_interval || '15m' }),
+    plugin: select(plugins.filter((p) => p.kind === 'condition').map((p) => [p.name, p.name]), cond.plugin),
+    config: h('textarea', { spellcheck: 'false', value: JSON.stringify(cond.config ?? {}, null, 2) }),
+    frequency: h('input', { value: frequency, placeholder: 'once' }),
+    maxPerWindow: h('input', { inputmode: 'numeric', value: spec.max_per_window }),
+    timezone: h('input', { value: spec.timezone || 'UTC' }),
+    resolve: h('input', { type: 'checkbox', checked: spec.notify_on_resolve }),
+    enabled: h('input', { type: 'checkbox', checked: spec.enabled ?? true }),
   };
-  const picks = channels.map((channel) => [channel.id, h('input', { type: 'checkbox', value: channel.id })]);
-  const customerField = field('Customer id', 'scope.customer_id', c.customer);
+  const scopeFilters = filtersEditor('scope.filters', 'customer.plan', spec.scope?.filters || [{ field: '', op: '=' }]);
+  const metricFilters = filtersEditor('condition.metric.filters', 'event.region', metric.filters || []);
+  const inactivityFilters = filtersEditor('condition.filters', 'event.region', cond.kind === 'inactivity' ? cond.filters || [] : []);
+  const matches = matchesEditor(cond.kind === 'event_match' ? cond.matches : [{ event_type: '', filters: [] }]);
+  const picks = channels.map((channel) => [channel.id, h('input', { type: 'checkbox', value: channel.id,
+    checked: (spec.channels || []).includes(channel.id) })]);
+
+  // The parts of the form each condition kind uses: `data-kinds` lists them.
+  const part = (kinds, ...children) => h('div', { 'data-kinds': kinds.join(' ') }, ...children);
   const propertyField = field('Property', 'condition.metric.property', c.property, 'The numeric event property to aggregate.');
   const rollingField = field('Rolling window', 'condition.window.rolling', c.rolling, 'For example 7d, 24h or 30m.');
+  const customerField = field('Customer id', 'scope.customer_id', c.customer);
+  const groupField = h('div', { class: 'field' }, h('span', { class: 'label' }, 'Customers whose fields match (all must hold)'), scopeFilters.element);
+  const resolveRow = h('label', { class: 'row' }, c.resolve, 'Also notify when the alert resolves');
   const sync = () => {
-    customerField.hidden = c.scope.value !== 'customer';
+    const kind = c.kind.value;
+    for (const el of formEl.querySelectorAll('[data-kinds]')) el.hidden = !el.dataset.kinds.split(' ').includes(kind);
     propertyField.hidden = c.aggregate.value === 'count';
     rollingField.hidden = c.window.value !== 'rolling';
+    customerField.hidden = c.scope.value !== 'customer';
+    groupField.hidden = c.scope.value !== 'group';
+    resolveRow.hidden = !STATEFUL.includes(kind);
   };
-  for (const control of [c.scope, c.aggregate, c.window]) control.addEventListener('change', sync);
-  sync();
 
-  show(h('h1', {}, 'New rule'), form(async () => {
-    const window = c.window.value === 'rolling' ? { rolling: c.rolling.value.trim() }
-      : { calendar: c.window.value.split(':')[1] };
-    const metric = { event_types: splitList(c.eventTypes.value), aggregate: c.aggregate.value };
-    if (c.aggregate.value !== 'count' && c.property.value.trim()) metric.property = c.property.value.trim();
-    const scope = c.scope.value === 'customer' ? { type: 'customer', customer_id: c.customer.value.trim() }
-      : { type: c.scope.value };
-    const spec = {
+  const formEl = form(async () => {
+    const kind = c.kind.value;
+    const out = {
       name: c.name.value.trim(),
       severity: c.severity.value,
-      scope,
-      condition: { kind: 'threshold', metric, window, operator: c.operator.value, value: number('condition.value', c.value.value) },
+      scope: scopeOf(c, scopeFilters),
+      condition: conditionOf(kind, c, { metricFilters, inactivityFilters, matches }),
       channels: picks.filter(([, box]) => box.checked).map(([channelId]) => channelId),
-      notify_on_resolve: c.resolve.checked,
+      notify_on_resolve: STATEFUL.includes(kind) && c.resolve.checked,
+      timezone: c.timezone.value.trim() || 'UTC',
+      frequency: c.frequency.value.trim() ? { every: c.frequency.value.trim() } : 'once',
+      enabled: c.enabled.checked,
     };
-    if (c.category.value.trim()) spec.category = c.category.value.trim();
-    const rule = await api('POST', '/v1/rules', spec);
-    location.hash = `#/rules/${encodeURIComponent(rule.id)}`;
+    if (c.description.value.trim()) out.description = c.description.value.trim();
+    if (c.category.value) out.category = c.category.value;
+    if (c.maxPerWindow.value.trim()) out.max_per_window = number('max_per_window', c.maxPerWindow.value);
+    if (rule && rule.incident) out.incident = true;
+    const saved = rule
+      ? await api('PUT', `/v1/rules/${encodeURIComponent(rule.id)}`, out)
+      : await api('POST', '/v1/rules', out);
+    location.hash = `#/rules/${encodeURIComponent(saved.id)}`;
   },
-  h('p', { class: 'muted' }, 'A threshold on a metered aggregate: it goes in alarm when the aggregate over the window crosses the value, and back to ok when it no longer does.'),
+  h('datalist', { id: 'event-types' }, eventTypes.map((t) => h('option', { value: t.type }))),
   field('Name', 'name', c.name),
+  field('Description', 'description', c.description),
+  field('Condition', 'condition.kind', c.kind),
+  part(METERED,
+    field('Event types', 'condition.metric.event_types', c.eventTypes, 'Comma-separated, for example: usage, api_call'),
+    field('Aggregate', 'condition.metric.aggregate', c.aggregate), propertyField,
+    h('div', { class: 'field' }, h('span', { class: 'label' }, 'Only events matching (all must hold)'), metricFilters.element),
+    field('Window', 'condition.window', c.window), rollingField),
+  part(['threshold'], field('Operator', 'condition.operator', c.operator), field('Value', 'condition.value', c.value)),
+  part(['percent_change'], field('Direction', 'condition.direction', c.direction),
+    field('Percent', 'condition.percent', c.percent, 'Against the same window just before.')),
+  part(['steps'], field('Target', 'condition.target', c.target),
+    field('Steps (percent of the target)', 'condition.steps', c.steps, 'Each fires once per window, for example 25, 50, 75, 90.')),
+  part(['balance'], field('Balance field', 'condition.balance_field', c.balanceField, 'The customer field holding the prepaid credit.')),
+  part(['event_match'], h('div', { class: 'field' }, h('span', { class: 'label' }, 'Any of these events (filters inside one event must all hold)'), matches.element)),
+  part(['inactivity'],
+    field('Event types', 'condition.event_types', c.inactiveTypes, 'Comma-separated; empty: any event.'),
+    h('div', { class: 'field' }, h('span', { class: 'label' }, 'Only events matching'), inactivityFilters.element),
+    field('For', 'condition.duration', c.duration, 'No such event for this long, for example 3d.')),
+  part(['offset'], field('Date field', 'condition.field', c.offsetField, 'A customer field holding a timestamp.'),
+    field('Offset', 'condition.offset', c.offset, 'For example -7d: seven days before.')),
+  part(['cohort'], field('Cohort', 'condition.cohort', c.cohort),
+    h('div', { class: 'row' }, h('label', { class: 'row' }, c.entered, 'Entered'), h('label', { class: 'row' }, c.exited, 'Left')),
+    field('Batch interval', 'condition.batch_interval', c.batch, 'One notification per interval, from 1m to 7d. The scope must be all customers.')),
+  part(['plugin'], field('Plugin', 'condition.plugin', c.plugin),
+    field('Config', 'condition.config', c.config, 'JSON, checked by the plugin when the rule is saved.')),
+  field('Scope', 'scope', c.scope), customerField, groupField,
   field('Severity', 'severity', c.severity),
-  field('Category', 'category', c.category, 'Optional; subscriptions route by category.'),
-  field('Scope', 'scope', c.scope),
-  customerField,
-  field('Event types', 'condition.metric.event_types', c.eventTypes, 'Comma-separated, for example: usage, api_call'),
-  field('Aggregate', 'condition.metric.aggregate', c.aggregate),
-  propertyField,
-  field('Window', 'condition.window', c.window),
-  rollingField,
-  field('Operator', 'condition.operator', c.operator),
-  field('Value', 'condition.value', c.value),
+  field('Category', 'category', c.category, 'Subscriptions to it receive the rule\'s notifications too.'),
   h('fieldset', { 'data-field': 'channels' }, h('legend', {}, 'Channels'),
     channels.length === 0 ? h('p', { class: 'muted' }, 'No channels yet: notifications are kept in the history only.') : null,
     picks.map(([channelId, box]) => h('label', { class: 'row' }, box, channels.find((x) => x.id === channelId).name)),
     h('span', { class: 'error', 'data-error-for': 'channels', role: 'alert' })),
-  h('label', { class: 'row' }, c.resolve, 'Also notify when the alert resolves'),
-  h('button', { type: 'submit' }, 'Create rule')));
+  field('Remind every', 'frequency', c.frequency, 'Empty: notify once per alarm. For example 1h: remind while it lasts.'),
+  field('At most per window', 'max_per_window', c.maxPerWindow, 'Optional cap on notifications in one window.'),
+  field('Timezone', 'timezone', c.timezone, 'IANA name for calendar windows, for example Europe/Berlin.'),
+  resolveRow,
+  h('label', { class: 'row' }, c.enabled, 'Enabled'),
+  h('button', { type: 'submit' }, rule ? 'Save rule' : 'Create rule'));
+  for (const control of [c.kind, c.scope, c.aggregate, c.window]) control.addEventListener('change', sync);
+  sync();
+  show(h('h1', {}, rule ? `Edit ${rule.name}` : 'New rule'), formEl);
   c.name.focus();
+}
+
+/** The rule's scope as the form says it. */
+function scopeOf(c, scopeFilters) {
+  switch (c.scope.value) {
+    case 'customer': return { type: 'customer', customer_id: c.customer.value.trim() };
+    case 'group': return { type: 'group', filters: scopeFilters.read() };
+    default: return { type: c.scope.value };
+  }
+}
+
+/** The condition of kind `kind` as the form says it. */
+function conditionOf(kind, c, editors) {
+  const metric = () => {
+    const m = { event_types: splitList(c.eventTypes.value), aggregate: c.aggregate.value };
+    if (c.aggregate.value !== 'count' && c.property.value.trim()) m.property = c.property.value.trim();
+    const filters = editors.metricFilters.read();
+    if (filters.length) m.filters = filters;
+    return m;
+  };
+  const window = () => c.window.value === 'rolling' ? { rolling: c.rolling.value.trim() } : { calendar: c.window.value.split(':')[1] };
+  switch (kind) {
+    case 'threshold':
+      return { kind, metric: metric(), window: window(), operator: c.operator.value, value: number('condition.value', c.value.value) };
+    case 'percent_change':
+      return { kind, metric: metric(), window: window(), direction: c.direction.value, percent: number('condition.percent', c.percent.value) };
+    case 'steps':
+      return { kind, metric: metric(), window: window(), target: number('condition.target', c.target.value),
+        steps: splitList(c.steps.value).map((s) => number('condition.steps', s)) };
+    case 'balance':
+      return { kind, metric: metric(), window: window(), balance_field: c.balanceField.value.trim() };
+    case 'event_match':
+      return { kind, matches: editors.matches.read() };
+    case 'inactivity': {
+      const out = { kind, event_types: splitList(c.inactiveTypes.value), duration: c.duration.value.trim() };
+      const filters = editors.inactivityFilters.read();
+      if (filters.length) out.filters = filters;
+      return out;
+    }
+    case 'offset':
+      return { kind, field: c.offsetField.value.trim(), offset: c.offset.value.trim() };
+    case 'cohort': {
+      const on = [c.entered.checked && 'entered', c.exited.checked && 'exited'].filter(Boolean);
+      return { kind, cohort: c.cohort.value, on, batch_interval: c.batch.value.trim() };
+    }
+    case 'plugin': {
+      let config;
+      try { config = JSON.parse(c.config.value || 'null'); } catch (error) { throw { field: 'condition.config', message: `not JSON: ${error.message}` }; }
+      const out = { kind, plugin: c.plugin.value, config };
+      if (c.eventTypes.value.trim()) Object.assign(out, { metric: metric(), window: window() });
+      return out;
+    }
+    default:
+      throw { field: 'condition.kind', message: `unknown kind ${kind}` };
+  }
+}
+
+/** Event patterns for `event_match`: any of them matches (OR), each with filters that must all hold. */
+function matchesEditor(initial) {
+  const list = h('div', { class: 'matches' });
+  const patterns = [];
+  const add = (pattern = { event_type: '', filters: [] }) => {
+    const i = patterns.length;
+    const type = h('input', { value: pattern.event_type, list: 'event-types' });
+    const filters = filtersEditor(`condition.matches[${i}].filters`, 'event.plan, customer.seats', pattern.filters || []);
+    const block = h('div', { class: 'pattern' },
+      field(i === 0 ? 'Event type' : 'or event type', `condition.matches[${i}].event_type`, type), filters.element);
+    patterns.push({ type, filters });
+    list.append(block);
+  };
+  for (const pattern of initial) add(pattern);
+  const element = h('div', { 'data-field': 'condition.matches' }, list,
+    h('button', { type: 'button', class: 'secondary', id: 'add-pattern', onclick: () => add() }, 'Or another event'),
+    h('span', { class: 'error', 'data-error-for': 'condition.matches', role: 'alert' }));
+  const read = () => patterns.map(({ type, filters }) => {
+    const pattern = { event_type: type.value.trim() };
+    const typed = filters.read();
+    if (typed.length) pattern.filters = typed;
+    return pattern;
+  });
+  return { element, read };
 }
 
 async function detail(id) {
@@ -103,13 +264,12 @@ async function detail(id) {
     api('GET', `/v1/rules/${encodeURIComponent(id)}`),
     api('GET', `/v1/rules/${encodeURIComponent(id)}/states`),
   ]);
-  const counts = {};
-  for (const s of states.items) counts[s.state] = (counts[s.state] || 0) + 1;
   const customer = h('input', {});
   const dryRunOut = h('div', { id: 'dry-run' });
   show(
     h('h1', {}, rule.name),
-    h('p', { id: 'state-counts' }, `${counts.in_alarm || 0} in alarm · ${counts.ok || 0} ok · ${counts.evaluating || 0} evaluating`),
+    h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating`),
+    session.canWrite ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     h('h2', {}, 'Alert states'),
     table(['Scope key', 'State', 'Since', 'Value', 'Threshold'], states.items.map((s) => [
       s.scope_key, h('span', { class: `state-${s.state}` }, s.state), when(s.since), s.value ?? '', s.threshold ?? '',
@@ -138,7 +298,7 @@ function splitList(text) {
 
 /** The number typed into the field `path`, or an error shown at that field. */
 function number(path, text) {
-  const value = Number(text.trim());
-  if (text.trim() === '' || Number.isNaN(value)) throw { field: path, message: 'must be a number' };
+  const value = Number(String(text).trim());
+  if (String(text).trim() === '' || Number.isNaN(value)) throw { field: path, message: 'must be a number' };
   return value;
 }
