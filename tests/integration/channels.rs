@@ -8,8 +8,9 @@ use crate::delivery::Setup;
 use crate::receivers::{Receiver, signature_valid};
 use crate::support::{Server, guests};
 
-fn refused(server: &Server, key: &str, spec: Value) -> (String, String) {
-    let (status, body) = server.call(Method::POST, "/v1/channels", key, Some(spec.clone()));
+/// The field and message of `path`'s refusal of `spec`.
+fn refused(server: &Server, key: &str, path: &str, spec: Value) -> (String, String) {
+    let (status, body) = server.call(Method::POST, path, key, Some(spec.clone()));
     assert_eq!(status, 400, "{spec} was accepted: {body}");
     let error = &body["error"];
     (error["field"].as_str().unwrap_or("").to_string(), error["message"].as_str().unwrap().to_string())
@@ -66,10 +67,18 @@ fn bad_channels_and_templates_are_refused_with_the_field_at_fault() {
         (json!({ "name": "a", "kind": "webhook", "url": url, "colour": "red" }), "colour", "unknown field"),
     ];
     for (spec, field, message) in cases {
-        let (got_field, got_message) = refused(&s.server, &s.key, spec.clone());
-        assert_eq!(got_field, field, "{spec}: {got_message}");
-        assert!(got_message.contains(message), "{spec}: `{got_message}` lacks `{message}`");
+        // Saving refuses it, and so does the check editors call as their author types.
+        for path in ["/v1/channels", "/v1/channels/check"] {
+            let (got_field, got_message) = refused(&s.server, &s.key, path, spec.clone());
+            assert_eq!(got_field, field, "{path} {spec}: {got_message}");
+            assert!(got_message.contains(message), "{path} {spec}: `{got_message}` lacks `{message}`");
+        }
     }
+    let good = json!({ "name": "a", "kind": "webhook", "url": url, "body": "{\"rule\": \"{{rule.name}}\"}" });
+    let (status, checked) = s.server.call(Method::POST, "/v1/channels/check", &s.key, Some(good));
+    assert_eq!(status, 200, "{checked}");
+    let rendered: Value = serde_json::from_str(checked["payload"]["body"].as_str().unwrap()).unwrap();
+    assert!(rendered["rule"].is_string(), "the sample rendered: {checked}");
     let (status, body) = s.server.call(Method::GET, "/v1/channels", &s.key, None);
     assert_eq!((status, body["items"].as_array().unwrap().len()), (200, 0), "nothing was kept: {body}");
 
@@ -106,7 +115,8 @@ fn private_addresses_are_refused_without_the_operators_allow_list() {
         "http://10.0.0.7/",
         "http://[::1]/",
     ] {
-        let (field, message) = refused(&server, &key, json!({ "name": "a", "kind": "webhook", "url": url }));
+        let (field, message) =
+            refused(&server, &key, "/v1/channels", json!({ "name": "a", "kind": "webhook", "url": url }));
         assert_eq!(field, "url");
         assert!(message.contains("allow_private"), "{url}: {message}");
     }

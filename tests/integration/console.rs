@@ -197,13 +197,22 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     browser.fill("name", "ops hook");
     browser.fill("url", &receiver.url);
     browser.fill("body", r#"{"rule": "{{rule.nmae}}"}"#);
+    // The server's strict check runs as the template is typed, before any submit.
+    browser.wait_for_text("[data-error-for=\"body\"]", "rule.nmae");
     browser.click("button[type=submit]");
     browser.wait_for_text("[data-error-for=\"body\"]", "rule.nmae");
     assert_eq!(browser.find("[data-field=\"body\"]").attribute("aria-invalid"), "true");
 
     browser.fill("body", r#"{"rule": "{{rule.name}}", "value": {{value}}}"#);
+    browser.wait_for_text("#live-preview", "\"rule\":");
+    assert_eq!(browser.find("[data-error-for=\"body\"]").text(), "", "the error went as the template was mended");
     browser.click("button[type=submit]");
     browser.wait_for_text("h1", "ops hook");
+    browser.click("#edit-channel");
+    browser.wait_for_text("h1", "Edit ops hook");
+    browser.fill("name", "ops webhook");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "ops webhook");
     browser.wait_for_text("#secrets", "whsec_");
     assert!(!browser.find("main").text().contains("\nnull\n"), "nothing absent is shown as `null`");
     browser.click("#preview-button");

@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 47] = [
+    let expected: [(&str, &[&str]); 48] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -60,6 +60,7 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/rules/{id}/evaluate", &["post"]),
         ("/v1/channels", &["get", "post"]),
         ("/v1/channels/{id}", &["get", "put", "delete"]),
+        ("/v1/channels/check", &["post"]),
         ("/v1/channels/{id}/preview", &["post"]),
         ("/v1/channels/{id}/test", &["post"]),
         ("/v1/channels/{id}/rotate-secret", &["post"]),

@@ -125,6 +125,23 @@ pub async fn preview(
     Ok(Json(Preview { payload }))
 }
 
+/// `POST /v1/channels/check`: checks a channel that is not saved, as a save would (its
+/// templates strictly, against the sample notification), and answers the payload it would send
+/// for that sample. Nothing is stored or sent: editors call it as their author types.
+pub async fn check_unsaved(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(spec): ApiJson<ChannelSpec>,
+) -> ApiResult<Json<Preview>> {
+    let key = caller.tenant(Access::Read)?;
+    check(&state, key, &spec)?;
+    let now = state.clock.now();
+    let channel = Channel::new(&key.key_id, spec, now);
+    let sample = render::sample(&key.tenant_id, now);
+    let payload = state.deliverer.render(&key.tenant_id, &channel, &sample, &Default::default()).await??;
+    Ok(Json(Preview { payload }))
+}
+
 /// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.
 pub async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TestSend>> {
     let key = caller.tenant(Access::Write)?;

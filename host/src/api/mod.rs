@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rules/{id}/evaluate", post(rules::evaluate))
         .route("/v1/channels", post(channels::create).get(channels::list))
         .route("/v1/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
+        .route("/v1/channels/check", post(channels::check_unsaved))
         .route("/v1/channels/{id}/preview", post(channels::preview))
         .route("/v1/channels/{id}/test", post(channels::test))
         .route("/v1/channels/{id}/rotate-secret", post(channels::rotate_secret))

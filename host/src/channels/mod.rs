@@ -151,6 +151,26 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// A new channel from its spec, with a fresh signing secret for a webhook given none; not
+    /// stored.
+    pub fn new(created_by: &str, mut spec: ChannelSpec, now: Timestamp) -> Channel {
+        let secrets = match (spec.kind, spec.secrets.take()) {
+            (Kind::Webhook, Some(given)) => given,
+            (Kind::Webhook, None) => vec![signing::new_secret()],
+            _ => Vec::new(),
+        };
+        Channel {
+            id: new_id("chn"),
+            spec,
+            secrets: secrets.into_iter().map(|secret| Secret::new(secret, now)).collect(),
+            created_by: created_by.to_string(),
+            created_at: now,
+            updated_at: now,
+            failing_since: None,
+            disabled_reason: None,
+        }
+    }
+
     /// The signing keys in force at `now`, newest first.
     pub fn signing_keys(&self, now: Timestamp) -> Vec<Vec<u8>> {
         self.secrets.iter().filter(|s| s.active(now)).filter_map(|s| signing::decode_secret(&s.secret).ok()).collect()
@@ -342,28 +362,8 @@ impl Channels {
         Channels { store }
     }
 
-    pub fn create(
-        &self,
-        tenant: &str,
-        created_by: &str,
-        mut spec: ChannelSpec,
-        now: Timestamp,
-    ) -> StoreResult<Channel> {
-        let secrets = match (spec.kind, spec.secrets.take()) {
-            (Kind::Webhook, Some(given)) => given,
-            (Kind::Webhook, None) => vec![signing::new_secret()],
-            _ => Vec::new(),
-        };
-        let channel = Channel {
-            id: new_id("chn"),
-            spec,
-            secrets: secrets.into_iter().map(|secret| Secret::new(secret, now)).collect(),
-            created_by: created_by.to_string(),
-            created_at: now,
-            updated_at: now,
-            failing_since: None,
-            disabled_reason: None,
-        };
+    pub fn create(&self, tenant: &str, created_by: &str, spec: ChannelSpec, now: Timestamp) -> StoreResult<Channel> {
+        let channel = Channel::new(created_by, spec, now);
         self.put(tenant, &channel)?;
         Ok(channel)
     }

@@ -6,8 +6,9 @@ import { h, show, field, form, table, select, when, json, attempt } from './dom.
 
 const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email']];
 
-export async function page([id]) {
-  if (id === 'new') return newChannel();
+export async function page([id, action]) {
+  if (id === 'new') return channelForm(null);
+  if (id && action === 'edit') return channelForm(await api('GET', `/v1/channels/${encodeURIComponent(id)}`));
   if (id) return detail(id);
   return list();
 }
@@ -23,40 +24,94 @@ async function list() {
     ]), 'No channels yet.'));
 }
 
-async function newChannel() {
+/** What the API shows of a channel beyond its spec, left out when the spec is sent back. */
+const SHOWN_ONLY = ['id', 'secrets', 'failing_since', 'disabled_reason', 'created_by', 'created_at', 'updated_at'];
+
+/**
+ * The form for a new channel, or for editing `channel`. Its templates are checked by the server
+ * as they are typed (`/v1/channels/check`), with the payload they render for the sample beside.
+ */
+function channelForm(channel) {
+  const spec = channel || {};
   const c = {
-    name: h('input', { required: true }),
-    kind: select(KINDS, 'webhook'),
-    url: h('input', { type: 'url', placeholder: 'https://' }),
-    to: h('input', {}),
-    body: h('textarea', { spellcheck: 'false' }),
+    name: h('input', { required: true, value: spec.name }),
+    kind: select(KINDS, spec.kind || 'webhook'),
+    url: h('input', { type: 'url', placeholder: 'https://', value: spec.url }),
+    to: h('input', { value: (spec.to || []).join(', ') }),
+    subject: h('input', { value: spec.subject }),
+    body: h('textarea', { spellcheck: 'false', value: spec.body }),
+    text: h('textarea', { spellcheck: 'false', value: spec.text }),
   };
-  const urlField = field('URL', 'url', c.url);
-  const toField = field('Recipients', 'to', c.to, 'Comma-separated email addresses.');
-  const bodyField = field('Body template', 'body', c.body,
-    'Handlebars, for example {"rule": "{{rule.name}}", "value": {{value}}}. Empty: the built-in payload.');
+  if (channel) c.kind.disabled = true;
+  // Each part of the form is for email channels or for the others.
+  const only = (kinds, ...fields) => fields.map((f) => { f.dataset.only = kinds; return f; });
+  const parts = [
+    ...only('others', field('URL', 'url', c.url),
+      field('Body template', 'body', c.body, 'Handlebars, for example {"rule": "{{rule.name}}", "value": {{value}}}. Empty: the built-in payload.')),
+    ...only('email', field('Recipients', 'to', c.to, 'Comma-separated email addresses.'),
+      field('Subject template', 'subject', c.subject, 'Empty: the built-in subject.'),
+      field('Text template', 'text', c.text, 'Empty: the built-in text.')),
+  ];
+  const live = h('div', { id: 'live-preview' });
+  const specOf = () => {
+    const out = { ...spec, name: c.name.value.trim(), kind: c.kind.value };
+    for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text']) delete out[key];
+    if (c.kind.value === 'email') {
+      out.to = c.to.value.split(',').map((s) => s.trim()).filter(Boolean);
+      if (c.subject.value.trim()) out.subject = c.subject.value;
+      if (c.text.value.trim()) out.text = c.text.value;
+    } else {
+      out.url = c.url.value.trim();
+      if (c.body.value.trim()) out.body = c.body.value;
+    }
+    return out;
+  };
   const sync = () => {
-    const email = c.kind.value === 'email';
-    urlField.hidden = email;
-    toField.hidden = !email;
-    bodyField.hidden = email;
+    for (const part of parts) part.hidden = (part.dataset.only === 'email') !== (c.kind.value === 'email');
   };
   c.kind.addEventListener('change', sync);
-  sync();
-  show(h('h1', {}, 'New channel'), form(async () => {
-    const spec = { name: c.name.value.trim(), kind: c.kind.value };
-    if (c.kind.value === 'email') {
-      spec.to = c.to.value.split(',').map((s) => s.trim()).filter(Boolean);
-    } else {
-      spec.url = c.url.value.trim();
-      if (c.body.value.trim()) spec.body = c.body.value;
-    }
-    const channel = await api('POST', '/v1/channels', spec);
-    location.hash = `#/channels/${encodeURIComponent(channel.id)}`;
+  const formEl = form(async () => {
+    const saved = channel
+      ? await api('PUT', `/v1/channels/${encodeURIComponent(channel.id)}`, specOf())
+      : await api('POST', '/v1/channels', specOf());
+    location.hash = `#/channels/${encodeURIComponent(saved.id)}`;
   },
-  field('Name', 'name', c.name), field('Kind', 'kind', c.kind), urlField, toField, bodyField,
-  h('button', { type: 'submit' }, 'Create channel')));
+  field('Name', 'name', c.name), field('Kind', 'kind', c.kind), parts,
+  h('button', { type: 'submit' }, channel ? 'Save channel' : 'Create channel'), live);
+  // The strict check as the author types: an error at the template being typed, or the
+  // payload the sample renders to. Only the answer to the newest check is shown.
+  let timer = null;
+  let asked = 0;
+  for (const control of [c.body, c.subject, c.text]) {
+    control.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const mine = ++asked;
+        const own = control.dataset.field;
+        try {
+          const { payload } = await api('POST', '/v1/channels/check', specOf());
+          if (mine !== asked) return;
+          setError(formEl, own, '');
+          live.replaceChildren(h('h2', {}, 'Preview (sample notification)'), payloadView(payload));
+        } catch (failure) {
+          if (mine !== asked) return;
+          const here = (failure.field || '') === own || (failure.field || '').startsWith(`${own}.`);
+          setError(formEl, own, here ? failure.message : '');
+          if (here) live.replaceChildren();
+        }
+      }, 300);
+    });
+  }
+  sync();
+  show(h('h1', {}, channel ? `Edit ${channel.name}` : 'New channel'), formEl);
   c.name.focus();
+}
+
+/** Shows `message` (or nothing) at the control of `path`, leaving the focus where it is. */
+function setError(formEl, path, message) {
+  formEl.querySelector(`[data-error-for="${CSS.escape(path)}"]`).textContent = message;
+  const control = formEl.querySelector(`[data-field="${CSS.escape(path)}"]`);
+  if (message) control.setAttribute('aria-invalid', 'true'); else control.removeAttribute('aria-invalid');
 }
 
 async function detail(id) {
@@ -86,6 +141,7 @@ async function detail(id) {
     h('h1', {}, channel.name),
     h('p', {}, `${channel.kind} · ${channel.url || (channel.to || []).join(', ')} · ${channel.enabled ? 'enabled' : 'disabled'}`),
     channel.disabled_reason ? h('p', { class: 'notice' }, channel.disabled_reason) : null,
+    session.canWrite ? h('p', {}, h('a', { class: 'button', id: 'edit-channel', href: `#/channels/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     actions, test, preview, secrets,
     h('h2', {}, 'Definition'), json(channel));
 }
