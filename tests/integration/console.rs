@@ -272,4 +272,11 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     browser.click("#resend-button");
     browser.wait_for_text("#resent", "Resent");
     assert_eq!(receiver.wait_for(3).len(), 3, "the resend reached the receiver");
+
+    // The history filters by time as well.
+    browser.click("nav a[href=\"#/notifications\"]");
+    browser.wait_for_text("table", "Heavy usage");
+    browser.set_value("since", "2099-01-01T00:00");
+    browser.click("main form button[type=submit]");
+    browser.wait_for_text("main", "No notifications match.");
 }

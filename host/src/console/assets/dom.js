@@ -105,3 +105,17 @@ export function when(timestamp) {
 export function json(value) {
   return h('pre', {}, JSON.stringify(value, null, 2));
 }
+
+/** A local date and time from a datetime-local control, as an RFC 3339 instant. */
+export function instant(path, value) {
+  const at = new Date(value);
+  if (!value || Number.isNaN(at.getTime())) throw { field: path, message: 'choose a date and time' };
+  return at.toISOString();
+}
+
+/** An RFC 3339 instant as a datetime-local control's value, in the browser's time zone. */
+export function local(timestamp) {
+  if (!timestamp) return '';
+  const at = new Date(timestamp);
+  return new Date(at.getTime() - at.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}

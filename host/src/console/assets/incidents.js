@@ -1,8 +1,7 @@
 // Incidents and maintenances: the list, opening one, and each one's timeline and updates.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when } from './dom.js';
-import { instant } from './silences.js';
+import { h, show, field, form, table, select, when, instant } from './dom.js';
 
 const SEVERITIES = [['', 'the default'], ['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
 const NEXT = {

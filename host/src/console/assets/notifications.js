@@ -1,7 +1,7 @@
 // The notification history: filters, each notification's payload and every attempt, resend.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json, attempt } from './dom.js';
+import { h, show, field, form, table, select, when, json, attempt, instant, local } from './dom.js';
 import { attemptView } from './channels.js';
 
 const STATUSES = [['', 'any'], ...['queued', 'retrying', 'delivered', 'failed', 'unrouted', 'silenced', 'held',
@@ -22,14 +22,20 @@ async function list(filters) {
     customer_id: h('input', { value: filters.get('customer_id') || '' }),
     status: select(STATUSES, filters.get('status') || ''),
     kind: select(KINDS, filters.get('kind') || ''),
+    since: h('input', { type: 'datetime-local', value: local(filters.get('since')) }),
+    until: h('input', { type: 'datetime-local', value: local(filters.get('until')) }),
   };
   const filterForm = form(async () => {
     const next = new URLSearchParams();
-    for (const [name, control] of Object.entries(c)) if (control.value.trim()) next.set(name, control.value.trim());
+    for (const [name, control] of Object.entries(c)) {
+      if (!control.value.trim()) continue;
+      next.set(name, control.type === 'datetime-local' ? instant(name, control.value) : control.value.trim());
+    }
     await list(next);
   },
   h('div', { class: 'filters' }, field('Rule id', 'rule_id', c.rule_id), field('Customer id', 'customer_id', c.customer_id),
-    field('Status', 'status', c.status), field('Kind', 'kind', c.kind), h('button', { type: 'submit' }, 'Filter')));
+    field('Status', 'status', c.status), field('Kind', 'kind', c.kind), field('Since', 'since', c.since),
+    field('Until', 'until', c.until), h('button', { type: 'submit' }, 'Filter')));
   const more = next_before ? h('button', { type: 'button', class: 'secondary', onclick: () => {
     const next = new URLSearchParams(query);
     next.set('before', next_before);

@@ -1,7 +1,7 @@
 // Silences: the active, pending and expired ones, a new silence with its matchers, and expiring one.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, when, attempt } from './dom.js';
+import { h, show, field, form, table, when, attempt, instant } from './dom.js';
 import { filtersEditor } from './filters.js';
 
 export async function page() {
@@ -36,11 +36,4 @@ function newSilence() {
   field('Ends', 'ends_at', c.ends),
   field('Comment', 'comment', c.comment, 'Why: shown in the reason of every notification it silences.'),
   h('button', { type: 'submit', id: 'create-silence' }, 'Silence'));
-}
-
-/** A local date and time from a datetime-local control, as an RFC 3339 instant. */
-export function instant(path, local) {
-  const at = new Date(local);
-  if (!local || Number.isNaN(at.getTime())) throw { field: path, message: 'choose a date and time' };
-  return at.toISOString();
 }
