@@ -147,6 +147,11 @@ impl Browser {
         self.find("#whoami");
     }
 
+    /// Runs `script` in the page and answers what it returns.
+    pub fn script(&self, script: &str) -> Value {
+        self.command(Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] })))
+    }
+
     /// Answers the page's confirmation dialog with OK.
     pub fn accept_dialog(&self) {
         self.wait("a dialog", || {

@@ -8,6 +8,10 @@ use super::state::stored;
 use crate::context::AlertState;
 use crate::store::{self, StoreResult, TxResult, keys};
 
+/// One alert's move: the state it was in (none: it is new) and the state it is in (none: it is
+/// gone).
+pub type Move = (Option<AlertState>, Option<AlertState>);
+
 /// A rule's alerts by state.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateCounts {
@@ -45,7 +49,7 @@ pub fn apply(
     tree: &TransactionalTree,
     tenant: &str,
     rule: &str,
-    moves: impl IntoIterator<Item = (Option<AlertState>, Option<AlertState>)>,
+    moves: impl IntoIterator<Item = Move>,
 ) -> TxResult<()> {
     let key = keys::rule_prefix(tenant, rule);
     let mut counts: StateCounts = store::tx_get_json(tree, &key)?.unwrap_or_default();

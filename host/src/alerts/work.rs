@@ -188,7 +188,7 @@ impl<'a> Work<'a> {
                 store::tx_put_json(tx.customers, records::key(self.tenant, id).as_bytes(), customer)?;
             }
         }
-        let mut moves: HashMap<&str, Vec<(Option<AlertState>, Option<AlertState>)>> = HashMap::new();
+        let mut moves: HashMap<&str, Vec<counts::Move>> = HashMap::new();
         for (key, (rule, entry)) in self.alerts.iter().filter(|(_, (_, entry))| entry.changed) {
             // A series without a record yet (a plugin rule between its event and its
             // evaluation) is an alert still evaluating.

@@ -3,7 +3,7 @@
 //! (`/v1/...`), with the session cookie in place of a bearer token.
 
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::api::AppState;
 use crate::api::extract::{ApiJson, Caller, SESSION_COOKIE, session_token};
@@ -44,21 +45,31 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 /// The API's routes with the console's beside them, every response with the security headers.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("index.html") }))
+        .route("/", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
         .route("/console/session", get(current).post(sign_in).delete(sign_out))
-        .route("/console/{file}", get(|Path(file): Path<String>| async move { asset(&file) }))
+        .route(
+            "/console/{file}",
+            get(|Path(file): Path<String>, headers: HeaderMap| async move { asset(&file, &headers) }),
+        )
         .with_state(state.clone())
         .merge(crate::api::router(state))
         .layer(middleware::from_fn(security_headers))
 }
 
-fn asset(name: &str) -> Response {
-    match ASSETS.iter().find(|(file, ..)| *file == name) {
-        Some((_, content_type, body)) => {
-            ([(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "no-cache")], *body).into_response()
-        }
-        None => ApiError::NotFound(format!("the console has no file `{name}`")).into_response(),
+/// A console file, revalidated on every load by its content's digest: an unchanged file is a
+/// bodiless 304.
+fn asset(name: &str, headers: &HeaderMap) -> Response {
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(file, ..)| *file == name) else {
+        return ApiError::NotFound(format!("the console has no file `{name}`")).into_response();
+    };
+    let digest = Sha256::digest(body.as_bytes());
+    let etag = format!("\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let cached = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
+    let kept = [(CACHE_CONTROL, "no-cache".to_string()), (ETAG, etag)];
+    if cached {
+        return (StatusCode::NOT_MODIFIED, kept).into_response();
     }
+    (kept, [(CONTENT_TYPE, *content_type)], *body).into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
@@ -142,4 +153,18 @@ fn view(state: &AppState, session: &Session, principal: &Principal) -> ApiResult
 fn over_tls(headers: &HeaderMap) -> bool {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     value("x-forwarded-proto") == "https" || value("forwarded").contains("proto=https")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    #[test]
+    fn the_page_preloads_every_module_so_none_waits_for_another() {
+        let index = ASSETS.iter().find(|(name, ..)| *name == "index.html").unwrap().2;
+        for (name, ..) in ASSETS.iter().filter(|(name, ..)| name.ends_with(".js") && *name != "app.js") {
+            let link = format!(r#"<link rel="modulepreload" href="/console/{name}">"#);
+            assert!(index.contains(&link), "index.html lacks {link}");
+        }
+    }
 }
