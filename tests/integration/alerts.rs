@@ -414,6 +414,22 @@ fn rules_that_cannot_work_are_refused_with_the_field() {
                                     "metric": { "event_types": ["usage"], "aggregate": "count" } } })),
     );
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("scope")), "{body}");
+    // A wrong type inside the condition names the condition's field, not just `condition`.
+    let metric = json!({ "event_types": ["usage"], "aggregate": "sum", "property": "hours" });
+    for (condition, field) in [
+        (
+            json!({ "kind": "threshold", "metric": metric, "window": { "calendar": "day" }, "operator": ">", "value": "lots" }),
+            "condition.value",
+        ),
+        (
+            json!({ "kind": "thresold", "metric": metric, "window": { "calendar": "day" }, "operator": ">", "value": 1 }),
+            "condition.kind",
+        ),
+    ] {
+        let spec = json!({ "name": "x", "scope": { "type": "each" }, "condition": condition });
+        let (status, body) = s.server.call(Method::POST, "/v1/rules", &s.key, Some(spec));
+        assert_eq!((status, body["error"]["field"].as_str()), (400, Some(field)), "{body}");
+    }
     let (status, body) = s.server.call(Method::GET, "/v1/notifications?limit=0", &s.key, None);
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("limit")), "{body}");
 }

@@ -7,6 +7,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -127,9 +128,72 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         if let Some(missing) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
             path = if path == "." { missing.to_string() } else { format!("{path}.{missing}") };
         }
+        if let Some(deeper) = within_tagged_enum(bytes, e.path(), &inner) {
+            path = if path == "." { deeper } else { format!("{path}.{deeper}") };
+        }
         let field = (path != ".").then_some(path);
         ApiError::Invalid { field, message: format!("invalid JSON body: {inner}") }
     })
+}
+
+/// Inside an internally tagged enum (`condition`, with its `kind`) serde reports the enum's
+/// path, not the field's: it reads the enum's content before it knows the variant. When the
+/// error quotes the bad value (`invalid type: string "lots"`, `unknown variant `bogus``) or
+/// names an unknown field, and exactly one place under that path holds it, that place is the
+/// field (`value`, `kind`, `metric.property`).
+fn within_tagged_enum(bytes: &[u8], at: &serde_path_to_error::Path, inner: &str) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut node: Value = serde_json::from_slice(bytes).ok()?;
+    for segment in at.iter() {
+        node = match segment {
+            Segment::Seq { index } => node.get_mut(*index)?.take(),
+            Segment::Map { key } => node.get_mut(key)?.take(),
+            _ => return None,
+        };
+    }
+    node.as_object()?;
+    let quoted = |prefix: &str, close: char| {
+        let rest = inner.strip_prefix(prefix)?;
+        Some(rest[..rest.find(close)?].to_string())
+    };
+    let mut found = Vec::new();
+    if let Some(key) = quoted("unknown field `", '`') {
+        search(&node, "", &mut |_, name| name == Some(key.as_str()), &mut found);
+    } else if let Some(text) = quoted("invalid type: string \"", '"').or_else(|| quoted("unknown variant `", '`')) {
+        search(&node, "", &mut |value, _| value.as_str() == Some(text.as_str()), &mut found);
+    } else {
+        let literal = quoted("invalid type: integer `", '`')
+            .or_else(|| quoted("invalid type: floating point `", '`'))
+            .or_else(|| quoted("invalid type: boolean `", '`'))?;
+        let wanted: Value = serde_json::from_str(&literal).ok()?;
+        search(&node, "", &mut |value, _| value == &wanted, &mut found);
+    }
+    (found.len() == 1).then(|| found.remove(0))
+}
+
+/// Every path under `node` (`a.b[0].c`) whose value, or whose key, `wanted` accepts.
+fn search(node: &Value, path: &str, wanted: &mut dyn FnMut(&Value, Option<&str>) -> bool, found: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                if wanted(value, Some(key)) {
+                    found.push(here.clone());
+                }
+                search(value, &here, wanted, found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                let here = format!("{path}[{i}]");
+                if wanted(value, None) {
+                    found.push(here.clone());
+                }
+                search(value, &here, wanted, found);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A body that may be left empty: empty is `T::default()`, anything else is parsed as JSON.
@@ -159,6 +223,54 @@ mod tests {
             Err(ApiError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid-body error, got {other:?}"),
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Tagged {
+        condition: Condition,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    #[allow(dead_code)]
+    enum Condition {
+        Threshold { value: f64, metric: Metric },
+        Other,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Metric {
+        property: String,
+        event_types: Vec<String>,
+    }
+
+    fn tagged_field_of(body: &str) -> Option<String> {
+        match parse_json::<Tagged>(body.as_bytes()) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid-body error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_inside_a_tagged_enum_name_the_field_not_the_enum() {
+        let metric = r#""metric": {"property": "hours", "event_types": ["usage"]}"#;
+        let field = |condition: &str| tagged_field_of(&format!(r#"{{"condition": {condition}}}"#));
+        assert_eq!(
+            field(&format!(r#"{{"kind": "threshold", "value": "lots", {metric}}}"#)).as_deref(),
+            Some("condition.value")
+        );
+        assert_eq!(field(&format!(r#"{{"kind": "bogus", "value": 1, {metric}}}"#)).as_deref(), Some("condition.kind"));
+        assert_eq!(
+            field(&format!(r#"{{"kind": "threshold", "value": 1, "colour": 1, {metric}}}"#)).as_deref(),
+            Some("condition.colour")
+        );
+        let deep = r#"{"kind": "threshold", "value": 1, "metric": {"property": 5, "event_types": []}}"#;
+        assert_eq!(field(deep).as_deref(), Some("condition.metric.property"));
+        // The same bad value in two places: no guess, the enum is named.
+        let twice = r#"{"kind": "threshold", "value": true, "metric": {"property": "x", "event_types": [true]}}"#;
+        assert_eq!(field(twice).as_deref(), Some("condition"));
     }
 
     #[test]
