@@ -39,6 +39,9 @@ function edit(existing, categories, channels, recipients) {
     h('thead', {}, h('tr', {}, h('th', {}, 'Category'), channels.map((ch) => h('th', { scope: 'col' }, ch.name)))),
     h('tbody', {}, boxes.map(([cat, row]) => h('tr', {}, h('th', { scope: 'row' }, cat), row.map(([, box]) => h('td', {}, box))))));
   show(h('h1', {}, existing ? existing.name : 'New subscription'), form(async () => {
+    if (!c.audience.value) {
+      throw { field: c.audience.dataset.field, message: 'add a recipient first (Recipients in the API): a subscription is for a group or one recipient' };
+    }
     const [kind, target] = c.audience.value.split(/:(.*)/s);
     const spec = { ...(existing || {}), name: c.name.value.trim(), min_severity: c.severity.value, enabled: c.enabled.checked };
     for (const key of ['id', 'created_by', 'created_at', 'updated_at', 'group', 'recipient']) delete spec[key];
