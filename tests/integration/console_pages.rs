@@ -77,6 +77,7 @@ fn a_plugin_uploaded_in_the_browser_is_versioned_pinned_limited_and_invoked() {
 
     browser.click("#toggle-enabled");
     browser.wait_for_text("#plugin-status", "disabled");
+    browser.wait_for_text("#plugin-log", "drop_percent must be above 0");
     browser.wait_gone("#invoke-button");
     let (_, plugin) = server.call(Method::GET, "/v1/plugins/drop", &key, None);
     assert_eq!(plugin["enabled"], false);

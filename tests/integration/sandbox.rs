@@ -137,3 +137,55 @@ fn wasi_components_load_with_no_files_or_environment() {
     assert!(logs.contains(&json!({ "level": "info", "message": "hello from stdout" })), "{body}");
     assert!(logs.contains(&json!({ "level": "error", "message": "hello from stderr" })), "{body}");
 }
+
+#[test]
+fn a_plugins_log_keeps_real_calls_and_failures_newest_first_and_bounded() {
+    let server = Server::start_with(None, &["--manual-clock"]);
+    let (_, key) = server.tenant("acme");
+    assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
+    let logs = |query: &str| {
+        let (status, body) = server.call(Method::GET, &format!("/v1/plugins/hostile/logs{query}"), &key, None);
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().unwrap().clone()
+    };
+    assert!(logs("").is_empty());
+
+    // A real call: a rule's evaluation in the scheduler, not a dry run.
+    let rule = json!({ "name": "behaves", "scope": { "type": "each" },
+        "condition": { "kind": "plugin", "plugin": "hostile", "config": { "behaviour": "behave" } } });
+    let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(rule));
+    assert_eq!(status, 201, "{body}");
+    let now = server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();
+    let event = json!({ "id": "e1", "customer_id": "c1", "type": "usage", "timestamp": now, "properties": {} });
+    let (status, body) = server.call(Method::POST, "/v1/events", &key, Some(json!({ "events": [event] })));
+    assert_eq!(status, 200, "{body}");
+    server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": now })));
+    let real = logs("");
+    assert!(
+        real.iter().any(|l| l["function"] == "evaluate" && l["message"] == "behaving" && l["source"] == "plugin"),
+        "{real:?}"
+    );
+
+    // A failed call leaves its error; the newest line comes first; filters by level.
+    let (status, _) = server.invoke(&key, "hostile", behaviour(json!("infinite-loop")));
+    assert_eq!(status, 422);
+    let newest = &logs("?limit=1")[0];
+    assert_eq!((&newest["level"], &newest["source"]), (&json!("error"), &json!("klaxon")), "{newest}");
+    assert!(newest["message"].as_str().unwrap().starts_with("plugin_fuel_exhausted"), "{newest}");
+    assert!(logs("?level=error").iter().all(|l| l["level"] == "error"));
+    assert!(logs("?level=info").iter().all(|l| l["level"] == "info"));
+    let (status, body) = server.call(Method::GET, "/v1/plugins/hostile/logs?limit=0", &key, None);
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("limit")), "{body}");
+    let (status, body) = server.call(Method::GET, "/v1/plugins/hostile/logs?since=yesterday", &key, None);
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("query")), "{body}");
+
+    // Bounded: the oldest go once the plugin has logged its limit.
+    for _ in 0..1000 {
+        assert_eq!(server.invoke(&key, "hostile", behaviour(json!("behave"))).0, 200);
+    }
+    let kept = logs("?limit=1000");
+    assert_eq!(kept.len(), 1000);
+    assert!(kept.iter().all(|l| l["message"] == "behaving"), "the older lines went first");
+    let (status, body) = server.call(Method::GET, "/v1/plugins/nope/logs", &key, None);
+    assert_eq!(status, 404, "{body}");
+}

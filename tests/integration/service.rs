@@ -31,7 +31,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 48] = [
+    let expected: [(&str, &[&str]); 49] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -46,6 +46,7 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/plugins/{name}", &["get", "patch", "delete"]),
         ("/v1/plugins/{name}/versions", &["get"]),
         ("/v1/plugins/{name}/invoke", &["post"]),
+        ("/v1/plugins/{name}/logs", &["get"]),
         ("/v1/customers", &["get"]),
         ("/v1/customers/{id}", &["get", "put", "delete"]),
         ("/v1/customers/{id}/cohorts", &["get"]),

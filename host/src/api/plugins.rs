@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use super::{AppState, Items};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::io::Evaluation;
+use crate::plugins::logs::{KeptLine, LogQuery};
 use crate::plugins::{CallReport, Plugin, PluginKind, PluginPatch, PluginVersion};
 use crate::tenants::PluginLimits;
 use crate::tenants::{Access, Tenant};
@@ -26,6 +28,7 @@ pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
         .route("/v1/plugins/{name}", get(show).patch(update).delete(remove))
         .route("/v1/plugins/{name}/versions", get(versions))
         .route("/v1/plugins/{name}/invoke", post(invoke))
+        .route("/v1/plugins/{name}/logs", get(logs))
 }
 
 /// A plugin as the API shows it: its record, the version in use and the limits its calls get.
@@ -136,6 +139,19 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<
     super::report(&state, key, "plugin.deleted", reported(&plugin, None)).await?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/plugins/{name}/logs`: what the plugin logged in its calls (real ones and dry runs),
+/// newest first, with each failed call's error; `level`, `since`, `until` and `limit` filter.
+async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    query: Result<Query<LogQuery>, QueryRejection>,
+) -> ApiResult<Json<Items<KeptLine>>> {
+    let key = caller.tenant(Access::Read)?;
+    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    Ok(Json(Items { items: state.plugins.logs(&key.tenant_id, &name, &query)? }))
 }
 
 /// A dry run: the body is the call's input (for a condition, an evaluation, or

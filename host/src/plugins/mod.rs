@@ -9,6 +9,7 @@ mod bindings;
 pub mod build;
 mod engine;
 pub mod io;
+pub mod logs;
 mod registry;
 mod sandbox;
 

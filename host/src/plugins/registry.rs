@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{CallEnv, CallReport, Compiled, Prepared};
 use super::io::{Evaluation, Payload, Verdict};
+use super::logs::{self, KeptLine, LogQuery, PluginLogs};
 use super::sandbox::KvScope;
 use super::{Engine, PluginError, PluginKind};
 use crate::clock::SharedClock;
@@ -87,6 +88,7 @@ pub struct Plugins {
     /// of their wall-time budget).
     calls: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     cores: usize,
+    logs: PluginLogs,
 }
 
 fn plugin_key(tenant: &str, name: &str) -> String {
@@ -116,7 +118,6 @@ impl Plugins {
     pub fn new(store: Store, engine: Arc<Engine>, clock: SharedClock, metrics: Arc<Metrics>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Plugins {
-            store,
             engine,
             clock,
             metrics,
@@ -125,6 +126,8 @@ impl Plugins {
             compiles: tokio::sync::Semaphore::new(cores),
             calls: Default::default(),
             cores,
+            logs: PluginLogs::new(store.plugin_logs.clone()),
+            store,
         }
     }
 
@@ -312,8 +315,19 @@ impl Plugins {
             store::remove_prefix(tree, &prefix)?;
         }
         store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
+        self.logs.forget(&prefix)?;
         self.loaded.write().expect("plugin cache lock").retain(|k, _| !k.starts_with(&prefix));
         Ok(())
+    }
+
+    /// The lines the plugin logged in its calls, newest first.
+    pub fn logs(&self, tenant: &str, name: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
+        self.find(tenant, name)?;
+        let limit = query.limit.unwrap_or(100);
+        if !(1..=logs::MAX_LINES as usize).contains(&limit) {
+            return Err(ApiError::field("limit", format!("must be 1 to {}", logs::MAX_LINES)));
+        }
+        Ok(self.logs.read(&plugin_key(tenant, name), query, limit)?)
     }
 
     /// Runs a condition's `validate` on a config.
@@ -325,7 +339,7 @@ impl Plugins {
     ) -> ApiResult<CallReport<()>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
-        self.run(&tenant.id, move || engine.validate(&pre, env, &config)).await
+        self.run(tenant, plugin, "validate", move || engine.validate(&pre, env, &config)).await
     }
 
     /// Runs a condition's `evaluate`.
@@ -337,7 +351,7 @@ impl Plugins {
     ) -> ApiResult<CallReport<Verdict>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.clone());
-        self.run(&tenant.id, move || engine.evaluate(&pre, env, &input)).await
+        self.run(tenant, plugin, "evaluate", move || engine.evaluate(&pre, env, &input)).await
     }
 
     /// Runs a template's `render`.
@@ -345,7 +359,7 @@ impl Plugins {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Template).await?;
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
         let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
-        self.run(&tenant.id, move || engine.render(&pre, env, &context)).await
+        self.run(tenant, plugin, "render", move || engine.render(&pre, env, &context)).await
     }
 
     /// The loaded plugin, when it is of the `wanted` kind.
@@ -367,17 +381,20 @@ impl Plugins {
         }
     }
 
-    /// Runs a call on a blocking thread once the tenant has a free slot, and counts it.
+    /// Runs a call on a blocking thread once the tenant has a free slot, counts it, and keeps
+    /// its log lines.
     async fn run<T: Send + 'static>(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        function: &str,
         call: impl FnOnce() -> CallReport<T> + Send + 'static,
     ) -> ApiResult<CallReport<T>> {
         let slots = self
             .calls
             .lock()
             .expect("call slots lock")
-            .entry(tenant.to_string())
+            .entry(tenant.id.clone())
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.cores)))
             .clone();
         let _slot = slots.acquire_owned().await.expect("semaphore is never closed");
@@ -386,6 +403,11 @@ impl Plugins {
             .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
         let outcome = report.result.as_ref().map_or_else(PluginError::code, |_| "ok");
         self.metrics.plugin_call(outcome, report.duration_us);
+        let error = report.result.as_ref().err().map(|e| format!("{}: {e}", e.code()));
+        if !report.logs.is_empty() || error.is_some() {
+            let lines = logs::of_call(&report.logs, error, function, plugin.active_version(), self.clock.now());
+            self.logs.keep(&plugin_key(&tenant.id, &plugin.name), lines)?;
+        }
         Ok(report)
     }
 

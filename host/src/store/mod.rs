@@ -70,6 +70,8 @@ pub struct Trees {
     pub plugin_artifacts: sled::Tree,
     /// `tenant/name/` + scope key + key -> bytes a plugin stored
     pub plugin_kv: sled::Tree,
+    /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
+    pub plugin_logs: sled::Tree,
     /// `tenant/customer id` -> `Customer`
     pub customers: sled::Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
@@ -187,6 +189,7 @@ impl Store {
             plugin_components: db.open_tree("plugin_components")?,
             plugin_artifacts: db.open_tree("plugin_artifacts")?,
             plugin_kv: db.open_tree("plugin_kv")?,
+            plugin_logs: db.open_tree("plugin_logs")?,
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,

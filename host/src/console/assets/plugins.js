@@ -55,7 +55,7 @@ function uploadForm(existing) {
 
 async function detail(name) {
   const path = `/v1/plugins/${encodeURIComponent(name)}`;
-  const [plugin, versions] = await Promise.all([api('GET', path), api('GET', `${path}/versions`)]);
+  const [plugin, versions, log] = await Promise.all([api('GET', path), api('GET', `${path}/versions`), api('GET', `${path}/logs?limit=20`)]);
   const patch = async (change) => { await api('PATCH', path, change); await detail(name); };
   show(
     h('h1', {}, plugin.name),
@@ -72,7 +72,11 @@ async function detail(name) {
     ]), 'No versions.'),
     session.canWrite ? uploadForm(plugin) : null,
     h('h2', {}, 'Limits'), limitsForm(plugin, patch),
-    session.canWrite && plugin.enabled ? [h('h2', {}, 'Invoke'), invokePanel(plugin, path)] : null);
+    session.canWrite && plugin.enabled ? [h('h2', {}, 'Invoke'), invokePanel(plugin, path)] : null,
+    h('h2', {}, 'Recent log'),
+    h('div', { id: 'plugin-log' }, table(['At', 'Level', 'Call', 'Message'], log.items.map((line) => [
+      when(line.at), line.level, `${line.function} v${line.version}`, line.message,
+    ]), 'Nothing logged yet.')));
 }
 
 function pinControl(plugin, version, patch) {
