@@ -161,8 +161,7 @@ fn signing_in_and_out_in_the_browser_and_a_viewer_sees_no_edit_controls() {
     browser.wait_for_text("[data-error-for=\"token\"]", "not a valid API key");
     browser.screenshot("sign-in");
 
-    browser.fill("token", &admin_key);
-    browser.click("button[type=submit]");
+    browser.sign_in(&admin_key);
     browser.wait_for_text("#whoami", "acme · admin");
     browser.wait_for_text("h1", "Rules");
     browser.find("#new-rule");
@@ -179,8 +178,7 @@ fn signing_in_and_out_in_the_browser_and_a_viewer_sees_no_edit_controls() {
     browser.open(&format!("{}/#/rules", server.base));
     browser.wait_for_text("h1", "Sign in");
 
-    browser.fill("token", &viewer);
-    browser.click("button[type=submit]");
+    browser.sign_in(&viewer);
     browser.wait_for_text("#whoami", "acme · viewer");
     browser.wait_for_text("h1", "Rules");
     assert!(browser.try_find("#new-rule").is_none(), "a viewer sees no New rule button");
@@ -195,8 +193,7 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     let receiver = Receiver::start();
     let browser = Browser::start();
     browser.open(&s.server.base);
-    browser.fill("token", &s.key);
-    browser.click("button[type=submit]");
+    browser.sign_in(&s.key);
     browser.wait_for_text("h1", "Rules");
 
     // A template naming a variable that does not exist is refused at its field.

@@ -75,9 +75,8 @@ pub fn rebuild_if_missing(alerts: &sled::Tree, counts: &sled::Tree) -> StoreResu
     for entry in alerts.iter() {
         let (key, bytes) = entry?;
         let (record, _) = stored::decode(&bytes).ok_or_else(|| store::corrupt(&key, "an alert"))?;
-        // The rule's prefix is the key up to and including its second NUL.
-        let end = key.iter().enumerate().filter(|(_, b)| **b == 0).nth(1).map_or(key.len(), |(i, _)| i + 1);
-        by_rule.entry(key[..end].to_vec()).or_default().moved(None, Some(record.state));
+        let (tenant, rule, _) = keys::parse_alert(&key).ok_or_else(|| store::corrupt(&key, "an alert key"))?;
+        by_rule.entry(keys::rule_prefix(tenant, rule)).or_default().moved(None, Some(record.state));
     }
     for (key, counted) in by_rule {
         counts.insert(key, serde_json::to_vec(&counted).expect("counts serialize"))?;

@@ -33,8 +33,7 @@ pub struct Work<'a> {
     tx: &'a Tx<'a>,
     pub tenant: &'a str,
     pub now: Timestamp,
-    /// By alert key, with the rule the alert belongs to.
-    alerts: HashMap<Vec<u8>, (String, Entry)>,
+    alerts: HashMap<Vec<u8>, Entry>,
     /// Each customer read, and whether it changed.
     customers: HashMap<String, (Option<Customer>, bool)>,
     transitions: Vec<(String, TransitionRecord)>,
@@ -73,12 +72,9 @@ impl<'a> Work<'a> {
             };
             let due_at_load = record.as_ref().and_then(|r| r.due);
             let state_at_load = record.as_ref().map(|r| r.state);
-            self.alerts.insert(
-                key.clone(),
-                (rule.to_string(), Entry { record, series, due_at_load, state_at_load, changed: false }),
-            );
+            self.alerts.insert(key.clone(), Entry { record, series, due_at_load, state_at_load, changed: false });
         }
-        Ok(&mut self.alerts.get_mut(&key).expect("just cached").1)
+        Ok(self.alerts.get_mut(&key).expect("just cached"))
     }
 
     /// Counts a sample in a bucket of the alert's series, dropping buckets older than `oldest`.
@@ -189,12 +185,14 @@ impl<'a> Work<'a> {
             }
         }
         let mut moves: HashMap<&str, Vec<counts::Move>> = HashMap::new();
-        for (key, (rule, entry)) in self.alerts.iter().filter(|(_, (_, entry))| entry.changed) {
+        for (key, entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
             // A series without a record yet (a plugin rule between its event and its
             // evaluation) is an alert still evaluating.
             let record = entry.record.clone().unwrap_or_else(|| AlertRecord::new(self.now));
             tx.alerts.insert(key.as_slice(), stored::encode(&record, &entry.series))?;
             if entry.state_at_load != Some(record.state) {
+                let (_, rule, _) = keys::parse_alert(key)
+                    .ok_or_else(|| ConflictableTransactionError::Abort(store::corrupt(key, "an alert key")))?;
                 moves.entry(rule).or_default().push((entry.state_at_load, Some(record.state)));
             }
             if record.due != entry.due_at_load {

@@ -2,6 +2,8 @@
 //! security headers every response carries. The console's scripts speak only to the public API
 //! (`/v1/...`), with the session cookie in place of a bearer token.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,11 +13,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::api::AppState;
 use crate::api::extract::{ApiJson, Caller, SESSION_COOKIE, session_token};
 use crate::error::{ApiError, ApiResult};
+use crate::tenants::keys::sha256_hex;
 use crate::tenants::{Principal, SESSION_TTL, Session};
 
 /// The console's files: name, content type, contents.
@@ -59,18 +61,22 @@ pub fn router(state: AppState) -> Router {
 /// A console file, revalidated on every load by its content's digest: an unchanged file is a
 /// bodiless 304.
 fn asset(name: &str, headers: &HeaderMap) -> Response {
-    let Some((_, content_type, body)) = ASSETS.iter().find(|(file, ..)| *file == name) else {
+    let Some(index) = ASSETS.iter().position(|(file, ..)| *file == name) else {
         return ApiError::NotFound(format!("the console has no file `{name}`")).into_response();
     };
-    let digest = Sha256::digest(body.as_bytes());
-    let etag = format!("\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let cached = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
-    let kept = [(CACHE_CONTROL, "no-cache".to_string()), (ETAG, etag)];
+    let (_, content_type, body) = ASSETS[index];
+    let etag = &ETAGS[index];
+    let cached = headers.get(IF_NONE_MATCH).is_some_and(|v| v == etag.as_str());
+    let kept = [(CACHE_CONTROL, "no-cache".to_string()), (ETAG, etag.clone())];
     if cached {
         return (StatusCode::NOT_MODIFIED, kept).into_response();
     }
-    (kept, [(CONTENT_TYPE, *content_type)], *body).into_response()
+    (kept, [(CONTENT_TYPE, content_type)], body).into_response()
 }
+
+/// Each file's entity tag (the start of its SHA-256), in the order of `ASSETS`, worked out once.
+static ETAGS: LazyLock<Vec<String>> =
+    LazyLock::new(|| ASSETS.iter().map(|(_, _, body)| format!("\"{}\"", &sha256_hex(body)[..24])).collect());
 
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;

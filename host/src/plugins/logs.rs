@@ -8,10 +8,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::sandbox::LogLine;
+use crate::error::{ApiError, ApiResult};
 use crate::store::{self, StoreResult};
 
 /// Lines kept per plugin; the oldest go first.
-pub const MAX_LINES: u64 = 1000;
+const MAX_LINES: u64 = 1000;
 
 /// One kept line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,11 +52,10 @@ impl PluginLogs {
     /// Keeps a call's lines (and its error, when it failed).
     pub fn keep(&self, prefix: &str, lines: impl IntoIterator<Item = KeptLine>) -> StoreResult<()> {
         let mut next = self.next.lock().expect("plugin log lock");
-        let sequence = match next.get(prefix) {
+        let mut n = match next.get(prefix) {
             Some(n) => *n,
             None => self.last(prefix)?.map_or(0, |n| n + 1),
         };
-        let mut n = sequence;
         for line in lines {
             self.tree.insert(key(prefix, n), serde_json::to_vec(&line).expect("log lines serialize"))?;
             if let Some(dropped) = n.checked_sub(MAX_LINES) {
@@ -67,11 +67,15 @@ impl PluginLogs {
         Ok(())
     }
 
-    /// The plugin's lines, newest first, filtered.
-    pub fn read(&self, prefix: &str, query: &LogQuery, limit: usize) -> StoreResult<Vec<KeptLine>> {
+    /// The plugin's lines, newest first, filtered (at most 100 unless `limit` says otherwise).
+    pub fn read(&self, prefix: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
+        let limit = query.limit.unwrap_or(100);
+        if !(1..=MAX_LINES as usize).contains(&limit) {
+            return Err(ApiError::field("limit", format!("must be 1 to {MAX_LINES}")));
+        }
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(prefix.as_bytes()).rev() {
-            let (k, bytes) = entry?;
+            let (k, bytes) = entry.map_err(store::StoreError::from)?;
             let line: KeptLine = store::decode(&String::from_utf8_lossy(&k), &bytes)?;
             if query.until.is_some_and(|until| line.at >= until) {
                 continue;

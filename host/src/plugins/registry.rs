@@ -323,11 +323,7 @@ impl Plugins {
     /// The lines the plugin logged in its calls, newest first.
     pub fn logs(&self, tenant: &str, name: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
         self.find(tenant, name)?;
-        let limit = query.limit.unwrap_or(100);
-        if !(1..=logs::MAX_LINES as usize).contains(&limit) {
-            return Err(ApiError::field("limit", format!("must be 1 to {}", logs::MAX_LINES)));
-        }
-        Ok(self.logs.read(&plugin_key(tenant, name), query, limit)?)
+        self.logs.read(&plugin_key(tenant, name), query)
     }
 
     /// Runs a condition's `validate` on a config.

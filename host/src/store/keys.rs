@@ -33,10 +33,14 @@ pub fn event_time(tenant: &str, at: Timestamp, id: &str) -> Vec<u8> {
 pub fn parse_timer(key: &[u8]) -> Option<(Timestamp, &str, &str, &str)> {
     let (due, rest) = key.split_at_checked(8)?;
     let due = Timestamp::from_microsecond(unordered(due.try_into().ok()?)).ok()?;
-    let text = std::str::from_utf8(rest).ok()?;
-    let mut parts = text.splitn(3, '\0');
-    let (tenant, rule, scope) = (parts.next()?, parts.next()?, parts.next()?);
+    let (tenant, rule, scope) = parse_alert(rest)?;
     Some((due, tenant, rule, scope))
+}
+
+/// An alert key's parts: tenant, rule, scope.
+pub fn parse_alert(key: &[u8]) -> Option<(&str, &str, &str)> {
+    let mut parts = std::str::from_utf8(key).ok()?.splitn(3, '\0');
+    Some((parts.next()?, parts.next()?, parts.next()?))
 }
 
 /// The first 8 bytes of a timer key at or after `at`.

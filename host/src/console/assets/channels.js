@@ -2,7 +2,7 @@
 // webhook signing secret (shown to those who may change the channel, rotated from the page).
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json, attempt } from './dom.js';
+import { h, show, field, form, table, select, when, json, attempt, splitList } from './dom.js';
 
 const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email']];
 
@@ -57,7 +57,7 @@ function channelForm(channel) {
     const out = { ...spec, name: c.name.value.trim(), kind: c.kind.value };
     for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text']) delete out[key];
     if (c.kind.value === 'email') {
-      out.to = c.to.value.split(',').map((s) => s.trim()).filter(Boolean);
+      out.to = splitList(c.to.value);
       if (c.subject.value.trim()) out.subject = c.subject.value;
       if (c.text.value.trim()) out.text = c.text.value;
     } else {
@@ -92,7 +92,7 @@ function channelForm(channel) {
           const { payload } = await api('POST', '/v1/channels/check', specOf());
           if (mine !== asked) return;
           setError(formEl, own, '');
-          live.replaceChildren(h('h2', {}, 'Preview (sample notification)'), payloadView(payload));
+          live.replaceChildren(...samplePreview(payload));
         } catch (failure) {
           if (mine !== asked) return;
           const here = (failure.field || '') === own || (failure.field || '').startsWith(`${own}.`);
@@ -126,7 +126,7 @@ async function detail(id) {
   const actions = h('div', { class: 'row' },
     h('button', { type: 'button', id: 'preview-button', onclick: async () => {
       const result = await attempt(preview, () => api('POST', `${path}/preview`, {}));
-      if (result) preview.replaceChildren(h('h2', {}, 'Preview (sample notification)'), payloadView(result.payload));
+      if (result) preview.replaceChildren(...samplePreview(result.payload));
     } }, 'Preview'),
     session.canWrite ? h('button', { type: 'button', id: 'test-button', onclick: async () => {
       test.replaceChildren(h('p', { class: 'muted' }, 'Sending…'));
@@ -146,8 +146,10 @@ async function detail(id) {
     h('h2', {}, 'Definition'), json(channel));
 }
 
-export function payloadView(payload) {
-  return payload.body !== undefined ? h('pre', { class: 'payload' }, payload.body) : json(payload);
+/** What a channel renders for the sample notification. */
+function samplePreview(payload) {
+  return [h('h2', {}, 'Preview (sample notification)'),
+    payload.body !== undefined ? h('pre', { class: 'payload' }, payload.body) : json(payload)];
 }
 
 export function attemptView(a) {

@@ -42,7 +42,7 @@ export function field(label, path, control, hint) {
  * `headers.X-Who`), in that control's error slot (its `data-error-slot`, or its own path); errors
  * naming no control go at the top of the form.
  */
-export function showError(form, failure) {
+function showError(form, failure) {
   clearErrors(form);
   const path = failure.field || '';
   let best = null;
@@ -57,7 +57,7 @@ export function showError(form, failure) {
   if (best) { best.setAttribute('aria-invalid', 'true'); best.focus(); }
 }
 
-export function clearErrors(form) {
+function clearErrors(form) {
   for (const slot of form.querySelectorAll('.error')) slot.textContent = '';
   for (const control of form.querySelectorAll('[aria-invalid]')) control.removeAttribute('aria-invalid');
 }
@@ -100,6 +100,11 @@ export function select(options, value) {
 
 export function when(timestamp) {
   return timestamp ? new Date(timestamp).toLocaleString() : '';
+}
+
+/** The items of a comma-separated list, trimmed, without empty ones. */
+export function splitList(text) {
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 export function json(value) {

@@ -2,19 +2,19 @@
 // and silences take them. Each row's controls carry the field path the API names in its errors
 // (`scope.filters[1].value`).
 
-import { h, select } from './dom.js';
+import { h, select, splitList } from './dom.js';
 
 const OPS = [['=', '='], ['!=', '≠'], ['>', '>'], ['>=', '≥'], ['<', '<'], ['<=', '≤'], ['in', 'one of'], ['exists', 'exists']];
 
 /**
  * The editor's element and `read()`, which gives the filters typed so far. `path` is the list's
- * field path; `initial` the filters to start from; `ops` limits the operators offered.
+ * field path; `initial` the filters to start from.
  */
-export function filtersEditor(path, placeholder, initial = [], ops = OPS) {
+export function filtersEditor(path, placeholder, initial = []) {
   const rows = h('div', { class: 'filter-rows' });
-  const add = (filter = { field: '', op: ops[0][0] }) => {
+  const add = (filter = { field: '', op: OPS[0][0] }) => {
     const fieldInput = h('input', { value: filter.field, placeholder, 'aria-label': 'Field' });
-    const op = select(ops, filter.op);
+    const op = select(OPS, filter.op);
     op.setAttribute('aria-label', 'Operator');
     const value = h('input', { value: shown(filter.value), 'aria-label': 'Value', placeholder: 'value; one of: a, b' });
     const sync = () => { value.hidden = op.value === 'exists'; };
@@ -42,7 +42,7 @@ export function filtersEditor(path, placeholder, initial = [], ops = OPS) {
   const read = () => [...rows.children].map((row) => {
     const [f, o, v] = row.children;
     const filter = { field: f.value.trim(), op: o.value };
-    if (o.value === 'in') filter.value = v.value.split(',').map((s) => typed(s.trim())).filter((s) => s !== '');
+    if (o.value === 'in') filter.value = splitList(v.value).map(typed);
     else if (o.value !== 'exists') filter.value = typed(v.value.trim());
     return filter;
   });

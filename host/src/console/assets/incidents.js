@@ -1,7 +1,7 @@
 // Incidents and maintenances: the list, opening one, and each one's timeline and updates.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, instant } from './dom.js';
+import { h, show, field, form, table, select, when, instant, splitList } from './dom.js';
 
 const SEVERITIES = [['', 'the default'], ['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
 const NEXT = {
@@ -39,7 +39,7 @@ function newIncident(categories) {
   return form(async () => {
     const spec = { kind: c.kind.value, title: c.title.value.trim(), category: c.category.value };
     if (c.severity.value) spec.severity = c.severity.value;
-    const components = c.components.value.split(',').map((s) => s.trim()).filter(Boolean);
+    const components = splitList(c.components.value);
     if (components.length) spec.components = components;
     if (c.message.value.trim()) spec.message = c.message.value.trim();
     if (spec.kind === 'maintenance') {

@@ -2,7 +2,7 @@
 // condition part follows the chosen kind, and each rule's alert states and their history.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json } from './dom.js';
+import { h, show, field, form, table, select, when, json, splitList } from './dom.js';
 import { filtersEditor } from './filters.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
@@ -290,10 +290,6 @@ async function detail(id) {
     h('button', { type: 'submit' }, 'Evaluate now'), dryRunOut),
     h('h2', {}, 'Definition'),
     json(rule));
-}
-
-function splitList(text) {
-  return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 /** The number typed into the field `path`, or an error shown at that field. */
