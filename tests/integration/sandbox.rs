@@ -189,3 +189,46 @@ fn a_plugins_log_keeps_real_calls_and_failures_newest_first_and_bounded() {
     let (status, body) = server.call(Method::GET, "/v1/plugins/nope/logs", &key, None);
     assert_eq!(status, 404, "{body}");
 }
+
+/// Instances are kept warm between calls, but only for the same tenant, plugin version and scope
+/// key: a guest that remembers the last scope key it saw must never report another's.
+#[test]
+fn a_warm_instance_never_carries_state_across_scope_keys_or_tenants() {
+    let server = Server::start();
+    let (_, alice) = server.tenant("alice");
+    let (_, bob) = server.tenant("bob");
+    for key in [&alice, &bob] {
+        assert_eq!(server.upload(key, "memory", "condition", &guests().hostile).0, 201);
+    }
+    let remember = |key: &str, scope: &str| {
+        let mut input = behaviour(json!("remember"));
+        input["scope_key"] = json!(scope);
+        let (status, body) = server.invoke(key, "memory", input);
+        assert_eq!(status, 200, "{body}");
+        let labels = &body["output"]["labels"];
+        (labels["previous"].as_str().unwrap().to_string(), labels["calls"].as_str().unwrap().parse::<u32>().unwrap())
+    };
+
+    // The same scope key is served by the same warm instance, which remembers it.
+    assert_eq!(remember(&alice, "cus_1"), ("none".into(), 1));
+    assert_eq!(remember(&alice, "cus_1"), ("cus_1".into(), 2));
+    // Another scope key, and the same scope key of another tenant, never see that memory.
+    assert_eq!(remember(&alice, "cus_2"), ("none".into(), 1));
+    assert_eq!(remember(&bob, "cus_1"), ("none".into(), 1));
+    assert_eq!(remember(&bob, "cus_2"), ("none".into(), 1));
+    for _ in 0..3 {
+        for (key, scope) in [(&alice, "cus_1"), (&alice, "cus_2"), (&bob, "cus_1")] {
+            assert_eq!(remember(key, scope).0, scope, "{scope} only ever sees itself");
+        }
+    }
+
+    // A call that traps leaves nothing behind: the next call starts a fresh instance.
+    let mut trap = behaviour(json!("trap"));
+    trap["scope_key"] = json!("cus_1");
+    assert_eq!(server.invoke(&alice, "memory", trap).0, 422);
+    assert_eq!(remember(&alice, "cus_1"), ("none".into(), 1));
+
+    // A new version starts afresh as well.
+    assert_eq!(server.upload(&alice, "memory", "condition", &guests().hostile).0, 201);
+    assert_eq!(remember(&alice, "cus_2"), ("none".into(), 1));
+}

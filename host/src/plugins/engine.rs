@@ -1,8 +1,9 @@
 //! The one door to wasmtime: the shared `Engine`, a `Linker` per world, compiling and loading
-//! components, and running a call in a fresh `Store` under its limits.
+//! components, and running a call under its limits, in a fresh `Store` or in the warm one kept for
+//! the same plugin version and scope (see `warm`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -11,6 +12,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::v0_1::{condition, template, types};
 use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
+use super::warm::{Instance, Warm, WarmKey, WarmPool};
 use super::{PluginError, PluginKind, io};
 use crate::clock::SharedClock;
 use crate::context::Context;
@@ -24,9 +26,13 @@ const KEEP_RESIDENT: usize = 64 * 1024;
 /// to double the p99 of every call; at 10 ms it no longer shows.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// A component checked against its world and ready to instantiate. Cheap to clone.
+/// A component checked against its world and ready to instantiate. Cheap to clone; clones share
+/// the id that warm instances are kept under.
 #[derive(Clone)]
-pub struct Prepared(Pre);
+pub struct Prepared {
+    id: u64,
+    pre: Pre,
+}
 
 #[derive(Clone)]
 enum Pre {
@@ -77,6 +83,8 @@ pub struct Engine {
     condition_linker: Linker<HostState>,
     template_linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
+    warm: WarmPool,
+    prepared_ids: AtomicU64,
 }
 
 impl Engine {
@@ -112,7 +120,14 @@ impl Engine {
             }
         })?;
 
-        Ok(Engine { engine, condition_linker, template_linker, ticker_stop })
+        Ok(Engine {
+            engine,
+            condition_linker,
+            template_linker,
+            ticker_stop,
+            warm: WarmPool::default(),
+            prepared_ids: AtomicU64::new(0),
+        })
     }
 
     /// Compiles a component and checks it against the world of `kind`.
@@ -139,50 +154,72 @@ impl Engine {
     fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
         let mismatch =
             |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(), detail: format!("{e:#}") };
-        Ok(match kind {
+        let pre = match kind {
             PluginKind::Condition => {
                 let pre = self.condition_linker.instantiate_pre(component).map_err(mismatch)?;
-                Prepared(Pre::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?))
+                Pre::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?)
             }
             PluginKind::Template => {
                 let pre = self.template_linker.instantiate_pre(component).map_err(mismatch)?;
-                Prepared(Pre::Template(template::TemplatePre::new(pre).map_err(mismatch)?))
+                Pre::Template(template::TemplatePre::new(pre).map_err(mismatch)?)
             }
-        })
+        };
+        Ok(Prepared { id: self.prepared_ids.fetch_add(1, Ordering::Relaxed), pre })
+    }
+
+    /// Drops the warm instances of a version that is no longer in use.
+    pub fn forget(&self, prepared: &Prepared) {
+        self.warm.forget(prepared.id);
     }
 
     /// Calls a condition's `validate` on a rule's config (JSON text).
     pub fn validate(&self, prepared: &Prepared, env: CallEnv, config: &str) -> CallReport<()> {
-        let Pre::Condition(pre) = &prepared.0 else { return wrong_world(PluginKind::Condition) };
-        self.run(env, config.len() as u64, |store| pre.instantiate(&mut *store)?.call_validate(&mut *store, config))
+        if !matches!(prepared.pre, Pre::Condition(_)) {
+            return wrong_world(PluginKind::Condition);
+        }
+        self.run(prepared, env, config.len() as u64, |store, instance| match instance {
+            Instance::Condition(condition) => condition.call_validate(store, config),
+            Instance::Template(_) => Err(wasmtime::format_err!("a template has no validate")),
+        })
     }
 
     /// Calls a condition's `evaluate`.
     pub fn evaluate(&self, prepared: &Prepared, env: CallEnv, input: &io::Evaluation) -> CallReport<io::Verdict> {
-        let Pre::Condition(pre) = &prepared.0 else { return wrong_world(PluginKind::Condition) };
+        if !matches!(prepared.pre, Pre::Condition(_)) {
+            return wrong_world(PluginKind::Condition);
+        }
         let input = input.to_wit();
-        self.run(env, input.wire_size(), |store| pre.instantiate(&mut *store)?.call_evaluate(&mut *store, &input))
-            .map_output(io::Verdict::from)
+        self.run(prepared, env, input.wire_size(), |store, instance| match instance {
+            Instance::Condition(condition) => condition.call_evaluate(store, &input),
+            Instance::Template(_) => Err(wasmtime::format_err!("a template has no evaluate")),
+        })
+        .map_output(io::Verdict::from)
     }
 
     /// Calls a template's `render`.
     pub fn render(&self, prepared: &Prepared, env: CallEnv, context: &Context) -> CallReport<io::Payload> {
-        let Pre::Template(pre) = &prepared.0 else { return wrong_world(PluginKind::Template) };
+        if !matches!(prepared.pre, Pre::Template(_)) {
+            return wrong_world(PluginKind::Template);
+        }
         let context = types::Context::from(context);
-        self.run(env, context.wire_size(), |store| pre.instantiate(&mut *store)?.call_render(&mut *store, &context))
-            .map_output(io::Payload::from)
+        self.run(prepared, env, context.wire_size(), |store, instance| match instance {
+            Instance::Template(template) => template.call_render(store, &context),
+            Instance::Condition(_) => Err(wasmtime::format_err!("a condition has no render")),
+        })
+        .map_output(io::Payload::from)
     }
 
-    /// Runs `call` in a fresh store under the call's limits. The input's size is checked before
-    /// anything runs, the output's after.
+    /// Runs `call` under the call's limits, in the warm instance kept for the same version and
+    /// scope or else in a fresh one, and keeps the instance warm when the call ended cleanly.
+    /// The input's size is checked before anything runs, the output's after.
     fn run<T: WireSize>(
         &self,
+        prepared: &Prepared,
         env: CallEnv,
         input_size: u64,
-        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, String>>,
+        call: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, String>>,
     ) -> CallReport<T> {
         let CallEnv { limits, kv, clock } = env;
-        let limits = &limits;
         if input_size > limits.input_bytes {
             return CallReport {
                 result: Err(PluginError::InputTooLarge { size: input_size, limit: limits.input_bytes }),
@@ -192,13 +229,38 @@ impl Engine {
             };
         }
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, HostState::new(limits.memory_bytes, kv, clock));
-        store.limiter(|state| state);
+        let key = WarmKey { prepared: prepared.id, scope: kv.prefix.clone(), limits };
+        let (mut store, warm_instance) = match self.warm.take(&key) {
+            Some(warm) => (warm.store, Some(warm.instance)),
+            None => {
+                let mut store = Store::new(&self.engine, HostState::new(limits.memory_bytes, kv, clock));
+                store.limiter(|state| state);
+                (store, None)
+            }
+        };
         // The next tick may come at once: one tick more than the limit holds is never too few.
         store.set_epoch_deadline(limits.time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
-        let outcome = store.set_fuel(limits.fuel).and_then(|()| call(&mut store));
+        let outcome = store.set_fuel(limits.fuel).and_then(|()| {
+            let instance = match warm_instance {
+                Some(instance) => instance,
+                None => prepared.instantiate(&mut store)?,
+            };
+            let output = call(&mut store, &instance)?;
+            Ok((instance, output))
+        });
         let duration_us = started.elapsed().as_micros() as u64;
         let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let logs = store.data_mut().take_logs();
+        let outcome = match outcome {
+            Ok((instance, output)) => {
+                if store.data().reusable() {
+                    self.warm.put(Warm { key, store, instance });
+                }
+                Ok(output)
+            }
+            Err(error) => Err(error),
+        };
+        let limits = &limits;
         let result = match outcome {
             Ok(Ok(output)) => match output.wire_size() {
                 size if size > limits.output_bytes => {
@@ -212,7 +274,16 @@ impl Engine {
             Ok(Err(message)) => Err(PluginError::Failed(message)),
             Err(error) => Err(classify(error, limits)),
         };
-        CallReport { result, fuel_used, duration_us, logs: store.into_data().into_logs() }
+        CallReport { result, fuel_used, duration_us, logs }
+    }
+}
+
+impl Prepared {
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Instance> {
+        Ok(match &self.pre {
+            Pre::Condition(pre) => Instance::Condition(pre.instantiate(store)?),
+            Pre::Template(pre) => Instance::Template(pre.instantiate(store)?),
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod io;
 pub mod logs;
 mod registry;
 mod sandbox;
+mod warm;
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -218,14 +218,12 @@ impl Plugins {
         store::put_json(&self.store.plugins, &plugin_key(tenant, name), &plugin)?;
         self.store.flush().await?;
 
-        let mut loaded = self.loaded.write().expect("plugin cache lock");
-        if previous_active.is_some_and(|v| v != plugin.active_version()) {
-            loaded.remove(&version_key(tenant, name, previous_active.unwrap_or_default()));
+        if let Some(previous) = previous_active.filter(|&v| v != plugin.active_version()) {
+            self.unload(|k| k == version_key(tenant, name, previous));
         }
         if plugin.active_version() == version.version {
-            loaded.insert(vkey, prepared);
+            self.loaded.write().expect("plugin cache lock").insert(vkey, prepared);
         }
-        drop(loaded);
         Ok((plugin, version))
     }
 
@@ -282,7 +280,7 @@ impl Plugins {
         store::put_json(&self.store.plugins, &plugin_key(&tenant.id, name), &plugin)?;
         self.store.flush().await?;
         if plugin.active_version() != previous_active {
-            self.loaded.write().expect("plugin cache lock").remove(&version_key(&tenant.id, name, previous_active));
+            self.unload(|k| k == version_key(&tenant.id, name, previous_active));
         }
         Ok(plugin)
     }
@@ -316,8 +314,17 @@ impl Plugins {
         }
         store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
         self.logs.forget(&prefix)?;
-        self.loaded.write().expect("plugin cache lock").retain(|k, _| !k.starts_with(&prefix));
+        self.unload(|k| k.starts_with(&prefix));
         Ok(())
+    }
+
+    /// Drops the loaded versions whose keys match, with their warm instances.
+    fn unload(&self, matches: impl Fn(&str) -> bool) {
+        let mut loaded = self.loaded.write().expect("plugin cache lock");
+        let gone: Vec<String> = loaded.keys().filter(|k| matches(k)).cloned().collect();
+        for prepared in gone.iter().filter_map(|k| loaded.remove(k)) {
+            self.engine.forget(&prepared);
+        }
     }
 
     /// The lines the plugin logged in its calls, newest first.

@@ -64,7 +64,8 @@ impl KvScope {
     }
 }
 
-/// Per-call state.
+/// What a store holds for its calls. A store kept warm serves later calls of one key-value scope
+/// (see `warm`); its log starts empty for each call.
 pub struct HostState {
     memory_limit: u64,
     logs: Vec<LogLine>,
@@ -76,11 +77,32 @@ pub struct HostState {
 }
 
 /// WASI for components that import it: no files, sockets or environment; stdout and stderr are
-/// captured into the call's log.
+/// captured into the call's log. The pipes only grow: each remembers how much of it earlier calls
+/// have already read, and a store whose pipes hold more than `MAX_LOG_BYTES` is not kept warm,
+/// so every call has at least that much room.
 struct Wasi {
     ctx: WasiCtx,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: Pipe,
+    stderr: Pipe,
+}
+
+struct Pipe {
+    pipe: MemoryOutputPipe,
+    read: usize,
+}
+
+impl Pipe {
+    fn new() -> Self {
+        Pipe { pipe: MemoryOutputPipe::new(2 * MAX_LOG_BYTES), read: 0 }
+    }
+
+    /// What was written since the last read.
+    fn unread(&mut self) -> String {
+        let contents = self.pipe.contents();
+        let text = String::from_utf8_lossy(&contents[self.read..]).into_owned();
+        self.read = contents.len();
+        text
+    }
 }
 
 impl HostState {
@@ -88,17 +110,25 @@ impl HostState {
         HostState { memory_limit, logs: Vec::new(), log_bytes: 0, kv, clock, wasi: None, table: ResourceTable::new() }
     }
 
-    /// The call's log, with whatever the plugin wrote to stdout and stderr.
-    pub fn into_logs(mut self) -> Vec<LogLine> {
-        if let Some(wasi) = self.wasi.take() {
-            for (level, pipe) in [("info", wasi.stdout), ("error", wasi.stderr)] {
-                let text = pipe.contents();
-                for line in String::from_utf8_lossy(&text).lines() {
-                    self.push_log(level, line.to_string());
-                }
+    /// The call's log, with whatever the plugin wrote to stdout and stderr, leaving the log
+    /// empty for the next call.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        let printed = match &mut self.wasi {
+            Some(wasi) => [("info", wasi.stdout.unread()), ("error", wasi.stderr.unread())],
+            None => Default::default(),
+        };
+        for (level, text) in printed {
+            for line in text.lines() {
+                self.push_log(level, line.to_string());
             }
         }
-        self.logs
+        self.log_bytes = 0;
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Whether the next call would still have its full room for stdout and stderr.
+    pub fn reusable(&self) -> bool {
+        self.wasi.as_ref().is_none_or(|wasi| wasi.stdout.read.max(wasi.stderr.read) <= MAX_LOG_BYTES)
     }
 
     fn push_log(&mut self, level: &'static str, message: String) {
@@ -196,12 +226,11 @@ impl wasmtime_wasi::HostWallClock for WallClock {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let wasi = self.wasi.get_or_insert_with(|| {
-            let stdout = MemoryOutputPipe::new(MAX_LOG_BYTES);
-            let stderr = MemoryOutputPipe::new(MAX_LOG_BYTES);
+            let (stdout, stderr) = (Pipe::new(), Pipe::new());
             let ctx = WasiCtxBuilder::new()
                 .wall_clock(WallClock(self.clock.clone()))
-                .stdout(stdout.clone())
-                .stderr(stderr.clone())
+                .stdout(stdout.pipe.clone())
+                .stderr(stderr.pipe.clone())
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)

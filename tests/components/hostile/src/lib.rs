@@ -3,6 +3,7 @@
 
 use klaxon_sdk::{Condition, Evaluation, Verdict, log};
 use serde::Deserialize;
+use std::sync::Mutex;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -19,7 +20,13 @@ pub enum Behaviour {
     HugeOutput { bytes: usize },
     /// Behaves: logs a line and fires.
     Behave,
+    /// Keeps state between calls: answers the scope key the previous call in this instance saw
+    /// (label `previous`) and how many calls this instance has served (label `calls`).
+    Remember,
 }
+
+/// What `Remember` keeps in the instance's memory: the calls served and the last scope key.
+static SEEN: Mutex<(u32, Option<String>)> = Mutex::new((0, None));
 
 #[derive(Deserialize)]
 pub struct Config {
@@ -31,7 +38,7 @@ pub struct Hostile;
 impl Condition for Hostile {
     type Config = Config;
 
-    fn evaluate(config: Config, _input: &Evaluation) -> Result<Verdict, String> {
+    fn evaluate(config: Config, input: &Evaluation) -> Result<Verdict, String> {
         match config.behaviour {
             Behaviour::InfiniteLoop => {
                 let mut n = 0u64;
@@ -51,6 +58,12 @@ impl Condition for Hostile {
             Behaviour::Behave => {
                 log::info("behaving");
                 Ok(Verdict::fire(1.0))
+            }
+            Behaviour::Remember => {
+                let mut seen = SEEN.lock().map_err(|e| e.to_string())?;
+                seen.0 += 1;
+                let previous = seen.1.replace(input.scope_key.clone()).unwrap_or_else(|| "none".into());
+                Ok(Verdict::quiet(0.0).with_label("previous", previous).with_label("calls", seen.0.to_string()))
             }
         }
     }
