@@ -11,6 +11,7 @@ mod delivery;
 mod group_commit;
 mod incidents;
 mod ingest;
+mod languages;
 mod noise;
 mod plugins;
 mod receivers;

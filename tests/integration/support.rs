@@ -246,3 +246,52 @@ fn build(dir: &Path, target: &Path, wasi: bool) -> Vec<PathBuf> {
     assert!(output.status.success(), "building {} failed", dir.display());
     String::from_utf8(output.stdout).expect("paths").lines().map(PathBuf::from).collect()
 }
+
+/// The Python guests, built from source with componentize-py (`pip install componentize-py`)
+/// once per test run: the example condition and template, and a hostile condition.
+pub struct PythonGuests {
+    pub condition: Vec<u8>,
+    pub template: Vec<u8>,
+    pub hostile: Vec<u8>,
+}
+
+pub fn python_guests() -> &'static PythonGuests {
+    static GUESTS: OnceLock<PythonGuests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let out = root.join("target/guests/python");
+        std::fs::create_dir_all(&out).expect("output folder");
+        let apps = [
+            ("condition", root.join("examples/python/condition")),
+            ("template", root.join("examples/python/template")),
+            ("condition", root.join("tests/components/python-hostile")),
+        ];
+        // componentize-py is mostly single-threaded: the three build at once.
+        let builds: Vec<(PathBuf, Child)> = apps
+            .iter()
+            .enumerate()
+            .map(|(i, (world, app))| {
+                let wasm = out.join(format!("{i}-{world}.wasm"));
+                let child = Command::new("componentize-py")
+                    .arg("-d")
+                    .arg(root.join("wit"))
+                    .args(["-w", world, "--quiet", "componentize", "-p"])
+                    .arg(app)
+                    .arg("app")
+                    .arg("-o")
+                    .arg(&wasm)
+                    // Python would leave __pycache__ folders beside the sources.
+                    .env("PYTHONDONTWRITEBYTECODE", "1")
+                    .spawn()
+                    .expect("componentize-py runs (pip install componentize-py)");
+                (wasm, child)
+            })
+            .collect();
+        let mut built = builds.into_iter().map(|(wasm, mut child)| {
+            assert!(child.wait().expect("componentize-py finishes").success(), "building {} failed", wasm.display());
+            std::fs::read(&wasm).expect("component")
+        });
+        let mut next = || built.next().expect("three components");
+        PythonGuests { condition: next(), template: next(), hostile: next() }
+    })
+}

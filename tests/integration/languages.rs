@@ -1,0 +1,113 @@
+//! Plugins written in other languages than Rust, built from source by the test setup: each
+//! language's example condition drives a rule and its example template makes a channel's
+//! payload, against the real server; its hostile fixtures are contained with the limit named.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::delivery::Setup;
+use crate::receivers::{Receiver, signature_valid};
+use crate::support::{evaluation, python_guests};
+
+/// A rule over each customer's hours in the last hour, judged by the condition plugin `plugin`,
+/// notifying `channel`.
+fn usage_rule(s: &Setup, plugin: &str, config: Value, channel: &Value) -> (u16, Value) {
+    s.server.call(
+        Method::POST,
+        "/v1/rules",
+        &s.key,
+        Some(json!({
+            "name": "Over the plan's limit", "scope": { "type": "each" }, "channels": [channel["id"]],
+            "condition": { "kind": "plugin", "plugin": plugin, "config": config, "window": { "rolling": "1h" },
+                           "metric": { "event_types": ["usage"], "aggregate": "sum", "property": "hours" } },
+        })),
+    )
+}
+
+fn customer(s: &Setup, id: &str, fields: Value) {
+    let (status, body) =
+        s.server.call(Method::PUT, &format!("/v1/customers/{id}"), &s.key, Some(json!({ "fields": fields })));
+    assert!(status == 200 || status == 201, "{body}");
+}
+
+fn usage(s: &Setup, id: &str, customer: &str, hours: f64) {
+    let now = s.server.call(Method::GET, "/v1/clock", crate::support::ADMIN, None).1["now"].clone();
+    let event = json!({ "id": id, "customer_id": customer, "type": "usage", "timestamp": now, "properties": { "hours": hours } });
+    let (status, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [event] })));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn python_condition_and_template_drive_a_rule_and_a_channel() {
+    let python = python_guests();
+    let s = Setup::start("");
+    for (name, kind, component) in
+        [("usage-limit", "condition", &python.condition), ("compact", "template", &python.template)]
+    {
+        let (status, body) = s.server.upload(&s.key, name, kind, component);
+        assert_eq!(status, 201, "{name}: {body}");
+        assert!(body["version"]["imports"].to_string().contains("klaxon:plugin/host@0.1.0"), "{body}");
+    }
+
+    // Invoked directly: the condition reads the customer's plan.
+    let mut input = evaluation(json!({ "limit": 10, "plans": { "enterprise": 100 } }));
+    input["customer"] = json!({ "id": "cus_1", "fields": { "plan": "enterprise" } });
+    input["value"] = json!({ "current": 250.0 });
+    let (status, body) = s.server.invoke(&s.key, "usage-limit", input);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"]["fire"], true, "{body}");
+    assert_eq!(body["output"]["severity"], "critical", "more than twice the limit: {body}");
+    assert_eq!(body["output"]["labels"], json!({ "limit": "100", "plan": "enterprise" }));
+    assert_eq!(body["logs"][0]["message"], "cus_1: 250.0 of 100 (enterprise)", "{body}");
+
+    // The plugin's own validation reaches the tenant at rule save.
+    let receiver = Receiver::start();
+    let channel =
+        s.channel(json!({ "name": "py", "kind": "webhook", "url": receiver.url, "template_plugin": "compact" }));
+    let (status, error) = usage_rule(&s, "usage-limit", json!({ "limit": "ten" }), &channel);
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("condition.config")), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("limit: must be a number"), "{error}");
+
+    // Through a rule and a channel: 20 hours is over the default limit, not the enterprise one.
+    let (status, rule) =
+        usage_rule(&s, "usage-limit", json!({ "limit": 10, "plans": { "enterprise": 100 } }), &channel);
+    assert_eq!(status, 201, "{rule}");
+    customer(&s, "small", json!({}));
+    customer(&s, "big", json!({ "plan": "enterprise" }));
+    usage(&s, "u1", "small", 20.0);
+    usage(&s, "u2", "big", 20.0);
+    s.clock(&s.at("PT1M"));
+    let delivered = receiver.wait_for(1);
+    let message = delivered[0].json();
+    assert_eq!(message["headline"], "Over the plan's limit: alarm for small", "{message}");
+    assert_eq!((message["state"].as_str(), message["value"].as_f64()), (Some("in_alarm"), Some(20.0)));
+    assert_eq!(delivered[0].header("x-klaxon-rule"), rule["id"].as_str().unwrap());
+    assert!(signature_valid(channel["secrets"][0]["secret"].as_str().unwrap(), &delivered[0]), "signed as any webhook");
+    let (_, list) = s.server.call(
+        Method::GET,
+        &format!("/v1/notifications?rule_id={}", rule["id"].as_str().unwrap()),
+        &s.key,
+        None,
+    );
+    let customers: Vec<&str> =
+        list["items"].as_array().unwrap().iter().filter_map(|n| n["customer_id"].as_str()).collect();
+    assert_eq!(customers, ["small"], "{list}");
+}
+
+#[test]
+fn hostile_python_is_contained_with_the_limit_named() {
+    let python = python_guests();
+    let s = Setup::start("");
+    assert_eq!(s.server.upload(&s.key, "hostile", "condition", &python.hostile).0, 201);
+    for (behaviour, code, limit) in
+        [("infinite-loop", "plugin_fuel_exhausted", "fuel"), ("memory-bomb", "plugin_memory_exceeded", "memory_bytes")]
+    {
+        let (status, body) = s.server.invoke(&s.key, "hostile", evaluation(json!({ "behaviour": behaviour })));
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some(code)), "{behaviour}: {body}");
+        assert_eq!(body["error"]["limit"], limit, "{behaviour}: {body}");
+    }
+    // The guest's own error, after both: the plugin still answers.
+    let (status, body) = s.server.invoke(&s.key, "hostile", evaluation(json!({ "behaviour": "none" })));
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_error")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown behaviour 'none'"), "{body}");
+}
