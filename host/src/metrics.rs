@@ -1,6 +1,6 @@
-//! Counters exported at `/metrics` in the Prometheus text format.
+//! Counters and histograms exported at `/metrics` in the Prometheus text format.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     http_responses: Mutex<BTreeMap<u16, u64>>,
     plugin_compilations: AtomicU64,
-    plugin_calls: Mutex<BTreeMap<&'static str, u64>>,
-    plugin_call_micros: AtomicU64,
+    /// Per plugin, by its `tenant/name/` key.
+    plugins: Mutex<HashMap<String, PluginStats>>,
     delivery_attempts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -24,9 +24,21 @@ impl Metrics {
     }
 
     /// A finished plugin call: `outcome` is `ok` or the error code.
-    pub fn plugin_call(&self, outcome: &'static str, micros: u64) {
-        *self.plugin_calls.lock().expect("metrics lock").entry(outcome).or_default() += 1;
-        self.plugin_call_micros.fetch_add(micros, Ordering::Relaxed);
+    pub fn plugin_call(&self, plugin: PluginRef<'_>, call: PluginCall) {
+        let mut plugins = self.plugins.lock().expect("metrics lock");
+        let stats = match plugins.get_mut(plugin.key) {
+            Some(stats) => stats,
+            None => plugins.entry(plugin.key.to_string()).or_insert_with(|| PluginStats::new(plugin)),
+        };
+        *stats.calls.entry((call.function, call.outcome)).or_default() += 1;
+        stats.warm += u64::from(call.warm);
+        stats.seconds.observe(call.micros as f64 / 1e6);
+        stats.fuel.observe(call.fuel as f64);
+    }
+
+    /// Drops a removed plugin's series.
+    pub fn forget_plugin(&self, key: &str) {
+        self.plugins.lock().expect("metrics lock").remove(key);
     }
 
     /// A finished delivery attempt: `verdict` is `delivered`, `retry` or `failed`.
@@ -48,13 +60,7 @@ impl Metrics {
             "Plugin components compiled (uploads, and artifacts this build could not reuse).",
         );
         let _ = writeln!(out, "klaxon_plugin_compilations_total {}", self.plugin_compilations.load(Ordering::Relaxed));
-        family(&mut out, "klaxon_plugin_calls_total", "counter", "Plugin calls by outcome.");
-        for (outcome, n) in self.plugin_calls.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "klaxon_plugin_calls_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        family(&mut out, "klaxon_plugin_call_seconds_total", "counter", "Time spent in plugin calls.");
-        let micros = self.plugin_call_micros.load(Ordering::Relaxed);
-        let _ = writeln!(out, "klaxon_plugin_call_seconds_total {}", micros as f64 / 1e6);
+        self.render_plugins(&mut out);
         family(&mut out, "klaxon_delivery_attempts_total", "counter", "Delivery attempts by verdict.");
         for (verdict, n) in self.delivery_attempts.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_delivery_attempts_total{{verdict=\"{verdict}\"}} {n}");
@@ -62,6 +68,125 @@ impl Metrics {
         family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions compiled and ready in memory.");
         let _ = writeln!(out, "klaxon_plugins_loaded {plugins_loaded}");
         out
+    }
+
+    fn render_plugins(&self, out: &mut String) {
+        let plugins = self.plugins.lock().expect("metrics lock");
+        let mut plugins: Vec<&PluginStats> = plugins.values().collect();
+        plugins.sort_by(|a, b| a.labels.cmp(&b.labels));
+        family(
+            out,
+            "klaxon_plugin_calls_total",
+            "counter",
+            "Plugin calls by plugin, function and outcome (ok or the error code).",
+        );
+        for stats in &plugins {
+            for ((function, outcome), n) in &stats.calls {
+                let labels = &stats.labels;
+                let _ = writeln!(
+                    out,
+                    "klaxon_plugin_calls_total{{{labels},function=\"{function}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        family(
+            out,
+            "klaxon_plugin_warm_calls_total",
+            "counter",
+            "Plugin calls served by an instance kept warm from an earlier call.",
+        );
+        for stats in &plugins {
+            let _ = writeln!(out, "klaxon_plugin_warm_calls_total{{{}}} {}", stats.labels, stats.warm);
+        }
+        family(out, "klaxon_plugin_call_duration_seconds", "histogram", "Wall time of plugin calls.");
+        for stats in &plugins {
+            stats.seconds.render(out, "klaxon_plugin_call_duration_seconds", &stats.labels);
+        }
+        family(out, "klaxon_plugin_fuel_used", "histogram", "Fuel (WebAssembly instructions) used by plugin calls.");
+        for stats in &plugins {
+            stats.fuel.render(out, "klaxon_plugin_fuel_used", &stats.labels);
+        }
+    }
+}
+
+/// Which plugin a call went to.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginRef<'a> {
+    /// The plugin's `tenant/name/` key.
+    pub key: &'a str,
+    pub tenant: &'a str,
+    pub name: &'a str,
+}
+
+/// What a finished plugin call adds to the plugin's series.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginCall {
+    pub function: &'static str,
+    pub outcome: &'static str,
+    pub warm: bool,
+    pub micros: u64,
+    pub fuel: u64,
+}
+
+#[derive(Debug)]
+struct PluginStats {
+    /// `tenant="…",plugin="…"`.
+    labels: String,
+    calls: BTreeMap<(&'static str, &'static str), u64>,
+    warm: u64,
+    seconds: Histogram,
+    fuel: Histogram,
+}
+
+/// Upper bounds of the duration buckets, in seconds: from a warm Rust call to a slow one.
+const SECONDS_BOUNDS: &[f64] =
+    &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+/// Upper bounds of the fuel buckets, in instructions: up to the largest budget a tenant gets.
+const FUEL_BOUNDS: &[f64] = &[1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8, 1e9];
+
+impl PluginStats {
+    fn new(plugin: PluginRef<'_>) -> Self {
+        PluginStats {
+            labels: format!("tenant=\"{}\",plugin=\"{}\"", plugin.tenant, plugin.name),
+            calls: BTreeMap::new(),
+            warm: 0,
+            seconds: Histogram::new(SECONDS_BOUNDS),
+            fuel: Histogram::new(FUEL_BOUNDS),
+        }
+    }
+}
+
+/// A Prometheus histogram: counts per bucket (not yet cumulative), their sum and count.
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, value: f64) {
+        if let Some(bucket) = self.bounds.iter().position(|&bound| value <= bound) {
+            self.counts[bucket] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in self.bounds.iter().zip(&self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
     }
 }
 

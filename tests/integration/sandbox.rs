@@ -36,7 +36,7 @@ fn bystander(server: &Server) -> impl Fn() {
 fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     let server = Server::start();
     let check_bystander = bystander(&server);
-    let (_, key) = server.tenant("mallory");
+    let (tenant, key) = server.tenant("mallory");
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 
     let cases = [
@@ -73,6 +73,22 @@ fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     let (status, body) = server.invoke(&key, "hostile", big);
     assert_eq!((status, body["error"]["limit"].as_str()), (422, Some("input_bytes")), "{body}");
     assert_eq!(body["fuel_used"], 0);
+
+    // Each call is counted under the plugin, by outcome, with its time and fuel.
+    let series = format!("tenant=\"{tenant}\",plugin=\"hostile\"");
+    let calls = |outcome: &str| {
+        server.metric(&format!("klaxon_plugin_calls_total{{{series},function=\"evaluate\",outcome=\"{outcome}\"}}"))
+    };
+    assert_eq!(calls("plugin_fuel_exhausted"), 1.0);
+    assert_eq!(calls("plugin_trapped"), 2.0);
+    assert_eq!(calls("ok"), 1.0);
+    assert_eq!(calls("plugin_input_too_large"), 1.0);
+    assert_eq!(server.metric(&format!("klaxon_plugin_call_duration_seconds_count{{{series}}}")), 8.0);
+    assert_eq!(server.metric(&format!("klaxon_plugin_fuel_used_bucket{{{series},le=\"+Inf\"}}")), 8.0);
+    assert!(server.metric(&format!("klaxon_plugin_fuel_used_sum{{{series}}}")) >= 50_000_000.0, "the loop's fuel");
+    // A removed plugin's series go with it.
+    assert_eq!(server.call(Method::DELETE, "/v1/plugins/hostile", &key, None).0, 204);
+    assert_eq!(server.metric(&format!("klaxon_plugin_call_duration_seconds_count{{{series}}}")), 0.0);
 }
 
 #[test]
@@ -195,18 +211,24 @@ fn a_plugins_log_keeps_real_calls_and_failures_newest_first_and_bounded() {
 #[test]
 fn a_warm_instance_never_carries_state_across_scope_keys_or_tenants() {
     let server = Server::start();
-    let (_, alice) = server.tenant("alice");
+    let (alice_id, alice) = server.tenant("alice");
     let (_, bob) = server.tenant("bob");
     for key in [&alice, &bob] {
         assert_eq!(server.upload(key, "memory", "condition", &guests().hostile).0, 201);
     }
+    let alice_warm = std::cell::Cell::new(0);
     let remember = |key: &str, scope: &str| {
         let mut input = behaviour(json!("remember"));
         input["scope_key"] = json!(scope);
         let (status, body) = server.invoke(key, "memory", input);
         assert_eq!(status, 200, "{body}");
         let labels = &body["output"]["labels"];
-        (labels["previous"].as_str().unwrap().to_string(), labels["calls"].as_str().unwrap().parse::<u32>().unwrap())
+        let calls = labels["calls"].as_str().unwrap().parse::<u32>().unwrap();
+        assert_eq!(body["warm"], calls > 1, "the answer says whether a warm instance served it: {body}");
+        if key == alice && calls > 1 {
+            alice_warm.set(alice_warm.get() + 1);
+        }
+        (labels["previous"].as_str().unwrap().to_string(), calls)
     };
 
     // The same scope key is served by the same warm instance, which remembers it.
@@ -225,10 +247,15 @@ fn a_warm_instance_never_carries_state_across_scope_keys_or_tenants() {
     // A call that traps leaves nothing behind: the next call starts a fresh instance.
     let mut trap = behaviour(json!("trap"));
     trap["scope_key"] = json!("cus_1");
-    assert_eq!(server.invoke(&alice, "memory", trap).0, 422);
+    let (status, body) = server.invoke(&alice, "memory", trap);
+    assert_eq!((status, &body["warm"]), (422, &json!(true)), "the instance that remembers cus_1 traps: {body}");
+    alice_warm.set(alice_warm.get() + 1);
     assert_eq!(remember(&alice, "cus_1"), ("none".into(), 1));
 
     // A new version starts afresh as well.
     assert_eq!(server.upload(&alice, "memory", "condition", &guests().hostile).0, 201);
     assert_eq!(remember(&alice, "cus_2"), ("none".into(), 1));
+
+    let warm_calls = format!("klaxon_plugin_warm_calls_total{{tenant=\"{alice_id}\",plugin=\"memory\"}}");
+    assert_eq!(server.metric(&warm_calls), f64::from(alice_warm.get()));
 }

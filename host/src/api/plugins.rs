@@ -201,9 +201,9 @@ async fn invoke(
 }
 
 /// The dry run's answer: 200 with the output, or the error's status with the error; both with
-/// fuel, time and log.
+/// fuel, time, whether a warm instance served it, and the log.
 fn report<T: Serialize>(report: CallReport<T>) -> Response {
-    let CallReport { result, fuel_used, duration_us, logs } = report;
+    let CallReport { result, fuel_used, duration_us, warm, logs } = report;
     let (status, key, value) = match result {
         Ok(output) => (StatusCode::OK, "output", serde_json::to_value(output).expect("outputs serialize")),
         Err(error) => {
@@ -211,7 +211,7 @@ fn report<T: Serialize>(report: CallReport<T>) -> Response {
             (status, "error", body)
         }
     };
-    let body = json!({ key: value, "fuel_used": fuel_used, "duration_us": duration_us, "logs": logs });
+    let body = json!({ key: value, "fuel_used": fuel_used, "duration_us": duration_us, "warm": warm, "logs": logs });
     (status, Json(body)).into_response()
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
@@ -56,12 +55,13 @@ pub struct CallEnv {
 }
 
 /// What one call did, whether or not it succeeded.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct CallReport<T> {
-    #[serde(skip)]
     pub result: Result<T, PluginError>,
     pub fuel_used: u64,
     pub duration_us: u64,
+    /// Whether an instance kept warm from an earlier call served this one.
+    pub warm: bool,
     pub logs: Vec<LogLine>,
 }
 
@@ -72,6 +72,7 @@ impl<T> CallReport<T> {
             result: self.result.map(f),
             fuel_used: self.fuel_used,
             duration_us: self.duration_us,
+            warm: self.warm,
             logs: self.logs,
         }
     }
@@ -225,12 +226,13 @@ impl Engine {
                 result: Err(PluginError::InputTooLarge { size: input_size, limit: limits.input_bytes }),
                 fuel_used: 0,
                 duration_us: 0,
+                warm: false,
                 logs: Vec::new(),
             };
         }
         let started = Instant::now();
         let key = WarmKey { prepared: prepared.id, scope: kv.prefix.clone(), limits };
-        let (mut store, warm_instance) = match self.warm.take(&key) {
+        let (mut store, kept) = match self.warm.take(&key) {
             Some(warm) => (warm.store, Some(warm.instance)),
             None => {
                 let mut store = Store::new(&self.engine, HostState::new(limits.memory_bytes, kv, clock));
@@ -238,10 +240,11 @@ impl Engine {
                 (store, None)
             }
         };
+        let warm = kept.is_some();
         // The next tick may come at once: one tick more than the limit holds is never too few.
         store.set_epoch_deadline(limits.time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
         let outcome = store.set_fuel(limits.fuel).and_then(|()| {
-            let instance = match warm_instance {
+            let instance = match kept {
                 Some(instance) => instance,
                 None => prepared.instantiate(&mut store)?,
             };
@@ -274,7 +277,7 @@ impl Engine {
             Ok(Err(message)) => Err(PluginError::Failed(message)),
             Err(error) => Err(classify(error, limits)),
         };
-        CallReport { result, fuel_used, duration_us, logs }
+        CallReport { result, fuel_used, duration_us, warm, logs }
     }
 }
 
@@ -300,6 +303,7 @@ fn wrong_world<T>(wanted: PluginKind) -> CallReport<T> {
         result: Err(PluginError::Host(format!("not a {} plugin", wanted.world()))),
         fuel_used: 0,
         duration_us: 0,
+        warm: false,
         logs: Vec::new(),
     }
 }

@@ -16,7 +16,7 @@ use super::{Engine, PluginError, PluginKind};
 use crate::clock::SharedClock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::{self, Store};
 use crate::tenants::keys::hex;
 use crate::tenants::{LimitOverrides, Tenant, TenantKey};
@@ -314,6 +314,7 @@ impl Plugins {
         }
         store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
         self.logs.forget(&prefix)?;
+        self.metrics.forget_plugin(&prefix);
         self.unload(|k| k.starts_with(&prefix));
         Ok(())
     }
@@ -390,7 +391,7 @@ impl Plugins {
         &self,
         tenant: &Tenant,
         plugin: &Plugin,
-        function: &str,
+        function: &'static str,
         call: impl FnOnce() -> CallReport<T> + Send + 'static,
     ) -> ApiResult<CallReport<T>> {
         let slots = self
@@ -404,12 +405,21 @@ impl Plugins {
         let report = tokio::task::spawn_blocking(call)
             .await
             .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
-        let outcome = report.result.as_ref().map_or_else(PluginError::code, |_| "ok");
-        self.metrics.plugin_call(outcome, report.duration_us);
+        let key = plugin_key(&tenant.id, &plugin.name);
+        self.metrics.plugin_call(
+            PluginRef { key: &key, tenant: &tenant.id, name: &plugin.name },
+            PluginCall {
+                function,
+                outcome: report.result.as_ref().map_or_else(PluginError::code, |_| "ok"),
+                warm: report.warm,
+                micros: report.duration_us,
+                fuel: report.fuel_used,
+            },
+        );
         let error = report.result.as_ref().err().map(|e| format!("{}: {e}", e.code()));
         if !report.logs.is_empty() || error.is_some() {
             let lines = logs::of_call(&report.logs, error, function, plugin.active_version(), self.clock.now());
-            self.logs.keep(&plugin_key(&tenant.id, &plugin.name), lines)?;
+            self.logs.keep(&key, lines)?;
         }
         Ok(report)
     }
