@@ -1,11 +1,14 @@
-//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins`.
+//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins` (needs `componentize-py`).
 //!
-//! - one evaluation of the week-over-week condition in a fresh `Store` (instantiate + call),
-//!   against the same Rust code compiled natively;
-//! - upload to ready (compile, store, flush) through the registry;
-//! - restart (open the database, load every plugin from its stored artifact) with 100 plugins.
+//! - one evaluation of the Rust week-over-week condition and of the Python example condition,
+//!   each in a fresh instance (a new scope key every call) and in a warm one (the same scope key),
+//!   against the Rust condition's code compiled natively;
+//! - upload to ready (compile, store, flush) through the registry, for the small Rust component
+//!   and the 18 MB Python one, with the compile cache cold and warm;
+//! - restart (open the database, load every plugin from its stored artifact) with 100 plugins of
+//!   each.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,48 +39,86 @@ fn main() {
         target_dir: Some(root.join("target/guests")),
     })
     .expect("the example plugin builds");
-    let wasm = std::fs::read(&built[0]).unwrap();
-    println!("week-over-week-drop component: {} bytes", wasm.len());
+    let rust = std::fs::read(&built[0]).unwrap();
+    let python = std::fs::read(componentize_py(root)).unwrap();
+    println!("components: Rust week-over-week-drop {} bytes, Python usage-limit {} bytes", rust.len(), python.len());
 
-    evaluation(&wasm);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(upload_and_restart(&wasm));
-}
-
-fn evaluation(wasm: &[u8]) {
-    let engine = Engine::new().unwrap();
-    let prepared = engine.compile(PluginKind::Condition, wasm).unwrap().prepared;
-    let input: Evaluation = serde_json::from_value(json!({
-        "rule": { "id": "rule_1", "name": "usage drop" },
-        "customer": { "id": "cus_1", "fields": { "tier": "pro" } },
-        "value": { "current": 700.0, "previous": 1000.0 },
-        "config": { "drop_percent": 20 },
-    }))
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let tree = sled::open(dir.path()).unwrap().open_tree("kv").unwrap();
-    let clock: SharedClock = Arc::new(SystemClock);
-    let wasm_call = || {
-        let env =
-            CallEnv { limits: LIMITS, kv: KvScope::new(tree.clone(), "ten", "wow", "cus_1"), clock: clock.clone() };
-        let report = engine.evaluate(&prepared, env, &input);
-        assert!(report.result.unwrap().fire);
+    let input = |config: serde_json::Value| -> Evaluation {
+        serde_json::from_value(json!({
+            "rule": { "id": "rule_1", "name": "usage" },
+            "customer": { "id": "cus_1", "fields": { "plan": "pro" } },
+            "value": { "current": 700.0, "previous": 1000.0 },
+            "config": config,
+        }))
+        .unwrap()
     };
-    let sdk_input = native_input(&input);
-    let native_call = || {
+    let (rust_input, python_input) = (input(json!({ "drop_percent": 20 })), input(json!({ "limit": 500 })));
+    let sdk_input = native_input(&rust_input);
+    let native = measure(CALLS, || {
         let verdict =
             klaxon_sdk::evaluate_with::<week_over_week_drop::WeekOverWeekDrop>(std::hint::black_box(&sdk_input));
         assert!(verdict.unwrap().fire);
+    });
+    println!("evaluate, native Rust (the Rust condition's code): {native}");
+    for (language, wasm, input, calls) in
+        [("Rust", &rust, &rust_input, CALLS), ("Python", &python, &python_input, CALLS / 10)]
+    {
+        let [fresh, warm] = evaluation(wasm, input, calls);
+        println!("evaluate, {language}, fresh instance: {fresh}");
+        println!("evaluate, {language}, warm instance:  {warm}");
+        println!(
+            "  {language} / native at p50: {:.0}x fresh, {:.0}x warm",
+            fresh.p50.as_secs_f64() / native.p50.as_secs_f64(),
+            warm.p50.as_secs_f64() / native.p50.as_secs_f64()
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(upload_and_restart("Rust", &rust));
+    runtime.block_on(upload_and_restart("Python", &python));
+}
+
+/// Builds the Python example condition with componentize-py.
+fn componentize_py(root: &Path) -> PathBuf {
+    let out = root.join("target/guests/python/bench-condition.wasm");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("componentize-py")
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", "condition", "--quiet", "componentize", "-p"])
+        .arg(root.join("examples/python/condition"))
+        .arg("app")
+        .arg("-o")
+        .arg(&out)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status()
+        .expect("componentize-py runs (pip install componentize-py)");
+    assert!(status.success(), "the Python example builds");
+    out
+}
+
+/// One evaluation after another: in a fresh instance (every call has its own scope key, so none
+/// is ever warm), then in the warm instance of one scope key.
+fn evaluation(wasm: &[u8], input: &Evaluation, calls: usize) -> [Figures; 2] {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let engine = Engine::new(db.open_tree("compile_cache").unwrap()).unwrap();
+    let prepared = engine.compile(PluginKind::Condition, wasm).unwrap().prepared;
+    let tree = db.open_tree("kv").unwrap();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let call = |scope: &str, warm: bool| {
+        let env = CallEnv { limits: LIMITS, kv: KvScope::new(tree.clone(), "ten", "p", scope), clock: clock.clone() };
+        let report = engine.evaluate(&prepared, env, input);
+        assert!(report.result.unwrap().fire);
+        assert_eq!(report.warm, warm);
     };
-    let wasm_figures = measure(wasm_call);
-    let native_figures = measure(native_call);
-    println!("evaluate, fresh Store per call (wasm): {wasm_figures}");
-    println!("evaluate, native Rust, same code:       {native_figures}");
-    println!(
-        "wasm / native: {:.0}x at p50, {:.1}x in throughput",
-        wasm_figures.p50.as_secs_f64() / native_figures.p50.as_secs_f64(),
-        native_figures.per_second / wasm_figures.per_second
-    );
+    let mut n = 0;
+    let fresh = measure(calls, || {
+        n += 1;
+        call(&format!("cus_{n}"), false)
+    });
+    call("cus_1", false);
+    let warm = measure(calls, || call("cus_1", true));
+    [fresh, warm]
 }
 
 /// The same input, as the SDK's types: what the component receives.
@@ -116,24 +157,26 @@ impl std::fmt::Display for Figures {
     }
 }
 
-/// Times `CALLS` calls one by one, after a warm-up.
-fn measure(mut call: impl FnMut()) -> Figures {
-    for _ in 0..CALLS / 10 {
+/// Times `calls` calls one by one, after a warm-up of a tenth as many.
+fn measure(calls: usize, mut call: impl FnMut()) -> Figures {
+    for _ in 0..calls / 10 {
         call();
     }
-    let mut samples = Vec::with_capacity(CALLS);
+    let mut samples = Vec::with_capacity(calls);
     let started = Instant::now();
-    for _ in 0..CALLS {
+    for _ in 0..calls {
         let t = Instant::now();
         call();
         samples.push(t.elapsed());
     }
     let total = started.elapsed();
     samples.sort();
-    Figures { per_second: CALLS as f64 / total.as_secs_f64(), p50: samples[CALLS / 2], p99: samples[CALLS * 99 / 100] }
+    Figures { per_second: calls as f64 / total.as_secs_f64(), p50: samples[calls / 2], p99: samples[calls * 99 / 100] }
 }
 
-async fn upload_and_restart(wasm: &[u8]) {
+/// 100 uploads of the component under 100 names into a new database (the first with the compile
+/// cache cold), then restarts that load them all.
+async fn upload_and_restart(language: &str, wasm: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let key = TenantKey { tenant_id: "ten_bench".into(), key_id: "key_bench".into(), role: Role::Admin };
     let mut uploads = Vec::new();
@@ -145,8 +188,13 @@ async fn upload_and_restart(wasm: &[u8]) {
             uploads.push(started.elapsed());
         }
     }
+    let cold = uploads[0];
     uploads.sort();
-    println!("upload to ready (compile, store, flush): p50 {:?}, max {:?} over 100 uploads", uploads[50], uploads[99]);
+    println!(
+        "{language}: upload to ready (compile, store, flush): first (compile cache cold) {cold:?}; \
+         the other 99 p50 {:?}, max {:?}",
+        uploads[50], uploads[99]
+    );
 
     let mut restarts = Vec::new();
     for _ in 0..5 {
@@ -157,12 +205,15 @@ async fn upload_and_restart(wasm: &[u8]) {
         assert_eq!(loaded, 100);
     }
     restarts.sort();
-    println!("restart with 100 stored plugins (open database, load all artifacts): median {:?}", restarts[2]);
+    println!(
+        "{language}: restart with 100 stored plugins (open database, load all artifacts): median {:?}",
+        restarts[2]
+    );
 }
 
 async fn open(dir: &Path) -> (Plugins, Store) {
     let store = Store::open(dir, 64 << 20).unwrap();
-    let engine = Arc::new(Engine::new().unwrap());
+    let engine = Arc::new(Engine::new(store.compile_cache.clone()).unwrap());
     let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
     (plugins, store)
 }

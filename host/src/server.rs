@@ -60,7 +60,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     let metrics = Arc::new(Metrics::default());
-    let engine = Arc::new(Engine::new().map_err(|e| ServeError::Engine(format!("{e:#}")))?);
+    let engine = Arc::new(Engine::new(store.compile_cache.clone()).map_err(|e| ServeError::Engine(format!("{e:#}")))?);
     let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");

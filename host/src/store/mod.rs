@@ -72,6 +72,8 @@ pub struct Trees {
     pub plugin_kv: sled::Tree,
     /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
     pub plugin_logs: sled::Tree,
+    /// Cranelift's cache key -> a compiled function, shared by all uploads (`plugins::engine`)
+    pub compile_cache: sled::Tree,
     /// `tenant/customer id` -> `Customer`
     pub customers: sled::Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
@@ -190,6 +192,7 @@ impl Store {
             plugin_artifacts: db.open_tree("plugin_artifacts")?,
             plugin_kv: db.open_tree("plugin_kv")?,
             plugin_logs: db.open_tree("plugin_logs")?,
+            compile_cache: db.open_tree("compile_cache")?,
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,
