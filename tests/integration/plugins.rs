@@ -61,7 +61,7 @@ fn uploads_are_checked_before_they_are_accepted() {
 #[test]
 fn versions_pins_switches_limits_and_deletion() {
     let server = Server::start();
-    let (_, key) = server.tenant("acme");
+    let (tenant, key) = server.tenant("acme");
     let wow = &guests().week_over_week_drop;
 
     let (status, first) = server.upload(&key, "wow", "condition", wow);
@@ -104,7 +104,11 @@ fn versions_pins_switches_limits_and_deletion() {
     let (status, error) = patch(json!({ "pinned": 1 }));
     assert_eq!(status, 400, "unknown fields are refused: {error}");
 
+    let artifacts = server.data().join("artifacts").join(&tenant).join("wow");
+    let files = || std::fs::read_dir(&artifacts).map_or(0, |files| files.count());
+    assert_eq!(files(), 2, "one compiled artifact file per version");
     assert_eq!(server.call(Method::DELETE, "/v1/plugins/wow", &key, None).0, 204);
+    assert_eq!(files(), 0, "the artifacts go with the plugin");
     assert_eq!(server.call(Method::GET, "/v1/plugins/wow", &key, None).0, 404);
     assert_eq!(server.call(Method::GET, "/v1/plugins/wow/versions", &key, None).0, 404);
     assert_eq!(server.upload(&key, "wow", "condition", wow).1["version"]["version"], 1, "a new plugin starts over");

@@ -111,8 +111,13 @@ impl Server {
     /// A graceful stop, `change` on the stopped server's data folder, and a start.
     pub fn while_stopped(&mut self, change: impl FnOnce(&Path)) {
         self.stop("TERM");
-        change(&self.dir.path().join("data"));
+        change(&self.data());
         self.spawn();
+    }
+
+    /// The server's data folder.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// A graceful stop and a start on the same data folder.

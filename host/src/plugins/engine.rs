@@ -2,6 +2,7 @@
 //! components, and running a call under its limits, in a fresh `Store` or in the warm one kept for
 //! the same plugin version and scope (see `warm`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -145,14 +146,17 @@ impl Engine {
         Ok(Compiled { prepared, artifact, imports })
     }
 
-    /// Loads an artifact `compile` produced. `None` when this build of wasmtime cannot use it
-    /// (it was made by another version): the caller compiles the component again.
-    pub fn load(&self, kind: PluginKind, artifact: &[u8]) -> Option<Prepared> {
-        wasmtime::Engine::detect_precompiled(artifact)?;
-        // SAFETY: artifacts come only from `Component::serialize` in `compile` and are kept in
-        // the server's own database; nothing a tenant uploads is ever deserialized.
+    /// Loads an artifact file `compile` produced, mapping it. `None` when there is none or this
+    /// build of wasmtime cannot use it (it was made by another version): the caller compiles the
+    /// component again.
+    pub fn load(&self, kind: PluginKind, artifact: &Path) -> Option<Prepared> {
+        wasmtime::Engine::detect_precompiled_file(artifact).ok()??;
+        // SAFETY: artifact files come only from `Component::serialize` in `compile` and are kept
+        // in the server's own data folder, which nothing else writes while it runs (a new
+        // artifact replaces the file by rename, leaving a mapped one intact); nothing a tenant
+        // uploads is ever deserialized.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
+        let component = unsafe { Component::deserialize_file(&self.engine, artifact) }.ok()?;
         self.prepare(kind, &component).ok()
     }
 

@@ -5,6 +5,7 @@
 //! `sandbox` (what a call's store holds and the host imports). `registry` keeps plugins and
 //! their versions in sled and caches the loaded ones.
 
+mod artifacts;
 mod bindings;
 pub mod build;
 mod engine;

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::artifacts::Artifacts;
 use super::engine::{CallEnv, CallReport, Compiled, Prepared};
 use super::io::{Evaluation, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
@@ -89,6 +90,7 @@ pub struct Plugins {
     calls: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     cores: usize,
     logs: PluginLogs,
+    artifacts: Arc<Artifacts>,
 }
 
 fn plugin_key(tenant: &str, name: &str) -> String {
@@ -127,6 +129,7 @@ impl Plugins {
             calls: Default::default(),
             cores,
             logs: PluginLogs::new(store.plugin_logs.clone()),
+            artifacts: Arc::new(Artifacts::new(store.dir.join("artifacts"))),
             store,
         }
     }
@@ -210,7 +213,7 @@ impl Plugins {
         // The plugin record is written last: until it points at the new version, a crash
         // leaves only an unreferenced version that the next upload overwrites.
         self.store.plugin_components.insert(&vkey, component.as_ref()).map_err(store::StoreError::from)?;
-        self.store.plugin_artifacts.insert(&vkey, artifact).map_err(store::StoreError::from)?;
+        self.write_artifact(&vkey, artifact).await?;
         store::put_json(&self.store.plugin_versions, &vkey, &version)?;
         let previous_active = (plugin.latest_version > 0).then(|| plugin.active_version());
         plugin.latest_version = version.version;
@@ -301,6 +304,7 @@ impl Plugins {
         for plugin in self.list(tenant)? {
             self.remove(tenant, &plugin.name)?;
         }
+        self.remove_artifacts(&format!("{tenant}/"))?;
         self.calls.lock().expect("call slots lock").remove(tenant);
         Ok(())
     }
@@ -309,9 +313,10 @@ impl Plugins {
         let prefix = plugin_key(tenant, name);
         // The record goes first: once it is gone, nothing reaches the rest.
         self.store.plugins.remove(&prefix).map_err(store::StoreError::from)?;
-        for tree in [&self.store.plugin_versions, &self.store.plugin_components, &self.store.plugin_artifacts] {
+        for tree in [&self.store.plugin_versions, &self.store.plugin_components] {
             store::remove_prefix(tree, &prefix)?;
         }
+        self.remove_artifacts(&prefix)?;
         store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
         self.logs.forget(&prefix)?;
         self.metrics.forget_plugin(&prefix);
@@ -431,9 +436,8 @@ impl Plugins {
         if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
             return Ok(prepared.clone());
         }
-        let artifact = self.store.plugin_artifacts.get(&vkey).map_err(store::StoreError::from)?;
-        let (engine, kind) = (self.engine.clone(), plugin.kind);
-        let loaded = tokio::task::spawn_blocking(move || artifact.and_then(|a| engine.load(kind, &a)))
+        let (engine, kind, path) = (self.engine.clone(), plugin.kind, self.artifacts.path(&vkey));
+        let loaded = tokio::task::spawn_blocking(move || engine.load(kind, &path))
             .await
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let prepared = match loaded {
@@ -464,8 +468,22 @@ impl Plugins {
             .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
         let compiled = self.compile(kind, bytes::Bytes::from(component.to_vec())).await?;
         tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
-        self.store.plugin_artifacts.insert(vkey, compiled.artifact).map_err(store::StoreError::from)?;
+        self.write_artifact(vkey, compiled.artifact).await?;
         Ok(compiled.prepared)
+    }
+
+    fn remove_artifacts(&self, folder_key: &str) -> ApiResult<()> {
+        self.artifacts.remove(folder_key).map_err(|e| PluginError::Host(format!("removing artifacts: {e}")).into())
+    }
+
+    /// Writes a compiled artifact's file, durably, on a blocking thread.
+    async fn write_artifact(&self, vkey: &str, artifact: Vec<u8>) -> ApiResult<()> {
+        let (artifacts, vkey) = (self.artifacts.clone(), vkey.to_string());
+        tokio::task::spawn_blocking(move || artifacts.write(&vkey, &artifact))
+            .await
+            .map_err(|e| PluginError::Host(e.to_string()))?
+            .map_err(|e| PluginError::Host(format!("writing the compiled artifact: {e}")))?;
+        Ok(())
     }
 }
 

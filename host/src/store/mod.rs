@@ -50,6 +50,8 @@ impl std::ops::Deref for Store {
 
 pub struct Trees {
     db: sled::Db,
+    /// The data folder; the database is its `db` folder.
+    pub dir: std::path::PathBuf,
     /// Callers waiting for a flush: one flush covers all who asked before it began.
     flushes: group::Group<(), ()>,
     /// Delivery queue entries written since the delivery worker last took them.
@@ -66,8 +68,6 @@ pub struct Trees {
     pub plugin_versions: sled::Tree,
     /// `tenant/name/version` -> the component as uploaded
     pub plugin_components: sled::Tree,
-    /// `tenant/name/version` -> the compiled artifact, so a restart does not compile again
-    pub plugin_artifacts: sled::Tree,
     /// `tenant/name/` + scope key + key -> bytes a plugin stored
     pub plugin_kv: sled::Tree,
     /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
@@ -182,6 +182,9 @@ impl Store {
     /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
         let db = sled::Config::new().path(dir.join("db")).cache_capacity(cache_bytes).open()?;
+        // Compiled plugin artifacts were kept here before they became files
+        // (`plugins::artifacts`); a plugin without one is compiled again from its component.
+        db.drop_tree("plugin_artifacts")?;
         Ok(Store(Arc::new(Trees {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
@@ -189,7 +192,6 @@ impl Store {
             plugins: db.open_tree("plugins")?,
             plugin_versions: db.open_tree("plugin_versions")?,
             plugin_components: db.open_tree("plugin_components")?,
-            plugin_artifacts: db.open_tree("plugin_artifacts")?,
             plugin_kv: db.open_tree("plugin_kv")?,
             plugin_logs: db.open_tree("plugin_logs")?,
             compile_cache: db.open_tree("compile_cache")?,
@@ -220,6 +222,7 @@ impl Store {
             silences: Collection(db.open_tree("silences")?),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
+            dir: dir.to_path_buf(),
             db,
         })))
     }
