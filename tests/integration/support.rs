@@ -252,51 +252,98 @@ fn build(dir: &Path, target: &Path, wasi: bool) -> Vec<PathBuf> {
     String::from_utf8(output.stdout).expect("paths").lines().map(PathBuf::from).collect()
 }
 
-/// The Python guests, built from source with componentize-py (`pip install componentize-py`)
-/// once per test run: the example condition and template, and a hostile condition.
-pub struct PythonGuests {
+/// A language's guests, built from source by that language's tool once per test run: the example
+/// condition and template, and a hostile condition.
+pub struct LanguageGuests {
     pub condition: Vec<u8>,
     pub template: Vec<u8>,
     pub hostile: Vec<u8>,
 }
 
-pub fn python_guests() -> &'static PythonGuests {
-    static GUESTS: OnceLock<PythonGuests> = OnceLock::new();
+/// Built with componentize-py (`pip install componentize-py`).
+pub fn python_guests() -> &'static LanguageGuests {
+    static GUESTS: OnceLock<LanguageGuests> = OnceLock::new();
     GUESTS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-        let out = root.join("target/guests/python");
-        std::fs::create_dir_all(&out).expect("output folder");
+        let root = workspace_root();
         let apps = [
             ("condition", root.join("examples/python/condition")),
             ("template", root.join("examples/python/template")),
             ("condition", root.join("tests/components/python-hostile")),
         ];
-        // componentize-py is mostly single-threaded: the three build at once.
-        let builds: Vec<(PathBuf, Child)> = apps
-            .iter()
-            .enumerate()
-            .map(|(i, (world, app))| {
-                let wasm = out.join(format!("{i}-{world}.wasm"));
-                let child = Command::new("componentize-py")
-                    .arg("-d")
-                    .arg(root.join("wit"))
-                    .args(["-w", world, "--quiet", "componentize", "-p"])
-                    .arg(app)
-                    .arg("app")
-                    .arg("-o")
-                    .arg(&wasm)
+        build_language(
+            "python",
+            apps.map(|(world, app)| {
+                let wit = root.join("wit");
+                move |wasm: &Path| {
+                    let mut command = Command::new("componentize-py");
+                    command.arg("-d").arg(wit).args(["-w", world, "--quiet", "componentize", "-p"]);
+                    command.arg(app).arg("app").arg("-o").arg(wasm);
                     // Python would leave __pycache__ folders beside the sources.
-                    .env("PYTHONDONTWRITEBYTECODE", "1")
-                    .spawn()
-                    .expect("componentize-py runs (pip install componentize-py)");
-                (wasm, child)
-            })
-            .collect();
-        let mut built = builds.into_iter().map(|(wasm, mut child)| {
-            assert!(child.wait().expect("componentize-py finishes").success(), "building {} failed", wasm.display());
-            std::fs::read(&wasm).expect("component")
-        });
-        let mut next = || built.next().expect("three components");
-        PythonGuests { condition: next(), template: next(), hostile: next() }
+                    command.env("PYTHONDONTWRITEBYTECODE", "1");
+                    command
+                }
+            }),
+        )
     })
+}
+
+/// Built with componentize-js (`npm install` in `examples/javascript`).
+pub fn javascript_guests() -> &'static LanguageGuests {
+    static GUESTS: OnceLock<LanguageGuests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = workspace_root();
+        let tool = root.join("examples/javascript/node_modules/.bin/componentize-js");
+        let apps = [
+            ("condition", root.join("examples/javascript/condition.js")),
+            ("template", root.join("examples/javascript/template.js")),
+            ("condition", root.join("tests/components/javascript-hostile/hostile.js")),
+        ];
+        build_language(
+            "javascript",
+            apps.map(|(world, app)| {
+                let (tool, wit) = (tool.clone(), root.join("wit"));
+                move |wasm: &Path| {
+                    let mut command = Command::new(&tool);
+                    command.arg(app).arg("-w").arg(wit).args([
+                        "-n",
+                        world,
+                        "-d",
+                        "stdio",
+                        "random",
+                        "clocks",
+                        "http",
+                        "fetch-event",
+                    ]);
+                    command.arg("-o").arg(wasm).stdout(Stdio::null());
+                    command
+                }
+            }),
+        )
+    })
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Runs the three build commands at once (the tools are mostly single-threaded), each writing to
+/// the path it is given, and reads the components.
+fn build_language(language: &str, commands: [impl FnOnce(&Path) -> Command; 3]) -> LanguageGuests {
+    let out = workspace_root().join("target/guests").join(language);
+    std::fs::create_dir_all(&out).expect("output folder");
+    let builds: Vec<(PathBuf, Child)> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| {
+            let wasm = out.join(format!("{i}.wasm"));
+            let child = command(&wasm).spawn().unwrap_or_else(|e| panic!("the {language} build tool runs: {e}"));
+            (wasm, child)
+        })
+        .collect();
+    let mut built = builds.into_iter().map(|(wasm, mut child)| {
+        assert!(child.wait().expect("the build finishes").success(), "building {} failed", wasm.display());
+        std::fs::read(&wasm).expect("component")
+    });
+    let mut next = || built.next().expect("three components");
+    LanguageGuests { condition: next(), template: next(), hostile: next() }
 }
