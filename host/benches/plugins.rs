@@ -1,6 +1,8 @@
-//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins` (needs `componentize-py`).
+//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins` (needs `componentize-py`, and
+//! `npm install` in `examples/javascript`).
 //!
-//! - one evaluation of the Rust week-over-week condition and of the Python example condition,
+//! - one evaluation of the Rust week-over-week condition and of the Python and JavaScript example
+//!   conditions,
 //!   each in a fresh instance (a new scope key every call) and in a warm one (the same scope key),
 //!   against the Rust condition's code compiled natively;
 //! - upload to ready (compile, store, flush) through the registry, for the small Rust component
@@ -41,7 +43,13 @@ fn main() {
     .expect("the example plugin builds");
     let rust = std::fs::read(&built[0]).unwrap();
     let python = std::fs::read(componentize_py(root)).unwrap();
-    println!("components: Rust week-over-week-drop {} bytes, Python usage-limit {} bytes", rust.len(), python.len());
+    let javascript = std::fs::read(componentize_js(root)).unwrap();
+    println!(
+        "components: Rust week-over-week-drop {} bytes, Python usage-limit {} bytes, JavaScript usage-limit {} bytes",
+        rust.len(),
+        python.len(),
+        javascript.len()
+    );
 
     let input = |config: serde_json::Value| -> Evaluation {
         serde_json::from_value(json!({
@@ -60,9 +68,11 @@ fn main() {
         assert!(verdict.unwrap().fire);
     });
     println!("evaluate, native Rust (the Rust condition's code): {native}");
-    for (language, wasm, input, calls) in
-        [("Rust", &rust, &rust_input, CALLS), ("Python", &python, &python_input, CALLS / 10)]
-    {
+    for (language, wasm, input, calls) in [
+        ("Rust", &rust, &rust_input, CALLS),
+        ("Python", &python, &python_input, CALLS / 10),
+        ("JavaScript", &javascript, &python_input, CALLS / 10),
+    ] {
         let [fresh, warm] = evaluation(wasm, input, calls);
         println!("evaluate, {language}, fresh instance: {fresh}");
         println!("evaluate, {language}, warm instance:  {warm}");
@@ -93,6 +103,24 @@ fn componentize_py(root: &Path) -> PathBuf {
         .status()
         .expect("componentize-py runs (pip install componentize-py)");
     assert!(status.success(), "the Python example builds");
+    out
+}
+
+/// Builds the JavaScript example condition with componentize-js.
+fn componentize_js(root: &Path) -> PathBuf {
+    let out = root.join("target/guests/javascript/bench-condition.wasm");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let examples = root.join("examples/javascript");
+    let status = std::process::Command::new(examples.join("node_modules/.bin/componentize-js"))
+        .arg(examples.join("condition.js"))
+        .arg("-w")
+        .arg(root.join("wit"))
+        .args(["-n", "condition", "-d", "stdio", "random", "clocks", "http", "fetch-event", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("componentize-js runs (npm install in examples/javascript)");
+    assert!(status.success(), "the JavaScript example builds");
     out
 }
 
