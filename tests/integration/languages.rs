@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::Setup;
 use crate::receivers::{Receiver, signature_valid};
-use crate::support::{LanguageGuests, evaluation, javascript_guests, python_guests};
+use crate::support::{ADMIN, LanguageGuests, Server, evaluation, javascript_guests, python_guests};
 
 /// A rule over each customer's hours in the last hour, judged by the condition plugin `plugin`,
 /// notifying `channel`.
@@ -31,7 +31,7 @@ fn customer(s: &Setup, id: &str, fields: Value) {
 }
 
 fn usage(s: &Setup, id: &str, customer: &str, hours: f64) {
-    let now = s.server.call(Method::GET, "/v1/clock", crate::support::ADMIN, None).1["now"].clone();
+    let now = s.server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();
     let event = json!({ "id": id, "customer_id": customer, "type": "usage", "timestamp": now, "properties": { "hours": hours } });
     let (status, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [event] })));
     assert_eq!(status, 200, "{body}");
@@ -116,17 +116,24 @@ fn condition_and_template_drive_a_rule_and_a_channel(guests: &LanguageGuests) {
 }
 
 fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
-    let s = Setup::start("");
-    assert_eq!(s.server.upload(&s.key, "hostile", "condition", &guests.hostile).0, 201);
+    let server = Server::start();
+    let (tenant, key) = server.tenant("mallory");
+    // Time is plentiful, so the endless loop stops at its fuel even on a machine busy with other
+    // tests.
+    let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
+    let (status, body) =
+        server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.upload(&key, "hostile", "condition", &guests.hostile).0, 201);
     for (behaviour, code, limit) in
         [("infinite-loop", "plugin_fuel_exhausted", "fuel"), ("memory-bomb", "plugin_memory_exceeded", "memory_bytes")]
     {
-        let (status, body) = s.server.invoke(&s.key, "hostile", evaluation(json!({ "behaviour": behaviour })));
+        let (status, body) = server.invoke(&key, "hostile", evaluation(json!({ "behaviour": behaviour })));
         assert_eq!((status, body["error"]["code"].as_str()), (422, Some(code)), "{behaviour}: {body}");
         assert_eq!(body["error"]["limit"], limit, "{behaviour}: {body}");
     }
     // The guest's own error, after both: the plugin still answers.
-    let (status, body) = s.server.invoke(&s.key, "hostile", evaluation(json!({ "behaviour": "none" })));
+    let (status, body) = server.invoke(&key, "hostile", evaluation(json!({ "behaviour": "none" })));
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_error")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown behaviour 'none'"), "{body}");
 }
