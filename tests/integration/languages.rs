@@ -121,9 +121,7 @@ fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
     // Time is plentiful, so the endless loop stops at its fuel even on a machine busy with other
     // tests.
     let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
-    let (status, body) =
-        server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
-    assert_eq!(status, 200, "{body}");
+    server.plugin_limits(&tenant, limits);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests.hostile).0, 201);
     for (behaviour, code, limit) in
         [("infinite-loop", "plugin_fuel_exhausted", "fuel"), ("memory-bomb", "plugin_memory_exceeded", "memory_bytes")]

@@ -40,9 +40,7 @@ fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     // Time is plentiful, so each case stops at its own limit even on a machine busy with other
     // tests (a memory bomb on a loaded machine could otherwise run into the default 100 ms first).
     let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
-    let (status, body) =
-        server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
-    assert_eq!(status, 200, "{body}");
+    server.plugin_limits(&tenant, limits);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 
     let cases = [
@@ -103,9 +101,7 @@ fn an_endless_loop_is_stopped_by_the_clock_when_fuel_is_plentiful() {
     let check_bystander = bystander(&server);
     let (tenant, key) = server.tenant("mallory");
     let limits = json!({ "fuel": 1_000_000_000_000u64, "time_ms": 200, "memory_bytes": 16777216, "input_bytes": 65536, "output_bytes": 65536 });
-    let (status, _) =
-        server.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
-    assert_eq!(status, 200);
+    server.plugin_limits(&tenant, limits);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 
     // Twice as many endless loops as the tenant has call slots (one per core), while the

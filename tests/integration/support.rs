@@ -176,6 +176,13 @@ impl Server {
         self.call(Method::POST, &format!("/v1/plugins/{name}/invoke"), token, Some(input))
     }
 
+    /// Sets a tenant's plugin limits, as the platform admin.
+    pub fn plugin_limits(&self, tenant: &str, limits: Value) {
+        let (status, body) =
+            self.call(Method::PATCH, &format!("/v1/tenants/{tenant}"), ADMIN, Some(json!({ "plugin_limits": limits })));
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// One sample of a counter or gauge from `/metrics`.
     pub fn metric(&self, sample: &str) -> f64 {
         let text = self.request(Method::GET, "/metrics", None).send().expect("metrics").text().expect("text");
