@@ -1,8 +1,8 @@
-//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins` (needs `componentize-py`, and
-//! `npm install` in `examples/javascript`).
+//! Plugin runtime figures: `cargo bench -p klaxon --bench plugins` (needs `componentize-py`,
+//! `npm install` in `examples/javascript`, and what `examples/c/build.sh` names).
 //!
-//! - one evaluation of the Rust week-over-week condition and of the Python and JavaScript example
-//!   conditions,
+//! - one evaluation of the Rust week-over-week condition and of the Python, JavaScript and C
+//!   example conditions,
 //!   each in a fresh instance (a new scope key every call) and in a warm one (the same scope key),
 //!   against the Rust condition's code compiled natively;
 //! - upload to ready (compile, store, flush) through the registry, for the small Rust component
@@ -44,11 +44,13 @@ fn main() {
     let rust = std::fs::read(&built[0]).unwrap();
     let python = std::fs::read(componentize_py(root)).unwrap();
     let javascript = std::fs::read(componentize_js(root)).unwrap();
+    let c = std::fs::read(build_c(root)).unwrap();
     println!(
-        "components: Rust week-over-week-drop {} bytes, Python usage-limit {} bytes, JavaScript usage-limit {} bytes",
+        "components: Rust week-over-week-drop {} bytes; usage-limit in Python {} bytes, JavaScript {} bytes, C {} bytes",
         rust.len(),
         python.len(),
-        javascript.len()
+        javascript.len(),
+        c.len()
     );
 
     let input = |config: serde_json::Value| -> Evaluation {
@@ -72,6 +74,7 @@ fn main() {
         ("Rust", &rust, &rust_input, CALLS),
         ("Python", &python, &python_input, CALLS / 10),
         ("JavaScript", &javascript, &python_input, CALLS / 10),
+        ("C", &c, &python_input, CALLS),
     ] {
         let [fresh, warm] = evaluation(wasm, input, calls);
         println!("evaluate, {language}, fresh instance: {fresh}");
@@ -121,6 +124,21 @@ fn componentize_js(root: &Path) -> PathBuf {
         .status()
         .expect("componentize-js runs (npm install in examples/javascript)");
     assert!(status.success(), "the JavaScript example builds");
+    out
+}
+
+/// Builds the C example condition with its build script.
+fn build_c(root: &Path) -> PathBuf {
+    let out = root.join("target/guests/c/bench-condition.wasm");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg(root.join("examples/c/build.sh"))
+        .arg("condition")
+        .arg(root.join("examples/c/condition/usage_limit.c"))
+        .arg(&out)
+        .status()
+        .expect("bash runs");
+    assert!(status.success(), "the C example builds");
     out
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::Setup;
 use crate::receivers::{Receiver, signature_valid};
-use crate::support::{ADMIN, LanguageGuests, Server, evaluation, javascript_guests, python_guests};
+use crate::support::{ADMIN, LanguageGuests, Server, c_guests, evaluation, javascript_guests, python_guests};
 
 /// A rule over each customer's hours in the last hour, judged by the condition plugin `plugin`,
 /// notifying `channel`.
@@ -48,6 +48,11 @@ fn javascript_condition_and_template_drive_a_rule_and_a_channel() {
 }
 
 #[test]
+fn c_condition_and_template_drive_a_rule_and_a_channel() {
+    condition_and_template_drive_a_rule_and_a_channel(c_guests());
+}
+
+#[test]
 fn hostile_python_is_contained_with_the_limit_named() {
     hostile_guest_is_contained_with_the_limit_named(python_guests());
 }
@@ -55,6 +60,11 @@ fn hostile_python_is_contained_with_the_limit_named() {
 #[test]
 fn hostile_javascript_is_contained_with_the_limit_named() {
     hostile_guest_is_contained_with_the_limit_named(javascript_guests());
+}
+
+#[test]
+fn hostile_c_is_contained_with_the_limit_named() {
+    hostile_guest_is_contained_with_the_limit_named(c_guests());
 }
 
 /// The examples of every language behave alike: the condition picks the limit of the customer's
@@ -66,7 +76,7 @@ fn condition_and_template_drive_a_rule_and_a_channel(guests: &LanguageGuests) {
     {
         let (status, body) = s.server.upload(&s.key, name, kind, component);
         assert_eq!(status, 201, "{name}: {body}");
-        assert!(body["version"]["imports"].to_string().contains("klaxon:plugin/host@0.1.0"), "{body}");
+        assert!(body["version"]["imports"].to_string().contains("klaxon:plugin/types@0.1.0"), "{body}");
     }
 
     // Invoked directly: the condition reads the customer's plan.

@@ -335,6 +335,31 @@ fn workspace_root() -> PathBuf {
 
 /// Runs the three build commands at once (the tools are mostly single-threaded), each writing to
 /// the path it is given, and reads the components.
+/// Built with `examples/c/build.sh` (wit-bindgen's C bindings, clang for wasm32-wasi).
+pub fn c_guests() -> &'static LanguageGuests {
+    static GUESTS: OnceLock<LanguageGuests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = workspace_root();
+        let script = root.join("examples/c/build.sh");
+        let apps = [
+            ("condition", root.join("examples/c/condition/usage_limit.c")),
+            ("template", root.join("examples/c/template/compact_json.c")),
+            ("condition", root.join("tests/components/c-hostile/hostile.c")),
+        ];
+        build_language(
+            "c",
+            apps.map(|(world, app)| {
+                let script = script.clone();
+                move |wasm: &Path| {
+                    let mut command = Command::new("bash");
+                    command.arg(script).arg(world).arg(app).arg(wasm);
+                    command
+                }
+            }),
+        )
+    })
+}
+
 fn build_language(language: &str, commands: [impl FnOnce(&Path) -> Command; 3]) -> LanguageGuests {
     let out = workspace_root().join("target/guests").join(language);
     std::fs::create_dir_all(&out).expect("output folder");
