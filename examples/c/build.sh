@@ -14,7 +14,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 bindings=$(mktemp -d)
 trap 'rm -rf "$bindings"' EXIT
-wit-bindgen c "$here/../../wit" --world "$world" --out-dir "$bindings" >/dev/null
+# wit-bindgen names each file it writes; say only what went wrong.
+if ! out=$(wit-bindgen c "$here/../../wit" --world "$world" --out-dir "$bindings" 2>&1); then
+    echo "$out" >&2
+    exit 1
+fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 linker="$(rustc --print sysroot)/lib/rustlib/$host/bin/wasm-component-ld"

@@ -21,7 +21,7 @@ use klaxon::plugins::io::Evaluation;
 use klaxon::plugins::{CallEnv, Engine, KvScope, PluginKind, Plugins};
 use klaxon::store::Store;
 use klaxon::tenants::PluginLimits;
-use klaxon::tenants::{Role, TenantKey};
+use klaxon::tenants::{Role, Tenant, TenantKey};
 use serde_json::json;
 
 const CALLS: usize = 20_000;
@@ -96,7 +96,7 @@ fn componentize_py(root: &Path) -> PathBuf {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let status = std::process::Command::new("componentize-py")
         .arg("-d")
-        .arg(root.join("wit"))
+        .arg(root.join("wit/0.1.0"))
         .args(["-w", "condition", "--quiet", "componentize", "-p"])
         .arg(root.join("examples/python/condition"))
         .arg("app")
@@ -117,7 +117,7 @@ fn componentize_js(root: &Path) -> PathBuf {
     let status = std::process::Command::new(examples.join("node_modules/.bin/componentize-js"))
         .arg(examples.join("condition.js"))
         .arg("-w")
-        .arg(root.join("wit"))
+        .arg(root.join("wit/0.1.0"))
         .args(["-n", "condition", "-d", "stdio", "random", "clocks", "http", "fetch-event", "-o"])
         .arg(&out)
         .stdout(std::process::Stdio::null())
@@ -225,12 +225,21 @@ fn measure(calls: usize, mut call: impl FnMut()) -> Figures {
 async fn upload_and_restart(language: &str, wasm: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let key = TenantKey { tenant_id: "ten_bench".into(), key_id: "key_bench".into(), role: Role::Admin };
+    let tenant = Tenant {
+        id: key.tenant_id.clone(),
+        name: "bench".into(),
+        created_at: jiff::Timestamp::now(),
+        plugin_limits: LIMITS,
+    };
     let mut uploads = Vec::new();
     {
         let (plugins, _store) = open(dir.path()).await;
         for i in 0..100 {
             let started = Instant::now();
-            plugins.upload(&key, &format!("plugin-{i}"), PluginKind::Condition, wasm.to_vec().into()).await.unwrap();
+            plugins
+                .upload(&key, &tenant, &format!("plugin-{i}"), PluginKind::Condition, wasm.to_vec().into())
+                .await
+                .unwrap();
             uploads.push(started.elapsed());
         }
     }

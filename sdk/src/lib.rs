@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 #[doc(hidden)]
 pub mod condition_bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "condition",
         pub_export_macro: true,
         export_macro_name: "export_condition",
@@ -43,7 +43,7 @@ pub mod condition_bindings {
 #[doc(hidden)]
 pub mod template_bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "template",
         pub_export_macro: true,
         export_macro_name: "export_template",

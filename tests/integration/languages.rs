@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::Setup;
 use crate::receivers::{Receiver, signature_valid};
-use crate::support::{ADMIN, LanguageGuests, Server, c_guests, evaluation, javascript_guests, python_guests};
+use crate::support::{ADMIN, LanguageGuests, Server, c_guests, evaluation, guests, javascript_guests, python_guests};
 
 /// A rule over each customer's hours in the last hour, judged by the condition plugin `plugin`,
 /// notifying `channel`.
@@ -76,7 +76,7 @@ fn condition_and_template_drive_a_rule_and_a_channel(guests: &LanguageGuests) {
     {
         let (status, body) = s.server.upload(&s.key, name, kind, component);
         assert_eq!(status, 201, "{name}: {body}");
-        assert!(body["version"]["imports"].to_string().contains("klaxon:plugin/types@0.1.0"), "{body}");
+        assert_eq!(body["version"]["wit_version"], guests.wit_version, "{body}");
     }
 
     // Invoked directly: the condition reads the customer's plan.
@@ -144,4 +144,67 @@ fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
     let (status, body) = server.invoke(&key, "hostile", evaluation(json!({ "behaviour": "none" })));
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_error")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown behaviour 'none'"), "{body}");
+}
+
+/// A component built against klaxon:plugin@0.1.0 and one built against 0.2.0, in one tenant:
+/// each is called with the records of its own version, before and after a restart.
+#[test]
+fn wit_versions_0_1_and_0_2_load_side_by_side() {
+    let mut server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let (rust, c) = (guests(), c_guests());
+    for (name, kind, component) in [
+        ("wow", "condition", &rust.week_over_week_drop),
+        ("slack", "template", &rust.slack_blocks),
+        ("usage-limit", "condition", &c.condition),
+        ("compact", "template", &c.template),
+    ] {
+        assert_eq!(server.upload(&key, name, kind, component).0, 201, "{name}");
+    }
+    let version = |server: &Server, name: &str| {
+        let (status, body) = server.call(Method::GET, &format!("/v1/plugins/{name}/versions"), &key, None);
+        assert_eq!(status, 200, "{body}");
+        body["items"][0].clone()
+    };
+    let check = |server: &Server| {
+        let (old, new) = (version(server, "wow"), version(server, "usage-limit"));
+        assert_eq!((old["wit_version"].as_str(), new["wit_version"].as_str()), (Some("0.1.0"), Some("0.2.0")));
+        assert_eq!(old["config_schema"], Value::Null, "0.1.0 has no config-schema");
+        assert_eq!(new["config_schema"]["properties"]["limit"]["type"], "number", "{new}");
+        assert_eq!(version(server, "compact")["wit_version"], "0.2.0");
+
+        // Conditions: the 0.1.0 one gets JSON text, the 0.2.0 one typed fields.
+        let mut input = evaluation(json!({ "drop_percent": 20 }));
+        input["value"] = json!({ "current": 700.0, "previous": 1000.0 });
+        let (status, body) = server.invoke(&key, "wow", input);
+        assert_eq!((status, body["output"]["fire"].as_bool()), (200, Some(true)), "{body}");
+        let mut input = evaluation(json!({ "limit": 10, "plans": { "pro": 1000 } }));
+        input["customer"] = json!({ "id": "cus_1", "fields": { "plan": "pro", "seats": 120, "tags": ["a"] } });
+        input["value"] = json!({ "current": 250.0 });
+        let (status, body) = server.invoke(&key, "usage-limit", input);
+        assert_eq!((status, body["output"]["fire"].as_bool()), (200, Some(false)), "{body}");
+        assert_eq!(body["output"]["labels"], json!({ "limit": "1000", "plan": "pro" }));
+
+        // Templates: a cohort notification's context; only 0.2.0 sees the cohort.
+        let member = |id: &str| json!({ "id": id, "fields": { "plan": "pro" }, "at": "2030-01-07T00:00:00Z" });
+        let context = json!({
+            "tenant": "acme",
+            "rule": { "id": "rule_1", "name": "Churn risk", "severity": "warning" },
+            "state": { "previous": "ok", "current": "in_alarm" },
+            "notification": { "id": "ntf_1", "timestamp": "2030-01-07T00:00:00Z", "url": "/v1/notifications/ntf_1" },
+            "cohort": { "id": "coh_1", "name": "New and failing" },
+            "entered": [member("cus_1"), member("cus_2")], "exited": [member("cus_3")],
+            "entered_count": 2, "exited_count": 1,
+        });
+        let (status, body) = server.invoke(&key, "compact", context.clone());
+        assert_eq!(status, 200, "{body}");
+        let message: Value = serde_json::from_str(body["output"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(message["headline"], "New and failing: 2 entered, 1 left", "{message}");
+        assert_eq!((message["entered"].as_u64(), message["exited"].as_u64()), (Some(2), Some(1)));
+        let (status, body) = server.invoke(&key, "slack", context);
+        assert_eq!(status, 200, "a 0.1.0 template renders the same context without the cohort: {body}");
+    };
+    check(&server);
+    server.restart();
+    check(&server);
 }

@@ -262,6 +262,8 @@ fn build(dir: &Path, target: &Path, wasi: bool) -> Vec<PathBuf> {
 /// A language's guests, built from source by that language's tool once per test run: the example
 /// condition and template, and a hostile condition.
 pub struct LanguageGuests {
+    /// The version of `klaxon:plugin` the language's examples are built against.
+    pub wit_version: &'static str,
     pub condition: Vec<u8>,
     pub template: Vec<u8>,
     pub hostile: Vec<u8>,
@@ -279,8 +281,9 @@ pub fn python_guests() -> &'static LanguageGuests {
         ];
         build_language(
             "python",
+            "0.1.0",
             apps.map(|(world, app)| {
-                let wit = root.join("wit");
+                let wit = root.join("wit/0.1.0");
                 move |wasm: &Path| {
                     let mut command = Command::new("componentize-py");
                     command.arg("-d").arg(wit).args(["-w", world, "--quiet", "componentize", "-p"]);
@@ -307,8 +310,9 @@ pub fn javascript_guests() -> &'static LanguageGuests {
         ];
         build_language(
             "javascript",
+            "0.1.0",
             apps.map(|(world, app)| {
-                let (tool, wit) = (tool.clone(), root.join("wit"));
+                let (tool, wit) = (tool.clone(), root.join("wit/0.1.0"));
                 move |wasm: &Path| {
                     let mut command = Command::new(&tool);
                     command.arg(app).arg("-w").arg(wit).args([
@@ -348,6 +352,7 @@ pub fn c_guests() -> &'static LanguageGuests {
         ];
         build_language(
             "c",
+            "0.2.0",
             apps.map(|(world, app)| {
                 let script = script.clone();
                 move |wasm: &Path| {
@@ -360,7 +365,11 @@ pub fn c_guests() -> &'static LanguageGuests {
     })
 }
 
-fn build_language(language: &str, commands: [impl FnOnce(&Path) -> Command; 3]) -> LanguageGuests {
+fn build_language(
+    language: &str,
+    wit_version: &'static str,
+    commands: [impl FnOnce(&Path) -> Command; 3],
+) -> LanguageGuests {
     let out = workspace_root().join("target/guests").join(language);
     std::fs::create_dir_all(&out).expect("output folder");
     let builds: Vec<(PathBuf, Child)> = commands
@@ -377,5 +386,5 @@ fn build_language(language: &str, commands: [impl FnOnce(&Path) -> Command; 3]) 
         std::fs::read(&wasm).expect("component")
     });
     let mut next = || built.next().expect("three components");
-    LanguageGuests { condition: next(), template: next(), hostile: next() }
+    LanguageGuests { wit_version, condition: next(), template: next(), hostile: next() }
 }

@@ -1,7 +1,8 @@
 /* A condition plugin in C: usage over a limit that depends on the customer's plan.
  *
  * Config: {"limit": 1000, "plans": {"enterprise": 5000}}. The customer's `plan` field picks a
- * limit from `plans`; customers without one get `limit`.
+ * limit from `plans`; customers without one get `limit`. Built against klaxon:plugin@0.2.0: the
+ * customer's fields arrive typed, and `config-schema` describes the config for a console's form.
  *
  * Build (from the repository's root):
  *     examples/c/build.sh condition examples/c/condition/usage_limit.c usage_limit.wasm
@@ -39,10 +40,33 @@ static bool read_limits(const condition_string_t *config, limits *out, const cha
     return true;
 }
 
+/* The customer's `plan` field, when it is text. */
+static bool plan_of(const condition_evaluation_t *input, char *plan, size_t cap) {
+    if (!input->customer.is_some) return false;
+    const klaxon_plugin_types_list_field_t *fields = &input->customer.val.fields;
+    for (size_t i = 0; i < fields->len; i++) {
+        const klaxon_plugin_types_field_t *field = &fields->ptr[i];
+        if (field->name.len == 4 && memcmp(field->name.ptr, "plan", 4) == 0 &&
+            field->value.tag == KLAXON_PLUGIN_TYPES_FIELD_VALUE_TEXT && field->value.val.text.len < cap) {
+            memcpy(plan, field->value.val.text.ptr, field->value.val.text.len);
+            plan[field->value.val.text.len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
 static condition_string_t text(const char *s) {
     condition_string_t out;
     condition_string_dup(&out, s);
     return out;
+}
+
+void exports_condition_config_schema(condition_string_t *ret) {
+    *ret = text("{\"type\":\"object\",\"required\":[\"limit\"],\"properties\":{"
+                "\"limit\":{\"type\":\"number\",\"description\":\"The limit of customers without a plan in plans\"},"
+                "\"plans\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"},"
+                "\"description\":\"Limits by the customer's plan field\"}}}");
 }
 
 bool exports_condition_validate(condition_string_t *config, condition_string_t *err) {
@@ -62,11 +86,8 @@ bool exports_condition_evaluate(condition_evaluation_t *input, condition_verdict
         error = "this condition needs a metric: give the rule one";
     } else {
         char plan[64] = "";
-        json fields, plan_value, plan_limit;
-        if (input->customer.is_some) {
-            fields = json_of(input->customer.val.fields.ptr, input->customer.val.fields.len);
-            if (json_member(fields, "plan", &plan_value)) json_string(plan_value, plan, sizeof plan);
-        }
+        plan_of(input, plan, sizeof plan);
+        json plan_limit;
         double limit = config.limit;
         if (plan[0] && json_member(config.plans, plan, &plan_limit)) json_number(plan_limit, &limit);
         double used = input->value.val.current;
@@ -86,10 +107,10 @@ bool exports_condition_evaluate(condition_evaluation_t *input, condition_verdict
         }
         char limit_text[32];
         snprintf(limit_text, sizeof limit_text, "%g", limit);
-        condition_tuple2_string_string_t *labels = malloc(2 * sizeof *labels);
-        labels[0] = (condition_tuple2_string_string_t){text("limit"), text(limit_text)};
-        labels[1] = (condition_tuple2_string_string_t){text("plan"), text(plan[0] ? plan : "none")};
-        ret->labels = (condition_list_tuple2_string_string_t){labels, 2};
+        klaxon_plugin_types_label_t *labels = malloc(2 * sizeof *labels);
+        labels[0] = (klaxon_plugin_types_label_t){text("limit"), text(limit_text)};
+        labels[1] = (klaxon_plugin_types_label_t){text("plan"), text(plan[0] ? plan : "none")};
+        ret->labels = (klaxon_plugin_types_list_label_t){labels, 2};
     }
     if (error) *err = text(error);
     condition_evaluation_free(input);

@@ -1,4 +1,5 @@
-/* A template plugin in C: a compact JSON message for a chat or incident tool.
+/* A template plugin in C: a compact JSON message for a chat or incident tool. For a cohort
+ * rule's notification (klaxon:plugin@0.2.0 passes the cohort), it says who entered and left.
  *
  * Build (from the repository's root):
  *     examples/c/build.sh template examples/c/template/compact_json.c compact_json.wasm
@@ -34,7 +35,14 @@ bool exports_template_render(template_context_t *context, template_payload_t *re
     char *link = terminated(&context->notification.url);
 
     buffer headline = {0}, body = {0};
-    buffer_addf(&headline, "%s: %s for %s", rule, strcmp(state, "ok") == 0 ? "resolved" : "alarm", who);
+    if (context->cohort.is_some) {
+        char *cohort = terminated(&context->cohort.val.name);
+        buffer_addf(&headline, "%s: %u entered, %u left", cohort, context->cohort.val.entered_count,
+                    context->cohort.val.exited_count);
+        free(cohort);
+    } else {
+        buffer_addf(&headline, "%s: %s for %s", rule, strcmp(state, "ok") == 0 ? "resolved" : "alarm", who);
+    }
     buffer_add(&body, "{\"headline\":");
     buffer_add_string(&body, headline.text);
     buffer_add(&body, ",\"state\":");
@@ -43,6 +51,10 @@ bool exports_template_render(template_context_t *context, template_payload_t *re
     buffer_add_number(&body, context->value.is_some, context->value.val);
     buffer_add(&body, ",\"threshold\":");
     buffer_add_number(&body, context->threshold.is_some, context->threshold.val);
+    if (context->cohort.is_some) {
+        buffer_addf(&body, ",\"entered\":%u,\"exited\":%u", context->cohort.val.entered_count,
+                    context->cohort.val.exited_count);
+    }
     buffer_add(&body, ",\"link\":");
     buffer_add_string(&body, link);
     buffer_add(&body, "}");

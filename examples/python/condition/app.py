@@ -4,7 +4,7 @@ Config: {"limit": 1000, "plans": {"enterprise": 5000}}. The customer's `plan` fi
 limit from `plans`; customers without one get `limit`.
 
 Build (from the repository's root):
-    componentize-py -d wit -w condition componentize -p examples/python/condition app -o usage_limit.wasm
+    componentize-py -d wit/0.1.0 -w condition componentize -p examples/python/condition app -o usage_limit.wasm
 """
 
 import json

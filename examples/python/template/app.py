@@ -1,7 +1,7 @@
 """A template plugin in Python: a compact JSON message for a chat or incident tool.
 
 Build (from the repository's root):
-    componentize-py -d wit -w template componentize -p examples/python/template app -o compact_json.wasm
+    componentize-py -d wit/0.1.0 -w template componentize -p examples/python/template app -o compact_json.wasm
 """
 
 import json

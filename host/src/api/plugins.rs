@@ -82,7 +82,7 @@ async fn upload(
             |k| PluginKind::parse(k).ok_or_else(|| ApiError::field("kind", "must be `condition` or `template`")),
         )?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
-    let (plugin, version) = state.plugins.upload(key, &name, kind, body).await?;
+    let (plugin, version) = state.plugins.upload(key, &tenant, &name, kind, body).await?;
     tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
     super::report(&state, key, "plugin.uploaded", reported(&plugin, Some(version.version))).await?;
     state.store.flush().await?;

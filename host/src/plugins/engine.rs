@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
-use super::bindings::v0_1::{condition, template, types};
+use super::bindings::{SUPPORTED, v0_1, v0_2};
+use super::io::WireSize;
 use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
 use super::warm::{Instance, Warm, WarmKey, WarmPool};
 use super::{PluginError, PluginKind, io};
@@ -34,10 +35,13 @@ pub struct Prepared {
     pre: Pre,
 }
 
+/// An instance factory for one world of one WIT version.
 #[derive(Clone)]
 enum Pre {
-    Condition(condition::ConditionPre<HostState>),
-    Template(template::TemplatePre<HostState>),
+    ConditionV0_1(v0_1::condition::ConditionPre<HostState>),
+    TemplateV0_1(v0_1::template::TemplatePre<HostState>),
+    ConditionV0_2(v0_2::condition::ConditionPre<HostState>),
+    TemplateV0_2(v0_2::template::TemplatePre<HostState>),
 }
 
 /// A freshly compiled component: the instance factory, the artifact to store, and what it
@@ -82,8 +86,7 @@ impl<T> CallReport<T> {
 /// The wasmtime engine every tenant shares, with the epoch ticker that enforces wall time.
 pub struct Engine {
     engine: wasmtime::Engine,
-    condition_linker: Linker<HostState>,
-    template_linker: Linker<HostState>,
+    linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
     warm: WarmPool,
     prepared_ids: AtomicU64,
@@ -111,8 +114,7 @@ impl Engine {
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config)?;
 
-        let condition_linker = linker::<condition::Condition>(&engine)?;
-        let template_linker = linker::<template::Template>(&engine)?;
+        let linker = linker(&engine)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), ticker_stop.clone());
@@ -126,14 +128,7 @@ impl Engine {
             }
         })?;
 
-        Ok(Engine {
-            engine,
-            condition_linker,
-            template_linker,
-            ticker_stop,
-            warm: WarmPool::default(),
-            prepared_ids: AtomicU64::new(0),
-        })
+        Ok(Engine { engine, linker, ticker_stop, warm: WarmPool::default(), prepared_ids: AtomicU64::new(0) })
     }
 
     /// Compiles a component and checks it against the world of `kind`.
@@ -160,18 +155,26 @@ impl Engine {
         self.prepare(kind, &component).ok()
     }
 
+    /// Checks a component against the world of `kind` in the WIT version it was built against
+    /// (the version of the `klaxon:plugin` interfaces it imports).
     fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
-        let mismatch =
-            |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(), detail: format!("{e:#}") };
-        let pre = match kind {
-            PluginKind::Condition => {
-                let pre = self.condition_linker.instantiate_pre(component).map_err(mismatch)?;
-                Pre::Condition(condition::ConditionPre::new(pre).map_err(mismatch)?)
+        let version = wit_version(&self.engine, component)?;
+        let mismatch = |e: wasmtime::Error| PluginError::WorldMismatch {
+            world: kind.world(),
+            detail: format!("klaxon:plugin@{version}: {e:#}"),
+        };
+        let pre = self.linker.instantiate_pre(component).map_err(mismatch)?;
+        let pre = match (kind, version) {
+            (PluginKind::Condition, v0_1::VERSION) => {
+                Pre::ConditionV0_1(v0_1::condition::ConditionPre::new(pre).map_err(mismatch)?)
             }
-            PluginKind::Template => {
-                let pre = self.template_linker.instantiate_pre(component).map_err(mismatch)?;
-                Pre::Template(template::TemplatePre::new(pre).map_err(mismatch)?)
+            (PluginKind::Template, v0_1::VERSION) => {
+                Pre::TemplateV0_1(v0_1::template::TemplatePre::new(pre).map_err(mismatch)?)
             }
+            (PluginKind::Condition, _) => {
+                Pre::ConditionV0_2(v0_2::condition::ConditionPre::new(pre).map_err(mismatch)?)
+            }
+            (PluginKind::Template, _) => Pre::TemplateV0_2(v0_2::template::TemplatePre::new(pre).map_err(mismatch)?),
         };
         Ok(Prepared { id: self.prepared_ids.fetch_add(1, Ordering::Relaxed), pre })
     }
@@ -181,41 +184,69 @@ impl Engine {
         self.warm.forget(prepared.id);
     }
 
+    /// Calls a condition's `config-schema` (0.2.0 and later): the JSON Schema of its config.
+    /// `None` for a template, or a condition built against 0.1.0, which has none.
+    pub fn config_schema(&self, prepared: &Prepared, env: CallEnv) -> Option<CallReport<String>> {
+        matches!(prepared.pre, Pre::ConditionV0_2(_)).then(|| {
+            self.run(prepared, env, 0, |store, instance| match instance {
+                Instance::ConditionV0_2(condition) => condition.call_config_schema(store).map(Ok),
+                _ => Err(wasmtime::format_err!("only a 0.2.0 condition has config-schema")),
+            })
+        })
+    }
+
     /// Calls a condition's `validate` on a rule's config (JSON text).
     pub fn validate(&self, prepared: &Prepared, env: CallEnv, config: &str) -> CallReport<()> {
-        if !matches!(prepared.pre, Pre::Condition(_)) {
+        if !matches!(prepared.pre, Pre::ConditionV0_1(_) | Pre::ConditionV0_2(_)) {
             return wrong_world(PluginKind::Condition);
         }
         self.run(prepared, env, config.len() as u64, |store, instance| match instance {
-            Instance::Condition(condition) => condition.call_validate(store, config),
-            Instance::Template(_) => Err(wasmtime::format_err!("a template has no validate")),
+            Instance::ConditionV0_1(condition) => condition.call_validate(store, config),
+            Instance::ConditionV0_2(condition) => condition.call_validate(store, config),
+            _ => Err(wasmtime::format_err!("a template has no validate")),
         })
     }
 
-    /// Calls a condition's `evaluate`.
+    /// Calls a condition's `evaluate`, with the input in the records of its version.
     pub fn evaluate(&self, prepared: &Prepared, env: CallEnv, input: &io::Evaluation) -> CallReport<io::Verdict> {
-        if !matches!(prepared.pre, Pre::Condition(_)) {
-            return wrong_world(PluginKind::Condition);
+        match prepared.pre {
+            Pre::ConditionV0_1(_) => {
+                let input = v0_1::types::Evaluation::from(input);
+                self.run(prepared, env, input.wire_size(), |store, instance| match instance {
+                    Instance::ConditionV0_1(condition) => Ok(condition.call_evaluate(store, &input)?.map(Into::into)),
+                    _ => Err(wasmtime::format_err!("not a 0.1.0 condition")),
+                })
+            }
+            Pre::ConditionV0_2(_) => {
+                let input = v0_2::types::Evaluation::from(input);
+                self.run(prepared, env, input.wire_size(), |store, instance| match instance {
+                    Instance::ConditionV0_2(condition) => Ok(condition.call_evaluate(store, &input)?.map(Into::into)),
+                    _ => Err(wasmtime::format_err!("not a 0.2.0 condition")),
+                })
+            }
+            _ => wrong_world(PluginKind::Condition),
         }
-        let input = input.to_wit();
-        self.run(prepared, env, input.wire_size(), |store, instance| match instance {
-            Instance::Condition(condition) => condition.call_evaluate(store, &input),
-            Instance::Template(_) => Err(wasmtime::format_err!("a template has no evaluate")),
-        })
-        .map_output(io::Verdict::from)
     }
 
-    /// Calls a template's `render`.
+    /// Calls a template's `render`, with the context in the records of its version.
     pub fn render(&self, prepared: &Prepared, env: CallEnv, context: &Context) -> CallReport<io::Payload> {
-        if !matches!(prepared.pre, Pre::Template(_)) {
-            return wrong_world(PluginKind::Template);
+        match prepared.pre {
+            Pre::TemplateV0_1(_) => {
+                let context = v0_1::types::Context::from(context);
+                self.run(prepared, env, context.wire_size(), |store, instance| match instance {
+                    Instance::TemplateV0_1(template) => Ok(template.call_render(store, &context)?.map(Into::into)),
+                    _ => Err(wasmtime::format_err!("not a 0.1.0 template")),
+                })
+            }
+            Pre::TemplateV0_2(_) => {
+                let context = v0_2::types::Context::from(context);
+                self.run(prepared, env, context.wire_size(), |store, instance| match instance {
+                    Instance::TemplateV0_2(template) => Ok(template.call_render(store, &context)?.map(Into::into)),
+                    _ => Err(wasmtime::format_err!("not a 0.2.0 template")),
+                })
+            }
+            _ => wrong_world(PluginKind::Template),
         }
-        let context = types::Context::from(context);
-        self.run(prepared, env, context.wire_size(), |store, instance| match instance {
-            Instance::Template(template) => template.call_render(store, &context),
-            Instance::Condition(_) => Err(wasmtime::format_err!("a condition has no render")),
-        })
-        .map_output(io::Payload::from)
     }
 
     /// Runs `call` under the call's limits, in the warm instance kept for the same version and
@@ -290,10 +321,20 @@ impl Engine {
 }
 
 impl Prepared {
+    /// The WIT version the component was built against.
+    pub fn wit_version(&self) -> &'static str {
+        match self.pre {
+            Pre::ConditionV0_1(_) | Pre::TemplateV0_1(_) => v0_1::VERSION,
+            Pre::ConditionV0_2(_) | Pre::TemplateV0_2(_) => v0_2::VERSION,
+        }
+    }
+
     fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Instance> {
         Ok(match &self.pre {
-            Pre::Condition(pre) => Instance::Condition(pre.instantiate(store)?),
-            Pre::Template(pre) => Instance::Template(pre.instantiate(store)?),
+            Pre::ConditionV0_1(pre) => Instance::ConditionV0_1(pre.instantiate(store)?),
+            Pre::TemplateV0_1(pre) => Instance::TemplateV0_1(pre.instantiate(store)?),
+            Pre::ConditionV0_2(pre) => Instance::ConditionV0_2(pre.instantiate(store)?),
+            Pre::TemplateV0_2(pre) => Instance::TemplateV0_2(pre.instantiate(store)?),
         })
     }
 }
@@ -332,28 +373,36 @@ fn wrong_world<T>(wanted: PluginKind) -> CallReport<T> {
     }
 }
 
-/// A linker offering the world's host imports and a deny-by-default WASI.
-fn linker<W: AddToLinker>(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+/// The one linker every world of every version instantiates with: the host interface of each
+/// supported WIT version and a deny-by-default WASI.
+fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    W::add(&mut linker)?;
+    v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
-trait AddToLinker {
-    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()>;
-}
-
-impl AddToLinker for condition::Condition {
-    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-        condition::Condition::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+/// The version of the `klaxon:plugin` interfaces a component imports (every component imports
+/// at least the types its exports use).
+fn wit_version(engine: &wasmtime::Engine, component: &Component) -> Result<&'static str, PluginError> {
+    let imported: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            name.strip_prefix("klaxon:plugin/").and_then(|n| n.split_once('@')).map(|(_, v)| v.to_string())
+        })
+        .collect();
+    if let Some(version) = SUPPORTED.into_iter().find(|v| imported.iter().any(|i| i == v)) {
+        return Ok(version);
     }
-}
-
-impl AddToLinker for template::Template {
-    fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-        template::Template::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
-    }
+    Err(PluginError::Invalid(match imported.first() {
+        Some(other) => format!(
+            "the component was built against klaxon:plugin@{other}; this server runs plugins built against {}",
+            SUPPORTED.join(" or ")
+        ),
+        None => "the component imports no klaxon:plugin interface: build it against the WIT package in `wit/`".into(),
+    }))
 }
 
 /// Tells a core module or a stray file from a component before compiling, for a clearer error.
@@ -380,92 +429,6 @@ fn classify(error: wasmtime::Error, limits: &PluginLimits) -> PluginError {
         Some(Trap::StackOverflow) => PluginError::StackOverflow,
         Some(trap) => PluginError::Trapped(trap.to_string()),
         None => PluginError::Trapped(format!("{error:#}")),
-    }
-}
-
-/// How many bytes a value carries across the boundary: the sum of its strings and lists.
-pub trait WireSize {
-    fn wire_size(&self) -> u64;
-}
-
-impl WireSize for () {
-    fn wire_size(&self) -> u64 {
-        0
-    }
-}
-
-impl WireSize for String {
-    fn wire_size(&self) -> u64 {
-        self.len() as u64
-    }
-}
-
-impl<T: WireSize> WireSize for Option<T> {
-    fn wire_size(&self) -> u64 {
-        self.as_ref().map_or(0, T::wire_size)
-    }
-}
-
-impl<A: WireSize, B: WireSize> WireSize for (A, B) {
-    fn wire_size(&self) -> u64 {
-        self.0.wire_size() + self.1.wire_size()
-    }
-}
-
-impl<T: WireSize> WireSize for Vec<T> {
-    fn wire_size(&self) -> u64 {
-        self.iter().map(T::wire_size).sum()
-    }
-}
-
-impl WireSize for types::Verdict {
-    fn wire_size(&self) -> u64 {
-        self.message.wire_size() + self.labels.wire_size()
-    }
-}
-
-impl WireSize for types::Payload {
-    fn wire_size(&self) -> u64 {
-        self.body.wire_size() + self.content_type.wire_size() + self.headers.wire_size()
-    }
-}
-
-impl WireSize for types::Rule {
-    fn wire_size(&self) -> u64 {
-        self.id.wire_size() + self.name.wire_size() + self.category.wire_size()
-    }
-}
-
-impl WireSize for types::Customer {
-    fn wire_size(&self) -> u64 {
-        self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
-    }
-}
-
-impl WireSize for types::Event {
-    fn wire_size(&self) -> u64 {
-        self.id.wire_size() + self.customer_id.wire_size() + self.event_type.wire_size() + self.properties.wire_size()
-    }
-}
-
-impl WireSize for types::Evaluation {
-    fn wire_size(&self) -> u64 {
-        self.rule.wire_size()
-            + self.scope_key.wire_size()
-            + self.customer.wire_size()
-            + self.event.wire_size()
-            + self.config.wire_size()
-    }
-}
-
-impl WireSize for types::Context {
-    fn wire_size(&self) -> u64 {
-        self.tenant.wire_size()
-            + self.rule.wire_size()
-            + self.customer.wire_size()
-            + self.event.wire_size()
-            + self.notification.id.wire_size()
-            + self.notification.url.wire_size()
     }
 }
 

@@ -1,13 +1,15 @@
-//! The JSON a plugin call takes and gives over the API, and its conversion to and from the WIT
-//! records. Free-form parts (config, customer fields, event properties) cross as JSON text.
+//! The JSON a plugin call takes and gives over the API, its conversion to and from the WIT
+//! records of each supported version, and the size of what crosses. A rule's config crosses as
+//! JSON text; customer fields and event properties as JSON text in 0.1.0 and as typed fields
+//! from 0.2.0.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::bindings::v0_1::types;
-use crate::context::{AlertState, Context, CustomerRef, EventRef, NotificationRef, RuleRef, Severity, Window};
+use super::bindings::{v0_1, v0_2};
+use crate::context::{AlertState, Context, CustomerRef, EventRef, Member, NotificationRef, RuleRef, Severity, Window};
 
 /// The input of a condition plugin's `evaluate`.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,63 +70,187 @@ impl Evaluation {
             .or_else(|| self.customer.as_ref().map(|c| c.id.clone()))
             .unwrap_or_else(|| "*".to_string())
     }
+}
 
-    pub fn to_wit(&self) -> types::Evaluation {
-        types::Evaluation {
-            rule: (&self.rule).into(),
-            scope_key: self.scope_key(),
-            customer: self.customer.as_ref().map(Into::into),
-            window: self.window.map(Into::into),
-            value: self.value.map(|v| types::Value { current: v.current, previous: v.previous }),
-            event: self.event.as_ref().map(Into::into),
-            state: self.state.into(),
-            config: self.config.to_string(),
-        }
+/// How many bytes a value carries across the boundary: the sum of its strings and lists.
+pub trait WireSize {
+    fn wire_size(&self) -> u64;
+}
+
+impl WireSize for () {
+    fn wire_size(&self) -> u64 {
+        0
     }
 }
 
-impl From<&Context> for types::Context {
-    fn from(c: &Context) -> Self {
-        types::Context {
-            tenant: c.tenant.clone(),
-            rule: (&c.rule).into(),
-            customer: c.customer.as_ref().map(Into::into),
-            state: types::Transition { previous: c.state.previous.into(), current: c.state.current.into() },
-            value: c.value,
-            threshold: c.threshold,
-            window: c.window.map(Into::into),
-            event: c.event.as_ref().map(Into::into),
-            notification: (&c.notification).into(),
-        }
+impl WireSize for String {
+    fn wire_size(&self) -> u64 {
+        self.len() as u64
     }
 }
 
-impl From<&RuleRef> for types::Rule {
-    fn from(r: &RuleRef) -> Self {
-        types::Rule {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            severity: r.severity.into(),
-            category: r.category.clone(),
-        }
+impl<T: WireSize> WireSize for Option<T> {
+    fn wire_size(&self) -> u64 {
+        self.as_ref().map_or(0, T::wire_size)
     }
 }
 
-impl From<&CustomerRef> for types::Customer {
+impl<A: WireSize, B: WireSize> WireSize for (A, B) {
+    fn wire_size(&self) -> u64 {
+        self.0.wire_size() + self.1.wire_size()
+    }
+}
+
+impl<T: WireSize> WireSize for Vec<T> {
+    fn wire_size(&self) -> u64 {
+        self.iter().map(T::wire_size).sum()
+    }
+}
+
+impl WireSize for Verdict {
+    fn wire_size(&self) -> u64 {
+        self.message.wire_size() + self.labels.iter().map(|(k, v)| k.wire_size() + v.wire_size()).sum::<u64>()
+    }
+}
+
+impl WireSize for Payload {
+    fn wire_size(&self) -> u64 {
+        self.body.wire_size() + self.content_type.wire_size() + self.headers.wire_size()
+    }
+}
+
+/// The conversions and sizes that read the same in every version, once per version's types.
+macro_rules! alike_in_every_version {
+    ($v:ident) => {
+        impl From<&Evaluation> for $v::types::Evaluation {
+            fn from(e: &Evaluation) -> Self {
+                $v::types::Evaluation {
+                    rule: (&e.rule).into(),
+                    scope_key: e.scope_key(),
+                    customer: e.customer.as_ref().map(Into::into),
+                    window: e.window.map(Into::into),
+                    value: e.value.map(|v| $v::types::Value { current: v.current, previous: v.previous }),
+                    event: e.event.as_ref().map(Into::into),
+                    state: e.state.into(),
+                    config: e.config.to_string(),
+                }
+            }
+        }
+
+        impl From<&RuleRef> for $v::types::Rule {
+            fn from(r: &RuleRef) -> Self {
+                $v::types::Rule {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    severity: r.severity.into(),
+                    category: r.category.clone(),
+                }
+            }
+        }
+
+        impl From<Window> for $v::types::Window {
+            fn from(w: Window) -> Self {
+                $v::types::Window { start: w.start.as_millisecond(), end: w.end.as_millisecond() }
+            }
+        }
+
+        impl From<&NotificationRef> for $v::types::Notification {
+            fn from(n: &NotificationRef) -> Self {
+                $v::types::Notification {
+                    id: n.id.clone(),
+                    timestamp: n.timestamp.as_millisecond(),
+                    url: n.url.clone(),
+                }
+            }
+        }
+
+        impl From<Severity> for $v::types::Severity {
+            fn from(s: Severity) -> Self {
+                match s {
+                    Severity::Info => $v::types::Severity::Info,
+                    Severity::Warning => $v::types::Severity::Warning,
+                    Severity::Critical => $v::types::Severity::Critical,
+                }
+            }
+        }
+
+        impl From<$v::types::Severity> for Severity {
+            fn from(s: $v::types::Severity) -> Self {
+                match s {
+                    $v::types::Severity::Info => Severity::Info,
+                    $v::types::Severity::Warning => Severity::Warning,
+                    $v::types::Severity::Critical => Severity::Critical,
+                }
+            }
+        }
+
+        impl From<AlertState> for $v::types::AlertState {
+            fn from(s: AlertState) -> Self {
+                match s {
+                    AlertState::Evaluating => $v::types::AlertState::Evaluating,
+                    AlertState::Ok => $v::types::AlertState::Ok,
+                    AlertState::InAlarm => $v::types::AlertState::InAlarm,
+                }
+            }
+        }
+
+        impl From<$v::types::Payload> for Payload {
+            fn from(p: $v::types::Payload) -> Self {
+                Payload { body: p.body, content_type: p.content_type, headers: p.headers }
+            }
+        }
+
+        impl WireSize for $v::types::Rule {
+            fn wire_size(&self) -> u64 {
+                self.id.wire_size() + self.name.wire_size() + self.category.wire_size()
+            }
+        }
+
+        impl WireSize for $v::types::Customer {
+            fn wire_size(&self) -> u64 {
+                self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
+            }
+        }
+
+        impl WireSize for $v::types::Event {
+            fn wire_size(&self) -> u64 {
+                self.id.wire_size()
+                    + self.customer_id.wire_size()
+                    + self.event_type.wire_size()
+                    + self.properties.wire_size()
+            }
+        }
+
+        impl WireSize for $v::types::Evaluation {
+            fn wire_size(&self) -> u64 {
+                self.rule.wire_size()
+                    + self.scope_key.wire_size()
+                    + self.customer.wire_size()
+                    + self.event.wire_size()
+                    + self.config.wire_size()
+            }
+        }
+    };
+}
+
+alike_in_every_version!(v0_1);
+alike_in_every_version!(v0_2);
+
+// 0.1.0: free-form data as JSON text, labels as pairs.
+
+impl From<&CustomerRef> for v0_1::types::Customer {
     fn from(c: &CustomerRef) -> Self {
-        types::Customer { id: c.id.clone(), name: c.name.clone(), fields: Value::Object(c.fields.clone()).to_string() }
+        v0_1::types::Customer {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            fields: Value::Object(c.fields.clone()).to_string(),
+        }
     }
 }
 
-impl From<Window> for types::Window {
-    fn from(w: Window) -> Self {
-        types::Window { start: w.start.as_millisecond(), end: w.end.as_millisecond() }
-    }
-}
-
-impl From<&EventRef> for types::Event {
+impl From<&EventRef> for v0_1::types::Event {
     fn from(e: &EventRef) -> Self {
-        types::Event {
+        v0_1::types::Event {
             id: e.id.clone(),
             customer_id: e.customer_id.clone().unwrap_or_default(),
             event_type: e.event_type.clone(),
@@ -134,44 +260,24 @@ impl From<&EventRef> for types::Event {
     }
 }
 
-impl From<&NotificationRef> for types::Notification {
-    fn from(n: &NotificationRef) -> Self {
-        types::Notification { id: n.id.clone(), timestamp: n.timestamp.as_millisecond(), url: n.url.clone() }
-    }
-}
-
-impl From<Severity> for types::Severity {
-    fn from(s: Severity) -> Self {
-        match s {
-            Severity::Info => types::Severity::Info,
-            Severity::Warning => types::Severity::Warning,
-            Severity::Critical => types::Severity::Critical,
+impl From<&Context> for v0_1::types::Context {
+    fn from(c: &Context) -> Self {
+        v0_1::types::Context {
+            tenant: c.tenant.clone(),
+            rule: (&c.rule).into(),
+            customer: c.customer.as_ref().map(Into::into),
+            state: v0_1::types::Transition { previous: c.state.previous.into(), current: c.state.current.into() },
+            value: c.value,
+            threshold: c.threshold,
+            window: c.window.map(Into::into),
+            event: c.event.as_ref().map(Into::into),
+            notification: (&c.notification).into(),
         }
     }
 }
 
-impl From<types::Severity> for Severity {
-    fn from(s: types::Severity) -> Self {
-        match s {
-            types::Severity::Info => Severity::Info,
-            types::Severity::Warning => Severity::Warning,
-            types::Severity::Critical => Severity::Critical,
-        }
-    }
-}
-
-impl From<AlertState> for types::AlertState {
-    fn from(s: AlertState) -> Self {
-        match s {
-            AlertState::Evaluating => types::AlertState::Evaluating,
-            AlertState::Ok => types::AlertState::Ok,
-            AlertState::InAlarm => types::AlertState::InAlarm,
-        }
-    }
-}
-
-impl From<types::Verdict> for Verdict {
-    fn from(v: types::Verdict) -> Self {
+impl From<v0_1::types::Verdict> for Verdict {
+    fn from(v: v0_1::types::Verdict) -> Self {
         Verdict {
             fire: v.fire,
             value: v.value,
@@ -182,8 +288,131 @@ impl From<types::Verdict> for Verdict {
     }
 }
 
-impl From<types::Payload> for Payload {
-    fn from(p: types::Payload) -> Self {
-        Payload { body: p.body, content_type: p.content_type, headers: p.headers }
+impl WireSize for v0_1::types::Context {
+    fn wire_size(&self) -> u64 {
+        self.tenant.wire_size()
+            + self.rule.wire_size()
+            + self.customer.wire_size()
+            + self.event.wire_size()
+            + self.notification.id.wire_size()
+            + self.notification.url.wire_size()
+    }
+}
+
+// 0.2.0: typed fields, labels as records, the cohort in a template's context.
+
+/// Fields in name order (the order of the JSON object's keys).
+fn fields(map: &Map<String, Value>) -> Vec<v0_2::types::Field> {
+    use v0_2::types::FieldValue;
+    map.iter()
+        .map(|(name, value)| v0_2::types::Field {
+            name: name.clone(),
+            value: match value {
+                Value::Null => FieldValue::Null,
+                Value::Bool(b) => FieldValue::Boolean(*b),
+                Value::Number(n) => n.as_f64().map_or_else(|| FieldValue::Json(n.to_string()), FieldValue::Number),
+                Value::String(s) => FieldValue::Text(s.clone()),
+                other => FieldValue::Json(other.to_string()),
+            },
+        })
+        .collect()
+}
+
+impl From<&CustomerRef> for v0_2::types::Customer {
+    fn from(c: &CustomerRef) -> Self {
+        v0_2::types::Customer { id: c.id.clone(), name: c.name.clone(), fields: fields(&c.fields) }
+    }
+}
+
+impl From<&EventRef> for v0_2::types::Event {
+    fn from(e: &EventRef) -> Self {
+        v0_2::types::Event {
+            id: e.id.clone(),
+            customer_id: e.customer_id.clone(),
+            event_type: e.event_type.clone(),
+            timestamp: e.timestamp.as_millisecond(),
+            properties: fields(&e.properties),
+        }
+    }
+}
+
+impl From<&Member> for v0_2::types::Member {
+    fn from(m: &Member) -> Self {
+        v0_2::types::Member {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            fields: fields(&m.fields),
+            at: m.at.as_millisecond(),
+        }
+    }
+}
+
+impl From<&Context> for v0_2::types::Context {
+    fn from(c: &Context) -> Self {
+        let members = |list: &[Member]| list.iter().map(Into::into).collect();
+        v0_2::types::Context {
+            tenant: c.tenant.clone(),
+            rule: (&c.rule).into(),
+            customer: c.customer.as_ref().map(Into::into),
+            state: v0_2::types::Transition { previous: c.state.previous.into(), current: c.state.current.into() },
+            value: c.value,
+            threshold: c.threshold,
+            window: c.window.map(Into::into),
+            event: c.event.as_ref().map(Into::into),
+            notification: (&c.notification).into(),
+            cohort: c.cohort.as_ref().map(|cohort| v0_2::types::CohortChange {
+                id: cohort.id.clone(),
+                name: cohort.name.clone(),
+                entered: members(&c.entered),
+                exited: members(&c.exited),
+                entered_count: u32::try_from(c.entered_count).unwrap_or(u32::MAX),
+                exited_count: u32::try_from(c.exited_count).unwrap_or(u32::MAX),
+            }),
+        }
+    }
+}
+
+impl From<v0_2::types::Verdict> for Verdict {
+    fn from(v: v0_2::types::Verdict) -> Self {
+        Verdict {
+            fire: v.fire,
+            value: v.value,
+            severity: v.severity.map(Into::into),
+            message: v.message,
+            labels: v.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+        }
+    }
+}
+
+impl WireSize for v0_2::types::Field {
+    fn wire_size(&self) -> u64 {
+        use v0_2::types::FieldValue;
+        self.name.wire_size()
+            + match &self.value {
+                FieldValue::Text(s) | FieldValue::Json(s) => s.wire_size(),
+                FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
+            }
+    }
+}
+
+impl WireSize for v0_2::types::Member {
+    fn wire_size(&self) -> u64 {
+        self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
+    }
+}
+
+impl WireSize for v0_2::types::Context {
+    fn wire_size(&self) -> u64 {
+        let cohort = self
+            .cohort
+            .as_ref()
+            .map_or(0, |c| c.id.wire_size() + c.name.wire_size() + c.entered.wire_size() + c.exited.wire_size());
+        self.tenant.wire_size()
+            + self.rule.wire_size()
+            + self.customer.wire_size()
+            + self.event.wire_size()
+            + self.notification.id.wire_size()
+            + self.notification.url.wire_size()
+            + cohort
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::artifacts::Artifacts;
@@ -53,8 +54,19 @@ pub struct PluginVersion {
     pub size_bytes: u64,
     /// The interfaces the component imports (the world's own, and WASI if it uses it).
     pub imports: Vec<String>,
+    /// The version of the WIT package `klaxon:plugin` the component was built against.
+    #[serde(default = "first_wit_version")]
+    pub wit_version: String,
+    /// The JSON Schema of a condition's config, as its `config-schema` gave it (0.2.0 and later).
+    #[serde(default)]
+    pub config_schema: Option<serde_json::Value>,
     pub uploaded_by: String,
     pub uploaded_at: Timestamp,
+}
+
+/// Versions stored before the WIT version was recorded were all built against the first.
+fn first_wit_version() -> String {
+    super::bindings::v0_1::VERSION.to_string()
 }
 
 /// A change to a plugin's settings; absent fields stay as they are.
@@ -170,6 +182,7 @@ impl Plugins {
     pub async fn upload(
         &self,
         key: &TenantKey,
+        owner: &Tenant,
         name: &str,
         kind: PluginKind,
         component: bytes::Bytes,
@@ -180,6 +193,7 @@ impl Plugins {
             check_new_version(key, &existing, kind)?;
         }
         let Compiled { prepared, artifact, imports } = self.compile(kind, component.clone()).await?;
+        let config_schema = self.config_schema(owner, name, &prepared).await?;
 
         let _guard = self.writes.lock().await;
         let now = self.clock.now();
@@ -206,6 +220,8 @@ impl Plugins {
             sha256: hex(&Sha256::digest(&component)),
             size_bytes: component.len() as u64,
             imports,
+            wit_version: prepared.wit_version().to_string(),
+            config_schema,
             uploaded_by: key.key_id.clone(),
             uploaded_at: now,
         };
@@ -369,6 +385,25 @@ impl Plugins {
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
         let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
         self.run(tenant, plugin, "render", move || engine.render(&pre, env, &context)).await
+    }
+
+    /// Reads a new condition's config schema under the tenant's limits; a schema that is not
+    /// JSON, or a call that fails, refuses the upload.
+    async fn config_schema(&self, tenant: &Tenant, name: &str, prepared: &Prepared) -> ApiResult<Option<Value>> {
+        let (engine, prepared) = (self.engine.clone(), prepared.clone());
+        let env = CallEnv {
+            limits: tenant.plugin_limits,
+            kv: KvScope::new(self.store.plugin_kv.clone(), &tenant.id, name, "*"),
+            clock: self.clock.clone(),
+        };
+        let report = tokio::task::spawn_blocking(move || engine.config_schema(&prepared, env))
+            .await
+            .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
+        let Some(report) = report else { return Ok(None) };
+        let text = report.result.map_err(|e| PluginError::Invalid(format!("its config-schema failed: {e}")))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| PluginError::Invalid(format!("its config-schema is not JSON: {e}")).into())
     }
 
     /// The loaded plugin, when it is of the `wanted` kind.

@@ -6,8 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::v0_1::host::{self, Level};
-use super::bindings::v0_1::types;
+use super::bindings::{v0_1, v0_2};
 use crate::clock::SharedClock;
 
 /// Lines a plugin may log in one call, and bytes all its lines may take.
@@ -168,46 +167,70 @@ impl wasmtime::ResourceLimiter for HostState {
     }
 }
 
-impl types::Host for HostState {}
-
-impl host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        self.push_log(level, message);
-        Ok(())
-    }
-
-    fn now(&mut self) -> wasmtime::Result<i64> {
-        Ok(self.clock.now().as_millisecond())
-    }
-
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        let value = self.kv.tree.get(self.kv.key(&key)).map_err(wasmtime::Error::new)?;
+/// What the host imports do, whatever the version a plugin imports them from.
+impl HostState {
+    fn kv_get(&self, key: &str) -> wasmtime::Result<Option<Vec<u8>>> {
+        let value = self.kv.tree.get(self.kv.key(key)).map_err(wasmtime::Error::new)?;
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    fn kv_set(&self, key: &str, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         if key.len() > MAX_KV_KEY_BYTES {
             return Ok(Err(format!("key is {} bytes, over the limit of {MAX_KV_KEY_BYTES}", key.len())));
         }
         if value.len() > MAX_KV_VALUE_BYTES {
             return Ok(Err(format!("value is {} bytes, over the limit of {MAX_KV_VALUE_BYTES}", value.len())));
         }
-        self.kv.tree.insert(self.kv.key(&key), value).map_err(wasmtime::Error::new)?;
+        self.kv.tree.insert(self.kv.key(key), value).map_err(wasmtime::Error::new)?;
         Ok(Ok(()))
     }
 
-    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
-        self.kv.tree.remove(self.kv.key(&key)).map_err(wasmtime::Error::new)?;
+    fn kv_delete(&self, key: &str) -> wasmtime::Result<()> {
+        self.kv.tree.remove(self.kv.key(key)).map_err(wasmtime::Error::new)?;
         Ok(())
     }
 }
+
+/// The host interface of one WIT version, answered by the methods above.
+macro_rules! host_interface {
+    ($v:ident) => {
+        impl $v::types::Host for HostState {}
+
+        impl $v::host::Host for HostState {
+            fn log(&mut self, level: $v::host::Level, message: String) -> wasmtime::Result<()> {
+                use $v::host::Level;
+                let level = match level {
+                    Level::Trace => "trace",
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                    Level::Error => "error",
+                };
+                self.push_log(level, message);
+                Ok(())
+            }
+
+            fn now(&mut self) -> wasmtime::Result<i64> {
+                Ok(self.clock.now().as_millisecond())
+            }
+
+            fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+                HostState::kv_get(self, &key)
+            }
+
+            fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+                HostState::kv_set(self, &key, value)
+            }
+
+            fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+                HostState::kv_delete(self, &key)
+            }
+        }
+    };
+}
+
+host_interface!(v0_1);
+host_interface!(v0_2);
 
 /// WASI's wall clock reads Klaxon's clock, like the `now` import.
 struct WallClock(SharedClock);

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use wasmtime::Store;
 
-use super::bindings::v0_1::{condition, template};
+use super::bindings::{v0_1, v0_2};
 use super::sandbox::HostState;
 use crate::tenants::PluginLimits;
 
@@ -22,10 +22,12 @@ use crate::tenants::PluginLimits;
 /// memory its guest has touched.
 const CAPACITY: usize = 32;
 
-/// A component instance of either world.
+/// A component instance of either world, in any supported WIT version.
 pub enum Instance {
-    Condition(condition::Condition),
-    Template(template::Template),
+    ConditionV0_1(v0_1::condition::Condition),
+    TemplateV0_1(v0_1::template::Template),
+    ConditionV0_2(v0_2::condition::Condition),
+    TemplateV0_2(v0_2::template::Template),
 }
 
 /// Which calls may share an instance.
