@@ -11,6 +11,7 @@
 //!   each.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,56 +91,48 @@ fn main() {
     runtime.block_on(upload_and_restart("Python", &python));
 }
 
-/// Builds the Python example condition with componentize-py.
+/// Builds a language's example condition into `target/guests/<language>/bench-condition.wasm`
+/// with the command `build` makes for that output path.
+fn build_example(root: &Path, language: &str, build: impl FnOnce(&Path) -> Command) -> PathBuf {
+    let out = root.join("target/guests").join(language).join("bench-condition.wasm");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let mut command = build(&out);
+    let status = command.status().unwrap_or_else(|e| panic!("the {language} build tool runs: {e}"));
+    assert!(status.success(), "the {language} example builds");
+    out
+}
+
+/// The Python example, with componentize-py (pip install componentize-py).
 fn componentize_py(root: &Path) -> PathBuf {
-    let out = root.join("target/guests/python/bench-condition.wasm");
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("componentize-py")
-        .arg("-d")
-        .arg(root.join("wit/0.1.0"))
-        .args(["-w", "condition", "--quiet", "componentize", "-p"])
-        .arg(root.join("examples/python/condition"))
-        .arg("app")
-        .arg("-o")
-        .arg(&out)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .status()
-        .expect("componentize-py runs (pip install componentize-py)");
-    assert!(status.success(), "the Python example builds");
-    out
+    build_example(root, "python", |out| {
+        let mut command = Command::new("componentize-py");
+        command.arg("-d").arg(root.join("wit/0.1.0")).args(["-w", "condition", "--quiet", "componentize", "-p"]);
+        command.arg(root.join("examples/python/condition")).arg("app").arg("-o").arg(out);
+        command.env("PYTHONDONTWRITEBYTECODE", "1");
+        command
+    })
 }
 
-/// Builds the JavaScript example condition with componentize-js.
+/// The JavaScript example, with componentize-js (npm install in examples/javascript).
 fn componentize_js(root: &Path) -> PathBuf {
-    let out = root.join("target/guests/javascript/bench-condition.wasm");
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let examples = root.join("examples/javascript");
-    let status = std::process::Command::new(examples.join("node_modules/.bin/componentize-js"))
-        .arg(examples.join("condition.js"))
-        .arg("-w")
-        .arg(root.join("wit/0.1.0"))
-        .args(["-n", "condition", "-d", "stdio", "random", "clocks", "http", "fetch-event", "-o"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("componentize-js runs (npm install in examples/javascript)");
-    assert!(status.success(), "the JavaScript example builds");
-    out
+    build_example(root, "javascript", |out| {
+        let mut command = Command::new(examples.join("node_modules/.bin/componentize-js"));
+        command.arg(examples.join("condition.js")).arg("-w").arg(root.join("wit/0.1.0"));
+        command.args(["-n", "condition", "-d", "stdio", "random", "clocks", "http", "fetch-event", "-o"]).arg(out);
+        command.stdout(std::process::Stdio::null());
+        command
+    })
 }
 
-/// Builds the C example condition with its build script.
+/// The C example, with its build script.
 fn build_c(root: &Path) -> PathBuf {
-    let out = root.join("target/guests/c/bench-condition.wasm");
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("bash")
-        .arg(root.join("examples/c/build.sh"))
-        .arg("condition")
-        .arg(root.join("examples/c/condition/usage_limit.c"))
-        .arg(&out)
-        .status()
-        .expect("bash runs");
-    assert!(status.success(), "the C example builds");
-    out
+    build_example(root, "c", |out| {
+        let mut command = Command::new("bash");
+        command.arg(root.join("examples/c/build.sh")).arg("condition");
+        command.arg(root.join("examples/c/condition/usage_limit.c")).arg(out);
+        command
+    })
 }
 
 /// One evaluation after another: in a fresh instance (every call has its own scope key, so none

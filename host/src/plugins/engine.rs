@@ -213,16 +213,18 @@ impl Engine {
             Pre::ConditionV0_1(_) => {
                 let input = v0_1::types::Evaluation::from(input);
                 self.run(prepared, env, input.wire_size(), |store, instance| match instance {
-                    Instance::ConditionV0_1(condition) => Ok(condition.call_evaluate(store, &input)?.map(Into::into)),
+                    Instance::ConditionV0_1(condition) => condition.call_evaluate(store, &input),
                     _ => Err(wasmtime::format_err!("not a 0.1.0 condition")),
                 })
+                .map_output(Into::into)
             }
             Pre::ConditionV0_2(_) => {
                 let input = v0_2::types::Evaluation::from(input);
                 self.run(prepared, env, input.wire_size(), |store, instance| match instance {
-                    Instance::ConditionV0_2(condition) => Ok(condition.call_evaluate(store, &input)?.map(Into::into)),
+                    Instance::ConditionV0_2(condition) => condition.call_evaluate(store, &input),
                     _ => Err(wasmtime::format_err!("not a 0.2.0 condition")),
                 })
+                .map_output(Into::into)
             }
             _ => wrong_world(PluginKind::Condition),
         }
@@ -234,16 +236,18 @@ impl Engine {
             Pre::TemplateV0_1(_) => {
                 let context = v0_1::types::Context::from(context);
                 self.run(prepared, env, context.wire_size(), |store, instance| match instance {
-                    Instance::TemplateV0_1(template) => Ok(template.call_render(store, &context)?.map(Into::into)),
+                    Instance::TemplateV0_1(template) => template.call_render(store, &context),
                     _ => Err(wasmtime::format_err!("not a 0.1.0 template")),
                 })
+                .map_output(Into::into)
             }
             Pre::TemplateV0_2(_) => {
                 let context = v0_2::types::Context::from(context);
                 self.run(prepared, env, context.wire_size(), |store, instance| match instance {
-                    Instance::TemplateV0_2(template) => Ok(template.call_render(store, &context)?.map(Into::into)),
+                    Instance::TemplateV0_2(template) => template.call_render(store, &context),
                     _ => Err(wasmtime::format_err!("not a 0.2.0 template")),
                 })
+                .map_output(Into::into)
             }
             _ => wrong_world(PluginKind::Template),
         }

@@ -107,18 +107,6 @@ impl<T: WireSize> WireSize for Vec<T> {
     }
 }
 
-impl WireSize for Verdict {
-    fn wire_size(&self) -> u64 {
-        self.message.wire_size() + self.labels.iter().map(|(k, v)| k.wire_size() + v.wire_size()).sum::<u64>()
-    }
-}
-
-impl WireSize for Payload {
-    fn wire_size(&self) -> u64 {
-        self.body.wire_size() + self.content_type.wire_size() + self.headers.wire_size()
-    }
-}
-
 /// The conversions and sizes that read the same in every version, once per version's types.
 macro_rules! alike_in_every_version {
     ($v:ident) => {
@@ -197,6 +185,19 @@ macro_rules! alike_in_every_version {
         impl From<$v::types::Payload> for Payload {
             fn from(p: $v::types::Payload) -> Self {
                 Payload { body: p.body, content_type: p.content_type, headers: p.headers }
+            }
+        }
+
+        // Outputs are measured as they crossed, before conversion (duplicate labels included).
+        impl WireSize for $v::types::Verdict {
+            fn wire_size(&self) -> u64 {
+                self.message.wire_size() + self.labels.wire_size()
+            }
+        }
+
+        impl WireSize for $v::types::Payload {
+            fn wire_size(&self) -> u64 {
+                self.body.wire_size() + self.content_type.wire_size() + self.headers.wire_size()
             }
         }
 
@@ -392,6 +393,12 @@ impl WireSize for v0_2::types::Field {
                 FieldValue::Text(s) | FieldValue::Json(s) => s.wire_size(),
                 FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
             }
+    }
+}
+
+impl WireSize for v0_2::types::Label {
+    fn wire_size(&self) -> u64 {
+        self.name.wire_size() + self.value.wire_size()
     }
 }
 

@@ -21,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::{self, Store};
 use crate::tenants::keys::hex;
-use crate::tenants::{LimitOverrides, Tenant, TenantKey};
+use crate::tenants::{LimitOverrides, PluginLimits, Tenant, TenantKey};
 
 /// A tenant's plugin: its versions share a name and a kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ pub struct PluginVersion {
     pub wit_version: String,
     /// The JSON Schema of a condition's config, as its `config-schema` gave it (0.2.0 and later).
     #[serde(default)]
-    pub config_schema: Option<serde_json::Value>,
+    pub config_schema: Option<Value>,
     pub uploaded_by: String,
     pub uploaded_at: Timestamp,
 }
@@ -391,11 +391,7 @@ impl Plugins {
     /// JSON, or a call that fails, refuses the upload.
     async fn config_schema(&self, tenant: &Tenant, name: &str, prepared: &Prepared) -> ApiResult<Option<Value>> {
         let (engine, prepared) = (self.engine.clone(), prepared.clone());
-        let env = CallEnv {
-            limits: tenant.plugin_limits,
-            kv: KvScope::new(self.store.plugin_kv.clone(), &tenant.id, name, "*"),
-            clock: self.clock.clone(),
-        };
+        let env = self.env_for(tenant.plugin_limits, &tenant.id, name, "*");
         let report = tokio::task::spawn_blocking(move || engine.config_schema(&prepared, env))
             .await
             .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
@@ -418,9 +414,14 @@ impl Plugins {
     }
 
     fn env(&self, tenant: &Tenant, plugin: &Plugin, scope_key: &str) -> CallEnv {
+        self.env_for(tenant.plugin_limits.clamped_by(&plugin.limits), &tenant.id, &plugin.name, scope_key)
+    }
+
+    /// A call's environment: `limits`, and the key-value scope of (tenant, plugin, scope key).
+    fn env_for(&self, limits: PluginLimits, tenant: &str, name: &str, scope_key: &str) -> CallEnv {
         CallEnv {
-            limits: tenant.plugin_limits.clamped_by(&plugin.limits),
-            kv: KvScope::new(self.store.plugin_kv.clone(), &tenant.id, &plugin.name, scope_key),
+            limits,
+            kv: KvScope::new(self.store.plugin_kv.clone(), tenant, name, scope_key),
             clock: self.clock.clone(),
         }
     }

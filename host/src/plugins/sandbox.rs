@@ -169,12 +169,12 @@ impl wasmtime::ResourceLimiter for HostState {
 
 /// What the host imports do, whatever the version a plugin imports them from.
 impl HostState {
-    fn kv_get(&self, key: &str) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn kv_read(&self, key: &str) -> wasmtime::Result<Option<Vec<u8>>> {
         let value = self.kv.tree.get(self.kv.key(key)).map_err(wasmtime::Error::new)?;
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn kv_set(&self, key: &str, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    fn kv_write(&self, key: &str, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         if key.len() > MAX_KV_KEY_BYTES {
             return Ok(Err(format!("key is {} bytes, over the limit of {MAX_KV_KEY_BYTES}", key.len())));
         }
@@ -185,7 +185,7 @@ impl HostState {
         Ok(Ok(()))
     }
 
-    fn kv_delete(&self, key: &str) -> wasmtime::Result<()> {
+    fn kv_remove(&self, key: &str) -> wasmtime::Result<()> {
         self.kv.tree.remove(self.kv.key(key)).map_err(wasmtime::Error::new)?;
         Ok(())
     }
@@ -215,15 +215,15 @@ macro_rules! host_interface {
             }
 
             fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-                HostState::kv_get(self, &key)
+                self.kv_read(&key)
             }
 
             fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
-                HostState::kv_set(self, &key, value)
+                self.kv_write(&key, value)
             }
 
             fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
-                HostState::kv_delete(self, &key)
+                self.kv_remove(&key)
             }
         }
     };
