@@ -9,7 +9,7 @@ admin=${KLAXON_ADMIN_TOKEN:-$(cat klaxon-data/admin-token)}
 tenant=$(curl -sf -X POST "$base/v1/tenants" -H "Authorization: Bearer $admin" -d '{"name": "quickstart"}')
 key=$(printf '%s' "$tenant" | python3 -c 'import json, sys; print(json.load(sys.stdin)["admin_key"]["token"])')
 
-component=$(cargo run -q --release -p klaxon -- plugin build plugins/week-over-week-drop)
+component=$(cargo run -q --release -p klaxon -- plugins build plugins/week-over-week-drop)
 curl -sf -X POST "$base/v1/plugins?name=usage-drop&kind=condition" \
   -H "Authorization: Bearer $key" -H "Content-Type: application/wasm" --data-binary "@$component" >/dev/null
 

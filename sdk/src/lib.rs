@@ -2,7 +2,7 @@
 //!
 //! A condition plugin is a type implementing [`Condition`] plus one [`condition!`] line; a
 //! template plugin is a [`Template`] plus one [`template!`] line. Build it into a component with
-//! `klaxon plugin build <crate folder>`.
+//! `klaxon plugins build <crate folder>`.
 //!
 //! ```ignore
 //! use klaxon_sdk::{Condition, Evaluation, Verdict};

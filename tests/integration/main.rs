@@ -4,6 +4,7 @@
 mod alerts;
 mod browser;
 mod channels;
+mod cli;
 mod cohorts;
 mod console;
 mod console_pages;

@@ -213,7 +213,7 @@ pub fn evaluation(config: Value) -> Value {
     json!({ "rule": { "id": "rule_1", "name": "test rule" }, "config": config })
 }
 
-/// The guest components, built from source with `klaxon plugin build` once per test run.
+/// The guest components, built from source with `klaxon plugins build` once per test run.
 pub struct Guests {
     pub week_over_week_drop: Vec<u8>,
     pub zscore_anomaly: Vec<u8>,
@@ -249,11 +249,11 @@ pub fn guests() -> &'static Guests {
 
 fn build(dir: &Path, target: &Path, wasi: bool) -> Vec<PathBuf> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
-    cmd.args(["plugin", "build"]).arg(dir).arg("--target-dir").arg(target);
+    cmd.args(["plugins", "build"]).arg(dir).arg("--target-dir").arg(target);
     if wasi {
         cmd.arg("--wasi");
     }
-    let output = cmd.stderr(Stdio::inherit()).output().expect("klaxon plugin build runs");
+    let output = cmd.stderr(Stdio::inherit()).output().expect("klaxon plugins build runs");
     std::io::stderr().flush().ok();
     assert!(output.status.success(), "building {} failed", dir.display());
     String::from_utf8(output.stdout).expect("paths").lines().map(PathBuf::from).collect()

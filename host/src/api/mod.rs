@@ -44,6 +44,10 @@ use crate::rules::Rules;
 use crate::store::Store;
 use crate::tenants::{TenantKey, Tenants};
 
+/// The OpenAPI description of every route, served at `/openapi.json`; the `klaxon` command line
+/// reads its operations from it too.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {

@@ -8,9 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::AppState;
-
-const OPENAPI: &str = include_str!("../../openapi.json");
+use super::{AppState, OPENAPI};
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

@@ -1,4 +1,4 @@
-//! `klaxon plugin build`: builds a Rust plugin crate into WebAssembly components.
+//! `klaxon plugins build`: builds a Rust plugin crate into WebAssembly components.
 //!
 //! Where rustup has the wasm32 target installed, this is the ordinary `cargo build --target`.
 //! Where it has not (rustup cannot always download targets), it falls back to Debian's Rust

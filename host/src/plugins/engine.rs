@@ -414,7 +414,7 @@ fn check_component_header(bytes: &[u8]) -> Result<(), PluginError> {
     match bytes.get(..8) {
         Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => Err(PluginError::NotAComponent(
             "this is a core WebAssembly module; build a component (for example with \
-             `klaxon plugin build`, or `wasm-tools component new`)"
+             `klaxon plugins build`, or `wasm-tools component new`)"
                 .into(),
         )),
         Some([0, b'a', b's', b'm', _, _, 0x01, 0x00]) => Ok(()),

@@ -1,0 +1,222 @@
+//! `klaxon`: the server (`klaxon serve`), and a command line for its API (`klaxon rules list`,
+//! `klaxon plugins upload ...`) in the manner of Alertmanager's amtool.
+
+mod client;
+mod operations;
+mod output;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{ArgMatches, Args, Command, FromArgMatches};
+use klaxon::config::{Config, LogFormat, Overrides};
+use klaxon::plugins::build::{BuildOptions, build};
+use serde_json::{Value, json};
+
+use client::{Choice, Connection, Failure};
+use operations::{Body, Op, RESOURCES};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Build a plugin crate (or a workspace of them) into WebAssembly components, and print the path
+/// of each component built.
+#[derive(Args)]
+struct BuildArgs {
+    /// The crate or workspace folder.
+    dir: PathBuf,
+    /// Build for wasm32-wasip2 (for plugins that use the standard library's I/O) instead of a
+    /// pure component.
+    #[arg(long)]
+    wasi: bool,
+    /// Cargo's target folder (default: the crate's own).
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+}
+
+fn cli(api: &Value) -> Command {
+    let serve = Overrides::augment_args(Command::new("serve")).about("Start the server");
+    let build = BuildArgs::augment_args(Command::new("build"));
+    let resources = RESOURCES.iter().map(|resource| match resource.name {
+        "plugins" => resource.command(api).subcommand(build.clone()),
+        _ => resource.command(api),
+    });
+    Command::new("klaxon")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Multi-tenant alerting and notification rules, extended with WebAssembly")
+        .after_help(
+            "Exit codes: 0 done, 1 a local problem (a file, a profile), 2 bad usage, 3 the server cannot be \
+             reached, 4 the API refused the request (invalid or conflicting), 5 not found, 6 not allowed \
+             (key missing, unknown or without the role), 7 a server error.",
+        )
+        .subcommand_required(true)
+        .args(operations::connection_args())
+        .subcommand(serve)
+        .subcommands(resources)
+}
+
+fn main() -> ExitCode {
+    let api: Value = serde_json::from_str(klaxon::api::OPENAPI).expect("the embedded OpenAPI description is JSON");
+    let matches = cli(&api).get_matches();
+    let (name, args) = matches.subcommand().expect("a subcommand is required");
+    let done = match (name, args.subcommand()) {
+        ("serve", _) => serve(args),
+        ("plugins", Some(("build", args))) => build_plugins(args),
+        (resource, Some((verb, args))) => {
+            let resource = RESOURCES.iter().find(|r| r.name == resource).expect("a known resource");
+            let op = resource.ops.iter().find(|op| op.verb == verb).expect("a known verb");
+            call(&api, op, args)
+        }
+        _ => unreachable!("every resource requires a verb"),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn serve(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let overrides = Overrides::from_arg_matches(args)?;
+        let config = Config::load(&overrides)?;
+        init_logging(config.log_format);
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(klaxon::server::serve(config))?;
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+fn build_plugins(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let BuildArgs { dir, wasi, target_dir } = BuildArgs::from_arg_matches(args)?;
+        for component in build(&BuildOptions { dir, wasi, target_dir })? {
+            println!("{}", component.display());
+        }
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+/// One API operation: the request from the arguments, the answer printed as asked.
+fn call(api: &Value, op: &Op, args: &ArgMatches) -> Result<(), Failure> {
+    let text = |id: &str| args.get_one::<String>(id).cloned();
+    let connection = Connection::open(Choice {
+        url: text("url"),
+        key: text("key"),
+        profile: text("profile"),
+        profiles: text("profiles").map(PathBuf::from),
+    })?;
+    let url = request_url(&connection.url, api, op, args)?;
+    let body = request_body(api, op, args)?;
+    let as_json = args.get_one::<String>("output").is_some_and(|o| o == "json");
+    match connection.send(op.method, url, body) {
+        Ok(answer) if as_json => print!("{}", output::json(&answer)),
+        Ok(answer) => {
+            print!("{}", output::table(&answer, op.columns));
+            if let Some(more) = output::more(&answer) {
+                eprintln!("{more}");
+            }
+        }
+        Err(Failure::Api { status, body }) => {
+            if as_json {
+                print!("{}", output::json(&body));
+            }
+            return Err(Failure::Api { status, body });
+        }
+        Err(failure) => return Err(failure),
+    }
+    Ok(())
+}
+
+/// The server's address, the operation's path with its parameters filled in, and the query.
+fn request_url(base: &str, api: &Value, op: &Op, args: &ArgMatches) -> Result<reqwest::Url, Failure> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| Failure::Local(format!("the server address `{base}`: {e}")))?;
+    {
+        let mut segments =
+            url.path_segments_mut().map_err(|()| Failure::Local(format!("`{base}` cannot be a server address")))?;
+        segments.pop_if_empty();
+        for segment in op.path.split('/').skip(1) {
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(param) => segments.push(args.get_one::<String>(param).expect("path parameters are required")),
+                None => segments.push(segment),
+            };
+        }
+    }
+    for param in op.query_params(api) {
+        let name = param["name"].as_str().expect("a parameter has a name");
+        if let Some(value) = args.get_one::<String>(&format!("query:{name}")) {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+    }
+    Ok(url)
+}
+
+/// The body and its content type: a component file, or JSON from a file, standard input or
+/// the command line, checked here so a typo is pointed at before anything is sent.
+fn request_body(api: &Value, op: &Op, args: &ArgMatches) -> Result<Option<(&'static str, Vec<u8>)>, Failure> {
+    if op.pins {
+        let version = args.get_one::<Value>("pinned").expect("VERSION is required");
+        return Ok(Some(("application/json", json!({ "pinned_version": version }).to_string().into_bytes())));
+    }
+    match op.body(api) {
+        Body::None => Ok(None),
+        Body::Component => {
+            let path = args.get_one::<String>("component").expect("COMPONENT is required");
+            let bytes = std::fs::read(path).map_err(|e| Failure::Local(format!("{path}: {e}")))?;
+            Ok(Some(("application/wasm", bytes)))
+        }
+        Body::Json { .. } => {
+            let (source, text) = match (args.get_one::<String>("file"), args.get_one::<String>("data")) {
+                (Some(path), _) => (path.clone(), read_file(path)?),
+                (None, Some(data)) => ("--data".to_owned(), data.clone()),
+                (None, None) => return Ok(None),
+            };
+            let body: Value =
+                serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{source} is not JSON: {e}")))?;
+            Ok(Some(("application/json", body.to_string().into_bytes())))
+        }
+    }
+}
+
+fn read_file(path: &str) -> Result<String, Failure> {
+    let mut text = String::new();
+    let read = match path {
+        "-" => std::io::stdin().read_to_string(&mut text).map(drop),
+        path => std::fs::read_to_string(path).map(|t| text = t),
+    };
+    read.map_err(|e| Failure::Local(format!("{path}: {e}")))?;
+    Ok(text)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KLAXON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_operation_has_a_command_and_the_command_line_is_well_formed() {
+        let api: Value = serde_json::from_str(klaxon::api::OPENAPI).unwrap();
+        cli(&api).debug_assert();
+        for (path, methods) in api["paths"].as_object().unwrap() {
+            for method in methods.as_object().unwrap().keys().filter(|m| *m != "parameters") {
+                let covered = RESOURCES.iter().flat_map(|r| r.ops).any(|op| op.path == path && op.method == method);
+                assert!(covered || !path.starts_with("/v1/"), "no command for {method} {path}");
+            }
+        }
+    }
+}
