@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use crate::delivery::Setup;
 use crate::receivers::{Receiver, signature_valid};
-use crate::support::{ADMIN, LanguageGuests, Server, c_guests, evaluation, guests, javascript_guests, python_guests};
+use crate::support::{
+    ADMIN, LanguageGuests, Server, c_guests, evaluation, guests, javascript_guests, python_guests, workspace_root,
+};
 
 /// A rule over each customer's hours in the last hour, judged by the condition plugin `plugin`,
 /// notifying `channel`.
@@ -207,4 +209,50 @@ fn wit_versions_0_1_and_0_2_load_side_by_side() {
     check(&server);
     server.restart();
     check(&server);
+}
+
+/// Two components an upload must refuse, built from the hostile C fixture: one whose
+/// `config-schema` answers text that is not JSON, and one built against a WIT version this
+/// server does not know (the newest one renamed 0.3.0).
+#[test]
+fn a_schema_that_is_not_json_and_an_unknown_wit_version_are_refused() {
+    let root = workspace_root();
+    let out = tempfile::tempdir().unwrap();
+    let future = out.path().join("wit");
+    std::fs::create_dir(&future).unwrap();
+    let newest = std::fs::read_to_string(root.join("wit/klaxon.wit")).unwrap();
+    std::fs::write(future.join("klaxon.wit"), newest.replace("@0.2.0", "@0.3.0")).unwrap();
+    let build = |wasm: &str, env: (&str, &str)| {
+        std::process::Command::new("bash")
+            .arg(root.join("examples/c/build.sh"))
+            .arg("condition")
+            .arg(root.join("tests/components/c-hostile/hostile.c"))
+            .arg(out.path().join(wasm))
+            .env(env.0, env.1)
+            .spawn()
+            .expect("the C build runs")
+    };
+    let builds = [
+        build("not-json.wasm", ("CFLAGS", "-DSCHEMA_NOT_JSON")),
+        build("future.wasm", ("WIT", future.to_str().unwrap())),
+    ];
+    for mut child in builds {
+        assert!(child.wait().unwrap().success(), "a C fixture builds");
+    }
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let refused = |wasm: &str| {
+        let (status, body) = server.upload(&key, "odd", "condition", &std::fs::read(out.path().join(wasm)).unwrap());
+        assert_eq!(status, 400, "{body}");
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    let message = refused("not-json.wasm");
+    assert!(message.contains("its config-schema is not JSON"), "{message}");
+    let message = refused("future.wasm");
+    assert!(message.contains("built against klaxon:plugin@0.3.0"), "{message}");
+    assert!(message.contains("0.2.0 or 0.1.0"), "{message}");
+    // Nothing of either was kept; the fixture as built normally is accepted.
+    let (status, body) = server.call(Method::GET, "/v1/plugins", &key, None);
+    assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
+    assert_eq!(server.upload(&key, "odd", "condition", &c_guests().hostile).0, 201);
 }

@@ -333,7 +333,7 @@ pub fn javascript_guests() -> &'static LanguageGuests {
     })
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 

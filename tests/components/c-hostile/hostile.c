@@ -10,8 +10,14 @@
  * allocation. */
 static char *volatile hoard;
 
+/* Built with -DSCHEMA_NOT_JSON, it publishes a config schema that is not JSON, which an upload
+ * must refuse. */
 void exports_condition_config_schema(condition_string_t *ret) {
+#ifdef SCHEMA_NOT_JSON
+    condition_string_dup(ret, "{type: object");
+#else
     condition_string_dup(ret, "{\"type\":\"object\"}");
+#endif
 }
 
 bool exports_condition_validate(condition_string_t *config, condition_string_t *err) {
