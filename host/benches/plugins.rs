@@ -174,13 +174,29 @@ fn native_input(input: &Evaluation) -> klaxon_sdk::Evaluation {
         customer: input.customer.as_ref().map(|c| klaxon_sdk::Customer {
             id: c.id.clone(),
             name: c.name.clone(),
-            fields: serde_json::Value::Object(c.fields.clone()).to_string(),
+            fields: c
+                .fields
+                .iter()
+                .map(|(name, value)| klaxon_sdk::Field { name: name.clone(), value: field_value(value) })
+                .collect(),
         }),
         window: None,
         value: Some(klaxon_sdk::Value { current: value.current, previous: value.previous }),
         event: None,
         state: klaxon_sdk::AlertState::Ok,
         config: input.config.to_string(),
+    }
+}
+
+/// A field as the host sends it to a 0.2.0 component.
+fn field_value(value: &serde_json::Value) -> klaxon_sdk::FieldValue {
+    use klaxon_sdk::FieldValue;
+    match value {
+        serde_json::Value::Null => FieldValue::Null,
+        serde_json::Value::Bool(flag) => FieldValue::Boolean(*flag),
+        serde_json::Value::Number(number) => FieldValue::Number(number.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(text) => FieldValue::Text(text.clone()),
+        other => FieldValue::Json(other.to_string()),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A condition plugin is a type implementing [`Condition`] plus one [`condition!`] line; a
 //! template plugin is a [`Template`] plus one [`template!`] line. Build it into a component with
-//! `klaxon plugins build <crate folder>`.
+//! `klaxon plugins build <crate folder>`. Plugins built with this SDK use the WIT package
+//! `klaxon:plugin@0.2.0`: customer fields and event properties arrive typed, and a condition
+//! publishes the JSON Schema of its config.
 //!
 //! ```ignore
 //! use klaxon_sdk::{Condition, Evaluation, Verdict};
@@ -30,7 +32,7 @@ use serde::de::DeserializeOwned;
 #[doc(hidden)]
 pub mod condition_bindings {
     wit_bindgen::generate!({
-        path: "../wit/0.1.0",
+        path: "../wit",
         world: "condition",
         pub_export_macro: true,
         export_macro_name: "export_condition",
@@ -43,28 +45,34 @@ pub mod condition_bindings {
 #[doc(hidden)]
 pub mod template_bindings {
     wit_bindgen::generate!({
-        path: "../wit/0.1.0",
+        path: "../wit",
         world: "template",
         pub_export_macro: true,
         export_macro_name: "export_template",
         default_bindings_module: "klaxon_sdk::template_bindings",
         with: {
-            "klaxon:plugin/types@0.1.0": crate::condition_bindings::klaxon::plugin::types,
-            "klaxon:plugin/host@0.1.0": crate::condition_bindings::klaxon::plugin::host,
+            "klaxon:plugin/types@0.2.0": crate::condition_bindings::klaxon::plugin::types,
+            "klaxon:plugin/host@0.2.0": crate::condition_bindings::klaxon::plugin::host,
         },
     });
 }
 
 use condition_bindings::klaxon::plugin::host as imports;
 pub use condition_bindings::klaxon::plugin::types::{
-    AlertState, Context, Customer, Evaluation, Event, Notification, Payload, Rule, Severity, Transition, Value,
-    Verdict, Window,
+    AlertState, CohortChange, Context, Customer, Evaluation, Event, Field, FieldValue, Label, Member, Notification,
+    Payload, Rule, Severity, Transition, Value, Verdict, Window,
 };
 
 /// A custom condition.
 pub trait Condition {
     /// The rule's plugin config, parsed from its JSON.
     type Config: DeserializeOwned;
+
+    /// The JSON Schema (draft 2020-12) of `Config`, which consoles draw a form from. The default
+    /// says only that the config is an object.
+    fn config_schema() -> serde_json::Value {
+        serde_json::json!({ "type": "object" })
+    }
 
     /// Checks a config beyond what parsing it checks. The default accepts every config that
     /// parses.
@@ -88,6 +96,10 @@ macro_rules! condition {
         struct KlaxonConditionExport;
 
         impl $crate::condition_bindings::Guest for KlaxonConditionExport {
+            fn config_schema() -> ::std::string::String {
+                <$plugin as $crate::Condition>::config_schema().to_string()
+            }
+
             fn validate(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
                 $crate::validate_with::<$plugin>(&config)
             }
@@ -154,16 +166,65 @@ impl Evaluation {
 }
 
 impl Customer {
-    /// The customer's custom fields.
-    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.fields).unwrap_or_default()
+    /// One custom field's value.
+    pub fn field(&self, name: &str) -> Option<&FieldValue> {
+        find(&self.fields, name)
     }
 }
 
 impl Event {
-    /// The event's properties.
-    pub fn properties(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.properties).unwrap_or_default()
+    /// One property's value.
+    pub fn property(&self, name: &str) -> Option<&FieldValue> {
+        find(&self.properties, name)
+    }
+}
+
+impl Member {
+    /// One custom field's value.
+    pub fn field(&self, name: &str) -> Option<&FieldValue> {
+        find(&self.fields, name)
+    }
+}
+
+/// The host sends fields in name order.
+fn find<'a>(fields: &'a [Field], name: &str) -> Option<&'a FieldValue> {
+    let at = fields.binary_search_by(|f| f.name.as_str().cmp(name)).ok()?;
+    Some(&fields[at].value)
+}
+
+impl FieldValue {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldValue::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FieldValue::Number(number) => Some(*number),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            FieldValue::Boolean(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON (an array or object parsed from its text).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            FieldValue::Null => serde_json::Value::Null,
+            FieldValue::Boolean(flag) => (*flag).into(),
+            FieldValue::Number(number) => {
+                serde_json::Number::from_f64(*number).map_or(serde_json::Value::Null, Into::into)
+            }
+            FieldValue::Text(text) => text.as_str().into(),
+            FieldValue::Json(text) => serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+        }
     }
 }
 
@@ -194,7 +255,7 @@ impl Verdict {
     }
 
     pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.push((key.into(), value.into()));
+        self.labels.push(Label { name: key.into(), value: value.into() });
         self
     }
 }
@@ -260,5 +321,42 @@ pub mod kv {
     pub fn set_json<T: Serialize>(key: &str, value: &T) -> Result<(), String> {
         let bytes = serde_json::to_vec(value).map_err(|e| format!("cannot serialize {key}: {e}"))?;
         set(key, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer() -> Customer {
+        let field = |name: &str, value| Field { name: name.into(), value };
+        Customer {
+            id: "cus_1".into(),
+            name: None,
+            fields: vec![
+                field("plan", FieldValue::Text("pro".into())),
+                field("seats", FieldValue::Number(120.0)),
+                field("tags", FieldValue::Json(r#"["a","b"]"#.into())),
+                field("trial", FieldValue::Boolean(false)),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_customer_field_is_found_by_name_with_its_type() {
+        let customer = customer();
+        assert_eq!(customer.field("plan").and_then(FieldValue::as_str), Some("pro"));
+        assert_eq!(customer.field("seats").and_then(FieldValue::as_f64), Some(120.0));
+        assert_eq!(customer.field("trial").and_then(FieldValue::as_bool), Some(false));
+        assert_eq!(customer.field("seats").and_then(FieldValue::as_str), None);
+        assert!(customer.field("region").is_none());
+        assert_eq!(customer.field("tags").map(FieldValue::to_json), Some(serde_json::json!(["a", "b"])));
+    }
+
+    #[test]
+    fn a_verdict_carries_its_labels_in_order() {
+        let verdict = Verdict::when(true, 3.0).with_label("plan", "pro").with_label("limit", "1000");
+        let labels: Vec<_> = verdict.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(labels, [("plan", "pro"), ("limit", "1000")]);
     }
 }

@@ -148,18 +148,21 @@ fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown behaviour 'none'"), "{body}");
 }
 
-/// A component built against klaxon:plugin@0.1.0 and one built against 0.2.0, in one tenant:
-/// each is called with the records of its own version, before and after a restart.
+/// Components built against klaxon:plugin@0.1.0 (the JavaScript examples) and against 0.2.0 (the C
+/// examples and the Rust SDK's), in one tenant: each is called with the records of its own
+/// version, before and after a restart.
 #[test]
 fn wit_versions_0_1_and_0_2_load_side_by_side() {
     let mut server = Server::start();
     let (_, key) = server.tenant("acme");
-    let (rust, c) = (guests(), c_guests());
+    let (js, c) = (javascript_guests(), c_guests());
+    assert_eq!((js.wit_version, c.wit_version), ("0.1.0", "0.2.0"));
     for (name, kind, component) in [
-        ("wow", "condition", &rust.week_over_week_drop),
-        ("slack", "template", &rust.slack_blocks),
-        ("usage-limit", "condition", &c.condition),
-        ("compact", "template", &c.template),
+        ("js-limit", "condition", &js.condition),
+        ("js-compact", "template", &js.template),
+        ("c-limit", "condition", &c.condition),
+        ("c-compact", "template", &c.template),
+        ("wow", "condition", &guests().week_over_week_drop),
     ] {
         assert_eq!(server.upload(&key, name, kind, component).0, 201, "{name}");
     }
@@ -169,23 +172,39 @@ fn wit_versions_0_1_and_0_2_load_side_by_side() {
         body["items"][0].clone()
     };
     let check = |server: &Server| {
-        let (old, new) = (version(server, "wow"), version(server, "usage-limit"));
+        let (old, new) = (version(server, "js-limit"), version(server, "c-limit"));
         assert_eq!((old["wit_version"].as_str(), new["wit_version"].as_str()), (Some("0.1.0"), Some("0.2.0")));
         assert_eq!(old["config_schema"], Value::Null, "0.1.0 has no config-schema");
         assert_eq!(new["config_schema"]["properties"]["limit"]["type"], "number", "{new}");
-        assert_eq!(version(server, "compact")["wit_version"], "0.2.0");
+        assert_eq!(
+            (
+                version(server, "js-compact")["wit_version"].as_str(),
+                version(server, "c-compact")["wit_version"].as_str()
+            ),
+            (Some("0.1.0"), Some("0.2.0"))
+        );
+        let wow = version(server, "wow");
+        assert_eq!(wow["wit_version"], "0.2.0", "the Rust SDK builds against the newest version");
+        assert_eq!(wow["config_schema"]["required"], json!(["drop_percent"]), "{wow}");
 
-        // Conditions: the 0.1.0 one gets JSON text, the 0.2.0 one typed fields.
+        // Conditions: the 0.1.0 one reads fields from JSON text, the 0.2.0 one from typed fields,
+        // and both come to the same verdict.
+        let mut input = evaluation(json!({ "limit": 10, "plans": { "pro": 1000 } }));
+        input["customer"] = json!({ "id": "cus_1", "fields": { "plan": "pro", "seats": 120, "tags": ["a"] } });
+        input["value"] = json!({ "current": 250.0 });
+        let (status, from_c) = server.invoke(&key, "c-limit", input.clone());
+        assert_eq!((status, from_c["output"]["fire"].as_bool()), (200, Some(false)), "{from_c}");
+        assert_eq!(from_c["output"]["labels"], json!({ "limit": "1000", "plan": "pro" }));
+        let (status, from_js) = server.invoke(&key, "js-limit", input);
+        assert_eq!(status, 200, "{from_js}");
+        assert_eq!(
+            (&from_js["output"]["fire"], &from_js["output"]["labels"]),
+            (&from_c["output"]["fire"], &from_c["output"]["labels"])
+        );
         let mut input = evaluation(json!({ "drop_percent": 20 }));
         input["value"] = json!({ "current": 700.0, "previous": 1000.0 });
         let (status, body) = server.invoke(&key, "wow", input);
         assert_eq!((status, body["output"]["fire"].as_bool()), (200, Some(true)), "{body}");
-        let mut input = evaluation(json!({ "limit": 10, "plans": { "pro": 1000 } }));
-        input["customer"] = json!({ "id": "cus_1", "fields": { "plan": "pro", "seats": 120, "tags": ["a"] } });
-        input["value"] = json!({ "current": 250.0 });
-        let (status, body) = server.invoke(&key, "usage-limit", input);
-        assert_eq!((status, body["output"]["fire"].as_bool()), (200, Some(false)), "{body}");
-        assert_eq!(body["output"]["labels"], json!({ "limit": "1000", "plan": "pro" }));
 
         // Templates: a cohort notification's context; only 0.2.0 sees the cohort.
         let member = |id: &str| json!({ "id": id, "fields": { "plan": "pro" }, "at": "2030-01-07T00:00:00Z" });
@@ -198,13 +217,14 @@ fn wit_versions_0_1_and_0_2_load_side_by_side() {
             "entered": [member("cus_1"), member("cus_2")], "exited": [member("cus_3")],
             "entered_count": 2, "exited_count": 1,
         });
-        let (status, body) = server.invoke(&key, "compact", context.clone());
-        assert_eq!(status, 200, "{body}");
-        let message: Value = serde_json::from_str(body["output"]["body"].as_str().unwrap()).unwrap();
-        assert_eq!(message["headline"], "New and failing: 2 entered, 1 left", "{message}");
-        assert_eq!((message["entered"].as_u64(), message["exited"].as_u64()), (Some(2), Some(1)));
-        let (status, body) = server.invoke(&key, "slack", context);
-        assert_eq!(status, 200, "a 0.1.0 template renders the same context without the cohort: {body}");
+        let headline = |name: &str| {
+            let (status, body) = server.invoke(&key, name, context.clone());
+            assert_eq!(status, 200, "{body}");
+            let message: Value = serde_json::from_str(body["output"]["body"].as_str().unwrap()).unwrap();
+            message["headline"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(headline("c-compact"), "New and failing: 2 entered, 1 left");
+        assert_eq!(headline("js-compact"), "Churn risk: alarm for all customers", "0.1.0 has no cohort");
     };
     check(&server);
     server.restart();

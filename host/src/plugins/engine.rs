@@ -159,10 +159,8 @@ impl Engine {
     /// (the version of the `klaxon:plugin` interfaces it imports).
     fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
         let version = wit_version(&self.engine, component)?;
-        let mismatch = |e: wasmtime::Error| PluginError::WorldMismatch {
-            world: kind.world(),
-            detail: format!("klaxon:plugin@{version}: {e:#}"),
-        };
+        let mismatch =
+            |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(version), detail: format!("{e:#}") };
         let pre = self.linker.instantiate_pre(component).map_err(mismatch)?;
         let pre = match (kind, version) {
             (PluginKind::Condition, v0_1::VERSION) => {
@@ -369,7 +367,7 @@ impl wasmtime::CacheStore for CompileCache {
 /// calling, so this answers a bug, not a tenant's mistake.
 fn wrong_world<T>(wanted: PluginKind) -> CallReport<T> {
     CallReport {
-        result: Err(PluginError::Host(format!("not a {} plugin", wanted.world()))),
+        result: Err(PluginError::Host(format!("not a {wanted:?} plugin"))),
         fuel_used: 0,
         duration_us: 0,
         warm: false,

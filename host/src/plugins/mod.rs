@@ -41,11 +41,13 @@ impl PluginKind {
         }
     }
 
-    pub fn world(self) -> &'static str {
-        match self {
-            PluginKind::Condition => "klaxon:plugin/condition@0.1.0",
-            PluginKind::Template => "klaxon:plugin/template@0.1.0",
-        }
+    /// The world's name in `version` of the WIT package.
+    pub fn world(self, version: &str) -> String {
+        let world = match self {
+            PluginKind::Condition => "condition",
+            PluginKind::Template => "template",
+        };
+        format!("klaxon:plugin/{world}@{version}")
     }
 }
 
@@ -57,7 +59,7 @@ pub enum PluginError {
     #[error("the component does not compile: {0}")]
     Invalid(String),
     #[error("the component does not match the {world} world: {detail}")]
-    WorldMismatch { world: &'static str, detail: String },
+    WorldMismatch { world: String, detail: String },
     #[error("the plugin ran out of fuel: its budget of {0} instructions was used up")]
     FuelExhausted(u64),
     #[error("the plugin ran past its time limit of {0} ms")]

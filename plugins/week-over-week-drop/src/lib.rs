@@ -17,6 +17,20 @@ pub struct WeekOverWeekDrop;
 impl Condition for WeekOverWeekDrop {
     type Config = Config;
 
+    fn config_schema() -> serde_json::Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "drop_percent": {
+                    "type": "number", "exclusiveMinimum": 0, "maximum": 100,
+                    "description": "How far the value must fall against the previous window, in percent",
+                },
+            },
+            "required": ["drop_percent"],
+            "additionalProperties": false,
+        })
+    }
+
     fn validate(config: &Config) -> Result<(), String> {
         if config.drop_percent > 0.0 && config.drop_percent <= 100.0 {
             Ok(())

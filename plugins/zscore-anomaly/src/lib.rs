@@ -55,6 +55,23 @@ pub struct ZScoreAnomaly;
 impl Condition for ZScoreAnomaly {
     type Config = Config;
 
+    fn config_schema() -> serde_json::Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "threshold": {
+                    "type": "number", "exclusiveMinimum": 0, "default": 3.0,
+                    "description": "How many standard deviations from the mean fire",
+                },
+                "min_samples": {
+                    "type": "integer", "minimum": 2, "default": 10,
+                    "description": "Values to learn from before firing",
+                },
+            },
+            "additionalProperties": false,
+        })
+    }
+
     fn validate(config: &Config) -> Result<(), String> {
         if config.threshold <= 0.0 {
             return Err(format!("threshold must be above 0, not {}", config.threshold));
