@@ -2,7 +2,7 @@
 //! plugins, API keys, tenants, customers and cohorts, silences, incidents and subscriptions.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::browser::Browser;
 use crate::support::{ADMIN, Server, guests};
@@ -48,6 +48,7 @@ fn a_plugin_uploaded_in_the_browser_is_versioned_pinned_limited_and_invoked() {
     browser.click("#save-limits");
     browser.wait_gone("[aria-invalid=\"true\"]");
     browser.wait_for_text("#plugin-status", "version 1");
+    browser.wait_for_text("#config-schema", "drop_percent");
     let (_, plugin) = server.call(Method::GET, "/v1/plugins/drop", &key, None);
     assert_eq!(plugin["limits"]["fuel"], 2_000_000, "{plugin}");
     assert_eq!(plugin["effective_limits"]["fuel"], 2_000_000, "{plugin}");
@@ -293,10 +294,18 @@ fn event_match_and_plugin_rules_are_made_and_edited_in_the_browser() {
     browser.fill("condition.config", r#"{"drop_percent": 500}"#);
     browser.click("main form > button[type=submit]");
     browser.wait_for_text("[data-error-for=\"condition.config\"]", "drop_percent must be above 0 and at most 100");
-    browser.fill("condition.config", r#"{"drop_percent": 20}"#);
+    // The plugin publishes its config's schema: the form has a control for each property, and
+    // the control writes its key into the config's JSON.
+    browser.wait_for_text("#config-form", "drop_percent");
+    browser.fill("condition.config.drop_percent", "20");
+    let config = browser.script("return document.querySelector('[data-field=\"condition.config\"]').value");
+    assert_eq!(serde_json::from_str::<Value>(config.as_str().unwrap()).unwrap(), json!({ "drop_percent": 20 }));
     browser.fill("condition.metric.event_types", "usage");
     browser.click("main form > button[type=submit]");
     browser.wait_for_text("h1", "Usage drop");
+    let (_, rules) = server.call(Method::GET, "/v1/rules", &key, None);
+    let saved = rules["items"].as_array().unwrap().iter().find(|r| r["name"] == "Usage drop").unwrap().clone();
+    assert_eq!(saved["condition"]["config"], json!({ "drop_percent": 20 }), "{saved}");
     browser.click("nav a[href=\"#/rules\"]");
     browser.wait_for_text("table", "event_match");
     browser.wait_for_text("table", "plugin");

@@ -31,6 +31,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("channels.js", "text/javascript; charset=utf-8", include_str!("assets/channels.js")),
     ("notifications.js", "text/javascript; charset=utf-8", include_str!("assets/notifications.js")),
     ("filters.js", "text/javascript; charset=utf-8", include_str!("assets/filters.js")),
+    ("configform.js", "text/javascript; charset=utf-8", include_str!("assets/configform.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("assets/incidents.js")),
     ("subscriptions.js", "text/javascript; charset=utf-8", include_str!("assets/subscriptions.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("assets/silences.js")),

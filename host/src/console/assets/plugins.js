@@ -65,11 +65,12 @@ async function detail(name) {
       h('button', { type: 'button', class: 'secondary', id: 'toggle-enabled', onclick: () => patch({ enabled: !plugin.enabled }) },
         plugin.enabled ? 'Disable' : 'Enable')) : null,
     h('h2', {}, 'Versions'),
-    table(['Version', 'Uploaded', 'Size', 'SHA-256', 'Imports', ''], versions.items.map((v) => [
-      v.version, `${when(v.uploaded_at)} by ${v.uploaded_by}`, `${Math.round(v.size_bytes / 1024)} KiB`,
+    table(['Version', 'WIT', 'Uploaded', 'Size', 'SHA-256', 'Imports', ''], versions.items.map((v) => [
+      v.version, v.wit_version, `${when(v.uploaded_at)} by ${v.uploaded_by}`, `${Math.round(v.size_bytes / 1024)} KiB`,
       h('code', {}, v.sha256.slice(0, 16)), v.imports.join(', '),
       pinControl(plugin, v.version, patch),
     ]), 'No versions.'),
+    configSchema(plugin, versions.items),
     session.canWrite ? uploadForm(plugin) : null,
     h('h2', {}, 'Limits'), limitsForm(plugin, patch),
     session.canWrite && plugin.enabled ? [h('h2', {}, 'Invoke'), invokePanel(plugin, path)] : null,
@@ -77,6 +78,12 @@ async function detail(name) {
     h('div', { id: 'plugin-log' }, table(['At', 'Level', 'Call', 'Message'], log.items.map((line) => [
       when(line.at), line.level, `${line.function} v${line.version}`, line.message,
     ]), 'Nothing logged yet.')));
+}
+
+/** The JSON Schema of the config the version in use takes, when it publishes one. */
+function configSchema(plugin, versions) {
+  const schema = versions.find((v) => v.version === plugin.active_version)?.config_schema;
+  return schema ? [h('h2', {}, 'Config schema'), h('div', { id: 'config-schema' }, json(schema))] : null;
 }
 
 function pinControl(plugin, version, patch) {

@@ -4,6 +4,7 @@
 import { api, session } from './api.js';
 import { h, show, field, form, table, select, when, json, splitList } from './dom.js';
 import { filtersEditor } from './filters.js';
+import { configControls } from './configform.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
   ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'], ['event_match', 'An event matching filters'],
@@ -93,6 +94,20 @@ async function ruleForm(rule) {
   const picks = channels.map((channel) => [channel.id, h('input', { type: 'checkbox', value: channel.id,
     checked: (spec.channels || []).includes(channel.id) })]);
 
+  // A plugin that publishes its config's schema gets a form for it, above the config's JSON.
+  const pluginConfig = h('div', {});
+  const drawConfig = async () => {
+    pluginConfig.replaceChildren();
+    const plugin = plugins.find((p) => p.name === c.plugin.value);
+    if (!plugin) return;
+    const { items } = await api('GET', `/v1/plugins/${encodeURIComponent(plugin.name)}/versions`);
+    const active = items.find((v) => v.version === plugin.active_version);
+    const controls = configControls(active?.config_schema, c.config);
+    if (controls) pluginConfig.replaceChildren(controls);
+  };
+  c.plugin.addEventListener('change', drawConfig);
+  drawConfig();
+
   // The parts of the form each condition kind uses: `data-kinds` lists them.
   const part = (kinds, ...children) => h('div', { 'data-kinds': kinds.join(' ') }, ...children);
   const propertyField = field('Property', 'condition.metric.property', c.property, 'The numeric event property to aggregate.');
@@ -157,7 +172,7 @@ async function ruleForm(rule) {
   part(['cohort'], field('Cohort', 'condition.cohort', c.cohort),
     h('div', { class: 'row' }, h('label', { class: 'row' }, c.entered, 'Entered'), h('label', { class: 'row' }, c.exited, 'Left')),
     field('Batch interval', 'condition.batch_interval', c.batch, 'One notification per interval, from 1m to 7d. The scope must be all customers.')),
-  part(['plugin'], field('Plugin', 'condition.plugin', c.plugin),
+  part(['plugin'], field('Plugin', 'condition.plugin', c.plugin), pluginConfig,
     field('Config', 'condition.config', c.config, 'JSON, checked by the plugin when the rule is saved.')),
   field('Scope', 'scope', c.scope), customerField, groupField,
   field('Severity', 'severity', c.severity),
