@@ -145,11 +145,16 @@ fn tenants_and_keys_with_errors_and_exit_codes() {
     assert!(!keys.contains(token), "{keys}");
     let editor = Cli::new(&server, token);
     editor.fails(6, &["keys", "list"]);
+    let role = cli.fails(4, &["keys", "create", "-d", r#"{"name": "x", "role": "owner"}"#]);
+    assert!(role.stderr.contains("at `role`"), "{}", role.stderr);
     assert_eq!(cli.json(&["keys", "delete", &id]), Value::Null);
     editor.fails(6, &["rules", "list"]);
 
     admin.json(&["tenants", "delete", &tenant]);
     admin.fails(5, &["tenants", "get", &tenant]);
+    // This server's clock is not manual: it can be read, not moved.
+    assert!(admin.json(&["clock", "get"])["now"].is_string());
+    admin.fails(4, &["clock", "set", "-d", r#"{"now": "2030-01-01T00:00:00Z"}"#]);
 }
 
 #[test]
@@ -279,17 +284,24 @@ fn rules_channels_events_and_notifications() {
     assert!(channels.lines().any(|l| l.split_whitespace().eq([channel_id.as_str(), "ops", "webhook", "true"])));
     let renamed = json!({ "name": "ops-2", "kind": "webhook", "url": receiver.url }).to_string();
     assert_eq!(cli.json(&["channels", "replace", &channel_id, "-d", &renamed])["name"], "ops-2");
+    assert_eq!(cli.json(&["channels", "get", &channel_id])["name"], "ops-2");
+    cli.fails(5, &["channels", "get", "chn_missing"]);
 
     // A rule from a file, an event from standard input, the notification it made.
     let rule = json!({ "name": "signups", "scope": { "type": "each" }, "channels": [channel_id],
                        "condition": { "kind": "event_match", "matches": [{ "event_type": "signup" }] } });
     let rule = cli.json(&["rules", "create", "-f", &cli.file("rule.json", rule.to_string())]);
     let rule_id = rule["id"].as_str().unwrap().to_owned();
+    assert_eq!(cli.json(&["rules", "get", &rule_id])["name"], "signups");
     let rules = cli.table(&["rules", "list"]);
     assert!(rules.lines().any(|l| l.starts_with(&rule_id) && l.contains("event_match")), "{rules}");
     let bad_rule = cli.fails(4, &["rules", "create", "-d", r#"{"name": "x", "condition": {"kind": "nope"}}"#]);
     assert!(bad_rule.stderr.contains("at `condition"), "{}", bad_rule.stderr);
     cli.json(&["customers", "put", "cus_1", "-d", r#"{"name": "First", "fields": {"plan": "pro"}}"#]);
+    let bad_fields = cli.fails(4, &["customers", "put", "cus_2", "-d", r#"{"fields": ["pro"]}"#]);
+    assert!(bad_fields.stderr.contains("at `fields`"), "{}", bad_fields.stderr);
+    let no_events = cli.fails(4, &["events", "send", "-d", r#"{"event": []}"#]);
+    assert!(no_events.stderr.contains("HTTP 400"), "{}", no_events.stderr);
     let events =
         json!({ "events": [{ "id": "ev1", "customer_id": "cus_1", "type": "signup", "timestamp": s.at("PT1M") }] });
     let sent = cli.bare(&["--url", &cli.url, "--key", &s.key, "events", "send", "-f", "-"], &events.to_string(), &[]);
@@ -422,6 +434,9 @@ fn routing_cohorts_and_incidents() {
     let cohort = json!({ "name": "Pro", "filters": [{ "field": "customer.plan", "op": "=", "value": "pro" }] });
     let cohort = cli.json(&["cohorts", "create", "-d", &cohort.to_string()]);
     let cohort_id = cohort["id"].as_str().unwrap();
+    let unnamed = json!({ "name": "Plans", "filters": [{ "field": "plan", "op": "=", "value": "pro" }] });
+    let refused = cli.fails(4, &["cohorts", "create", "-d", &unnamed.to_string()]);
+    assert!(refused.stderr.contains("at `filters[0].field`: must read `customer.<field>`"), "{}", refused.stderr);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while first_column(&cli.table(&["cohorts", "members", cohort_id])) != ["cus_1"] {
         assert!(std::time::Instant::now() < deadline, "cus_1 never entered the cohort");
