@@ -19,7 +19,7 @@ use klaxon::clock::{SharedClock, SystemClock};
 use klaxon::metrics::Metrics;
 use klaxon::plugins::build::{BuildOptions, build};
 use klaxon::plugins::io::Evaluation;
-use klaxon::plugins::{CallEnv, Engine, KvScope, PluginKind, Plugins};
+use klaxon::plugins::{CallEnv, CompileCache, Engine, KvScope, PluginKind, Plugins};
 use klaxon::store::Store;
 use klaxon::tenants::PluginLimits;
 use klaxon::tenants::{Role, Tenant, TenantKey};
@@ -140,7 +140,7 @@ fn build_c(root: &Path) -> PathBuf {
 fn evaluation(wasm: &[u8], input: &Evaluation, calls: usize) -> [Figures; 2] {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path()).unwrap();
-    let engine = Engine::new(db.open_tree("compile_cache").unwrap()).unwrap();
+    let engine = Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30)).unwrap();
     let prepared = engine.compile(PluginKind::Condition, wasm).unwrap().prepared;
     let tree = db.open_tree("kv").unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
@@ -277,7 +277,7 @@ async fn upload_and_restart(language: &str, wasm: &[u8]) {
 
 async fn open(dir: &Path) -> (Plugins, Store) {
     let store = Store::open(dir, 64 << 20).unwrap();
-    let engine = Arc::new(Engine::new(store.compile_cache.clone()).unwrap());
+    let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions.clone(), 1 << 30)).unwrap());
     let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
     (plugins, store)
 }

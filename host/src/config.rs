@@ -36,6 +36,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Largest plugin component accepted at upload, in bytes.
     pub max_plugin_bytes: usize,
+    /// What the compiled functions kept to speed up later uploads may take, in bytes; past it
+    /// the least recently used go.
+    pub compile_cache_bytes: u64,
     /// Per-call plugin limits a new tenant starts with.
     pub plugin_limits: PluginLimits,
     pub ingest: IngestLimits,
@@ -135,8 +138,10 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{name} must be above 0")));
             }
         }
-        if self.cache_bytes < 1 << 20 {
-            return Err(ConfigError::Invalid("cache_bytes must be at least 1048576 (1 MiB)".into()));
+        for (name, value) in [("cache_bytes", self.cache_bytes), ("compile_cache_bytes", self.compile_cache_bytes)] {
+            if value < 1 << 20 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1048576 (1 MiB)")));
+            }
         }
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));
@@ -212,5 +217,14 @@ mod tests {
         std::fs::write(&path, "lsiten = \"127.0.0.1:9000\"\n").unwrap();
         let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err();
         assert!(err.to_string().contains("lsiten"), "{err}");
+    }
+
+    #[test]
+    fn a_compile_cache_under_one_mib_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("klaxon.toml");
+        std::fs::write(&path, "compile_cache_bytes = 1000\n").unwrap();
+        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err();
+        assert!(err.to_string().contains("compile_cache_bytes must be at least 1048576"), "{err}");
     }
 }

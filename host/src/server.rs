@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::notifications::Notifications;
-use crate::plugins::{Engine, Plugins};
+use crate::plugins::{CompileCache, Engine, Plugins};
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
 use crate::tenants::{Tenants, keys};
@@ -60,7 +60,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     let metrics = Arc::new(Metrics::default());
-    let engine = Arc::new(Engine::new(store.compile_cache.clone()).map_err(|e| ServeError::Engine(format!("{e:#}")))?);
+    let compile_cache = CompileCache::open(store.compiled_functions.clone(), config.compile_cache_bytes);
+    let engine = Arc::new(Engine::new(compile_cache).map_err(|e| ServeError::Engine(format!("{e:#}")))?);
     let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");

@@ -11,6 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{SUPPORTED, v0_1, v0_2};
+use super::compile_cache::CompileCache;
 use super::io::WireSize;
 use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
 use super::warm::{Instance, Warm, WarmKey, WarmPool};
@@ -96,9 +97,9 @@ impl Engine {
     /// An engine whose compiler keeps each function it compiles in `compile_cache`, so a
     /// component that shares code with one compiled before (every Python plugin carries the same
     /// interpreter) compiles only what is new.
-    pub fn new(compile_cache: sled::Tree) -> wasmtime::Result<Self> {
+    pub fn new(compile_cache: CompileCache) -> wasmtime::Result<Self> {
         let mut config = wasmtime::Config::new();
-        config.enable_incremental_compilation(Arc::new(CompileCache(compile_cache)))?;
+        config.enable_incremental_compilation(Arc::new(compile_cache))?;
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -344,22 +345,6 @@ impl Prepared {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Cranelift's incremental cache, kept in sled: entries are keyed by a hash of a function's code
-/// and the compiler's settings, so a stale entry is never found.
-#[derive(Debug)]
-struct CompileCache(sled::Tree);
-
-impl wasmtime::CacheStore for CompileCache {
-    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let value = self.0.get(key).ok()??;
-        Some(std::borrow::Cow::Owned(value.to_vec()))
-    }
-
-    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
-        self.0.insert(key, value).is_ok()
     }
 }
 

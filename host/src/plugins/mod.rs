@@ -8,6 +8,7 @@
 mod artifacts;
 mod bindings;
 pub mod build;
+mod compile_cache;
 mod engine;
 pub mod io;
 pub mod logs;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+pub use compile_cache::CompileCache;
 pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared};
 pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
 pub use sandbox::{KvScope, LogLine};

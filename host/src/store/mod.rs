@@ -72,8 +72,9 @@ pub struct Trees {
     pub plugin_kv: sled::Tree,
     /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
     pub plugin_logs: sled::Tree,
-    /// Cranelift's cache key -> a compiled function, shared by all uploads (`plugins::engine`)
-    pub compile_cache: sled::Tree,
+    /// Cranelift's cache key -> a compiled function with its last use, shared by all uploads
+    /// (`plugins::compile_cache`)
+    pub compiled_functions: sled::Tree,
     /// `tenant/customer id` -> `Customer`
     pub customers: sled::Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
@@ -185,6 +186,9 @@ impl Store {
         // Compiled plugin artifacts were kept here before they became files
         // (`plugins::artifacts`); a plugin without one is compiled again from its component.
         db.drop_tree("plugin_artifacts")?;
+        // The compile cache before its entries carried their last use; it fills again as
+        // plugins are uploaded.
+        db.drop_tree("compile_cache")?;
         Ok(Store(Arc::new(Trees {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
@@ -194,7 +198,7 @@ impl Store {
             plugin_components: db.open_tree("plugin_components")?,
             plugin_kv: db.open_tree("plugin_kv")?,
             plugin_logs: db.open_tree("plugin_logs")?,
-            compile_cache: db.open_tree("compile_cache")?,
+            compiled_functions: db.open_tree("compiled_functions")?,
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
             rules: db.open_tree("rules")?,

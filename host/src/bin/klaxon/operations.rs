@@ -208,7 +208,7 @@ pub const RESOURCES: &[Resource] = &[
 ];
 
 /// What an operation takes as its body.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Body {
     None,
     Json { required: bool },
