@@ -140,7 +140,8 @@ fn build_c(root: &Path) -> PathBuf {
 fn evaluation(wasm: &[u8], input: &Evaluation, calls: usize) -> [Figures; 2] {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path()).unwrap();
-    let engine = Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30)).unwrap();
+    let engine =
+        Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30), 1 << 30).unwrap();
     let prepared = engine.compile(PluginKind::Condition, wasm).unwrap().prepared;
     let tree = db.open_tree("kv").unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
@@ -277,7 +278,7 @@ async fn upload_and_restart(language: &str, wasm: &[u8]) {
 
 async fn open(dir: &Path) -> (Plugins, Store) {
     let store = Store::open(dir, 64 << 20).unwrap();
-    let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions.clone(), 1 << 30)).unwrap());
+    let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions.clone(), 1 << 30), 1 << 30).unwrap());
     let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
     (plugins, store)
 }

@@ -39,6 +39,9 @@ pub struct Config {
     /// What the compiled functions kept to speed up later uploads may take, in bytes; past it
     /// the least recently used go.
     pub compile_cache_bytes: u64,
+    /// What the instances kept warm between calls may hold in linear memory together, in bytes
+    /// (0: none is kept).
+    pub warm_instance_bytes: u64,
     /// Per-call plugin limits a new tenant starts with.
     pub plugin_limits: PluginLimits,
     pub ingest: IngestLimits,

@@ -61,7 +61,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let metrics = Arc::new(Metrics::default());
     let compile_cache = CompileCache::open(store.compiled_functions.clone(), config.compile_cache_bytes);
-    let engine = Arc::new(Engine::new(compile_cache).map_err(|e| ServeError::Engine(format!("{e:#}")))?);
+    let engine = Arc::new(
+        Engine::new(compile_cache, config.warm_instance_bytes).map_err(|e| ServeError::Engine(format!("{e:#}")))?,
+    );
     let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");

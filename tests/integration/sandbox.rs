@@ -261,3 +261,34 @@ fn a_warm_instance_never_carries_state_across_scope_keys_or_tenants() {
     let warm_calls = format!("klaxon_plugin_warm_calls_total{{tenant=\"{alice_id}\",plugin=\"memory\"}}");
     assert_eq!(server.metric(&warm_calls), f64::from(alice_warm.get()));
 }
+
+/// Warm instances are kept within a budget of linear memory: none with a budget of 0, and with
+/// room for one instance of this plugin (a Rust guest of between 1 and 2 MiB) the least recently used
+/// goes when a second scope key's instance is kept.
+#[test]
+fn warm_instances_are_bounded_by_their_memory() {
+    let calls = |server: &Server, key: &str, scope: &str| {
+        let mut input = behaviour(json!("remember"));
+        input["scope_key"] = json!(scope);
+        let (status, body) = server.invoke(key, "memory", input);
+        assert_eq!(status, 200, "{body}");
+        (body["output"]["labels"]["calls"].as_str().unwrap().parse::<u32>().unwrap(), body["warm"] == true)
+    };
+    let start = |budget: u64| {
+        let server = Server::start_with_config(Some(&format!("warm_instance_bytes = {budget}\n")));
+        let (_, key) = server.tenant("acme");
+        assert_eq!(server.upload(&key, "memory", "condition", &guests().hostile).0, 201);
+        (server, key)
+    };
+
+    let (none, key) = start(0);
+    assert_eq!(calls(&none, &key, "cus_1"), (1, false));
+    assert_eq!(calls(&none, &key, "cus_1"), (1, false), "with a budget of 0 nothing is kept");
+
+    let (one, key) = start(2 << 20);
+    assert_eq!(calls(&one, &key, "cus_1"), (1, false));
+    assert_eq!(calls(&one, &key, "cus_1"), (2, true), "one instance fits");
+    assert_eq!(calls(&one, &key, "cus_2"), (1, false));
+    assert_eq!(calls(&one, &key, "cus_1"), (1, false), "cus_2's instance took the room of cus_1's");
+    assert_eq!(calls(&one, &key, "cus_1"), (2, true));
+}

@@ -96,8 +96,9 @@ pub struct Engine {
 impl Engine {
     /// An engine whose compiler keeps each function it compiles in `compile_cache`, so a
     /// component that shares code with one compiled before (every Python plugin carries the same
-    /// interpreter) compiles only what is new.
-    pub fn new(compile_cache: CompileCache) -> wasmtime::Result<Self> {
+    /// interpreter) compiles only what is new, and whose warm instances hold at most
+    /// `warm_bytes` of linear memory together.
+    pub fn new(compile_cache: CompileCache, warm_bytes: u64) -> wasmtime::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.enable_incremental_compilation(Arc::new(compile_cache))?;
         config.consume_fuel(true);
@@ -129,7 +130,7 @@ impl Engine {
             }
         })?;
 
-        Ok(Engine { engine, linker, ticker_stop, warm: WarmPool::default(), prepared_ids: AtomicU64::new(0) })
+        Ok(Engine { engine, linker, ticker_stop, warm: WarmPool::new(warm_bytes), prepared_ids: AtomicU64::new(0) })
     }
 
     /// Compiles a component and checks it against the world of `kind`.

@@ -67,6 +67,8 @@ impl KvScope {
 /// (see `warm`); its log starts empty for each call.
 pub struct HostState {
     memory_limit: u64,
+    /// What the store's linear memories take, all together.
+    memory_bytes: u64,
     logs: Vec<LogLine>,
     log_bytes: usize,
     kv: KvScope,
@@ -106,7 +108,16 @@ impl Pipe {
 
 impl HostState {
     pub fn new(memory_limit: u64, kv: KvScope, clock: SharedClock) -> Self {
-        HostState { memory_limit, logs: Vec::new(), log_bytes: 0, kv, clock, wasi: None, table: ResourceTable::new() }
+        HostState {
+            memory_limit,
+            memory_bytes: 0,
+            logs: Vec::new(),
+            log_bytes: 0,
+            kv,
+            clock,
+            wasi: None,
+            table: ResourceTable::new(),
+        }
     }
 
     /// The call's log, with whatever the plugin wrote to stdout and stderr, leaving the log
@@ -123,6 +134,11 @@ impl HostState {
         }
         self.log_bytes = 0;
         std::mem::take(&mut self.logs)
+    }
+
+    /// What the store's linear memories take: what keeping it warm costs.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
     }
 
     /// Whether the next call would still have its full room for stdout and stderr.
@@ -143,10 +159,12 @@ impl HostState {
 }
 
 impl wasmtime::ResourceLimiter for HostState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory_limit {
             return Err(wasmtime::Error::new(MemoryLimitHit(self.memory_limit)));
         }
+        // Asked for a new memory too (from 0), so the sum covers every memory of the store.
+        self.memory_bytes += desired.saturating_sub(current) as u64;
         Ok(true)
     }
 

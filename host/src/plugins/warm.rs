@@ -18,8 +18,8 @@ use super::bindings::{v0_1, v0_2};
 use super::sandbox::HostState;
 use crate::tenants::PluginLimits;
 
-/// Instances kept at most, over all plugins: each holds a slot of the engine's pool and the
-/// memory its guest has touched.
+/// Instances kept at most, over all plugins: each holds a slot of the engine's pool. What they
+/// may hold in linear memory together is the pool's byte budget.
 const CAPACITY: usize = 32;
 
 /// A component instance of either world, in any supported WIT version.
@@ -47,28 +47,53 @@ pub struct Warm {
     pub instance: Instance,
 }
 
-/// The instances kept, most recently used first.
-#[derive(Default)]
+/// The instances kept, most recently used first, within a count and a byte budget.
 pub struct WarmPool {
-    kept: Mutex<VecDeque<Warm>>,
+    budget: u64,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    instances: VecDeque<Warm>,
+    /// The linear memory of `instances`, all together.
+    bytes: u64,
+}
+
+fn bytes_of(warm: &Warm) -> u64 {
+    warm.store.data().memory_bytes()
 }
 
 impl WarmPool {
+    /// A pool whose instances hold at most `budget` bytes of linear memory together.
+    pub fn new(budget: u64) -> Self {
+        WarmPool { budget, kept: Mutex::default() }
+    }
+
     /// Takes the instance kept for `key`, if there is one: no other call can use it meanwhile.
     pub fn take(&self, key: &WarmKey) -> Option<Warm> {
         let mut kept = self.kept.lock().expect("warm pool lock");
-        let at = kept.iter().position(|warm| warm.key == *key)?;
-        kept.remove(at)
+        let at = kept.instances.iter().position(|warm| warm.key == *key)?;
+        let warm = kept.instances.remove(at)?;
+        kept.bytes -= bytes_of(&warm);
+        Some(warm)
     }
 
-    /// Keeps an instance for the next call with its key, dropping the least recently used one
-    /// when the pool is full.
+    /// Keeps an instance for the next call with its key, dropping the least recently used ones
+    /// while the pool is over its count or its bytes; one larger than the whole budget is not
+    /// kept.
     pub fn put(&self, warm: Warm) {
-        let evicted = {
+        let mut evicted = Vec::new();
+        {
             let mut kept = self.kept.lock().expect("warm pool lock");
-            kept.push_front(warm);
-            if kept.len() > CAPACITY { kept.pop_back() } else { None }
-        };
+            kept.bytes += bytes_of(&warm);
+            kept.instances.push_front(warm);
+            while kept.instances.len() > CAPACITY || kept.bytes > self.budget {
+                let Some(oldest) = kept.instances.pop_back() else { break };
+                kept.bytes -= bytes_of(&oldest);
+                evicted.push(oldest);
+            }
+        }
         // Dropping a store resets its memory slot: outside the lock.
         drop(evicted);
     }
@@ -77,8 +102,10 @@ impl WarmPool {
     pub fn forget(&self, prepared: u64) {
         let gone: VecDeque<Warm> = {
             let mut kept = self.kept.lock().expect("warm pool lock");
-            let (gone, stay) = kept.drain(..).partition(|warm| warm.key.prepared == prepared);
-            *kept = stay;
+            let (gone, stay): (VecDeque<Warm>, VecDeque<Warm>) =
+                kept.instances.drain(..).partition(|warm| warm.key.prepared == prepared);
+            kept.bytes = stay.iter().map(bytes_of).sum();
+            kept.instances = stay;
             gone
         };
         drop(gone);
