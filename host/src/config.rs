@@ -213,21 +213,23 @@ mod tests {
         assert_eq!(config.plugin_limits.time_ms, 50);
     }
 
-    #[test]
-    fn unknown_keys_are_rejected() {
+    /// Why a config file of `text` is refused.
+    fn refusal(text: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("klaxon.toml");
-        std::fs::write(&path, "lsiten = \"127.0.0.1:9000\"\n").unwrap();
-        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err();
-        assert!(err.to_string().contains("lsiten"), "{err}");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = refusal("lsiten = \"127.0.0.1:9000\"\n");
+        assert!(err.contains("lsiten"), "{err}");
     }
 
     #[test]
     fn a_compile_cache_under_one_mib_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("klaxon.toml");
-        std::fs::write(&path, "compile_cache_bytes = 1000\n").unwrap();
-        let err = Config::load(&Overrides { config: Some(path), ..Overrides::default() }).unwrap_err();
-        assert!(err.to_string().contains("compile_cache_bytes must be at least 1048576"), "{err}");
+        let err = refusal("compile_cache_bytes = 1000\n");
+        assert!(err.contains("compile_cache_bytes must be at least 1048576"), "{err}");
     }
 }
