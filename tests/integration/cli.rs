@@ -124,6 +124,11 @@ fn tenants_and_keys_with_errors_and_exit_codes() {
     // Usage errors (a missing body, an unknown verb) are exit 2; nothing reaches the server.
     admin.fails(2, &["tenants", "create"]);
     admin.fails(2, &["tenants", "rename", &tenant]);
+    let serve = admin.bare(&["serve", "--url", &server.base], "", &[]);
+    assert_eq!(serve.code, 2, "the client's flags are not the server's: {}", serve.stderr);
+    // The connection flags may also follow the verb.
+    let after = admin.bare(&["tenants", "list", "--key", ADMIN, "--url", &server.base, "-o", "json"], "", &[]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
     // Not found 5, not allowed 6, unreachable 3.
     admin.fails(5, &["tenants", "get", "ten_missing"]);
     let denied = Cli::new(&server, &tenant_admin).fails(6, &["tenants", "list"]);

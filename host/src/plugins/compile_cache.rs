@@ -2,6 +2,7 @@
 //! of a function's code and the compiler's settings, so a stale entry is never found; its value
 //! is stamped with when it was last used, and past the budget the least recently used go first.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,10 +21,15 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
-    /// The cache kept in `tree`, pruned to fit `budget` bytes.
-    pub fn open(tree: sled::Tree, budget: u64) -> CompileCache {
-        let cache = CompileCache { tree, budget, bytes: AtomicU64::new(0), pruning: AtomicBool::new(false) };
-        cache.prune(budget);
+    /// The cache kept in `tree` within `budget` bytes. It is pruned to fit in the background
+    /// (reading every entry of a full cache takes a while), and whenever an upload fills it.
+    pub fn open(tree: sled::Tree, budget: u64) -> Arc<CompileCache> {
+        let cache = Arc::new(CompileCache { tree, budget, bytes: AtomicU64::new(0), pruning: AtomicBool::new(true) });
+        let pruner = cache.clone();
+        std::thread::spawn(move || {
+            pruner.prune(budget);
+            pruner.pruning.store(false, Ordering::Release);
+        });
         cache
     }
 
@@ -115,6 +121,15 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
+    /// The cache once its opening prune is done.
+    fn opened(tree: sled::Tree, budget: u64) -> Arc<CompileCache> {
+        let cache = CompileCache::open(tree, budget);
+        while cache.pruning.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        cache
+    }
+
     fn tree() -> sled::Tree {
         sled::Config::new().temporary(true).open().unwrap().open_tree("compiled_functions").unwrap()
     }
@@ -126,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_function_reads_back_as_stored_and_a_miss_is_none() {
-        let cache = CompileCache::open(tree(), 1 << 20);
+        let cache = opened(tree(), 1 << 20);
         assert!(cache.insert_at(b"fn_1", &code(1), 1000));
         assert_eq!(cache.get_at(b"fn_1", 1000), Some(code(1)));
         assert_eq!(cache.get_at(b"fn_2", 1000), None);
@@ -135,7 +150,7 @@ mod tests {
     #[test]
     fn past_its_budget_the_least_recently_used_go_first() {
         // Room for 10 entries; 10 stored an hour apart, the oldest read again just now.
-        let cache = CompileCache::open(tree(), 1000);
+        let cache = opened(tree(), 1000);
         for n in 0..10u8 {
             cache.insert_at(&[b'f', b'n', b'_', n], &code(n), u64::from(n) * RESTAMP_SECS);
         }
@@ -148,13 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_over_a_smaller_budget_is_pruned_when_opened() {
+    fn a_cache_over_a_smaller_budget_is_pruned_once_opened() {
         let tree = tree();
-        let cache = CompileCache::open(tree.clone(), 1 << 20);
+        let cache = opened(tree.clone(), 1 << 20);
         for n in 0..10u8 {
             cache.insert_at(&[b'f', b'n', b'_', n], &code(n), u64::from(n));
         }
-        let reopened = CompileCache::open(tree, 500);
+        let reopened = opened(tree, 500);
         let kept: Vec<u8> = reopened.tree.iter().map(|e| e.unwrap().0[3]).collect();
         assert_eq!(kept, [5, 6, 7, 8, 9]);
         assert_eq!(reopened.bytes.load(Ordering::Relaxed), 500);

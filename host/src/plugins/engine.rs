@@ -98,9 +98,9 @@ impl Engine {
     /// component that shares code with one compiled before (every Python plugin carries the same
     /// interpreter) compiles only what is new, and whose warm instances hold at most
     /// `warm_bytes` of linear memory together.
-    pub fn new(compile_cache: CompileCache, warm_bytes: u64) -> wasmtime::Result<Self> {
+    pub fn new(compile_cache: Arc<CompileCache>, warm_bytes: u64) -> wasmtime::Result<Self> {
         let mut config = wasmtime::Config::new();
-        config.enable_incremental_compilation(Arc::new(compile_cache))?;
+        config.enable_incremental_compilation(compile_cache)?;
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.wasm_component_model(true);

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 use klaxon::config::{Config, LogFormat, Overrides};
 use klaxon::plugins::build::{BuildOptions, build};
@@ -52,7 +53,7 @@ fn cli(api: &Value) -> Command {
              (key missing, unknown or without the role), 7 a server error.",
         )
         .subcommand_required(true)
-        .args(operations::connection_args())
+        .args(operations::connection_args().map(|arg| arg.global(false)))
         .subcommand(serve)
         .subcommands(resources)
 }
@@ -67,7 +68,7 @@ fn main() -> ExitCode {
         (resource, Some((verb, args))) => {
             let resource = RESOURCES.iter().find(|r| r.name == resource).expect("a known resource");
             let op = resource.ops.iter().find(|op| op.verb == verb).expect("a known verb");
-            call(&api, op, args)
+            call(&api, op, &matches, args)
         }
         _ => unreachable!("every resource requires a verb"),
     };
@@ -103,9 +104,14 @@ fn build_plugins(args: &ArgMatches) -> Result<(), Failure> {
     run().map_err(|e| Failure::Local(format!("{e:#}")))
 }
 
-/// One API operation: the request from the arguments, the answer printed as asked.
-fn call(api: &Value, op: &Op, args: &ArgMatches) -> Result<(), Failure> {
-    let text = |id: &str| args.get_one::<String>(id).cloned();
+/// One API operation: the request from the arguments, the answer printed as asked. The
+/// connection flags may come before the resource (`top`) or after it (`args`).
+fn call(api: &Value, op: &Op, top: &ArgMatches, args: &ArgMatches) -> Result<(), Failure> {
+    let typed = |matches: &ArgMatches, id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let text = |id: &str| {
+        let from = if typed(args, id) || !typed(top, id) { args } else { top };
+        from.get_one::<String>(id).cloned()
+    };
     let connection = Connection::open(Choice {
         url: text("url"),
         key: text("key"),
@@ -114,7 +120,7 @@ fn call(api: &Value, op: &Op, args: &ArgMatches) -> Result<(), Failure> {
     })?;
     let url = request_url(&connection.url, api, op, args)?;
     let body = request_body(api, op, args)?;
-    let as_json = args.get_one::<String>("output").is_some_and(|o| o == "json");
+    let as_json = text("output").is_some_and(|o| o == "json");
     match connection.send(op.method, url, body) {
         Ok(answer) if as_json => print!("{}", output::json(&answer)),
         Ok(answer) => {

@@ -299,7 +299,7 @@ impl Op {
 impl Resource {
     pub fn command(&self, api: &Value) -> Command {
         let verbs = self.ops.iter().map(|op| op.command(api));
-        Command::new(self.name).about(self.about).subcommand_required(true).subcommands(verbs)
+        Command::new(self.name).about(self.about).subcommand_required(true).args(connection_args()).subcommands(verbs)
     }
 }
 
@@ -311,7 +311,8 @@ fn pinned_version(text: &str) -> Result<Value, String> {
     }
 }
 
-/// The connection flags every API subcommand takes.
+/// The connection flags every API subcommand takes: global under each resource, so they may
+/// follow the verb, and taken before the resource too (`klaxon --url ... rules list`).
 pub fn connection_args() -> [Arg; 5] {
     [
         Arg::new("url")
