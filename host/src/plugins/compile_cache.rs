@@ -35,11 +35,9 @@ impl CompileCache {
 
     fn get_at(&self, key: &[u8], now: u64) -> Option<Vec<u8>> {
         let value = self.tree.get(key).ok()??;
-        if value.len() < STAMP {
-            return None;
-        }
-        let (stamp, code) = value.split_at(STAMP);
-        if now.saturating_sub(u64::from_be_bytes(stamp.try_into().expect("8 bytes"))) >= RESTAMP_SECS {
+        let last_used = last_used(&value)?;
+        let code = &value[STAMP..];
+        if now.saturating_sub(last_used) >= RESTAMP_SECS {
             // A lost restamp only makes the entry look older than it is.
             let _ = self.tree.insert(key, stamped(now, code));
         }
@@ -70,9 +68,8 @@ impl CompileCache {
             .iter()
             .filter_map(Result::ok)
             .map(|(key, value)| {
-                let stamp = value.get(..STAMP).map_or(0, |s| u64::from_be_bytes(s.try_into().expect("8 bytes")));
                 let size = (key.len() + value.len()) as u64;
-                (stamp, key, size)
+                (last_used(&value).unwrap_or(0), key, size)
             })
             .collect();
         let mut total: u64 = entries.iter().map(|(.., size)| size).sum();
@@ -103,6 +100,11 @@ impl wasmtime::CacheStore for CompileCache {
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         self.insert_at(key, &value, unix_now())
     }
+}
+
+/// When a stored value was last used; `None` for one too short to carry the stamp.
+fn last_used(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.get(..STAMP)?.try_into().expect("STAMP bytes")))
 }
 
 fn stamped(now: u64, code: &[u8]) -> Vec<u8> {

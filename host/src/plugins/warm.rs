@@ -83,6 +83,9 @@ impl WarmPool {
     /// while the pool is over its count or its bytes; one larger than the whole budget is not
     /// kept.
     pub fn put(&self, warm: Warm) {
+        if bytes_of(&warm) > self.budget {
+            return;
+        }
         let mut evicted = Vec::new();
         {
             let mut kept = self.kept.lock().expect("warm pool lock");

@@ -73,7 +73,10 @@ fn describe(status: u16, body: &Value) -> String {
 
 /// Where the server is and the key to call it with.
 pub struct Connection {
+    /// The server's address as given (for messages).
     pub url: String,
+    /// The same, parsed: every request's path is put under it.
+    pub base: reqwest::Url,
     key: Option<String>,
     http: Client,
 }
@@ -113,13 +116,16 @@ impl Connection {
         let (profile_url, profile_key) = profile.map(|p| (p.url, p.key)).unwrap_or_default();
         let url = choice.url.or(profile_url).unwrap_or_else(|| DEFAULT_URL.into());
         let url = url.trim_end_matches('/').to_owned();
-        reqwest::Url::parse(&url).map_err(|e| Failure::Local(format!("the server address `{url}`: {e}")))?;
+        let base = reqwest::Url::parse(&url)
+            .ok()
+            .filter(|base| !base.cannot_be_a_base())
+            .ok_or_else(|| Failure::Local(format!("`{url}` is not a server address (http://host:port)")))?;
         // Uploads wait for the component to compile; a large one can take several seconds.
         let http = Client::builder()
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| Failure::Local(format!("setting up the HTTP client: {e}")))?;
-        Ok(Connection { url, key: choice.key.or(profile_key), http })
+        Ok(Connection { url, base, key: choice.key.or(profile_key), http })
     }
 
     /// Sends one request; answers the JSON body of a success (`Null` when there is none).

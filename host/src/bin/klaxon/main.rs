@@ -118,7 +118,7 @@ fn call(api: &Value, op: &Op, top: &ArgMatches, args: &ArgMatches) -> Result<(),
         profile: text("profile"),
         profiles: text("profiles").map(PathBuf::from),
     })?;
-    let url = request_url(&connection.url, api, op, args)?;
+    let url = request_url(connection.base.clone(), api, op, args);
     let body = request_body(api, op, args)?;
     let as_json = text("output").is_some_and(|o| o == "json");
     match connection.send(op.method, url, body) {
@@ -141,11 +141,9 @@ fn call(api: &Value, op: &Op, top: &ArgMatches, args: &ArgMatches) -> Result<(),
 }
 
 /// The server's address, the operation's path with its parameters filled in, and the query.
-fn request_url(base: &str, api: &Value, op: &Op, args: &ArgMatches) -> Result<reqwest::Url, Failure> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| Failure::Local(format!("the server address `{base}`: {e}")))?;
+fn request_url(mut url: reqwest::Url, api: &Value, op: &Op, args: &ArgMatches) -> reqwest::Url {
     {
-        let mut segments =
-            url.path_segments_mut().map_err(|()| Failure::Local(format!("`{base}` cannot be a server address")))?;
+        let mut segments = url.path_segments_mut().expect("a base URL, checked when the connection opened");
         segments.pop_if_empty();
         for segment in op.path.split('/').skip(1) {
             match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
@@ -160,7 +158,7 @@ fn request_url(base: &str, api: &Value, op: &Op, args: &ArgMatches) -> Result<re
             url.query_pairs_mut().append_pair(name, value);
         }
     }
-    Ok(url)
+    url
 }
 
 /// The body and its content type: a component file, or JSON from a file, standard input or
@@ -190,14 +188,16 @@ fn request_body(api: &Value, op: &Op, args: &ArgMatches) -> Result<Option<(&'sta
     }
 }
 
+/// A file's text, or standard input's for `-`.
 fn read_file(path: &str) -> Result<String, Failure> {
-    let mut text = String::new();
-    let read = match path {
-        "-" => std::io::stdin().read_to_string(&mut text).map(drop),
-        path => std::fs::read_to_string(path).map(|t| text = t),
+    let text = match path {
+        "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map(|_| text)
+        }
+        path => std::fs::read_to_string(path),
     };
-    read.map_err(|e| Failure::Local(format!("{path}: {e}")))?;
-    Ok(text)
+    text.map_err(|e| Failure::Local(format!("{path}: {e}")))
 }
 
 fn init_logging(format: LogFormat) {
