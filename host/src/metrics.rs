@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     http_responses: Mutex<BTreeMap<u16, u64>>,
-    plugin_compilations: AtomicU64,
+    /// By compiler tier.
+    plugin_compilations: Mutex<BTreeMap<&'static str, u64>>,
     /// Per plugin, by its `tenant/name/` key.
     plugins: Mutex<HashMap<String, PluginStats>>,
     delivery_attempts: Mutex<BTreeMap<&'static str, u64>>,
@@ -19,8 +19,9 @@ impl Metrics {
         *self.http_responses.lock().expect("metrics lock").entry(status).or_default() += 1;
     }
 
-    pub fn plugin_compiled(&self) {
-        self.plugin_compilations.fetch_add(1, Ordering::Relaxed);
+    /// A component compiled at `tier` (`baseline` or `optimized`).
+    pub fn plugin_compiled(&self, tier: &'static str) {
+        *self.plugin_compilations.lock().expect("metrics lock").entry(tier).or_default() += 1;
     }
 
     /// A finished plugin call: `outcome` is `ok` or the error code.
@@ -46,8 +47,9 @@ impl Metrics {
         *self.delivery_attempts.lock().expect("metrics lock").entry(verdict).or_default() += 1;
     }
 
-    /// The text format, with the gauges the caller reads at scrape time.
-    pub fn render(&self, plugins_loaded: usize) -> String {
+    /// The text format, with the gauges the caller reads at scrape time: the plugin versions
+    /// loaded by compiler tier.
+    pub fn render(&self, plugins_loaded: &[(&str, usize)]) -> String {
         let mut out = String::new();
         family(&mut out, "klaxon_http_responses_total", "counter", "HTTP responses by status code.");
         for (status, n) in self.http_responses.lock().expect("metrics lock").iter() {
@@ -57,16 +59,21 @@ impl Metrics {
             &mut out,
             "klaxon_plugin_compilations_total",
             "counter",
-            "Plugin components compiled (uploads, and artifacts this build could not reuse).",
+            "Plugin components compiled by tier: baseline for uploads and for artifacts this build \
+             could not reuse, optimized in the background for the versions in use.",
         );
-        let _ = writeln!(out, "klaxon_plugin_compilations_total {}", self.plugin_compilations.load(Ordering::Relaxed));
+        for (tier, n) in self.plugin_compilations.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "klaxon_plugin_compilations_total{{tier=\"{tier}\"}} {n}");
+        }
         self.render_plugins(&mut out);
         family(&mut out, "klaxon_delivery_attempts_total", "counter", "Delivery attempts by verdict.");
         for (verdict, n) in self.delivery_attempts.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_delivery_attempts_total{{verdict=\"{verdict}\"}} {n}");
         }
-        family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions compiled and ready in memory.");
-        let _ = writeln!(out, "klaxon_plugins_loaded {plugins_loaded}");
+        family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions ready in memory, by the tier of their code.");
+        for (tier, n) in plugins_loaded {
+            let _ = writeln!(out, "klaxon_plugins_loaded{{tier=\"{tier}\"}} {n}");
+        }
         out
     }
 

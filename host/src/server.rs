@@ -64,7 +64,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let engine = Arc::new(
         Engine::new(compile_cache, config.warm_instance_bytes).map_err(|e| ServeError::Engine(format!("{e:#}")))?,
     );
-    let plugins = Arc::new(Plugins::new(store.clone(), engine, clock.clone(), metrics.clone()));
+    let plugins = Plugins::new(store.clone(), engine, clock.clone(), metrics.clone());
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
 

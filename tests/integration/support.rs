@@ -190,6 +190,21 @@ impl Server {
             .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
             .map_or(0.0, |v| v.parse().expect("a number"))
     }
+
+    /// Waits until `count` plugin versions run optimized code and none baseline code: the
+    /// optimizer has compiled every loaded version again in the background.
+    pub fn wait_until_optimized(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let baseline = self.metric(r#"klaxon_plugins_loaded{tier="baseline"}"#);
+            let optimized = self.metric(r#"klaxon_plugins_loaded{tier="optimized"}"#);
+            if (baseline, optimized) == (0.0, count as f64) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{optimized} of {count} plugins optimized, {baseline} baseline");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {

@@ -1,6 +1,6 @@
-//! The one door to wasmtime: the shared `Engine`, a `Linker` per world, compiling and loading
-//! components, and running a call under its limits, in a fresh `Store` or in the warm one kept for
-//! the same plugin version and scope (see `warm`).
+//! The one door to wasmtime: the shared `Engine` (a compiler per tier, each with the linker of
+//! every world), compiling and loading components, and running a call under its limits, in a
+//! fresh `Store` or in the warm one kept for the same plugin version and scope (see `warm`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,11 +28,33 @@ const KEEP_RESIDENT: usize = 64 * 1024;
 /// to double the p99 of every call; at 10 ms it no longer shows.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How a component's code is compiled. A new component is compiled at the baseline tier
+/// (Winch: one quick pass, about six times faster to compile than Cranelift on an 18 MB Python
+/// component), so its upload is answered quickly; it is then compiled again at the optimized
+/// tier (Cranelift) in the background and swapped in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    Baseline,
+    Optimized,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Baseline, Tier::Optimized];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+        }
+    }
+}
+
 /// A component checked against its world and ready to instantiate. Cheap to clone; clones share
 /// the id that warm instances are kept under.
 #[derive(Clone)]
 pub struct Prepared {
     id: u64,
+    tier: Tier,
     pre: Pre,
 }
 
@@ -84,86 +106,99 @@ impl<T> CallReport<T> {
     }
 }
 
-/// The wasmtime engine every tenant shares, with the epoch ticker that enforces wall time.
+/// What every tenant shares: a wasmtime engine per tier, the warm instances, and the epoch
+/// ticker that enforces wall time.
 pub struct Engine {
-    engine: wasmtime::Engine,
-    linker: Linker<HostState>,
+    baseline: Compiler,
+    optimized: Compiler,
     ticker_stop: Arc<AtomicBool>,
     warm: WarmPool,
     prepared_ids: AtomicU64,
 }
 
+/// A wasmtime engine (code compiled by one engine runs only in its stores) and its linker.
+struct Compiler {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+}
+
 impl Engine {
-    /// An engine whose compiler keeps each function it compiles in `compile_cache`, so a
-    /// component that shares code with one compiled before (every Python plugin carries the same
-    /// interpreter) compiles only what is new, and whose warm instances hold at most
+    /// An engine whose optimizing compiler keeps each function it compiles in `compile_cache`, so
+    /// a component that shares code with one compiled before (every Python plugin carries the
+    /// same interpreter) compiles only what is new, and whose warm instances hold at most
     /// `warm_bytes` of linear memory together.
     pub fn new(compile_cache: Arc<CompileCache>, warm_bytes: u64) -> wasmtime::Result<Self> {
-        let mut config = wasmtime::Config::new();
-        config.enable_incremental_compilation(compile_cache)?;
-        config.consume_fuel(true);
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        // Instances come from pre-reserved slots instead of fresh mappings: a fresh `Store` per
-        // call stays cheap. The pool's defaults (1000 instances and memories) stay above the
-        // number of calls that can run at once (tokio's blocking threads).
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
-        pool.linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT)
-            // Only the pages a call dirtied are reset, and they stay mapped: no page faults on
-            // the next call (Linux 6.7 and later; elsewhere slots are reset as before).
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        let engine = wasmtime::Engine::new(&config)?;
-
-        let linker = linker(&engine)?;
+        let mut baseline = config();
+        baseline.strategy(wasmtime::Strategy::Winch);
+        let mut optimized = config();
+        optimized.strategy(wasmtime::Strategy::Cranelift).enable_incremental_compilation(compile_cache)?;
+        let (baseline, optimized) = (Compiler::new(&baseline)?, Compiler::new(&optimized)?);
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        let engines = [baseline.engine.weak(), optimized.engine.weak()];
+        let stop = ticker_stop.clone();
         std::thread::Builder::new().name("klaxon-epoch".into()).spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+                for weak in &engines {
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
                 }
             }
         })?;
 
-        Ok(Engine { engine, linker, ticker_stop, warm: WarmPool::new(warm_bytes), prepared_ids: AtomicU64::new(0) })
+        Ok(Engine {
+            baseline,
+            optimized,
+            ticker_stop,
+            warm: WarmPool::new(warm_bytes),
+            prepared_ids: AtomicU64::new(0),
+        })
     }
 
-    /// Compiles a component and checks it against the world of `kind`.
-    pub fn compile(&self, kind: PluginKind, bytes: &[u8]) -> Result<Compiled, PluginError> {
+    fn compiler(&self, tier: Tier) -> &Compiler {
+        match tier {
+            Tier::Baseline => &self.baseline,
+            Tier::Optimized => &self.optimized,
+        }
+    }
+
+    /// Compiles a component at `tier` and checks it against the world of `kind`.
+    pub fn compile(&self, tier: Tier, kind: PluginKind, bytes: &[u8]) -> Result<Compiled, PluginError> {
         check_component_header(bytes)?;
-        let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let prepared = self.prepare(kind, &component)?;
+        let engine = &self.compiler(tier).engine;
+        let component = Component::new(engine, bytes).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let imports = component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
+        let prepared = self.prepare(tier, kind, &component)?;
         let artifact = component.serialize().map_err(|e| PluginError::Host(format!("{e:#}")))?;
         Ok(Compiled { prepared, artifact, imports })
     }
 
-    /// Loads an artifact file `compile` produced, mapping it. `None` when there is none or this
-    /// build of wasmtime cannot use it (it was made by another version): the caller compiles the
-    /// component again.
-    pub fn load(&self, kind: PluginKind, artifact: &Path) -> Option<Prepared> {
+    /// Loads an artifact file `compile` produced at `tier`, mapping it. `None` when there is none
+    /// or this build of wasmtime cannot use it (it was made by another version): the caller
+    /// compiles the component again.
+    pub fn load(&self, tier: Tier, kind: PluginKind, artifact: &Path) -> Option<Prepared> {
         wasmtime::Engine::detect_precompiled_file(artifact).ok()??;
         // SAFETY: artifact files come only from `Component::serialize` in `compile` and are kept
         // in the server's own data folder, which nothing else writes while it runs (a new
         // artifact replaces the file by rename, leaving a mapped one intact); nothing a tenant
-        // uploads is ever deserialized.
+        // uploads is ever deserialized. An artifact of the other tier is refused by wasmtime's
+        // check of the engine's settings.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize_file(&self.engine, artifact) }.ok()?;
-        self.prepare(kind, &component).ok()
+        let component = unsafe { Component::deserialize_file(&self.compiler(tier).engine, artifact) }.ok()?;
+        self.prepare(tier, kind, &component).ok()
     }
 
     /// Checks a component against the world of `kind` in the WIT version it was built against
     /// (the version of the `klaxon:plugin` interfaces it imports).
-    fn prepare(&self, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
-        let version = wit_version(&self.engine, component)?;
+    fn prepare(&self, tier: Tier, kind: PluginKind, component: &Component) -> Result<Prepared, PluginError> {
+        let Compiler { engine, linker } = self.compiler(tier);
+        let version = wit_version(engine, component)?;
         let mismatch =
             |e: wasmtime::Error| PluginError::WorldMismatch { world: kind.world(version), detail: format!("{e:#}") };
-        let pre = self.linker.instantiate_pre(component).map_err(mismatch)?;
+        let pre = linker.instantiate_pre(component).map_err(mismatch)?;
         let pre = match (kind, version) {
             (PluginKind::Condition, v0_1::VERSION) => {
                 Pre::ConditionV0_1(v0_1::condition::ConditionPre::new(pre).map_err(mismatch)?)
@@ -176,7 +211,7 @@ impl Engine {
             }
             (PluginKind::Template, _) => Pre::TemplateV0_2(v0_2::template::TemplatePre::new(pre).map_err(mismatch)?),
         };
-        Ok(Prepared { id: self.prepared_ids.fetch_add(1, Ordering::Relaxed), pre })
+        Ok(Prepared { id: self.prepared_ids.fetch_add(1, Ordering::Relaxed), tier, pre })
     }
 
     /// Drops the warm instances of a version that is no longer in use.
@@ -278,7 +313,8 @@ impl Engine {
         let (mut store, kept) = match self.warm.take(&key) {
             Some(warm) => (warm.store, Some(warm.instance)),
             None => {
-                let mut store = Store::new(&self.engine, HostState::new(limits.memory_bytes, kv, clock));
+                let engine = &self.compiler(prepared.tier).engine;
+                let mut store = Store::new(engine, HostState::new(limits.memory_bytes, kv, clock));
                 store.limiter(|state| state);
                 (store, None)
             }
@@ -325,6 +361,10 @@ impl Engine {
 }
 
 impl Prepared {
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
     /// The WIT version the component was built against.
     pub fn wit_version(&self) -> &'static str {
         match self.pre {
@@ -361,14 +401,36 @@ fn wrong_world<T>(wanted: PluginKind) -> CallReport<T> {
     }
 }
 
-/// The one linker every world of every version instantiates with: the host interface of each
-/// supported WIT version and a deny-by-default WASI.
-fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    Ok(linker)
+/// The settings both tiers share: fuel, epochs, the component model, and pooled instances.
+fn config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    // Instances come from pre-reserved slots instead of fresh mappings: a fresh `Store` per call
+    // stays cheap. The pool's defaults (1000 instances and memories) stay above the number of
+    // calls that can run at once (tokio's blocking threads).
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        // Only the pages a call dirtied are reset, and they stay mapped: no page faults on the
+        // next call (Linux 6.7 and later; elsewhere slots are reset as before).
+        .pagemap_scan(wasmtime::Enabled::Auto);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+impl Compiler {
+    /// An engine of `config`, and the one linker every world of every version instantiates with
+    /// there: the host interface of each supported WIT version and a deny-by-default WASI.
+    fn new(config: &wasmtime::Config) -> wasmtime::Result<Self> {
+        let engine = wasmtime::Engine::new(config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Ok(Compiler { engine, linker })
+    }
 }
 
 /// The version of the `klaxon:plugin` interfaces a component imports (every component imports

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 pub use compile_cache::CompileCache;
-pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared};
+pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared, Tier};
 pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
 pub use sandbox::{KvScope, LogLine};
 

@@ -1,8 +1,11 @@
 //! Where plugins are kept: each upload is a new immutable version (the component as uploaded
-//! and its compiled artifact), and the version in use is loaded once and cached.
+//! and its compiled artifact), and the version in use is loaded once and cached. A version is
+//! first compiled at the baseline tier; the optimizer thread compiles the loaded ones again at
+//! the optimized tier and swaps them in.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak, mpsc};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::artifacts::Artifacts;
-use super::engine::{CallEnv, CallReport, Compiled, Prepared};
+use super::engine::{CallEnv, CallReport, Compiled, Prepared, Tier};
 use super::io::{Evaluation, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
 use super::sandbox::KvScope;
@@ -103,6 +106,9 @@ pub struct Plugins {
     cores: usize,
     logs: PluginLogs,
     artifacts: Arc<Artifacts>,
+    /// Loaded versions waiting for, or being given, optimized code, and the optimizer's queue.
+    optimizing: Mutex<HashSet<String>>,
+    optimizer: Mutex<mpsc::Sender<String>>,
 }
 
 fn plugin_key(tenant: &str, name: &str) -> String {
@@ -129,9 +135,11 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 impl Plugins {
-    pub fn new(store: Store, engine: Arc<Engine>, clock: SharedClock, metrics: Arc<Metrics>) -> Self {
+    /// The registry, and its optimizer thread (which ends with it).
+    pub fn new(store: Store, engine: Arc<Engine>, clock: SharedClock, metrics: Arc<Metrics>) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Plugins {
+        let (queue, jobs) = mpsc::channel();
+        let plugins = Arc::new(Plugins {
             engine,
             clock,
             metrics,
@@ -143,7 +151,15 @@ impl Plugins {
             logs: PluginLogs::new(store.plugin_logs.clone()),
             artifacts: Arc::new(Artifacts::new(store.dir.join("artifacts"))),
             store,
-        }
+            optimizing: Mutex::default(),
+            optimizer: Mutex::new(queue),
+        });
+        let registry = Arc::downgrade(&plugins);
+        std::thread::Builder::new()
+            .name("klaxon-optimizer".into())
+            .spawn(move || optimize_all(&registry, &jobs))
+            .expect("the optimizer thread starts");
+        plugins
     }
 
     /// Loads the version in use of every plugin, so the first call does not wait. Returns how
@@ -173,8 +189,10 @@ impl Plugins {
         Ok(loaded)
     }
 
-    pub fn loaded_count(&self) -> usize {
-        self.loaded.read().expect("plugin cache lock").len()
+    /// How many versions are loaded with code of each tier.
+    pub fn loaded_count(&self) -> [(Tier, usize); 2] {
+        let loaded = self.loaded.read().expect("plugin cache lock");
+        Tier::ALL.map(|tier| (tier, loaded.values().filter(|p| p.tier() == tier).count()))
     }
 
     /// Stores a new version of `name` (creating the plugin on its first upload) once it has
@@ -192,7 +210,7 @@ impl Plugins {
         if let Some(existing) = self.get(tenant, name)? {
             check_new_version(key, &existing, kind)?;
         }
-        let Compiled { prepared, artifact, imports } = self.compile(kind, component.clone()).await?;
+        let Compiled { prepared, artifact, imports } = self.compile(Tier::Baseline, kind, component.clone()).await?;
         let config_schema = self.config_schema(owner, name, &prepared).await?;
 
         let _guard = self.writes.lock().await;
@@ -229,7 +247,7 @@ impl Plugins {
         // The plugin record is written last: until it points at the new version, a crash
         // leaves only an unreferenced version that the next upload overwrites.
         self.store.plugin_components.insert(&vkey, component.as_ref()).map_err(store::StoreError::from)?;
-        self.write_artifact(&vkey, artifact).await?;
+        self.write_artifact(&vkey, Tier::Baseline, artifact).await?;
         store::put_json(&self.store.plugin_versions, &vkey, &version)?;
         let previous_active = (plugin.latest_version > 0).then(|| plugin.active_version());
         plugin.latest_version = version.version;
@@ -241,7 +259,8 @@ impl Plugins {
             self.unload(|k| k == version_key(tenant, name, previous));
         }
         if plugin.active_version() == version.version {
-            self.loaded.write().expect("plugin cache lock").insert(vkey, prepared);
+            self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), prepared);
+            self.optimize_later(vkey);
         }
         Ok((plugin, version))
     }
@@ -465,33 +484,39 @@ impl Plugins {
         Ok(report)
     }
 
-    /// The plugin's version in use, loaded: from the cache, else from its stored artifact, else
-    /// compiled again from the stored component (when the artifact came from another build).
+    /// The plugin's version in use, loaded: from the cache, else from its stored artifact
+    /// (optimized, else baseline), else compiled again from the stored component (when the
+    /// artifact came from another build). Baseline code is queued for optimizing.
     async fn prepared(&self, tenant: &str, plugin: &Plugin) -> ApiResult<Prepared> {
         let vkey = version_key(tenant, &plugin.name, plugin.active_version());
         if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
             return Ok(prepared.clone());
         }
-        let (engine, kind, path) = (self.engine.clone(), plugin.kind, self.artifacts.path(&vkey));
-        let loaded = tokio::task::spawn_blocking(move || engine.load(kind, &path))
-            .await
-            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let (engine, kind, artifacts, key) = (self.engine.clone(), plugin.kind, self.artifacts.clone(), vkey.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            Tier::ALL.into_iter().rev().find_map(|tier| engine.load(tier, kind, &artifacts.path(&key, tier)))
+        })
+        .await
+        .map_err(|e| PluginError::Host(e.to_string()))?;
         let prepared = match loaded {
             Some(prepared) => prepared,
             None => self.recompile(&vkey, plugin.kind).await?,
         };
-        self.loaded.write().expect("plugin cache lock").insert(vkey, prepared.clone());
+        self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), prepared.clone());
+        if prepared.tier() == Tier::Baseline {
+            self.optimize_later(vkey);
+        }
         Ok(prepared)
     }
 
     /// Compiles on a blocking thread, at most one compilation per core at a time.
-    async fn compile(&self, kind: PluginKind, component: bytes::Bytes) -> ApiResult<Compiled> {
+    async fn compile(&self, tier: Tier, kind: PluginKind, component: bytes::Bytes) -> ApiResult<Compiled> {
         let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
         let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || engine.compile(kind, &component))
+        let compiled = tokio::task::spawn_blocking(move || engine.compile(tier, kind, &component))
             .await
             .map_err(|e| PluginError::Host(e.to_string()))??;
-        self.metrics.plugin_compiled();
+        self.metrics.plugin_compiled(tier.as_str());
         Ok(compiled)
     }
 
@@ -502,10 +527,63 @@ impl Plugins {
             .get(vkey)
             .map_err(store::StoreError::from)?
             .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
-        let compiled = self.compile(kind, bytes::Bytes::from(component.to_vec())).await?;
+        let compiled = self.compile(Tier::Baseline, kind, bytes::Bytes::from(component.to_vec())).await?;
         tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
-        self.write_artifact(vkey, compiled.artifact).await?;
+        self.write_artifact(vkey, Tier::Baseline, compiled.artifact).await?;
         Ok(compiled.prepared)
+    }
+
+    /// Queues a loaded version for optimizing, unless it is already queued.
+    fn optimize_later(&self, vkey: String) {
+        if self.optimizing.lock().expect("optimizing lock").insert(vkey.clone()) {
+            // The optimizer ends only with the registry, so the queue is open.
+            let _ = self.optimizer.lock().expect("optimizer lock").send(vkey);
+        }
+    }
+
+    /// Compiles a version at the optimized tier, keeps its artifact in place of the baseline
+    /// one, and swaps it in if the version is still loaded. The version is checked again once
+    /// compiled, under the write lock: if it was removed meanwhile, the work is dropped; if it was
+    /// removed and uploaded again with other code under the same number, that code is compiled.
+    fn optimize(&self, vkey: &str) -> ApiResult<()> {
+        let started = Instant::now();
+        loop {
+            let attempt = self.compile_optimized(vkey)?;
+            let _guard = self.writes.blocking_lock();
+            let current = store::get_json::<PluginVersion>(&self.store.plugin_versions, vkey)?;
+            match (attempt, current) {
+                (Some((sha256, compiled)), Some(current)) if current.sha256 == sha256 => {
+                    self.artifacts
+                        .write(vkey, Tier::Optimized, &compiled.artifact)
+                        .and_then(|()| self.artifacts.remove_file(vkey, Tier::Baseline))
+                        .map_err(|e| PluginError::Host(format!("writing the compiled artifact: {e}")))?;
+                    let mut loaded = self.loaded.write().expect("plugin cache lock");
+                    if let Some(baseline) = loaded.get_mut(vkey).filter(|p| p.tier() == Tier::Baseline) {
+                        self.engine.forget(&std::mem::replace(baseline, compiled.prepared));
+                    }
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(version = vkey, elapsed_ms, "plugin optimized");
+                }
+                (_, None) => {}
+                _ => continue,
+            }
+            // Under the write lock, so an upload of the same version key after this queues anew.
+            self.optimizing.lock().expect("optimizing lock").remove(vkey);
+            return Ok(());
+        }
+    }
+
+    /// A version's code compiled at the optimized tier, with the hash of the component it came
+    /// from; `None` when the version is gone.
+    fn compile_optimized(&self, vkey: &str) -> ApiResult<Option<(String, Compiled)>> {
+        let plugin_key = &vkey[..=vkey.rfind('/').expect("a version key has a plugin key")];
+        let Some(plugin) = store::get_json::<Plugin>(&self.store.plugins, plugin_key)? else { return Ok(None) };
+        let Some(component) = self.store.plugin_components.get(vkey).map_err(store::StoreError::from)? else {
+            return Ok(None);
+        };
+        let compiled = self.engine.compile(Tier::Optimized, plugin.kind, &component)?;
+        self.metrics.plugin_compiled(Tier::Optimized.as_str());
+        Ok(Some((hex(&Sha256::digest(&component)), compiled)))
     }
 
     fn remove_artifacts(&self, folder_key: &str) -> ApiResult<()> {
@@ -513,13 +591,26 @@ impl Plugins {
     }
 
     /// Writes a compiled artifact's file, durably, on a blocking thread.
-    async fn write_artifact(&self, vkey: &str, artifact: Vec<u8>) -> ApiResult<()> {
+    async fn write_artifact(&self, vkey: &str, tier: Tier, artifact: Vec<u8>) -> ApiResult<()> {
         let (artifacts, vkey) = (self.artifacts.clone(), vkey.to_string());
-        tokio::task::spawn_blocking(move || artifacts.write(&vkey, &artifact))
+        tokio::task::spawn_blocking(move || artifacts.write(&vkey, tier, &artifact))
             .await
             .map_err(|e| PluginError::Host(e.to_string()))?
             .map_err(|e| PluginError::Host(format!("writing the compiled artifact: {e}")))?;
         Ok(())
+    }
+}
+
+/// The optimizer thread: optimizes the queued versions one at a time (so the compilations of
+/// uploads keep the other cores), until the registry is gone. A version that fails to optimize
+/// keeps its baseline code.
+fn optimize_all(registry: &Weak<Plugins>, jobs: &mpsc::Receiver<String>) {
+    for vkey in jobs {
+        let Some(plugins) = registry.upgrade() else { return };
+        if let Err(error) = plugins.optimize(&vkey) {
+            tracing::warn!(version = vkey, %error, "cannot optimize a plugin; it keeps its baseline code");
+            plugins.optimizing.lock().expect("optimizing lock").remove(&vkey);
+        }
     }
 }
 
