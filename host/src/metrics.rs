@@ -70,7 +70,12 @@ impl Metrics {
         for (verdict, n) in self.delivery_attempts.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_delivery_attempts_total{{verdict=\"{verdict}\"}} {n}");
         }
-        family(&mut out, "klaxon_plugins_loaded", "gauge", "Plugin versions ready in memory, by the tier of their code.");
+        family(
+            &mut out,
+            "klaxon_plugins_loaded",
+            "gauge",
+            "Plugin versions ready in memory, by the tier of their code.",
+        );
         for (tier, n) in plugins_loaded {
             let _ = writeln!(out, "klaxon_plugins_loaded{{tier=\"{tier}\"}} {n}");
         }

@@ -23,7 +23,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.plugins.loaded_count().map(|(tier, n)| (tier.as_str(), n))))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.plugins.loaded_count().map(|(tier, n)| (tier.as_str(), n))),
+    )
 }
 
 pub async fn openapi() -> impl IntoResponse {

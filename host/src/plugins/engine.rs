@@ -130,8 +130,13 @@ impl Engine {
     pub fn new(compile_cache: Arc<CompileCache>, warm_bytes: u64) -> wasmtime::Result<Self> {
         let mut baseline = config();
         baseline.strategy(wasmtime::Strategy::Winch);
+        // The optimizing compiler runs in the background, on one thread: with both cores it
+        // slowed the baseline compiles of uploads that came meanwhile by half.
         let mut optimized = config();
-        optimized.strategy(wasmtime::Strategy::Cranelift).enable_incremental_compilation(compile_cache)?;
+        optimized
+            .strategy(wasmtime::Strategy::Cranelift)
+            .parallel_compilation(false)
+            .enable_incremental_compilation(compile_cache)?;
         let (baseline, optimized) = (Compiler::new(&baseline)?, Compiler::new(&optimized)?);
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

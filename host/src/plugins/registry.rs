@@ -235,7 +235,7 @@ impl Plugins {
         };
         let version = PluginVersion {
             version: plugin.latest_version + 1,
-            sha256: hex(&Sha256::digest(&component)),
+            sha256: sha256(&component),
             size_bytes: component.len() as u64,
             imports,
             wit_version: prepared.wit_version().to_string(),
@@ -583,7 +583,7 @@ impl Plugins {
         };
         let compiled = self.engine.compile(Tier::Optimized, plugin.kind, &component)?;
         self.metrics.plugin_compiled(Tier::Optimized.as_str());
-        Ok(Some((hex(&Sha256::digest(&component)), compiled)))
+        Ok(Some((sha256(&component), compiled)))
     }
 
     fn remove_artifacts(&self, folder_key: &str) -> ApiResult<()> {
@@ -612,6 +612,11 @@ fn optimize_all(registry: &Weak<Plugins>, jobs: &mpsc::Receiver<String>) {
             plugins.optimizing.lock().expect("optimizing lock").remove(&vkey);
         }
     }
+}
+
+/// A component's SHA-256, as versions show it.
+fn sha256(component: &[u8]) -> String {
+    hex(&Sha256::digest(component))
 }
 
 /// Whether `key` may upload a new version of `existing` as a `kind` plugin.
