@@ -36,8 +36,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Largest plugin component accepted at upload, in bytes.
     pub max_plugin_bytes: usize,
-    /// What the compiled functions kept to speed up later uploads may take, in bytes; past it
-    /// the least recently used go.
+    /// What the functions compiled at the optimized tier, kept to speed up later optimizing,
+    /// may take, in bytes; past it the least recently used go.
     pub compile_cache_bytes: u64,
     /// What the instances kept warm between calls may hold in linear memory together, in bytes
     /// (0: none is kept).
