@@ -1,6 +1,12 @@
 //! Untrusted plugins: every misbehaviour is an error for that call, named by the limit it hit,
 //! and neither the host nor another tenant notices.
 
+use std::sync::Arc;
+
+use klaxon::clock::SystemClock;
+use klaxon::plugins::io::Evaluation;
+use klaxon::plugins::{CallEnv, CompileCache, Engine, KvScope, PluginError, PluginKind, Tier};
+use klaxon::tenants::PluginLimits;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -93,6 +99,49 @@ fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     // A removed plugin's series go with it.
     assert_eq!(server.call(Method::DELETE, "/v1/plugins/hostile", &key, None).0, 204);
     assert_eq!(server.metric(&format!("klaxon_plugin_call_duration_seconds_count{{{series}}}")), 0.0);
+}
+
+/// Every limit holds in the code of either compiler tier: the baseline code that serves a plugin
+/// right after its upload (or a restart that caught it before it was optimized), and the
+/// optimized code that replaces it. Driven through the engine, since over HTTP which tier answers
+/// depends on how far the optimizer has come.
+#[test]
+fn each_limit_holds_at_both_compiler_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let engine = Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30), 0).unwrap();
+    let limits = PluginLimits {
+        fuel: 50_000_000,
+        time_ms: 5_000,
+        memory_bytes: 32 << 20,
+        input_bytes: 1 << 18,
+        output_bytes: 1 << 18,
+    };
+    let endless = PluginLimits { fuel: 1_000_000_000_000, time_ms: 200, ..limits };
+    let cases: [(Value, PluginLimits, fn(&PluginError) -> bool); 6] = [
+        (json!("infinite-loop"), limits, |e| matches!(e, PluginError::FuelExhausted(50_000_000))),
+        (json!("infinite-loop"), endless, |e| matches!(e, PluginError::Timeout(200))),
+        (json!("memory-bomb"), limits, |e| matches!(e, PluginError::MemoryExceeded(_))),
+        (json!("stack-overflow"), limits, |e| matches!(e, PluginError::StackOverflow)),
+        (json!({ "huge-output": { "bytes": 1_000_000 } }), limits, |e| matches!(e, PluginError::OutputTooLarge { .. })),
+        (json!("trap"), limits, |e| matches!(e, PluginError::Trapped(_))),
+    ];
+    for tier in Tier::ALL {
+        let prepared = engine.compile(tier, PluginKind::Condition, &guests().hostile).unwrap().prepared;
+        assert_eq!(prepared.tier(), tier);
+        let call = |config: &Value, limits: PluginLimits| {
+            let input: Evaluation = serde_json::from_value(behaviour(config.clone())).unwrap();
+            let kv = KvScope::new(db.open_tree("kv").unwrap(), "mallory", "hostile", "*");
+            engine.evaluate(&prepared, CallEnv { limits, kv, clock: Arc::new(SystemClock) }, &input)
+        };
+        for (config, limits, expected) in &cases {
+            let report = call(config, *limits);
+            let error = report.result.expect_err("a hostile call fails");
+            assert!(expected(&error), "{} code, {config}: {error}", tier.as_str());
+        }
+        let report = call(&json!("behave"), limits);
+        assert!(report.result.is_ok(), "{} code: {:?}", tier.as_str(), report.result);
+    }
 }
 
 #[test]

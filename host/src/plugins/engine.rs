@@ -32,7 +32,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// (Winch: one quick pass, about six times faster to compile than Cranelift on an 18 MB Python
 /// component), so its upload is answered quickly; it is then compiled again at the optimized
 /// tier (Cranelift) in the background and swapped in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
     Baseline,
     Optimized,
