@@ -101,6 +101,9 @@ fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     assert_eq!(server.metric(&format!("klaxon_plugin_call_duration_seconds_count{{{series}}}")), 0.0);
 }
 
+/// What a hostile call's error must be.
+type Expected = fn(&PluginError) -> bool;
+
 /// Every limit holds in the code of either compiler tier: the baseline code that serves a plugin
 /// right after its upload (or a restart that caught it before it was optimized), and the
 /// optimized code that replaces it. Driven through the engine, since over HTTP which tier answers
@@ -118,7 +121,7 @@ fn each_limit_holds_at_both_compiler_tiers() {
         output_bytes: 1 << 18,
     };
     let endless = PluginLimits { fuel: 1_000_000_000_000, time_ms: 200, ..limits };
-    let cases: [(Value, PluginLimits, fn(&PluginError) -> bool); 6] = [
+    let cases: [(Value, PluginLimits, Expected); 6] = [
         (json!("infinite-loop"), limits, |e| matches!(e, PluginError::FuelExhausted(50_000_000))),
         (json!("infinite-loop"), endless, |e| matches!(e, PluginError::Timeout(200))),
         (json!("memory-bomb"), limits, |e| matches!(e, PluginError::MemoryExceeded(_))),
