@@ -84,14 +84,18 @@ fn a_version_stopped_before_it_was_optimized_restarts_on_its_baseline_artifact()
     input["value"] = json!({ "current": 250.0 });
     let (status, before) = server.invoke(&key, "limit", input.clone());
     assert_eq!((status, &before["output"]["fire"]), (200, &json!(true)), "{before}");
+    let compiled = |server: &Server| server.call(Method::GET, "/v1/plugins/limit", &key, None).1["compiled"].clone();
+    assert_eq!(compiled(&server), "baseline", "the upload answered after the baseline compile");
 
     // Optimizing the 18 MB Python component takes seconds: the crash comes first.
     server.crash_and_restart();
 
     assert_eq!(server.metric(BASELINE_LOADED), 1.0, "loaded from its baseline artifact");
     assert_eq!(server.metric(BASELINE_COMPILES), 0.0, "not compiled again");
+    assert_eq!(compiled(&server), "baseline");
     assert_eq!(server.invoke(&key, "limit", input.clone()).1["output"], before["output"]);
     server.wait_until_optimized(1);
+    assert_eq!(compiled(&server), "optimized");
     assert_eq!(server.metric(OPTIMIZED_COMPILES), 1.0, "optimized after the restart");
     assert_eq!(server.invoke(&key, "limit", input).1["output"], before["output"], "the same verdict optimized");
     let files = artifact_files(&server.data());

@@ -31,19 +31,22 @@ pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
         .route("/v1/plugins/{name}/logs", get(logs))
 }
 
-/// A plugin as the API shows it: its record, the version in use and the limits its calls get.
+/// A plugin as the API shows it: its record, the version in use, the tier of the code it runs
+/// (none until it is loaded) and the limits its calls get.
 #[derive(Serialize)]
 pub struct PluginView {
     #[serde(flatten)]
     plugin: Plugin,
     active_version: u32,
+    compiled: Option<&'static str>,
     effective_limits: PluginLimits,
 }
 
 impl PluginView {
-    fn new(plugin: Plugin, tenant: &Tenant) -> Self {
+    fn new(state: &AppState, plugin: Plugin, tenant: &Tenant) -> Self {
         PluginView {
             active_version: plugin.active_version(),
+            compiled: state.plugins.loaded_tier(&tenant.id, &plugin).map(|tier| tier.as_str()),
             effective_limits: tenant.plugin_limits.clamped_by(&plugin.limits),
             plugin,
         }
@@ -86,20 +89,20 @@ async fn upload(
     tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
     super::report(&state, key, "plugin.uploaded", reported(&plugin, Some(version.version))).await?;
     state.store.flush().await?;
-    Ok((StatusCode::CREATED, Json(json!({ "plugin": PluginView::new(plugin, &tenant), "version": version }))))
+    Ok((StatusCode::CREATED, Json(json!({ "plugin": PluginView::new(&state, plugin, &tenant), "version": version }))))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<PluginView>>> {
     let key = caller.tenant(Access::Read)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
-    let items = state.plugins.list(&tenant.id)?.into_iter().map(|p| PluginView::new(p, &tenant)).collect();
+    let items = state.plugins.list(&tenant.id)?.into_iter().map(|p| PluginView::new(&state, p, &tenant)).collect();
     Ok(Json(Items { items }))
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<PluginView>> {
     let key = caller.tenant(Access::Read)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
-    Ok(Json(PluginView::new(state.plugins.find(&tenant.id, &name)?, &tenant)))
+    Ok(Json(PluginView::new(&state, state.plugins.find(&tenant.id, &name)?, &tenant)))
 }
 
 async fn versions(
@@ -129,7 +132,7 @@ async fn update(
         super::report(&state, key, "plugin.disabled", reported(&plugin, Some(plugin.active_version()))).await?;
     }
     state.store.flush().await?;
-    Ok(Json(PluginView::new(plugin, &tenant)))
+    Ok(Json(PluginView::new(&state, plugin, &tenant)))
 }
 
 async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {

@@ -195,6 +195,12 @@ impl Plugins {
         Tier::ALL.map(|tier| (tier, loaded.values().filter(|p| p.tier() == tier).count()))
     }
 
+    /// The tier of the code the plugin's version in use runs, if it is loaded.
+    pub fn loaded_tier(&self, tenant: &str, plugin: &Plugin) -> Option<Tier> {
+        let loaded = self.loaded.read().expect("plugin cache lock");
+        loaded.get(&version_key(tenant, &plugin.name, plugin.active_version())).map(Prepared::tier)
+    }
+
     /// Stores a new version of `name` (creating the plugin on its first upload) once it has
     /// compiled and matched the world of `kind`.
     pub async fn upload(

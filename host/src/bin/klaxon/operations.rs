@@ -59,7 +59,7 @@ pub const RESOURCES: &[Resource] = &[
         name: "plugins",
         about: "WebAssembly plugins: upload, pin, invoke, read their logs; build them from source",
         ops: &[
-            list("list", "/v1/plugins", &["name", "kind", "enabled", "active_version", "latest_version"]),
+            list("list", "/v1/plugins", &["name", "kind", "enabled", "active_version", "compiled", "latest_version"]),
             op("get", "get", "/v1/plugins/{name}"),
             op("upload", "post", "/v1/plugins"),
             op("update", "patch", "/v1/plugins/{name}"),
