@@ -500,7 +500,9 @@ impl Plugins {
         }
         let (engine, kind, artifacts, key) = (self.engine.clone(), plugin.kind, self.artifacts.clone(), vkey.clone());
         let loaded = tokio::task::spawn_blocking(move || {
-            Tier::ALL.into_iter().rev().find_map(|tier| engine.load(tier, kind, &artifacts.path(&key, tier)))
+            [Tier::Optimized, Tier::Baseline]
+                .into_iter()
+                .find_map(|tier| engine.load(tier, kind, &artifacts.path(&key, tier)))
         })
         .await
         .map_err(|e| PluginError::Host(e.to_string()))?;
@@ -562,7 +564,7 @@ impl Plugins {
                     self.artifacts
                         .write(vkey, Tier::Optimized, &compiled.artifact)
                         .and_then(|()| self.artifacts.remove_file(vkey, Tier::Baseline))
-                        .map_err(|e| PluginError::Host(format!("writing the compiled artifact: {e}")))?;
+                        .map_err(artifact_not_written)?;
                     let mut loaded = self.loaded.write().expect("plugin cache lock");
                     if let Some(baseline) = loaded.get_mut(vkey).filter(|p| p.tier() == Tier::Baseline) {
                         self.engine.forget(&std::mem::replace(baseline, compiled.prepared));
@@ -602,7 +604,7 @@ impl Plugins {
         tokio::task::spawn_blocking(move || artifacts.write(&vkey, tier, &artifact))
             .await
             .map_err(|e| PluginError::Host(e.to_string()))?
-            .map_err(|e| PluginError::Host(format!("writing the compiled artifact: {e}")))?;
+            .map_err(artifact_not_written)?;
         Ok(())
     }
 }
@@ -618,6 +620,10 @@ fn optimize_all(registry: &Weak<Plugins>, jobs: &mpsc::Receiver<String>) {
             plugins.optimizing.lock().expect("optimizing lock").remove(&vkey);
         }
     }
+}
+
+fn artifact_not_written(error: std::io::Error) -> PluginError {
+    PluginError::Host(format!("writing the compiled artifact: {error}"))
 }
 
 /// A component's SHA-256, as versions show it.
