@@ -21,6 +21,8 @@ pub enum AlertState {
     #[default]
     Evaluating,
     Ok,
+    /// The condition holds, for less than the rule's `for` so far.
+    Pending,
     InAlarm,
 }
 
@@ -239,4 +241,16 @@ pub struct Context {
     /// What a digest or group notification collected (filled when it goes out).
     #[serde(default)]
     pub digest: Option<DigestRef>,
+    /// A `flapping` or `stable` notification's count of state changes.
+    #[serde(default)]
+    pub flapping: Option<FlappingRef>,
+}
+
+/// The state changes a `flapping` notification counted within the rule's window, or a `stable`
+/// one counted while the alert was flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlappingRef {
+    pub changes: usize,
+    pub within: crate::duration::Duration,
 }

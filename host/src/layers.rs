@@ -24,9 +24,9 @@ const LAYERS: &[&str] = &[
     "tenants",
     "metrics",
     "error",
-    "duration",
     "clock",
     "context",
+    "duration",
     "store",
 ];
 

@@ -7,14 +7,14 @@ use serde_json::{Value, json};
 use crate::support::{ADMIN, Server, guests};
 
 /// A Monday, midnight UTC: the start of a calendar week.
-const MONDAY: &str = "2030-01-07T00:00:00Z";
+pub const MONDAY: &str = "2030-01-07T00:00:00Z";
 
-struct Scenario {
-    server: Server,
-    key: String,
+pub struct Scenario {
+    pub server: Server,
+    pub key: String,
 }
 
-fn at(offset: &str) -> String {
+pub fn at(offset: &str) -> String {
     let start: jiff::Timestamp = MONDAY.parse().unwrap();
     let span: jiff::Span = offset.parse().unwrap();
     let moved = start.to_zoned(jiff::tz::TimeZone::UTC).checked_add(span).unwrap();
@@ -22,7 +22,7 @@ fn at(offset: &str) -> String {
 }
 
 impl Scenario {
-    fn start() -> Scenario {
+    pub fn start() -> Scenario {
         let server = Server::start_with(None, &["--manual-clock"]);
         let (_, key) = server.tenant("acme");
         let scenario = Scenario { server, key };
@@ -32,25 +32,25 @@ impl Scenario {
 
     /// Moves the clock (to a time given as an ISO 8601 offset from `MONDAY`, or absolute);
     /// what fell due runs before it answers.
-    fn clock(&self, to: &str) {
+    pub fn clock(&self, to: &str) {
         let to = if to.starts_with('P') { at(to) } else { to.to_string() };
         let (status, body) = self.server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": to })));
         assert_eq!(status, 200, "{body}");
     }
 
-    fn rule(&self, rule: Value) -> String {
+    pub fn rule(&self, rule: Value) -> String {
         let (status, body) = self.server.call(Method::POST, "/v1/rules", &self.key, Some(rule));
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_string()
     }
 
-    fn customer(&self, id: &str, fields: Value) {
+    pub fn customer(&self, id: &str, fields: Value) {
         let (status, body) =
             self.server.call(Method::PUT, &format!("/v1/customers/{id}"), &self.key, Some(json!({ "fields": fields })));
         assert!(status == 200 || status == 201, "{body}");
     }
 
-    fn send(&self, events: Vec<Value>) -> Value {
+    pub fn send(&self, events: Vec<Value>) -> Value {
         let (status, body) = self.server.call(Method::POST, "/v1/events", &self.key, Some(json!({ "events": events })));
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["rejected"], json!([]), "{body}");
@@ -58,7 +58,7 @@ impl Scenario {
     }
 
     /// How many of the rule's alerts are in each state, as the rule list shows them.
-    fn counts(&self, rule: &str) -> Value {
+    pub fn counts(&self, rule: &str) -> Value {
         let (status, rules) = self.server.call(Method::GET, "/v1/rules", &self.key, None);
         assert_eq!(status, 200, "{rules}");
         let listed = rules["items"].as_array().unwrap().iter().find(|r| r["id"] == rule).unwrap();
@@ -70,7 +70,7 @@ impl Scenario {
     }
 
     /// The rule's notifications, oldest first.
-    fn notifications(&self, rule: &str) -> Vec<Value> {
+    pub fn notifications(&self, rule: &str) -> Vec<Value> {
         let (status, body) =
             self.server.call(Method::GET, &format!("/v1/notifications?rule_id={rule}"), &self.key, None);
         assert_eq!(status, 200, "{body}");
@@ -79,11 +79,11 @@ impl Scenario {
         items
     }
 
-    fn kinds(&self, rule: &str) -> Vec<String> {
+    pub fn kinds(&self, rule: &str) -> Vec<String> {
         self.notifications(rule).iter().map(|n| n["kind"].as_str().unwrap().to_string()).collect()
     }
 
-    fn states(&self, rule: &str) -> Value {
+    pub fn states(&self, rule: &str) -> Value {
         let (status, body) = self.server.call(Method::GET, &format!("/v1/rules/{rule}/states"), &self.key, None);
         assert_eq!(status, 200, "{body}");
         body
@@ -91,11 +91,11 @@ impl Scenario {
 }
 
 /// An event `offset` after `MONDAY`.
-fn event(id: &str, customer: &str, event_type: &str, offset: &str, properties: Value) -> Value {
+pub fn event(id: &str, customer: &str, event_type: &str, offset: &str, properties: Value) -> Value {
     json!({ "id": id, "customer_id": customer, "type": event_type, "timestamp": at(offset), "properties": properties })
 }
 
-fn usage(id: &str, customer: &str, offset: &str, hours: f64) -> Value {
+pub fn usage(id: &str, customer: &str, offset: &str, hours: f64) -> Value {
     event(id, customer, "usage", offset, json!({ "hours": hours }))
 }
 
@@ -124,7 +124,11 @@ fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
     assert_eq!(context["window"], json!({ "start": MONDAY, "end": at("P7D") }));
     assert_eq!(context["rule"]["name"], "Over 1000 hours a week");
     assert_eq!(context["notification"]["url"], format!("/v1/notifications/{}", alarm["id"].as_str().unwrap()));
-    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 1 }), "the rule list's counts");
+    assert_eq!(
+        s.counts(&rule),
+        json!({ "evaluating": 0, "ok": 1, "pending": 0, "in_alarm": 1, "flapping": 0 }),
+        "the rule list's counts"
+    );
 
     // A new week starts from zero: the alert resolves, and says so.
     s.clock("P7DT1M");
@@ -147,12 +151,20 @@ fn any_customer_over_1000_hours_a_week_alarms_and_resolves() {
         s.server.call(Method::GET, &format!("/v1/notifications/{}", resolved["id"].as_str().unwrap()), &s.key, None);
     assert_eq!((status, &one["kind"]), (200, &json!("resolved")));
 
-    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 2, "in_alarm": 0 }));
+    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 2, "pending": 0, "in_alarm": 0, "flapping": 0 }));
     let (status, _) = s.server.call(Method::DELETE, "/v1/customers/beta", &s.key, None);
     assert_eq!(status, 204);
-    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 0 }), "a deleted customer's alert goes");
+    assert_eq!(
+        s.counts(&rule),
+        json!({ "evaluating": 0, "ok": 1, "pending": 0, "in_alarm": 0, "flapping": 0 }),
+        "a deleted customer's alert goes"
+    );
     s.server.restart();
-    assert_eq!(s.counts(&rule), json!({ "evaluating": 0, "ok": 1, "in_alarm": 0 }), "kept over a restart");
+    assert_eq!(
+        s.counts(&rule),
+        json!({ "evaluating": 0, "ok": 1, "pending": 0, "in_alarm": 0, "flapping": 0 }),
+        "kept over a restart"
+    );
 }
 
 #[test]

@@ -189,6 +189,38 @@ fn preview_renders_and_test_sends_once() {
 }
 
 #[test]
+fn preview_and_test_render_the_custom_fields_and_properties_a_save_accepted() {
+    let s = Setup::start("");
+    let receiver = Receiver::start();
+    let channel = s.channel(json!({
+        "name": "plans", "kind": "webhook", "url": receiver.url,
+        "body": "{\"plan\": {{json customer.fields.plan}}, \"region\": \"{{event.properties.region.name}}\"}",
+        "headers": { "X-Plan": "{{customer.fields.plan}}" },
+    }));
+    let id = channel["id"].as_str().unwrap();
+    let placeholders = json!({ "customer.fields.plan": "sample plan", "event.properties.region.name": "sample name" });
+    let expected = json!({ "plan": "sample plan", "region": "sample name" });
+
+    let (status, preview) = s.server.call(Method::POST, &format!("/v1/channels/{id}/preview"), &s.key, None);
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["placeholders"], placeholders);
+    assert_eq!(serde_json::from_str::<Value>(preview["payload"]["body"].as_str().unwrap()).unwrap(), expected);
+
+    let (status, result) = s.server.call(Method::POST, &format!("/v1/channels/{id}/test"), &s.key, None);
+    assert_eq!((status, result["attempt"]["verdict"].as_str()), (200, Some("delivered")), "{result}");
+    assert_eq!(result["placeholders"], placeholders);
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.json(), expected);
+    assert_eq!(request.header("x-plan"), "sample plan");
+
+    // A channel whose templates name no custom field makes nothing up.
+    let plain = s.channel(json!({ "name": "plain", "kind": "webhook", "url": receiver.url }));
+    let path = format!("/v1/channels/{}/preview", plain["id"].as_str().unwrap());
+    let (status, preview) = s.server.call(Method::POST, &path, &s.key, None);
+    assert_eq!((status, preview.get("placeholders")), (200, None), "{preview}");
+}
+
+#[test]
 fn a_template_plugin_makes_the_payload() {
     let s = Setup::start("");
     let receiver = Receiver::start();

@@ -1,6 +1,7 @@
 //! Klaxon's integration tests: one binary, a module per topic. Every test talks HTTP to a real
 //! `klaxon serve` process with sled in a temp folder.
 
+mod alert_timing;
 mod alerts;
 mod browser;
 mod channels;

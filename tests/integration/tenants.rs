@@ -136,3 +136,61 @@ fn tenants_never_see_each_other() {
     assert_eq!(read(server.request(Method::GET, "/v1/plugins", None).header("authorization", "Basic x")).0, 401);
     assert_eq!(server.call(Method::GET, "/v1/plugins", "klx_key_nope.nope", None).0, 401);
 }
+
+/// Every operation of the OpenAPI description, with its path parameters filled in.
+fn operations(server: &Server) -> Vec<(Method, String)> {
+    let (status, spec) = read(server.request(Method::GET, "/openapi.json", None));
+    assert_eq!(status, 200);
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let path = path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+        for method in item.as_object().unwrap().keys().filter(|m| *m != "parameters") {
+            operations.push((method.to_uppercase().parse().unwrap(), path.clone()));
+        }
+    }
+    operations
+}
+
+#[test]
+fn a_caller_without_the_role_is_refused_before_its_body_or_query_is_read() {
+    let server = Server::start();
+    let (_, admin) = server.tenant("acme");
+    let viewer = server.key(&admin, "viewer");
+    let ingest = server.key(&admin, "ingest");
+    let garbage = |method: &Method, path: &str, token: &str| {
+        read(
+            server
+                .request(method.clone(), &format!("{path}?limit=lots"), Some(token))
+                .header("content-type", "application/json")
+                .body("{\"name\": [oops"),
+        )
+    };
+
+    // The reproduction: a viewer's invalid rule.
+    let (status, error) = garbage(&Method::POST, "/v1/rules", &viewer);
+    assert_eq!((status, error["error"]["code"].as_str()), (403, Some("forbidden")), "{error}");
+
+    let read_only_posts = ["/v1/channels/check", "/v1/channels/x/preview", "/v1/rules/x/evaluate"];
+    let ingest_routes =
+        [(Method::POST, "/v1/events"), (Method::PUT, "/v1/customers/x"), (Method::DELETE, "/v1/customers/x")];
+    let mut checked = 0;
+    for (method, path) in operations(&server) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        if !ingest_routes.iter().any(|(m, p)| *m == method && *p == path) {
+            let (status, body) = garbage(&method, &path, &ingest);
+            assert_eq!(status, 403, "{method} {path} as an ingest key: {body}");
+            checked += 1;
+        }
+        if method != Method::GET && !read_only_posts.contains(&path.as_str()) {
+            let (status, body) = garbage(&method, &path, &viewer);
+            assert_eq!(status, 403, "{method} {path} as a viewer: {body}");
+        }
+        if !path.starts_with("/v1/tenants") && path != "/v1/clock" {
+            let (status, body) = garbage(&method, &path, ADMIN);
+            assert_eq!(status, 403, "{method} {path} with the platform admin token: {body}");
+        }
+    }
+    assert!(checked > 70, "only {checked} operations were checked");
+}

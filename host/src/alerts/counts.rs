@@ -1,45 +1,64 @@
-//! How many of a rule's alerts stand in each state, kept up to date in the transactions that
-//! change them, so a list of rules shows its counts without reading every alert.
+//! How many of a rule's alerts stand in each state (and how many are flapping), kept up to date
+//! in the transactions that change them, so a list of rules shows its counts without reading
+//! every alert.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use super::state::stored;
+use super::state::{AlertRecord, stored};
 use crate::context::AlertState;
 use crate::store::{self, StoreResult, TxResult, keys};
 
-/// One alert's move: the state it was in (none: it is new) and the state it is in (none: it is
-/// gone).
-pub type Move = (Option<AlertState>, Option<AlertState>);
+/// What the counts count of one alert: its state, and whether it is flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub state: AlertState,
+    pub flapping: bool,
+}
 
-/// A rule's alerts by state.
+impl Standing {
+    pub fn of(record: &AlertRecord) -> Self {
+        Standing { state: record.state, flapping: record.flapping.is_some() }
+    }
+}
+
+/// One alert's move: where it stood (none: it is new) and where it stands (none: it is gone).
+pub type Move = (Option<Standing>, Option<Standing>);
+
+/// A rule's alerts by state, and those of them flapping.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateCounts {
     pub evaluating: u64,
     pub ok: u64,
+    #[serde(default)]
+    pub pending: u64,
     pub in_alarm: u64,
+    #[serde(default)]
+    pub flapping: u64,
 }
 
 impl StateCounts {
-    fn slot(&mut self, state: AlertState) -> &mut u64 {
-        match state {
-            AlertState::Evaluating => &mut self.evaluating,
-            AlertState::Ok => &mut self.ok,
-            AlertState::InAlarm => &mut self.in_alarm,
-        }
+    fn slots(&mut self, standing: Standing) -> impl Iterator<Item = &mut u64> {
+        let Self { evaluating, ok, pending, in_alarm, flapping } = self;
+        let state = match standing.state {
+            AlertState::Evaluating => evaluating,
+            AlertState::Ok => ok,
+            AlertState::Pending => pending,
+            AlertState::InAlarm => in_alarm,
+        };
+        std::iter::once(state).chain(standing.flapping.then_some(flapping))
     }
 
     /// One alert moved from `before` (none: it is new) to `after` (none: it is gone).
-    pub fn moved(&mut self, before: Option<AlertState>, after: Option<AlertState>) {
+    pub fn moved(&mut self, before: Option<Standing>, after: Option<Standing>) {
         if before == after {
             return;
         }
-        if let Some(state) = before {
-            let slot = self.slot(state);
-            *slot = slot.saturating_sub(1);
+        if let Some(standing) = before {
+            self.slots(standing).for_each(|slot| *slot = slot.saturating_sub(1));
         }
-        if let Some(state) = after {
-            *self.slot(state) += 1;
+        if let Some(standing) = after {
+            self.slots(standing).for_each(|slot| *slot += 1);
         }
     }
 }
@@ -76,7 +95,7 @@ pub fn rebuild_if_missing(alerts: &sled::Tree, counts: &sled::Tree) -> StoreResu
         let (key, bytes) = entry?;
         let (record, _) = stored::decode(&bytes).ok_or_else(|| store::corrupt(&key, "an alert"))?;
         let (tenant, rule, _) = keys::parse_alert(&key).ok_or_else(|| store::corrupt(&key, "an alert key"))?;
-        by_rule.entry(keys::rule_prefix(tenant, rule)).or_default().moved(None, Some(record.state));
+        by_rule.entry(keys::rule_prefix(tenant, rule)).or_default().moved(None, Some(Standing::of(&record)));
     }
     for (key, counted) in by_rule {
         counts.insert(key, serde_json::to_vec(&counted).expect("counts serialize"))?;
@@ -88,16 +107,25 @@ pub fn rebuild_if_missing(alerts: &sled::Tree, counts: &sled::Tree) -> StoreResu
 mod tests {
     use super::*;
 
+    fn at(state: AlertState) -> Option<Standing> {
+        Some(Standing { state, flapping: false })
+    }
+
     #[test]
     fn a_move_takes_one_from_the_old_state_and_gives_it_to_the_new() {
         let mut counts = StateCounts::default();
-        counts.moved(None, Some(AlertState::Evaluating));
-        counts.moved(None, Some(AlertState::Evaluating));
-        counts.moved(Some(AlertState::Evaluating), Some(AlertState::InAlarm));
-        counts.moved(Some(AlertState::Ok), Some(AlertState::Ok));
-        assert_eq!(counts, StateCounts { evaluating: 1, ok: 0, in_alarm: 1 });
-        counts.moved(Some(AlertState::InAlarm), None);
-        assert_eq!(counts, StateCounts { evaluating: 1, ok: 0, in_alarm: 0 });
+        counts.moved(None, at(AlertState::Evaluating));
+        counts.moved(None, at(AlertState::Evaluating));
+        counts.moved(at(AlertState::Evaluating), at(AlertState::InAlarm));
+        counts.moved(at(AlertState::Ok), at(AlertState::Ok));
+        assert_eq!(counts, StateCounts { evaluating: 1, in_alarm: 1, ..StateCounts::default() });
+        counts.moved(at(AlertState::InAlarm), None);
+        assert_eq!(counts, StateCounts { evaluating: 1, ..StateCounts::default() });
+        let flapping = Some(Standing { state: AlertState::Pending, flapping: true });
+        counts.moved(at(AlertState::Evaluating), flapping);
+        assert_eq!(counts, StateCounts { pending: 1, flapping: 1, ..StateCounts::default() });
+        counts.moved(flapping, at(AlertState::Ok));
+        assert_eq!(counts, StateCounts { ok: 1, ..StateCounts::default() });
     }
 
     #[test]
@@ -117,8 +145,8 @@ mod tests {
             alerts.insert(keys::alert("t", rule, scope), stored::encode(&record, &Series::default())).unwrap();
         }
         rebuild_if_missing(&alerts, &counts).unwrap();
-        assert_eq!(read(&counts, "t", "r1").unwrap(), StateCounts { evaluating: 0, ok: 1, in_alarm: 2 });
-        assert_eq!(read(&counts, "t", "r2").unwrap(), StateCounts { evaluating: 0, ok: 1, in_alarm: 0 });
+        assert_eq!(read(&counts, "t", "r1").unwrap(), StateCounts { ok: 1, in_alarm: 2, ..StateCounts::default() });
+        assert_eq!(read(&counts, "t", "r2").unwrap(), StateCounts { ok: 1, ..StateCounts::default() });
         assert_eq!(read(&counts, "t", "r3").unwrap(), StateCounts::default());
 
         // Counts kept since are not counted over again.

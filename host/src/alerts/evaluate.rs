@@ -9,7 +9,9 @@ use super::Compiled;
 use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
-use crate::context::{AlertState, CohortRef, EventRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition};
+use crate::context::{
+    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition,
+};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
 use crate::records::notification::{Kind, Notification};
 use crate::records::{Customer, Event};
@@ -43,7 +45,7 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
         }
         Condition::EventMatch { matches } => {
             if matches.iter().any(|pattern| pattern.matches(event, customer)) {
-                let due = Due { kind: Kind::Match, step: None, state: Default::default() };
+                let due = Due::new(Kind::Match, Default::default());
                 let outcome = Outcome::default();
                 let notification = notification(work, rule, &scope, Some(customer), &due, &outcome, Some(event));
                 work.notify(notification);
@@ -74,7 +76,7 @@ pub fn on_system_event(work: &mut Work, rule: &Compiled, event: &Event, customer
     let Some(scope) = scope else { return };
     let blank = Customer::blank("", work.now);
     if matches.iter().any(|pattern| pattern.matches(event, customer.unwrap_or(&blank))) {
-        let due = Due { kind: Kind::Match, step: None, state: Default::default() };
+        let due = Due::new(Kind::Match, Default::default());
         let notification = notification(work, rule, &scope, customer, &due, &Outcome::default(), Some(event));
         work.notify(notification);
     }
@@ -265,7 +267,7 @@ fn incident_of_alert(
             };
             incident.update(&input, &by, work.now);
             if !notifications.iter().any(|n| n.kind == Kind::Resolved) {
-                let resolved = Due { kind: Kind::Resolved, step: None, state: Transition { previous, current } };
+                let resolved = Due::new(Kind::Resolved, Transition { previous, current });
                 notifications.push(notification(work, rule, scope, customer, &resolved, outcome, None));
             }
             incident
@@ -305,6 +307,7 @@ fn notification(
     let context = &mut n.context;
     context.customer = customer.map(Customer::to_ref);
     context.state = due.state;
+    context.flapping = due.changes.zip(spec.flapping).map(|(changes, f)| FlappingRef { changes, within: f.within });
     context.value = outcome.value;
     context.threshold = outcome.threshold;
     context.window = outcome.window;
@@ -326,7 +329,7 @@ pub const BATCH_PART: usize = 1000;
 pub fn cohort_batch(work: &mut Work, rule: &Compiled, cohort: &CohortRef, mut entries: Vec<BatchEntry>) {
     entries.sort_by_key(|e| (e.change != CohortChange::Entered, e.member.at));
     let parts = entries.len().div_ceil(BATCH_PART);
-    let due = Due { kind: Kind::Cohort, step: None, state: Default::default() };
+    let due = Due::new(Kind::Cohort, Default::default());
     for (i, part) in entries.chunks(BATCH_PART).enumerate() {
         let mut n = notification(work, rule, ALL, None, &due, &Outcome::default(), None);
         let context = &mut n.context;

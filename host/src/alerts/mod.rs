@@ -351,8 +351,8 @@ impl Alerts {
     pub fn customer_deleted(&self, work: &Work, rules: &TenantRules, customer: &str) -> TxResult<()> {
         for rule in &rules.rules {
             if let Some(bytes) = work.tx().alerts.remove(keys::alert(work.tenant, &rule.rule.id, customer))? {
-                let state = state::stored::decode(&bytes).map(|(record, _)| record.state);
-                counts::apply(work.tx().alert_counts, work.tenant, &rule.rule.id, [(state, None)])?;
+                let standing = state::stored::decode(&bytes).map(|(record, _)| counts::Standing::of(&record));
+                counts::apply(work.tx().alert_counts, work.tenant, &rule.rule.id, [(standing, None)])?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{AlertState, Severity, Transition, Window};
 use crate::records::notification::Kind;
-use crate::rules::{Condition, Frequency, RuleSpec};
+use crate::rules::{Condition, Flapping, Frequency, RuleSpec};
 
 /// One alert, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +31,25 @@ pub struct AlertRecord {
     pub fired_for: Option<Timestamp>,
     /// When the scheduler looks at this alert next.
     pub due: Option<Timestamp>,
+    /// In alarm, when the condition stopped holding (the rule's `keep_firing_for` runs from
+    /// then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Timestamp>,
+    /// The alert's newest state changes within the rule's `flapping.within` (at most
+    /// `flapping.changes` of them), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Timestamp>,
+    /// Set while it is flapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<FlappingSince>,
+}
+
+/// Since when an alert is flapping, and how many times it changed state since (counting the
+/// changes that started it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlappingSince {
+    pub since: Timestamp,
+    pub changes: usize,
 }
 
 impl AlertRecord {
@@ -48,6 +67,9 @@ impl AlertRecord {
             last_seen: None,
             fired_for: None,
             due: None,
+            cleared_at: None,
+            changes: Vec::new(),
+            flapping: None,
         }
     }
 }
@@ -105,6 +127,14 @@ pub struct Due {
     pub kind: Kind,
     pub step: Option<f64>,
     pub state: Transition,
+    /// For `flapping` and `stable`: the state changes counted.
+    pub changes: Option<usize>,
+}
+
+impl Due {
+    pub fn new(kind: Kind, state: Transition) -> Self {
+        Due { kind, step: None, state, changes: None }
+    }
 }
 
 /// A change of state, as kept in a rule's history.
@@ -135,7 +165,7 @@ pub fn apply(
     record.value = outcome.value;
     record.threshold = outcome.threshold;
     record.window = outcome.window;
-    let current = if outcome.firing { AlertState::InAlarm } else { AlertState::Ok };
+    let (current, waits_until) = next_state(rule, record, outcome.firing, now);
     let state = Transition { previous, current };
     let mut due = Vec::new();
     let capped = |record: &AlertRecord| rule.max_per_window.is_some_and(|cap| record.sent_in_window >= cap);
@@ -143,7 +173,7 @@ pub fn apply(
         if !capped(record) {
             record.sent_in_window += 1;
             record.last_notified = Some(now);
-            due.push(Due { kind, step, state });
+            due.push(Due { kind, step, state, changes: None });
         }
     };
 
@@ -179,8 +209,10 @@ pub fn apply(
         _ => {}
     }
     if previous == AlertState::InAlarm && current == AlertState::Ok && rule.notify_on_resolve {
-        due.push(Due { kind: Kind::Resolved, step: None, state });
+        due.push(Due::new(Kind::Resolved, state));
     }
+    let changed = previous != current && !matches!(rule.condition, Condition::Offset { .. });
+    let flapping_until = rule.flapping.as_ref().and_then(|f| flap(f, record, changed, state, &mut due, now));
 
     // A capped alert waits for its window to move (the rule's tick evaluates it then).
     let reminder = match (current, rule.frequency, &rule.condition) {
@@ -192,9 +224,9 @@ pub fn apply(
         _ => None,
     };
     // Only future times: a timer due now would run again at once.
-    record.due = [outcome.due, reminder].into_iter().flatten().filter(|due| *due > now).min();
+    record.due =
+        [outcome.due, reminder, waits_until, flapping_until].into_iter().flatten().filter(|due| *due > now).min();
 
-    let changed = previous != current && !matches!(rule.condition, Condition::Offset { .. });
     let transition = changed.then(|| {
         record.state = current;
         record.since = now;
@@ -208,6 +240,80 @@ pub fn apply(
         }
     });
     (due, transition)
+}
+
+/// The state a stateful alert moves to when its condition holds (`firing`) or not, with the
+/// moment it must be looked at again even if nothing happens: a `pending` alert's `for` runs
+/// out, or an alert kept firing after its condition cleared reaches `keep_firing_for`.
+fn next_state(
+    rule: &RuleSpec,
+    record: &mut AlertRecord,
+    firing: bool,
+    now: Timestamp,
+) -> (AlertState, Option<Timestamp>) {
+    let previous = record.state;
+    if firing {
+        record.cleared_at = None;
+        return match rule.pending_for {
+            Some(wait) if previous != AlertState::InAlarm => {
+                let since = if previous == AlertState::Pending { record.since } else { now };
+                let until = since + wait.0;
+                if now >= until { (AlertState::InAlarm, None) } else { (AlertState::Pending, Some(until)) }
+            }
+            _ => (AlertState::InAlarm, None),
+        };
+    }
+    match rule.keep_firing_for {
+        Some(keep) if previous == AlertState::InAlarm => {
+            let until = *record.cleared_at.get_or_insert(now) + keep.0;
+            if now < until {
+                return (AlertState::InAlarm, Some(until));
+            }
+            record.cleared_at = None;
+            (AlertState::Ok, None)
+        }
+        _ => (AlertState::Ok, None),
+    }
+}
+
+/// Counts a state change towards `flapping`. An alert that changed `changes` times within the
+/// window starts flapping: its alarm, reminder and resolved notices give way to one `flapping`
+/// notice, and to one `stable` notice once it has not changed for the window. Answers when to
+/// look again for that.
+fn flap(
+    flapping: &Flapping,
+    record: &mut AlertRecord,
+    changed: bool,
+    state: Transition,
+    due: &mut Vec<Due>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let (enough, within) = (flapping.changes as usize, flapping.within.0);
+    let changed = changed && state.previous != AlertState::Evaluating;
+    if changed {
+        record.changes.push(now);
+        let extra = record.changes.len().saturating_sub(enough);
+        record.changes.drain(..extra);
+    }
+    record.changes.retain(|at| *at + within > now);
+    let notice = |kind, changes| Due { changes: Some(changes), ..Due::new(kind, state) };
+    match &mut record.flapping {
+        None if record.changes.len() >= enough => {
+            record.flapping = Some(FlappingSince { since: now, changes: enough });
+            due.retain(|d| !d.kind.is_state_notice());
+            due.push(notice(Kind::Flapping, enough));
+        }
+        None => {}
+        Some(flapping) => {
+            due.retain(|d| !d.kind.is_state_notice());
+            flapping.changes += usize::from(changed);
+            if record.changes.is_empty() {
+                due.push(notice(Kind::Stable, flapping.changes));
+                record.flapping = None;
+            }
+        }
+    }
+    record.flapping.and(record.changes.last().map(|at| *at + within))
 }
 
 #[cfg(test)]
@@ -247,6 +353,68 @@ mod tests {
         assert!(due.is_empty() && transition.is_none(), "once per alarm");
         let (due, _) = apply(&rule, &mut record, &firing(false), at(4));
         assert_eq!((due[0].kind, due[0].state.previous), (Kind::Resolved, AlertState::InAlarm));
+    }
+
+    #[test]
+    fn a_pending_alert_alarms_only_when_the_condition_held_for_its_for() {
+        let rule = rule(json!({ "for": "10m", "notify_on_resolve": true }));
+        let mut record = AlertRecord::new(at(0));
+        let (due, transition) = apply(&rule, &mut record, &firing(true), at(1));
+        assert!(due.is_empty());
+        assert_eq!((transition.unwrap().current, record.due), (AlertState::Pending, Some(at(11))));
+        assert!(apply(&rule, &mut record, &firing(true), at(5)).0.is_empty(), "still pending");
+        assert_eq!(record.due, Some(at(11)), "for counts from entering pending");
+        let (due, transition) = apply(&rule, &mut record, &firing(true), at(11));
+        assert_eq!((due[0].kind, due[0].state.previous), (Kind::Alarm, AlertState::Pending));
+        assert_eq!(transition.unwrap().current, AlertState::InAlarm);
+
+        // Met, then not met before `for`: back to ok without a word.
+        let mut record = AlertRecord::new(at(0));
+        apply(&rule, &mut record, &firing(true), at(1));
+        let (due, transition) = apply(&rule, &mut record, &firing(false), at(5));
+        assert!(due.is_empty());
+        assert_eq!((transition.unwrap().current, record.due), (AlertState::Ok, None));
+    }
+
+    #[test]
+    fn keep_firing_for_holds_the_alarm_after_the_condition_clears() {
+        let rule = rule(json!({ "keep_firing_for": "30m", "notify_on_resolve": true }));
+        let mut record = AlertRecord::new(at(0));
+        assert_eq!(apply(&rule, &mut record, &firing(true), at(0)).0[0].kind, Kind::Alarm);
+        let (due, transition) = apply(&rule, &mut record, &firing(false), at(10));
+        assert!(due.is_empty() && transition.is_none());
+        assert_eq!((record.state, record.due), (AlertState::InAlarm, Some(at(40))));
+        // Met again meanwhile: no resolve, and the hold starts over when it clears next.
+        assert!(apply(&rule, &mut record, &firing(true), at(20)).0.is_empty());
+        assert!(apply(&rule, &mut record, &firing(false), at(50)).0.is_empty());
+        assert_eq!(record.due, Some(at(80)));
+        let (due, transition) = apply(&rule, &mut record, &firing(false), at(80));
+        assert_eq!((due[0].kind, transition.unwrap().current), (Kind::Resolved, AlertState::Ok));
+    }
+
+    #[test]
+    fn a_flapping_alert_says_so_once_and_again_when_stable() {
+        let rule = rule(json!({ "flapping": { "changes": 3, "within": "1h" }, "notify_on_resolve": true }));
+        let mut record = AlertRecord::new(at(0));
+        let kinds = |record: &mut AlertRecord, fire: bool, minute: i64| -> Vec<(Kind, Option<usize>)> {
+            apply(&rule, record, &firing(fire), at(minute)).0.iter().map(|d| (d.kind, d.changes)).collect()
+        };
+        assert_eq!(kinds(&mut record, false, 0), vec![], "evaluating to ok is not a change");
+        assert_eq!(kinds(&mut record, true, 1), vec![(Kind::Alarm, None)]);
+        assert_eq!(kinds(&mut record, false, 2), vec![(Kind::Resolved, None)]);
+        assert_eq!(kinds(&mut record, true, 3), vec![(Kind::Flapping, Some(3))]);
+        assert_eq!(record.flapping, Some(FlappingSince { since: at(3), changes: 3 }));
+        assert_eq!(record.due, Some(at(63)));
+        assert_eq!(kinds(&mut record, false, 10), vec![], "no resolve while flapping");
+        assert_eq!(kinds(&mut record, true, 20), vec![], "no alarm while flapping");
+        assert_eq!(record.due, Some(at(80)), "stable once an hour passes without a change");
+        assert_eq!(kinds(&mut record, true, 80), vec![(Kind::Stable, Some(5))]);
+        assert_eq!((record.flapping, record.state, record.due), (None, AlertState::InAlarm, None));
+        // Changes spread wider than the window never flap.
+        for (i, fire) in [false, true, false, true].into_iter().enumerate() {
+            let kinds = kinds(&mut record, fire, 200 + 61 * i as i64);
+            assert!(!kinds.iter().any(|(k, _)| *k == Kind::Flapping), "{kinds:?}");
+        }
     }
 
     #[test]

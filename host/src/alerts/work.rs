@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-use super::counts;
+use super::counts::{self, Standing};
 use super::state::{AlertRecord, TransitionRecord, stored};
-use crate::context::AlertState;
 use crate::notifications;
 use crate::notifications::routing::TenantRouting;
 use crate::records::notification::Notification;
@@ -24,8 +23,8 @@ struct Entry {
     record: Option<AlertRecord>,
     series: Series,
     due_at_load: Option<Timestamp>,
-    /// The state it was stored in (none: not stored yet), for the rule's state counts.
-    state_at_load: Option<AlertState>,
+    /// Where it stood when stored (none: not stored yet), for the rule's state counts.
+    standing_at_load: Option<Standing>,
     changed: bool,
 }
 
@@ -71,8 +70,8 @@ impl<'a> Work<'a> {
                 None => (None, Series::default()),
             };
             let due_at_load = record.as_ref().and_then(|r| r.due);
-            let state_at_load = record.as_ref().map(|r| r.state);
-            self.alerts.insert(key.clone(), Entry { record, series, due_at_load, state_at_load, changed: false });
+            let standing_at_load = record.as_ref().map(Standing::of);
+            self.alerts.insert(key.clone(), Entry { record, series, due_at_load, standing_at_load, changed: false });
         }
         Ok(self.alerts.get_mut(&key).expect("just cached"))
     }
@@ -190,10 +189,11 @@ impl<'a> Work<'a> {
             // evaluation) is an alert still evaluating.
             let record = entry.record.clone().unwrap_or_else(|| AlertRecord::new(self.now));
             tx.alerts.insert(key.as_slice(), stored::encode(&record, &entry.series))?;
-            if entry.state_at_load != Some(record.state) {
+            let standing = Standing::of(&record);
+            if entry.standing_at_load != Some(standing) {
                 let (_, rule, _) = keys::parse_alert(key)
                     .ok_or_else(|| ConflictableTransactionError::Abort(store::corrupt(key, "an alert key")))?;
-                moves.entry(rule).or_default().push((entry.state_at_load, Some(record.state)));
+                moves.entry(rule).or_default().push((entry.standing_at_load, Some(standing)));
             }
             if record.due != entry.due_at_load {
                 // A timer key is the due time followed by the alert's key.

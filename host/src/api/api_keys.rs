@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::Deserialize;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::{Access, CreatedKey, KeyView, Role};
@@ -20,13 +21,14 @@ pub struct NewKey {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewKey>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let key = caller.tenant(Access::ManageKeys)?;
-    if body.name.trim().is_empty() || body.name.len() > 200 {
+    let input: NewKey = parse_json(&body)?;
+    if input.name.trim().is_empty() || input.name.len() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
-    let created = state.tenants.create_key(&key.tenant_id, body.name, body.role, state.clock.now())?;
+    let created = state.tenants.create_key(&key.tenant_id, input.name, input.role, state.clock.now())?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::categories::{self, Category, CategorySpec};
@@ -26,9 +27,10 @@ pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(spec): ApiJson<CategorySpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: CategorySpec = parse_json(&body)?;
     categories::check_name("name", &name)?;
     spec.check()?;
     let existed = categories::get(&state.store.categories, &key.tenant_id, &name)?.is_some();

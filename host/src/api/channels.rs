@@ -1,6 +1,8 @@
 //! `/v1/channels`: where notifications go. Every save is checked in full, templates rendered
 //! against a sample; preview renders without sending, test sends once.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +10,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller, optional_json};
+use super::extract::{Caller, optional_json, parse_json};
 use super::{AppState, Items};
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, ChannelSpec, Kind};
@@ -24,9 +26,10 @@ use crate::tenants::{Access, TenantKey};
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<ChannelSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;
@@ -49,9 +52,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<ChannelSpec>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Access::Write)?;
+    let spec: ChannelSpec = parse_json(&body)?;
     let channel = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &channel)?;
     check(&state, key, &spec)?;
@@ -95,6 +99,9 @@ pub struct PreviewInput {
 #[derive(serde::Serialize)]
 pub struct Preview {
     payload: Payload,
+    /// The custom fields and event properties the sample made up for the templates, by path.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    placeholders: BTreeMap<String, Value>,
 }
 
 /// `POST /v1/channels/{id}/preview`: the payload the channel would send, sending nothing.
@@ -107,13 +114,20 @@ pub async fn preview(
     let key = caller.tenant(Access::Read)?;
     let channel = find(&state, &key.tenant_id, &id)?;
     let input: PreviewInput = optional_json(&body)?;
-    let mut notification = match &input.notification_id {
-        Some(nid) => notification::get(&state.store, &key.tenant_id, nid)?
-            .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
-        None => render::sample(&key.tenant_id, state.clock.now()),
+    let (mut notification, mut placeholders) = match &input.notification_id {
+        Some(nid) => (
+            notification::get(&state.store, &key.tenant_id, nid)?
+                .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
+            BTreeMap::new(),
+        ),
+        None => {
+            let sample = render::sample_for(&channel.spec, &key.tenant_id, state.clock.now());
+            (sample.notification, sample.placeholders)
+        }
     };
     if let Some(context) = input.context {
         notification.context = context;
+        placeholders.clear();
     }
     if let Some(kind) = input.kind {
         notification.kind = kind;
@@ -122,24 +136,21 @@ pub async fn preview(
         notification.message = input.message;
     }
     let payload = state.deliverer.render(&key.tenant_id, &channel, &notification, &Default::default()).await??;
-    Ok(Json(Preview { payload }))
+    Ok(Json(Preview { payload, placeholders }))
 }
 
 /// `POST /v1/channels/check`: checks a channel that is not saved, as a save would (its
 /// templates strictly, against the sample notification), and answers the payload it would send
 /// for that sample. Nothing is stored or sent: editors call it as their author types.
-pub async fn check_unsaved(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(spec): ApiJson<ChannelSpec>,
-) -> ApiResult<Json<Preview>> {
+pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Preview>> {
     let key = caller.tenant(Access::Read)?;
+    let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     let now = state.clock.now();
     let channel = Channel::new(&key.key_id, spec, now);
-    let sample = render::sample(&key.tenant_id, now);
-    let payload = state.deliverer.render(&key.tenant_id, &channel, &sample, &Default::default()).await??;
-    Ok(Json(Preview { payload }))
+    let sample = render::sample_for(&channel.spec, &key.tenant_id, now);
+    let payload = state.deliverer.render(&key.tenant_id, &channel, &sample.notification, &Default::default()).await??;
+    Ok(Json(Preview { payload, placeholders: sample.placeholders }))
 }
 
 /// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.

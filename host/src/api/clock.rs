@@ -3,11 +3,12 @@
 
 use axum::Json;
 use axum::extract::State;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use crate::error::{ApiError, ApiResult};
 
 pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
@@ -21,18 +22,15 @@ pub struct SetClock {
     now: jiff::Timestamp,
 }
 
-pub async fn set(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<SetClock>,
-) -> ApiResult<Json<Value>> {
+pub async fn set(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
     caller.platform_admin()?;
+    let input: SetClock = parse_json(&body)?;
     let manual = state.manual_clock.as_ref().ok_or_else(|| {
         ApiError::Conflict("the server keeps the system's time; start it with --manual-clock to move time".into())
     })?;
-    manual.set(body.now).map_err(|now| ApiError::field("now", format!("time only moves forward; it is {now}")))?;
+    manual.set(input.now).map_err(|now| ApiError::field("now", format!("time only moves forward; it is {now}")))?;
     // Everything that fell due runs before the answer, so a test sees its effects at once.
     let ran = state.alerts.run_due().await?;
     state.deliverer.wake();
-    Ok(Json(json!({ "now": body.now, "manual": true, "timers_run": ran })))
+    Ok(Json(json!({ "now": input.now, "manual": true, "timers_run": ran })))
 }

@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items, blocking, json};
 use crate::cohorts::{Cohort, CohortSpec, MemberView};
 use crate::error::{ApiError, ApiResult};
@@ -18,9 +19,10 @@ use crate::tenants::{Access, TenantKey};
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<CohortSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: CohortSpec = parse_json(&body)?;
     let cohort = save(&state, key, None, spec).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &key.tenant_id, &cohort))))
 }
@@ -40,9 +42,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<CohortSpec>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Access::Write)?;
+    let spec: CohortSpec = parse_json(&body)?;
     let cohort = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &cohort)?;
     let cohort = save(&state, key, Some(cohort), spec).await?;

@@ -1,11 +1,13 @@
 //! `/v1/customers`: the tenant's customers and their custom fields.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::cohorts::Membership;
 use crate::error::{ApiError, ApiResult};
@@ -20,9 +22,10 @@ pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(input): ApiJson<CustomerInput>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     let key = caller.tenant(Access::Ingest)?;
+    let input: CustomerInput = parse_json(&body)?;
     let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let (customer, created) = super::blocking(move || {
         let saved = ingest.put_customer(&tenant, &actor, &id, input);
@@ -80,9 +83,10 @@ pub struct CustomerPage {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(page): Query<Page>,
+    query: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<CustomerPage>> {
     let key = caller.tenant(Access::Read)?;
+    let Query(page) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::field("limit", format!("must be 1 to {MAX_PAGE}")));

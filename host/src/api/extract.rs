@@ -1,11 +1,11 @@
 //! Request extractors that fail with the API's JSON errors: the caller behind the bearer token,
-//! and JSON bodies whose errors name the field.
+//! and JSON bodies whose errors name the field. Handlers take a body as bytes and parse it
+//! after the caller's role is checked, so a caller without the role is refused whatever it sent.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -102,20 +102,6 @@ impl Caller {
                 }
             ))),
         }
-    }
-}
-
-/// A JSON body. Errors name the field at fault.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Invalid { field: None, message: format!("cannot read the body: {e}") })?;
-        parse_json(&bytes).map(ApiJson)
     }
 }
 

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items, blocking};
 use crate::context::IncidentKind;
 use crate::error::{ApiError, ApiResult};
@@ -16,9 +17,10 @@ use crate::tenants::Access;
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<IncidentSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Incident>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: IncidentSpec = parse_json(&body)?;
     let now = state.clock.now();
     spec.check(now)?;
     super::categories::check_exists(&state, &key.tenant_id, "category", &spec.category)?;
@@ -72,9 +74,10 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(input): ApiJson<UpdateInput>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Incident>)> {
     let key = caller.tenant(Access::Write)?;
+    let input: UpdateInput = parse_json(&body)?;
     let now = state.clock.now();
     let tenant = key.tenant_id.clone();
     let by = key.key_id.clone();

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::extract::{ApiJson, Caller, parse_json};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
@@ -62,11 +62,12 @@ pub struct UploadQuery {
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = state.config.max_plugin_bytes;
     let body =
         body.map_err(|_| ApiError::TooLarge(format!("the component is over the upload limit of {limit} bytes")))?;
@@ -118,9 +119,10 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(patch): ApiJson<PluginPatch>,
+    body: Bytes,
 ) -> ApiResult<Json<PluginView>> {
     let key = caller.tenant(Access::Write)?;
+    let patch: PluginPatch = parse_json(&body)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let (pinning, disabling) = (patch.pinned_version, patch.enabled == Some(false));
     let before = state.plugins.find(&tenant.id, &name)?;

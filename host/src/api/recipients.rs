@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::owned::{find, find_to_change, save};
 use super::{AppState, Items, json};
 use crate::error::ApiResult;
@@ -18,9 +19,10 @@ const WHAT: &str = "recipient";
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<RecipientSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: RecipientSpec = parse_json(&body)?;
     spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", None, spec, state.clock.now())?;
     state.store.flush().await?;
@@ -43,9 +45,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<RecipientSpec>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Access::Write)?;
+    let spec: RecipientSpec = parse_json(&body)?;
     let recipient = find_to_change(&state.store.recipients, key, &id, WHAT)?;
     spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", Some(recipient), spec, state.clock.now())?;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Caller, optional_json};
+use super::extract::{Caller, optional_json, parse_json};
 use super::{AppState, Items};
 use crate::alerts::state::TransitionRecord;
 use crate::alerts::{AlertView, DryRun, DryRunError};
@@ -19,9 +19,10 @@ use crate::tenants::{Access, TenantKey};
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<RuleSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: RuleSpec = parse_json(&body)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
@@ -54,9 +55,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<RuleSpec>,
+    body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let key = caller.tenant(Access::Write)?;
+    let spec: RuleSpec = parse_json(&body)?;
     let rule = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &rule)?;
     check(&state, key, &spec).await?;

@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::owned::{find, find_to_change, save};
 use super::{AppState, Items, json};
 use crate::error::ApiResult;
@@ -18,9 +19,10 @@ const WHAT: &str = "silence";
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(mut spec): ApiJson<SilenceSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let mut spec: SilenceSpec = parse_json(&body)?;
     let now = state.clock.now();
     spec.check(now)?;
     let silence = save(&state.store.silences, key, "sil", None, spec, now)?;

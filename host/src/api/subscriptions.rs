@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::owned::{find, find_to_change, save};
 use super::{AppState, Items, json};
 use crate::delivery::TestSend;
@@ -23,9 +24,10 @@ const WHAT: &str = "subscription";
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(spec): ApiJson<SubscriptionSpec>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Access::Write)?;
+    let spec: SubscriptionSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     let subscription = save(&state.store.subscriptions, key, "sub", None, spec, state.clock.now())?;
     super::routing_changed(&state, key).await?;
@@ -48,9 +50,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<SubscriptionSpec>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Access::Write)?;
+    let spec: SubscriptionSpec = parse_json(&body)?;
     let subscription = find_to_change(&state.store.subscriptions, key, &id, WHAT)?;
     check(&state, key, &spec)?;
     let subscription = save(&state.store.subscriptions, key, "sub", Some(subscription), spec, state.clock.now())?;

@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::PluginLimits;
@@ -43,13 +44,14 @@ fn check_limits(limits: &PluginLimits) -> ApiResult<()> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewTenant>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.platform_admin()?;
-    check_tenant_name(&body.name)?;
-    let limits = body.plugin_limits.unwrap_or(state.config.plugin_limits);
+    let input: NewTenant = parse_json(&body)?;
+    check_tenant_name(&input.name)?;
+    let limits = input.plugin_limits.unwrap_or(state.config.plugin_limits);
     check_limits(&limits)?;
-    let (tenant, admin_key) = state.tenants.create(body.name, limits, state.clock.now())?;
+    let (tenant, admin_key) = state.tenants.create(input.name, limits, state.clock.now())?;
     state.store.flush().await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((StatusCode::CREATED, Json(json!({ "tenant": tenant, "admin_key": admin_key }))))
@@ -69,15 +71,16 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<TenantUpdate>,
+    body: Bytes,
 ) -> ApiResult<Json<Tenant>> {
     caller.platform_admin()?;
+    let input: TenantUpdate = parse_json(&body)?;
     let mut tenant = find(&state, &id)?;
-    if let Some(name) = body.name {
+    if let Some(name) = input.name {
         check_tenant_name(&name)?;
         tenant.name = name;
     }
-    if let Some(limits) = body.plugin_limits {
+    if let Some(limits) = input.plugin_limits {
         check_limits(&limits)?;
         tenant.plugin_limits = limits;
     }

@@ -6,6 +6,7 @@
 //! line saying what happened) and `facts` (a list of `{label, value}`), and a `json` helper that
 //! writes any value as JSON (`{{json customer.fields}}`).
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use handlebars::{Handlebars, RenderErrorReason};
@@ -86,6 +87,8 @@ impl Summary {
             NotificationKind::Group => {
                 format!("{rule}: {} notifications grouped", c.digest.as_ref().map_or(0, |d| d.count))
             }
+            NotificationKind::Flapping => format!("{rule} is flapping"),
+            NotificationKind::Stable => format!("{rule} is stable again ({})", words(c.state.current)),
         };
         let headline = match &c.customer {
             Some(customer) => format!("{what} for {}", customer.name.as_deref().unwrap_or(&customer.id)),
@@ -126,6 +129,10 @@ impl Summary {
         if let Some(digest) = &c.digest {
             facts.push(Fact { label: "Notifications", value: digest.count.to_string() });
         }
+        if let Some(flapping) = &c.flapping {
+            let value = format!("{} changes within {}", flapping.changes, flapping.within);
+            facts.push(Fact { label: "State changes", value });
+        }
         if n.kind == NotificationKind::Cohort {
             for (label, members) in [("Entered", &c.entered), ("Left", &c.exited)] {
                 if !members.is_empty() {
@@ -144,9 +151,9 @@ impl Summary {
     }
 }
 
-/// A status as words: `in_progress` is "in progress".
-fn words(status: IncidentStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
+/// A state or status as words: `in_progress` is "in progress".
+fn words(value: impl Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
 }
 
 /// Customers listed by name (or id), at most `LISTED` of them; the rest counted.
@@ -320,24 +327,43 @@ fn template(field: &str, text: &str, data: &Value, html: bool) -> Result<String,
     registry(html).render_template(text, data).map_err(|e| invalid(field, e.to_string()))
 }
 
-/// Renders every template of `spec` against a sample notification. Custom fields of customers
-/// and properties of events are the tenant's own: a template may name any of them, so the
-/// sample grows the ones it names instead of failing.
+/// Renders every template of `spec` against its sample notification (see [`sample_for`]).
 pub fn check(spec: &ChannelSpec) -> Result<(), RenderFailure> {
-    let n = sample("tenant", Timestamp::UNIX_EPOCH);
-    let summary = Summary::of(&n);
-    let mut data = data(&n, &summary);
-    for _ in 0..MAX_GROWN_FIELDS {
-        let Err(failure) = render_data(spec, &n, &summary, &data) else { return Ok(()) };
-        let Some(path) = spec.templates().iter().find_map(|(_, t)| missing_free_field(t, &data)) else {
-            return Err(failure);
-        };
-        grow(&mut data, &path);
+    let sample = sample_for(spec, "tenant", Timestamp::UNIX_EPOCH);
+    if sample.placeholders.len() >= MAX_PLACEHOLDERS {
+        return Err(invalid("body", "names too many custom fields to check"));
     }
-    Err(invalid("body", "names too many custom fields to check"))
+    render(spec, &sample.notification).map(drop)
 }
 
-const MAX_GROWN_FIELDS: usize = 64;
+/// The sample notification a channel's preview, test send and save-time check render.
+#[derive(Debug)]
+pub struct Sample {
+    pub notification: Notification,
+    /// The custom fields and event properties the channel's templates name that the sample had
+    /// to make up, by path (`customer.fields.plan`), with the placeholder it gave each.
+    pub placeholders: BTreeMap<String, Value>,
+}
+
+/// The [`sample`] notification, with a placeholder for every custom field of customers and
+/// property of events that `spec`'s templates name: those are the tenant's own, so a template may
+/// name any of them, and the sample must render whatever a save accepted.
+pub fn sample_for(spec: &ChannelSpec, tenant: &str, now: Timestamp) -> Sample {
+    let mut notification = sample(tenant, now);
+    let mut placeholders = BTreeMap::new();
+    while placeholders.len() < MAX_PLACEHOLDERS {
+        let data = data(&notification, &Summary::of(&notification));
+        let Some(path) = spec.templates().iter().find_map(|(_, t)| missing_free_field(t, &data)) else { break };
+        let value = json!(format!("sample {}", path.rsplit('.').next().unwrap_or_default()));
+        if !fill(&mut notification, &path, value.clone()) {
+            break;
+        }
+        placeholders.insert(path, value);
+    }
+    Sample { notification, placeholders }
+}
+
+const MAX_PLACEHOLDERS: usize = 64;
 const FREE_FORM: [&str; 2] = ["customer.fields.", "event.properties."];
 
 /// The custom field or event property a template names that `data` lacks, if that is why it
@@ -348,13 +374,24 @@ fn missing_free_field(text: &str, data: &Value) -> Option<String> {
     FREE_FORM.iter().any(|prefix| path.starts_with(prefix)).then(|| path.clone())
 }
 
-fn grow(data: &mut Value, path: &str) {
-    let mut at = data;
-    let segments: Vec<&str> = path.split('.').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let Some(object) = at.as_object_mut() else { return };
-        let last = i + 1 == segments.len();
-        at = object.entry(segment.to_string()).or_insert_with(|| if last { json!("sample") } else { json!({}) });
+/// Sets `path` in the notification's context to `value`, making the objects on the way; false
+/// when a value that is not an object stands on the way.
+fn fill(n: &mut Notification, path: &str, value: Value) -> bool {
+    let mut context = serde_json::to_value(&n.context).expect("contexts serialize");
+    let (parents, last) = path.rsplit_once('.').expect("a free-form path has a parent");
+    let mut at = &mut context;
+    for segment in parents.split('.') {
+        let Some(object) = at.as_object_mut() else { return false };
+        at = object.entry(segment).or_insert_with(|| json!({}));
+    }
+    let Some(object) = at.as_object_mut() else { return false };
+    object.insert(last.to_string(), value);
+    match serde_json::from_value(context) {
+        Ok(context) => {
+            n.context = context;
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -11,11 +11,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::{ApiJson, Caller, SESSION_COOKIE, session_token};
+use crate::api::extract::{Caller, SESSION_COOKIE, parse_json, session_token};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::keys::sha256_hex;
 use crate::tenants::{Principal, SESSION_TTL, Session};
@@ -102,11 +103,8 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(input): ApiJson<SignIn>,
-) -> ApiResult<Response> {
+async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let input: SignIn = parse_json(&body)?;
     let token = input.token.trim();
     if token.is_empty() {
         return Err(ApiError::field("token", "enter an API key or the platform admin token"));

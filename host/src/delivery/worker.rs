@@ -3,13 +3,14 @@
 //! holds back only itself. Also what the API asks of delivery: renderings for previews, test
 //! sends and resends.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
 use super::send::{Senders, Sent};
@@ -109,6 +110,9 @@ impl Gate {
 #[derive(Debug, Serialize)]
 pub struct TestSend {
     pub payload: Payload,
+    /// The custom fields and event properties the sample made up for the templates, by path.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub placeholders: BTreeMap<String, Value>,
     pub attempt: Attempt,
 }
 
@@ -654,12 +658,12 @@ impl Deliverer {
     /// recording nothing.
     pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> ApiResult<TestSend> {
         let now = self.clock.now();
-        let sample = render::sample(tenant, now);
-        let payload = self.render(tenant, channel, &sample, audience).await??;
+        let render::Sample { notification, placeholders } = render::sample_for(&channel.spec, tenant, now);
+        let payload = self.render(tenant, channel, &notification, audience).await??;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;
-        Ok(TestSend { payload, attempt: Attempt::new(1, now, sent, verdict, None) })
+        Ok(TestSend { payload, placeholders, attempt: Attempt::new(1, now, sent, verdict, None) })
     }
 
     /// Queues a notification's finished deliveries again (all, or the one to `channel`), with

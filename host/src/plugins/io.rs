@@ -176,7 +176,8 @@ macro_rules! alike_in_every_version {
             fn from(s: AlertState) -> Self {
                 match s {
                     AlertState::Evaluating => $v::types::AlertState::Evaluating,
-                    AlertState::Ok => $v::types::AlertState::Ok,
+                    // The WIT worlds know no `pending`: to a plugin it is not (yet) in alarm.
+                    AlertState::Ok | AlertState::Pending => $v::types::AlertState::Ok,
                     AlertState::InAlarm => $v::types::AlertState::InAlarm,
                 }
             }

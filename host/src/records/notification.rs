@@ -36,6 +36,11 @@ pub enum Kind {
     Digest,
     /// Notifications of one group arriving within `group_wait`, sent as one.
     Group,
+    /// An alert changed state often enough to count as flapping (its alarms and resolved
+    /// notices are held back while it flaps).
+    Flapping,
+    /// A flapping alert has kept its state for the rule's flapping window.
+    Stable,
 }
 
 impl Kind {
@@ -43,6 +48,11 @@ impl Kind {
     /// maintenances, digests and groups use the built-in payloads.
     pub fn is_rule_kind(self) -> bool {
         !matches!(self, Kind::Incident | Kind::Maintenance | Kind::Digest | Kind::Group)
+    }
+
+    /// A change of a stateful alert's state, or a reminder of it: what flapping holds back.
+    pub fn is_state_notice(self) -> bool {
+        matches!(self, Kind::Alarm | Kind::Reminder | Kind::Resolved)
     }
 }
 

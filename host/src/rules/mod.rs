@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{RuleRef, Severity};
+use crate::duration::Duration;
 use crate::store::{self, Store, StoreResult};
 use crate::tenants::keys::new_id;
 pub use condition::{Check, CohortChange, Condition, Frequency, Invalid, Scope, invalid};
@@ -42,6 +43,18 @@ pub struct RuleSpec {
     /// Notify when a stateful rule returns from `in_alarm` to `ok`.
     #[serde(default)]
     pub notify_on_resolve: bool,
+    /// How long a stateful rule's condition must hold before its alert leaves `pending` for
+    /// `in_alarm` (Prometheus's `for`); unset goes to `in_alarm` at once.
+    #[serde(default, rename = "for")]
+    pub pending_for: Option<Duration>,
+    /// How long an alert stays in alarm after its condition stops holding (no resolve while it
+    /// holds again meanwhile).
+    #[serde(default)]
+    pub keep_firing_for: Option<Duration>,
+    /// Marks an alert that changes state too often as flapping, holding back its alarms and
+    /// resolved notices meanwhile.
+    #[serde(default)]
+    pub flapping: Option<Flapping>,
     /// Open an incident (of the rule's category) when an alert enters `in_alarm`, and resolve
     /// it, with a notice, when the alert returns to `ok`.
     #[serde(default)]
@@ -50,6 +63,19 @@ pub struct RuleSpec {
     #[serde(default = "utc")]
     pub timezone: String,
 }
+
+/// An alert that changes state `changes` times within `within` is flapping, until it keeps its
+/// state for `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flapping {
+    pub changes: u32,
+    pub within: Duration,
+}
+
+const MAX_FLAPPING_CHANGES: u32 = 100;
+/// The longest `for`, `keep_firing_for` and `flapping.within`.
+const MAX_STATE_DURATION: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 fn enabled() -> bool {
     true
@@ -151,6 +177,7 @@ impl RuleSpec {
                 "this condition notifies on each match and never resolves; leave it out",
             ));
         }
+        self.check_state_timing()?;
         if self.incident && !self.condition.is_stateful() {
             return Err(invalid(
                 "incident",
@@ -166,6 +193,43 @@ impl RuleSpec {
         jiff::tz::TimeZone::get(&self.timezone).map_err(|_| {
             invalid("timezone", format!("`{}` is not an IANA timezone (e.g. Europe/Berlin)", self.timezone))
         })?;
+        Ok(())
+    }
+
+    /// `for`, `keep_firing_for` and `flapping`: for conditions that enter and leave `in_alarm`.
+    fn check_state_timing(&self) -> Check {
+        let set = [
+            ("for", self.pending_for.is_some()),
+            ("keep_firing_for", self.keep_firing_for.is_some()),
+            ("flapping", self.flapping.is_some()),
+        ];
+        for (field, _) in set.iter().filter(|(_, set)| *set) {
+            if matches!(self.condition, Condition::Steps { .. }) {
+                return Err(invalid(*field, "a steps rule fires each step once; it has no alarm to delay or hold"));
+            }
+            if !self.condition.is_stateful() {
+                return Err(invalid(*field, "this condition notifies on each match and has no alarm state"));
+            }
+        }
+        let within = self.flapping.map(|f| f.within);
+        let durations =
+            [("for", self.pending_for), ("keep_firing_for", self.keep_firing_for), ("flapping.within", within)];
+        for (field, duration) in durations {
+            if duration.is_some_and(|d| !d.0.is_positive() || d.0 > MAX_STATE_DURATION) {
+                return Err(invalid(field, "must be a duration from 1s to 30d; leave it out for none"));
+            }
+        }
+        if let Some(flapping) = &self.flapping {
+            if !(2..=MAX_FLAPPING_CHANGES).contains(&flapping.changes) {
+                return Err(invalid("flapping.changes", format!("must be 2 to {MAX_FLAPPING_CHANGES}")));
+            }
+            if self.incident {
+                return Err(invalid(
+                    "flapping",
+                    "an incident rule's incident follows every change of its alert; leave out flapping or incident",
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -89,10 +89,10 @@ function channelForm(channel) {
         const mine = ++asked;
         const own = control.dataset.field;
         try {
-          const { payload } = await api('POST', '/v1/channels/check', specOf());
+          const result = await api('POST', '/v1/channels/check', specOf());
           if (mine !== asked) return;
           setError(formEl, own, '');
-          live.replaceChildren(...samplePreview(payload));
+          live.replaceChildren(...samplePreview(result));
         } catch (failure) {
           if (mine !== asked) return;
           const here = (failure.field || '') === own || (failure.field || '').startsWith(`${own}.`);
@@ -126,12 +126,12 @@ async function detail(id) {
   const actions = h('div', { class: 'row' },
     h('button', { type: 'button', id: 'preview-button', onclick: async () => {
       const result = await attempt(preview, () => api('POST', `${path}/preview`, {}));
-      if (result) preview.replaceChildren(...samplePreview(result.payload));
+      if (result) preview.replaceChildren(...samplePreview(result));
     } }, 'Preview'),
     session.canWrite ? h('button', { type: 'button', id: 'test-button', onclick: async () => {
       test.replaceChildren(h('p', { class: 'muted' }, 'Sending…'));
       const result = await attempt(test, () => api('POST', `${path}/test`));
-      if (result) test.replaceChildren(h('h2', {}, 'Test send'), attemptView(result.attempt));
+      if (result) test.replaceChildren(h('h2', {}, 'Test send'), ...placeholderNote(result.placeholders), attemptView(result.attempt));
     } }, 'Send test') : null,
     session.canWrite && channel.kind === 'webhook' ? h('button', { type: 'button', class: 'secondary', id: 'rotate-button', onclick: async () => {
       const rotated = await attempt(secrets, () => api('POST', `${path}/rotate-secret`, {}));
@@ -146,10 +146,18 @@ async function detail(id) {
     h('h2', {}, 'Definition'), json(channel));
 }
 
-/** What a channel renders for the sample notification. */
-function samplePreview(payload) {
-  return [h('h2', {}, 'Preview (sample notification)'),
+/** What a channel renders for the sample notification (a preview or check answer). */
+function samplePreview({ payload, placeholders }) {
+  return [h('h2', {}, 'Preview (sample notification)'), ...placeholderNote(placeholders),
     payload.body !== undefined ? h('pre', { class: 'payload' }, payload.body) : json(payload)];
+}
+
+/** A note of the custom fields and event properties the sample made up for the templates. */
+function placeholderNote(placeholders) {
+  const made = Object.entries(placeholders || {});
+  if (!made.length) return [];
+  return [h('p', { class: 'muted placeholders' }, 'Placeholder values for the fields the templates name: ',
+    made.map(([path, value], i) => [i ? ', ' : '', h('code', {}, `${path} = ${JSON.stringify(value)}`)]))];
 }
 
 export function attemptView(a) {

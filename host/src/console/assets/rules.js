@@ -85,6 +85,10 @@ async function ruleForm(rule) {
     maxPerWindow: h('input', { inputmode: 'numeric', value: spec.max_per_window }),
     timezone: h('input', { value: spec.timezone || 'UTC' }),
     resolve: h('input', { type: 'checkbox', checked: spec.notify_on_resolve }),
+    pendingFor: h('input', { value: spec.for, placeholder: 'at once' }),
+    keepFiringFor: h('input', { value: spec.keep_firing_for, placeholder: 'no' }),
+    flapChanges: h('input', { inputmode: 'numeric', value: spec.flapping?.changes, placeholder: 'off' }),
+    flapWithin: h('input', { value: spec.flapping?.within || '1h' }),
     enabled: h('input', { type: 'checkbox', checked: spec.enabled ?? true }),
   };
   const scopeFilters = filtersEditor('scope.filters', 'customer.plan', spec.scope?.filters || [{ field: '', op: '=' }]);
@@ -115,6 +119,12 @@ async function ruleForm(rule) {
   const customerField = field('Customer id', 'scope.customer_id', c.customer);
   const groupField = h('div', { class: 'field' }, h('span', { class: 'label' }, 'Customers whose fields match (all must hold)'), scopeFilters.element);
   const resolveRow = h('label', { class: 'row' }, c.resolve, 'Also notify when the alert resolves');
+  // Alarm timing and flapping, for the conditions that enter and leave in_alarm.
+  const timing = h('div', {},
+    field('Pending for', 'for', c.pendingFor, 'Empty: alarm at once. For example 10m: the condition must hold that long first.'),
+    field('Keep firing for', 'keep_firing_for', c.keepFiringFor, 'Empty: resolve at once. For example 15m: stay in alarm that long after it clears.'),
+    field('Flapping after changes', 'flapping.changes', c.flapChanges, 'Empty: off. For example 4: that many state changes within the window below mark it flapping.'),
+    field('Flapping window', 'flapping.within', c.flapWithin, 'For example 1h; stable again after this long without a change.'));
   const sync = () => {
     const kind = c.kind.value;
     for (const el of formEl.querySelectorAll('[data-kinds]')) el.hidden = !el.dataset.kinds.split(' ').includes(kind);
@@ -123,6 +133,7 @@ async function ruleForm(rule) {
     customerField.hidden = c.scope.value !== 'customer';
     groupField.hidden = c.scope.value !== 'group';
     resolveRow.hidden = !STATEFUL.includes(kind);
+    timing.hidden = !STATEFUL.includes(kind);
   };
 
   const formEl = form(async () => {
@@ -142,6 +153,13 @@ async function ruleForm(rule) {
     if (c.category.value) out.category = c.category.value;
     if (c.maxPerWindow.value.trim()) out.max_per_window = number('max_per_window', c.maxPerWindow.value);
     if (rule && rule.incident) out.incident = true;
+    if (!timing.hidden) {
+      if (c.pendingFor.value.trim()) out.for = c.pendingFor.value.trim();
+      if (c.keepFiringFor.value.trim()) out.keep_firing_for = c.keepFiringFor.value.trim();
+      if (c.flapChanges.value.trim()) {
+        out.flapping = { changes: number('flapping.changes', c.flapChanges.value), within: c.flapWithin.value.trim() };
+      }
+    }
     const saved = rule
       ? await api('PUT', `/v1/rules/${encodeURIComponent(rule.id)}`, out)
       : await api('POST', '/v1/rules', out);
@@ -184,7 +202,7 @@ async function ruleForm(rule) {
   field('Remind every', 'frequency', c.frequency, 'Empty: notify once per alarm. For example 1h: remind while it lasts.'),
   field('At most per window', 'max_per_window', c.maxPerWindow, 'Optional cap on notifications in one window.'),
   field('Timezone', 'timezone', c.timezone, 'IANA name for calendar windows, for example Europe/Berlin.'),
-  resolveRow,
+  resolveRow, timing,
   h('label', { class: 'row' }, c.enabled, 'Enabled'),
   h('button', { type: 'submit' }, rule ? 'Save rule' : 'Create rule'));
   for (const control of [c.kind, c.scope, c.aggregate, c.window]) control.addEventListener('change', sync);
@@ -283,11 +301,12 @@ async function detail(id) {
   const dryRunOut = h('div', { id: 'dry-run' });
   show(
     h('h1', {}, rule.name),
-    h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating`),
+    h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.pending} pending · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating · ${rule.alerts.flapping} flapping`),
     session.canWrite ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     h('h2', {}, 'Alert states'),
     table(['Scope key', 'State', 'Since', 'Value', 'Threshold'], states.items.map((s) => [
-      s.scope_key, h('span', { class: `state-${s.state}` }, s.state), when(s.since), s.value ?? '', s.threshold ?? '',
+      s.scope_key, h('span', { class: `state-${s.state}` }, s.state, s.flapping ? ' (flapping)' : ''), when(s.since),
+      s.value ?? '', s.threshold ?? '',
     ]), 'No alert has been evaluated yet.'),
     h('h2', {}, 'Transitions'),
     table(['At', 'Scope key', 'From', 'To', 'Value'], states.transitions.map((t) => [
