@@ -1,6 +1,6 @@
 //! Recipients: the people notifications reach and the groups they belong to ("Org Admins",
-//! "Billing Admins"). An email channel, or a subscription using one, can address a group
-//! instead of fixed addresses; the group's members are read when the email is made.
+//! "Billing Admins"). An email or SMS channel, or a subscription using one, can address a group
+//! instead of fixed addresses; the group's members are read when the message is made.
 
 use std::collections::BTreeSet;
 
@@ -42,10 +42,7 @@ impl RecipientSpec {
             .parse::<lettre::Address>()
             .map_err(|e| invalid("email", format!("`{}` is not an email address: {e}", self.email)))?;
         if let Some(phone) = &self.phone {
-            let digits = phone.strip_prefix('+').unwrap_or(phone);
-            if !(4..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid("phone", "must be digits in international form, e.g. +4930123456"));
-            }
+            check_phone(phone).map_err(|message| invalid("phone", message))?;
         }
         for (field, value) in [("slack", &self.slack), ("teams", &self.teams)] {
             if let Some(value) = value {
@@ -60,6 +57,14 @@ impl RecipientSpec {
         }
         Ok(())
     }
+}
+
+/// A phone number in E.164 form: `+`, a country code and the number, at most 15 digits.
+pub fn check_phone(phone: &str) -> Result<(), String> {
+    let digits = phone.strip_prefix('+').unwrap_or_default();
+    let e164 =
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if e164 { Ok(()) } else { Err(format!("`{phone}` is not a number in E.164 form, e.g. +4930123456")) }
 }
 
 /// A group name: 1 to 128 bytes, not blank.
@@ -93,6 +98,20 @@ impl Audience {
 
 /// The email addresses of everyone the audience names, each once, in order.
 pub fn emails(recipients: &Collection, tenant: &str, audience: &Audience) -> StoreResult<Vec<String>> {
+    reach(recipients, tenant, audience, |r| Some(&r.email))
+}
+
+/// The phone numbers of everyone the audience names who has one, each once, in order.
+pub fn phones(recipients: &Collection, tenant: &str, audience: &Audience) -> StoreResult<Vec<String>> {
+    reach(recipients, tenant, audience, |r| r.phone.as_ref())
+}
+
+fn reach(
+    recipients: &Collection,
+    tenant: &str,
+    audience: &Audience,
+    address: impl Fn(&RecipientSpec) -> Option<&String>,
+) -> StoreResult<Vec<String>> {
     if audience.is_empty() {
         return Ok(Vec::new());
     }
@@ -100,5 +119,5 @@ pub fn emails(recipients: &Collection, tenant: &str, audience: &Audience) -> Sto
     let named = everyone
         .iter()
         .filter(|r| audience.recipients.contains(&r.id) || r.spec.groups.iter().any(|g| audience.groups.contains(g)));
-    Ok(named.map(|r| r.spec.email.clone()).collect::<BTreeSet<_>>().into_iter().collect())
+    Ok(named.filter_map(|r| address(&r.spec).cloned()).collect::<BTreeSet<_>>().into_iter().collect())
 }

@@ -311,3 +311,70 @@ fn event_match_and_plugin_rules_are_made_and_edited_in_the_browser() {
     browser.wait_for_text("table", "plugin");
     browser.screenshot("rules");
 }
+
+#[test]
+fn sms_channels_and_alarm_timing_are_made_and_edited_in_the_browser() {
+    let server = Server::start_with_config(Some(crate::delivery::LOOPBACK_ALLOWED));
+    let (_, key) = server.tenant("acme");
+    let browser = Browser::start();
+    browser.open(&format!("{}/#/channels/new", server.base));
+    browser.sign_in(&key);
+    browser.wait_for_text("h1", "New channel");
+    browser.fill("name", "Billing texts");
+    browser.choose("kind", "sms");
+    assert!(!browser.find("[data-field=\"url\"]").displayed(), "an SMS channel has no URL");
+    browser.fill("to", "+4930123456");
+    browser.fill("sms.account_sid", "AC0123");
+    browser.fill("sms.auth_token", "secret-token");
+    browser.fill("sms.from", "+15005550006");
+    browser.fill("sms.base_url", "http://127.0.0.1:9");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Billing texts");
+    let id = browser.url().rsplit('/').next().unwrap().to_string();
+    let (_, channel) = server.call(Method::GET, &format!("/v1/channels/{id}"), &key, None);
+    assert_eq!(channel["to"], json!(["+4930123456"]), "{channel}");
+    assert_eq!(
+        channel["sms"],
+        json!({ "base_url": "http://127.0.0.1:9", "account_sid": "AC0123", "from": "+15005550006" })
+    );
+    assert_eq!(channel["auth_token"], "secret-token");
+    browser.click("#preview-button");
+    browser.wait_for_text("#segments", "SMS segment(s)");
+    // Editing without typing the token keeps it.
+    browser.click("#edit-channel");
+    browser.wait_for_text("h1", "Edit Billing texts");
+    browser.fill("to", "+4930123456, +4940654321");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Billing texts");
+    let (_, channel) = server.call(Method::GET, &format!("/v1/channels/{id}"), &key, None);
+    assert_eq!((channel["to"].as_array().unwrap().len(), &channel["auth_token"]), (2, &json!("secret-token")));
+
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Busy and steady");
+    browser.fill("condition.metric.event_types", "usage");
+    browser.fill("condition.value", "10");
+    browser.fill("for", "10m");
+    browser.fill("keep_firing_for", "15m");
+    browser.fill("flapping.changes", "4");
+    browser.fill("flapping.within", "2h");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Busy and steady");
+    browser.wait_for_text("#state-counts", "0 pending");
+    let rule_id = browser.url().rsplit('/').next().unwrap().to_string();
+    let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
+    assert_eq!(
+        (&rule["for"], &rule["keep_firing_for"], &rule["flapping"]),
+        (&json!("10m"), &json!("15m"), &json!({ "changes": 4, "within": "2h" })),
+        "{rule}"
+    );
+    browser.click("#edit-rule");
+    browser.wait_for_text("h1", "Edit Busy and steady");
+    let shown = browser.script("return document.querySelector('[data-field=\"for\"]').value");
+    assert_eq!(shown, "10m");
+    browser.set_value("for", "");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Busy and steady");
+    let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
+    assert_eq!((&rule["for"], &rule["keep_firing_for"]), (&Value::Null, &json!("15m")), "{rule}");
+}

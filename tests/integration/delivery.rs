@@ -180,7 +180,7 @@ fn a_failing_receiver_is_retried_on_the_schedule_and_honoured_retry_after() {
     receiver.script(vec![
         Reply::status(500),
         Reply::status(502),
-        Reply { status: 503, headers: vec![("retry-after", "3600".into())] },
+        Reply { headers: vec![("retry-after", "3600".into())], ..Reply::status(503) },
     ]);
     let channel = s.webhook(&receiver.url);
     s.rule(&[&channel]);

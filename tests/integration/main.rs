@@ -22,6 +22,7 @@ mod routing;
 mod rules;
 mod sandbox;
 mod service;
+mod sms;
 mod support;
 mod system;
 mod tenants;

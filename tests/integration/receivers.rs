@@ -35,6 +35,11 @@ impl Received {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// A form-encoded body's fields.
+    pub fn form(&self) -> HashMap<String, String> {
+        url::form_urlencoded::parse(self.body.as_bytes()).into_owned().collect()
+    }
 }
 
 /// An answer the receiver gives.
@@ -42,11 +47,16 @@ impl Received {
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    pub body: String,
 }
 
 impl Reply {
     pub fn status(status: u16) -> Reply {
-        Reply { status, headers: Vec::new() }
+        Reply { status, headers: Vec::new(), body: "ok".into() }
+    }
+
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply { status, headers: vec![("content-type", "application/json".into())], body: body.to_string() }
     }
 }
 
@@ -137,11 +147,13 @@ fn serve(stream: TcpStream, log: &Mutex<Log>) {
         (log.script.pop_front().unwrap_or(Reply::status(200)), log.delay)
     };
     std::thread::sleep(delay);
-    let mut answer = format!("HTTP/1.1 {} Scripted\r\nconnection: close\r\ncontent-length: 2\r\n", reply.status);
+    let mut answer =
+        format!("HTTP/1.1 {} Scripted\r\nconnection: close\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
     for (name, value) in &reply.headers {
         answer.push_str(&format!("{name}: {value}\r\n"));
     }
-    answer.push_str("\r\nok");
+    answer.push_str("\r\n");
+    answer.push_str(&reply.body);
     let mut stream = stream;
     let _ = stream.write_all(answer.as_bytes());
 }

@@ -31,6 +31,7 @@ pub async fn create(
     let key = caller.tenant(Access::Write)?;
     let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
+    check_auth_token(&spec, None)?;
     let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;
     super::routing_changed(&state, key).await?;
@@ -59,6 +60,7 @@ pub async fn replace(
     let channel = find(&state, &key.tenant_id, &id)?;
     check_may_change(key, &channel)?;
     check(&state, key, &spec)?;
+    check_auth_token(&spec, Some(&channel))?;
     let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
     super::report(&state, key, "channel.updated", reported(&channel)).await?;
@@ -220,6 +222,15 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
 
 fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
     key.check_may_change(&channel.created_by, "this channel", "channel")
+}
+
+/// An SMS channel needs its provider's auth token: given, or kept from the `stored` channel.
+fn check_auth_token(spec: &ChannelSpec, stored: Option<&Channel>) -> ApiResult<()> {
+    let given = spec.sms.as_ref().is_some_and(|sms| sms.auth_token.is_some());
+    if spec.kind == Kind::Sms && !given && stored.is_none_or(|c| c.auth_token.is_none()) {
+        return Err(ApiError::field("sms.auth_token", "is required: the provider's auth token"));
+    }
+    Ok(())
 }
 
 /// The channel's own checks, then what needs the deployment and the tenant's plugins.

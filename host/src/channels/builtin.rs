@@ -1,5 +1,5 @@
 //! The built-in payloads (a webhook's JSON envelope, a Slack Block Kit message, a Teams
-//! Adaptive Card, email templates) and the limits Slack and Teams set on any payload.
+//! Adaptive Card, email and SMS templates) and the limits Slack and Teams set on any payload.
 
 use serde_json::{Value, json};
 
@@ -13,6 +13,9 @@ Notification {{notification.id}} at {{notification.timestamp}}\n";
 pub const EMAIL_HTML: &str = "<html><body><h2>{{headline}}</h2>\n<table>\n{{#each facts}}\
 <tr><th align=\"left\">{{label}}</th><td>{{value}}</td></tr>\n{{/each}}</table>\n\
 <p>Notification {{notification.id}} at {{notification.timestamp}}</p></body></html>\n";
+
+/// A text message: the headline, then the facts on one line.
+pub const SMS_TEXT: &str = "{{headline}}\n{{#each facts}}{{#unless @first}}; {{/unless}}{{label}}: {{value}}{{/each}}";
 
 /// A webhook's body: Standard Webhooks' `{type, timestamp, data}` envelope around the
 /// template data.

@@ -1,5 +1,5 @@
-//! Channels: where a rule's notifications go (a signed webhook, Slack, Microsoft Teams or
-//! email) and the templates that turn a notification into what is sent. Checked in full,
+//! Channels: where a rule's notifications go (a signed webhook, Slack, Microsoft Teams, email or
+//! SMS) and the templates that turn a notification into what is sent. Checked in full,
 //! templates included, when saved.
 
 pub mod address;
@@ -7,6 +7,7 @@ mod builtin;
 pub mod noise;
 pub mod render;
 pub mod signing;
+pub mod sms;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +44,8 @@ pub enum Kind {
     Teams,
     /// Email over the deployment's SMTP server.
     Email,
+    /// Text messages through a provider speaking Twilio's Messages API.
+    Sms,
 }
 
 /// A channel as a client writes it (`POST` and `PUT` take the whole channel).
@@ -56,14 +59,15 @@ pub struct ChannelSpec {
     /// Where webhook, Slack and Teams channels POST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Email recipients.
+    /// Email addresses (email), or phone numbers in E.164 form (SMS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
-    /// Recipient groups an email goes to (their members' addresses, read when it is made).
+    /// Recipient groups an email or text goes to (their members' addresses or phones, read when
+    /// it is made).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub to_groups: BTreeSet<String>,
-    /// A Handlebars template for the request body (webhook, Slack, Teams); the built-in
-    /// payload when absent.
+    /// A Handlebars template for the request body (webhook, Slack, Teams) or the text (SMS);
+    /// the built-in payload when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// The body's content type (webhook); `application/json` when absent.
@@ -79,6 +83,9 @@ pub struct ChannelSpec {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// The SMS provider (SMS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsProvider>,
     /// A template plugin whose output is the payload, instead of the templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_plugin: Option<String>,
@@ -107,6 +114,32 @@ pub struct ChannelSpec {
 fn enabled() -> bool {
     true
 }
+
+/// Where an SMS channel's texts go: a provider's Messages resource
+/// (`POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`), as Twilio defines it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsProvider {
+    #[serde(default = "twilio")]
+    pub base_url: String,
+    pub account_sid: String,
+    /// The sending number (E.164), or else `messaging_service_sid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_service_sid: Option<String>,
+    /// Only read: kept with the channel as a secret (`auth_token` in its view, for keys that may
+    /// change channels); a replacement that leaves it out keeps it.
+    #[serde(default, skip_serializing)]
+    pub auth_token: Option<String>,
+}
+
+fn twilio() -> String {
+    "https://api.twilio.com".to_string()
+}
+
+const MAX_SID_BYTES: usize = 64;
+const MAX_TOKEN_BYTES: usize = 256;
 
 fn default_in_flight() -> u32 {
     4
@@ -139,6 +172,9 @@ pub struct Channel {
     pub spec: ChannelSpec,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// An SMS channel's provider auth token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
     pub created_by: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -159,10 +195,12 @@ impl Channel {
             (Kind::Webhook, None) => vec![signing::new_secret()],
             _ => Vec::new(),
         };
+        let auth_token = spec.sms.as_mut().and_then(|sms| sms.auth_token.take());
         Channel {
             id: new_id("chn"),
             spec,
             secrets: secrets.into_iter().map(|secret| Secret::new(secret, now)).collect(),
+            auth_token,
             created_by: created_by.to_string(),
             created_at: now,
             updated_at: now,
@@ -185,6 +223,8 @@ pub struct ChannelView<'a> {
     pub spec: &'a ChannelSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<&'a Secret>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<&'a str>,
     pub failing_since: Option<Timestamp>,
     pub disabled_reason: Option<&'a str>,
     pub created_by: &'a str,
@@ -198,6 +238,7 @@ impl Channel {
             id: &self.id,
             spec: &self.spec,
             secrets: with_secrets.then(|| self.secrets.iter().filter(|s| s.active(now)).collect()),
+            auth_token: self.auth_token.as_deref().filter(|_| with_secrets),
             failing_since: self.failing_since,
             disabled_reason: self.disabled_reason.as_deref(),
             created_by: &self.created_by,
@@ -225,9 +266,10 @@ impl ChannelSpec {
         };
         let http = [Kind::Webhook, Kind::Slack, Kind::Teams];
         only("url", self.url.is_some(), &http)?;
-        only("body", self.body.is_some(), &http)?;
-        only("to", !self.to.is_empty(), &[Kind::Email])?;
-        only("to_groups", !self.to_groups.is_empty(), &[Kind::Email])?;
+        only("body", self.body.is_some(), &[Kind::Webhook, Kind::Slack, Kind::Teams, Kind::Sms])?;
+        only("to", !self.to.is_empty(), &[Kind::Email, Kind::Sms])?;
+        only("to_groups", !self.to_groups.is_empty(), &[Kind::Email, Kind::Sms])?;
+        only("sms", self.sms.is_some(), &[Kind::Sms])?;
         for (field, value) in [("subject", &self.subject), ("text", &self.text), ("html", &self.html)] {
             only(field, value.is_some(), &[Kind::Email])?;
         }
@@ -235,7 +277,16 @@ impl ChannelSpec {
         only("headers", !self.headers.is_empty(), &[Kind::Webhook])?;
         only("secrets", self.secrets.is_some(), &[Kind::Webhook])?;
         match self.kind {
-            Kind::Email => self.check_recipients()?,
+            Kind::Email => self.check_recipients(|to| {
+                to.parse::<lettre::message::Mailbox>()
+                    .map(drop)
+                    .map_err(|e| format!("`{to}` is not an email address: {e}"))
+            })?,
+            Kind::Sms => {
+                self.check_recipients(crate::recipients::check_phone)?;
+                let sms = self.sms.as_ref().ok_or_else(|| invalid("sms", "is required for an SMS channel"))?;
+                sms.check(policy)?;
+            }
             _ => {
                 let url = self.url.as_deref().ok_or_else(|| invalid("url", "is required for this kind of channel"))?;
                 policy.check_url(url).map_err(|message| invalid("url", message))?;
@@ -301,9 +352,9 @@ impl ChannelSpec {
         }
     }
 
-    /// An email channel may name no address of its own when subscriptions give it their
-    /// groups; an email with no address at all is refused at its attempt.
-    fn check_recipients(&self) -> Result<(), Invalid> {
+    /// An email or SMS channel may name no address of its own when subscriptions give it their
+    /// groups; a message with no address at all is refused at its attempt.
+    fn check_recipients(&self, address: impl Fn(&str) -> Result<(), String>) -> Result<(), Invalid> {
         if self.to.len() > MAX_RECIPIENTS {
             return Err(invalid("to", format!("at most {MAX_RECIPIENTS} recipients")));
         }
@@ -314,8 +365,7 @@ impl ChannelSpec {
             crate::recipients::check_group("to_groups", group)?;
         }
         for (i, to) in self.to.iter().enumerate() {
-            to.parse::<lettre::message::Mailbox>()
-                .map_err(|e| invalid(format!("to[{i}]"), format!("`{to}` is not an email address: {e}")))?;
+            address(to).map_err(|message| invalid(format!("to[{i}]"), message))?;
         }
         Ok(())
     }
@@ -345,6 +395,30 @@ impl ChannelSpec {
             .collect();
         all.extend(self.headers.iter().map(|(name, t)| (format!("headers.{name}"), t.as_str())));
         all
+    }
+}
+
+impl SmsProvider {
+    fn check(&self, policy: &AddressPolicy) -> Result<(), Invalid> {
+        policy.check_url(&self.base_url).map_err(|message| invalid("sms.base_url", message))?;
+        let sid = |field: &str, value: &str| {
+            if value.is_empty() || value.len() > MAX_SID_BYTES || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(invalid(field, format!("must be 1 to {MAX_SID_BYTES} letters and digits")));
+            }
+            Ok(())
+        };
+        sid("sms.account_sid", &self.account_sid)?;
+        match (&self.from, &self.messaging_service_sid) {
+            (Some(from), None) => crate::recipients::check_phone(from).map_err(|m| invalid("sms.from", m))?,
+            (None, Some(service)) => sid("sms.messaging_service_sid", service)?,
+            _ => return Err(invalid("sms.from", "give either `from` (a number) or `messaging_service_sid`")),
+        }
+        if let Some(token) = &self.auth_token
+            && (token.trim().is_empty() || token.len() > MAX_TOKEN_BYTES)
+        {
+            return Err(invalid("sms.auth_token", format!("must be 1 to {MAX_TOKEN_BYTES} bytes")));
+        }
+        Ok(())
     }
 }
 
@@ -385,6 +459,11 @@ impl Channels {
         mut spec: ChannelSpec,
         now: Timestamp,
     ) -> StoreResult<Channel> {
+        match spec.sms.as_mut().and_then(|sms| sms.auth_token.take()) {
+            Some(given) => channel.auth_token = Some(given),
+            None if spec.kind != Kind::Sms => channel.auth_token = None,
+            None => {}
+        }
         match (spec.kind, spec.secrets.take()) {
             (Kind::Webhook, Some(given)) => {
                 channel.secrets = given.into_iter().map(|secret| Secret::new(secret, now)).collect();

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{ChannelSpec, Kind, builtin};
+use super::{ChannelSpec, Kind, builtin, sms};
 use crate::context::{
     AlertState, CohortRef, CustomerRef, EventRef, HoldKind, IncidentStatus, Member, Part, RuleRef, Severity,
     Transition, Window,
@@ -36,6 +36,15 @@ pub enum Payload {
         subject: String,
         text: String,
         html: Option<String>,
+    },
+    Sms {
+        /// The numbers: the channel's own, its groups' and its subscriptions' members' phones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
+        /// The text, cut to `sms::MAX_SEGMENTS` segments.
+        body: String,
+        /// The segments the text takes (GSM-7: 160 alone, 153 each; UCS-2: 70 and 67).
+        segments: usize,
     },
 }
 
@@ -227,6 +236,10 @@ fn render_data(
                 .collect::<Result<_, RenderFailure>>()?;
             Ok(Payload::Http { content_type, headers, body })
         }
+        Kind::Sms => {
+            let text = template("body", spec.body.as_deref().unwrap_or(builtin::SMS_TEXT), data, false)?;
+            Ok(sms_payload(spec, &text))
+        }
         Kind::Slack | Kind::Teams => {
             let body = match &spec.body {
                 Some(body) => parse_json(&template("body", body, data, false)?)?,
@@ -262,7 +275,14 @@ pub fn from_plugin(spec: &ChannelSpec, n: &Notification, out: PluginPayload) -> 
             };
             Ok(Payload::Email { to: spec.to.clone(), subject: one_line(&subject), text, html })
         }
+        Kind::Sms => Ok(sms_payload(spec, &out.body)),
     }
+}
+
+/// A text message to the channel's numbers, within the segments one may take.
+fn sms_payload(spec: &ChannelSpec, text: &str) -> Payload {
+    let (body, segments) = sms::fit(text.trim());
+    Payload::Sms { to: spec.to.clone(), body, segments }
 }
 
 /// A Slack or Teams body, brought within the service's limits.

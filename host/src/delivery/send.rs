@@ -1,6 +1,7 @@
 //! Making one attempt: an HTTP POST (signed for webhook channels) through a pooled client that
-//! follows no redirects and reaches only allowed addresses, or an email through the
-//! deployment's SMTP server.
+//! follows no redirects and reaches only allowed addresses, a text message per number through
+//! the channel's SMS provider (the same client), or an email through the deployment's SMTP
+//! server.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +96,65 @@ impl Senders {
                 Some(smtp) => smtp.send(to, message_id, subject, text, html.as_deref()).await,
                 None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
             },
+            Payload::Sms { to, body, .. } => self.sms(channel, to, body, now).await,
         }
+    }
+
+    /// One text to each number through the provider's Messages resource. A 2xx is sent; 429, a
+    /// 5xx or no answer is retried (the whole attempt: at least once per number); any other 4xx
+    /// fails at once with the provider's error code and message.
+    async fn sms(&self, channel: &Channel, to: &[String], body: &str, now: Timestamp) -> Sent {
+        let (Some(provider), Some(token)) = (&channel.spec.sms, &channel.auth_token) else {
+            return Sent::refused("the channel has no SMS provider or auth token");
+        };
+        if to.is_empty() {
+            return Sent::refused("no recipient: the channel has no number or group, and no subscription gave one");
+        }
+        let base = provider.base_url.trim_end_matches('/');
+        let url = format!("{base}/2010-04-01/Accounts/{}/Messages.json", provider.account_sid);
+        let url = match self.policy.check_url(&url) {
+            Ok(url) => url,
+            Err(refusal) => return Sent::refused(refusal),
+        };
+        let sender = match (&provider.from, &provider.messaging_service_sid) {
+            (Some(from), _) => ("From", from.as_str()),
+            (None, Some(service)) => ("MessagingServiceSid", service.as_str()),
+            (None, None) => return Sent::refused("the channel has neither `from` nor `messaging_service_sid`"),
+        };
+        let started = Instant::now();
+        let mut sent = Sent {
+            duration_ms: 0.0,
+            status_code: None,
+            response: None,
+            error: None,
+            retry_after: None,
+            verdict: Verdict::Delivered,
+            tried: true,
+        };
+        let (mut answers, mut errors) = (Vec::new(), Vec::new());
+        for number in to {
+            let form = [("To", number.as_str()), sender, ("Body", body)];
+            let request = self.http.post(url.clone()).basic_auth(&provider.account_sid, Some(token)).form(&form);
+            let (verdict, answer) = match request.send().await {
+                Ok(response) => {
+                    let answer = Answer::read(response, now).await;
+                    sent.status_code = sent.status_code.filter(|s| !(200..300).contains(s)).or(Some(answer.status));
+                    sent.retry_after = sent.retry_after.or(answer.retry_after);
+                    (answer.sms_verdict(), answer.provider_words())
+                }
+                Err(e) => (Verdict::Retry, chain(&e)),
+            };
+            if verdict == Verdict::Delivered {
+                answers.push(format!("{number}: {answer}"));
+            } else {
+                errors.push(format!("{number}: {answer}"));
+            }
+            sent.verdict = worse(sent.verdict, verdict);
+        }
+        sent.response = (!answers.is_empty()).then(|| excerpt(answers.join("; ").as_bytes()));
+        sent.error = (!errors.is_empty()).then(|| errors.join("; "));
+        sent.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        sent
     }
 
     async fn post(
@@ -137,37 +196,88 @@ impl Senders {
             tried: true,
         };
         match response {
-            Ok(mut response) => {
-                let status = response.status();
-                sent.status_code = Some(status.as_u16());
-                sent.retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| schedule::parse_retry_after(v, now));
-                let mut excerpt = Vec::new();
-                while excerpt.len() < EXCERPT_BYTES {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
-                        _ => break,
-                    }
-                }
-                excerpt.truncate(EXCERPT_BYTES);
-                sent.response = (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
-                sent.verdict = if status.is_success() {
+            Ok(response) => {
+                let answer = Answer::read(response, now).await;
+                sent.status_code = Some(answer.status);
+                sent.retry_after = answer.retry_after;
+                sent.verdict = if (200..300).contains(&answer.status) {
                     Verdict::Delivered
-                } else if status == reqwest::StatusCode::GONE {
+                } else if answer.status == 410 {
                     sent.error = Some("the endpoint answered 410 Gone: no more attempts".into());
                     Verdict::Failed
                 } else {
-                    sent.error = Some(format!("the endpoint answered {status}"));
+                    sent.error = Some(format!("the endpoint answered {}", answer.status));
                     Verdict::Retry
                 };
+                sent.response = answer.excerpt;
             }
             Err(e) => sent.error = Some(chain(&e)),
         }
         sent.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         sent
+    }
+}
+
+/// What an HTTP endpoint answered: its status, `Retry-After` and the start of its body.
+struct Answer {
+    status: u16,
+    retry_after: Option<SignedDuration>,
+    excerpt: Option<String>,
+}
+
+impl Answer {
+    async fn read(mut response: reqwest::Response, now: Timestamp) -> Answer {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| schedule::parse_retry_after(v, now));
+        let mut body = Vec::new();
+        while body.len() < EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        Answer { status, retry_after, excerpt: (!body.is_empty()).then(|| excerpt(&body)) }
+    }
+
+    /// An SMS provider's answer: 2xx sent, 429 and 5xx again later, any other refusal final.
+    fn sms_verdict(&self) -> Verdict {
+        match self.status {
+            200..=299 => Verdict::Delivered,
+            429 | 500..=599 => Verdict::Retry,
+            _ => Verdict::Failed,
+        }
+    }
+
+    /// In the provider's words: the message's `sid`, or its error's `code` and `message`
+    /// (Twilio's error body), or the status and the start of the body.
+    fn provider_words(&self) -> String {
+        let json: serde_json::Value =
+            self.excerpt.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+        let text = |key: &str| json.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        match (self.status, text("sid"), text("code"), text("message")) {
+            (200..=299, Some(sid), ..) => format!("{} {sid}", self.status),
+            (status, _, Some(code), Some(message)) => format!("{status}, provider error {code}: {message}"),
+            (status, ..) => format!("{status} {}", self.excerpt.as_deref().unwrap_or_default()).trim_end().to_string(),
+        }
+    }
+}
+
+/// The first `EXCERPT_BYTES` of a body, as text.
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned()
+}
+
+/// The verdict of an attempt that went `a` for some numbers and `b` for another: one to retry
+/// is retried, else one that failed fails it.
+fn worse(a: Verdict, b: Verdict) -> Verdict {
+    match (a, b) {
+        (Verdict::Retry, _) | (_, Verdict::Retry) => Verdict::Retry,
+        (Verdict::Failed, _) | (_, Verdict::Failed) => Verdict::Failed,
+        _ => Verdict::Delivered,
     }
 }
 

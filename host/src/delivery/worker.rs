@@ -564,7 +564,7 @@ impl Deliverer {
         Ok(())
     }
 
-    /// What `channel` sends for `n` (to `audience` beyond its own addresses, for email): from
+    /// What `channel` sends for `n` (to `audience` beyond its own addresses, for email and SMS): from
     /// its template plugin, or its templates.
     pub async fn render(
         &self,
@@ -574,13 +574,16 @@ impl Deliverer {
         audience: &Audience,
     ) -> ApiResult<Result<Payload, Invalid>> {
         let mut payload = self.render_body(tenant, channel, n).await?;
-        if let Ok(Payload::Email { to, .. }) = &mut payload {
-            let mut everyone = audience.clone();
-            everyone.groups.extend(channel.spec.to_groups.iter().cloned());
-            for email in recipients::emails(&self.store.recipients, tenant, &everyone)? {
-                if !to.contains(&email) {
-                    to.push(email);
-                }
+        let mut everyone = audience.clone();
+        everyone.groups.extend(channel.spec.to_groups.iter().cloned());
+        let (to, reached) = match &mut payload {
+            Ok(Payload::Email { to, .. }) => (to, recipients::emails(&self.store.recipients, tenant, &everyone)?),
+            Ok(Payload::Sms { to, .. }) => (to, recipients::phones(&self.store.recipients, tenant, &everyone)?),
+            _ => return Ok(payload),
+        };
+        for address in reached {
+            if !to.contains(&address) {
+                to.push(address);
             }
         }
         Ok(payload)

@@ -4,7 +4,7 @@
 import { api, session } from './api.js';
 import { h, show, field, form, table, select, when, json, attempt, splitList } from './dom.js';
 
-const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email']];
+const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email'], ['sms', 'SMS']];
 
 export async function page([id, action]) {
   if (id === 'new') return channelForm(null);
@@ -25,7 +25,7 @@ async function list() {
 }
 
 /** What the API shows of a channel beyond its spec, left out when the spec is sent back. */
-const SHOWN_ONLY = ['id', 'secrets', 'failing_since', 'disabled_reason', 'created_by', 'created_at', 'updated_at'];
+const SHOWN_ONLY = ['id', 'secrets', 'auth_token', 'failing_since', 'disabled_reason', 'created_by', 'created_at', 'updated_at'];
 
 /**
  * The form for a new channel, or for editing `channel`. Its templates are checked by the server
@@ -41,33 +41,51 @@ function channelForm(channel) {
     subject: h('input', { value: spec.subject }),
     body: h('textarea', { spellcheck: 'false', value: spec.body }),
     text: h('textarea', { spellcheck: 'false', value: spec.text }),
+    accountSid: h('input', { value: spec.sms?.account_sid }),
+    from: h('input', { value: spec.sms?.from, placeholder: '+15005550006' }),
+    service: h('input', { value: spec.sms?.messaging_service_sid }),
+    baseUrl: h('input', { type: 'url', value: spec.sms?.base_url || 'https://api.twilio.com' }),
+    authToken: h('input', { type: 'password', autocomplete: 'off', placeholder: channel ? 'kept when left empty' : '' }),
   };
   if (channel) c.kind.disabled = true;
-  // Each part of the form is for email channels or for the others.
+  // Each part of the form is for the kinds its `data-only` lists.
   const only = (kinds, ...fields) => fields.map((f) => { f.dataset.only = kinds; return f; });
   const parts = [
-    ...only('others', field('URL', 'url', c.url),
-      field('Body template', 'body', c.body, 'Handlebars, for example {"rule": "{{rule.name}}", "value": {{value}}}. Empty: the built-in payload.')),
-    ...only('email', field('Recipients', 'to', c.to, 'Comma-separated email addresses.'),
-      field('Subject template', 'subject', c.subject, 'Empty: the built-in subject.'),
+    ...only('webhook slack teams', field('URL', 'url', c.url)),
+    ...only('webhook slack teams sms', field('Body template', 'body', c.body,
+      'Handlebars, for example {"rule": "{{rule.name}}", "value": {{value}}} (for SMS, the text). Empty: the built-in payload.')),
+    ...only('email sms', field('Recipients', 'to', c.to, 'Comma-separated email addresses, or for SMS numbers such as +4930123456.')),
+    ...only('email', field('Subject template', 'subject', c.subject, 'Empty: the built-in subject.'),
       field('Text template', 'text', c.text, 'Empty: the built-in text.')),
+    ...only('sms', field('Account SID', 'sms.account_sid', c.accountSid),
+      field('Auth token', 'sms.auth_token', c.authToken, 'The provider account\'s auth token, kept as a secret.'),
+      field('From number', 'sms.from', c.from, 'Or leave it empty and give a messaging service.'),
+      field('Messaging service SID', 'sms.messaging_service_sid', c.service),
+      field('Provider URL', 'sms.base_url', c.baseUrl, 'Twilio, or any provider speaking its Messages API.')),
   ];
   const live = h('div', { id: 'live-preview' });
   const specOf = () => {
     const out = { ...spec, name: c.name.value.trim(), kind: c.kind.value };
-    for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text']) delete out[key];
-    if (c.kind.value === 'email') {
-      out.to = splitList(c.to.value);
+    for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text', 'sms']) delete out[key];
+    const kind = c.kind.value;
+    if (kind === 'email' || kind === 'sms') out.to = splitList(c.to.value);
+    if (kind === 'email') {
       if (c.subject.value.trim()) out.subject = c.subject.value;
       if (c.text.value.trim()) out.text = c.text.value;
-    } else {
-      out.url = c.url.value.trim();
-      if (c.body.value.trim()) out.body = c.body.value;
+    } else if (c.body.value.trim()) {
+      out.body = c.body.value;
+    }
+    if (['webhook', 'slack', 'teams'].includes(kind)) out.url = c.url.value.trim();
+    if (kind === 'sms') {
+      out.sms = { base_url: c.baseUrl.value.trim(), account_sid: c.accountSid.value.trim() };
+      if (c.from.value.trim()) out.sms.from = c.from.value.trim();
+      if (c.service.value.trim()) out.sms.messaging_service_sid = c.service.value.trim();
+      if (c.authToken.value) out.sms.auth_token = c.authToken.value;
     }
     return out;
   };
   const sync = () => {
-    for (const part of parts) part.hidden = (part.dataset.only === 'email') !== (c.kind.value === 'email');
+    for (const part of parts) part.hidden = !part.dataset.only.split(' ').includes(c.kind.value);
   };
   c.kind.addEventListener('change', sync);
   const formEl = form(async () => {
@@ -149,7 +167,8 @@ async function detail(id) {
 /** What a channel renders for the sample notification (a preview or check answer). */
 function samplePreview({ payload, placeholders }) {
   return [h('h2', {}, 'Preview (sample notification)'), ...placeholderNote(placeholders),
-    payload.body !== undefined ? h('pre', { class: 'payload' }, payload.body) : json(payload)];
+    payload.segments ? h('p', { class: 'muted', id: 'segments' }, `${payload.segments} SMS segment(s)`) : null,
+    payload.body !== undefined ? h('pre', { class: 'payload' }, payload.body) : json(payload)].filter(Boolean);
 }
 
 /** A note of the custom fields and event properties the sample made up for the templates. */
