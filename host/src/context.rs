@@ -244,6 +244,19 @@ pub struct Context {
     /// A `flapping` or `stable` notification's count of state changes.
     #[serde(default)]
     pub flapping: Option<FlappingRef>,
+    /// An anomaly rule's expectation of the bucket in `window` (whose value is `value`).
+    #[serde(default)]
+    pub anomaly: Option<Expected>,
+}
+
+/// What an anomaly rule expected of the bucket it judged: the median of its history, and the
+/// band outside which a value is anomalous.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
 }
 
 /// The state changes a `flapping` notification counted within the rule's window, or a `stable`

@@ -23,6 +23,7 @@ mod rules;
 mod sandbox;
 mod service;
 mod sms;
+mod status_page;
 mod support;
 mod system;
 mod tenants;

@@ -10,7 +10,7 @@ use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
 use crate::context::{
-    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition,
+    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition, Window,
 };
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
 use crate::records::notification::{Kind, Notification};
@@ -30,7 +30,8 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
         Condition::Threshold { metric, .. }
         | Condition::PercentChange { metric, .. }
         | Condition::Steps { metric, .. }
-        | Condition::Balance { metric, .. } => {
+        | Condition::Balance { metric, .. }
+        | Condition::Anomaly { metric, .. } => {
             let Some(sample) = metric.sample(event, customer) else { return Ok(()) };
             add_sample(work, rule, &scope, event, sample)?;
             evaluate_for(work, rule, &scope, in_context(&scope, customer))
@@ -83,7 +84,7 @@ pub fn on_system_event(work: &mut Work, rule: &Compiled, event: &Event, customer
 }
 
 fn add_sample(work: &mut Work, rule: &Compiled, scope: &str, event: &Event, sample: f64) -> TxResult<()> {
-    let (bucket, oldest) = (rule.span.bucket(event.timestamp), rule.span.oldest_kept(work.now));
+    let (bucket, oldest) = (rule.span.bucket(event.timestamp), rule.oldest_kept(work.now));
     work.add_sample(&rule.rule.id, scope, bucket, sample, oldest)
 }
 
@@ -174,6 +175,26 @@ pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&
                 ..Outcome::default()
             }
         }
+        Condition::Anomaly { sensitivity, direction, min_history, .. } => {
+            let plan = rule.rule.spec.condition.anomaly_plan().expect("an anomaly condition");
+            let size = plan.bucket.seconds();
+            let judged = span.bucket(now) - size;
+            let at = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::MIN);
+            let window = Window { start: at(judged), end: at(judged + size) };
+            match plan.judge(work.series(id, scope)?, judged, *sensitivity) {
+                Some(found) => {
+                    let band = found.expected.filter(|_| found.history >= *min_history);
+                    Outcome {
+                        firing: band.is_some_and(|band| direction.breached(found.value, &band)),
+                        value: Some(found.value),
+                        window: Some(window),
+                        anomaly: band,
+                        ..Outcome::default()
+                    }
+                }
+                None => Outcome { window: Some(window), ..Outcome::default() },
+            }
+        }
         Condition::Inactivity { duration, .. } => {
             let last_seen = work.alert(id, scope)?.and_then(|r| r.last_seen);
             let deadline = last_seen.map(|seen| seen + duration.0);
@@ -253,6 +274,8 @@ fn incident_of_alert(
                 status: None,
                 starts_at: None,
                 ends_at: None,
+                // An incident about one customer names it: never on a public page.
+                public: customer.is_some().then_some(false),
             };
             let mut incident = Incident::open(incidents::new_id(work.now), &spec, &by, work.now);
             incident.rule_id = Some(rule.rule.id.clone());
@@ -311,6 +334,7 @@ fn notification(
     context.value = outcome.value;
     context.threshold = outcome.threshold;
     context.window = outcome.window;
+    context.anomaly = outcome.anomaly;
     context.event = event.map(|e| EventRef {
         id: e.id.clone(),
         customer_id: e.customer_id.clone(),

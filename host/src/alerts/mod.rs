@@ -44,8 +44,21 @@ impl Compiled {
             Condition::Balance { window, .. } | Condition::Plugin { window, .. } => *window,
             _ => None,
         };
-        let span = Span::new(window.as_ref(), &spec.timezone);
+        let span = match spec.condition.anomaly_plan() {
+            // Buckets that move one at a time, each judged once it is complete.
+            Some(plan) => Span::Rolling { slice: plan.bucket.seconds(), slices: 1 },
+            None => Span::new(window.as_ref(), &spec.timezone),
+        };
         Compiled { rule, span }
+    }
+
+    /// The oldest bucket an alert of this rule still needs at `now`: an anomaly rule's whole
+    /// history, the windows of the others.
+    fn oldest_kept(&self, now: jiff::Timestamp) -> i64 {
+        match self.rule.spec.condition.anomaly_plan() {
+            Some(plan) => plan.oldest(self.span.bucket(now) - plan.bucket.seconds()),
+            None => self.span.oldest_kept(now),
+        }
     }
 
     /// Whether time alone moves this rule's windows (so the scheduler re-evaluates its alerts
@@ -84,6 +97,7 @@ impl TenantRules {
                 | Condition::PercentChange { metric, .. }
                 | Condition::Steps { metric, .. }
                 | Condition::Balance { metric, .. }
+                | Condition::Anomaly { metric, .. }
                 | Condition::Plugin { metric: Some(metric), .. } => metric.event_types.clone(),
                 Condition::EventMatch { matches } => matches.iter().map(|p| p.event_type.clone()).collect(),
                 Condition::Inactivity { event_types, .. } if !event_types.is_empty() => event_types.clone(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::context::{AlertState, Severity, Transition, Window};
+use crate::context::{AlertState, Expected, Severity, Transition, Window};
 use crate::records::notification::Kind;
 use crate::rules::{Condition, Flapping, Frequency, RuleSpec};
 
@@ -111,6 +111,9 @@ pub struct Outcome {
     pub moment: Option<Timestamp>,
     /// When to look again even if nothing happens.
     pub due: Option<Timestamp>,
+    /// An anomaly rule's expectation of the judged bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<Expected>,
     /// A plugin's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -89,6 +89,11 @@ impl<'a> Work<'a> {
         Ok(self.entry(rule, scope)?.series.window(period.first, period.last))
     }
 
+    /// The alert's series of buckets.
+    pub fn series(&mut self, rule: &str, scope: &str) -> TxResult<&Series> {
+        Ok(&self.entry(rule, scope)?.series)
+    }
+
     /// The stored alert, if there is one.
     pub fn alert(&mut self, rule: &str, scope: &str) -> TxResult<Option<&AlertRecord>> {
         Ok(self.entry(rule, scope)?.record.as_ref())

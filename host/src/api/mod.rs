@@ -16,6 +16,7 @@ mod recipients;
 mod rules;
 mod service;
 mod silences;
+mod status_page;
 mod subscriptions;
 mod tenants;
 
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", post(incidents::create).get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get))
         .route("/v1/incidents/{id}/updates", post(incidents::update))
+        .route("/v1/status-page", get(status_page::get).put(status_page::put))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/{id}", get(notifications::get))
         .route("/v1/notifications/{id}/attempts", get(notifications::attempts))

@@ -104,6 +104,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     crate::delivery::delete_tenant(&state.store, &id)?;
     crate::delivery::batches::delete_tenant(&state.store, &id)?;
     crate::notifications::incidents::delete_tenant(&state.store, &id)?;
+    crate::notifications::status_page::delete_tenant(&state.store.status_pages, &id)?;
     for records in [&state.store.recipients, &state.store.categories, &state.store.subscriptions, &state.store.silences]
     {
         records.delete_tenant(&id)?;

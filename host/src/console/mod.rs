@@ -1,6 +1,9 @@
-//! The web console: its pages and scripts (built into the binary), signing in and out, and the
-//! security headers every response carries. The console's scripts speak only to the public API
-//! (`/v1/...`), with the session cookie in place of a bearer token.
+//! The web console: its pages and scripts (built into the binary), signing in and out, the
+//! tenants' public status pages (`status`), and the security headers every response carries.
+//! The console's scripts speak only to the public API (`/v1/...`), with the session cookie in
+//! place of a bearer token.
+
+mod status;
 
 use std::sync::LazyLock;
 
@@ -25,6 +28,7 @@ use crate::tenants::{Principal, SESSION_TTL, Session};
 const ASSETS: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("assets/index.html")),
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
+    ("status.css", "text/css; charset=utf-8", include_str!("assets/status.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
     ("api.js", "text/javascript; charset=utf-8", include_str!("assets/api.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_str!("assets/dom.js")),
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
             "/console/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move { asset(&file, &headers) }),
         )
+        .route("/status/{page}", get(status::page))
+        .route("/status/{slug}/feed.atom", get(status::feed))
         .with_state(state.clone())
         .merge(crate::api::router(state))
         .layer(middleware::from_fn(security_headers))

@@ -21,6 +21,8 @@ const MAX_COMPONENTS: usize = 20;
 const MAX_COMPONENT_BYTES: usize = 100;
 /// The category of incidents Klaxon raises about a tenant's own configuration.
 pub const CONFIGURATION: &str = "configuration";
+/// The categories whose incidents are public unless opened with `public: false`.
+const PUBLIC_BY_DEFAULT: [&str; 2] = ["infrastructure", "billing"];
 /// Incident ids start with this (and so do the scheduler timers of maintenance windows).
 pub const PREFIX: &str = "inc_";
 /// The scopes of a maintenance's timers.
@@ -51,6 +53,10 @@ pub struct IncidentSpec {
     pub starts_at: Option<Timestamp>,
     #[serde(default)]
     pub ends_at: Option<Timestamp>,
+    /// Shown on the tenant's status page: true by default for `infrastructure` and `billing`,
+    /// never for `configuration`.
+    #[serde(default)]
+    pub public: Option<bool>,
 }
 
 fn incident() -> IncidentKind {
@@ -92,6 +98,9 @@ pub struct Incident {
     pub severity: Severity,
     pub components: Vec<String>,
     pub status: IncidentStatus,
+    /// Shown on the tenant's status page.
+    #[serde(default)]
+    pub public: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +182,9 @@ impl IncidentSpec {
             }
         }
         check_message(&self.message)?;
+        if self.public == Some(true) && self.category == CONFIGURATION {
+            return Err(invalid("public", "configuration incidents are about Klaxon's setup and are never public"));
+        }
         if let Some(status) = self.status {
             check_status("status", self.kind, status)?;
             if status == IncidentStatus::Resolved {
@@ -238,6 +250,7 @@ impl Incident {
             severity,
             components: spec.components.clone(),
             status,
+            public: spec.public.unwrap_or(PUBLIC_BY_DEFAULT.contains(&spec.category.as_str())),
             starts_at: spec.starts_at,
             ends_at: spec.ends_at,
             rule_id: None,
@@ -388,6 +401,22 @@ pub fn list(store: &store::Store, tenant: &str, query: &Query) -> store::StoreRe
     Ok(page)
 }
 
+/// The tenant's public incidents opened at or after `since`, newest first (a status page's).
+pub fn public_since(store: &store::Store, tenant: &str, since: Timestamp) -> store::StoreResult<Vec<Incident>> {
+    let mut found = Vec::new();
+    for entry in store.incidents.scan_prefix(key(tenant, "")).rev() {
+        let (k, bytes) = entry?;
+        let incident: Incident = store::decode(&String::from_utf8_lossy(&k), &bytes)?;
+        if incident.created_at < since {
+            break;
+        }
+        if incident.public {
+            found.push(incident);
+        }
+    }
+    Ok(found)
+}
+
 pub fn find(store: &store::Store, tenant: &str, id: &str) -> store::StoreResult<Option<Incident>> {
     store::get_json(&store.incidents, &key(tenant, id))
 }
@@ -445,6 +474,7 @@ fn raise_configuration(
         status: None,
         starts_at: None,
         ends_at: None,
+        public: None,
     };
     let mut incident = Incident::open(new_id(now), &spec, "klaxon", now);
     incident.source = Some(source);

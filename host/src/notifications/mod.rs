@@ -7,6 +7,7 @@ pub mod categories;
 pub mod incidents;
 pub mod routing;
 pub mod silences;
+pub mod status_page;
 pub mod subscriptions;
 
 use jiff::Timestamp;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::duration::Duration;
 use crate::error::ApiError;
 use crate::series::aggregate::Aggregate;
+use crate::series::anomaly::{Bucket, Deviation, MAX_KEPT_BUCKETS, Plan, Seasonality};
 use crate::series::window::WindowSpec;
 
 /// A failed check: the field at fault (a path inside the rule) and what is wrong.
@@ -37,6 +38,24 @@ pub enum Condition {
     Threshold { metric: Metric, window: WindowSpec, operator: Op, value: f64 },
     /// This window against the previous one, up or down by at least `percent`.
     PercentChange { metric: Metric, window: WindowSpec, direction: Direction, percent: f64 },
+    /// Each completed bucket of the metric against what its history leads one to expect.
+    Anomaly {
+        metric: Metric,
+        bucket: Bucket,
+        #[serde(default)]
+        seasonality: Seasonality,
+        /// How many earlier buckets (or seasons) make the expectation.
+        #[serde(default = "default_history")]
+        history: u32,
+        /// How many robust deviations from the expectation count as anomalous.
+        #[serde(default = "default_sensitivity")]
+        sensitivity: f64,
+        #[serde(default)]
+        direction: Deviation,
+        /// How many earlier buckets (or seasons) must have been seen before it may fire.
+        #[serde(default = "default_min_history")]
+        min_history: u32,
+    },
     /// Percentages of a target; each step fires once per window.
     Steps { metric: Metric, window: WindowSpec, target: f64, steps: Vec<f64> },
     /// Usage against a customer's prepaid credit, kept in a customer field.
@@ -78,6 +97,18 @@ pub enum Condition {
     },
 }
 
+fn default_history() -> u32 {
+    8
+}
+
+fn default_sensitivity() -> f64 {
+    3.0
+}
+
+fn default_min_history() -> u32 {
+    4
+}
+
 fn both_changes() -> Vec<CohortChange> {
     vec![CohortChange::Entered, CohortChange::Exited]
 }
@@ -102,6 +133,19 @@ impl Condition {
         matches!(self, Condition::Inactivity { .. } | Condition::Offset { .. })
     }
 
+    /// How an `anomaly` condition judges its buckets.
+    pub fn anomaly_plan(&self) -> Option<Plan> {
+        match self {
+            Condition::Anomaly { metric, bucket, seasonality, history, .. } => Some(Plan {
+                bucket: *bucket,
+                seasonality: *seasonality,
+                history: *history,
+                aggregate: metric.aggregate,
+            }),
+            _ => None,
+        }
+    }
+
     pub fn check(&self) -> Check {
         match self {
             Condition::Threshold { metric, window, operator, .. } => {
@@ -116,6 +160,33 @@ impl Condition {
                 metric.check("condition.metric")?;
                 check_window("condition.window", window)?;
                 positive("condition.percent", *percent)
+            }
+            Condition::Anomaly { metric, bucket, history, sensitivity, min_history, .. } => {
+                metric.check("condition.metric")?;
+                if !(3..=1000).contains(history) {
+                    return Err(invalid("condition.history", "must be 3 to 1000"));
+                }
+                let plan = self.anomaly_plan().expect("an anomaly condition");
+                if plan.step() < bucket.seconds() {
+                    return Err(invalid("condition.seasonality", "a season must be longer than a bucket"));
+                }
+                if plan.kept_buckets() > MAX_KEPT_BUCKETS {
+                    let most = (MAX_KEPT_BUCKETS - 1) * bucket.seconds() / plan.step();
+                    return Err(invalid(
+                        "condition.history",
+                        format!(
+                            "keeps {} buckets, more than {MAX_KEPT_BUCKETS}: at most {most} with these buckets and seasons",
+                            plan.kept_buckets()
+                        ),
+                    ));
+                }
+                if !(sensitivity.is_finite() && (0.5..=20.0).contains(sensitivity)) {
+                    return Err(invalid("condition.sensitivity", "must be from 0.5 to 20"));
+                }
+                if !(1..=*history).contains(min_history) {
+                    return Err(invalid("condition.min_history", "must be 1 to `history`"));
+                }
+                Ok(())
             }
             Condition::Steps { metric, window, target, steps } => {
                 metric.check("condition.metric")?;

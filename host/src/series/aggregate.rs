@@ -104,6 +104,19 @@ impl Series {
         total
     }
 
+    /// One bucket's aggregate (empty when it holds nothing).
+    pub fn bucket(&self, bucket: i64) -> Agg {
+        match self.buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
+            Ok(i) => self.buckets[i].1,
+            Err(_) => Agg::default(),
+        }
+    }
+
+    /// The oldest bucket kept.
+    pub fn first_bucket(&self) -> Option<i64> {
+        self.buckets.first().map(|(b, _)| *b)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.buckets.len() * BUCKET_BYTES);
         for (bucket, agg) in &self.buckets {

@@ -1,8 +1,10 @@
 //! Time buckets and what is counted in them: calendar and rolling windows (`window`), the
-//! running aggregates of a rule's series of buckets (`aggregate`), and the plain event counts of
-//! a cohort's criteria (`counts`). Rules and cohorts both count with them.
+//! running aggregates of a rule's series of buckets (`aggregate`), a bucket judged against its
+//! history (`anomaly`), and the plain event counts of a cohort's criteria (`counts`). Rules and
+//! cohorts both count with them.
 
 pub mod aggregate;
+pub mod anomaly;
 pub mod counts;
 pub mod window;
 

@@ -122,6 +122,9 @@ pub struct Trees {
     pub batches: sled::Tree,
     /// `tenant\0batch notification\0member notification` -> nothing: what a batch collected
     pub batch_members: sled::Tree,
+    /// `tenant/<tenant>` -> the tenant's `StatusPage`; `slug/<slug>` -> the tenant whose page
+    /// it is
+    pub status_pages: sled::Tree,
     /// `tenant/recipient id` -> `Recipient`: people, and the groups they belong to
     pub recipients: Collection,
     /// `tenant/name` -> `Category`: the tenant's own categories and edited built-in ones
@@ -220,6 +223,7 @@ impl Store {
             open_incidents: db.open_tree("open_incidents")?,
             batches: db.open_tree("batches")?,
             batch_members: db.open_tree("batch_members")?,
+            status_pages: db.open_tree("status_pages")?,
             recipients: Collection(db.open_tree("recipients")?),
             categories: Collection(db.open_tree("categories")?),
             subscriptions: Collection(db.open_tree("subscriptions")?),
