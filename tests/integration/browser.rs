@@ -117,7 +117,13 @@ impl Browser {
 
     /// Fills the control of the API field `path` (its `data-field`).
     pub fn fill(&self, path: &str, text: &str) {
-        let control = self.find(&format!("[data-field=\"{path}\"]"));
+        self.fill_in("body", path, text);
+    }
+
+    /// Fills the control of the API field `path` inside the element `within` (a page with two
+    /// forms naming the same field).
+    pub fn fill_in(&self, within: &str, path: &str, text: &str) {
+        let control = self.find(&format!("{within} [data-field=\"{path}\"]"));
         control.clear();
         control.type_text(text);
     }

@@ -378,3 +378,69 @@ fn sms_channels_and_alarm_timing_are_made_and_edited_in_the_browser() {
     let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
     assert_eq!((&rule["for"], &rule["keep_firing_for"]), (&Value::Null, &json!("15m")), "{rule}");
 }
+
+#[test]
+fn a_status_page_an_internal_incident_and_an_anomaly_rule_are_made_in_the_browser() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let browser = Browser::start();
+    browser.open(&format!("{}/#/incidents", server.base));
+    browser.sign_in(&key);
+    browser.wait_for_text("#status-page-form", "Save status page");
+    browser.fill_in("#status-page-form", "slug", "acme-status");
+    browser.fill_in("#status-page-form", "title", "Acme status");
+    browser.fill_in("#status-page-form", "components", "Core / API\nBilling");
+    browser.click("#save-status-page");
+    browser.wait_for_text("#status-page-link", "/status/acme-status");
+    let (_, page) = server.call(Method::GET, "/v1/status-page", &key, None);
+    assert_eq!(
+        (&page["enabled"], &page["history_days"], &page["components"]),
+        (&json!(true), &json!(90), &json!([{ "name": "API", "group": "Core" }, { "name": "Billing" }])),
+        "{page}"
+    );
+
+    // A billing incident kept off the page.
+    browser.fill("title", "Checkout down");
+    browser.choose("category", "billing");
+    browser.choose("public", "false");
+    browser.fill("components", "API");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Checkout down");
+    browser.wait_for_text("main p", "internal");
+    let (_, incidents) = server.call(Method::GET, "/v1/incidents", &key, None);
+    assert_eq!(incidents["items"][0]["public"], false);
+    browser.open(&format!("{}/status/acme-status", server.base));
+    browser.wait_for_text("h1", "Acme status");
+    browser.wait_for_text(".overall", "All systems operational");
+    let styled = browser.script("return getComputedStyle(document.querySelector('.overall')).color");
+    assert_eq!(styled, "rgb(255, 255, 255)", "the page's stylesheet loads under the CSP");
+
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Fewer signups than usual");
+    browser.choose("condition.kind", "anomaly");
+    assert!(
+        !browser.find("[data-field=\"condition.window\"]").displayed(),
+        "an anomaly rule has buckets, not a window"
+    );
+    browser.fill("condition.metric.event_types", "signup");
+    browser.choose("condition.bucket", "1d");
+    browser.choose("condition.seasonality", "weekly");
+    browser.fill("condition.history", "6");
+    browser.fill("condition.min_history", "3");
+    browser.choose("condition.direction", "down");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Fewer signups than usual");
+    let rule_id = browser.url().rsplit('/').next().unwrap().to_string();
+    let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
+    assert_eq!(
+        rule["condition"],
+        json!({ "kind": "anomaly", "metric": { "event_types": ["signup"], "filters": [], "aggregate": "count",
+                "property": null }, "bucket": "1d", "seasonality": "weekly", "history": 6, "sensitivity": 3.0,
+                "direction": "down", "min_history": 3 }),
+    );
+    browser.click("#edit-rule");
+    browser.wait_for_text("h1", "Edit Fewer signups than usual");
+    let shown = browser.script("return document.querySelector('[data-field=\"condition.history\"]').value");
+    assert_eq!(shown, "6");
+}

@@ -3,6 +3,7 @@
 
 mod alert_timing;
 mod alerts;
+mod anomaly;
 mod browser;
 mod channels;
 mod cli;

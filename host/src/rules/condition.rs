@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::duration::Duration;
 use crate::error::ApiError;
 use crate::series::aggregate::Aggregate;
-use crate::series::anomaly::{Bucket, Deviation, MAX_KEPT_BUCKETS, Plan, Seasonality};
+use crate::series::anomaly::{Bucket, Deviation, MAX_HISTORY_BUCKETS, Plan, Seasonality};
 use crate::series::window::WindowSpec;
 
 /// A failed check: the field at fault (a path inside the rule) and what is wrong.
@@ -161,22 +161,22 @@ impl Condition {
                 check_window("condition.window", window)?;
                 positive("condition.percent", *percent)
             }
-            Condition::Anomaly { metric, bucket, history, sensitivity, min_history, .. } => {
+            Condition::Anomaly { metric, bucket, seasonality, history, sensitivity, min_history, .. } => {
                 metric.check("condition.metric")?;
                 if !(3..=1000).contains(history) {
                     return Err(invalid("condition.history", "must be 3 to 1000"));
                 }
                 let plan = self.anomaly_plan().expect("an anomaly condition");
-                if plan.step() < bucket.seconds() {
+                if *seasonality != Seasonality::None && plan.step() <= bucket.seconds() {
                     return Err(invalid("condition.seasonality", "a season must be longer than a bucket"));
                 }
-                if plan.kept_buckets() > MAX_KEPT_BUCKETS {
-                    let most = (MAX_KEPT_BUCKETS - 1) * bucket.seconds() / plan.step();
+                if plan.history_buckets() > MAX_HISTORY_BUCKETS {
+                    let most = MAX_HISTORY_BUCKETS * bucket.seconds() / plan.step();
                     return Err(invalid(
                         "condition.history",
                         format!(
-                            "keeps {} buckets, more than {MAX_KEPT_BUCKETS}: at most {most} with these buckets and seasons",
-                            plan.kept_buckets()
+                            "keeps {} buckets, more than {MAX_HISTORY_BUCKETS}: at most {most} with these buckets and seasons",
+                            plan.history_buckets()
                         ),
                     ));
                 }

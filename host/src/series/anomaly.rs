@@ -51,8 +51,8 @@ pub enum Deviation {
     Both,
 }
 
-/// The most buckets an anomaly rule keeps per alert (`history` seasons of buckets).
-pub const MAX_KEPT_BUCKETS: i64 = 2016;
+/// The most buckets the history of an anomaly rule may span (12 weeks of hours).
+pub const MAX_HISTORY_BUCKETS: i64 = 2016;
 
 /// How a rule judges its buckets.
 #[derive(Debug, Clone, Copy)]
@@ -85,8 +85,8 @@ impl Plan {
     }
 
     /// How many buckets the history of one bucket spans.
-    pub fn kept_buckets(&self) -> i64 {
-        i64::from(self.history) * self.step() / self.bucket.seconds() + 1
+    pub fn history_buckets(&self) -> i64 {
+        i64::from(self.history) * self.step() / self.bucket.seconds()
     }
 
     /// The oldest bucket the judgement of `judged` reads.

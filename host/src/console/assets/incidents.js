@@ -39,7 +39,7 @@ function statusPageSection(current) {
     history: h('input', { type: 'number', min: 1, max: 365, value: current?.history_days ?? 90 }),
   };
   c.components.value = (current?.components ?? []).map((x) => (x.group ? `${x.group} / ${x.name}` : x.name)).join('\n');
-  return [address, form(async () => {
+  const settings = form(async () => {
     const components = c.components.value.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
       const at = line.lastIndexOf(' / ');
       return at < 0 ? { name: line } : { group: line.slice(0, at).trim(), name: line.slice(at + 3).trim() };
@@ -56,7 +56,9 @@ function statusPageSection(current) {
   field('Components', 'components', c.components,
     'One per line; "Group / Name" puts it in a group. Incidents name these in their components.'),
   field('Days of history', 'history_days', c.history),
-  h('button', { type: 'submit', id: 'save-status-page' }, 'Save status page'))];
+  h('button', { type: 'submit', id: 'save-status-page' }, 'Save status page'));
+  settings.id = 'status-page-form';
+  return [address, settings];
 }
 
 function newIncident(categories) {

@@ -7,7 +7,8 @@ import { filtersEditor } from './filters.js';
 import { configControls } from './configform.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
-  ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'], ['event_match', 'An event matching filters'],
+  ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'],
+  ['anomaly', 'An anomaly against the metric\'s history'], ['event_match', 'An event matching filters'],
   ['inactivity', 'No traffic for a while'], ['offset', 'A time before or after a customer date'],
   ['cohort', 'Customers entering or leaving a cohort'], ['plugin', 'A plugin condition']];
 const SEVERITIES = [['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
@@ -20,7 +21,11 @@ const SCOPES = [['each', 'each customer on its own'], ['all', 'all customers tog
   ['group', 'customers chosen by their fields']];
 /** The kinds whose condition measures a metric over a window, and those with a state to resolve. */
 const METERED = ['threshold', 'percent_change', 'steps', 'balance', 'plugin'];
-const STATEFUL = ['threshold', 'percent_change', 'balance', 'inactivity', 'plugin'];
+const STATEFUL = ['threshold', 'percent_change', 'balance', 'anomaly', 'inactivity', 'plugin'];
+const BUCKETS = [['5m', '5 minutes'], ['1h', 'an hour'], ['1d', 'a day']];
+const SEASONALITIES = [['none', 'the buckets just before'], ['daily', 'the same bucket of previous days'],
+  ['weekly', 'the same bucket of previous weeks']];
+const DEVIATIONS = [['both', 'above or below'], ['up', 'above'], ['down', 'below']];
 
 export async function page([id, action]) {
   if (id === 'new') return ruleForm(null);
@@ -72,6 +77,12 @@ async function ruleForm(rule) {
     target: h('input', { inputmode: 'decimal', value: cond.target }),
     steps: h('input', { value: (cond.steps || [25, 50, 75, 90]).join(', ') }),
     balanceField: h('input', { value: cond.balance_field || 'prepaid_credits' }),
+    bucket: select(BUCKETS, cond.bucket || '1h'),
+    seasonality: select(SEASONALITIES, cond.seasonality || 'none'),
+    history: h('input', { inputmode: 'numeric', value: cond.history ?? 8 }),
+    sensitivity: h('input', { inputmode: 'decimal', value: cond.sensitivity ?? 3 }),
+    deviation: select(DEVIATIONS, cond.kind === 'anomaly' ? cond.direction : 'both'),
+    minHistory: h('input', { inputmode: 'numeric', value: cond.min_history ?? 4 }),
     duration: h('input', { value: cond.duration || '3d' }),
     offsetField: h('input', { value: cond.field || 'contract_end' }),
     offset: h('input', { value: cond.offset || '-7d' }),
@@ -169,11 +180,17 @@ async function ruleForm(rule) {
   field('Name', 'name', c.name),
   field('Description', 'description', c.description),
   field('Condition', 'condition.kind', c.kind),
-  part(METERED,
+  part([...METERED, 'anomaly'],
     field('Event types', 'condition.metric.event_types', c.eventTypes, 'Comma-separated, for example: usage, api_call'),
     field('Aggregate', 'condition.metric.aggregate', c.aggregate), propertyField,
-    h('div', { class: 'field' }, h('span', { class: 'label' }, 'Only events matching (all must hold)'), metricFilters.element),
-    field('Window', 'condition.window', c.window), rollingField),
+    h('div', { class: 'field' }, h('span', { class: 'label' }, 'Only events matching (all must hold)'), metricFilters.element)),
+  part(METERED, field('Window', 'condition.window', c.window), rollingField),
+  part(['anomaly'], field('Bucket', 'condition.bucket', c.bucket, 'Each complete bucket (UTC) is judged.'),
+    field('Compared with', 'condition.seasonality', c.seasonality),
+    field('History', 'condition.history', c.history, 'How many earlier buckets (or days, or weeks) make the expectation.'),
+    field('Sensitivity', 'condition.sensitivity', c.sensitivity, 'How many robust deviations from the expectation are anomalous.'),
+    field('Anomalous when', 'condition.direction', c.deviation),
+    field('Minimum history', 'condition.min_history', c.minHistory, 'How much history must have been seen before it may fire.')),
   part(['threshold'], field('Operator', 'condition.operator', c.operator), field('Value', 'condition.value', c.value)),
   part(['percent_change'], field('Direction', 'condition.direction', c.direction),
     field('Percent', 'condition.percent', c.percent, 'Against the same window just before.')),
@@ -240,6 +257,10 @@ function conditionOf(kind, c, editors) {
         steps: splitList(c.steps.value).map((s) => number('condition.steps', s)) };
     case 'balance':
       return { kind, metric: metric(), window: window(), balance_field: c.balanceField.value.trim() };
+    case 'anomaly':
+      return { kind, metric: metric(), bucket: c.bucket.value, seasonality: c.seasonality.value,
+        history: number('condition.history', c.history.value), sensitivity: number('condition.sensitivity', c.sensitivity.value),
+        direction: c.deviation.value, min_history: number('condition.min_history', c.minHistory.value) };
     case 'event_match':
       return { kind, matches: editors.matches.read() };
     case 'inactivity': {
