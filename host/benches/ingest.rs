@@ -9,6 +9,8 @@
 //!   flush): p50 and p99 over single-event batches that each queue a notification;
 //! - the same throughput with 20 cohorts beside the 100 rules (a second server, given the same
 //!   customers and events), and the ratio;
+//! - the same throughput with 10 anomaly rules (hourly buckets, weekly seasonality, one per event
+//!   type, each customer on its own) beside the 100 rules (a third server), and the ratio;
 //! - the time to compute a new cohort over the 10,000 customers and 1,000,000 stored events;
 //! - the server's resident memory then (and its peak), from `/proc`.
 
@@ -29,12 +31,23 @@ const SENDERS: usize = 2;
 const LATENCY_SAMPLES: usize = 2_000;
 
 fn main() {
-    // Two servers with the same customers, rules and events, one of them with 20 cohorts too.
+    // Three servers with the same customers, rules and events: one with 10 anomaly rules too,
+    // one with 20 cohorts too.
     let rules_alone = {
-        let (server, key) = start(0);
+        let (server, key) = start(0, 0);
         [100, 1000].map(|batch| throughput(&server, &key, batch, "rules"))
     };
-    let (server, key) = start(20);
+    {
+        let (server, key) = start(0, 10);
+        for (batch, alone) in [100, 1000].into_iter().zip(rules_alone) {
+            let with_anomalies = throughput(&server, &key, batch, "anomaly");
+            println!(
+                "batches of {batch:>4}: with 10 anomaly rules {:.0}% of the rules alone",
+                with_anomalies / alone * 100.0
+            );
+        }
+    }
+    let (server, key) = start(20, 0);
     for (batch, alone) in [100, 1000].into_iter().zip(rules_alone) {
         let with_cohorts = throughput(&server, &key, batch, "cohorts");
         println!("batches of {batch:>4}: with 20 cohorts {:.0}% of the rules alone", with_cohorts / alone * 100.0);
@@ -88,9 +101,9 @@ fn main() {
     );
 }
 
-/// A fresh server with the customers, the 100 rules and `cohorts` cohorts (computed), and the
-/// tenant's key.
-fn start(cohorts: usize) -> (Server, String) {
+/// A fresh server with the customers, the 100 rules, `anomalies` anomaly rules and `cohorts`
+/// cohorts (computed), and the tenant's key.
+fn start(cohorts: usize, anomalies: usize) -> (Server, String) {
     let server = Server::start();
     let (_, key) = server.tenant("bench");
     let started = Instant::now();
@@ -100,12 +113,16 @@ fn start(cohorts: usize) -> (Server, String) {
         let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(rule(i)));
         assert_eq!(status, 201, "{body}");
     }
+    for i in 0..anomalies {
+        let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(anomaly_rule(i)));
+        assert_eq!(status, 201, "{body}");
+    }
     for i in 0..cohorts {
         let (status, body) = server.call(Method::POST, "/v1/cohorts", &key, Some(cohort(i)));
         assert_eq!(status, 201, "{body}");
         wait_ready(&server, &key, body["id"].as_str().unwrap());
     }
-    println!("100 rules and {cohorts} cohorts saved");
+    println!("100 rules, {anomalies} anomaly rules and {cohorts} cohorts saved");
     (server, key)
 }
 
@@ -202,6 +219,16 @@ fn event(id: &str, customer: usize, event_type: usize, license: &str) -> Value {
         "type": format!("type{event_type}"),
         "timestamp": jiff::Timestamp::now(),
         "properties": { "hours": (customer % 7) as f64 + 0.5, "credits": 1, "license_type": license },
+    })
+}
+
+/// Anomaly rule `i` watches the hours of event type `i % 10`, per customer, in hourly buckets
+/// against the same hour of the previous 8 weeks.
+fn anomaly_rule(i: usize) -> Value {
+    json!({
+        "name": format!("anomaly {i}"), "scope": { "type": "each" },
+        "condition": { "kind": "anomaly", "bucket": "1h", "seasonality": "weekly",
+                       "metric": { "event_types": [format!("type{}", i % EVENT_TYPES)], "aggregate": "sum", "property": "hours" } },
     })
 }
 
