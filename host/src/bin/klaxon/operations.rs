@@ -187,6 +187,11 @@ pub const RESOURCES: &[Resource] = &[
         ],
     },
     Resource {
+        name: "status-page",
+        about: "The tenant's public status page, served at /status/{slug}",
+        ops: &[op("get", "get", "/v1/status-page"), op("set", "put", "/v1/status-page")],
+    },
+    Resource {
         name: "notifications",
         about: "Notifications the rules made and their deliveries",
         ops: &[
