@@ -195,7 +195,7 @@ fn incident_list(out: &mut String, heading: &str, id: &str, list: &[PublicIncide
         if let (Some(start), Some(end)) = (incident.starts_at, incident.ends_at) {
             let _ = write!(out, " · Window {} to {}", time(start), time(end));
         }
-        out.push_str("</p>\n<ol class=\"timeline\">\n");
+        out.push_str("</p>\n<ul class=\"timeline\">\n");
         for update in &incident.updates {
             let _ = write!(out, "<li>{} <strong>{}</strong>", time(update.at), status_label(update.status));
             if let Some(message) = &update.message {
@@ -203,7 +203,7 @@ fn incident_list(out: &mut String, heading: &str, id: &str, list: &[PublicIncide
             }
             out.push_str("</li>\n");
         }
-        out.push_str("</ol></article>\n");
+        out.push_str("</ul></article>\n");
     }
     out.push_str("</section>\n");
 }
