@@ -105,8 +105,9 @@ fn default_sensitivity() -> f64 {
     3.0
 }
 
+/// The least `history` there is, so the default always fits.
 fn default_min_history() -> u32 {
-    4
+    3
 }
 
 fn both_changes() -> Vec<CohortChange> {

@@ -82,7 +82,7 @@ async function ruleForm(rule) {
     history: h('input', { inputmode: 'numeric', value: cond.history ?? 8 }),
     sensitivity: h('input', { inputmode: 'decimal', value: cond.sensitivity ?? 3 }),
     deviation: select(DEVIATIONS, cond.kind === 'anomaly' ? cond.direction : 'both'),
-    minHistory: h('input', { inputmode: 'numeric', value: cond.min_history ?? 4 }),
+    minHistory: h('input', { inputmode: 'numeric', value: cond.min_history ?? 3 }),
     duration: h('input', { value: cond.duration || '3d' }),
     offsetField: h('input', { value: cond.field || 'contract_end' }),
     offset: h('input', { value: cond.offset || '-7d' }),
