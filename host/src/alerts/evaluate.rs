@@ -10,7 +10,7 @@ use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
 use crate::context::{
-    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition, Window,
+    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition,
 };
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
 use crate::records::notification::{Kind, Notification};
@@ -177,11 +177,11 @@ pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&
         }
         Condition::Anomaly { sensitivity, direction, min_history, .. } => {
             let plan = rule.rule.spec.condition.anomaly_plan().expect("an anomaly condition");
-            let size = plan.bucket.seconds();
-            let judged = span.bucket(now) - size;
-            let at = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::MIN);
-            let window = Window { start: at(judged), end: at(judged + size) };
-            match plan.judge(work.series(id, scope)?, judged, *sensitivity) {
+            // The span is one bucket wide: the window before the current one is the newest
+            // completed bucket.
+            let judged = span.previous(&span.current(now));
+            let window = judged.window;
+            match plan.judge(work.series(id, scope)?, judged.first, *sensitivity) {
                 Some(found) => {
                     let band = found.expected.filter(|_| found.history >= *min_history);
                     Outcome {

@@ -317,7 +317,8 @@ pub fn status(page: &StatusPageSpec, incidents: &[Incident], now: Timestamp) -> 
     for incident in incidents {
         let condition = impact(incident.kind, incident.severity);
         let window = affected(incident, now);
-        let now_affecting = incident.is_open() && window.is_some_and(|(start, _)| start <= now);
+        // `affected` has already left out what has not started.
+        let now_affecting = incident.is_open() && window.is_some();
         if now_affecting {
             overall = overall.max(condition);
         }
