@@ -37,9 +37,9 @@ impl Metrics {
         stats.fuel.observe(call.fuel as f64);
     }
 
-    /// Drops a removed plugin's series.
-    pub fn forget_plugin(&self, key: &str) {
-        self.plugins.lock().expect("metrics lock").remove(key);
+    /// Drops the series of removed plugins, those whose keys start with `prefix`.
+    pub fn forget_plugins(&self, prefix: &str) {
+        self.plugins.lock().expect("metrics lock").retain(|key, _| !key.starts_with(prefix));
     }
 
     /// A finished delivery attempt: `verdict` is `delivered`, `retry` or `failed`.

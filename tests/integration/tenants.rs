@@ -9,6 +9,7 @@ use crate::support::{ADMIN, Server, guests, read};
 fn platform_admin_manages_tenants() {
     let server = Server::start();
     let (id, key) = server.tenant("acme");
+    assert_eq!(server.upload(&key, "wow", "condition", &guests().week_over_week_drop).0, 201);
 
     let (status, list) = server.call(Method::GET, "/v1/tenants", ADMIN, None);
     assert_eq!(status, 200);
@@ -36,9 +37,19 @@ fn platform_admin_manages_tenants() {
     assert_eq!(status, 400);
     assert!(error["error"]["message"].as_str().unwrap().contains("nmae"), "{error}");
 
+    let page = json!({ "enabled": true, "slug": "acme-status", "title": "Acme",
+        "components": [{ "name": "API" }] });
+    assert_eq!(server.call(Method::PUT, "/v1/status-page", &key, Some(page.clone())).0, 200);
+
     assert_eq!(server.call(Method::DELETE, &format!("/v1/tenants/{id}"), ADMIN, None).0, 204);
     assert_eq!(server.call(Method::GET, &format!("/v1/tenants/{id}"), ADMIN, None).0, 404);
+    assert_eq!(server.call(Method::DELETE, &format!("/v1/tenants/{id}"), ADMIN, None).0, 404);
     assert_eq!(server.call(Method::GET, "/v1/plugins", &key, None).0, 401, "a deleted tenant's keys stop working");
+    assert_eq!(read(server.request(Method::GET, "/status/acme-status", None)).0, 404, "its status page is gone");
+    let (_, other) = server.tenant("other");
+    let (status, taken) = server.call(Method::PUT, "/v1/status-page", &other, Some(page));
+    assert_eq!(status, 200, "a deleted tenant's slug is free: {taken}");
+    assert_eq!(server.upload(&other, "wow", "condition", &guests().week_over_week_drop).0, 201);
 }
 
 #[test]

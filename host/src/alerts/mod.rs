@@ -387,15 +387,9 @@ impl Alerts {
         Ok(())
     }
 
-    /// Removes everything of a tenant that is being deleted.
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        let prefix = [tenant.as_bytes(), b"\0"].concat();
-        for tree in [&self.store.alerts, &self.store.alert_counts, &self.store.transitions, &self.store.cohort_batches]
-        {
-            store::remove_prefix(tree, &prefix)?;
-        }
+    /// Forgets the cached rules of a deleted tenant.
+    pub fn forget_tenant(&self, tenant: &str) {
         self.cache.write().expect("rule cache lock").remove(tenant);
-        Ok(())
     }
 
     /// A rule's alerts (optionally one scope key's) and its newest transitions.

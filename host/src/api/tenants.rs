@@ -91,24 +91,13 @@ pub async fn update(
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     caller.platform_admin()?;
-    if !state.tenants.delete(&id)? {
+    // Every record of the tenant goes in one transaction; then what is kept beside the store.
+    if !state.store.delete_tenant(&id)? {
         return Err(ApiError::not_found(format_args!("tenant `{id}`")));
     }
-    state.plugins.delete_tenant(&id).await?;
-    state.ingest.delete_tenant(&id)?;
-    state.rules.delete_tenant(&id)?;
-    state.alerts.delete_tenant(&id)?;
-    state.cohorts.delete_tenant(&id)?;
-    state.notifications.delete_tenant(&id)?;
-    state.channels.delete_tenant(&id)?;
-    crate::delivery::delete_tenant(&state.store, &id)?;
-    crate::delivery::batches::delete_tenant(&state.store, &id)?;
-    crate::notifications::incidents::delete_tenant(&state.store, &id)?;
-    crate::notifications::status_page::delete_tenant(&state.store.status_pages, &id)?;
-    for records in [&state.store.recipients, &state.store.categories, &state.store.subscriptions, &state.store.silences]
-    {
-        records.delete_tenant(&id)?;
-    }
+    state.plugins.forget_tenant(&id).await?;
+    state.alerts.forget_tenant(&id);
+    state.cohorts.forget_tenant(&id);
     state.alerts.routing.changed(&id, state.clock.now())?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");

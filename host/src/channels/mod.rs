@@ -535,8 +535,4 @@ impl Channels {
         self.store.channels.remove(key(tenant, id))?;
         Ok(())
     }
-
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        store::remove_prefix(&self.store.channels, format!("{tenant}/"))
-    }
 }

@@ -196,11 +196,9 @@ impl Cohorts {
         self.reload(tenant).map(|_| ())
     }
 
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        store::remove_prefix(&self.store.cohorts, format!("{tenant}/"))?;
-        store::remove_prefix(&self.store.cohort_members, [tenant.as_bytes(), b"\0"].concat())?;
+    /// Forgets the cached cohorts of a deleted tenant.
+    pub fn forget_tenant(&self, tenant: &str) {
         self.cache.write().expect("cohort cache lock").remove(tenant);
-        Ok(())
     }
 
     /// How many members a cohort has.

@@ -102,10 +102,3 @@ pub fn close(store: &Store, tenant: &str, n: &Notification) -> StoreResult<Vec<S
         .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
         .collect()
 }
-
-/// Drops a deleted tenant's batches.
-pub fn delete_tenant(store: &Store, tenant: &str) -> StoreResult<()> {
-    let prefix = [tenant.as_bytes(), b"\0"].concat();
-    store::remove_prefix(&store.batches, &prefix)?;
-    store::remove_prefix(&store.batch_members, &prefix)
-}

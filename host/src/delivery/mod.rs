@@ -232,9 +232,3 @@ fn save(store: &Store, records: &[Record]) -> StoreResult<()> {
     store.note_queued(records.iter().filter_map(|r| r.enqueue.map(|next| queue_key(next, &r.key))));
     Ok(())
 }
-
-/// Removes every delivery of a tenant that is being deleted (their queue entries find nothing
-/// and are dropped by the worker).
-pub fn delete_tenant(store: &Store, tenant: &str) -> StoreResult<()> {
-    store::remove_prefix(&store.deliveries, [tenant.as_bytes(), b"\0"].concat())
-}

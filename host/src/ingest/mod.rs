@@ -123,16 +123,6 @@ impl Ingest {
         })
     }
 
-    /// Removes every customer, event and catalogue entry of a tenant that is being deleted.
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        let prefix = format!("{tenant}/");
-        crate::store::remove_prefix(&self.store.customers, &prefix)?;
-        crate::store::remove_prefix(&self.store.events, &prefix)?;
-        let prefix = [tenant.as_bytes(), b"\0"].concat();
-        crate::store::remove_prefix(&self.store.events_by_time, &prefix)?;
-        crate::store::remove_prefix(&self.store.event_types, &prefix)
-    }
-
     /// Validates each event on its own; keeps the good ones and everything they change (the
     /// customers' activity, the catalogue, rules and cohorts), all in one transaction (a crash
     /// keeps all of it or none) that concurrent batches of the tenant share (`queue`). `actor`

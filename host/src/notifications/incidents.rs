@@ -421,11 +421,6 @@ pub fn find(store: &store::Store, tenant: &str, id: &str) -> store::StoreResult<
     store::get_json(&store.incidents, &key(tenant, id))
 }
 
-pub fn delete_tenant(store: &store::Store, tenant: &str) -> store::StoreResult<()> {
-    store::remove_prefix(&store.incidents, key(tenant, ""))?;
-    store::remove_prefix(&store.open_incidents, [tenant.as_bytes(), b"\0"].concat())
-}
-
 /// The configuration incident a system event raises (a channel Klaxon disabled, a plugin
 /// failing its calls), unless one about the same channel or plugin is open; answers its
 /// notification.

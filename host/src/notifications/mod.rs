@@ -233,10 +233,6 @@ impl Notifications {
         }
         Ok(page)
     }
-
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        crate::store::remove_prefix(&self.store.notifications, notification::key(tenant, ""))
-    }
 }
 
 fn wanted(query: &Query, n: &Notification) -> bool {

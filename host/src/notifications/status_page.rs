@@ -141,14 +141,6 @@ pub fn put(tree: &sled::Tree, tenant: &str, page: &StatusPage) -> StoreResult<Re
     done.map_err(StoreError::from)
 }
 
-pub fn delete_tenant(tree: &sled::Tree, tenant: &str) -> StoreResult<()> {
-    if let Some(page) = get(tree, tenant)? {
-        tree.remove(slug_key(&page.spec.slug))?;
-    }
-    tree.remove(page_key(tenant))?;
-    Ok(())
-}
-
 /// A component's (or the whole page's) condition, least to most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

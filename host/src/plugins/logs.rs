@@ -93,10 +93,10 @@ impl PluginLogs {
         Ok(out)
     }
 
-    /// Forgets a plugin's lines (it is being deleted).
-    pub fn forget(&self, prefix: &str) -> StoreResult<()> {
-        self.next.lock().expect("plugin log lock").remove(prefix);
-        store::remove_prefix(&self.tree, prefix.as_bytes())
+    /// Forgets where the numbering of the plugins whose keys start with `prefix` stands (their
+    /// lines were deleted with them).
+    pub fn forget(&self, prefix: &str) {
+        self.next.lock().expect("plugin log lock").retain(|key, _| !key.starts_with(prefix));
     }
 
     fn last(&self, prefix: &str) -> StoreResult<Option<u64>> {

@@ -339,29 +339,26 @@ impl Plugins {
         Ok(())
     }
 
-    /// Removes every plugin of a tenant that is being deleted.
-    pub async fn delete_tenant(&self, tenant: &str) -> ApiResult<()> {
+    /// Forgets what is kept beside the store for a deleted tenant's plugins: compiled
+    /// artifacts, loaded instances, call slots and counters.
+    pub async fn forget_tenant(&self, tenant: &str) -> ApiResult<()> {
         let _guard = self.writes.lock().await;
-        for plugin in self.list(tenant)? {
-            self.remove(tenant, &plugin.name)?;
-        }
-        self.remove_artifacts(&format!("{tenant}/"))?;
+        self.forget(&format!("{tenant}/"))?;
         self.calls.lock().expect("call slots lock").remove(tenant);
         Ok(())
     }
 
     fn remove(&self, tenant: &str, name: &str) -> ApiResult<()> {
-        let prefix = plugin_key(tenant, name);
-        // The record goes first: once it is gone, nothing reaches the rest.
-        self.store.plugins.remove(&prefix).map_err(store::StoreError::from)?;
-        for tree in [&self.store.plugin_versions, &self.store.plugin_components] {
-            store::remove_prefix(tree, &prefix)?;
-        }
-        self.remove_artifacts(&prefix)?;
-        store::remove_prefix(&self.store.plugin_kv, KvScope::plugin_prefix(tenant, name))?;
-        self.logs.forget(&prefix)?;
-        self.metrics.forget_plugin(&prefix);
-        self.unload(|k| k.starts_with(&prefix));
+        self.store.delete_plugin(tenant, name)?;
+        self.forget(&plugin_key(tenant, name))
+    }
+
+    /// Forgets what is kept beside the store for the plugins whose keys start with `prefix`.
+    fn forget(&self, prefix: &str) -> ApiResult<()> {
+        self.remove_artifacts(prefix)?;
+        self.logs.forget(prefix);
+        self.metrics.forget_plugins(prefix);
+        self.unload(|k| k.starts_with(prefix));
         Ok(())
     }
 

@@ -274,9 +274,4 @@ impl Rules {
         self.store.rules.remove(key(tenant, id))?;
         Ok(())
     }
-
-    /// Removes every rule of a tenant that is being deleted.
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        store::remove_prefix(&self.store.rules, format!("{tenant}/"))
-    }
 }

@@ -1,6 +1,7 @@
 //! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
 //! plugin binaries and key-value entries, which are raw bytes.
 
+mod erase;
 pub mod group;
 pub mod keys;
 
@@ -355,10 +356,6 @@ impl Collection {
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
         self.0.remove(Self::key(tenant, id))?;
         Ok(())
-    }
-
-    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<()> {
-        remove_prefix(&self.0, Self::key(tenant, ""))
     }
 }
 

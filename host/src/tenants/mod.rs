@@ -116,18 +116,6 @@ impl Tenants {
         store::put_json(&self.store.tenants, &tenant.id, tenant)
     }
 
-    /// Removes the tenant and its keys. The tenant record goes first, so a crash part-way leaves
-    /// only unreachable leftovers. The caller removes the tenant's other objects.
-    pub fn delete(&self, id: &str) -> StoreResult<bool> {
-        if self.store.tenants.remove(id)?.is_none() {
-            return Ok(false);
-        }
-        for key in self.list_keys(id)? {
-            self.store.api_keys.remove(&key.id)?;
-        }
-        Ok(true)
-    }
-
     pub fn create_key(
         &self,
         tenant_id: &str,

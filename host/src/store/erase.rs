@@ -1,0 +1,280 @@
+//! Deleting a tenant: every record it owns, in every tree, removed in one transaction (a crash
+//! keeps all of it or none of it). The keys to remove are gathered first; the transaction then
+//! removes them together with the tenant record, so a tenant is never half gone.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use sled::transaction::ConflictableTransactionError;
+use sled::{Batch, IVec, Transactional};
+
+use super::{Store, StoreError, StoreResult, decode};
+
+/// What the key-id-keyed records tell of their tenant.
+#[derive(Deserialize)]
+struct KeyOwner {
+    tenant_id: String,
+}
+
+/// What a console session tells of the key it was opened with (none: the platform admin's).
+#[derive(Deserialize)]
+struct SessionKey {
+    credential: SessionCredential,
+}
+
+#[derive(Deserialize)]
+struct SessionCredential {
+    key_id: Option<String>,
+}
+
+/// What an outbox entry tells of its tenant.
+#[derive(Deserialize)]
+struct OutboxOwner {
+    tenant: String,
+}
+
+/// The keys that start with `prefix`.
+fn prefixed(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<Vec<IVec>> {
+    Ok(tree.scan_prefix(prefix).keys().collect::<Result<_, _>>()?)
+}
+
+/// The keys of the entries `owns` picks.
+fn picked(tree: &sled::Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<IVec>> {
+    let mut keys = Vec::new();
+    for entry in tree.iter() {
+        let (key, bytes) = entry?;
+        if owns(&key, &bytes)? {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Removes every tree's keys in one transaction.
+fn remove_together(removals: Vec<(&sled::Tree, Vec<IVec>)>) -> StoreResult<()> {
+    let (trees, batches): (Vec<&sled::Tree>, Vec<Batch>) = removals
+        .into_iter()
+        .map(|(tree, keys)| {
+            let mut batch = Batch::default();
+            keys.into_iter().for_each(|key| batch.remove(key));
+            (tree, batch)
+        })
+        .unzip();
+    trees[..]
+        .transaction(|trees| {
+            for (tree, batch) in trees.iter().zip(&batches) {
+                tree.apply_batch(batch)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })
+        .map_err(StoreError::from)
+}
+
+impl Store {
+    /// Removes the tenant and everything it owns; `false` when there is no such tenant. The
+    /// compiled-function cache is shared by all tenants and stays.
+    pub fn delete_tenant(&self, tenant: &str) -> StoreResult<bool> {
+        if !self.tenants.contains_key(tenant)? {
+            return Ok(false);
+        }
+        let slash = format!("{tenant}/");
+        let slash = slash.as_bytes();
+        let nul = [tenant.as_bytes(), b"\0"].concat();
+        // Timer and queue keys lead with a due time, then the tenant.
+        let after_due = |key: &[u8], _: &[u8]| Ok(key.get(8..).is_some_and(|rest| rest.starts_with(&nul)));
+        let text = |key: &[u8]| String::from_utf8_lossy(key).into_owned();
+        let page = format!("tenant/{tenant}");
+        let status_page = picked(&self.status_pages, |key, owner| {
+            Ok(key == page.as_bytes() || (key.starts_with(b"slug/") && owner == tenant.as_bytes()))
+        })?;
+        let api_keys =
+            picked(&self.api_keys, |key, bytes| Ok(decode::<KeyOwner>(&text(key), bytes)?.tenant_id == tenant))?;
+        let key_ids: HashSet<&[u8]> = api_keys.iter().map(|key| &key[..]).collect();
+        let sessions = picked(&self.sessions, |key, bytes| {
+            let session: SessionKey = decode(&text(key), bytes)?;
+            Ok(session.credential.key_id.is_some_and(|id| key_ids.contains(id.as_bytes())))
+        })?;
+        let mut removals = vec![
+            (&self.tenants, vec![IVec::from(tenant)]),
+            (&self.api_keys, api_keys),
+            (&self.sessions, sessions),
+            (
+                &self.system_events,
+                picked(&self.system_events, |key, bytes| {
+                    Ok(decode::<OutboxOwner>(&text(key), bytes)?.tenant == tenant)
+                })?,
+            ),
+            (&self.timers, picked(&self.timers, after_due)?),
+            (&self.delivery_queue, picked(&self.delivery_queue, after_due)?),
+            (&self.status_pages, status_page),
+        ];
+        for tree in [
+            &self.plugins,
+            &self.plugin_versions,
+            &self.plugin_components,
+            &self.plugin_kv,
+            &self.plugin_logs,
+            &self.customers,
+            &self.events,
+            &self.rules,
+            &self.channels,
+            &self.cohorts,
+            &self.incidents,
+            &self.recipients.0,
+            &self.categories.0,
+            &self.subscriptions.0,
+            &self.silences.0,
+        ] {
+            removals.push((tree, prefixed(tree, slash)?));
+        }
+        for tree in [
+            &self.alerts,
+            &self.alert_counts,
+            &self.transitions,
+            &self.notifications,
+            &self.deliveries,
+            &self.events_by_time,
+            &self.event_types,
+            &self.cohort_members,
+            &self.cohort_batches,
+            &self.open_incidents,
+            &self.batches,
+            &self.batch_members,
+        ] {
+            removals.push((tree, prefixed(tree, &nul)?));
+        }
+        remove_together(removals)?;
+        Ok(true)
+    }
+
+    /// Removes a plugin with all its versions, components, key-value entries and log lines;
+    /// `false` when there is no such plugin.
+    pub fn delete_plugin(&self, tenant: &str, name: &str) -> StoreResult<bool> {
+        let prefix = format!("{tenant}/{name}/");
+        let prefix = prefix.as_bytes();
+        if !self.plugins.contains_key(prefix)? {
+            return Ok(false);
+        }
+        let mut removals = Vec::new();
+        for tree in [&self.plugins, &self.plugin_versions, &self.plugin_components, &self.plugin_kv, &self.plugin_logs]
+        {
+            removals.push((tree, prefixed(tree, prefix)?));
+        }
+        remove_together(removals)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One entry per tree for `tenant`, keyed as its owner keys it.
+    fn write_tenant(store: &Store, tenant: &str) {
+        let slash = |id: &str| format!("{tenant}/{id}").into_bytes();
+        let nul = |id: &str| [tenant.as_bytes(), b"\0", id.as_bytes()].concat();
+        let due = |id: &str| [&[0x80, 0, 0, 0, 0, 0, 0, 1][..], &nul(id)].concat();
+        let json = |value: serde_json::Value| value.to_string().into_bytes();
+        let entries: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = vec![
+            (&store.tenants, tenant.as_bytes().to_vec(), json(serde_json::json!({ "id": tenant }))),
+            (&store.api_keys, format!("key_{tenant}").into_bytes(), json(serde_json::json!({ "tenant_id": tenant }))),
+            (
+                &store.sessions,
+                slash("s"),
+                json(serde_json::json!({ "credential": { "key_id": format!("key_{tenant}") } })),
+            ),
+            (&store.system_events, format!("1{tenant}").into_bytes(), json(serde_json::json!({ "tenant": tenant }))),
+            (&store.timers, due("rule\0scope"), vec![]),
+            (&store.delivery_queue, due("n\0c"), vec![]),
+            (&store.status_pages, format!("tenant/{tenant}").into_bytes(), vec![]),
+            (&store.status_pages, format!("slug/page-{tenant}").into_bytes(), tenant.as_bytes().to_vec()),
+            (&store.plugins, slash("p/"), vec![]),
+            (&store.plugin_versions, slash("p/1"), vec![]),
+            (&store.plugin_components, slash("p/1"), vec![]),
+            (&store.plugin_kv, slash("p/k"), vec![]),
+            (&store.plugin_logs, slash("p/1"), vec![]),
+            (&store.customers, slash("c"), vec![]),
+            (&store.events, slash("e"), vec![]),
+            (&store.rules, slash("r"), vec![]),
+            (&store.channels, slash("c"), vec![]),
+            (&store.cohorts, slash("c"), vec![]),
+            (&store.incidents, slash("i"), vec![]),
+            (&store.recipients.0, slash("r"), vec![]),
+            (&store.categories.0, slash("c"), vec![]),
+            (&store.subscriptions.0, slash("s"), vec![]),
+            (&store.silences.0, slash("s"), vec![]),
+            (&store.alerts, nul("r\0s"), vec![]),
+            (&store.alert_counts, nul("r\0"), vec![]),
+            (&store.transitions, nul("r\0t"), vec![]),
+            (&store.notifications, nul("n"), vec![]),
+            (&store.deliveries, nul("n\0c"), vec![]),
+            (&store.events_by_time, nul("t"), vec![]),
+            (&store.event_types, nul("t"), vec![]),
+            (&store.cohort_members, nul("c\0m"), vec![]),
+            (&store.cohort_batches, nul("r\0m"), vec![]),
+            (&store.open_incidents, nul("r\0s"), vec![]),
+            (&store.batches, nul("c\0b"), vec![]),
+            (&store.batch_members, nul("b\0m"), vec![]),
+        ];
+        for (tree, key, value) in entries {
+            tree.insert(key, value).unwrap();
+        }
+    }
+
+    /// Every entry of every tree, as text.
+    fn everything(store: &Store) -> Vec<String> {
+        let mut all = Vec::new();
+        for name in store.db.tree_names() {
+            for entry in store.db.open_tree(&name).unwrap().iter() {
+                let (key, value) = entry.unwrap();
+                all.push(format!(
+                    "{} {} {}",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(&key),
+                    String::from_utf8_lossy(&value)
+                ));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn deleting_a_tenant_removes_all_it_owns_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        // A tenant whose id extends the deleted one's keeps everything.
+        write_tenant(&store, "ten_ab");
+        let kept = everything(&store);
+        // Every tree a tenant's records live in is covered (the compiled-function cache is shared).
+        let mut covered: Vec<&str> = kept.iter().map(|entry| entry.split(' ').next().unwrap()).collect();
+        covered.dedup();
+        let trees = store.db.tree_names().len() - ["__sled__default", "compiled_functions"].len();
+        assert_eq!(covered.len(), trees, "{covered:?}");
+        write_tenant(&store, "ten_a");
+        assert_eq!(everything(&store).len(), 2 * kept.len());
+
+        assert!(store.delete_tenant("ten_a").unwrap());
+        assert_eq!(everything(&store), kept);
+        assert!(!store.delete_tenant("ten_a").unwrap(), "a second deletion finds nothing");
+    }
+
+    #[test]
+    fn deleting_a_plugin_removes_its_records_and_no_other_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let trees =
+            [&store.plugins, &store.plugin_versions, &store.plugin_components, &store.plugin_kv, &store.plugin_logs];
+        for name in ["wow", "wow2"] {
+            store.plugins.insert(format!("t/{name}/"), &[][..]).unwrap();
+            for tree in &trees[1..] {
+                tree.insert(format!("t/{name}/1"), &[][..]).unwrap();
+            }
+        }
+        assert!(store.delete_plugin("t", "wow").unwrap());
+        for tree in trees {
+            let keys: Vec<_> = tree.iter().keys().map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap()).collect();
+            assert!(keys.iter().all(|k| k.starts_with("t/wow2/")) && keys.len() == 1, "{keys:?}");
+        }
+        assert!(!store.delete_plugin("t", "wow").unwrap());
+    }
+}
