@@ -16,11 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::Duration;
 use crate::rules::{Invalid, invalid};
-use crate::store::{self, Store, StoreError, StoreResult};
+use crate::store::{Store, StoreResult};
 use crate::tenants::keys::new_id;
 use address::AddressPolicy;
 use noise::{DigestSchedule, Noise, QuietHours};
-use sled::transaction::ConflictableTransactionError;
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_RECIPIENTS: usize = 50;
@@ -427,10 +426,6 @@ pub struct Channels {
     store: Store,
 }
 
-pub fn key(tenant: &str, id: &str) -> String {
-    format!("{tenant}/{id}")
-}
-
 impl Channels {
     pub fn new(store: Store) -> Self {
         Channels { store }
@@ -443,11 +438,11 @@ impl Channels {
     }
 
     pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Channel>> {
-        store::get_json(&self.store.channels, &key(tenant, id))
+        self.store.channels.get(tenant, id)
     }
 
     pub fn list(&self, tenant: &str) -> StoreResult<Vec<Channel>> {
-        store::scan_json(&self.store.channels, &format!("{tenant}/"))
+        self.store.channels.list(tenant)
     }
 
     /// Replaces the spec; secrets given replace the old ones, else they are kept (a webhook
@@ -506,7 +501,7 @@ impl Channels {
     }
 
     pub fn put(&self, tenant: &str, channel: &Channel) -> StoreResult<()> {
-        store::put_json(&self.store.channels, &key(tenant, &channel.id), channel)
+        self.store.channels.put(tenant, &channel.id, channel)
     }
 
     /// Changes a stored channel atomically; answers it when `change` said it changed.
@@ -516,23 +511,11 @@ impl Channels {
         id: &str,
         change: impl Fn(&mut Channel) -> bool,
     ) -> StoreResult<Option<Channel>> {
-        let key = key(tenant, id);
-        self.store
-            .channels
-            .transaction(|tx| {
-                let Some(bytes) = tx.get(&key)? else { return Ok(None) };
-                let mut channel: Channel = store::decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
-                if !change(&mut channel) {
-                    return Ok(None);
-                }
-                tx.insert(key.as_bytes(), serde_json::to_vec(&channel).expect("channels serialize"))?;
-                Ok(Some(channel))
-            })
-            .map_err(StoreError::from)
+        self.store.channels.update(tenant, id, change)
     }
 
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.store.channels.remove(key(tenant, id))?;
+        self.store.channels.delete(tenant, id)?;
         Ok(())
     }
 }

@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use sled::transaction::ConflictableTransactionError;
 
 use super::{Cohort, Cohorts, Compiled, Status};
 use crate::records::{self, Customer, Event};
 use crate::series::counts::Counts;
-use crate::store::{self, StoreError, StoreResult, keys};
+use crate::store::{self, StoreResult, keys};
 
 /// Customers judged per transaction.
 const CHUNK: usize = 500;
@@ -36,11 +35,8 @@ impl Cohorts {
     /// Starts the computations a restart interrupted; answers how many.
     pub fn resume(self: &Arc<Self>) -> StoreResult<usize> {
         let mut started = 0;
-        for entry in self.store.cohorts.iter() {
-            let (key, bytes) = entry?;
-            let cohort: Cohort = store::decode(&String::from_utf8_lossy(&key), &bytes)?;
+        for (tenant, cohort) in self.store.cohorts.all::<Cohort>()? {
             if cohort.status == Status::Computing {
-                let tenant = String::from_utf8_lossy(&key).split('/').next().unwrap_or_default().to_string();
                 self.spawn_compute(tenant, cohort.id);
                 started += 1;
             }
@@ -57,22 +53,14 @@ impl Cohorts {
         if !self.judge_all(tenant, &compiled, &past)? {
             return Ok(());
         }
-        let marked = self
-            .store
-            .cohorts
-            .transaction(|tx| {
-                let key = format!("{tenant}/{id}");
-                let Some(bytes) = tx.get(&key)? else { return Ok(None) };
-                let mut cohort: Cohort = store::decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
-                if cohort.version != version {
-                    return Ok(None);
-                }
-                cohort.status = Status::Ready;
-                cohort.computed_at = Some(self.clock.now());
-                tx.insert(key.as_bytes(), serde_json::to_vec(&cohort).expect("cohorts serialize"))?;
-                Ok(Some(cohort))
-            })
-            .map_err(StoreError::from)?;
+        let marked = self.store.cohorts.update(tenant, id, |cohort: &mut Cohort| {
+            if cohort.version != version {
+                return false;
+            }
+            cohort.status = Status::Ready;
+            cohort.computed_at = Some(self.clock.now());
+            true
+        })?;
         let Some(ready) = marked else { return Ok(()) };
         self.reload(tenant)?;
         // Customers created while the pass ran, past the point it had reached.

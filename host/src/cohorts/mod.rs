@@ -120,10 +120,6 @@ pub struct Cohorts {
     cache: RwLock<HashMap<String, Arc<TenantCohorts>>>,
 }
 
-fn key(tenant: &str, id: &str) -> String {
-    format!("{tenant}/{id}")
-}
-
 impl Cohorts {
     pub fn new(store: Store, clock: SharedClock, retention: SignedDuration) -> Self {
         Cohorts { store, clock, retention, cache: RwLock::default() }
@@ -148,11 +144,11 @@ impl Cohorts {
     }
 
     pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Cohort>> {
-        store::get_json(&self.store.cohorts, &key(tenant, id))
+        self.store.cohorts.get(tenant, id)
     }
 
     pub fn list(&self, tenant: &str) -> StoreResult<Vec<Cohort>> {
-        store::scan_json(&self.store.cohorts, &format!("{tenant}/"))
+        self.store.cohorts.list(tenant)
     }
 
     /// Saves a new definition (a new cohort when `existing` is none), to be computed. The
@@ -183,7 +179,7 @@ impl Cohorts {
         };
         // The old definition's members go with it, silently.
         store::remove_prefix(&self.store.cohort_members, keys::rule_prefix(tenant, &cohort.id))?;
-        store::put_json(&self.store.cohorts, &key(tenant, &cohort.id), &cohort)?;
+        self.store.cohorts.put(tenant, &cohort.id, &cohort)?;
         self.reload(tenant)?;
         Ok(cohort)
     }
@@ -191,7 +187,7 @@ impl Cohorts {
     /// Removes a cohort and its members (tracks in customer records are dropped as they are
     /// next written; timers lapse on their own).
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.store.cohorts.remove(key(tenant, id))?;
+        self.store.cohorts.delete(tenant, id)?;
         store::remove_prefix(&self.store.cohort_members, keys::rule_prefix(tenant, id))?;
         self.reload(tenant).map(|_| ())
     }

@@ -116,6 +116,9 @@ pub struct TestSend {
     pub attempt: Attempt,
 }
 
+/// (tenant, channel id) -> the bytes a channel was read from, and what they decoded to.
+type ChannelCache = HashMap<(String, String), (Vec<u8>, Channel)>;
+
 pub struct Deliverer {
     store: Store,
     channels: Channels,
@@ -136,7 +139,7 @@ pub struct Deliverer {
     cursor: Mutex<Vec<u8>>,
     /// Each channel as last read, with the bytes it was read from: a read that finds the same
     /// bytes reuses it instead of decoding them again.
-    channel_cache: Mutex<HashMap<Vec<u8>, (sled::IVec, Channel)>>,
+    channel_cache: Mutex<ChannelCache>,
     /// Attempts finished at the same time are recorded in one transaction.
     recorder: Group<Record, ()>,
     global: Semaphore,
@@ -391,16 +394,16 @@ impl Deliverer {
 
     /// A channel as stored now: decoded again only when its bytes changed.
     fn channel(&self, tenant: &str, id: &str) -> StoreResult<Option<Channel>> {
-        let key = crate::channels::key(tenant, id);
-        let Some(bytes) = self.store.channels.get(&key)? else { return Ok(None) };
+        let Some(bytes) = self.store.channels.get_bytes(tenant, id)? else { return Ok(None) };
         let mut cache = self.channel_cache.lock().expect("channel cache lock");
-        if let Some((seen, channel)) = cache.get(key.as_bytes())
+        let key = (tenant.to_string(), id.to_string());
+        if let Some((seen, channel)) = cache.get(&key)
             && *seen == bytes
         {
             return Ok(Some(channel.clone()));
         }
-        let channel: Channel = store::decode(&key, &bytes)?;
-        cache.insert(key.into_bytes(), (bytes, channel.clone()));
+        let channel: Channel = self.store.channels.decode(tenant, id, &bytes)?;
+        cache.insert(key, (bytes, channel.clone()));
         Ok(Some(channel))
     }
 
@@ -410,7 +413,7 @@ impl Deliverer {
         if let Some(gates) = self.gates.lock().expect("gates lock").get_mut(tenant) {
             gates.remove(channel);
         }
-        self.channel_cache.lock().expect("channel cache lock").remove(crate::channels::key(tenant, channel).as_bytes());
+        self.channel_cache.lock().expect("channel cache lock").remove(&(tenant.to_string(), channel.to_string()));
     }
 
     async fn attempt(&self, tenant: &str, notification: &str, channel_id: &str, due: Timestamp) -> StoreResult<()> {

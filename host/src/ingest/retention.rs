@@ -31,8 +31,7 @@ impl Ingest {
     pub fn prune(&self) -> StoreResult<usize> {
         let cutoff = self.clock.now() - self.cohorts.retention;
         let mut pruned = 0;
-        for tenant in self.store.tenants.iter().keys() {
-            let tenant = String::from_utf8_lossy(&tenant?).into_owned();
+        for tenant in self.store.tenants.ids()? {
             let prefix = [tenant.as_bytes(), b"\0"].concat();
             let end = keys::event_time(&tenant, cutoff, "");
             for key in self.store.events_by_time.range(prefix.clone()..end).keys() {

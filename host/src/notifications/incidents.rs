@@ -381,9 +381,8 @@ pub fn is_open_for(store: &store::Store, tenant: &str, source: &str) -> store::S
 pub fn list(store: &store::Store, tenant: &str, query: &Query) -> store::StoreResult<Vec<Incident>> {
     let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
     let mut page = Vec::new();
-    for entry in store.incidents.scan_prefix(key(tenant, "")).rev() {
-        let (k, bytes) = entry?;
-        let incident: Incident = store::decode(&String::from_utf8_lossy(&k), &bytes)?;
+    for incident in store.incidents.newest_first::<Incident>(tenant) {
+        let incident = incident?;
         if query.since.is_some_and(|since| incident.created_at < since) {
             break;
         }
@@ -404,9 +403,8 @@ pub fn list(store: &store::Store, tenant: &str, query: &Query) -> store::StoreRe
 /// The tenant's public incidents opened at or after `since`, newest first (a status page's).
 pub fn public_since(store: &store::Store, tenant: &str, since: Timestamp) -> store::StoreResult<Vec<Incident>> {
     let mut found = Vec::new();
-    for entry in store.incidents.scan_prefix(key(tenant, "")).rev() {
-        let (k, bytes) = entry?;
-        let incident: Incident = store::decode(&String::from_utf8_lossy(&k), &bytes)?;
+    for incident in store.incidents.newest_first::<Incident>(tenant) {
+        let incident = incident?;
         if incident.created_at < since {
             break;
         }
@@ -418,7 +416,7 @@ pub fn public_since(store: &store::Store, tenant: &str, since: Timestamp) -> sto
 }
 
 pub fn find(store: &store::Store, tenant: &str, id: &str) -> store::StoreResult<Option<Incident>> {
-    store::get_json(&store.incidents, &key(tenant, id))
+    store.incidents.get(tenant, id)
 }
 
 /// The configuration incident a system event raises (a channel Klaxon disabled, a plugin

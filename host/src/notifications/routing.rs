@@ -103,7 +103,7 @@ struct ChannelNoise {
 pub struct Routing {
     subscriptions: Collection,
     silences: Collection,
-    channels: sled::Tree,
+    channels: Collection,
     cache: RwLock<HashMap<String, Arc<TenantRouting>>>,
 }
 
@@ -141,7 +141,9 @@ impl Routing {
             let noise = s.spec.noise();
             (s, noise)
         });
-        let channels = crate::store::scan_json::<ChannelNoise>(&self.channels, &format!("{tenant}/"))?
+        let channels = self
+            .channels
+            .list::<ChannelNoise>(tenant)?
             .into_iter()
             .filter(|c| !c.spec.is_empty())
             .map(|c| (c.id, c.spec))

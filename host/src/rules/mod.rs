@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{RuleRef, Severity};
 use crate::duration::Duration;
-use crate::store::{self, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 use crate::tenants::keys::new_id;
 pub use condition::{Check, CohortChange, Condition, Frequency, Invalid, Scope, invalid};
 pub use matching::{ALL, all_pass, number};
@@ -239,10 +239,6 @@ pub struct Rules {
     store: Store,
 }
 
-fn key(tenant: &str, id: &str) -> String {
-    format!("{tenant}/{id}")
-}
-
 impl Rules {
     pub fn new(store: Store) -> Self {
         Rules { store }
@@ -251,27 +247,27 @@ impl Rules {
     pub fn create(&self, tenant: &str, created_by: &str, spec: RuleSpec, now: Timestamp) -> StoreResult<Rule> {
         let rule =
             Rule { id: new_id("rul"), spec, created_by: created_by.to_string(), created_at: now, updated_at: now };
-        store::put_json(&self.store.rules, &key(tenant, &rule.id), &rule)?;
+        self.store.rules.put(tenant, &rule.id, &rule)?;
         Ok(rule)
     }
 
     pub fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Rule>> {
-        store::get_json(&self.store.rules, &key(tenant, id))
+        self.store.rules.get(tenant, id)
     }
 
     pub fn list(&self, tenant: &str) -> StoreResult<Vec<Rule>> {
-        store::scan_json(&self.store.rules, &format!("{tenant}/"))
+        self.store.rules.list(tenant)
     }
 
     pub fn replace(&self, tenant: &str, mut rule: Rule, spec: RuleSpec, now: Timestamp) -> StoreResult<Rule> {
         rule.spec = spec;
         rule.updated_at = now;
-        store::put_json(&self.store.rules, &key(tenant, &rule.id), &rule)?;
+        self.store.rules.put(tenant, &rule.id, &rule)?;
         Ok(rule)
     }
 
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.store.rules.remove(key(tenant, id))?;
+        self.store.rules.delete(tenant, id)?;
         Ok(())
     }
 }

@@ -74,7 +74,7 @@ impl Store {
     /// Removes the tenant and everything it owns; `false` when there is no such tenant. The
     /// compiled-function cache is shared by all tenants and stays.
     pub fn delete_tenant(&self, tenant: &str) -> StoreResult<bool> {
-        if !self.tenants.contains_key(tenant)? {
+        if !self.tenants.0.contains_key(tenant)? {
             return Ok(false);
         }
         let slash = format!("{tenant}/");
@@ -88,16 +88,16 @@ impl Store {
             Ok(key == page.as_bytes() || (key.starts_with(b"slug/") && owner == tenant.as_bytes()))
         })?;
         let api_keys =
-            picked(&self.api_keys, |key, bytes| Ok(decode::<KeyOwner>(&text(key), bytes)?.tenant_id == tenant))?;
+            picked(&self.api_keys.0, |key, bytes| Ok(decode::<KeyOwner>(&text(key), bytes)?.tenant_id == tenant))?;
         let key_ids: HashSet<&[u8]> = api_keys.iter().map(|key| &key[..]).collect();
-        let sessions = picked(&self.sessions, |key, bytes| {
+        let sessions = picked(&self.sessions.0, |key, bytes| {
             let session: SessionKey = decode(&text(key), bytes)?;
             Ok(session.credential.key_id.is_some_and(|id| key_ids.contains(id.as_bytes())))
         })?;
         let mut removals = vec![
-            (&self.tenants, vec![IVec::from(tenant)]),
-            (&self.api_keys, api_keys),
-            (&self.sessions, sessions),
+            (&self.tenants.0, vec![IVec::from(tenant)]),
+            (&self.api_keys.0, api_keys),
+            (&self.sessions.0, sessions),
             (
                 &self.system_events,
                 picked(&self.system_events, |key, bytes| {
@@ -116,10 +116,10 @@ impl Store {
             &self.plugin_logs,
             &self.customers,
             &self.events,
-            &self.rules,
-            &self.channels,
-            &self.cohorts,
-            &self.incidents,
+            &self.rules.0,
+            &self.channels.0,
+            &self.cohorts.0,
+            &self.incidents.0,
             &self.recipients.0,
             &self.categories.0,
             &self.subscriptions.0,
@@ -176,10 +176,10 @@ mod tests {
         let due = |id: &str| [&[0x80, 0, 0, 0, 0, 0, 0, 1][..], &nul(id)].concat();
         let json = |value: serde_json::Value| value.to_string().into_bytes();
         let entries: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = vec![
-            (&store.tenants, tenant.as_bytes().to_vec(), json(serde_json::json!({ "id": tenant }))),
-            (&store.api_keys, format!("key_{tenant}").into_bytes(), json(serde_json::json!({ "tenant_id": tenant }))),
+            (&store.tenants.0, tenant.as_bytes().to_vec(), json(serde_json::json!({ "id": tenant }))),
+            (&store.api_keys.0, format!("key_{tenant}").into_bytes(), json(serde_json::json!({ "tenant_id": tenant }))),
             (
-                &store.sessions,
+                &store.sessions.0,
                 slash("s"),
                 json(serde_json::json!({ "credential": { "key_id": format!("key_{tenant}") } })),
             ),
@@ -195,10 +195,10 @@ mod tests {
             (&store.plugin_logs, slash("p/1"), vec![]),
             (&store.customers, slash("c"), vec![]),
             (&store.events, slash("e"), vec![]),
-            (&store.rules, slash("r"), vec![]),
-            (&store.channels, slash("c"), vec![]),
-            (&store.cohorts, slash("c"), vec![]),
-            (&store.incidents, slash("i"), vec![]),
+            (&store.rules.0, slash("r"), vec![]),
+            (&store.channels.0, slash("c"), vec![]),
+            (&store.cohorts.0, slash("c"), vec![]),
+            (&store.incidents.0, slash("i"), vec![]),
             (&store.recipients.0, slash("r"), vec![]),
             (&store.categories.0, slash("c"), vec![]),
             (&store.subscriptions.0, slash("s"), vec![]),

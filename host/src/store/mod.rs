@@ -4,6 +4,9 @@
 mod erase;
 pub mod group;
 pub mod keys;
+mod records;
+
+pub use records::{Collection, Table};
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -58,11 +61,11 @@ pub struct Trees {
     /// Delivery queue entries written since the delivery worker last took them.
     queued: Mutex<Queued>,
     /// tenant id -> `Tenant`
-    pub tenants: sled::Tree,
+    pub tenants: Table,
     /// key id -> `ApiKey`
-    pub api_keys: sled::Tree,
+    pub api_keys: Table,
     /// SHA-256 of a console session token -> `Session`
-    pub sessions: sled::Tree,
+    pub sessions: Table,
     /// `tenant/name` -> `Plugin`
     pub plugins: sled::Tree,
     /// `tenant/name/version` -> `PluginVersion`
@@ -81,7 +84,7 @@ pub struct Trees {
     /// `tenant/event id` -> `Event`; the key is the idempotency check
     pub events: sled::Tree,
     /// `tenant/rule id` -> `Rule`
-    pub rules: sled::Tree,
+    pub rules: Collection,
     /// `tenant\0rule\0scope key` -> an `AlertRecord` and its `Series` of aggregates: where
     /// each alert stands and what its metric was per time bucket
     pub alerts: sled::Tree,
@@ -94,7 +97,7 @@ pub struct Trees {
     /// due time + `tenant\0rule\0scope key` -> the rule's `updated_at`: work for the scheduler
     pub timers: sled::Tree,
     /// `tenant/channel id` -> `Channel`
-    pub channels: sled::Tree,
+    pub channels: Collection,
     /// `tenant\0notification id\0channel id` -> `Delivery`: a notification's way to one
     /// channel, with every attempt
     pub deliveries: sled::Tree,
@@ -108,13 +111,13 @@ pub struct Trees {
     /// sequence + event id -> a pending system event, until ingest has matched it
     pub system_events: sled::Tree,
     /// `tenant/cohort id` -> `Cohort`
-    pub cohorts: sled::Tree,
+    pub cohorts: Collection,
     /// `tenant\0cohort\0customer` -> when the customer entered: a cohort's members
     pub cohort_members: sled::Tree,
     /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
     pub cohort_batches: sled::Tree,
     /// `tenant/incident id` -> `Incident` (ids sort by time), with its timeline
-    pub incidents: sled::Tree,
+    pub incidents: Collection,
     /// `tenant\0rule\0scope key` (an alert), `tenant\0channel\0id`, `tenant\0plugin\0name` -> the
     /// id of the incident it opened and that is still open
     pub open_incidents: sled::Tree,
@@ -194,9 +197,9 @@ impl Store {
         // plugins are uploaded.
         db.drop_tree("compile_cache")?;
         Ok(Store(Arc::new(Trees {
-            tenants: db.open_tree("tenants")?,
-            api_keys: db.open_tree("api_keys")?,
-            sessions: db.open_tree("sessions")?,
+            tenants: Table(db.open_tree("tenants")?),
+            api_keys: Table(db.open_tree("api_keys")?),
+            sessions: Table(db.open_tree("sessions")?),
             plugins: db.open_tree("plugins")?,
             plugin_versions: db.open_tree("plugin_versions")?,
             plugin_components: db.open_tree("plugin_components")?,
@@ -205,22 +208,22 @@ impl Store {
             compiled_functions: db.open_tree("compiled_functions")?,
             customers: db.open_tree("customers")?,
             events: db.open_tree("events")?,
-            rules: db.open_tree("rules")?,
+            rules: Collection(db.open_tree("rules")?),
             alerts: db.open_tree("alerts")?,
             alert_counts: db.open_tree("alert_counts")?,
             transitions: db.open_tree("transitions")?,
             notifications: db.open_tree("notifications")?,
             timers: db.open_tree("timers")?,
-            channels: db.open_tree("channels")?,
+            channels: Collection(db.open_tree("channels")?),
             deliveries: db.open_tree("deliveries")?,
             delivery_queue: db.open_tree("delivery_queue")?,
             events_by_time: db.open_tree("events_by_time")?,
             event_types: db.open_tree("event_types")?,
             system_events: db.open_tree("system_events")?,
-            cohorts: db.open_tree("cohorts")?,
+            cohorts: Collection(db.open_tree("cohorts")?),
             cohort_members: db.open_tree("cohort_members")?,
             cohort_batches: db.open_tree("cohort_batches")?,
-            incidents: db.open_tree("incidents")?,
+            incidents: Collection(db.open_tree("incidents")?),
             open_incidents: db.open_tree("open_incidents")?,
             batches: db.open_tree("batches")?,
             batch_members: db.open_tree("batch_members")?,
@@ -253,7 +256,7 @@ impl Store {
             &self.system_events,
             &self.cohort_members,
             &self.cohort_batches,
-            &self.incidents,
+            &self.incidents.0,
             &self.open_incidents,
             &self.batches,
             &self.batch_members,
@@ -328,34 +331,6 @@ impl Store {
     pub async fn flush(&self) -> StoreResult<()> {
         let db = self.db.clone();
         self.flushes.submit((), move |round| group::each(round.len(), db.flush().map(|_| ()).map_err(Into::into))).await
-    }
-}
-
-/// A tree of one kind of JSON record, keyed `tenant/id`.
-#[derive(Clone)]
-pub struct Collection(sled::Tree);
-
-impl Collection {
-    fn key(tenant: &str, id: &str) -> String {
-        format!("{tenant}/{id}")
-    }
-
-    pub fn get<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> StoreResult<Option<T>> {
-        get_json(&self.0, &Self::key(tenant, id))
-    }
-
-    pub fn put<T: Serialize>(&self, tenant: &str, id: &str, record: &T) -> StoreResult<()> {
-        put_json(&self.0, &Self::key(tenant, id), record)
-    }
-
-    /// The tenant's records, in id order.
-    pub fn list<T: DeserializeOwned>(&self, tenant: &str) -> StoreResult<Vec<T>> {
-        scan_json(&self.0, &Self::key(tenant, ""))
-    }
-
-    pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.0.remove(Self::key(tenant, id))?;
-        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ mod sessions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-use crate::store::{self, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 pub use keys::{Access, ApiKey, Role};
 pub use limits::{LimitOverrides, PluginLimits};
 pub use sessions::{SESSION_TTL, Session};
@@ -99,21 +99,21 @@ impl Tenants {
         now: jiff::Timestamp,
     ) -> StoreResult<(Tenant, CreatedKey)> {
         let tenant = Tenant { id: keys::new_id("ten"), name, created_at: now, plugin_limits };
-        store::put_json(&self.store.tenants, &tenant.id, &tenant)?;
+        self.store.tenants.put(&tenant.id, &tenant)?;
         let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin, now)?;
         Ok((tenant, key))
     }
 
     pub fn get(&self, id: &str) -> StoreResult<Option<Tenant>> {
-        store::get_json(&self.store.tenants, id)
+        self.store.tenants.get(id)
     }
 
     pub fn list(&self) -> StoreResult<Vec<Tenant>> {
-        store::scan_json(&self.store.tenants, "")
+        self.store.tenants.list()
     }
 
     pub fn put(&self, tenant: &Tenant) -> StoreResult<()> {
-        store::put_json(&self.store.tenants, &tenant.id, tenant)
+        self.store.tenants.put(&tenant.id, tenant)
     }
 
     pub fn create_key(
@@ -132,21 +132,21 @@ impl Tenants {
             secret_sha256: keys::sha256_hex(&secret),
             created_at: now,
         };
-        store::put_json(&self.store.api_keys, &key.id, &key)?;
+        self.store.api_keys.put(&key.id, &key)?;
         Ok(CreatedKey { key: KeyView::from(&key), token: keys::token(&key.id, &secret) })
     }
 
     pub fn list_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKey>> {
-        let all: Vec<ApiKey> = store::scan_json(&self.store.api_keys, "")?;
+        let all: Vec<ApiKey> = self.store.api_keys.list()?;
         Ok(all.into_iter().filter(|k| k.tenant_id == tenant_id).collect())
     }
 
     pub fn get_key(&self, tenant_id: &str, key_id: &str) -> StoreResult<Option<ApiKey>> {
-        Ok(store::get_json::<ApiKey>(&self.store.api_keys, key_id)?.filter(|k| k.tenant_id == tenant_id))
+        Ok(self.store.api_keys.get::<ApiKey>(key_id)?.filter(|k| k.tenant_id == tenant_id))
     }
 
     pub fn delete_key(&self, key_id: &str) -> StoreResult<()> {
-        self.store.api_keys.remove(key_id)?;
+        self.store.api_keys.delete(key_id)?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{self, digests_equal, sha256_hex};
 use super::{ApiKey, Principal, TenantKey, Tenants};
-use crate::store::{self, StoreResult};
+use crate::store::StoreResult;
 
 /// How long a session lasts after sign-in.
 pub const SESSION_TTL: SignedDuration = SignedDuration::from_hours(8);
@@ -55,7 +55,7 @@ impl Tenants {
                 Ok(digests_equal(token_sha256, &self.admin_token_sha256).then_some(Principal::PlatformAdmin))
             }
             Credential::Key { key_id, secret_sha256 } => {
-                let Some(key) = store::get_json::<ApiKey>(&self.store.api_keys, key_id)? else {
+                let Some(key) = self.store.api_keys.get::<ApiKey>(key_id)? else {
                     return Ok(None);
                 };
                 if !digests_equal(secret_sha256, &key.secret_sha256) || self.get(&key.tenant_id)?.is_none() {
@@ -77,18 +77,18 @@ impl Tenants {
         self.sweep_sessions(now)?;
         let session_token = keys::new_secret();
         let session = Session { credential, csrf: keys::new_secret(), expires_at: now + SESSION_TTL };
-        store::put_json(&self.store.sessions, &sha256_hex(&session_token), &session)?;
+        self.store.sessions.put(&sha256_hex(&session_token), &session)?;
         Ok(Some((session_token, session, principal)))
     }
 
     /// The live session behind a session token, with its principal.
     pub fn session(&self, session_token: &str, now: Timestamp) -> StoreResult<Option<(Session, Principal)>> {
         let id = sha256_hex(session_token);
-        let Some(session) = store::get_json::<Session>(&self.store.sessions, &id)? else {
+        let Some(session) = self.store.sessions.get::<Session>(&id)? else {
             return Ok(None);
         };
         if session.expires_at <= now {
-            self.store.sessions.remove(id)?;
+            self.store.sessions.delete(&id)?;
             return Ok(None);
         }
         Ok(self.principal(&session.credential)?.map(|principal| (session, principal)))
@@ -96,16 +96,17 @@ impl Tenants {
 
     /// Ends a session (signing out). Unknown tokens are ignored.
     pub fn close_session(&self, session_token: &str) -> StoreResult<()> {
-        self.store.sessions.remove(sha256_hex(session_token))?;
+        self.store.sessions.delete(&sha256_hex(session_token))?;
         Ok(())
     }
 
     fn sweep_sessions(&self, now: Timestamp) -> StoreResult<()> {
-        for entry in self.store.sessions.iter() {
-            let (id, bytes) = entry?;
-            let expired = serde_json::from_slice::<Session>(&bytes).map_or(true, |s| s.expires_at <= now);
+        // A session that cannot be read is swept too.
+        for id in self.store.sessions.ids()? {
+            let expired =
+                self.store.sessions.get::<Session>(&id).map_or(true, |s| s.is_none_or(|s| s.expires_at <= now));
             if expired {
-                self.store.sessions.remove(id)?;
+                self.store.sessions.delete(&id)?;
             }
         }
         Ok(())
