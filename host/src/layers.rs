@@ -19,15 +19,15 @@ const LAYERS: &[&str] = &[
     "recipients",
     "plugins",
     "rules",
-    "records",
-    "series",
     "tenants",
     "metrics",
     "error",
+    "store",
+    "records",
+    "series",
     "clock",
     "context",
     "duration",
-    "store",
 ];
 
 /// Files that are not modules of a layer: the crate root, the binary (`bin/klaxon/`, a client of

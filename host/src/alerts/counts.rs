@@ -3,11 +3,10 @@
 //! every alert.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::TransactionalTree;
 
 use super::state::{AlertRecord, stored};
 use crate::context::AlertState;
-use crate::store::{self, StoreResult, TxResult, keys};
+use crate::store::{self, Store, StoreResult, Tx, TxResult};
 
 /// What the counts count of one alert: its state, and whether it is flapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,41 +63,29 @@ impl StateCounts {
 }
 
 /// Applies `moves` to the counts of the rule in the transaction's tree.
-pub fn apply(
-    tree: &TransactionalTree,
-    tenant: &str,
-    rule: &str,
-    moves: impl IntoIterator<Item = Move>,
-) -> TxResult<()> {
-    let key = keys::rule_prefix(tenant, rule);
-    let mut counts: StateCounts = store::tx_get_json(tree, &key)?.unwrap_or_default();
+pub fn apply(tx: &Tx, tenant: &str, rule: &str, moves: impl IntoIterator<Item = Move>) -> TxResult<()> {
+    let mut counts: StateCounts = tx.alert_counts(tenant, rule)?.unwrap_or_default();
     for (before, after) in moves {
         counts.moved(before, after);
     }
-    store::tx_put_json(tree, &key, &counts)
-}
-
-/// The rule's counts (all zero for a rule with no alerts yet).
-pub fn read(tree: &sled::Tree, tenant: &str, rule: &str) -> StoreResult<StateCounts> {
-    let bytes = tree.get(keys::rule_prefix(tenant, rule))?;
-    Ok(bytes.map(|b| store::decode("alert counts", &b)).transpose()?.unwrap_or_default())
+    tx.put_alert_counts(tenant, rule, &counts)
 }
 
 /// Counts every alert again when there are alerts but no counts: a store written before the
 /// counts were kept. Runs at start, before anything changes an alert.
-pub fn rebuild_if_missing(alerts: &sled::Tree, counts: &sled::Tree) -> StoreResult<()> {
-    if !counts.is_empty() || alerts.is_empty() {
+pub fn rebuild_if_missing(store: &Store) -> StoreResult<()> {
+    if !store.alert_counts_missing()? {
         return Ok(());
     }
-    let mut by_rule: std::collections::BTreeMap<Vec<u8>, StateCounts> = Default::default();
-    for entry in alerts.iter() {
-        let (key, bytes) = entry?;
-        let (record, _) = stored::decode(&bytes).ok_or_else(|| store::corrupt(&key, "an alert"))?;
-        let (tenant, rule, _) = keys::parse_alert(&key).ok_or_else(|| store::corrupt(&key, "an alert key"))?;
-        by_rule.entry(keys::rule_prefix(tenant, rule)).or_default().moved(None, Some(Standing::of(&record)));
+    let mut by_rule: std::collections::BTreeMap<(String, String), StateCounts> = Default::default();
+    for alert in store.every_alert() {
+        let (tenant, rule, bytes) = alert?;
+        let (record, _) =
+            stored::decode(&bytes).ok_or_else(|| store::corrupt(format!("{tenant}/{rule}"), "an alert"))?;
+        by_rule.entry((tenant, rule)).or_default().moved(None, Some(Standing::of(&record)));
     }
-    for (key, counted) in by_rule {
-        counts.insert(key, serde_json::to_vec(&counted).expect("counts serialize"))?;
+    for ((tenant, rule), counted) in by_rule {
+        store.put_alert_counts(&tenant, &rule, &counted)?;
     }
     Ok(())
 }
@@ -132,26 +119,33 @@ mod tests {
     fn a_store_without_counts_gets_them_from_its_alerts_once() {
         use super::super::state::AlertRecord;
         use crate::series::aggregate::Series;
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let (alerts, counts) = (db.open_tree("alerts").unwrap(), db.open_tree("alert_counts").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let read = |rule: &str| store.alert_counts::<StateCounts>("t", rule).unwrap().unwrap_or_default();
         let now = jiff::Timestamp::UNIX_EPOCH;
-        for (rule, scope, state) in [
+        let alerts = [
             ("r1", "a", AlertState::InAlarm),
             ("r1", "b", AlertState::Ok),
             ("r1", "c", AlertState::InAlarm),
             ("r2", "a", AlertState::Ok),
-        ] {
-            let record = AlertRecord { state, ..AlertRecord::new(now) };
-            alerts.insert(keys::alert("t", rule, scope), stored::encode(&record, &Series::default())).unwrap();
-        }
-        rebuild_if_missing(&alerts, &counts).unwrap();
-        assert_eq!(read(&counts, "t", "r1").unwrap(), StateCounts { ok: 1, in_alarm: 2, ..StateCounts::default() });
-        assert_eq!(read(&counts, "t", "r2").unwrap(), StateCounts { ok: 1, ..StateCounts::default() });
-        assert_eq!(read(&counts, "t", "r3").unwrap(), StateCounts::default());
+        ];
+        store
+            .transact(|tx| {
+                for (rule, scope, state) in alerts {
+                    let record = AlertRecord { state, ..AlertRecord::new(now) };
+                    tx.put_alert("t", rule, scope, stored::encode(&record, &Series::default()))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        rebuild_if_missing(&store).unwrap();
+        assert_eq!(read("r1"), StateCounts { ok: 1, in_alarm: 2, ..StateCounts::default() });
+        assert_eq!(read("r2"), StateCounts { ok: 1, ..StateCounts::default() });
+        assert_eq!(read("r3"), StateCounts::default());
 
         // Counts kept since are not counted over again.
-        alerts.remove(keys::alert("t", "r2", "a")).unwrap();
-        rebuild_if_missing(&alerts, &counts).unwrap();
-        assert_eq!(read(&counts, "t", "r2").unwrap().ok, 1);
+        store.transact(|tx| tx.delete_alert("t", "r2", "a")).unwrap();
+        rebuild_if_missing(&store).unwrap();
+        assert_eq!(read("r2").ok, 1);
     }
 }

@@ -20,10 +20,10 @@ use crate::cohorts::{Cohorts, Listener};
 use crate::context::AlertState;
 use crate::notifications::routing::{Routing, TenantRouting};
 use crate::plugins::Plugins;
-use crate::records::{self, Customer, Event};
+use crate::records::{Customer, Event};
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
 use crate::series::window::Span;
-use crate::store::{self, Store, StoreResult, TxResult, keys};
+use crate::store::{self, Store, StoreResult, TxResult};
 use crate::tenants::Tenants;
 use state::{AlertRecord, Outcome, TransitionRecord};
 pub use work::Work;
@@ -208,7 +208,7 @@ impl Alerts {
         clock: SharedClock,
         deliveries_due: Arc<Notify>,
     ) -> StoreResult<Self> {
-        counts::rebuild_if_missing(&store.alerts, &store.alert_counts)?;
+        counts::rebuild_if_missing(&store)?;
         Ok(Alerts {
             rules: Rules::new(store.clone()),
             routing: Routing::new(&store),
@@ -226,7 +226,7 @@ impl Alerts {
 
     /// How many of the rule's alerts are in each state.
     pub fn state_counts(&self, tenant: &str, rule: &str) -> StoreResult<counts::StateCounts> {
-        counts::read(&self.store.alert_counts, tenant, rule)
+        Ok(self.store.alert_counts(tenant, rule)?.unwrap_or_default())
     }
 
     /// The tenant's rules, loaded once and kept until one of them changes.
@@ -260,11 +260,7 @@ impl Alerts {
 
     /// The scope keys of a rule's alerts, in key order, at most `limit`.
     fn scope_keys(&self, tenant: &str, rule: &str, limit: usize) -> StoreResult<Vec<String>> {
-        let prefix = keys::rule_prefix(tenant, rule);
-        let keys = self.store.alerts.scan_prefix(&prefix).keys().take(limit);
-        Ok(keys
-            .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()))
-            .collect::<Result<_, _>>()?)
+        self.store.scope_keys(tenant, rule, limit)
     }
 
     /// Evaluates one accepted event inside the ingest transaction.
@@ -304,13 +300,12 @@ impl Alerts {
     /// condition), then what time drives is scheduled: its windows' moves, inactivity deadlines
     /// and offset moments for the customers in scope.
     pub fn rule_saved(&self, tenant: &str, rule: &Rule) -> StoreResult<()> {
-        self.forget_rule(tenant, &rule.id)?;
+        self.store.forget_rule(tenant, &rule.id, false)?;
         let rules = self.reload(tenant)?;
         let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
         let now = self.clock.now();
         if let Some(next) = compiled.next_tick(now) {
-            let key = keys::timer(next, tenant, &rule.id, "");
-            self.store.timers.insert(key, rule.updated_at.to_string().as_bytes())?;
+            self.store.set_timer(next, tenant, &rule.id, "", &rule.updated_at.to_string())?;
         }
         if !rule.spec.condition.is_timed_per_key() {
             return Ok(());
@@ -332,7 +327,7 @@ impl Alerts {
                 work.finish(&routing)
             }),
             Scope::Each | Scope::Group { .. } => {
-                let customers: Vec<Customer> = store::scan_json(&self.store.customers, &format!("{tenant}/"))?;
+                let customers: Vec<Customer> = self.store.customers(tenant, None, usize::MAX)?;
                 let in_scope: Vec<String> = customers.iter().filter_map(|c| rule.spec.scope.key_for(c)).collect();
                 for chunk in in_scope.chunks(SEED_CHUNK) {
                     self.store.transact(|tx| {
@@ -364,9 +359,9 @@ impl Alerts {
     /// (their timers lapse on their own).
     pub fn customer_deleted(&self, work: &Work, rules: &TenantRules, customer: &str) -> TxResult<()> {
         for rule in &rules.rules {
-            if let Some(bytes) = work.tx().alerts.remove(keys::alert(work.tenant, &rule.rule.id, customer))? {
+            if let Some(bytes) = work.tx().delete_alert(work.tenant, &rule.rule.id, customer)? {
                 let standing = state::stored::decode(&bytes).map(|(record, _)| counts::Standing::of(&record));
-                counts::apply(work.tx().alert_counts, work.tenant, &rule.rule.id, [(standing, None)])?;
+                counts::apply(work.tx(), work.tenant, &rule.rule.id, [(standing, None)])?;
             }
         }
         Ok(())
@@ -374,17 +369,8 @@ impl Alerts {
 
     /// Removes a rule's alerts and history (its timers lapse on their own).
     pub fn rule_deleted(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.forget_rule(tenant, id)?;
-        store::remove_prefix(&self.store.transitions, keys::rule_prefix(tenant, id))?;
+        self.store.forget_rule(tenant, id, true)?;
         self.reload(tenant).map(|_| ())
-    }
-
-    /// Removes a rule's alerts and the cohort changes waiting for its batch.
-    fn forget_rule(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        store::remove_prefix(&self.store.cohort_batches, keys::rule_prefix(tenant, id))?;
-        store::remove_prefix(&self.store.alerts, keys::rule_prefix(tenant, id))?;
-        self.store.alert_counts.remove(keys::rule_prefix(tenant, id))?;
-        Ok(())
     }
 
     /// Forgets the cached rules of a deleted tenant.
@@ -400,24 +386,22 @@ impl Alerts {
         scope: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<AlertView>, Vec<TransitionRecord>)> {
-        let prefix = keys::rule_prefix(tenant, rule);
         let mut alerts = Vec::new();
-        for entry in self.store.alerts.scan_prefix(&prefix) {
-            let (key, bytes) = entry?;
-            let scope_key = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        for alert in self.store.alerts_of(tenant, rule) {
+            let (scope_key, bytes) = alert?;
             if scope.is_some_and(|s| s != scope_key) {
                 continue;
             }
-            let (record, _) = state::stored::decode(&bytes).ok_or_else(|| store::corrupt(&key, "an alert"))?;
+            let (record, _) = state::stored::decode(&bytes)
+                .ok_or_else(|| store::corrupt(format!("{rule}/{scope_key}"), "an alert"))?;
             alerts.push(AlertView { scope_key, record });
             if alerts.len() == limit {
                 break;
             }
         }
         let mut transitions = Vec::new();
-        for entry in self.store.transitions.scan_prefix(&prefix).rev() {
-            let (_, bytes) = entry?;
-            let transition: TransitionRecord = store::decode("transition", &bytes)?;
+        for transition in self.store.transitions_newest_first::<TransitionRecord>(tenant, rule) {
+            let transition = transition?;
             if scope.is_none_or(|s| s == transition.scope_key) {
                 transitions.push(transition);
                 if transitions.len() == limit {
@@ -441,7 +425,9 @@ impl Alerts {
         let now = self.clock.now();
         let scopes: Vec<String> = match (customer_id, &rule.spec.scope) {
             (Some(id), scope) => {
-                let customer = store::get_json::<Customer>(&self.store.customers, &records::key(tenant, id))?
+                let customer = self
+                    .store
+                    .customer::<Customer>(tenant, id)?
                     .ok_or_else(|| DryRunError::Invalid(format!("customer_id: there is no customer `{id}`")))?;
                 vec![scope.key_for(&customer).ok_or_else(|| {
                     DryRunError::Invalid(format!("customer_id: customer `{id}` is not in the rule's scope"))

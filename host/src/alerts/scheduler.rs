@@ -14,8 +14,7 @@ use crate::notifications::incidents::{self, UpdateInput};
 use crate::plugins::io::{Evaluation, ValuePair};
 use crate::records::system;
 use crate::rules::Condition;
-use crate::store::keys;
-use crate::store::{StoreResult, TxResult};
+use crate::store::{StoreResult, Timer, TxResult};
 
 /// Cohort ids start with this; their timers re-judge a customer.
 const COHORT_PREFIX: &str = "coh_";
@@ -42,9 +41,8 @@ impl Alerts {
     }
 
     fn until_next(&self) -> Duration {
-        let next = self.store.timers.first().ok().flatten();
-        let Some((due, ..)) = next.as_ref().and_then(|(key, _)| keys::parse_timer(key)) else { return POLL };
-        let wait = due.duration_since(self.clock.now());
+        let Ok(Some(next)) = self.store.next_timer() else { return POLL };
+        let wait = next.due.duration_since(self.clock.now());
         Duration::try_from(wait).unwrap_or(Duration::ZERO).min(POLL)
     }
 
@@ -54,17 +52,14 @@ impl Alerts {
         let mut ran = 0;
         loop {
             let now = self.clock.now();
-            let Some((key, value)) = self.store.timers.first()? else { break };
-            let Some((due, tenant, rule, scope)) = keys::parse_timer(&key) else {
-                self.store.timers.remove(&key)?;
-                continue;
-            };
-            if due > now {
+            let Some(timer) = self.store.next_timer()? else { break };
+            if timer.due > now {
                 break;
             }
-            if let Err(e) = self.run_timer(&key, &value, tenant, rule, scope).await {
+            if let Err(e) = self.run_timer(&timer).await {
+                let Timer { tenant, rule, scope, .. } = &timer;
                 tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
-                self.store.timers.remove(&key)?;
+                self.store.remove_timer(&timer)?;
             }
             ran += 1;
         }
@@ -75,29 +70,29 @@ impl Alerts {
         Ok(ran)
     }
 
-    async fn run_timer(&self, key: &[u8], value: &[u8], tenant: &str, rule: &str, scope: &str) -> StoreResult<()> {
+    async fn run_timer(&self, timer: &Timer) -> StoreResult<()> {
+        let (tenant, rule, scope) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         if rule.starts_with(incidents::PREFIX) {
-            return self.run_maintenance_timer(key, tenant, rule, scope);
+            return self.run_maintenance_timer(timer);
         }
         let now = self.clock.now();
         let rules = self.tenant_rules(tenant)?;
         if rule.starts_with(COHORT_PREFIX) {
-            return self.run_cohort_timer(key, tenant, &rules, rule, scope);
+            return self.run_cohort_timer(timer, &rules);
         }
         let Some(compiled) = rules.get(rule) else {
             // The rule was deleted or disabled.
-            self.store.timers.remove(key)?;
-            return Ok(());
+            return self.store.remove_timer(timer);
         };
         let is_plugin = matches!(compiled.rule.spec.condition, Condition::Plugin { .. });
         let routing = self.routing(tenant)?;
         if !scope.is_empty() {
             if is_plugin {
-                return self.evaluate_plugin(Some(key), tenant, &compiled, scope).await;
+                return self.evaluate_plugin(Some(timer), tenant, &compiled, scope).await;
             }
             return self.store.transact(|tx| {
                 let mut work = Work::new(tx, tenant, now);
-                fire_timer(&mut work, key, rule, scope)?;
+                fire_timer(&mut work, timer)?;
                 if work.alert(rule, scope)?.is_some() {
                     evaluate::evaluate(&mut work, &compiled, scope)?;
                 }
@@ -106,10 +101,9 @@ impl Alerts {
         }
 
         // The rule's windows moved: every alert it has is evaluated again.
-        if value != compiled.rule.updated_at.to_string().as_bytes() {
+        if timer.tag != compiled.rule.updated_at.to_string() {
             // Scheduled for an older version of the rule; saving it scheduled its own.
-            self.store.timers.remove(key)?;
-            return Ok(());
+            return self.store.remove_timer(timer);
         }
         let scopes = self.scope_keys(tenant, rule, usize::MAX)?;
         if let Condition::Cohort { cohort, .. } = &compiled.rule.spec.condition {
@@ -131,28 +125,22 @@ impl Alerts {
         }
         let next = compiled.next_tick(now);
         self.store.transact(|tx| {
-            tx.timers.remove(key)?;
+            tx.remove_timer(timer)?;
             if let Some(next) = next {
-                tx.timers.insert(keys::timer(next, tenant, rule, ""), value)?;
+                tx.set_timer(next, tenant, rule, "", &timer.tag)?;
             }
             Ok(())
         })
     }
 
     /// Time may have changed a customer's membership of a cohort: it is judged again.
-    fn run_cohort_timer(
-        &self,
-        key: &[u8],
-        tenant: &str,
-        rules: &super::TenantRules,
-        cohort: &str,
-        customer: &str,
-    ) -> StoreResult<()> {
+    fn run_cohort_timer(&self, timer: &Timer, rules: &super::TenantRules) -> StoreResult<()> {
+        let (tenant, cohort, customer) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         let cohorts = self.cohorts.tenant(tenant)?;
         let now = self.clock.now();
         let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
-            tx.timers.remove(key)?;
+            tx.remove_timer(timer)?;
             // A deleted cohort's or customer's timer lapses.
             let Some(compiled) = cohorts.get(cohort) else { return Ok(()) };
             let mut work = Work::new(tx, tenant, now);
@@ -166,9 +154,7 @@ impl Alerts {
     /// Sends a cohort rule's batch: the entries and exits waiting for it, taken from the queue
     /// in the transaction that makes their notifications (so a crash sends them once, later).
     fn send_batch(&self, tenant: &str, rule: &Compiled, cohort: &str) -> StoreResult<()> {
-        let prefix = keys::rule_prefix(tenant, &rule.rule.id);
-        let waiting: Vec<sled::IVec> =
-            self.store.cohort_batches.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?;
+        let waiting = self.store.waiting_cohort_changes(tenant, &rule.rule.id)?;
         if waiting.is_empty() {
             return Ok(());
         }
@@ -178,9 +164,8 @@ impl Alerts {
         let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
             let mut entries = Vec::new();
-            for key in &waiting {
-                if let Some(entry) = crate::store::tx_get_json::<BatchEntry>(tx.cohort_batches, key)? {
-                    tx.cohort_batches.remove(key)?;
+            for customer in &waiting {
+                if let Some(entry) = tx.take_cohort_change::<BatchEntry>(tenant, &rule.rule.id, customer)? {
                     entries.push(entry);
                 }
             }
@@ -192,11 +177,12 @@ impl Alerts {
 
     /// A maintenance's window starts or ends: its status moves on and its subscribers hear,
     /// unless a client moved it on already.
-    fn run_maintenance_timer(&self, key: &[u8], tenant: &str, id: &str, moment: &str) -> StoreResult<()> {
+    fn run_maintenance_timer(&self, timer: &Timer) -> StoreResult<()> {
+        let (tenant, id, moment) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         let now = self.clock.now();
         let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
-            tx.timers.remove(key)?;
+            tx.remove_timer(timer)?;
             let Some(mut maintenance) = incidents::get(tx, tenant, id)? else { return Ok(()) };
             let (status, message) = match moment {
                 incidents::START if maintenance.status == IncidentStatus::Scheduled => {
@@ -215,7 +201,7 @@ impl Alerts {
     /// leaves the alert as it was (and says why in the log).
     async fn evaluate_plugin(
         &self,
-        timer: Option<&[u8]>,
+        timer: Option<&Timer>,
         tenant: &str,
         rule: &Compiled,
         scope: &str,
@@ -232,8 +218,8 @@ impl Alerts {
         let routing = self.routing(tenant)?;
         self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
-            if let Some(key) = timer {
-                fire_timer(&mut work, key, &rule.rule.id, scope)?;
+            if let Some(timer) = timer {
+                fire_timer(&mut work, timer)?;
             }
             if let Some(outcome) = &outcome {
                 let customer = evaluate::scope_customer(&mut work, scope)?;
@@ -252,7 +238,7 @@ impl Alerts {
         }
         let properties = serde_json::json!({ "plugin": plugin, "rule_id": rule.rule.id, "error": error });
         let event = system::event(system::PLUGIN_FAILING, None, properties, None, self.clock.now());
-        system::emit_now(&self.store.system_events, tenant, event)
+        self.store.emit(tenant, event)
     }
 
     /// What a plugin condition says about one alert now; `None` when its plugin is missing or
@@ -324,10 +310,7 @@ fn plugin_value(
 
 /// Removes the timer being run, so the alert's next timer is written even when it falls at the
 /// same time.
-fn fire_timer(work: &mut Work, key: &[u8], rule: &str, scope: &str) -> TxResult<()> {
-    work.tx().timers.remove(key)?;
-    if let Some((due, ..)) = keys::parse_timer(key) {
-        work.timer_fired(rule, scope, due)?;
-    }
-    Ok(())
+fn fire_timer(work: &mut Work, timer: &Timer) -> TxResult<()> {
+    work.tx().remove_timer(timer)?;
+    work.timer_fired(&timer.rule, &timer.scope, timer.due)
 }

@@ -10,11 +10,10 @@ use super::counts::{self, Standing};
 use super::state::{AlertRecord, TransitionRecord, stored};
 use crate::notifications;
 use crate::notifications::routing::TenantRouting;
+use crate::records::Customer;
 use crate::records::notification::Notification;
-use crate::records::{self, Customer};
 use crate::series::aggregate::{Agg, Series};
 use crate::series::window::Period;
-use crate::store::keys;
 use crate::store::{self, Tx, TxResult};
 use sled::transaction::ConflictableTransactionError;
 
@@ -32,7 +31,8 @@ pub struct Work<'a> {
     tx: &'a Tx<'a>,
     pub tenant: &'a str,
     pub now: Timestamp,
-    alerts: HashMap<Vec<u8>, Entry>,
+    /// By rule and scope key.
+    alerts: HashMap<(String, String), Entry>,
     /// Each customer read, and whether it changed.
     customers: HashMap<String, (Option<Customer>, bool)>,
     transitions: Vec<(String, TransitionRecord)>,
@@ -59,12 +59,13 @@ impl<'a> Work<'a> {
     }
 
     fn entry(&mut self, rule: &str, scope: &str) -> TxResult<&mut Entry> {
-        let key = keys::alert(self.tenant, rule, scope);
+        let key = (rule.to_string(), scope.to_string());
         if !self.alerts.contains_key(&key) {
-            let (record, series) = match self.tx.alerts.get(&key)? {
+            let (record, series) = match self.tx.alert(self.tenant, rule, scope)? {
                 Some(bytes) => {
-                    let (record, series) = stored::decode(&bytes)
-                        .ok_or_else(|| ConflictableTransactionError::Abort(store::corrupt(&key, "an alert")))?;
+                    let (record, series) = stored::decode(&bytes).ok_or_else(|| {
+                        ConflictableTransactionError::Abort(store::corrupt(format!("{rule}/{scope}"), "an alert"))
+                    })?;
                     (Some(record), series)
                 }
                 None => (None, Series::default()),
@@ -124,7 +125,7 @@ impl<'a> Work<'a> {
 
     fn customer_entry(&mut self, id: &str) -> TxResult<&mut (Option<Customer>, bool)> {
         if !self.customers.contains_key(id) {
-            let customer = store::tx_get_json(self.tx.customers, records::key(self.tenant, id).as_bytes())?;
+            let customer = self.tx.customer(self.tenant, id)?;
             self.customers.insert(id.to_string(), (customer, false));
         }
         Ok(self.customers.get_mut(id).expect("just cached"))
@@ -185,40 +186,36 @@ impl<'a> Work<'a> {
         let tx = self.tx;
         for (id, (customer, changed)) in &self.customers {
             if let (Some(customer), true) = (customer, changed) {
-                store::tx_put_json(tx.customers, records::key(self.tenant, id).as_bytes(), customer)?;
+                tx.put_customer(self.tenant, id, customer)?;
             }
         }
         let mut moves: HashMap<&str, Vec<counts::Move>> = HashMap::new();
-        for (key, entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
+        for ((rule, scope), entry) in self.alerts.iter().filter(|(_, entry)| entry.changed) {
             // A series without a record yet (a plugin rule between its event and its
             // evaluation) is an alert still evaluating.
             let record = entry.record.clone().unwrap_or_else(|| AlertRecord::new(self.now));
-            tx.alerts.insert(key.as_slice(), stored::encode(&record, &entry.series))?;
+            tx.put_alert(self.tenant, rule, scope, stored::encode(&record, &entry.series))?;
             let standing = Standing::of(&record);
             if entry.standing_at_load != Some(standing) {
-                let (_, rule, _) = keys::parse_alert(key)
-                    .ok_or_else(|| ConflictableTransactionError::Abort(store::corrupt(key, "an alert key")))?;
                 moves.entry(rule).or_default().push((entry.standing_at_load, Some(standing)));
             }
             if record.due != entry.due_at_load {
-                // A timer key is the due time followed by the alert's key.
                 if let Some(old) = entry.due_at_load {
-                    tx.timers.remove([&keys::due_bound(old)[..], key].concat())?;
+                    tx.clear_timer(old, self.tenant, rule, scope)?;
                 }
                 if let Some(due) = record.due {
-                    tx.timers.insert([&keys::due_bound(due)[..], key].concat(), &[][..])?;
+                    tx.set_timer(due, self.tenant, rule, scope, "")?;
                 }
             }
         }
         for (rule, moves) in moves {
-            counts::apply(tx.alert_counts, self.tenant, rule, moves)?;
+            counts::apply(tx, self.tenant, rule, moves)?;
         }
         for (rule, scope) in &self.soon {
-            tx.timers.insert(keys::timer(self.now, self.tenant, rule, scope), &[][..])?;
+            tx.set_timer(self.now, self.tenant, rule, scope, "")?;
         }
         for (rule, transition) in &self.transitions {
-            let key = keys::transition(self.tenant, rule, transition.at, crate::clock::sequence(self.now));
-            store::tx_put_json(tx.transitions, &key, transition)?;
+            tx.put_transition(self.tenant, rule, transition.at, crate::clock::sequence(self.now), transition)?;
         }
         for notification in &mut self.notifications {
             notifications::save(tx, self.tenant, notification, routing, self.now)?;

@@ -118,7 +118,9 @@ pub async fn preview(
     let input: PreviewInput = optional_json(&body)?;
     let (mut notification, mut placeholders) = match &input.notification_id {
         Some(nid) => (
-            notification::get(&state.store, &key.tenant_id, nid)?
+            state
+                .store
+                .notification(&key.tenant_id, nid)?
                 .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
             BTreeMap::new(),
         ),

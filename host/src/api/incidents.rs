@@ -11,7 +11,6 @@ use super::{AppState, Items, blocking};
 use crate::context::IncidentKind;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
-use crate::store::keys;
 use crate::tenants::Access;
 
 pub async fn create(
@@ -34,8 +33,8 @@ pub async fn create(
             if let (IncidentKind::Maintenance, Some(start), Some(end)) =
                 (incident.kind, incident.starts_at, incident.ends_at)
             {
-                tx.timers.insert(keys::timer(start, &tenant, &incident.id, incidents::START), &[][..])?;
-                tx.timers.insert(keys::timer(end, &tenant, &incident.id, incidents::END), &[][..])?;
+                tx.set_timer(start, &tenant, &incident.id, incidents::START, "")?;
+                tx.set_timer(end, &tenant, &incident.id, incidents::END, "")?;
             }
             incidents::record(tx, &tenant, &mut incident, &routing, now)?;
             Ok(incident)

@@ -164,7 +164,7 @@ pub async fn report(
     properties: serde_json::Value,
 ) -> ApiResult<()> {
     let event = system::event(event_type, None, properties, Some(&key.key_id), state.clock.now());
-    system::emit_now(&state.store.system_events, &key.tenant_id, event)?;
+    state.store.emit(&key.tenant_id, event)?;
     let ingest = state.ingest.clone();
     blocking(move || Ok(ingest.run_system_events()?)).await?;
     Ok(())

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::{Cohort, Cohorts, Compiled, Status};
-use crate::records::{self, Customer, Event};
+use crate::records::Customer;
 use crate::series::counts::Counts;
-use crate::store::{self, StoreResult, keys};
+use crate::store::StoreResult;
 
 /// Customers judged per transaction.
 const CHUNK: usize = 500;
@@ -73,22 +73,11 @@ impl Cohorts {
         let mut counts: HashMap<String, Vec<Counts>> = HashMap::new();
         let now = self.clock.now();
         let Some(since) = cohort.oldest_counted(now) else { return Ok(counts) };
-        let prefix = [tenant.as_bytes(), b"\0"].concat();
-        let start = keys::event_time(tenant, since, "");
-        for entry in self.store.events_by_time.range(start..) {
-            let (key, batch) = entry?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let batch =
-                u64::from_be_bytes(batch.as_ref().try_into().map_err(|_| store::corrupt(&key, "a batch number"))?);
+        for event in self.store.events_since(tenant, since) {
+            let (batch, event) = event?;
             if batch >= cohort.cohort.version {
                 continue;
             }
-            let event_id = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
-            let Some(event) = store::get_json::<Event>(&self.store.events, &records::key(tenant, &event_id))? else {
-                continue;
-            };
             let Some(customer) = event.customer_id.clone() else { continue };
             for (slot, bucket, oldest) in cohort.samples(&event, now) {
                 let counted = counts.entry(customer.clone()).or_insert_with(|| cohort.empty_counts());
@@ -101,23 +90,15 @@ impl Cohorts {
     /// Counts in the past and judges every customer not yet counted for this definition,
     /// silently. `false` when the definition changed meanwhile (this computation is over).
     fn judge_all(&self, tenant: &str, cohort: &Compiled, past: &HashMap<String, Vec<Counts>>) -> StoreResult<bool> {
-        let prefix = format!("{tenant}/");
-        let mut from = prefix.clone().into_bytes();
+        let mut after: Option<String> = None;
         loop {
-            let chunk: Vec<sled::IVec> = self
-                .store
-                .customers
-                .range(from.clone()..)
-                .keys()
-                .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(prefix.as_bytes())))
-                .take(CHUNK)
-                .collect::<Result<_, _>>()?;
+            let chunk = self.store.customer_ids(tenant, after.as_deref(), CHUNK)?;
             let Some(last) = chunk.last() else { return Ok(true) };
-            from = [last.as_ref(), b"\0"].concat();
+            after = Some(last.clone());
             let now = self.clock.now();
             self.store.transact(|tx| {
-                for key in &chunk {
-                    let Some(mut customer) = store::tx_get_json::<Customer>(tx.customers, key)? else { continue };
+                for id in &chunk {
+                    let Some(mut customer) = tx.customer::<Customer>(tenant, id)? else { continue };
                     let counted = past.get(&customer.id);
                     let track = cohort.track(&mut customer);
                     if track.counted_past {
@@ -131,7 +112,7 @@ impl Cohorts {
                     track.counted_past = true;
                     let (member, due) = cohort.judge(&customer, &customer.cohorts[&cohort.cohort.version], now);
                     cohort.apply(tx, tenant, &mut customer, member, due, now, &[])?;
-                    store::tx_put_json(tx.customers, key, &customer)?;
+                    tx.put_customer(tenant, id, &customer)?;
                 }
                 Ok(())
             })?;

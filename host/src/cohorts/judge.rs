@@ -15,7 +15,7 @@ use crate::rules::condition::Filter;
 use crate::series::counts::Counts;
 use crate::series::window::Span;
 use crate::series::window::WindowSpec;
-use crate::store::{self, Tx, TxResult, keys};
+use crate::store::{Tx, TxResult};
 
 /// A rule that reports a cohort's changes, and which changes.
 #[derive(Debug, Clone)]
@@ -211,12 +211,11 @@ impl Compiled {
     ) -> TxResult<()> {
         let was_member = self.track(customer).member_since.is_some();
         if was_member != member {
-            let key = member_key(tenant, &self.cohort.id, &customer.id);
             let change = if member {
-                store::tx_put_json(tx.cohort_members, &key, &now)?;
+                tx.add_cohort_member(tenant, &self.cohort.id, &customer.id, now)?;
                 CohortChange::Entered
             } else {
-                tx.cohort_members.remove(key)?;
+                tx.remove_cohort_member(tenant, &self.cohort.id, &customer.id)?;
                 CohortChange::Exited
             };
             let snapshot = Member {
@@ -237,10 +236,10 @@ impl Compiled {
         };
         if !keep {
             if let Some(set) = set {
-                tx.timers.remove(keys::timer(set, tenant, &self.cohort.id, &customer.id))?;
+                tx.clear_timer(set, tenant, &self.cohort.id, &customer.id)?;
             }
             if let Some(due) = due {
-                tx.timers.insert(keys::timer(due, tenant, &self.cohort.id, &customer.id), &[][..])?;
+                tx.set_timer(due, tenant, &self.cohort.id, &customer.id, "")?;
             }
             self.track(customer).due = due;
         }
@@ -251,21 +250,20 @@ impl Compiled {
 /// Filters of `performed` read only the event (checked at save time).
 static EMPTY: std::sync::LazyLock<Customer> = std::sync::LazyLock::new(|| Customer::blank("", Timestamp::UNIX_EPOCH));
 
-/// `tenant\0cohort\0customer`: one member.
-pub fn member_key(tenant: &str, cohort: &str, customer: &str) -> Vec<u8> {
-    keys::alert(tenant, cohort, customer)
-}
-
 /// Adds a change to each listener's batch. An opposite change already waiting cancels it.
 fn record(tx: &Tx, tenant: &str, listeners: &[Listener], change: CohortChange, member: Member) -> TxResult<()> {
     for listener in listeners {
-        let key = keys::alert(tenant, &listener.rule, &member.id);
-        match store::tx_get_json::<BatchEntry>(tx.cohort_batches, &key)? {
+        match tx.cohort_change::<BatchEntry>(tenant, &listener.rule, &member.id)? {
             Some(waiting) if waiting.change != change => {
-                tx.cohort_batches.remove(key)?;
+                tx.take_cohort_change::<BatchEntry>(tenant, &listener.rule, &member.id)?;
             }
             _ if listener.on.contains(&change) => {
-                store::tx_put_json(tx.cohort_batches, &key, &BatchEntry { change, member: member.clone() })?;
+                tx.put_cohort_change(
+                    tenant,
+                    &listener.rule,
+                    &member.id,
+                    &BatchEntry { change, member: member.clone() },
+                )?;
             }
             _ => {}
         }

@@ -15,10 +15,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
-use crate::records::{self, Customer};
-use crate::store::{self, Store, StoreResult, keys};
+use crate::records::Customer;
+use crate::store::{Store, StoreResult};
 use crate::tenants::keys::new_id;
-pub use judge::{BatchEntry, Compiled, Listener, member_key};
+pub use judge::{BatchEntry, Compiled, Listener};
 pub use spec::CohortSpec;
 
 /// Whether a cohort's membership is known yet.
@@ -178,8 +178,7 @@ impl Cohorts {
             },
         };
         // The old definition's members go with it, silently.
-        store::remove_prefix(&self.store.cohort_members, keys::rule_prefix(tenant, &cohort.id))?;
-        self.store.cohorts.put(tenant, &cohort.id, &cohort)?;
+        self.store.replace_cohort(tenant, &cohort.id, Some(&cohort))?;
         self.reload(tenant)?;
         Ok(cohort)
     }
@@ -187,8 +186,7 @@ impl Cohorts {
     /// Removes a cohort and its members (tracks in customer records are dropped as they are
     /// next written; timers lapse on their own).
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.store.cohorts.delete(tenant, id)?;
-        store::remove_prefix(&self.store.cohort_members, keys::rule_prefix(tenant, id))?;
+        self.store.replace_cohort::<Cohort>(tenant, id, None)?;
         self.reload(tenant).map(|_| ())
     }
 
@@ -199,26 +197,14 @@ impl Cohorts {
 
     /// How many members a cohort has.
     pub fn member_count(&self, tenant: &str, id: &str) -> usize {
-        self.store.cohort_members.scan_prefix(keys::rule_prefix(tenant, id)).keys().count()
+        self.store.cohort_member_count(tenant, id)
     }
 
     /// Up to `limit` members in customer id order, after the customer `after`.
     pub fn members(&self, tenant: &str, id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<MemberView>> {
-        let prefix = keys::rule_prefix(tenant, id);
-        let start = match after {
-            Some(after) => [&member_key(tenant, id, after)[..], b"\0"].concat(),
-            None => prefix.clone(),
-        };
         let mut page = Vec::new();
-        for entry in self.store.cohort_members.range(start..) {
-            let (k, v) = entry?;
-            if !k.starts_with(&prefix) || page.len() == limit {
-                break;
-            }
-            let customer_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let entered_at: Timestamp = store::decode("member", &v)?;
-            let customer: Option<Customer> =
-                store::get_json(&self.store.customers, &records::key(tenant, &customer_id))?;
+        for (customer_id, entered_at) in self.store.cohort_members(tenant, id, after, limit)? {
+            let customer: Option<Customer> = self.store.customer(tenant, &customer_id)?;
             page.push(MemberView { name: customer.and_then(|c| c.name), customer_id, entered_at });
         }
         Ok(page)

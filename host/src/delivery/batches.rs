@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::channels::noise::Hold;
 use crate::context::{HoldKind, RuleRef};
 use crate::recipients::Audience;
-use crate::records::notification::{self, Batch, Held, Kind, Notification};
+use crate::records::notification::{Batch, Held, Kind, Notification};
 use crate::store::{self, Store, StoreError, StoreResult, Tx, TxResult};
 
 /// A batch still collecting: its notification and when it goes out.
@@ -40,8 +40,7 @@ pub fn hold(
     audience: &Audience,
     now: Timestamp,
 ) -> TxResult<Held> {
-    let key = batch_key(tenant, channel, &hold.key);
-    let open: Option<OpenBatch> = store::tx_get_json(tx.batches, &key)?;
+    let open: Option<OpenBatch> = tx.open_batch(tenant, channel, &hold.key)?;
     let (batch, until) = match open.filter(|b| now < b.until) {
         Some(open) => {
             if !audience.is_empty() {
@@ -51,13 +50,18 @@ pub fn hold(
         }
         None => {
             let batch = opened(tenant, channel, hold, n, now);
-            store::tx_put_json(tx.notifications, &notification::key(tenant, &batch.id), &batch)?;
+            tx.put_notification(tenant, &batch.id, &batch)?;
             super::enqueue_at(tx, tenant, &batch, channel, audience, hold.until)?;
-            store::tx_put_json(tx.batches, &key, &OpenBatch { notification: batch.id.clone(), until: hold.until })?;
+            tx.put_open_batch(
+                tenant,
+                channel,
+                &hold.key,
+                &OpenBatch { notification: batch.id.clone(), until: hold.until },
+            )?;
             (batch.id, hold.until)
         }
     };
-    tx.batch_members.insert([&members_prefix(tenant, &batch)[..], n.id.as_bytes()].concat(), &[][..])?;
+    tx.add_batch_member(tenant, &batch, &n.id)?;
     Ok(Held { channel: channel.to_string(), kind: hold.kind, until, batch })
 }
 

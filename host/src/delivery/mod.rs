@@ -13,14 +13,12 @@ mod worker;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use crate::channels::render::Payload;
 use crate::recipients::Audience;
+use crate::records::Event;
 use crate::records::notification::Notification;
-use crate::records::{Event, system};
-use crate::store::keys;
-use crate::store::{self, Store, StoreError, StoreResult, TxResult};
+use crate::store::{self, DeliveryWrite, Store, StoreResult, TxResult};
 pub use send::Sent;
 pub use worker::{Deliverer, Parts, TestSend};
 
@@ -108,21 +106,6 @@ pub struct Delivery {
     pub audience: Audience,
 }
 
-/// `tenant\0notification\0channel`: one delivery.
-pub fn key(tenant: &str, notification: &str, channel: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", notification.as_bytes(), b"\0", channel.as_bytes()].concat()
-}
-
-/// `tenant\0notification\0`: every delivery of a notification.
-fn notification_prefix(tenant: &str, notification: &str) -> String {
-    format!("{tenant}\0{notification}\0")
-}
-
-/// A queue entry: the due time, then the delivery's key (the shape of a scheduler timer).
-fn queue_key(due: Timestamp, delivery_key: &[u8]) -> Vec<u8> {
-    [&keys::due_bound(due)[..], delivery_key].concat()
-}
-
 /// Writes a notification's deliveries and queues them, inside the transaction that keeps the
 /// notification.
 pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification, routes: &[(String, Audience)]) -> TxResult<()> {
@@ -154,9 +137,8 @@ pub fn enqueue_at(
         error: None,
         audience: audience.clone(),
     };
-    let key = key(tenant, &n.id, channel);
-    store::tx_put_json(tx.deliveries, &key, &delivery)?;
-    tx.queue_delivery(queue_key(due, &key))?;
+    tx.put_delivery(tenant, &n.id, channel, &delivery)?;
+    tx.queue_delivery(due, tenant, &n.id, channel)?;
     Ok(())
 }
 
@@ -169,13 +151,12 @@ pub fn widen_audience(
     channel: &str,
     audience: &Audience,
 ) -> TxResult<()> {
-    let key = key(tenant, notification, channel);
-    if let Some(mut delivery) = store::tx_get_json::<Delivery>(tx.deliveries, &key)? {
+    if let Some(mut delivery) = tx.delivery::<Delivery>(tenant, notification, channel)? {
         let before = delivery.audience.clone();
         delivery.audience.extend(audience);
         // Most joins bring no one new: the delivery is written only when someone is.
         if delivery.audience != before {
-            store::tx_put_json(tx.deliveries, &key, &delivery)?;
+            tx.put_delivery(tenant, notification, channel, &delivery)?;
         }
     }
     Ok(())
@@ -183,52 +164,19 @@ pub fn widen_audience(
 
 /// The deliveries of a notification, by channel.
 pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> StoreResult<Vec<Delivery>> {
-    store::scan_json(&store.deliveries, &notification_prefix(tenant, notification))
+    store.deliveries_of(tenant, notification)
 }
 
-/// A delivery as an attempt (or a resend) left it, to be written with its queue entry moved and
-/// the system event the attempt calls for (a `delivery.failed`), if any.
-pub struct Record {
-    tenant: String,
-    key: Vec<u8>,
-    bytes: Vec<u8>,
-    dequeue: Option<Timestamp>,
-    enqueue: Option<Timestamp>,
-    report: Option<Event>,
-}
-
-impl Record {
-    fn new(tenant: &str, key: Vec<u8>, delivery: &Delivery, dequeue: Option<Timestamp>, report: Option<Event>) -> Self {
-        Record {
-            tenant: tenant.to_string(),
-            bytes: serde_json::to_vec(delivery).expect("deliveries serialize"),
-            key,
-            dequeue,
-            enqueue: delivery.next_attempt_at.filter(|_| delivery.status == Status::Pending),
-            report,
-        }
+/// The write of a delivery an attempt (or a resend) left as it is: its queue entry for `dequeue`
+/// leaves the queue, its next attempt (if any) enters it, and `report` goes to the outbox.
+fn write(tenant: &str, delivery: &Delivery, dequeue: Option<Timestamp>, report: Option<Event>) -> DeliveryWrite {
+    DeliveryWrite {
+        tenant: tenant.to_string(),
+        notification: delivery.notification_id.clone(),
+        channel: delivery.channel_id.clone(),
+        json: serde_json::to_vec(delivery).expect("deliveries serialize"),
+        dequeue,
+        enqueue: delivery.next_attempt_at.filter(|_| delivery.status == Status::Pending),
+        report,
     }
-}
-
-/// Writes `records` in one transaction.
-fn save(store: &Store, records: &[Record]) -> StoreResult<()> {
-    (&store.deliveries, &store.delivery_queue, &store.system_events)
-        .transaction(|(deliveries, queue, outbox)| {
-            for r in records {
-                deliveries.insert(r.key.as_slice(), r.bytes.as_slice())?;
-                if let Some(event) = &r.report {
-                    system::emit(outbox, &r.tenant, event.clone(), None)?;
-                }
-                if let Some(due) = r.dequeue {
-                    queue.remove(queue_key(due, &r.key))?;
-                }
-                if let Some(next) = r.enqueue {
-                    queue.insert(queue_key(next, &r.key), &[][..])?;
-                }
-            }
-            Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-        })
-        .map_err(StoreError::from)?;
-    store.note_queued(records.iter().filter_map(|r| r.enqueue.map(|next| queue_key(next, &r.key))));
-    Ok(())
 }

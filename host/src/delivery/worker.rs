@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::send::{Senders, Sent};
 use super::settings::{DeliveryConfig, SmtpConfig};
-use super::{Attempt, Delivery, Record, Status, Verdict, batches, queue_key, save, schedule};
+use super::{Attempt, Delivery, Status, Verdict, batches, schedule, write};
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
@@ -24,11 +24,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::recipients::{self, Audience};
-use crate::records::notification::{self, Notification};
+use crate::records::notification::Notification;
 use crate::records::{Event, system};
 use crate::rules::{Invalid, invalid};
 use crate::store::group::{self, Group};
-use crate::store::{self, Store, StoreResult, keys};
+use crate::store::{DeliveryWrite, QueueEntry, Store, StoreResult};
 use crate::tenants::Tenants;
 
 /// The longest the loop sleeps before looking again (the clock may have been moved).
@@ -58,20 +58,20 @@ struct Gate {
 #[derive(Default)]
 struct GateState {
     /// Queue keys taken for this channel, oldest first.
-    waiting: VecDeque<Vec<u8>>,
+    waiting: VecDeque<QueueEntry>,
     /// Runners taking from `waiting`.
     runners: u32,
     /// The first due queue key left behind because `waiting` was full.
-    left_from: Option<Vec<u8>>,
+    left_from: Option<QueueEntry>,
     /// A read of the queue from `left_from` is under way.
     reading_on: bool,
 }
 
 impl GateState {
     /// Marks `key` as left in the queue (keeping the earliest mark).
-    fn leave(&mut self, key: &[u8]) {
-        if self.left_from.as_deref().is_none_or(|from| key < from) {
-            self.left_from = Some(key.to_vec());
+    fn leave(&mut self, entry: &QueueEntry) {
+        if self.left_from.as_ref().is_none_or(|from| entry < from) {
+            self.left_from = Some(entry.clone());
         }
     }
 }
@@ -132,16 +132,16 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     system_due: Arc<Notify>,
     /// Queue keys taken by a gate, waiting or under way.
-    dispatched: Mutex<HashSet<Vec<u8>>>,
+    dispatched: Mutex<HashSet<QueueEntry>>,
     /// Each channel's gate, by tenant and channel.
     gates: Mutex<HashMap<String, HashMap<String, Arc<Gate>>>>,
     /// Where the next pass reads the queue from: every due entry before it was seen.
-    cursor: Mutex<Vec<u8>>,
+    cursor: Mutex<Option<QueueEntry>>,
     /// Each channel as last read, with the bytes it was read from: a read that finds the same
     /// bytes reuses it instead of decoding them again.
     channel_cache: Mutex<ChannelCache>,
     /// Attempts finished at the same time are recorded in one transaction.
-    recorder: Group<Record, ()>,
+    recorder: Group<DeliveryWrite, ()>,
     global: Semaphore,
     /// A pass stopped at `MAX_DISPATCHED`: attempts finishing once half of them are done wake
     /// the worker, and its next pass reads the whole queue.
@@ -231,41 +231,34 @@ impl Deliverer {
         self.store.flush().await?;
         let now = self.clock.now();
         let whole = whole || written.is_none() || self.backlog.swap(false, Ordering::Relaxed);
-        for key in written.iter().flatten() {
-            if let Some((due, tenant, _, channel)) = keys::parse_timer(key)
-                && due <= now
-                && !self.offer(key, tenant, channel)?
-            {
+        for entry in written.iter().flatten() {
+            if entry.due <= now && !self.offer(entry)? {
                 return Ok(None);
             }
         }
-        let from = if whole { Vec::new() } else { self.cursor.lock().expect("cursor lock").clone() };
+        let from = if whole { None } else { self.cursor.lock().expect("cursor lock").clone() };
         let mut next = None;
-        for entry in self.store.delivery_queue.range(from..) {
-            let (key, _) = entry?;
-            let Some((due, tenant, _, channel)) = keys::parse_timer(&key) else {
-                self.store.delivery_queue.remove(&key)?;
-                continue;
-            };
-            if due > now {
-                next = Some(due);
+        for entry in self.store.queue_from(from.as_ref()) {
+            let entry = entry?;
+            if entry.due > now {
+                next = Some(entry.due);
                 break;
             }
-            if !self.offer(&key, tenant, channel)? {
+            if !self.offer(&entry)? {
                 return Ok(None);
             }
         }
-        *self.cursor.lock().expect("cursor lock") = keys::due_bound(now).to_vec();
+        *self.cursor.lock().expect("cursor lock") = Some(QueueEntry::first_at(now));
         Ok(next)
     }
 
     /// Hands a due queue entry to its channel's gate, unless it has it already. When the gate is
     /// full (or already left entries behind) the entry stays in the queue and the gate reads on
     /// from it later. False when `MAX_DISPATCHED` are under way (see `backlog`).
-    fn offer(self: &Arc<Self>, key: &[u8], tenant: &str, channel: &str) -> StoreResult<bool> {
+    fn offer(self: &Arc<Self>, entry: &QueueEntry) -> StoreResult<bool> {
         {
             let dispatched = self.dispatched.lock().expect("dispatch lock");
-            if dispatched.contains(key) {
+            if dispatched.contains(entry) {
                 return Ok(true);
             }
             if dispatched.len() >= MAX_DISPATCHED {
@@ -273,21 +266,21 @@ impl Deliverer {
                 return Ok(false);
             }
         }
-        let gate = self.gate(tenant, channel)?;
+        let gate = self.gate(&entry.tenant, &entry.channel)?;
         let mut state = gate.state.lock().expect("gate lock");
         if state.left_from.is_some() || state.waiting.len() >= gate.capacity() {
-            state.leave(key);
+            state.leave(entry);
             self.read_on_if_room(&gate, &mut state);
         } else {
-            self.take(&gate, &mut state, key.to_vec());
+            self.take(&gate, &mut state, entry.clone());
         }
         Ok(true)
     }
 
     /// Gives `key` to `gate`, starting a runner when it may run more.
-    fn take(self: &Arc<Self>, gate: &Arc<Gate>, state: &mut GateState, key: Vec<u8>) {
-        self.dispatched.lock().expect("dispatch lock").insert(key.clone());
-        state.waiting.push_back(key);
+    fn take(self: &Arc<Self>, gate: &Arc<Gate>, state: &mut GateState, entry: QueueEntry) {
+        self.dispatched.lock().expect("dispatch lock").insert(entry.clone());
+        state.waiting.push_back(entry);
         if state.runners < gate.max_in_flight {
             state.runners += 1;
             let (this, gate) = (self.clone(), gate.clone());
@@ -298,27 +291,26 @@ impl Deliverer {
     /// Makes the gate's attempts one after another until it has none waiting.
     async fn run(self: Arc<Self>, gate: Arc<Gate>) {
         loop {
-            let key = {
+            let entry = {
                 let mut state = gate.state.lock().expect("gate lock");
-                let Some(key) = state.waiting.pop_front() else {
+                let Some(entry) = state.waiting.pop_front() else {
                     state.runners -= 1;
                     return;
                 };
                 self.read_on_if_room(&gate, &mut state);
-                key
+                entry
             };
             gate.pace().await;
             {
                 let _global = self.global.acquire().await.expect("never closed");
-                if let Some((due, tenant, notification, channel)) = keys::parse_timer(&key)
-                    && let Err(e) = self.attempt(tenant, notification, channel, due).await
-                {
+                if let Err(e) = self.attempt(&entry).await {
+                    let QueueEntry { tenant, notification, channel, .. } = &entry;
                     tracing::error!(error = %e, %tenant, %notification, %channel, "delivery attempt not recorded");
                 }
             }
             let dispatched = {
                 let mut dispatched = self.dispatched.lock().expect("dispatch lock");
-                dispatched.remove(&key);
+                dispatched.remove(&entry);
                 dispatched.len()
             };
             if dispatched <= MAX_DISPATCHED / 2 && self.backlog.load(Ordering::Relaxed) {
@@ -356,24 +348,23 @@ impl Deliverer {
         let Some(from) = gate.state.lock().expect("gate lock").left_from.take() else { return Ok(()) };
         self.store.flush().await?;
         let now = self.clock.now();
-        for entry in self.store.delivery_queue.range(from..) {
-            let (key, _) = entry?;
-            let Some((due, tenant, _, channel)) = keys::parse_timer(&key) else { continue };
-            if due > now {
+        for entry in self.store.queue_from(Some(&from)) {
+            let entry = entry?;
+            if entry.due > now {
                 break;
             }
-            if tenant != gate.tenant
-                || channel != gate.channel
-                || self.dispatched.lock().expect("dispatch lock").contains(key.as_ref())
+            if entry.tenant != gate.tenant
+                || entry.channel != gate.channel
+                || self.dispatched.lock().expect("dispatch lock").contains(&entry)
             {
                 continue;
             }
             let mut state = gate.state.lock().expect("gate lock");
             if state.waiting.len() >= gate.capacity() {
-                state.leave(&key);
+                state.leave(&entry);
                 break;
             }
-            self.take(gate, &mut state, key.to_vec());
+            self.take(gate, &mut state, entry);
         }
         Ok(())
     }
@@ -416,18 +407,15 @@ impl Deliverer {
         self.channel_cache.lock().expect("channel cache lock").remove(&(tenant.to_string(), channel.to_string()));
     }
 
-    async fn attempt(&self, tenant: &str, notification: &str, channel_id: &str, due: Timestamp) -> StoreResult<()> {
-        let key = super::key(tenant, notification, channel_id);
-        let stored: Option<Delivery> = match self.store.deliveries.get(&key)? {
-            Some(bytes) => Some(store::decode("delivery", &bytes)?),
-            None => None,
-        };
+    async fn attempt(&self, entry: &QueueEntry) -> StoreResult<()> {
+        let QueueEntry { due, tenant, notification, channel: channel_id } = entry;
+        let (due, tenant, channel_id) = (*due, tenant.as_str(), channel_id.as_str());
+        let stored: Option<Delivery> = self.store.delivery(tenant, notification, channel_id)?;
         // Queue keys keep microseconds.
         let is_due = |d: &Delivery| d.next_attempt_at.map(|at| at.as_microsecond()) == Some(due.as_microsecond());
         let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && is_due(d)) else {
             // A leftover of a deleted tenant, or of a delivery already moved on.
-            self.store.delivery_queue.remove(queue_key(due, &key))?;
-            return Ok(());
+            return self.store.dequeue(entry);
         };
         let now = self.clock.now();
         let channel = self.channel(tenant, channel_id)?;
@@ -484,8 +472,8 @@ impl Deliverer {
         };
         let reported = report.is_some();
         let store = self.store.clone();
-        let record = Record::new(tenant, key, &delivery, Some(due), report);
-        self.recorder.submit(record, move |round| group::each(round.len(), save(&store, &round))).await?;
+        let record = write(tenant, &delivery, Some(due), report);
+        self.recorder.submit(record, move |round| group::each(round.len(), store.save_deliveries(&round))).await?;
         if reported {
             self.system_due.notify_one();
         }
@@ -501,7 +489,7 @@ impl Deliverer {
     /// The `delivery.failed` system event for a delivery that gave up, unless its notification
     /// was itself made from a `delivery.failed` (at most one level: never a loop).
     fn failure_report(&self, tenant: &str, delivery: &Delivery, now: Timestamp) -> StoreResult<Option<Event>> {
-        let Some(n) = notification::get(&self.store, tenant, &delivery.notification_id)? else { return Ok(None) };
+        let Some(n) = self.store.notification(tenant, &delivery.notification_id)? else { return Ok(None) };
         if n.context.event.as_ref().is_some_and(|e| e.event_type == system::DELIVERY_FAILED) {
             return Ok(None);
         }
@@ -520,7 +508,9 @@ impl Deliverer {
         if let Some(payload) = &delivery.payload {
             return Ok(payload.clone());
         }
-        let mut notification = notification::get(&self.store, tenant, &delivery.notification_id)
+        let mut notification = self
+            .store
+            .notification(tenant, &delivery.notification_id)
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
         self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
@@ -542,7 +532,7 @@ impl Deliverer {
         let ids = batches::close(&self.store, tenant, n)?;
         let mut items = Vec::new();
         for id in ids.iter().take(LISTED) {
-            if let Some(member) = notification::get(&self.store, tenant, id)? {
+            if let Some(member) = self.store.notification(tenant, id)? {
                 items.push(DigestItem {
                     headline: render::Summary::of(&member).headline,
                     id: member.id,
@@ -654,7 +644,7 @@ impl Deliverer {
                 "channel_id": c.id, "name": c.spec.name, "kind": c.spec.kind, "reason": c.disabled_reason,
             });
             let event = system::event("channel.disabled", None, properties, None, now);
-            system::emit_now(&self.store.system_events, tenant, event)?;
+            self.store.emit(tenant, event)?;
             self.system_due.notify_one();
         }
         Ok(())
@@ -686,8 +676,7 @@ impl Deliverer {
             delivery.payload = None;
             delivery.give_up_at = Some(now.saturating_add(self.give_up_after).expect("bounded"));
             delivery.next_attempt_at = Some(now);
-            let key = super::key(tenant, notification, &delivery.channel_id);
-            save(&self.store, &[Record::new(tenant, key, &delivery, None, None)])?;
+            self.store.save_deliveries(&[write(tenant, &delivery, None, None)])?;
             queued.push(delivery);
         }
         self.store.flush().await?;

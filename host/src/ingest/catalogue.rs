@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::Ingest;
 use crate::records::Event;
 use crate::records::system::{self, SystemType};
-use crate::store::{self, StoreResult, Tx, TxResult};
+use crate::store::{StoreResult, Tx, TxResult};
 
 /// Property names kept per event type.
 const MAX_PROPERTIES: usize = 100;
@@ -79,22 +79,17 @@ impl Seen {
 
     pub fn write(self, tx: &Tx, tenant: &str) -> TxResult<()> {
         for (name, seen) in self.types {
-            let key = type_key(tenant, &name);
-            let stats = match store::tx_get_json::<EventTypeStats>(tx.event_types, &key)? {
+            let stats = match tx.event_type::<EventTypeStats>(tenant, &name)? {
                 Some(mut stored) => {
                     stored.merge(seen);
                     stored
                 }
                 None => seen,
             };
-            store::tx_put_json(tx.event_types, &key, &stats)?;
+            tx.put_event_type(tenant, &name, &stats)?;
         }
         Ok(())
     }
-}
-
-fn type_key(tenant: &str, event_type: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", event_type.as_bytes()].concat()
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -110,13 +105,7 @@ fn json_type(value: &Value) -> &'static str {
 
 impl Ingest {
     pub fn event_types(&self, tenant: &str) -> StoreResult<EventTypes> {
-        let prefix = [tenant.as_bytes(), b"\0"].concat();
-        let mut items = Vec::new();
-        for entry in self.store.event_types.scan_prefix(&prefix) {
-            let (key, bytes) = entry?;
-            let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            items.push(SeenType { stats: store::decode(&name, &bytes)?, name });
-        }
+        let items = self.store.event_types(tenant)?.into_iter().map(|(name, stats)| SeenType { stats, name }).collect();
         Ok(EventTypes { items, system: system::TYPES })
     }
 }

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 use super::Ingest;
 use super::parse::{check_fields, check_id};
 use crate::alerts::Work;
-use crate::records::{self, Customer, system};
+use crate::records::{Customer, system};
 use crate::rules::Invalid;
-use crate::store::{self, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// A customer as a client sends it.
 #[derive(Debug, Default, Deserialize)]
@@ -64,7 +64,7 @@ impl Ingest {
             };
             if let Some((kind, properties)) = report {
                 let event = system::event(kind, Some(id), properties, Some(actor), now);
-                system::emit(tx.system_events, tenant, event, Some(&customer))?;
+                tx.emit(tenant, event, Some(&customer))?;
             }
             work.put_customer(customer.clone());
             self.alerts.customer_saved(&mut work, &rules, &customer)?;
@@ -77,27 +77,12 @@ impl Ingest {
     }
 
     pub fn customer(&self, tenant: &str, id: &str) -> StoreResult<Option<Customer>> {
-        store::get_json(&self.store.customers, &records::key(tenant, id))
+        self.store.customer(tenant, id)
     }
 
     /// Up to `limit` customers in id order, after the id `after`.
     pub fn customers(&self, tenant: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<Customer>> {
-        let prefix = format!("{tenant}/");
-        let start = match after {
-            // The smallest key above `after`'s.
-            Some(after) => format!("{prefix}{after}\0"),
-            None => prefix.clone(),
-        };
-        self.store
-            .customers
-            .range(start..)
-            .take_while(|entry| entry.as_ref().map_or(true, |(k, _)| k.starts_with(prefix.as_bytes())))
-            .take(limit)
-            .map(|entry| {
-                let (k, v) = entry?;
-                store::decode(&String::from_utf8_lossy(&k), &v)
-            })
-            .collect()
+        self.store.customers(tenant, after, limit)
     }
 
     /// Removes a customer: it leaves its cohorts, its alerts go, and a `customer.deleted`
@@ -107,18 +92,17 @@ impl Ingest {
         let rules = self.alerts.tenant_rules(tenant)?;
         let cohorts = self.cohorts.tenant(tenant)?;
         let deleted = self.store.transact(|tx| {
-            let key = records::key(tenant, id);
-            let Some(mut customer) = store::tx_get_json::<Customer>(tx.customers, key.as_bytes())? else {
+            let Some(mut customer) = tx.customer::<Customer>(tenant, id)? else {
                 return Ok(false);
             };
-            tx.customers.remove(key.as_bytes())?;
+            tx.delete_customer(tenant, id)?;
             for cohort in &cohorts.all {
                 cohort.apply(tx, tenant, &mut customer, false, None, now, rules.cohort_listeners(cohort.id()))?;
             }
             self.alerts.customer_deleted(&Work::new(tx, tenant, now), &rules, id)?;
             let properties = json!({ "name": customer.name, "fields": customer.fields });
             let event = system::event("customer.deleted", Some(id), properties, Some(actor), now);
-            system::emit(tx.system_events, tenant, event, Some(&customer))?;
+            tx.emit(tenant, event, Some(&customer))?;
             Ok(true)
         })?;
         self.after_change(0);

@@ -25,7 +25,7 @@ use crate::cohorts::Cohorts;
 use crate::records::{self, system as system_events};
 use crate::rules::Invalid;
 use crate::store::group::{self, Group};
-use crate::store::{Store, StoreResult, keys};
+use crate::store::{Store, StoreResult};
 pub use catalogue::{EventTypeStats, EventTypes};
 pub use customers::{CustomerInput, PutError};
 
@@ -188,13 +188,11 @@ impl Ingest {
                 for Pending { actor, events, .. } in batches.iter().copied() {
                     let (mut accepted, notified_before) = (0, work.notified());
                     for (bytes, event) in events {
-                        let key = records::key(tenant, &event.id);
                         // The id is the idempotency key: a re-sent event changes nothing.
-                        if tx.events.get(key.as_bytes())?.is_some() {
+                        if tx.has_event(tenant, &event.id)? {
                             continue;
                         }
-                        tx.events.insert(key.as_bytes(), bytes.as_slice())?;
-                        tx.events_by_time.insert(keys::event_time(tenant, event.timestamp, &event.id), &batch[..])?;
+                        tx.put_event(tenant, &event.id, event.timestamp, bytes, batch)?;
                         types.add(event);
                         let id = event.customer_id.as_deref().expect("tenant events name their customer");
                         let created = work.customer_or_create(id)?;
@@ -206,7 +204,7 @@ impl Ingest {
                             let emitted =
                                 system_events::event("customer.created", Some(id), properties, Some(actor), now);
                             let customer = work.customer(id)?;
-                            system_events::emit(tx.system_events, tenant, emitted, customer.as_ref())?;
+                            tx.emit(tenant, emitted, customer.as_ref())?;
                         }
                         let customer = work.customer_mut(id)?.expect("just created");
                         customer.saw(event);

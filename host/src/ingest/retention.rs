@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use super::Ingest;
-use crate::records;
-use crate::store::{StoreResult, keys};
+use crate::store::StoreResult;
 
 /// How often the pruning runs.
 const EVERY: Duration = Duration::from_secs(600);
@@ -32,15 +31,7 @@ impl Ingest {
         let cutoff = self.clock.now() - self.cohorts.retention;
         let mut pruned = 0;
         for tenant in self.store.tenants.ids()? {
-            let prefix = [tenant.as_bytes(), b"\0"].concat();
-            let end = keys::event_time(&tenant, cutoff, "");
-            for key in self.store.events_by_time.range(prefix.clone()..end).keys() {
-                let key = key?;
-                let id = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
-                self.store.events.remove(records::key(&tenant, &id))?;
-                self.store.events_by_time.remove(&key)?;
-                pruned += 1;
-            }
+            pruned += self.store.prune_events(&tenant, cutoff)?;
         }
         Ok(pruned)
     }

@@ -7,8 +7,7 @@ use std::time::Duration;
 use super::Ingest;
 use crate::alerts::Work;
 use crate::notifications::incidents;
-use crate::records::system::Pending;
-use crate::store::{self, StoreResult};
+use crate::store::StoreResult;
 
 /// The longest the loop sleeps before looking again.
 const POLL: Duration = Duration::from_secs(1);
@@ -37,13 +36,13 @@ impl Ingest {
         let _one_pass = self.system_turn.lock().expect("system events lock");
         let mut matched = 0;
         let mut notified = 0;
-        while let Some((key, bytes)) = self.store.system_events.first()? {
-            let pending: Pending = store::decode("system event", &bytes)?;
+        while let Some(outboxed) = self.store.first_system_event()? {
+            let pending = &outboxed.pending;
             let rules = self.alerts.tenant_rules(&pending.tenant)?;
             let routing = self.alerts.routing(&pending.tenant)?;
             let now = self.clock.now();
             notified += self.store.transact(|tx| {
-                if tx.system_events.remove(&key)?.is_none() {
+                if !tx.take_system_event(&outboxed)? {
                     return Ok(0);
                 }
                 let tenant = pending.tenant.as_str();

@@ -218,17 +218,9 @@ pub fn new_id(now: Timestamp) -> String {
     format!("{PREFIX}{:016x}{:08x}", crate::clock::sequence(now), rand::random::<u32>())
 }
 
-fn key(tenant: &str, id: &str) -> String {
-    format!("{tenant}/{id}")
-}
-
 /// What may hold one open incident: an alert (`alert`, `rule/scope key`), a channel, a plugin.
 pub fn source(what: &str, id: &str) -> String {
     format!("{what}/{id}")
-}
-
-fn open_key(tenant: &str, source: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", source.as_bytes()].concat()
 }
 
 impl Incident {
@@ -339,18 +331,17 @@ impl Incident {
 }
 
 pub fn get(tx: &Tx, tenant: &str, id: &str) -> TxResult<Option<Incident>> {
-    store::tx_get_json(tx.incidents, key(tenant, id).as_bytes())
+    tx.incident(tenant, id)
 }
 
 /// Writes the incident; a resolved one frees its source for a new incident.
 pub fn put(tx: &Tx, tenant: &str, incident: &Incident) -> TxResult<()> {
-    store::tx_put_json(tx.incidents, key(tenant, &incident.id).as_bytes(), incident)?;
+    tx.put_incident(tenant, &incident.id, incident)?;
     if let Some(source) = &incident.source {
-        let key = open_key(tenant, source);
         if incident.is_open() {
-            tx.open_incidents.insert(key, incident.id.as_bytes())?;
-        } else if tx.open_incidents.get(&key)?.is_some_and(|id| id == incident.id.as_bytes()) {
-            tx.open_incidents.remove(key)?;
+            tx.set_open_incident(tenant, source, &incident.id)?;
+        } else if tx.open_incident(tenant, source)?.is_some_and(|id| id == incident.id) {
+            tx.clear_open_incident(tenant, source)?;
         }
     }
     Ok(())
@@ -366,15 +357,15 @@ pub fn record(tx: &Tx, tenant: &str, incident: &mut Incident, routing: &TenantRo
 
 /// The incident open for a source, if any.
 pub fn open_for(tx: &Tx, tenant: &str, source: &str) -> TxResult<Option<Incident>> {
-    match tx.open_incidents.get(open_key(tenant, source))? {
-        Some(id) => get(tx, tenant, &String::from_utf8_lossy(&id)),
+    match tx.open_incident(tenant, source)? {
+        Some(id) => get(tx, tenant, &id),
         None => Ok(None),
     }
 }
 
 /// Whether a source has an open incident (outside a transaction).
 pub fn is_open_for(store: &store::Store, tenant: &str, source: &str) -> store::StoreResult<bool> {
-    Ok(store.open_incidents.contains_key(open_key(tenant, source))?)
+    store.has_open_incident(tenant, source)
 }
 
 /// A page of incidents, newest first.

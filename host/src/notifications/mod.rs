@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::HoldKind;
 use crate::delivery::{self, Delivery};
-use crate::records::notification::{self, Kind, Notification};
+use crate::records::notification::{Kind, Notification};
 use crate::rules::{Invalid, invalid};
 use crate::store::{Store, StoreResult, Tx, TxResult};
 use routing::TenantRouting;
@@ -144,7 +144,7 @@ pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting
             None => direct.push((route.channel, route.audience)),
         }
     }
-    crate::store::tx_put_json(tx.notifications, &notification::key(tenant, &n.id), n)?;
+    tx.put_notification(tenant, &n.id, n)?;
     delivery::enqueue(tx, tenant, n, &direct)
 }
 
@@ -200,22 +200,16 @@ impl Notifications {
 
     /// A notification with its deliveries: payloads and every attempt; its status as of `now`.
     pub fn view(&self, tenant: &str, id: &str, now: Timestamp) -> StoreResult<Option<NotificationView>> {
-        let Some(notification) = notification::get(&self.store, tenant, id)? else { return Ok(None) };
+        let Some(notification) = self.store.notification(tenant, id)? else { return Ok(None) };
         Ok(Some(NotificationView::new(notification, delivery::of_notification(&self.store, tenant, id)?, now)))
     }
 
     /// A page of notifications, newest first, each with its deliveries in brief.
     pub fn list(&self, tenant: &str, query: &Query, now: Timestamp) -> StoreResult<Vec<NotificationView>> {
-        let prefix = notification::key(tenant, "");
-        let end = match &query.before {
-            Some(before) => notification::key(tenant, before),
-            None => [tenant.as_bytes(), b"\x01"].concat(),
-        };
         let limit = query.page_size();
         let mut page = Vec::new();
-        for entry in self.store.notifications.range(prefix..end).rev() {
-            let (_, bytes) = entry?;
-            let notification: Notification = crate::store::decode("notification", &bytes)?;
+        for notification in self.store.notifications_newest_first(tenant, query.before.as_deref()) {
+            let notification = notification?;
             if query.since.is_some_and(|since| notification.created_at < since) {
                 break;
             }

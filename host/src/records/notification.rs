@@ -8,7 +8,6 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, HoldKind, NotificationRef, RuleRef};
-use crate::store::{Store, StoreResult};
 
 /// Why a rule notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,14 +146,4 @@ impl Notification {
 /// A fresh id that sorts by creation: `ntf_` + a clock sequence + randomness, in hex.
 fn new_id(now: Timestamp) -> String {
     format!("ntf_{:016x}{:08x}", crate::clock::sequence(now), rand::random::<u32>())
-}
-
-pub fn key(tenant: &str, id: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", id.as_bytes()].concat()
-}
-
-/// A stored notification.
-pub fn get(store: &Store, tenant: &str, id: &str) -> StoreResult<Option<Notification>> {
-    let Some(bytes) = store.notifications.get(key(tenant, id))? else { return Ok(None) };
-    crate::store::decode(id, &bytes).map(Some)
 }

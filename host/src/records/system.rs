@@ -7,10 +7,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sled::transaction::TransactionalTree;
 
 use super::{Customer, Event};
-use crate::store::{self, TxResult};
 
 /// A system event type: its name, what it reports, and the properties its filters can read.
 #[derive(Debug, Serialize)]
@@ -170,28 +168,11 @@ pub fn event(
     }
 }
 
-/// Outbox keys sort in the order the events were made.
-fn outbox_key(event: &Event) -> Vec<u8> {
-    [&crate::clock::sequence(event.timestamp).to_be_bytes()[..], event.id.as_bytes()].concat()
-}
-
-fn pending(tenant: &str, event: Event, customer: Option<&Customer>) -> Pending {
-    let customer = customer.map(|c| Customer { cohorts: Default::default(), ..c.clone() });
-    Pending { tenant: tenant.to_string(), event, customer }
-}
-
-/// Puts a system event in the outbox, inside the transaction that makes the change it reports.
-/// `customer` is the customer a customer event reports on, as the change left it.
-pub fn emit(outbox: &TransactionalTree, tenant: &str, event: Event, customer: Option<&Customer>) -> TxResult<()> {
-    let key = outbox_key(&event);
-    store::tx_put_json(outbox, &key, &pending(tenant, event, customer))
-}
-
-/// Puts a system event in the outbox right after the change it reports (a change of a record
-/// kept outside the ingest transaction's trees).
-pub fn emit_now(outbox: &sled::Tree, tenant: &str, event: Event) -> store::StoreResult<()> {
-    let key = outbox_key(&event);
-    let bytes = serde_json::to_vec(&pending(tenant, event, None)).expect("events serialize");
-    outbox.insert(key, bytes)?;
-    Ok(())
+impl Pending {
+    /// A system event of the tenant waiting in the outbox. `customer` is the customer a
+    /// customer event reports on, as the change left it (without its cohort tracks).
+    pub fn new(tenant: &str, event: Event, customer: Option<&Customer>) -> Self {
+        let customer = customer.map(|c| Customer { cohorts: Default::default(), ..c.clone() });
+        Pending { tenant: tenant.to_string(), event, customer }
+    }
 }

@@ -29,6 +29,33 @@ pub fn event_time(tenant: &str, at: Timestamp, id: &str) -> Vec<u8> {
     [tenant.as_bytes(), b"\0", &ordered(at.as_microsecond()), id.as_bytes()].concat()
 }
 
+/// `tenant/id`: a tenant's record of a kind kept by id (customers, events, rules, ...).
+pub fn record(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
+}
+
+/// `tenant\0name`: a tenant's entry named `name` (an event type, an open incident's source, a
+/// notification).
+pub fn named(tenant: &str, name: &str) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", name.as_bytes()].concat()
+}
+
+/// `tenant\0notification\0channel`: one delivery.
+pub fn delivery(tenant: &str, notification: &str, channel: &str) -> Vec<u8> {
+    alert(tenant, notification, channel)
+}
+
+/// `due tenant\0notification\0channel`: a delivery's attempt waiting in the queue (the shape
+/// of a timer).
+pub fn queued(due: Timestamp, tenant: &str, notification: &str, channel: &str) -> Vec<u8> {
+    timer(due, tenant, notification, channel)
+}
+
+/// `sequence id`: a system event in the outbox, in the order they were made.
+pub fn outbox(sequence: u64, id: &str) -> Vec<u8> {
+    [&sequence.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
 /// A timer key's parts: due time, tenant, rule, scope.
 pub fn parse_timer(key: &[u8]) -> Option<(Timestamp, &str, &str, &str)> {
     let (due, rest) = key.split_at_checked(8)?;

@@ -1,23 +1,33 @@
 //! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
 //! plugin binaries and key-value entries, which are raw bytes.
 
+mod alerts;
+mod cohorts;
+mod customers;
+mod deliveries;
 mod erase;
+mod events;
 pub mod group;
+mod incidents;
 pub mod keys;
+mod notifications;
+mod queues;
 mod records;
+mod timers;
+mod tx;
 
+pub use deliveries::{DeliveryWrite, QueueEntry};
+pub use queues::Outboxed;
 pub use records::{Collection, Table};
+pub use timers::Timer;
+pub use tx::{Tx, TxResult};
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, TransactionalTree,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,39 +149,6 @@ pub struct Trees {
     pub silences: Collection,
 }
 
-/// The trees one ingest or evaluation changes together, inside a transaction.
-pub struct Tx<'a> {
-    pub events: &'a TransactionalTree,
-    pub customers: &'a TransactionalTree,
-    pub alerts: &'a TransactionalTree,
-    pub alert_counts: &'a TransactionalTree,
-    pub transitions: &'a TransactionalTree,
-    pub notifications: &'a TransactionalTree,
-    pub timers: &'a TransactionalTree,
-    pub deliveries: &'a TransactionalTree,
-    /// Written through `queue_delivery`, so the delivery worker hears of each entry.
-    delivery_queue: &'a TransactionalTree,
-    pub events_by_time: &'a TransactionalTree,
-    pub event_types: &'a TransactionalTree,
-    pub system_events: &'a TransactionalTree,
-    pub cohort_members: &'a TransactionalTree,
-    pub cohort_batches: &'a TransactionalTree,
-    pub incidents: &'a TransactionalTree,
-    pub open_incidents: &'a TransactionalTree,
-    pub batches: &'a TransactionalTree,
-    pub batch_members: &'a TransactionalTree,
-    queued: RefCell<Vec<Vec<u8>>>,
-}
-
-impl Tx<'_> {
-    /// Puts an entry in the delivery queue.
-    pub fn queue_delivery(&self, key: Vec<u8>) -> TxResult<()> {
-        self.delivery_queue.insert(key.as_slice(), &[][..])?;
-        self.queued.borrow_mut().push(key);
-        Ok(())
-    }
-}
-
 /// The most queue entries kept for the delivery worker; past this it reads the whole queue.
 const MAX_QUEUED_KEPT: usize = 100_000;
 
@@ -182,9 +159,6 @@ struct Queued {
     /// More were written than kept.
     overflowed: bool,
 }
-
-/// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
-pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 impl Store {
     /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
@@ -239,62 +213,8 @@ impl Store {
         })))
     }
 
-    /// Runs `body` as one serializable transaction over the trees in `Tx`; it is run again when
-    /// a concurrent transaction conflicts, so it must do nothing but read and write them.
-    pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
-        let trees = [
-            &self.events,
-            &self.customers,
-            &self.alerts,
-            &self.transitions,
-            &self.notifications,
-            &self.timers,
-            &self.deliveries,
-            &self.delivery_queue,
-            &self.events_by_time,
-            &self.event_types,
-            &self.system_events,
-            &self.cohort_members,
-            &self.cohort_batches,
-            &self.incidents.0,
-            &self.open_incidents,
-            &self.batches,
-            &self.batch_members,
-            &self.alert_counts,
-        ];
-        let (out, queued) = trees[..]
-            .transaction(|t| {
-                let tx = Tx {
-                    events: &t[0],
-                    customers: &t[1],
-                    alerts: &t[2],
-                    transitions: &t[3],
-                    notifications: &t[4],
-                    timers: &t[5],
-                    deliveries: &t[6],
-                    delivery_queue: &t[7],
-                    events_by_time: &t[8],
-                    event_types: &t[9],
-                    system_events: &t[10],
-                    cohort_members: &t[11],
-                    cohort_batches: &t[12],
-                    incidents: &t[13],
-                    open_incidents: &t[14],
-                    batches: &t[15],
-                    batch_members: &t[16],
-                    alert_counts: &t[17],
-                    queued: RefCell::default(),
-                };
-                let out = body(&tx)?;
-                Ok((out, tx.queued.into_inner()))
-            })
-            .map_err(StoreError::from)?;
-        self.note_queued(queued);
-        Ok(out)
-    }
-
     /// Tells the delivery worker of queue entries a committed transaction wrote.
-    pub fn note_queued(&self, keys: impl IntoIterator<Item = Vec<u8>>) {
+    fn note_queued(&self, keys: impl IntoIterator<Item = Vec<u8>>) {
         let mut queued = self.queued.lock().expect("queued lock");
         if !queued.overflowed {
             queued.keys.extend(keys);
@@ -302,13 +222,6 @@ impl Store {
                 *queued = Queued { keys: Vec::new(), overflowed: true };
             }
         }
-    }
-
-    /// The queue entries written since the last call, or none when more were written than kept
-    /// (the whole queue must be read).
-    pub fn take_queued(&self) -> Option<Vec<Vec<u8>>> {
-        let queued = std::mem::take(&mut *self.queued.lock().expect("queued lock"));
-        (!queued.overflowed).then_some(queued.keys)
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.
@@ -363,9 +276,9 @@ pub fn remove_prefix(tree: &sled::Tree, prefix: impl AsRef<[u8]>) -> StoreResult
 }
 
 /// The error for a stored value that is not the `what` it should be.
-pub fn corrupt(key: &[u8], what: &str) -> StoreError {
+pub fn corrupt(key: impl AsRef<[u8]>, what: &str) -> StoreError {
     let source = serde_json::Error::io(std::io::Error::other(format!("not {what}")));
-    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), source }
+    StoreError::Corrupt { key: String::from_utf8_lossy(key.as_ref()).into_owned(), source }
 }
 
 /// A stored JSON record; `key` names it in the error.

@@ -1,0 +1,136 @@
+//! Deliveries and their queue outside transactions: what the delivery worker reads and writes.
+//! (A notification's deliveries are first written with it, through `Tx`.)
+
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::{Store, StoreError, StoreResult, decode, keys};
+use crate::records::Event;
+use crate::records::system::Pending;
+
+/// An attempt waiting in the delivery queue: the delivery of `notification` to `channel`, due
+/// at `due`. Entries sort by due time, then by delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueEntry {
+    pub due: Timestamp,
+    pub tenant: String,
+    pub notification: String,
+    pub channel: String,
+}
+
+impl QueueEntry {
+    /// The place in the queue before every entry due at or after `at`.
+    pub fn first_at(at: Timestamp) -> Self {
+        QueueEntry { due: at, tenant: String::new(), notification: String::new(), channel: String::new() }
+    }
+
+    fn key(&self) -> Vec<u8> {
+        keys::queued(self.due, &self.tenant, &self.notification, &self.channel)
+    }
+
+    fn parse(key: &[u8]) -> Option<Self> {
+        let (due, tenant, notification, channel) = keys::parse_timer(key)?;
+        Some(QueueEntry { due, tenant: tenant.into(), notification: notification.into(), channel: channel.into() })
+    }
+}
+
+/// A delivery as an attempt (or a resend) left it: written with its queue entry moved and the
+/// system event the attempt calls for, if any.
+pub struct DeliveryWrite {
+    pub tenant: String,
+    pub notification: String,
+    pub channel: String,
+    /// The delivery's JSON.
+    pub json: Vec<u8>,
+    /// The queue entry the attempt was made for, which leaves the queue.
+    pub dequeue: Option<Timestamp>,
+    /// When its next attempt is due, if it has one.
+    pub enqueue: Option<Timestamp>,
+    /// A system event reporting it (a `delivery.failed`).
+    pub report: Option<Event>,
+}
+
+impl DeliveryWrite {
+    fn entry(&self, due: Timestamp) -> QueueEntry {
+        QueueEntry {
+            due,
+            tenant: self.tenant.clone(),
+            notification: self.notification.clone(),
+            channel: self.channel.clone(),
+        }
+    }
+}
+
+impl Store {
+    /// The delivery of a notification to a channel.
+    pub fn delivery<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        notification: &str,
+        channel: &str,
+    ) -> StoreResult<Option<T>> {
+        let key = keys::delivery(tenant, notification, channel);
+        self.deliveries.get(&key)?.map(|bytes| decode("delivery", &bytes)).transpose()
+    }
+
+    /// A notification's deliveries, in channel order.
+    pub fn deliveries_of<T: DeserializeOwned>(&self, tenant: &str, notification: &str) -> StoreResult<Vec<T>> {
+        self.deliveries
+            .scan_prefix(keys::rule_prefix(tenant, notification))
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                decode(&String::from_utf8_lossy(&key), &bytes)
+            })
+            .collect()
+    }
+
+    /// Writes deliveries an attempt or a resend changed, in one transaction.
+    pub fn save_deliveries(&self, writes: &[DeliveryWrite]) -> StoreResult<()> {
+        (&self.deliveries, &self.delivery_queue, &self.system_events)
+            .transaction(|(deliveries, queue, outbox)| {
+                for w in writes {
+                    deliveries.insert(keys::delivery(&w.tenant, &w.notification, &w.channel), w.json.as_slice())?;
+                    if let Some(event) = &w.report {
+                        let bytes = serde_json::to_vec(&Pending::new(&w.tenant, event.clone(), None))
+                            .expect("events serialize");
+                        outbox.insert(super::queues::outbox_key(event), bytes)?;
+                    }
+                    if let Some(due) = w.dequeue {
+                        queue.remove(w.entry(due).key())?;
+                    }
+                    if let Some(next) = w.enqueue {
+                        queue.insert(w.entry(next).key(), &[][..])?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(StoreError::from)?;
+        self.note_queued(writes.iter().filter_map(|w| w.enqueue.map(|next| w.entry(next).key())));
+        Ok(())
+    }
+
+    /// The queue's entries from `from` on (all of them without), in order. Entries that cannot
+    /// be read are skipped.
+    pub fn queue_from(&self, from: Option<&QueueEntry>) -> impl Iterator<Item = StoreResult<QueueEntry>> + use<> {
+        let start = from.map(QueueEntry::key).unwrap_or_default();
+        self.delivery_queue.range(start..).keys().filter_map(|key| match key {
+            Ok(key) => QueueEntry::parse(&key).map(Ok),
+            Err(e) => Some(Err(e.into())),
+        })
+    }
+
+    /// Removes an entry from the queue (its delivery moved on, or is gone).
+    pub fn dequeue(&self, entry: &QueueEntry) -> StoreResult<()> {
+        self.delivery_queue.remove(entry.key())?;
+        Ok(())
+    }
+
+    /// The queue entries written since the last call, or none when more were written than kept
+    /// (the whole queue must be read).
+    pub fn take_queued(&self) -> Option<Vec<QueueEntry>> {
+        let queued = std::mem::take(&mut *self.queued.lock().expect("queued lock"));
+        (!queued.overflowed).then(|| queued.keys.iter().filter_map(|key| QueueEntry::parse(key)).collect())
+    }
+}

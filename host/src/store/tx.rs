@@ -1,0 +1,321 @@
+//! The transaction an ingest round, an evaluation or a change of customers, incidents or
+//! deliveries runs in: typed reads and writes of the records they change together, with their
+//! keys built here. A crash keeps all of a transaction or none of it.
+
+use std::cell::RefCell;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, ConflictableTransactionResult, TransactionalTree};
+
+use super::queues::{Outboxed, outbox_key};
+use super::{Store, StoreError, StoreResult, Timer, decode, keys};
+use crate::records::system::Pending;
+use crate::records::{Customer, Event};
+
+/// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
+pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// The trees one transaction may change.
+pub struct Tx<'a> {
+    events: &'a TransactionalTree,
+    customers: &'a TransactionalTree,
+    alerts: &'a TransactionalTree,
+    alert_counts: &'a TransactionalTree,
+    transitions: &'a TransactionalTree,
+    notifications: &'a TransactionalTree,
+    timers: &'a TransactionalTree,
+    deliveries: &'a TransactionalTree,
+    delivery_queue: &'a TransactionalTree,
+    events_by_time: &'a TransactionalTree,
+    event_types: &'a TransactionalTree,
+    system_events: &'a TransactionalTree,
+    cohort_members: &'a TransactionalTree,
+    cohort_batches: &'a TransactionalTree,
+    incidents: &'a TransactionalTree,
+    open_incidents: &'a TransactionalTree,
+    batches: &'a TransactionalTree,
+    batch_members: &'a TransactionalTree,
+    /// The queue entries written, for the delivery worker once the transaction commits.
+    queued: RefCell<Vec<Vec<u8>>>,
+}
+
+fn get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(bytes) => {
+            decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(ConflictableTransactionError::Abort)
+        }
+        None => Ok(None),
+    }
+}
+
+fn put<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
+    tree.insert(key, serde_json::to_vec(value).expect("records serialize to JSON"))?;
+    Ok(())
+}
+
+impl Store {
+    /// Runs `body` as one serializable transaction; it is run again when a concurrent
+    /// transaction conflicts, so it must do nothing but read and write through its `Tx`.
+    pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
+        let trees = [
+            &self.events,
+            &self.customers,
+            &self.alerts,
+            &self.transitions,
+            &self.notifications,
+            &self.timers,
+            &self.deliveries,
+            &self.delivery_queue,
+            &self.events_by_time,
+            &self.event_types,
+            &self.system_events,
+            &self.cohort_members,
+            &self.cohort_batches,
+            &self.incidents.0,
+            &self.open_incidents,
+            &self.batches,
+            &self.batch_members,
+            &self.alert_counts,
+        ];
+        let (out, queued) = trees[..]
+            .transaction(|t| {
+                let tx = Tx {
+                    events: &t[0],
+                    customers: &t[1],
+                    alerts: &t[2],
+                    transitions: &t[3],
+                    notifications: &t[4],
+                    timers: &t[5],
+                    deliveries: &t[6],
+                    delivery_queue: &t[7],
+                    events_by_time: &t[8],
+                    event_types: &t[9],
+                    system_events: &t[10],
+                    cohort_members: &t[11],
+                    cohort_batches: &t[12],
+                    incidents: &t[13],
+                    open_incidents: &t[14],
+                    batches: &t[15],
+                    batch_members: &t[16],
+                    alert_counts: &t[17],
+                    queued: RefCell::default(),
+                };
+                let out = body(&tx)?;
+                Ok((out, tx.queued.into_inner()))
+            })
+            .map_err(StoreError::from)?;
+        self.note_queued(queued);
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    /// Whether the tenant has an event with this id (the idempotency check).
+    pub fn has_event(&self, tenant: &str, id: &str) -> TxResult<bool> {
+        Ok(self.events.get(keys::record(tenant, id))?.is_some())
+    }
+
+    /// Keeps an event (as its JSON) with its place in time and the ingest batch it came in.
+    pub fn put_event(&self, tenant: &str, id: &str, at: Timestamp, json: &[u8], batch: [u8; 8]) -> TxResult<()> {
+        self.events.insert(keys::record(tenant, id).as_bytes(), json)?;
+        self.events_by_time.insert(keys::event_time(tenant, at, id), &batch[..])?;
+        Ok(())
+    }
+
+    /// What the tenant's events of a type have looked like so far.
+    pub fn event_type<T: DeserializeOwned>(&self, tenant: &str, name: &str) -> TxResult<Option<T>> {
+        get(self.event_types, &keys::named(tenant, name))
+    }
+
+    pub fn put_event_type<T: Serialize>(&self, tenant: &str, name: &str, stats: &T) -> TxResult<()> {
+        put(self.event_types, &keys::named(tenant, name), stats)
+    }
+
+    pub fn customer<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> TxResult<Option<T>> {
+        get(self.customers, keys::record(tenant, id).as_bytes())
+    }
+
+    pub fn put_customer<T: Serialize>(&self, tenant: &str, id: &str, customer: &T) -> TxResult<()> {
+        put(self.customers, keys::record(tenant, id).as_bytes(), customer)
+    }
+
+    pub fn delete_customer(&self, tenant: &str, id: &str) -> TxResult<()> {
+        self.customers.remove(keys::record(tenant, id).as_bytes())?;
+        Ok(())
+    }
+
+    /// An alert as stored (its record and series, encoded by their owner).
+    pub fn alert(&self, tenant: &str, rule: &str, scope: &str) -> TxResult<Option<Vec<u8>>> {
+        Ok(self.alerts.get(keys::alert(tenant, rule, scope))?.map(|bytes| bytes.to_vec()))
+    }
+
+    pub fn put_alert(&self, tenant: &str, rule: &str, scope: &str, bytes: Vec<u8>) -> TxResult<()> {
+        self.alerts.insert(keys::alert(tenant, rule, scope), bytes)?;
+        Ok(())
+    }
+
+    /// Removes an alert; answers what it was.
+    pub fn delete_alert(&self, tenant: &str, rule: &str, scope: &str) -> TxResult<Option<Vec<u8>>> {
+        Ok(self.alerts.remove(keys::alert(tenant, rule, scope))?.map(|bytes| bytes.to_vec()))
+    }
+
+    /// How many of a rule's alerts stand where.
+    pub fn alert_counts<T: DeserializeOwned>(&self, tenant: &str, rule: &str) -> TxResult<Option<T>> {
+        get(self.alert_counts, &keys::rule_prefix(tenant, rule))
+    }
+
+    pub fn put_alert_counts<T: Serialize>(&self, tenant: &str, rule: &str, counts: &T) -> TxResult<()> {
+        put(self.alert_counts, &keys::rule_prefix(tenant, rule), counts)
+    }
+
+    /// Adds an entry to a rule's history, at `at` (`sequence` orders entries of one moment).
+    pub fn put_transition<T: Serialize>(
+        &self,
+        tenant: &str,
+        rule: &str,
+        at: Timestamp,
+        sequence: u64,
+        transition: &T,
+    ) -> TxResult<()> {
+        put(self.transitions, &keys::transition(tenant, rule, at, sequence), transition)
+    }
+
+    /// Sets a timer: the scheduler runs it at `due`. `tag` is what the scheduler is told with
+    /// it (a rule's version, for its windows' moves).
+    pub fn set_timer(&self, due: Timestamp, tenant: &str, rule: &str, scope: &str, tag: &str) -> TxResult<()> {
+        self.timers.insert(keys::timer(due, tenant, rule, scope), tag.as_bytes())?;
+        Ok(())
+    }
+
+    /// Removes a timer, if it is set.
+    pub fn clear_timer(&self, due: Timestamp, tenant: &str, rule: &str, scope: &str) -> TxResult<()> {
+        self.timers.remove(keys::timer(due, tenant, rule, scope))?;
+        Ok(())
+    }
+
+    /// Removes a timer the scheduler is running.
+    pub fn remove_timer(&self, timer: &Timer) -> TxResult<()> {
+        self.clear_timer(timer.due, &timer.tenant, &timer.rule, &timer.scope)
+    }
+
+    pub fn put_notification<T: Serialize>(&self, tenant: &str, id: &str, notification: &T) -> TxResult<()> {
+        put(self.notifications, &keys::named(tenant, id), notification)
+    }
+
+    /// The delivery of a notification to a channel.
+    pub fn delivery<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        notification: &str,
+        channel: &str,
+    ) -> TxResult<Option<T>> {
+        get(self.deliveries, &keys::delivery(tenant, notification, channel))
+    }
+
+    pub fn put_delivery<T: Serialize>(
+        &self,
+        tenant: &str,
+        notification: &str,
+        channel: &str,
+        delivery: &T,
+    ) -> TxResult<()> {
+        put(self.deliveries, &keys::delivery(tenant, notification, channel), delivery)
+    }
+
+    /// Queues an attempt of a delivery at `due`.
+    pub fn queue_delivery(&self, due: Timestamp, tenant: &str, notification: &str, channel: &str) -> TxResult<()> {
+        let key = keys::queued(due, tenant, notification, channel);
+        self.delivery_queue.insert(key.as_slice(), &[][..])?;
+        self.queued.borrow_mut().push(key);
+        Ok(())
+    }
+
+    /// Puts a system event in the outbox, inside the transaction that makes the change it
+    /// reports. `customer` is the customer a customer event reports on, as the change left it.
+    pub fn emit(&self, tenant: &str, event: Event, customer: Option<&Customer>) -> TxResult<()> {
+        put(self.system_events, &outbox_key(&event), &Pending::new(tenant, event, customer))
+    }
+
+    /// Takes a system event from the outbox; `false` when another pass took it.
+    pub fn take_system_event(&self, outboxed: &Outboxed) -> TxResult<bool> {
+        Ok(self.system_events.remove(outboxed.key.as_slice())?.is_some())
+    }
+
+    /// Records that a customer entered a cohort at `since`.
+    pub fn add_cohort_member(&self, tenant: &str, cohort: &str, customer: &str, since: Timestamp) -> TxResult<()> {
+        put(self.cohort_members, &keys::alert(tenant, cohort, customer), &since)
+    }
+
+    pub fn remove_cohort_member(&self, tenant: &str, cohort: &str, customer: &str) -> TxResult<()> {
+        self.cohort_members.remove(keys::alert(tenant, cohort, customer))?;
+        Ok(())
+    }
+
+    /// A customer's entry or exit waiting for a cohort rule's next batch.
+    pub fn cohort_change<T: DeserializeOwned>(&self, tenant: &str, rule: &str, customer: &str) -> TxResult<Option<T>> {
+        get(self.cohort_batches, &keys::alert(tenant, rule, customer))
+    }
+
+    pub fn put_cohort_change<T: Serialize>(
+        &self,
+        tenant: &str,
+        rule: &str,
+        customer: &str,
+        change: &T,
+    ) -> TxResult<()> {
+        put(self.cohort_batches, &keys::alert(tenant, rule, customer), change)
+    }
+
+    /// Takes a waiting change out of the batch; answers it.
+    pub fn take_cohort_change<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        rule: &str,
+        customer: &str,
+    ) -> TxResult<Option<T>> {
+        let change = self.cohort_change(tenant, rule, customer)?;
+        self.cohort_batches.remove(keys::alert(tenant, rule, customer))?;
+        Ok(change)
+    }
+
+    pub fn incident<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> TxResult<Option<T>> {
+        get(self.incidents, keys::record(tenant, id).as_bytes())
+    }
+
+    pub fn put_incident<T: Serialize>(&self, tenant: &str, id: &str, incident: &T) -> TxResult<()> {
+        put(self.incidents, keys::record(tenant, id).as_bytes(), incident)
+    }
+
+    /// The id of the open incident a source (an alert, a channel, a plugin) raised.
+    pub fn open_incident(&self, tenant: &str, source: &str) -> TxResult<Option<String>> {
+        Ok(self.open_incidents.get(keys::named(tenant, source))?.map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    pub fn set_open_incident(&self, tenant: &str, source: &str, id: &str) -> TxResult<()> {
+        self.open_incidents.insert(keys::named(tenant, source), id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn clear_open_incident(&self, tenant: &str, source: &str) -> TxResult<()> {
+        self.open_incidents.remove(keys::named(tenant, source))?;
+        Ok(())
+    }
+
+    /// The batch a channel is collecting under `key` (a digest, quiet hours' end, a group).
+    pub fn open_batch<T: DeserializeOwned>(&self, tenant: &str, channel: &str, key: &str) -> TxResult<Option<T>> {
+        get(self.batches, &keys::alert(tenant, channel, key))
+    }
+
+    pub fn put_open_batch<T: Serialize>(&self, tenant: &str, channel: &str, key: &str, batch: &T) -> TxResult<()> {
+        put(self.batches, &keys::alert(tenant, channel, key), batch)
+    }
+
+    /// Records that a batch collected a notification.
+    pub fn add_batch_member(&self, tenant: &str, batch: &str, member: &str) -> TxResult<()> {
+        self.batch_members.insert(keys::alert(tenant, batch, member), &[][..])?;
+        Ok(())
+    }
+}
