@@ -19,7 +19,7 @@ use klaxon::clock::{SharedClock, SystemClock};
 use klaxon::metrics::Metrics;
 use klaxon::plugins::build::{BuildOptions, build};
 use klaxon::plugins::io::Evaluation;
-use klaxon::plugins::{CallEnv, CompileCache, Engine, KvScope, PluginKind, Plugins, Tier};
+use klaxon::plugins::{CallEnv, CompileCache, Engine, PluginKind, Plugins, Tier};
 use klaxon::store::Store;
 use klaxon::tenants::PluginLimits;
 use klaxon::tenants::{Role, Tenant, TenantKey};
@@ -142,14 +142,12 @@ fn build_c(root: &Path) -> PathBuf {
 /// is ever warm), then in the warm instance of one scope key.
 fn evaluation(tier: Tier, wasm: &[u8], input: &Evaluation, calls: usize) -> [Figures; 2] {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
-    let engine =
-        Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30), 1 << 30).unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let engine = Engine::new(CompileCache::open(store.compiled_functions(), 1 << 30), 1 << 30).unwrap();
     let prepared = engine.compile(tier, PluginKind::Condition, wasm).unwrap().prepared;
-    let tree = db.open_tree("kv").unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let call = |scope: &str, warm: bool| {
-        let env = CallEnv { limits: LIMITS, kv: KvScope::new(tree.clone(), "ten", "p", scope), clock: clock.clone() };
+        let env = CallEnv { limits: LIMITS, kv: store.plugin_kv("ten", "p", scope), clock: clock.clone() };
         let report = engine.evaluate(&prepared, env, input);
         assert!(report.result.unwrap().fire);
         assert_eq!(report.warm, warm);
@@ -297,7 +295,7 @@ async fn optimized(plugins: &Plugins, count: usize) {
 
 async fn open(dir: &Path) -> (Arc<Plugins>, Store) {
     let store = Store::open(dir, 64 << 20).unwrap();
-    let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions.clone(), 1 << 30), 1 << 30).unwrap());
+    let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions(), 1 << 30), 1 << 30).unwrap());
     let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
     (plugins, store)
 }

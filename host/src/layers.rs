@@ -91,6 +91,30 @@ fn no_module_imports_one_above_it() {
     assert!(upward.is_empty(), "imports of a higher layer:\n{}", upward.join("\n"));
 }
 
+/// Durable state has one door: outside `store/`, no code names the embedded database (its trees,
+/// keys and transactions stay behind the store's typed operations).
+#[test]
+fn only_the_store_names_the_database() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut naming = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&root).unwrap();
+        if module_of(relative) == "store" || module_of(relative) == "layers" {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in source.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && code.contains("sled") {
+                naming.push(format!("{}:{}: {}", relative.display(), n + 1, code));
+            }
+        }
+    }
+    assert!(naming.is_empty(), "the database named outside store/:\n{}", naming.join("\n"));
+}
+
 #[test]
 fn every_module_has_a_layer() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::records::Owned;
 use crate::rules::{Invalid, invalid};
-use crate::store::{Collection, Owned, StoreResult};
+use crate::store::{Collection, StoreResult};
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_GROUPS: usize = 50;

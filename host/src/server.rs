@@ -60,7 +60,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     let metrics = Arc::new(Metrics::default());
-    let compile_cache = CompileCache::open(store.compiled_functions.clone(), config.compile_cache_bytes);
+    let compile_cache = CompileCache::open(store.compiled_functions(), config.compile_cache_bytes);
     let engine = Arc::new(
         Engine::new(compile_cache, config.warm_instance_bytes).map_err(|e| ServeError::Engine(format!("{e:#}")))?,
     );

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use klaxon::clock::SystemClock;
 use klaxon::plugins::io::Evaluation;
-use klaxon::plugins::{CallEnv, CompileCache, Engine, KvScope, PluginError, PluginKind, Tier};
+use klaxon::plugins::{CallEnv, CompileCache, Engine, PluginError, PluginKind, Tier};
+use klaxon::store::Store;
 use klaxon::tenants::PluginLimits;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -111,8 +112,8 @@ type Expected = fn(&PluginError) -> bool;
 #[test]
 fn each_limit_holds_at_both_compiler_tiers() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
-    let engine = Engine::new(CompileCache::open(db.open_tree("compiled_functions").unwrap(), 1 << 30), 0).unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let engine = Engine::new(CompileCache::open(store.compiled_functions(), 1 << 30), 0).unwrap();
     let limits = PluginLimits {
         fuel: 50_000_000,
         time_ms: 5_000,
@@ -134,7 +135,7 @@ fn each_limit_holds_at_both_compiler_tiers() {
         assert_eq!(prepared.tier(), tier);
         let call = |config: &Value, limits: PluginLimits| {
             let input: Evaluation = serde_json::from_value(behaviour(config.clone())).unwrap();
-            let kv = KvScope::new(db.open_tree("kv").unwrap(), "mallory", "hostile", "*");
+            let kv = store.plugin_kv("mallory", "hostile", "*");
             engine.evaluate(&prepared, CallEnv { limits, kv, clock: Arc::new(SystemClock) }, &input)
         };
         for (config, limits, expected) in &cases {

@@ -1,6 +1,6 @@
 //! The rules engine: aggregates kept per time bucket as events arrive, alert state per (rule,
 //! scope key), and the scheduler that drives what time alone changes. Everything an event
-//! changes is written in the same sled transaction as the event itself, so a crash never
+//! changes is written in the same store transaction as the event itself, so a crash never
 //! leaves an event counted twice or not at all.
 
 pub mod counts;

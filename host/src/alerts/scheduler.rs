@@ -1,4 +1,4 @@
-//! The scheduler: timers kept in sled say when to look at an alert again (an inactivity
+//! The scheduler: timers kept in the store say when to look at an alert again (an inactivity
 //! deadline, an offset moment, a reminder, a plugin evaluation) or at all of a rule's alerts
 //! (its windows moved). Timers that fell due while the server was down run at start.
 

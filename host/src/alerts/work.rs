@@ -15,7 +15,6 @@ use crate::records::notification::Notification;
 use crate::series::aggregate::{Agg, Series};
 use crate::series::window::Period;
 use crate::store::{self, Tx, TxResult};
-use sled::transaction::ConflictableTransactionError;
 
 /// One alert as the transaction sees it: its record (none yet for a new alert) and its series.
 struct Entry {
@@ -63,9 +62,8 @@ impl<'a> Work<'a> {
         if !self.alerts.contains_key(&key) {
             let (record, series) = match self.tx.alert(self.tenant, rule, scope)? {
                 Some(bytes) => {
-                    let (record, series) = stored::decode(&bytes).ok_or_else(|| {
-                        ConflictableTransactionError::Abort(store::corrupt(format!("{rule}/{scope}"), "an alert"))
-                    })?;
+                    let (record, series) = stored::decode(&bytes)
+                        .ok_or_else(|| store::abort(store::corrupt(format!("{rule}/{scope}"), "an alert")))?;
                     (Some(record), series)
                 }
                 None => (None, Series::default()),

@@ -151,7 +151,7 @@ pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-/// Runs blocking work (sled transactions, plugin-free evaluation) off the async threads.
+/// Runs blocking work (store transactions, plugin-free evaluation) off the async threads.
 pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }

@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Collection, Owned};
+use crate::records::Owned;
+use crate::store::Collection;
 use crate::tenants::TenantKey;
 use crate::tenants::keys::new_id;
 

@@ -8,12 +8,14 @@ use bytes::Bytes;
 use super::AppState;
 use super::extract::{Caller, parse_json};
 use crate::error::{ApiError, ApiResult};
-use crate::notifications::status_page::{self, StatusPage, StatusPageSpec};
+use crate::notifications::status_page::{StatusPage, StatusPageSpec};
 use crate::tenants::Access;
 
 pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<StatusPage>> {
     let key = caller.tenant(Access::Read)?;
-    status_page::get(&state.store.status_pages, &key.tenant_id)?
+    state
+        .store
+        .status_page::<StatusPage>(&key.tenant_id)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("status page (none was set up; PUT one)"))
 }
@@ -24,7 +26,7 @@ pub async fn put(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
     let spec: StatusPageSpec = parse_json(&body)?;
     spec.check()?;
     let page = StatusPage { spec, updated_at: state.clock.now() };
-    if let Err(slug) = status_page::put(&state.store.status_pages, &key.tenant_id, &page)? {
+    if let Err(slug) = state.store.put_status_page(&key.tenant_id, &page.spec.slug, &page)? {
         return Err(ApiError::field("slug", format!("`{slug}` is taken by another status page")));
     }
     state.store.flush().await?;

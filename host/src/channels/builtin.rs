@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::render::Summary;
+use super::summary::Summary;
 use crate::context::Severity;
 use crate::records::notification::Notification;
 

@@ -8,6 +8,7 @@ pub mod noise;
 pub mod render;
 pub mod signing;
 pub mod sms;
+pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -15,7 +15,7 @@ use crate::api::{AppState, blocking};
 use crate::context::IncidentStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::incidents;
-use crate::notifications::status_page::{self, Condition, FEED_ENTRIES, PublicIncident, Status};
+use crate::notifications::status_page::{self, Condition, FEED_ENTRIES, PublicIncident, Status, StatusPage};
 
 /// Visitors may keep a page this long.
 const MAX_AGE: &str = "public, max-age=30";
@@ -48,7 +48,7 @@ async fn load(state: &AppState, slug: &str) -> ApiResult<(String, Status)> {
     let (store, slug, now) = (state.store.clone(), slug.to_string(), state.clock.now());
     blocking(move || {
         let not_found = || ApiError::not_found(format_args!("status page `{slug}`"));
-        let (tenant, page) = status_page::by_slug(&store.status_pages, &slug)?.ok_or_else(not_found)?;
+        let (tenant, page) = store.status_page_by_slug::<StatusPage>(&slug)?.ok_or_else(not_found)?;
         if !page.spec.enabled {
             return Err(not_found());
         }

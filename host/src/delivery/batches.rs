@@ -6,28 +6,12 @@
 //! one) and lists its members.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 use crate::channels::noise::Hold;
 use crate::context::{HoldKind, RuleRef};
 use crate::recipients::Audience;
-use crate::records::notification::{Batch, Held, Kind, Notification};
-use crate::store::{self, Store, StoreError, StoreResult, Tx, TxResult};
-
-/// A batch still collecting: its notification and when it goes out.
-#[derive(Debug, Serialize, Deserialize)]
-struct OpenBatch {
-    notification: String,
-    until: Timestamp,
-}
-
-fn batch_key(tenant: &str, channel: &str, key: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", channel.as_bytes(), b"\0", key.as_bytes()].concat()
-}
-
-fn members_prefix(tenant: &str, batch: &str) -> Vec<u8> {
-    [tenant.as_bytes(), b"\0", batch.as_bytes(), b"\0"].concat()
-}
+use crate::records::notification::{Batch, Held, Kind, Notification, OpenBatch};
+use crate::store::{Store, StoreResult, Tx, TxResult};
 
 /// Holds `n` for `channel`: it joins the channel's open batch for `hold`, or opens one. Answers
 /// what `n` records of it.
@@ -40,7 +24,7 @@ pub fn hold(
     audience: &Audience,
     now: Timestamp,
 ) -> TxResult<Held> {
-    let open: Option<OpenBatch> = tx.open_batch(tenant, channel, &hold.key)?;
+    let open = tx.open_batch(tenant, channel, &hold.key)?;
     let (batch, until) = match open.filter(|b| now < b.until) {
         Some(open) => {
             if !audience.is_empty() {
@@ -87,22 +71,5 @@ fn opened(tenant: &str, channel: &str, hold: &Hold, first: &Notification, now: T
 /// its members' ids, oldest first. Closing twice (a retry, a resend) answers the same members.
 pub fn close(store: &Store, tenant: &str, n: &Notification) -> StoreResult<Vec<String>> {
     let Some(batch) = &n.batch else { return Ok(Vec::new()) };
-    let key = batch_key(tenant, &batch.channel, &batch.key);
-    store
-        .batches
-        .transaction(|batches| {
-            let open: Option<OpenBatch> = store::tx_get_json(batches, &key)?;
-            if open.is_some_and(|open| open.notification == n.id) {
-                batches.remove(key.as_slice())?;
-            }
-            Ok(())
-        })
-        .map_err(StoreError::from)?;
-    let prefix = members_prefix(tenant, &n.id);
-    store
-        .batch_members
-        .scan_prefix(&prefix)
-        .keys()
-        .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
-        .collect()
+    store.close_batch(tenant, &batch.channel, &batch.key, &n.id)
 }

@@ -1,4 +1,4 @@
-//! Delivery: every (notification, channel) pair is a `Delivery` kept in sled, written in the
+//! Delivery: every (notification, channel) pair is a `Delivery` kept in the store, written in the
 //! same transaction as its notification, with an entry in a time-ordered queue. The worker
 //! (`worker`) takes due entries, renders the payload once, sends it (`send`), records the
 //! attempt and either finishes the delivery or queues its retry. A crash at any moment loses

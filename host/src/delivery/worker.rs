@@ -17,6 +17,7 @@ use super::send::{Senders, Sent};
 use super::settings::{DeliveryConfig, SmtpConfig};
 use super::{Attempt, Delivery, Status, Verdict, batches, schedule, write};
 use crate::channels::render::{self, Payload};
+use crate::channels::summary::Summary;
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
 use crate::context::{DigestItem, DigestRef};
@@ -534,7 +535,7 @@ impl Deliverer {
         for id in ids.iter().take(LISTED) {
             if let Some(member) = self.store.notification(tenant, id)? {
                 items.push(DigestItem {
-                    headline: render::Summary::of(&member).headline,
+                    headline: Summary::of(&member).headline,
                     id: member.id,
                     severity: member.context.rule.severity,
                     rule_id: member.rule_id,

@@ -1,4 +1,4 @@
-//! Notifications: what a rule produced for its channels, kept in sled (with a delivery per
+//! Notifications: what a rule produced for its channels, kept in the store (with a delivery per
 //! channel, see `delivery`) before anything is sent. A notification's status is its
 //! deliveries' status, unless a silence kept it from them or its channels held it for a
 //! digest or a group.

@@ -161,7 +161,7 @@ mod tests {
     use crate::context::Severity;
     use crate::notifications::silences::SilenceSpec;
     use crate::notifications::subscriptions::SubscriptionSpec;
-    use crate::store::Owned;
+    use crate::records::Owned;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Notification;
+use crate::records::Owned;
 use crate::rules::condition::{Filter, Op, check_comparison};
 use crate::rules::{Invalid, invalid};
-use crate::store::Owned;
 
 const MAX_MATCHERS: usize = 20;
 const MAX_COMMENT_BYTES: usize = 1000;
@@ -47,7 +47,7 @@ pub enum State {
 #[derive(Debug, Serialize)]
 pub struct SilenceView<'a> {
     #[serde(flatten)]
-    pub silence: crate::store::OwnedView<'a, SilenceSpec>,
+    pub silence: crate::records::OwnedView<'a, SilenceSpec>,
     pub state: State,
 }
 

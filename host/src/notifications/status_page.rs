@@ -9,12 +9,10 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::incidents::Incident;
 use crate::context::{IncidentKind, IncidentStatus, Severity};
 use crate::rules::{Invalid, invalid};
-use crate::store::{self, StoreError, StoreResult};
 
 const MAX_TITLE_BYTES: usize = 200;
 const MAX_COMPONENTS: usize = 50;
@@ -99,46 +97,6 @@ impl StatusPageSpec {
         }
         Ok(())
     }
-}
-
-fn page_key(tenant: &str) -> String {
-    format!("tenant/{tenant}")
-}
-
-fn slug_key(slug: &str) -> String {
-    format!("slug/{slug}")
-}
-
-/// The tenant's page, if it has one.
-pub fn get(tree: &sled::Tree, tenant: &str) -> StoreResult<Option<StatusPage>> {
-    store::get_json(tree, &page_key(tenant))
-}
-
-/// The tenant owning a slug and its page, enabled or not.
-pub fn by_slug(tree: &sled::Tree, slug: &str) -> StoreResult<Option<(String, StatusPage)>> {
-    let Some(tenant) = tree.get(slug_key(slug))? else { return Ok(None) };
-    let tenant = String::from_utf8_lossy(&tenant).into_owned();
-    Ok(get(tree, &tenant)?.map(|page| (tenant, page)))
-}
-
-/// Writes the tenant's page, taking its slug (and freeing the one it had) in one transaction;
-/// answers `Err(slug)` when another tenant's page has the slug.
-pub fn put(tree: &sled::Tree, tenant: &str, page: &StatusPage) -> StoreResult<Result<(), String>> {
-    let slug = &page.spec.slug;
-    let done = [tree].transaction(|t| {
-        let t = &t[0];
-        if t.get(slug_key(slug))?.is_some_and(|owner| owner != tenant.as_bytes()) {
-            return Ok(Err(slug.clone()));
-        }
-        let previous: Option<StatusPage> = store::tx_get_json(t, page_key(tenant).as_bytes())?;
-        if let Some(previous) = previous.filter(|p| p.spec.slug != *slug) {
-            t.remove(slug_key(&previous.spec.slug).as_bytes())?;
-        }
-        t.insert(slug_key(slug).as_bytes(), tenant.as_bytes())?;
-        store::tx_put_json(t, page_key(tenant).as_bytes(), page)?;
-        Ok(Ok(()))
-    });
-    done.map_err(StoreError::from)
 }
 
 /// A component's (or the whole page's) condition, least to most severe.

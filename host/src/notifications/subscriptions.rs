@@ -10,8 +10,8 @@ use crate::channels::noise::{DigestSchedule, Noise, QuietHours};
 use crate::context::Severity;
 use crate::duration::Duration;
 use crate::recipients::{Audience, check_group};
+use crate::records::Owned;
 use crate::rules::{Invalid, invalid};
-use crate::store::Owned;
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_CATEGORIES: usize = 50;

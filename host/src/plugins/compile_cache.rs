@@ -1,10 +1,12 @@
-//! Cranelift's incremental cache, kept in sled within a byte budget. An entry is keyed by a hash
+//! Cranelift's incremental cache, kept in the store within a byte budget. An entry is keyed by a hash
 //! of a function's code and the compiler's settings, so a stale entry is never found; its value
 //! is stamped with when it was last used, and past the budget the least recently used go first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::store::Blobs;
 
 /// The bytes of the last-used stamp (Unix seconds, big-endian) before each compiled function.
 const STAMP: usize = 8;
@@ -13,7 +15,7 @@ const RESTAMP_SECS: u64 = 3600;
 
 #[derive(Debug)]
 pub struct CompileCache {
-    tree: sled::Tree,
+    tree: Blobs,
     budget: u64,
     /// What the entries take (keys and values), as last counted and added to since.
     bytes: AtomicU64,
@@ -23,7 +25,7 @@ pub struct CompileCache {
 impl CompileCache {
     /// The cache kept in `tree` within `budget` bytes. It is pruned to fit in the background
     /// (reading every entry of a full cache takes a while), and whenever an upload fills it.
-    pub fn open(tree: sled::Tree, budget: u64) -> Arc<CompileCache> {
+    pub fn open(tree: Blobs, budget: u64) -> Arc<CompileCache> {
         let cache = Arc::new(CompileCache { tree, budget, bytes: AtomicU64::new(0), pruning: AtomicBool::new(true) });
         let pruner = cache.clone();
         std::thread::spawn(move || {
@@ -63,10 +65,9 @@ impl CompileCache {
     /// Removes the least recently used entries until the rest fit in `target` bytes; answers
     /// how many went.
     fn prune(&self, target: u64) -> usize {
-        let mut entries: Vec<(u64, sled::IVec, u64)> = self
+        let mut entries: Vec<(u64, Vec<u8>, u64)> = self
             .tree
-            .iter()
-            .filter_map(Result::ok)
+            .entries()
             .map(|(key, value)| {
                 let size = (key.len() + value.len()) as u64;
                 (last_used(&value).unwrap_or(0), key, size)
@@ -124,7 +125,7 @@ mod tests {
     use super::*;
 
     /// The cache once its opening prune is done.
-    fn opened(tree: sled::Tree, budget: u64) -> Arc<CompileCache> {
+    fn opened(tree: Blobs, budget: u64) -> Arc<CompileCache> {
         let cache = CompileCache::open(tree, budget);
         while cache.pruning.load(Ordering::Acquire) {
             std::thread::yield_now();
@@ -132,8 +133,11 @@ mod tests {
         cache
     }
 
-    fn tree() -> sled::Tree {
-        sled::Config::new().temporary(true).open().unwrap().open_tree("compiled_functions").unwrap()
+    /// A store's cache, with the folder that holds it.
+    fn tree() -> (tempfile::TempDir, Blobs) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), 1 << 20).unwrap();
+        (dir, store.compiled_functions())
     }
 
     /// An entry of 100 bytes in all (key of 4, stamp, code of 88).
@@ -143,7 +147,8 @@ mod tests {
 
     #[test]
     fn a_function_reads_back_as_stored_and_a_miss_is_none() {
-        let cache = opened(tree(), 1 << 20);
+        let (_dir, tree) = tree();
+        let cache = opened(tree, 1 << 20);
         assert!(cache.insert_at(b"fn_1", &code(1), 1000));
         assert_eq!(cache.get_at(b"fn_1", 1000), Some(code(1)));
         assert_eq!(cache.get_at(b"fn_2", 1000), None);
@@ -152,27 +157,28 @@ mod tests {
     #[test]
     fn past_its_budget_the_least_recently_used_go_first() {
         // Room for 10 entries; 10 stored an hour apart, the oldest read again just now.
-        let cache = opened(tree(), 1000);
+        let (_dir, tree) = tree();
+        let cache = opened(tree, 1000);
         for n in 0..10u8 {
             cache.insert_at(&[b'f', b'n', b'_', n], &code(n), u64::from(n) * RESTAMP_SECS);
         }
         assert_eq!(cache.get_at(b"fn_\x00", 20 * RESTAMP_SECS), Some(code(0)));
         // The 11th goes over: the cache keeps 90% of its budget, the most recently used.
         cache.insert_at(b"fn_\x0a", &code(10), 21 * RESTAMP_SECS);
-        let kept: Vec<u8> = cache.tree.iter().map(|e| e.unwrap().0[3]).collect();
+        let kept: Vec<u8> = cache.tree.entries().map(|(key, _)| key[3]).collect();
         assert_eq!(kept, [0, 3, 4, 5, 6, 7, 8, 9, 10], "the ones not used for longest went");
         assert_eq!(cache.bytes.load(Ordering::Relaxed), 900);
     }
 
     #[test]
     fn a_cache_over_a_smaller_budget_is_pruned_once_opened() {
-        let tree = tree();
+        let (_dir, tree) = tree();
         let cache = opened(tree.clone(), 1 << 20);
         for n in 0..10u8 {
             cache.insert_at(&[b'f', b'n', b'_', n], &code(n), u64::from(n));
         }
         let reopened = opened(tree, 500);
-        let kept: Vec<u8> = reopened.tree.iter().map(|e| e.unwrap().0[3]).collect();
+        let kept: Vec<u8> = reopened.tree.entries().map(|(key, _)| key[3]).collect();
         assert_eq!(kept, [5, 6, 7, 8, 9]);
         assert_eq!(reopened.bytes.load(Ordering::Relaxed), 500);
     }

@@ -13,11 +13,12 @@ use wasmtime::{Store, Trap};
 use super::bindings::{SUPPORTED, v0_1, v0_2};
 use super::compile_cache::CompileCache;
 use super::io::WireSize;
-use super::sandbox::{HostState, KvScope, LogLine, MemoryLimitHit};
+use super::sandbox::{HostState, LogLine, MemoryLimitHit};
 use super::warm::{Instance, Warm, WarmKey, WarmPool};
 use super::{PluginError, PluginKind, io};
 use crate::clock::SharedClock;
 use crate::context::Context;
+use crate::store::KvScope;
 use crate::tenants::PluginLimits;
 
 /// Bytes of each memory and table slot reset with `memset` instead of `madvise` when a call ends.
@@ -314,7 +315,7 @@ impl Engine {
             };
         }
         let started = Instant::now();
-        let key = WarmKey { prepared: prepared.id, scope: kv.prefix.clone(), limits };
+        let key = WarmKey { prepared: prepared.id, scope: kv.id().to_vec(), limits };
         let (mut store, kept) = match self.warm.take(&key) {
             Some(warm) => (warm.store, Some(warm.instance)),
             None => {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sandbox::LogLine;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{self, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// Lines kept per plugin; the oldest go first.
 const MAX_LINES: u64 = 1000;
@@ -40,13 +40,13 @@ pub struct LogQuery {
 /// Keys are the plugin's prefix (`tenant/name/`) and a sequence number, so the newest line is the
 /// last key and the line `MAX_LINES` before it is the one to drop.
 pub struct PluginLogs {
-    tree: sled::Tree,
+    store: Store,
     next: Mutex<HashMap<String, u64>>,
 }
 
 impl PluginLogs {
-    pub fn new(tree: sled::Tree) -> Self {
-        PluginLogs { tree, next: Mutex::default() }
+    pub fn new(store: Store) -> Self {
+        PluginLogs { store, next: Mutex::default() }
     }
 
     /// Keeps a call's lines (and its error, when it failed).
@@ -54,12 +54,12 @@ impl PluginLogs {
         let mut next = self.next.lock().expect("plugin log lock");
         let mut n = match next.get(prefix) {
             Some(n) => *n,
-            None => self.last(prefix)?.map_or(0, |n| n + 1),
+            None => self.store.last_plugin_log(prefix)?.map_or(0, |n| n + 1),
         };
         for line in lines {
-            self.tree.insert(key(prefix, n), serde_json::to_vec(&line).expect("log lines serialize"))?;
+            self.store.put_plugin_log(prefix, n, &line)?;
             if let Some(dropped) = n.checked_sub(MAX_LINES) {
-                self.tree.remove(key(prefix, dropped))?;
+                self.store.remove_plugin_log(prefix, dropped)?;
             }
             n += 1;
         }
@@ -74,9 +74,8 @@ impl PluginLogs {
             return Err(ApiError::field("limit", format!("must be 1 to {MAX_LINES}")));
         }
         let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(prefix.as_bytes()).rev() {
-            let (k, bytes) = entry.map_err(store::StoreError::from)?;
-            let line: KeptLine = store::decode(&String::from_utf8_lossy(&k), &bytes)?;
+        for line in self.store.plugin_logs_newest_first::<KeptLine>(prefix) {
+            let line = line?;
             if query.until.is_some_and(|until| line.at >= until) {
                 continue;
             }
@@ -98,17 +97,6 @@ impl PluginLogs {
     pub fn forget(&self, prefix: &str) {
         self.next.lock().expect("plugin log lock").retain(|key, _| !key.starts_with(prefix));
     }
-
-    fn last(&self, prefix: &str) -> StoreResult<Option<u64>> {
-        let Some((k, _)) = self.tree.scan_prefix(prefix.as_bytes()).next_back().transpose()? else {
-            return Ok(None);
-        };
-        Ok(k[prefix.len()..].try_into().ok().map(u64::from_be_bytes))
-    }
-}
-
-fn key(prefix: &str, n: u64) -> Vec<u8> {
-    [prefix.as_bytes(), &n.to_be_bytes()].concat()
 }
 
 /// The lines of one call, as kept.

@@ -3,7 +3,7 @@
 //!
 //! Everything that touches wasmtime lives in `engine` (compiling, loading, calling, limits) and
 //! `sandbox` (what a call's store holds and the host imports). `registry` keeps plugins and
-//! their versions in sled and caches the loaded ones.
+//! their versions in the store and caches the loaded ones.
 
 mod artifacts;
 mod bindings;
@@ -24,7 +24,7 @@ use crate::error::ApiError;
 pub use compile_cache::CompileCache;
 pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared, Tier};
 pub use registry::{Plugin, PluginPatch, PluginVersion, Plugins};
-pub use sandbox::{KvScope, LogLine};
+pub use sandbox::LogLine;
 
 /// The WIT world a plugin is built against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

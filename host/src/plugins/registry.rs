@@ -16,13 +16,13 @@ use super::artifacts::Artifacts;
 use super::engine::{CallEnv, CallReport, Compiled, Prepared, Tier};
 use super::io::{Evaluation, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
-use super::sandbox::KvScope;
 use super::{Engine, PluginError, PluginKind};
 use crate::clock::SharedClock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::{Metrics, PluginCall, PluginRef};
-use crate::store::{self, Store};
+use crate::store::Store;
+use crate::store::plugins::{plugin_id, plugin_of_version, version_id};
 use crate::tenants::keys::hex;
 use crate::tenants::{LimitOverrides, PluginLimits, Tenant, TenantKey};
 
@@ -111,14 +111,6 @@ pub struct Plugins {
     optimizer: Mutex<mpsc::Sender<String>>,
 }
 
-fn plugin_key(tenant: &str, name: &str) -> String {
-    format!("{tenant}/{name}/")
-}
-
-fn version_key(tenant: &str, name: &str, version: u32) -> String {
-    format!("{tenant}/{name}/{version:010}")
-}
-
 /// Plugin names: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
     let valid = (1..=64).contains(&name.len())
@@ -148,7 +140,7 @@ impl Plugins {
             compiles: tokio::sync::Semaphore::new(cores),
             calls: Default::default(),
             cores,
-            logs: PluginLogs::new(store.plugin_logs.clone()),
+            logs: PluginLogs::new(store.clone()),
             artifacts: Arc::new(Artifacts::new(store.dir.join("artifacts"))),
             store,
             optimizing: Mutex::default(),
@@ -165,19 +157,7 @@ impl Plugins {
     /// Loads the version in use of every plugin, so the first call does not wait. Returns how
     /// many were loaded.
     pub async fn load_all(&self) -> ApiResult<usize> {
-        let plugins: Vec<(String, Plugin)> = self
-            .store
-            .plugins
-            .iter()
-            .map(|entry| {
-                let (key, bytes) = entry.map_err(store::StoreError::from)?;
-                let key = String::from_utf8_lossy(&key).into_owned();
-                let tenant = key.split('/').next().unwrap_or_default().to_string();
-                let plugin =
-                    serde_json::from_slice(&bytes).map_err(|source| store::StoreError::Corrupt { key, source })?;
-                Ok::<_, ApiError>((tenant, plugin))
-            })
-            .collect::<Result<_, _>>()?;
+        let plugins: Vec<(String, Plugin)> = self.store.every_plugin()?;
         let mut loaded = 0;
         for (tenant, plugin) in &plugins {
             // One plugin that cannot load must not keep the server down: its calls will say why.
@@ -198,7 +178,7 @@ impl Plugins {
     /// The tier of the code the plugin's version in use runs, if it is loaded.
     pub fn loaded_tier(&self, tenant: &str, plugin: &Plugin) -> Option<Tier> {
         let loaded = self.loaded.read().expect("plugin cache lock");
-        loaded.get(&version_key(tenant, &plugin.name, plugin.active_version())).map(Prepared::tier)
+        loaded.get(&version_id(tenant, &plugin.name, plugin.active_version())).map(Prepared::tier)
     }
 
     /// Stores a new version of `name` (creating the plugin on its first upload) once it has
@@ -249,20 +229,18 @@ impl Plugins {
             uploaded_by: key.key_id.clone(),
             uploaded_at: now,
         };
-        let vkey = version_key(tenant, name, version.version);
-        // The plugin record is written last: until it points at the new version, a crash
-        // leaves only an unreferenced version that the next upload overwrites.
-        self.store.plugin_components.insert(&vkey, component.as_ref()).map_err(store::StoreError::from)?;
+        let vkey = version_id(tenant, name, version.version);
+        // The artifact goes first: a crash before the version is kept leaves only a file that
+        // the next upload overwrites.
         self.write_artifact(&vkey, Tier::Baseline, artifact).await?;
-        store::put_json(&self.store.plugin_versions, &vkey, &version)?;
         let previous_active = (plugin.latest_version > 0).then(|| plugin.active_version());
         plugin.latest_version = version.version;
         plugin.updated_at = now;
-        store::put_json(&self.store.plugins, &plugin_key(tenant, name), &plugin)?;
+        self.store.put_plugin_version(tenant, name, &plugin, (version.version, &version), &component)?;
         self.store.flush().await?;
 
         if let Some(previous) = previous_active.filter(|&v| v != plugin.active_version()) {
-            self.unload(|k| k == version_key(tenant, name, previous));
+            self.unload(|k| k == version_id(tenant, name, previous));
         }
         if plugin.active_version() == version.version {
             self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), prepared);
@@ -272,7 +250,7 @@ impl Plugins {
     }
 
     pub fn get(&self, tenant: &str, name: &str) -> ApiResult<Option<Plugin>> {
-        Ok(store::get_json(&self.store.plugins, &plugin_key(tenant, name))?)
+        Ok(self.store.plugin(tenant, name)?)
     }
 
     /// The plugin, or a 404 naming it.
@@ -281,12 +259,12 @@ impl Plugins {
     }
 
     pub fn list(&self, tenant: &str) -> ApiResult<Vec<Plugin>> {
-        Ok(store::scan_json(&self.store.plugins, &format!("{tenant}/"))?)
+        Ok(self.store.plugins(tenant)?)
     }
 
     pub fn versions(&self, tenant: &str, name: &str) -> ApiResult<Vec<PluginVersion>> {
         self.find(tenant, name)?;
-        Ok(store::scan_json(&self.store.plugin_versions, &plugin_key(tenant, name))?)
+        Ok(self.store.plugin_versions(tenant, name)?)
     }
 
     /// Applies a patch: enable or disable, pin a version or follow the latest, set limits.
@@ -300,11 +278,7 @@ impl Plugins {
         }
         if let Some(pinned) = patch.pinned_version {
             if let Some(version) = pinned
-                && store::get_json::<PluginVersion>(
-                    &self.store.plugin_versions,
-                    &version_key(&tenant.id, name, version),
-                )?
-                .is_none()
+                && self.store.plugin_version::<PluginVersion>(&version_id(&tenant.id, name, version))?.is_none()
             {
                 return Err(ApiError::field(
                     "pinned_version",
@@ -321,10 +295,10 @@ impl Plugins {
             plugin.limits = limits;
         }
         plugin.updated_at = self.clock.now();
-        store::put_json(&self.store.plugins, &plugin_key(&tenant.id, name), &plugin)?;
+        self.store.put_plugin(&tenant.id, name, &plugin)?;
         self.store.flush().await?;
         if plugin.active_version() != previous_active {
-            self.unload(|k| k == version_key(&tenant.id, name, previous_active));
+            self.unload(|k| k == version_id(&tenant.id, name, previous_active));
         }
         Ok(plugin)
     }
@@ -350,7 +324,7 @@ impl Plugins {
 
     fn remove(&self, tenant: &str, name: &str) -> ApiResult<()> {
         self.store.delete_plugin(tenant, name)?;
-        self.forget(&plugin_key(tenant, name))
+        self.forget(&plugin_id(tenant, name))
     }
 
     /// Forgets what is kept beside the store for the plugins whose keys start with `prefix`.
@@ -374,7 +348,7 @@ impl Plugins {
     /// The lines the plugin logged in its calls, newest first.
     pub fn logs(&self, tenant: &str, name: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
         self.find(tenant, name)?;
-        self.logs.read(&plugin_key(tenant, name), query)
+        self.logs.read(&plugin_id(tenant, name), query)
     }
 
     /// Runs a condition's `validate` on a config.
@@ -441,11 +415,7 @@ impl Plugins {
 
     /// A call's environment: `limits`, and the key-value scope of (tenant, plugin, scope key).
     fn env_for(&self, limits: PluginLimits, tenant: &str, name: &str, scope_key: &str) -> CallEnv {
-        CallEnv {
-            limits,
-            kv: KvScope::new(self.store.plugin_kv.clone(), tenant, name, scope_key),
-            clock: self.clock.clone(),
-        }
+        CallEnv { limits, kv: self.store.plugin_kv(tenant, name, scope_key), clock: self.clock.clone() }
     }
 
     /// Runs a call on a blocking thread once the tenant has a free slot, counts it, and keeps
@@ -468,7 +438,7 @@ impl Plugins {
         let report = tokio::task::spawn_blocking(call)
             .await
             .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
-        let key = plugin_key(&tenant.id, &plugin.name);
+        let key = plugin_id(&tenant.id, &plugin.name);
         self.metrics.plugin_call(
             PluginRef { key: &key, tenant: &tenant.id, name: &plugin.name },
             PluginCall {
@@ -491,7 +461,7 @@ impl Plugins {
     /// (optimized, else baseline), else compiled again from the stored component (when the
     /// artifact came from another build). Baseline code is queued for optimizing.
     async fn prepared(&self, tenant: &str, plugin: &Plugin) -> ApiResult<Prepared> {
-        let vkey = version_key(tenant, &plugin.name, plugin.active_version());
+        let vkey = version_id(tenant, &plugin.name, plugin.active_version());
         if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
             return Ok(prepared.clone());
         }
@@ -528,11 +498,9 @@ impl Plugins {
     async fn recompile(&self, vkey: &str, kind: PluginKind) -> ApiResult<Prepared> {
         let component = self
             .store
-            .plugin_components
-            .get(vkey)
-            .map_err(store::StoreError::from)?
+            .plugin_component(vkey)?
             .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
-        let compiled = self.compile(Tier::Baseline, kind, bytes::Bytes::from(component.to_vec())).await?;
+        let compiled = self.compile(Tier::Baseline, kind, bytes::Bytes::from(component)).await?;
         tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
         self.write_artifact(vkey, Tier::Baseline, compiled.artifact).await?;
         Ok(compiled.prepared)
@@ -555,7 +523,7 @@ impl Plugins {
         loop {
             let attempt = self.compile_optimized(vkey)?;
             let _guard = self.writes.blocking_lock();
-            let current = store::get_json::<PluginVersion>(&self.store.plugin_versions, vkey)?;
+            let current = self.store.plugin_version::<PluginVersion>(vkey)?;
             match (attempt, current) {
                 (Some((sha256, compiled)), Some(current)) if current.sha256 == sha256 => {
                     self.artifacts
@@ -581,9 +549,8 @@ impl Plugins {
     /// A version's code compiled at the optimized tier, with the hash of the component it came
     /// from; `None` when the version is gone.
     fn compile_optimized(&self, vkey: &str) -> ApiResult<Option<(String, Compiled)>> {
-        let plugin_key = &vkey[..=vkey.rfind('/').expect("a version key has a plugin key")];
-        let Some(plugin) = store::get_json::<Plugin>(&self.store.plugins, plugin_key)? else { return Ok(None) };
-        let Some(component) = self.store.plugin_components.get(vkey).map_err(store::StoreError::from)? else {
+        let Some(plugin) = self.store.plugin_by_id::<Plugin>(plugin_of_version(vkey))? else { return Ok(None) };
+        let Some(component) = self.store.plugin_component(vkey)? else {
             return Ok(None);
         };
         let compiled = self.engine.compile(Tier::Optimized, plugin.kind, &component)?;

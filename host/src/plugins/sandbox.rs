@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{v0_1, v0_2};
 use crate::clock::SharedClock;
+use crate::store::KvScope;
 
 /// Lines a plugin may log in one call, and bytes all its lines may take.
 const MAX_LOG_LINES: usize = 200;
@@ -32,36 +33,6 @@ pub struct LogLine {
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {0} bytes exceeded")]
 pub struct MemoryLimitHit(pub u64);
-
-/// Where a plugin's key-value entries live: every key is prefixed with its
-/// (tenant, plugin, scope key), so a plugin only ever sees its own scope.
-#[derive(Clone)]
-pub struct KvScope {
-    pub tree: sled::Tree,
-    pub prefix: Vec<u8>,
-}
-
-impl KvScope {
-    /// The scope of (tenant, plugin, scope key). The scope key is length-prefixed, so no scope
-    /// key can reach into another's entries.
-    pub fn new(tree: sled::Tree, tenant: &str, plugin: &str, scope_key: &str) -> Self {
-        let mut prefix = Self::plugin_prefix(tenant, plugin);
-        prefix.extend_from_slice(&(scope_key.len() as u32).to_be_bytes());
-        prefix.extend_from_slice(scope_key.as_bytes());
-        KvScope { tree, prefix }
-    }
-
-    /// The prefix of every entry one plugin stored, in any scope.
-    pub fn plugin_prefix(tenant: &str, plugin: &str) -> Vec<u8> {
-        format!("{tenant}/{plugin}/").into_bytes()
-    }
-
-    fn key(&self, key: &str) -> Vec<u8> {
-        let mut full = self.prefix.clone();
-        full.extend_from_slice(key.as_bytes());
-        full
-    }
-}
 
 /// What a store holds for its calls. A store kept warm serves later calls of one key-value scope
 /// (see `warm`); its log starts empty for each call.
@@ -188,8 +159,7 @@ impl wasmtime::ResourceLimiter for HostState {
 /// What the host imports do, whatever the version a plugin imports them from.
 impl HostState {
     fn kv_read(&self, key: &str) -> wasmtime::Result<Option<Vec<u8>>> {
-        let value = self.kv.tree.get(self.kv.key(key)).map_err(wasmtime::Error::new)?;
-        Ok(value.map(|v| v.to_vec()))
+        self.kv.get(key).map_err(wasmtime::Error::new)
     }
 
     fn kv_write(&self, key: &str, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
@@ -199,12 +169,12 @@ impl HostState {
         if value.len() > MAX_KV_VALUE_BYTES {
             return Ok(Err(format!("value is {} bytes, over the limit of {MAX_KV_VALUE_BYTES}", value.len())));
         }
-        self.kv.tree.insert(self.kv.key(key), value).map_err(wasmtime::Error::new)?;
+        self.kv.set(key, value).map_err(wasmtime::Error::new)?;
         Ok(Ok(()))
     }
 
     fn kv_remove(&self, key: &str) -> wasmtime::Result<()> {
-        self.kv.tree.remove(self.kv.key(key)).map_err(wasmtime::Error::new)?;
+        self.kv.remove(key).map_err(wasmtime::Error::new)?;
         Ok(())
     }
 }

@@ -5,11 +5,13 @@
 mod customer;
 mod event;
 pub mod notification;
+mod owned;
 pub mod system;
 mod track;
 
 pub use customer::{Activity, Customer, RESERVED_FIELDS, TypeActivity};
 pub use event::Event;
+pub use owned::{Owned, OwnedView};
 pub use track::CohortTrack;
 
 /// The key of a tenant's customer or event.

@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, HoldKind, NotificationRef, RuleRef};
 
+/// A batch a channel is still collecting: its notification and when it goes out.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OpenBatch {
+    pub notification: String,
+    pub until: Timestamp,
+}
+
 /// Why a rule notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -70,11 +70,6 @@ pub fn parse_alert(key: &[u8]) -> Option<(&str, &str, &str)> {
     Some((parts.next()?, parts.next()?, parts.next()?))
 }
 
-/// The first 8 bytes of a timer key at or after `at`.
-pub fn due_bound(at: Timestamp) -> [u8; 8] {
-    ordered(at.as_microsecond())
-}
-
 fn ordered(n: i64) -> [u8; 8] {
     ((n as u64) ^ (1 << 63)).to_be_bytes()
 }

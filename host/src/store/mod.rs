@@ -3,31 +3,35 @@
 
 mod alerts;
 mod cohorts;
+#[cfg(test)]
+mod conformance;
 mod customers;
 mod deliveries;
 mod erase;
 mod events;
 pub mod group;
 mod incidents;
-pub mod keys;
+mod keys;
 mod notifications;
+pub mod plugins;
 mod queues;
 mod records;
+mod status_pages;
 mod timers;
 mod tx;
 
 pub use deliveries::{DeliveryWrite, QueueEntry};
+pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;
 pub use records::{Collection, Table};
 pub use timers::Timer;
-pub use tx::{Tx, TxResult};
+pub use tx::{Tx, TxResult, abort};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::TransactionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,68 +81,68 @@ pub struct Trees {
     /// SHA-256 of a console session token -> `Session`
     pub sessions: Table,
     /// `tenant/name` -> `Plugin`
-    pub plugins: sled::Tree,
+    plugins: sled::Tree,
     /// `tenant/name/version` -> `PluginVersion`
-    pub plugin_versions: sled::Tree,
+    plugin_versions: sled::Tree,
     /// `tenant/name/version` -> the component as uploaded
-    pub plugin_components: sled::Tree,
+    plugin_components: sled::Tree,
     /// `tenant/name/` + scope key + key -> bytes a plugin stored
-    pub plugin_kv: sled::Tree,
+    plugin_kv: sled::Tree,
     /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
-    pub plugin_logs: sled::Tree,
+    plugin_logs: sled::Tree,
     /// Cranelift's cache key -> a compiled function with its last use, shared by all uploads
     /// (`plugins::compile_cache`)
-    pub compiled_functions: sled::Tree,
+    compiled_functions: sled::Tree,
     /// `tenant/customer id` -> `Customer`
-    pub customers: sled::Tree,
+    customers: sled::Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
-    pub events: sled::Tree,
+    events: sled::Tree,
     /// `tenant/rule id` -> `Rule`
     pub rules: Collection,
     /// `tenant\0rule\0scope key` -> an `AlertRecord` and its `Series` of aggregates: where
     /// each alert stands and what its metric was per time bucket
-    pub alerts: sled::Tree,
+    alerts: sled::Tree,
     /// `tenant\0rule\0` -> how many of the rule's alerts are in each state
-    pub alert_counts: sled::Tree,
+    alert_counts: sled::Tree,
     /// `tenant\0rule\0` + time + sequence -> `TransitionRecord`: each alert's history
-    pub transitions: sled::Tree,
+    transitions: sled::Tree,
     /// `tenant\0notification id` -> `Notification` (ids sort by time): the queue delivery reads
-    pub notifications: sled::Tree,
+    notifications: sled::Tree,
     /// due time + `tenant\0rule\0scope key` -> the rule's `updated_at`: work for the scheduler
-    pub timers: sled::Tree,
+    timers: sled::Tree,
     /// `tenant/channel id` -> `Channel`
     pub channels: Collection,
     /// `tenant\0notification id\0channel id` -> `Delivery`: a notification's way to one
     /// channel, with every attempt
-    pub deliveries: sled::Tree,
+    deliveries: sled::Tree,
     /// due time + a delivery's key -> nothing: attempts waiting for the delivery worker
-    pub delivery_queue: sled::Tree,
+    delivery_queue: sled::Tree,
     /// `tenant\0` + event time + event id -> the ingest batch (8 bytes): events by time, for
     /// cohort computations and retention
-    pub events_by_time: sled::Tree,
+    events_by_time: sled::Tree,
     /// `tenant\0event type` -> `EventTypeStats`: the tenant's event types as seen
-    pub event_types: sled::Tree,
+    event_types: sled::Tree,
     /// sequence + event id -> a pending system event, until ingest has matched it
-    pub system_events: sled::Tree,
+    system_events: sled::Tree,
     /// `tenant/cohort id` -> `Cohort`
     pub cohorts: Collection,
     /// `tenant\0cohort\0customer` -> when the customer entered: a cohort's members
-    pub cohort_members: sled::Tree,
+    cohort_members: sled::Tree,
     /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
-    pub cohort_batches: sled::Tree,
+    cohort_batches: sled::Tree,
     /// `tenant/incident id` -> `Incident` (ids sort by time), with its timeline
     pub incidents: Collection,
     /// `tenant\0rule\0scope key` (an alert), `tenant\0channel\0id`, `tenant\0plugin\0name` -> the
     /// id of the incident it opened and that is still open
-    pub open_incidents: sled::Tree,
+    open_incidents: sled::Tree,
     /// `tenant\0channel\0batch key` -> the `OpenBatch` collecting held notifications for the
     /// channel (a digest, quiet hours' end, a group), until its notification is rendered
-    pub batches: sled::Tree,
+    batches: sled::Tree,
     /// `tenant\0batch notification\0member notification` -> nothing: what a batch collected
-    pub batch_members: sled::Tree,
+    batch_members: sled::Tree,
     /// `tenant/<tenant>` -> the tenant's `StatusPage`; `slug/<slug>` -> the tenant whose page
     /// it is
-    pub status_pages: sled::Tree,
+    status_pages: sled::Tree,
     /// `tenant/recipient id` -> `Recipient`: people, and the groups they belong to
     pub recipients: Collection,
     /// `tenant/name` -> `Category`: the tenant's own categories and edited built-in ones
@@ -247,34 +251,6 @@ impl Store {
     }
 }
 
-pub fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> StoreResult<Option<T>> {
-    tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
-}
-
-pub fn put_json<T: Serialize>(tree: &sled::Tree, key: &str, value: &T) -> StoreResult<()> {
-    let bytes = serde_json::to_vec(value).expect("records serialize to JSON");
-    tree.insert(key, bytes)?;
-    Ok(())
-}
-
-/// Every record whose key starts with `prefix`, in key order.
-pub fn scan_json<T: DeserializeOwned>(tree: &sled::Tree, prefix: &str) -> StoreResult<Vec<T>> {
-    tree.scan_prefix(prefix)
-        .map(|entry| {
-            let (key, bytes) = entry?;
-            decode(&String::from_utf8_lossy(&key), &bytes)
-        })
-        .collect()
-}
-
-/// Removes every entry whose key starts with `prefix`.
-pub fn remove_prefix(tree: &sled::Tree, prefix: impl AsRef<[u8]>) -> StoreResult<()> {
-    for key in tree.scan_prefix(prefix).keys() {
-        tree.remove(key?)?;
-    }
-    Ok(())
-}
-
 /// The error for a stored value that is not the `what` it should be.
 pub fn corrupt(key: impl AsRef<[u8]>, what: &str) -> StoreError {
     let source = serde_json::Error::io(std::io::Error::other(format!("not {what}")));
@@ -282,61 +258,6 @@ pub fn corrupt(key: impl AsRef<[u8]>, what: &str) -> StoreError {
 }
 
 /// A stored JSON record; `key` names it in the error.
-pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: key.to_string(), source })
-}
-
-/// A record read inside a transaction.
-pub fn tx_get_json<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
-    match tree.get(key)? {
-        Some(bytes) => {
-            decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(ConflictableTransactionError::Abort)
-        }
-        None => Ok(None),
-    }
-}
-
-/// A record written inside a transaction.
-pub fn tx_put_json<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
-    tree.insert(key, serde_json::to_vec(value).expect("records serialize to JSON"))?;
-    Ok(())
-}
-
-/// A record a tenant's key created: its spec as the client wrote it, and who made it when.
-/// (Kept nested: a flattened spec could not refuse unknown fields; `view` shows it flat.)
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Owned<S> {
-    pub id: String,
-    pub spec: S,
-    /// The key that created it: editors may change only their own.
-    pub created_by: String,
-    pub created_at: jiff::Timestamp,
-    pub updated_at: jiff::Timestamp,
-}
-
-/// An `Owned` record as the API shows it: the spec's fields beside its own.
-#[derive(Debug, Serialize)]
-pub struct OwnedView<'a, S> {
-    pub id: &'a str,
-    #[serde(flatten)]
-    pub spec: &'a S,
-    pub created_by: &'a str,
-    pub created_at: jiff::Timestamp,
-    pub updated_at: jiff::Timestamp,
-}
-
-impl<S> Owned<S> {
-    pub fn new(id: String, spec: S, created_by: &str, now: jiff::Timestamp) -> Self {
-        Owned { id, spec, created_by: created_by.to_string(), created_at: now, updated_at: now }
-    }
-
-    pub fn view(&self) -> OwnedView<'_, S> {
-        OwnedView {
-            id: &self.id,
-            spec: &self.spec,
-            created_by: &self.created_by,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
 }

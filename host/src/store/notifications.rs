@@ -1,9 +1,34 @@
 //! Notifications outside transactions (they are made inside one, through `Tx`).
 
-use super::{Store, StoreResult, decode, keys};
-use crate::records::notification::Notification;
+use sled::transaction::ConflictableTransactionError;
+
+use super::{Store, StoreError, StoreResult, decode, keys};
+use crate::records::notification::{Notification, OpenBatch};
 
 impl Store {
+    /// Closes the batch a channel collects under `key` when `notification` is its notification
+    /// (what is held from now on opens a new one); answers the ids of the notifications it
+    /// collected, oldest first. Closing twice answers the same.
+    pub fn close_batch(&self, tenant: &str, channel: &str, key: &str, notification: &str) -> StoreResult<Vec<String>> {
+        let batch_key = keys::alert(tenant, channel, key);
+        self.batches
+            .transaction(|batches| {
+                let Some(bytes) = batches.get(&batch_key)? else { return Ok(()) };
+                let open: OpenBatch = decode("batch", &bytes).map_err(ConflictableTransactionError::Abort)?;
+                if open.notification == notification {
+                    batches.remove(batch_key.as_slice())?;
+                }
+                Ok(())
+            })
+            .map_err(StoreError::from)?;
+        let prefix = keys::rule_prefix(tenant, notification);
+        self.batch_members
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
     pub fn notification(&self, tenant: &str, id: &str) -> StoreResult<Option<Notification>> {
         let Some(bytes) = self.notifications.get(keys::named(tenant, id))? else { return Ok(None) };
         decode(id, &bytes).map(Some)

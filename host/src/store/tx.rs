@@ -12,6 +12,7 @@ use sled::transaction::{ConflictableTransactionError, ConflictableTransactionRes
 
 use super::queues::{Outboxed, outbox_key};
 use super::{Store, StoreError, StoreResult, Timer, decode, keys};
+use crate::records::notification::OpenBatch;
 use crate::records::system::Pending;
 use crate::records::{Customer, Event};
 
@@ -40,6 +41,11 @@ pub struct Tx<'a> {
     batch_members: &'a TransactionalTree,
     /// The queue entries written, for the delivery worker once the transaction commits.
     queued: RefCell<Vec<Vec<u8>>>,
+}
+
+/// Ends a transaction with `error` (it is not retried).
+pub fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(error)
 }
 
 fn get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
@@ -305,11 +311,11 @@ impl Tx<'_> {
     }
 
     /// The batch a channel is collecting under `key` (a digest, quiet hours' end, a group).
-    pub fn open_batch<T: DeserializeOwned>(&self, tenant: &str, channel: &str, key: &str) -> TxResult<Option<T>> {
+    pub fn open_batch(&self, tenant: &str, channel: &str, key: &str) -> TxResult<Option<OpenBatch>> {
         get(self.batches, &keys::alert(tenant, channel, key))
     }
 
-    pub fn put_open_batch<T: Serialize>(&self, tenant: &str, channel: &str, key: &str, batch: &T) -> TxResult<()> {
+    pub fn put_open_batch(&self, tenant: &str, channel: &str, key: &str, batch: &OpenBatch) -> TxResult<()> {
         put(self.batches, &keys::alert(tenant, channel, key), batch)
     }
 

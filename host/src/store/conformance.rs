@@ -1,0 +1,163 @@
+//! The store's contracts, written once against its operations: what any backend must do.
+//! (Today the embedded one; a second backend runs the same tests.)
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::{QueueEntry, Store, StoreError, abort};
+use crate::records::Event;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    (dir, store)
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+}
+
+fn event(id: &str, seconds: i64) -> Event {
+    Event {
+        id: id.to_string(),
+        customer_id: Some("cus_1".into()),
+        event_type: "api.call".into(),
+        timestamp: at(seconds),
+        properties: Default::default(),
+        received_at: at(seconds),
+    }
+}
+
+/// Keeps `event` unless its id was seen: answers whether it was new.
+fn ingest(store: &Store, tenant: &str, event: &Event, batch: u64) -> bool {
+    let json = serde_json::to_vec(event).unwrap();
+    store
+        .transact(|tx| {
+            if tx.has_event(tenant, &event.id)? {
+                return Ok(false);
+            }
+            tx.put_event(tenant, &event.id, event.timestamp, &json, batch.to_be_bytes())?;
+            Ok(true)
+        })
+        .unwrap()
+}
+
+#[test]
+fn an_event_id_is_kept_once_per_tenant() {
+    let (_dir, store) = store();
+    assert!(ingest(&store, "t1", &event("e1", 0), 1));
+    assert!(!ingest(&store, "t1", &event("e1", 5), 2), "a re-sent id changes nothing");
+    assert!(ingest(&store, "t2", &event("e1", 0), 3), "another tenant's ids are its own");
+    let kept: Vec<(u64, Event)> = store.events_since("t1", at(-10)).collect::<Result<_, _>>().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].0, kept[0].1.timestamp), (1, at(0)), "the first copy and its batch stay");
+}
+
+#[test]
+fn a_transaction_that_fails_leaves_nothing_behind() {
+    let (_dir, store) = store();
+    let json = serde_json::to_vec(&event("e1", 0)).unwrap();
+    let failed = store.transact(|tx| {
+        tx.put_event("t", "e1", at(0), &json, [0; 8])?;
+        tx.put_customer("t", "cus_1", &json!({ "id": "cus_1" }))?;
+        tx.set_timer(at(60), "t", "rule", "cus_1", "")?;
+        tx.queue_delivery(at(0), "t", "ntf_1", "chn_1")?;
+        Err::<(), _>(abort(StoreError::Shared("refused".into())))
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.events_since("t", at(-10)).count(), 0);
+    assert_eq!(store.customer::<serde_json::Value>("t", "cus_1").unwrap(), None);
+    assert_eq!(store.next_timer().unwrap(), None);
+    assert_eq!(store.queue_from(None).count(), 0);
+    assert_eq!(store.take_queued(), Some(Vec::new()), "the worker hears of nothing that was not kept");
+}
+
+#[test]
+fn the_queue_and_the_timers_come_out_in_due_order() {
+    let (_dir, store) = store();
+    store
+        .transact(|tx| {
+            for (seconds, channel) in [(30, "c"), (-5, "b"), (10, "a"), (10, "0")] {
+                tx.queue_delivery(at(seconds), "t", "ntf", channel)?;
+                tx.set_timer(at(seconds), "t", "rule", channel, "")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let queued: Vec<(Timestamp, String)> =
+        store.queue_from(None).map(|e| e.map(|e| (e.due, e.channel))).collect::<Result<_, _>>().unwrap();
+    let expected = [(at(-5), "b"), (at(10), "0"), (at(10), "a"), (at(30), "c")];
+    assert_eq!(queued, expected.map(|(due, c)| (due, c.to_string())));
+    let later: Vec<String> = store
+        .queue_from(Some(&QueueEntry::first_at(at(10))))
+        .map(|e| e.map(|e| e.channel))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(later, ["0", "a", "c"], "reading on from a time skips what fell due before it");
+    let written = store.take_queued().unwrap();
+    assert_eq!(written.len(), 4, "the worker hears of every entry a transaction wrote");
+    assert_eq!(store.take_queued(), Some(Vec::new()), "and of each once");
+
+    let first = store.next_timer().unwrap().unwrap();
+    assert_eq!((first.due, first.scope.as_str()), (at(-5), "b"));
+    store.remove_timer(&first).unwrap();
+    assert_eq!(store.next_timer().unwrap().unwrap().due, at(10));
+}
+
+#[test]
+fn concurrent_changes_to_one_record_are_applied_one_after_the_other() {
+    let (_dir, store) = store();
+    store.rules.put("t", "r", &json!({ "count": 0 })).unwrap();
+    let store = Arc::new(store);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    store
+                        .rules
+                        .update("t", "r", |rule: &mut serde_json::Value| {
+                            rule["count"] = json!(rule["count"].as_u64().unwrap() + 1);
+                            true
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let rule: serde_json::Value = store.rules.get("t", "r").unwrap().unwrap();
+    assert_eq!(rule["count"], 200, "no change is lost");
+    let unchanged = store.rules.update("t", "r", |_: &mut serde_json::Value| false).unwrap();
+    assert_eq!(unchanged, None, "a change that changes nothing answers none");
+    assert_eq!(store.rules.update("t", "gone", |_: &mut serde_json::Value| true).unwrap(), None);
+}
+
+#[test]
+fn pruning_removes_old_events_with_their_place_in_time() {
+    let (_dir, store) = store();
+    for (id, seconds) in [("old1", -100), ("old2", -50), ("new", 10)] {
+        ingest(&store, "t", &event(id, seconds), 1);
+    }
+    ingest(&store, "other", &event("old1", -100), 1);
+    assert_eq!(store.prune_events("t", at(0)).unwrap(), 2);
+    let kept: Vec<String> =
+        store.events_since("t", at(-1000)).map(|e| e.map(|(_, e)| e.id)).collect::<Result<_, _>>().unwrap();
+    assert_eq!(kept, ["new"]);
+    assert!(ingest(&store, "t", &event("old1", 20), 2), "a pruned id may come again");
+    assert_eq!(store.events_since("other", at(-1000)).count(), 1, "other tenants keep theirs");
+}
+
+#[test]
+fn a_status_page_slug_belongs_to_one_tenant_at_a_time() {
+    let (_dir, store) = store();
+    assert_eq!(store.put_status_page("t1", "acme", &json!({ "n": 1 })).unwrap(), Ok(()));
+    assert_eq!(store.put_status_page("t2", "acme", &json!({ "n": 2 })).unwrap(), Err("acme".to_string()));
+    assert_eq!(store.put_status_page("t1", "acme-2", &json!({ "n": 3 })).unwrap(), Ok(()));
+    assert_eq!(store.put_status_page("t2", "acme", &json!({ "n": 4 })).unwrap(), Ok(()), "the old slug was freed");
+    let (owner, page) = store.status_page_by_slug::<serde_json::Value>("acme").unwrap().unwrap();
+    assert_eq!((owner.as_str(), page["n"].as_u64()), ("t2", Some(4)));
+    assert_eq!(store.status_page_by_slug::<serde_json::Value>("acme-2").unwrap().unwrap().0, "t1");
+}
