@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 use sled::{Batch, Transactional};
 
-use super::{Store, StoreError, StoreResult, corrupt, decode, keys};
+use super::{Store, StoreError, StoreResult, corrupt, decode, keys, removal};
 
 impl Store {
     /// The scope keys of a rule's alerts, in order, at most `limit`.
@@ -65,15 +65,8 @@ impl Store {
     /// with `history` its transitions too, in one transaction.
     pub fn forget_rule(&self, tenant: &str, rule: &str, history: bool) -> StoreResult<()> {
         let prefix = keys::rule_prefix(tenant, rule);
-        let removals = |tree: &sled::Tree| -> StoreResult<Batch> {
-            let mut batch = Batch::default();
-            for key in tree.scan_prefix(&prefix).keys() {
-                batch.remove(key?);
-            }
-            Ok(batch)
-        };
-        let (alerts, batches) = (removals(&self.alerts)?, removals(&self.cohort_batches)?);
-        let transitions = if history { removals(&self.transitions)? } else { Batch::default() };
+        let (alerts, batches) = (removal(&self.alerts, &prefix)?, removal(&self.cohort_batches, &prefix)?);
+        let transitions = if history { removal(&self.transitions, &prefix)? } else { Batch::default() };
         (&self.alerts, &self.alert_counts, &self.cohort_batches, &self.transitions)
             .transaction(|(a, counts, b, t)| {
                 a.apply_batch(&alerts)?;

@@ -2,19 +2,16 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
+use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
-use sled::{Batch, Transactional};
 
-use super::{Store, StoreError, StoreResult, decode, keys};
+use super::{Store, StoreError, StoreResult, decode, keys, removal};
 
 impl Store {
     /// Writes a cohort's new definition (or, with none, deletes it) and removes the members of
     /// the old one, in one transaction.
     pub fn replace_cohort<T: Serialize>(&self, tenant: &str, id: &str, cohort: Option<&T>) -> StoreResult<()> {
-        let mut members = Batch::default();
-        for key in self.cohort_members.scan_prefix(keys::rule_prefix(tenant, id)).keys() {
-            members.remove(key?);
-        }
+        let members = removal(&self.cohort_members, &keys::rule_prefix(tenant, id))?;
         let key = keys::record(tenant, id);
         let bytes = cohort.map(|c| serde_json::to_vec(c).expect("cohorts serialize"));
         (&self.cohorts.0, &self.cohort_members)

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sled::transaction::ConflictableTransactionError;
 use sled::{Batch, IVec, Transactional};
 
-use super::{Store, StoreError, StoreResult, decode};
+use super::{Store, StoreError, StoreResult, decode, removal};
 
 /// What the key-id-keyed records tell of their tenant.
 #[derive(Deserialize)]
@@ -33,11 +33,6 @@ struct OutboxOwner {
     tenant: String,
 }
 
-/// The keys that start with `prefix`.
-fn prefixed(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<Vec<IVec>> {
-    Ok(tree.scan_prefix(prefix).keys().collect::<Result<_, _>>()?)
-}
-
 /// The keys of the entries `owns` picks.
 fn picked(tree: &sled::Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<IVec>> {
     let mut keys = Vec::new();
@@ -50,16 +45,16 @@ fn picked(tree: &sled::Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -
     Ok(keys)
 }
 
-/// Removes every tree's keys in one transaction.
-fn remove_together(removals: Vec<(&sled::Tree, Vec<IVec>)>) -> StoreResult<()> {
-    let (trees, batches): (Vec<&sled::Tree>, Vec<Batch>) = removals
-        .into_iter()
-        .map(|(tree, keys)| {
-            let mut batch = Batch::default();
-            keys.into_iter().for_each(|key| batch.remove(key));
-            (tree, batch)
-        })
-        .unzip();
+/// The removal of `keys`.
+fn removal_of(keys: Vec<IVec>) -> Batch {
+    let mut batch = Batch::default();
+    keys.into_iter().for_each(|key| batch.remove(key));
+    batch
+}
+
+/// Applies every tree's removals in one transaction.
+fn remove_together(removals: Vec<(&sled::Tree, Batch)>) -> StoreResult<()> {
+    let (trees, batches): (Vec<&sled::Tree>, Vec<Batch>) = removals.into_iter().unzip();
     trees[..]
         .transaction(|trees| {
             for (tree, batch) in trees.iter().zip(&batches) {
@@ -95,18 +90,18 @@ impl Store {
             Ok(session.credential.key_id.is_some_and(|id| key_ids.contains(id.as_bytes())))
         })?;
         let mut removals = vec![
-            (&self.tenants.0, vec![IVec::from(tenant)]),
-            (&self.api_keys.0, api_keys),
-            (&self.sessions.0, sessions),
+            (&self.tenants.0, removal_of(vec![IVec::from(tenant)])),
+            (&self.api_keys.0, removal_of(api_keys)),
+            (&self.sessions.0, removal_of(sessions)),
             (
                 &self.system_events,
-                picked(&self.system_events, |key, bytes| {
+                removal_of(picked(&self.system_events, |key, bytes| {
                     Ok(decode::<OutboxOwner>(&text(key), bytes)?.tenant == tenant)
-                })?,
+                })?),
             ),
-            (&self.timers, picked(&self.timers, after_due)?),
-            (&self.delivery_queue, picked(&self.delivery_queue, after_due)?),
-            (&self.status_pages, status_page),
+            (&self.timers, removal_of(picked(&self.timers, after_due)?)),
+            (&self.delivery_queue, removal_of(picked(&self.delivery_queue, after_due)?)),
+            (&self.status_pages, removal_of(status_page)),
         ];
         for tree in [
             &self.plugins,
@@ -125,7 +120,7 @@ impl Store {
             &self.subscriptions.0,
             &self.silences.0,
         ] {
-            removals.push((tree, prefixed(tree, slash)?));
+            removals.push((tree, removal(tree, slash)?));
         }
         for tree in [
             &self.alerts,
@@ -141,7 +136,7 @@ impl Store {
             &self.batches,
             &self.batch_members,
         ] {
-            removals.push((tree, prefixed(tree, &nul)?));
+            removals.push((tree, removal(tree, &nul)?));
         }
         remove_together(removals)?;
         Ok(true)
@@ -158,7 +153,7 @@ impl Store {
         let mut removals = Vec::new();
         for tree in [&self.plugins, &self.plugin_versions, &self.plugin_components, &self.plugin_kv, &self.plugin_logs]
         {
-            removals.push((tree, prefixed(tree, prefix)?));
+            removals.push((tree, removal(tree, prefix)?));
         }
         remove_together(removals)?;
         Ok(true)

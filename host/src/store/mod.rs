@@ -251,6 +251,15 @@ impl Store {
     }
 }
 
+/// The removal of every entry whose key starts with `prefix`, for a transaction to apply.
+fn removal(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<sled::Batch> {
+    let mut batch = sled::Batch::default();
+    for key in tree.scan_prefix(prefix).keys() {
+        batch.remove(key?);
+    }
+    Ok(batch)
+}
+
 /// The error for a stored value that is not the `what` it should be.
 pub fn corrupt(key: impl AsRef<[u8]>, what: &str) -> StoreError {
     let source = serde_json::Error::io(std::io::Error::other(format!("not {what}")));
