@@ -35,6 +35,26 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A failed check of a request's value: the field at fault (a path inside the body) and what is
+/// wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+pub type Check = Result<(), Invalid>;
+
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid { field: field.into(), message: message.into() }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::field(e.field, e.message)
+    }
+}
+
 impl ApiError {
     /// A bad value in the named field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {

@@ -28,6 +28,7 @@ const LAYERS: &[&str] = &[
     "clock",
     "context",
     "duration",
+    "ids",
 ];
 
 /// Files that are not modules of a layer: the crate root, the binary (`bin/klaxon/`, a client of

@@ -11,6 +11,7 @@ pub mod context;
 pub mod delivery;
 pub mod duration;
 pub mod error;
+pub mod ids;
 pub mod ingest;
 pub mod metrics;
 pub mod notifications;

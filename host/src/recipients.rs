@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Invalid, invalid};
 use crate::records::Owned;
-use crate::rules::{Invalid, invalid};
 use crate::store::{Collection, StoreResult};
 
 const MAX_NAME_BYTES: usize = 200;

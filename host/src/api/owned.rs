@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
 use crate::records::Owned;
 use crate::store::Collection;
 use crate::tenants::TenantKey;
-use crate::tenants::keys::new_id;
 
 /// The record `id`, or a 404 naming it as `what`.
 pub fn find<S: DeserializeOwned>(records: &Collection, tenant: &str, id: &str, what: &str) -> ApiResult<Owned<S>> {

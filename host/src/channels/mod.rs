@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Duration;
-use crate::rules::{Invalid, invalid};
+use crate::error::{Invalid, invalid};
+use crate::ids::new_id;
 use crate::store::{Store, StoreResult};
-use crate::tenants::keys::new_id;
 use address::AddressPolicy;
 use noise::{DigestSchedule, Noise, QuietHours};
 

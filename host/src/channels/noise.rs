@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::context::HoldKind;
 use crate::context::Severity;
 use crate::duration::Duration;
+use crate::error::{Invalid, invalid};
 use crate::records::notification::Notification;
-use crate::rules::{Invalid, invalid};
 
 /// When a channel's or a subscription's notifications below `critical` wait.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,9 +19,9 @@ use super::{ChannelSpec, Kind, builtin, sms};
 use crate::context::{
     AlertState, CohortRef, CustomerRef, EventRef, Member, Part, RuleRef, Severity, Transition, Window,
 };
+use crate::error::{Invalid, invalid};
 use crate::plugins::io::Payload as PluginPayload;
 use crate::records::notification::{Kind as NotificationKind, Notification};
-use crate::rules::{Invalid, invalid};
 
 /// What a channel sends, kept with each delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,9 +15,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
+use crate::ids::new_id;
 use crate::records::Customer;
 use crate::store::{Store, StoreResult};
-use crate::tenants::keys::new_id;
 pub use judge::{BatchEntry, Compiled, Listener};
 pub use spec::CohortSpec;
 

@@ -4,8 +4,8 @@
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Check, invalid};
 use crate::rules::condition::{FieldSource, Filter, Op, check_filters, check_usage_type};
-use crate::rules::{Check, invalid};
 use crate::series::window::{CalendarUnit, WindowSpec};
 
 const MAX_NAME_BYTES: usize = 200;

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::Ingest;
 use super::parse::{check_fields, check_id};
 use crate::alerts::Work;
+use crate::error::Invalid;
 use crate::records::{Customer, system};
-use crate::rules::Invalid;
 use crate::store::{StoreError, StoreResult};
 
 /// A customer as a client sends it.

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Ingest;
+use crate::error::{Invalid, invalid};
 use crate::records::RESERVED_FIELDS;
 use crate::records::{Event, system};
-use crate::rules::{Invalid, invalid};
 
 /// How far ahead of the server's clock an event's timestamp may be (clock skew).
 const MAX_FUTURE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{Invalid, invalid};
+use crate::error::{Invalid, invalid};
 use crate::store::{Collection, StoreResult};
 
 const BUILT_IN: [(&str, &str); 3] = [

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::routing::TenantRouting;
 use crate::context::{IncidentKind, IncidentRef, IncidentStatus, RuleRef, Severity};
+use crate::error::{Invalid, invalid};
 use crate::records::notification::{Kind, Notification};
 use crate::records::{Event, system};
-use crate::rules::{Invalid, invalid};
 use crate::store::{self, Tx, TxResult};
 
 const MAX_TITLE_BYTES: usize = 200;

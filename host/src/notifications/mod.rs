@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::HoldKind;
 use crate::delivery::{self, Delivery};
+use crate::error::{Invalid, invalid};
 use crate::records::notification::{Kind, Notification};
-use crate::rules::{Invalid, invalid};
 use crate::store::{Store, StoreResult, Tx, TxResult};
 use routing::TenantRouting;
 

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Notification;
+use crate::error::{Invalid, invalid};
 use crate::records::Owned;
 use crate::rules::condition::{Filter, Op, check_comparison};
-use crate::rules::{Invalid, invalid};
 
 const MAX_MATCHERS: usize = 20;
 const MAX_COMMENT_BYTES: usize = 1000;

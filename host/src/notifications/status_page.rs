@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::incidents::Incident;
 use crate::context::{IncidentKind, IncidentStatus, Severity};
-use crate::rules::{Invalid, invalid};
+use crate::error::{Invalid, invalid};
 
 const MAX_TITLE_BYTES: usize = 200;
 const MAX_COMPONENTS: usize = 50;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::channels::noise::{DigestSchedule, Noise, QuietHours};
 use crate::context::Severity;
 use crate::duration::Duration;
+use crate::error::{Invalid, invalid};
 use crate::recipients::{Audience, check_group};
 use crate::records::Owned;
-use crate::rules::{Invalid, invalid};
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_CATEGORIES: usize = 50;

@@ -20,10 +20,10 @@ use super::{Engine, PluginError, PluginKind};
 use crate::clock::SharedClock;
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::hex;
 use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::Store;
 use crate::store::plugins::{plugin_id, plugin_of_version, version_id};
-use crate::tenants::keys::hex;
 use crate::tenants::{LimitOverrides, PluginLimits, Tenant, TenantKey};
 
 /// A tenant's plugin: its versions share a name and a kind.

@@ -6,29 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::duration::Duration;
-use crate::error::ApiError;
+use crate::error::{Check, invalid};
 use crate::series::aggregate::Aggregate;
 use crate::series::anomaly::{Bucket, Deviation, MAX_HISTORY_BUCKETS, Plan, Seasonality};
 use crate::series::window::WindowSpec;
-
-/// A failed check: the field at fault (a path inside the rule) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-pub type Check = Result<(), Invalid>;
-
-pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), message: message.into() }
-}
-
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        ApiError::field(e.field, e.message)
-    }
-}
 
 /// The built-in conditions of the design, and `plugin`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{RuleRef, Severity};
 use crate::duration::Duration;
+use crate::error::{Check, invalid};
+use crate::ids::new_id;
 use crate::store::{Store, StoreResult};
-use crate::tenants::keys::new_id;
-pub use condition::{Check, CohortChange, Condition, Frequency, Invalid, Scope, invalid};
+pub use condition::{CohortChange, Condition, Frequency, Scope};
 pub use matching::{ALL, all_pass, number};
 
 const MAX_NAME_BYTES: usize = 200;

@@ -7,6 +7,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ids::hex;
+
 /// What a tenant key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,12 +55,6 @@ pub struct ApiKey {
     pub created_at: jiff::Timestamp,
 }
 
-/// A random identifier with a readable prefix, e.g. `ten_5f0c...`.
-pub fn new_id(prefix: &str) -> String {
-    let bytes: [u8; 10] = rand::rng().random();
-    format!("{prefix}_{}", hex(&bytes))
-}
-
 /// A fresh secret: 32 random bytes, hex.
 pub fn new_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
@@ -83,13 +79,10 @@ pub fn digests_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::new_id;
 
     #[test]
     fn tokens_round_trip() {

@@ -98,7 +98,7 @@ impl Tenants {
         plugin_limits: PluginLimits,
         now: jiff::Timestamp,
     ) -> StoreResult<(Tenant, CreatedKey)> {
-        let tenant = Tenant { id: keys::new_id("ten"), name, created_at: now, plugin_limits };
+        let tenant = Tenant { id: crate::ids::new_id("ten"), name, created_at: now, plugin_limits };
         self.store.tenants.put(&tenant.id, &tenant)?;
         let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin, now)?;
         Ok((tenant, key))
@@ -125,7 +125,7 @@ impl Tenants {
     ) -> StoreResult<CreatedKey> {
         let secret = keys::new_secret();
         let key = ApiKey {
-            id: keys::new_id("key"),
+            id: crate::ids::new_id("key"),
             tenant_id: tenant_id.to_string(),
             name,
             role,
