@@ -116,6 +116,27 @@ fn only_the_store_names_the_database() {
     assert!(naming.is_empty(), "the database named outside store/:\n{}", naming.join("\n"));
 }
 
+/// Errors become HTTP answers only at the top: below `api`, each module has its own error (only
+/// `error`, which defines it, names `ApiError`).
+#[test]
+fn only_the_api_answers_in_http() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut naming = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&root).unwrap();
+        let module = module_of(relative);
+        if OUTSIDE.contains(&module.as_str()) || module == "error" || rank(&module) <= rank("api") {
+            continue;
+        }
+        if std::fs::read_to_string(&file).unwrap().contains("ApiError") {
+            naming.push(relative.display().to_string());
+        }
+    }
+    assert!(naming.is_empty(), "below the API, modules naming ApiError:\n{}", naming.join("\n"));
+}
+
 #[test]
 fn every_module_has_a_layer() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -13,11 +13,10 @@ use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::console;
 use crate::delivery::{self, Deliverer};
-use crate::error::ApiError;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::notifications::Notifications;
-use crate::plugins::{CompileCache, Engine, Plugins};
+use crate::plugins::{CompileCache, Engine, Plugins, RegistryError};
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
 use crate::tenants::{Tenants, keys};
@@ -33,7 +32,7 @@ pub enum ServeError {
     #[error("cannot start delivery: {0}")]
     Delivery(String),
     #[error("cannot load stored plugins: {0}")]
-    Plugins(#[from] ApiError),
+    Plugins(#[from] RegistryError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]

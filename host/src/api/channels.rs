@@ -223,7 +223,8 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
 }
 
 fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
-    key.check_may_change(&channel.created_by, "this channel", "channel")
+    key.check_may_change(&channel.created_by, "this channel", "channel")?;
+    Ok(())
 }
 
 /// An SMS channel needs its provider's auth token: given, or kept from the `stored` channel.

@@ -125,5 +125,6 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Cohort> {
 }
 
 fn check_may_change(key: &TenantKey, cohort: &Cohort) -> ApiResult<()> {
-    key.check_may_change(&cohort.created_by, "this cohort", "cohort")
+    key.check_may_change(&cohort.created_by, "this cohort", "cohort")?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod channels;
 mod clock;
 mod cohorts;
 mod customers;
+mod errors;
 mod events;
 pub mod extract;
 mod incidents;

@@ -174,7 +174,8 @@ fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Rule> {
 }
 
 fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
-    key.check_may_change(&rule.created_by, "this rule", "rule")
+    key.check_may_change(&rule.created_by, "this rule", "rule")?;
+    Ok(())
 }
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.

@@ -15,13 +15,12 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::send::{Senders, Sent};
 use super::settings::{DeliveryConfig, SmtpConfig};
-use super::{Attempt, Delivery, Status, Verdict, batches, schedule, write};
+use super::{Attempt, Delivery, DeliveryError, Status, Verdict, batches, schedule, write};
 use crate::channels::render::{self, Payload};
 use crate::channels::summary::Summary;
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
 use crate::context::{DigestItem, DigestRef};
-use crate::error::{ApiError, ApiResult};
 use crate::error::{Invalid, invalid};
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
@@ -566,7 +565,7 @@ impl Deliverer {
         channel: &Channel,
         n: &Notification,
         audience: &Audience,
-    ) -> ApiResult<Result<Payload, Invalid>> {
+    ) -> Result<Result<Payload, Invalid>, DeliveryError> {
         let mut payload = self.render_body(tenant, channel, n).await?;
         let mut everyone = audience.clone();
         everyone.groups.extend(channel.spec.to_groups.iter().cloned());
@@ -588,11 +587,11 @@ impl Deliverer {
         tenant: &str,
         channel: &Channel,
         n: &Notification,
-    ) -> ApiResult<Result<Payload, Invalid>> {
+    ) -> Result<Result<Payload, Invalid>, DeliveryError> {
         let plugin = channel.spec.template_plugin.as_ref().filter(|_| n.kind.is_rule_kind());
         let Some(name) = plugin else { return Ok(render::render(&channel.spec, n)) };
         let at = "template_plugin";
-        let tenant = self.tenants.get(tenant)?.ok_or_else(|| ApiError::not_found("tenant"))?;
+        let tenant = self.tenants.get(tenant)?.ok_or_else(|| DeliveryError::NoTenant(tenant.to_string()))?;
         let Some(plugin) = self.plugins.get(&tenant.id, name)? else {
             return Ok(Err(invalid(at, format!("there is no plugin named `{name}`"))));
         };
@@ -653,10 +652,10 @@ impl Deliverer {
 
     /// Renders a sample notification for `channel` (and `audience`) and sends it once,
     /// recording nothing.
-    pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> ApiResult<TestSend> {
+    pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> Result<TestSend, DeliveryError> {
         let now = self.clock.now();
         let render::Sample { notification, placeholders } = render::sample_for(&channel.spec, tenant, now);
-        let payload = self.render(tenant, channel, &notification, audience).await??;
+        let payload = self.render(tenant, channel, &notification, audience).await?.map_err(DeliveryError::Invalid)?;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;
@@ -665,7 +664,7 @@ impl Deliverer {
 
     /// Queues a notification's finished deliveries again (all, or the one to `channel`), with
     /// the same `webhook-id` and a fresh rendering and retry period.
-    pub async fn resend(&self, tenant: &str, notification: &str, channel: Option<&str>) -> ApiResult<Vec<Delivery>> {
+    pub async fn resend(&self, tenant: &str, notification: &str, channel: Option<&str>) -> StoreResult<Vec<Delivery>> {
         let now = self.clock.now();
         let mut queued = Vec::new();
         for mut delivery in super::of_notification(&self.store, tenant, notification)? {

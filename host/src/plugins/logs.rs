@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::RegistryResult;
 use super::sandbox::LogLine;
-use crate::error::{ApiError, ApiResult};
+use crate::error::invalid;
 use crate::store::{Store, StoreResult};
 
 /// Lines kept per plugin; the oldest go first.
@@ -68,10 +69,10 @@ impl PluginLogs {
     }
 
     /// The plugin's lines, newest first, filtered (at most 100 unless `limit` says otherwise).
-    pub fn read(&self, prefix: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
+    pub fn read(&self, prefix: &str, query: &LogQuery) -> RegistryResult<Vec<KeptLine>> {
         let limit = query.limit.unwrap_or(100);
         if !(1..=MAX_LINES as usize).contains(&limit) {
-            return Err(ApiError::field("limit", format!("must be 1 to {MAX_LINES}")));
+            return Err(invalid("limit", format!("must be 1 to {MAX_LINES}")).into());
         }
         let mut out = Vec::new();
         for line in self.store.plugin_logs_newest_first::<KeptLine>(prefix) {

@@ -16,10 +16,11 @@ mod registry;
 mod sandbox;
 mod warm;
 
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::Invalid;
+use crate::store::StoreError;
+use crate::tenants::Forbidden;
 
 pub use compile_cache::CompileCache;
 pub use engine::{CallEnv, CallReport, Compiled, Engine, Prepared, Tier};
@@ -83,17 +84,8 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    fn status(&self) -> StatusCode {
-        match self {
-            PluginError::NotAComponent(_) | PluginError::Invalid(_) | PluginError::WorldMismatch { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            PluginError::Host(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        }
-    }
-
-    fn code(&self) -> &'static str {
+    /// The error's code, as the API and the metrics name it.
+    pub fn code(&self) -> &'static str {
         match self {
             PluginError::NotAComponent(_) => "not_a_component",
             PluginError::Invalid(_) => "invalid_component",
@@ -111,7 +103,7 @@ impl PluginError {
     }
 
     /// The limit a call hit, named as in `PluginLimits`.
-    fn limit(&self) -> Option<&'static str> {
+    pub fn limit(&self) -> Option<&'static str> {
         match self {
             PluginError::FuelExhausted(_) => Some("fuel"),
             PluginError::Timeout(_) => Some("time_ms"),
@@ -124,8 +116,29 @@ impl PluginError {
     }
 }
 
-impl From<PluginError> for ApiError {
-    fn from(e: PluginError) -> Self {
-        ApiError::Described { status: e.status(), code: e.code(), limit: e.limit(), message: e.to_string() }
+/// What managing or calling a tenant's plugins can come to, besides a plugin's own failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A bad value in a request, naming its field.
+    #[error("{}", .0.message)]
+    Invalid(Invalid),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request does not fit what is stored (another kind of plugin under the name).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Invalid> for RegistryError {
+    fn from(e: Invalid) -> Self {
+        RegistryError::Invalid(e)
     }
 }
+
+pub type RegistryResult<T> = Result<T, RegistryError>;

@@ -17,9 +17,10 @@ use super::engine::{CallEnv, CallReport, Compiled, Prepared, Tier};
 use super::io::{Evaluation, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
 use super::{Engine, PluginError, PluginKind};
+use super::{RegistryError, RegistryResult};
 use crate::clock::SharedClock;
 use crate::context::Context;
-use crate::error::{ApiError, ApiResult};
+use crate::error::invalid;
 use crate::ids::hex;
 use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::Store;
@@ -112,17 +113,18 @@ pub struct Plugins {
 }
 
 /// Plugin names: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
-pub fn check_name(name: &str) -> Result<(), ApiError> {
+pub fn check_name(name: &str) -> RegistryResult<()> {
     let valid = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if valid {
         Ok(())
     } else {
-        Err(ApiError::field(
+        Err(invalid(
             "name",
             "must be 1 to 64 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit",
-        ))
+        )
+        .into())
     }
 }
 
@@ -156,7 +158,7 @@ impl Plugins {
 
     /// Loads the version in use of every plugin, so the first call does not wait. Returns how
     /// many were loaded.
-    pub async fn load_all(&self) -> ApiResult<usize> {
+    pub async fn load_all(&self) -> RegistryResult<usize> {
         let plugins: Vec<(String, Plugin)> = self.store.every_plugin()?;
         let mut loaded = 0;
         for (tenant, plugin) in &plugins {
@@ -190,7 +192,7 @@ impl Plugins {
         name: &str,
         kind: PluginKind,
         component: bytes::Bytes,
-    ) -> ApiResult<(Plugin, PluginVersion)> {
+    ) -> RegistryResult<(Plugin, PluginVersion)> {
         check_name(name)?;
         let tenant = &key.tenant_id;
         if let Some(existing) = self.get(tenant, name)? {
@@ -249,26 +251,32 @@ impl Plugins {
         Ok((plugin, version))
     }
 
-    pub fn get(&self, tenant: &str, name: &str) -> ApiResult<Option<Plugin>> {
+    pub fn get(&self, tenant: &str, name: &str) -> RegistryResult<Option<Plugin>> {
         Ok(self.store.plugin(tenant, name)?)
     }
 
     /// The plugin, or a 404 naming it.
-    pub fn find(&self, tenant: &str, name: &str) -> ApiResult<Plugin> {
-        self.get(tenant, name)?.ok_or_else(|| ApiError::not_found(format_args!("plugin `{name}`")))
+    pub fn find(&self, tenant: &str, name: &str) -> RegistryResult<Plugin> {
+        self.get(tenant, name)?.ok_or_else(|| RegistryError::NotFound(format!("plugin `{name}`")))
     }
 
-    pub fn list(&self, tenant: &str) -> ApiResult<Vec<Plugin>> {
+    pub fn list(&self, tenant: &str) -> RegistryResult<Vec<Plugin>> {
         Ok(self.store.plugins(tenant)?)
     }
 
-    pub fn versions(&self, tenant: &str, name: &str) -> ApiResult<Vec<PluginVersion>> {
+    pub fn versions(&self, tenant: &str, name: &str) -> RegistryResult<Vec<PluginVersion>> {
         self.find(tenant, name)?;
         Ok(self.store.plugin_versions(tenant, name)?)
     }
 
     /// Applies a patch: enable or disable, pin a version or follow the latest, set limits.
-    pub async fn patch(&self, key: &TenantKey, tenant: &Tenant, name: &str, patch: PluginPatch) -> ApiResult<Plugin> {
+    pub async fn patch(
+        &self,
+        key: &TenantKey,
+        tenant: &Tenant,
+        name: &str,
+        patch: PluginPatch,
+    ) -> RegistryResult<Plugin> {
         let _guard = self.writes.lock().await;
         let mut plugin = self.find(&tenant.id, name)?;
         check_may_change(key, &plugin)?;
@@ -280,10 +288,11 @@ impl Plugins {
             if let Some(version) = pinned
                 && self.store.plugin_version::<PluginVersion>(&version_id(&tenant.id, name, version))?.is_none()
             {
-                return Err(ApiError::field(
+                return Err(invalid(
                     "pinned_version",
                     format!("plugin `{name}` has no version {version}; its latest is {}", plugin.latest_version),
-                ));
+                )
+                .into());
             }
             plugin.pinned_version = pinned;
         }
@@ -291,7 +300,7 @@ impl Plugins {
             tenant
                 .plugin_limits
                 .check_overrides(&limits)
-                .map_err(|e| ApiError::field(format!("limits.{}", field_of(&e)), e))?;
+                .map_err(|e| invalid(format!("limits.{}", field_of(&e)), e.to_string()))?;
             plugin.limits = limits;
         }
         plugin.updated_at = self.clock.now();
@@ -304,7 +313,7 @@ impl Plugins {
     }
 
     /// Removes a plugin with all its versions and stored key-value entries.
-    pub async fn delete(&self, key: &TenantKey, name: &str) -> ApiResult<()> {
+    pub async fn delete(&self, key: &TenantKey, name: &str) -> RegistryResult<()> {
         let _guard = self.writes.lock().await;
         let plugin = self.find(&key.tenant_id, name)?;
         check_may_change(key, &plugin)?;
@@ -315,20 +324,20 @@ impl Plugins {
 
     /// Forgets what is kept beside the store for a deleted tenant's plugins: compiled
     /// artifacts, loaded instances, call slots and counters.
-    pub async fn forget_tenant(&self, tenant: &str) -> ApiResult<()> {
+    pub async fn forget_tenant(&self, tenant: &str) -> RegistryResult<()> {
         let _guard = self.writes.lock().await;
         self.forget(&format!("{tenant}/"))?;
         self.calls.lock().expect("call slots lock").remove(tenant);
         Ok(())
     }
 
-    fn remove(&self, tenant: &str, name: &str) -> ApiResult<()> {
+    fn remove(&self, tenant: &str, name: &str) -> RegistryResult<()> {
         self.store.delete_plugin(tenant, name)?;
         self.forget(&plugin_id(tenant, name))
     }
 
     /// Forgets what is kept beside the store for the plugins whose keys start with `prefix`.
-    fn forget(&self, prefix: &str) -> ApiResult<()> {
+    fn forget(&self, prefix: &str) -> RegistryResult<()> {
         self.remove_artifacts(prefix)?;
         self.logs.forget(prefix);
         self.metrics.forget_plugins(prefix);
@@ -346,7 +355,7 @@ impl Plugins {
     }
 
     /// The lines the plugin logged in its calls, newest first.
-    pub fn logs(&self, tenant: &str, name: &str, query: &LogQuery) -> ApiResult<Vec<KeptLine>> {
+    pub fn logs(&self, tenant: &str, name: &str, query: &LogQuery) -> RegistryResult<Vec<KeptLine>> {
         self.find(tenant, name)?;
         self.logs.read(&plugin_id(tenant, name), query)
     }
@@ -357,7 +366,7 @@ impl Plugins {
         tenant: &Tenant,
         plugin: &Plugin,
         config: &serde_json::Value,
-    ) -> ApiResult<CallReport<()>> {
+    ) -> RegistryResult<CallReport<()>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
         self.run(tenant, plugin, "validate", move || engine.validate(&pre, env, &config)).await
@@ -369,14 +378,19 @@ impl Plugins {
         tenant: &Tenant,
         plugin: &Plugin,
         input: &Evaluation,
-    ) -> ApiResult<CallReport<Verdict>> {
+    ) -> RegistryResult<CallReport<Verdict>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
         let (engine, env, input) = (self.engine.clone(), self.env(tenant, plugin, &input.scope_key()), input.clone());
         self.run(tenant, plugin, "evaluate", move || engine.evaluate(&pre, env, &input)).await
     }
 
     /// Runs a template's `render`.
-    pub async fn render(&self, tenant: &Tenant, plugin: &Plugin, context: &Context) -> ApiResult<CallReport<Payload>> {
+    pub async fn render(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        context: &Context,
+    ) -> RegistryResult<CallReport<Payload>> {
         let pre = self.prepared_as(tenant, plugin, PluginKind::Template).await?;
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
         let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
@@ -385,7 +399,7 @@ impl Plugins {
 
     /// Reads a new condition's config schema under the tenant's limits; a schema that is not
     /// JSON, or a call that fails, refuses the upload.
-    async fn config_schema(&self, tenant: &Tenant, name: &str, prepared: &Prepared) -> ApiResult<Option<Value>> {
+    async fn config_schema(&self, tenant: &Tenant, name: &str, prepared: &Prepared) -> RegistryResult<Option<Value>> {
         let (engine, prepared) = (self.engine.clone(), prepared.clone());
         let env = self.env_for(tenant.plugin_limits, &tenant.id, name, "*");
         let report = tokio::task::spawn_blocking(move || engine.config_schema(&prepared, env))
@@ -399,9 +413,9 @@ impl Plugins {
     }
 
     /// The loaded plugin, when it is of the `wanted` kind.
-    async fn prepared_as(&self, tenant: &Tenant, plugin: &Plugin, wanted: PluginKind) -> ApiResult<Prepared> {
+    async fn prepared_as(&self, tenant: &Tenant, plugin: &Plugin, wanted: PluginKind) -> RegistryResult<Prepared> {
         if plugin.kind != wanted {
-            return Err(ApiError::Conflict(format!(
+            return Err(RegistryError::Conflict(format!(
                 "plugin `{}` is a {:?} plugin, not a {wanted:?} plugin",
                 plugin.name, plugin.kind
             )));
@@ -426,7 +440,7 @@ impl Plugins {
         plugin: &Plugin,
         function: &'static str,
         call: impl FnOnce() -> CallReport<T> + Send + 'static,
-    ) -> ApiResult<CallReport<T>> {
+    ) -> RegistryResult<CallReport<T>> {
         let slots = self
             .calls
             .lock()
@@ -460,7 +474,7 @@ impl Plugins {
     /// The plugin's version in use, loaded: from the cache, else from its stored artifact
     /// (optimized, else baseline), else compiled again from the stored component (when the
     /// artifact came from another build). Baseline code is queued for optimizing.
-    async fn prepared(&self, tenant: &str, plugin: &Plugin) -> ApiResult<Prepared> {
+    async fn prepared(&self, tenant: &str, plugin: &Plugin) -> RegistryResult<Prepared> {
         let vkey = version_id(tenant, &plugin.name, plugin.active_version());
         if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
             return Ok(prepared.clone());
@@ -485,7 +499,7 @@ impl Plugins {
     }
 
     /// Compiles on a blocking thread, at most one compilation per core at a time.
-    async fn compile(&self, tier: Tier, kind: PluginKind, component: bytes::Bytes) -> ApiResult<Compiled> {
+    async fn compile(&self, tier: Tier, kind: PluginKind, component: bytes::Bytes) -> RegistryResult<Compiled> {
         let _permit = self.compiles.acquire().await.expect("semaphore is never closed");
         let engine = self.engine.clone();
         let compiled = tokio::task::spawn_blocking(move || engine.compile(tier, kind, &component))
@@ -495,7 +509,7 @@ impl Plugins {
         Ok(compiled)
     }
 
-    async fn recompile(&self, vkey: &str, kind: PluginKind) -> ApiResult<Prepared> {
+    async fn recompile(&self, vkey: &str, kind: PluginKind) -> RegistryResult<Prepared> {
         let component = self
             .store
             .plugin_component(vkey)?
@@ -518,7 +532,7 @@ impl Plugins {
     /// one, and swaps it in if the version is still loaded. The version is checked again once
     /// compiled, under the write lock: if it was removed meanwhile, the work is dropped; if it was
     /// removed and uploaded again with other code under the same number, that code is compiled.
-    fn optimize(&self, vkey: &str) -> ApiResult<()> {
+    fn optimize(&self, vkey: &str) -> RegistryResult<()> {
         let started = Instant::now();
         loop {
             let attempt = self.compile_optimized(vkey)?;
@@ -548,7 +562,7 @@ impl Plugins {
 
     /// A version's code compiled at the optimized tier, with the hash of the component it came
     /// from; `None` when the version is gone.
-    fn compile_optimized(&self, vkey: &str) -> ApiResult<Option<(String, Compiled)>> {
+    fn compile_optimized(&self, vkey: &str) -> RegistryResult<Option<(String, Compiled)>> {
         let Some(plugin) = self.store.plugin_by_id::<Plugin>(plugin_of_version(vkey))? else { return Ok(None) };
         let Some(component) = self.store.plugin_component(vkey)? else {
             return Ok(None);
@@ -558,12 +572,12 @@ impl Plugins {
         Ok(Some((sha256(&component), compiled)))
     }
 
-    fn remove_artifacts(&self, folder_key: &str) -> ApiResult<()> {
+    fn remove_artifacts(&self, folder_key: &str) -> RegistryResult<()> {
         self.artifacts.remove(folder_key).map_err(|e| PluginError::Host(format!("removing artifacts: {e}")).into())
     }
 
     /// Writes a compiled artifact's file, durably, on a blocking thread.
-    async fn write_artifact(&self, vkey: &str, tier: Tier, artifact: Vec<u8>) -> ApiResult<()> {
+    async fn write_artifact(&self, vkey: &str, tier: Tier, artifact: Vec<u8>) -> RegistryResult<()> {
         let (artifacts, vkey) = (self.artifacts.clone(), vkey.to_string());
         tokio::task::spawn_blocking(move || artifacts.write(&vkey, tier, &artifact))
             .await
@@ -596,10 +610,10 @@ fn sha256(component: &[u8]) -> String {
 }
 
 /// Whether `key` may upload a new version of `existing` as a `kind` plugin.
-fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> ApiResult<()> {
+fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> RegistryResult<()> {
     check_may_change(key, existing)?;
     if existing.kind != kind {
-        return Err(ApiError::Conflict(format!(
+        return Err(RegistryError::Conflict(format!(
             "plugin `{}` is a {:?} plugin; upload a new version of the same kind or use another name",
             existing.name, existing.kind
         )));
@@ -607,8 +621,8 @@ fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> Ap
     Ok(())
 }
 
-fn check_may_change(key: &TenantKey, plugin: &Plugin) -> ApiResult<()> {
-    key.check_may_change(&plugin.created_by, &format!("plugin `{}`", plugin.name), "plugin")
+fn check_may_change(key: &TenantKey, plugin: &Plugin) -> RegistryResult<()> {
+    Ok(key.check_may_change(&plugin.created_by, &format!("plugin `{}`", plugin.name), "plugin")?)
 }
 
 /// The field name a limits error starts with (`"fuel: ..."` -> `fuel`).

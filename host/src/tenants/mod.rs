@@ -6,7 +6,6 @@ mod sessions;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreResult};
 pub use keys::{Access, ApiKey, Role};
 pub use limits::{LimitOverrides, PluginLimits};
@@ -45,16 +44,19 @@ impl TenantKey {
 
     /// `may_change`, or the refusal: `what` names the object (`this rule`, ``plugin `x` ``),
     /// `kind` its kind (`rule`).
-    pub fn check_may_change(&self, owner: &str, what: &str, kind: &str) -> ApiResult<()> {
+    pub fn check_may_change(&self, owner: &str, what: &str, kind: &str) -> Result<(), Forbidden> {
         if self.may_change(owner) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "{what} was created by another key; editors may change only their own {kind}s"
-            )))
+            Err(Forbidden(format!("{what} was created by another key; editors may change only their own {kind}s")))
         }
     }
 }
+
+/// A key's role does not allow what it asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
 
 /// A key as its creator sees it once, with the token.
 #[derive(Debug, Serialize)]

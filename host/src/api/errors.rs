@@ -1,0 +1,51 @@
+//! The lower layers' errors as HTTP answers: the one place they meet `ApiError`.
+
+use axum::http::StatusCode;
+
+use crate::delivery::DeliveryError;
+use crate::error::ApiError;
+use crate::plugins::{PluginError, RegistryError};
+use crate::tenants::Forbidden;
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        let status = match e {
+            PluginError::NotAComponent(_) | PluginError::Invalid(_) | PluginError::WorldMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            PluginError::Host(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::Described { status, code: e.code(), limit: e.limit(), message: e.to_string() }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Plugin(e) => e.into(),
+            RegistryError::Invalid(e) => e.into(),
+            RegistryError::NotFound(what) => ApiError::not_found(what),
+            RegistryError::Conflict(message) => ApiError::Conflict(message),
+            RegistryError::Forbidden(e) => e.into(),
+            RegistryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::Invalid(e) => e.into(),
+            DeliveryError::NoTenant(tenant) => ApiError::not_found(format_args!("tenant `{tenant}`")),
+            DeliveryError::Plugin(e) => e.into(),
+            DeliveryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::Forbidden(e.0)
+    }
+}
