@@ -139,7 +139,8 @@ pub async fn preview(
     if input.message.is_some() {
         notification.message = input.message;
     }
-    let payload = state.deliverer.render(&key.tenant_id, &channel, &notification, &Default::default()).await??;
+    let payload =
+        state.deliverer.renderer().render(&key.tenant_id, &channel, &notification, &Default::default()).await??;
     Ok(Json(Preview { payload, placeholders }))
 }
 
@@ -153,7 +154,11 @@ pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: 
     let now = state.clock.now();
     let channel = Channel::new(&key.key_id, spec, now);
     let sample = render::sample_for(&channel.spec, &key.tenant_id, now);
-    let payload = state.deliverer.render(&key.tenant_id, &channel, &sample.notification, &Default::default()).await??;
+    let payload = state
+        .deliverer
+        .renderer()
+        .render(&key.tenant_id, &channel, &sample.notification, &Default::default())
+        .await??;
     Ok(Json(Preview { payload, placeholders: sample.placeholders }))
 }
 

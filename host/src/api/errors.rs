@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 
+use crate::channels::payloads::RenderError;
 use crate::delivery::DeliveryError;
 use crate::error::ApiError;
 use crate::plugins::{PluginError, RegistryError};
@@ -37,9 +38,17 @@ impl From<DeliveryError> for ApiError {
     fn from(e: DeliveryError) -> Self {
         match e {
             DeliveryError::Invalid(e) => e.into(),
-            DeliveryError::NoTenant(tenant) => ApiError::not_found(format_args!("tenant `{tenant}`")),
-            DeliveryError::Plugin(e) => e.into(),
-            DeliveryError::Store(e) => e.into(),
+            DeliveryError::Render(e) => e.into(),
+        }
+    }
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> Self {
+        match e {
+            RenderError::NoTenant(tenant) => ApiError::not_found(format_args!("tenant `{tenant}`")),
+            RenderError::Plugin(e) => e.into(),
+            RenderError::Store(e) => e.into(),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod address;
 mod builtin;
+mod health;
 pub mod noise;
+pub mod payloads;
 pub mod render;
 pub mod signing;
 pub mod sms;

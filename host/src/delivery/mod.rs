@@ -14,28 +14,24 @@ mod worker;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::channels::payloads::RenderError;
 use crate::channels::render::Payload;
 use crate::error::Invalid;
-use crate::plugins::RegistryError;
 use crate::recipients::Audience;
 use crate::records::Event;
 use crate::records::notification::Notification;
-use crate::store::{self, DeliveryWrite, Store, StoreError, StoreResult, TxResult};
+use crate::store::{self, DeliveryWrite, Store, StoreResult, TxResult};
 pub use send::Sent;
 pub use worker::{Deliverer, Parts, TestSend};
 
-/// What rendering a channel's payload for a test or a preview can come to.
+/// Why a test send could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The channel's templates or template plugin cannot make a payload.
     #[error("{}", .0.message)]
     Invalid(Invalid),
-    #[error("tenant `{0}` not found")]
-    NoTenant(String),
     #[error(transparent)]
-    Plugin(#[from] RegistryError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    Render(#[from] RenderError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,15 +16,16 @@ use tokio::sync::{Notify, Semaphore};
 use super::send::{Senders, Sent};
 use super::settings::{DeliveryConfig, SmtpConfig};
 use super::{Attempt, Delivery, DeliveryError, Status, Verdict, batches, schedule, write};
+use crate::channels::payloads::Renderer;
 use crate::channels::render::{self, Payload};
 use crate::channels::summary::Summary;
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
 use crate::context::{DigestItem, DigestRef};
-use crate::error::{Invalid, invalid};
+use crate::error::Invalid;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
-use crate::recipients::{self, Audience};
+use crate::recipients::Audience;
 use crate::records::notification::Notification;
 use crate::records::{Event, system};
 use crate::store::group::{self, Group};
@@ -122,8 +123,7 @@ type ChannelCache = HashMap<(String, String), (Vec<u8>, Channel)>;
 pub struct Deliverer {
     store: Store,
     channels: Channels,
-    tenants: Tenants,
-    plugins: Arc<Plugins>,
+    renderer: Renderer,
     clock: SharedClock,
     metrics: Arc<Metrics>,
     senders: Senders,
@@ -165,9 +165,8 @@ impl Deliverer {
     pub fn new(parts: Parts, delivery: &DeliveryConfig, smtp: Option<&SmtpConfig>) -> Result<Deliverer, String> {
         Ok(Deliverer {
             channels: Channels::new(parts.store.clone()),
+            renderer: Renderer::new(parts.store.clone(), parts.tenants, parts.plugins),
             store: parts.store,
-            tenants: parts.tenants,
-            plugins: parts.plugins,
             clock: parts.clock,
             metrics: parts.metrics,
             senders: Senders::new(delivery, smtp)?,
@@ -183,6 +182,11 @@ impl Deliverer {
             global: Semaphore::new(delivery.max_in_flight),
             backlog: AtomicBool::new(false),
         })
+    }
+
+    /// What renders its channels' payloads (for previews too).
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
     }
 
     pub fn senders(&self) -> &Senders {
@@ -514,7 +518,7 @@ impl Deliverer {
             .map_err(|e| e.to_string())?
             .ok_or("the notification was deleted")?;
         self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
-        let payload = match self.render(tenant, channel, &notification, &delivery.audience).await {
+        let payload = match self.renderer.render(tenant, channel, &notification, &delivery.audience).await {
             Ok(Ok(payload)) => payload,
             Ok(Err(Invalid { field, message })) => return Err(format!("cannot render `{field}`: {message}")),
             Err(e) => return Err(e.to_string()),
@@ -557,56 +561,8 @@ impl Deliverer {
         Ok(())
     }
 
-    /// What `channel` sends for `n` (to `audience` beyond its own addresses, for email and SMS): from
-    /// its template plugin, or its templates.
-    pub async fn render(
-        &self,
-        tenant: &str,
-        channel: &Channel,
-        n: &Notification,
-        audience: &Audience,
-    ) -> Result<Result<Payload, Invalid>, DeliveryError> {
-        let mut payload = self.render_body(tenant, channel, n).await?;
-        let mut everyone = audience.clone();
-        everyone.groups.extend(channel.spec.to_groups.iter().cloned());
-        let (to, reached) = match &mut payload {
-            Ok(Payload::Email { to, .. }) => (to, recipients::emails(&self.store.recipients, tenant, &everyone)?),
-            Ok(Payload::Sms { to, .. }) => (to, recipients::phones(&self.store.recipients, tenant, &everyone)?),
-            _ => return Ok(payload),
-        };
-        for address in reached {
-            if !to.contains(&address) {
-                to.push(address);
-            }
-        }
-        Ok(payload)
-    }
-
-    async fn render_body(
-        &self,
-        tenant: &str,
-        channel: &Channel,
-        n: &Notification,
-    ) -> Result<Result<Payload, Invalid>, DeliveryError> {
-        let plugin = channel.spec.template_plugin.as_ref().filter(|_| n.kind.is_rule_kind());
-        let Some(name) = plugin else { return Ok(render::render(&channel.spec, n)) };
-        let at = "template_plugin";
-        let tenant = self.tenants.get(tenant)?.ok_or_else(|| DeliveryError::NoTenant(tenant.to_string()))?;
-        let Some(plugin) = self.plugins.get(&tenant.id, name)? else {
-            return Ok(Err(invalid(at, format!("there is no plugin named `{name}`"))));
-        };
-        if !plugin.enabled {
-            return Ok(Err(invalid(at, format!("plugin `{name}` is disabled"))));
-        }
-        let report = self.plugins.render(&tenant, &plugin, &n.context).await?;
-        Ok(match report.result {
-            Ok(out) => render::from_plugin(&channel.spec, n, out),
-            Err(e) => Err(invalid(at, format!("plugin `{name}` failed: {e}"))),
-        })
-    }
-
-    /// After a real attempt: a success clears the channel's failing streak; a failure starts
-    /// one, or disables the channel once the streak has lasted `disable_after`.
+    /// After a real attempt: the channel's health is recorded, and a channel this attempt
+    /// disabled is reported (a `channel.disabled` system event).
     fn record_health(
         &self,
         tenant: &str,
@@ -615,30 +571,7 @@ impl Deliverer {
         error: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let disable_after = self.disable_after;
-        let disabled = self.channels.update(tenant, channel, |c| {
-            if ok {
-                return c.failing_since.take().is_some();
-            }
-            match c.failing_since {
-                None => {
-                    c.failing_since = Some(now);
-                    true
-                }
-                Some(since) if c.spec.enabled && now.duration_since(since) >= disable_after => {
-                    c.spec.enabled = false;
-                    c.disabled_reason = Some(format!(
-                        "disabled at {now}: every attempt since {since} failed (longer than delivery.disable_after, \
-                         {}); the last: {}",
-                        crate::duration::Duration(disable_after),
-                        error.unwrap_or("no answer")
-                    ));
-                    true
-                }
-                Some(_) => false,
-            }
-        })?;
-        if let Some(c) = disabled.filter(|c| !c.spec.enabled && !ok) {
+        if let Some(c) = self.channels.record_attempt(tenant, channel, ok, error, now, self.disable_after)? {
             tracing::warn!(%tenant, %channel, "channel failing for too long; disabled");
             let properties = serde_json::json!({
                 "channel_id": c.id, "name": c.spec.name, "kind": c.spec.kind, "reason": c.disabled_reason,
@@ -655,7 +588,8 @@ impl Deliverer {
     pub async fn test(&self, tenant: &str, channel: &Channel, audience: &Audience) -> Result<TestSend, DeliveryError> {
         let now = self.clock.now();
         let render::Sample { notification, placeholders } = render::sample_for(&channel.spec, tenant, now);
-        let payload = self.render(tenant, channel, &notification, audience).await?.map_err(DeliveryError::Invalid)?;
+        let payload =
+            self.renderer.render(tenant, channel, &notification, audience).await?.map_err(DeliveryError::Invalid)?;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
         let sent = self.senders.send(channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;
