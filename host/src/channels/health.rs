@@ -5,12 +5,14 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{Channel, Channels};
 use crate::duration::Duration;
+use crate::records::system;
 use crate::store::StoreResult;
 
 impl Channels {
     /// Records how a real attempt went: a success clears the channel's failing streak; a
-    /// failure starts one, or disables the channel once the streak has lasted `disable_after`.
-    /// Answers the channel when this attempt disabled it.
+    /// failure starts one, or disables the channel once the streak has lasted `disable_after`,
+    /// with a `channel.disabled` system event in the same transaction. Answers the channel when
+    /// this attempt disabled it.
     pub fn record_attempt(
         &self,
         tenant: &str,
@@ -20,7 +22,14 @@ impl Channels {
         now: Timestamp,
         disable_after: SignedDuration,
     ) -> StoreResult<Option<Channel>> {
-        let changed = self.update(tenant, channel, |c| {
+        let disabled_now = |c: &Channel| !c.spec.enabled && !ok;
+        let report = |c: &Channel| {
+            let properties = serde_json::json!({
+                "channel_id": c.id, "name": c.spec.name, "kind": c.spec.kind, "reason": c.disabled_reason,
+            });
+            disabled_now(c).then(|| system::event(system::CHANNEL_DISABLED, None, properties, None, now))
+        };
+        let changed = self.store.update_reporting(&self.store.channels, tenant, channel, |c: &mut Channel| {
             if ok {
                 return c.failing_since.take().is_some();
             }
@@ -41,7 +50,7 @@ impl Channels {
                 }
                 Some(_) => false,
             }
-        })?;
-        Ok(changed.filter(|c| !c.spec.enabled && !ok))
+        }, report)?;
+        Ok(changed.filter(disabled_now))
     }
 }

@@ -571,13 +571,8 @@ impl Deliverer {
         error: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        if let Some(c) = self.channels.record_attempt(tenant, channel, ok, error, now, self.disable_after)? {
+        if self.channels.record_attempt(tenant, channel, ok, error, now, self.disable_after)?.is_some() {
             tracing::warn!(%tenant, %channel, "channel failing for too long; disabled");
-            let properties = serde_json::json!({
-                "channel_id": c.id, "name": c.spec.name, "kind": c.spec.kind, "reason": c.disabled_reason,
-            });
-            let event = system::event("channel.disabled", None, properties, None, now);
-            self.store.emit(tenant, event)?;
             self.system_due.notify_one();
         }
         Ok(())

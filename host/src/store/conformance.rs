@@ -161,3 +161,22 @@ fn a_status_page_slug_belongs_to_one_tenant_at_a_time() {
     assert_eq!((owner.as_str(), page["n"].as_u64()), ("t2", Some(4)));
     assert_eq!(store.status_page_by_slug::<serde_json::Value>("acme-2").unwrap().unwrap().0, "t1");
 }
+
+#[test]
+fn a_change_and_the_system_event_it_reports_are_kept_together() {
+    let (_dir, store) = store();
+    store.channels.put("t", "c", &json!({ "enabled": true })).unwrap();
+    let report = |c: &serde_json::Value| (c["enabled"] == false).then(|| event("sys_1", 0));
+    let unchanged =
+        store.update_reporting(&store.channels, "t", "c", |_: &mut serde_json::Value| false, report).unwrap();
+    assert_eq!(unchanged, None);
+    assert!(store.first_system_event().unwrap().is_none(), "no change, no report");
+    let disable = |c: &mut serde_json::Value| {
+        c["enabled"] = json!(false);
+        true
+    };
+    let changed = store.update_reporting(&store.channels, "t", "c", disable, report).unwrap();
+    assert_eq!(changed, Some(json!({ "enabled": false })));
+    let outboxed = store.first_system_event().unwrap().expect("the report is in the outbox");
+    assert_eq!((outboxed.pending.tenant.as_str(), outboxed.pending.event.id.as_str()), ("t", "sys_1"));
+}

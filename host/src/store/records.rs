@@ -6,7 +6,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{StoreError, StoreResult, decode};
+use sled::Transactional;
+
+use super::queues::outbox_key;
+use super::{Store, StoreError, StoreResult, decode};
+use crate::records::Event;
+use crate::records::system::Pending;
 
 /// Records of one kind keyed by their id alone.
 #[derive(Clone)]
@@ -88,15 +93,34 @@ impl Collection {
         id: &str,
         change: impl Fn(&mut T) -> bool,
     ) -> StoreResult<Option<T>> {
+        self.change(None, tenant, id, change, |_| None)
+    }
+
+    /// `update`, putting the system event `report` makes of the changed record (if any) in
+    /// `outbox` in the same transaction.
+    fn change<T: Serialize + DeserializeOwned>(
+        &self,
+        outbox: Option<&sled::Tree>,
+        tenant: &str,
+        id: &str,
+        change: impl Fn(&mut T) -> bool,
+        report: impl Fn(&T) -> Option<Event>,
+    ) -> StoreResult<Option<T>> {
         let key = Self::key(tenant, id);
-        self.0
-            .transaction(|tx| {
-                let Some(bytes) = tx.get(&key)? else { return Ok(None) };
+        let trees: Vec<&sled::Tree> = std::iter::once(&self.0).chain(outbox).collect();
+        trees[..]
+            .transaction(|t| {
+                let Some(bytes) = t[0].get(&key)? else { return Ok(None) };
                 let mut record: T = decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
                 if !change(&mut record) {
                     return Ok(None);
                 }
-                tx.insert(key.as_bytes(), serde_json::to_vec(&record).expect("records serialize to JSON"))?;
+                t[0].insert(key.as_bytes(), serde_json::to_vec(&record).expect("records serialize to JSON"))?;
+                if let (Some(outbox), Some(event)) = (t.get(1), report(&record)) {
+                    let bytes =
+                        serde_json::to_vec(&Pending::new(tenant, event.clone(), None)).expect("events serialize");
+                    outbox.insert(outbox_key(&event), bytes)?;
+                }
                 Ok(Some(record))
             })
             .map_err(StoreError::from)
@@ -138,5 +162,21 @@ impl Collection {
     /// Removes a record; `false` when there was none.
     pub fn delete(&self, tenant: &str, id: &str) -> StoreResult<bool> {
         Ok(self.0.remove(Self::key(tenant, id))?.is_some())
+    }
+}
+
+impl Store {
+    /// Changes one of `records` atomically, as `Collection::update` does, and puts the system
+    /// event `report` makes of the changed record (if any) in the outbox in the same
+    /// transaction: a crash keeps both or neither.
+    pub fn update_reporting<T: Serialize + DeserializeOwned>(
+        &self,
+        records: &Collection,
+        tenant: &str,
+        id: &str,
+        change: impl Fn(&mut T) -> bool,
+        report: impl Fn(&T) -> Option<Event>,
+    ) -> StoreResult<Option<T>> {
+        records.change(Some(&self.system_events), tenant, id, change, report)
     }
 }
