@@ -281,6 +281,8 @@ fn event_match_and_plugin_rules_are_made_and_edited_in_the_browser() {
     browser.fill("name", "Big accounts");
     browser.choose("severity", "critical");
     browser.click("main form > button[type=submit]");
+    // The rule's page is back (the form's own heading also names the rule).
+    browser.find("#edit-rule");
     browser.wait_for_text("h1", "Big accounts");
     let (_, edited) = server.call(Method::GET, &format!("/v1/rules/{id}"), &key, None);
     assert_eq!((&edited["name"], &edited["severity"]), (&json!("Big accounts"), &json!("critical")));
@@ -345,6 +347,7 @@ fn sms_channels_and_alarm_timing_are_made_and_edited_in_the_browser() {
     browser.wait_for_text("h1", "Edit Billing texts");
     browser.fill("to", "+4930123456, +4940654321");
     browser.click("main form > button[type=submit]");
+    browser.find("#edit-channel");
     browser.wait_for_text("h1", "Billing texts");
     let (_, channel) = server.call(Method::GET, &format!("/v1/channels/{id}"), &key, None);
     assert_eq!((channel["to"].as_array().unwrap().len(), &channel["auth_token"]), (2, &json!("secret-token")));
@@ -374,6 +377,7 @@ fn sms_channels_and_alarm_timing_are_made_and_edited_in_the_browser() {
     assert_eq!(shown, "10m");
     browser.set_value("for", "");
     browser.click("main form > button[type=submit]");
+    browser.find("#edit-rule");
     browser.wait_for_text("h1", "Busy and steady");
     let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
     assert_eq!((&rule["for"], &rule["keep_firing_for"]), (&Value::Null, &json!("15m")), "{rule}");
