@@ -68,20 +68,34 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn no_module_imports_one_above_it() {
+/// A source file of the crate: its path under `src/`, the module it belongs to, its text.
+struct Source {
+    relative: PathBuf,
+    module: String,
+    text: String,
+}
+
+fn crate_sources() -> Vec<Source> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&root, &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let relative = file.strip_prefix(&root).unwrap().to_path_buf();
+            Source { module: module_of(&relative), text: std::fs::read_to_string(&file).unwrap(), relative }
+        })
+        .collect()
+}
+
+#[test]
+fn no_module_imports_one_above_it() {
     let mut upward = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(&root).unwrap();
-        let module = module_of(relative);
+    for Source { relative, module, text } in crate_sources() {
         if OUTSIDE.contains(&module.as_str()) {
             continue;
         }
-        let source = std::fs::read_to_string(&file).unwrap();
-        for target in imported(&source) {
+        for target in imported(&text) {
             if target != module && rank(&target) < rank(&module) {
                 upward.push(format!("{} imports {target}", relative.display()));
             }
@@ -96,17 +110,12 @@ fn no_module_imports_one_above_it() {
 /// keys and transactions stay behind the store's typed operations).
 #[test]
 fn only_the_store_names_the_database() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&root, &mut files);
     let mut naming = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(&root).unwrap();
-        if module_of(relative) == "store" || module_of(relative) == "layers" {
+    for Source { relative, module, text } in crate_sources() {
+        if module == "store" || module == "layers" {
             continue;
         }
-        let source = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in source.lines().enumerate() {
+        for (n, line) in text.lines().enumerate() {
             let code = line.trim_start();
             if !code.starts_with("//") && code.contains("sled") {
                 naming.push(format!("{}:{}: {}", relative.display(), n + 1, code));
@@ -120,17 +129,12 @@ fn only_the_store_names_the_database() {
 /// `error`, which defines it, names `ApiError`).
 #[test]
 fn only_the_api_answers_in_http() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&root, &mut files);
     let mut naming = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(&root).unwrap();
-        let module = module_of(relative);
+    for Source { relative, module, text } in crate_sources() {
         if OUTSIDE.contains(&module.as_str()) || module == "error" || rank(&module) <= rank("api") {
             continue;
         }
-        if std::fs::read_to_string(&file).unwrap().contains("ApiError") {
+        if text.contains("ApiError") {
             naming.push(relative.display().to_string());
         }
     }

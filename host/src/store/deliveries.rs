@@ -6,9 +6,9 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
+use super::queues::outbox_entry;
 use super::{Store, StoreError, StoreResult, decode, keys};
 use crate::records::Event;
-use crate::records::system::Pending;
 
 /// An attempt waiting in the delivery queue: the delivery of `notification` to `channel`, due
 /// at `due`. Entries sort by due time, then by delivery.
@@ -26,7 +26,7 @@ impl QueueEntry {
         QueueEntry { due: at, tenant: String::new(), notification: String::new(), channel: String::new() }
     }
 
-    fn key(&self) -> Vec<u8> {
+    pub(super) fn key(&self) -> Vec<u8> {
         keys::queued(self.due, &self.tenant, &self.notification, &self.channel)
     }
 
@@ -93,9 +93,8 @@ impl Store {
                 for w in writes {
                     deliveries.insert(keys::delivery(&w.tenant, &w.notification, &w.channel), w.json.as_slice())?;
                     if let Some(event) = &w.report {
-                        let bytes = serde_json::to_vec(&Pending::new(&w.tenant, event.clone(), None))
-                            .expect("events serialize");
-                        outbox.insert(super::queues::outbox_key(event), bytes)?;
+                        let (key, bytes) = outbox_entry(&w.tenant, event.clone(), None);
+                        outbox.insert(key, bytes)?;
                     }
                     if let Some(due) = w.dequeue {
                         queue.remove(w.entry(due).key())?;
@@ -107,7 +106,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(StoreError::from)?;
-        self.note_queued(writes.iter().filter_map(|w| w.enqueue.map(|next| w.entry(next).key())));
+        self.note_queued(writes.iter().filter_map(|w| w.enqueue.map(|next| w.entry(next))));
         Ok(())
     }
 
@@ -131,6 +130,6 @@ impl Store {
     /// (the whole queue must be read).
     pub fn take_queued(&self) -> Option<Vec<QueueEntry>> {
         let queued = std::mem::take(&mut *self.queued.lock().expect("queued lock"));
-        (!queued.overflowed).then(|| queued.keys.iter().filter_map(|key| QueueEntry::parse(key)).collect())
+        (!queued.overflowed).then_some(queued.entries)
     }
 }

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use sled::transaction::ConflictableTransactionError;
 use sled::{Batch, IVec, Transactional};
 
-use super::{Store, StoreError, StoreResult, decode, removal};
+use super::plugins::plugin_id;
+use super::status_pages::{page_key, slug_key};
+use super::{Store, StoreError, StoreResult, decode, keys, removal};
+use crate::records::system::Pending;
 
 /// What the key-id-keyed records tell of their tenant.
 #[derive(Deserialize)]
@@ -25,12 +28,6 @@ struct SessionKey {
 #[derive(Deserialize)]
 struct SessionCredential {
     key_id: Option<String>,
-}
-
-/// What an outbox entry tells of its tenant.
-#[derive(Deserialize)]
-struct OutboxOwner {
-    tenant: String,
 }
 
 /// The keys of the entries `owns` picks.
@@ -72,15 +69,15 @@ impl Store {
         if !self.tenants.0.contains_key(tenant)? {
             return Ok(false);
         }
-        let slash = format!("{tenant}/");
+        let slash = keys::record(tenant, "");
         let slash = slash.as_bytes();
-        let nul = [tenant.as_bytes(), b"\0"].concat();
+        let nul = keys::named(tenant, "");
         // Timer and queue keys lead with a due time, then the tenant.
         let after_due = |key: &[u8], _: &[u8]| Ok(key.get(8..).is_some_and(|rest| rest.starts_with(&nul)));
         let text = |key: &[u8]| String::from_utf8_lossy(key).into_owned();
-        let page = format!("tenant/{tenant}");
+        let (page, slugs) = (page_key(tenant), slug_key(""));
         let status_page = picked(&self.status_pages, |key, owner| {
-            Ok(key == page.as_bytes() || (key.starts_with(b"slug/") && owner == tenant.as_bytes()))
+            Ok(key == page.as_bytes() || (key.starts_with(slugs.as_bytes()) && owner == tenant.as_bytes()))
         })?;
         let api_keys =
             picked(&self.api_keys.0, |key, bytes| Ok(decode::<KeyOwner>(&text(key), bytes)?.tenant_id == tenant))?;
@@ -96,7 +93,7 @@ impl Store {
             (
                 &self.system_events,
                 removal_of(picked(&self.system_events, |key, bytes| {
-                    Ok(decode::<OutboxOwner>(&text(key), bytes)?.tenant == tenant)
+                    Ok(decode::<Pending>(&text(key), bytes)?.tenant == tenant)
                 })?),
             ),
             (&self.timers, removal_of(picked(&self.timers, after_due)?)),
@@ -145,7 +142,7 @@ impl Store {
     /// Removes a plugin with all its versions, components, key-value entries and log lines;
     /// `false` when there is no such plugin.
     pub fn delete_plugin(&self, tenant: &str, name: &str) -> StoreResult<bool> {
-        let prefix = format!("{tenant}/{name}/");
+        let prefix = plugin_id(tenant, name);
         let prefix = prefix.as_bytes();
         if !self.plugins.contains_key(prefix)? {
             return Ok(false);
@@ -170,6 +167,15 @@ mod tests {
         let nul = |id: &str| [tenant.as_bytes(), b"\0", id.as_bytes()].concat();
         let due = |id: &str| [&[0x80, 0, 0, 0, 0, 0, 0, 1][..], &nul(id)].concat();
         let json = |value: serde_json::Value| value.to_string().into_bytes();
+        let event = crate::records::Event {
+            id: format!("sys_{tenant}"),
+            customer_id: None,
+            event_type: "channel.disabled".into(),
+            timestamp: jiff::Timestamp::UNIX_EPOCH,
+            properties: Default::default(),
+            received_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let outboxed = super::super::queues::outbox_entry(tenant, event, None);
         let entries: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = vec![
             (&store.tenants.0, tenant.as_bytes().to_vec(), json(serde_json::json!({ "id": tenant }))),
             (&store.api_keys.0, format!("key_{tenant}").into_bytes(), json(serde_json::json!({ "tenant_id": tenant }))),
@@ -178,7 +184,7 @@ mod tests {
                 slash("s"),
                 json(serde_json::json!({ "credential": { "key_id": format!("key_{tenant}") } })),
             ),
-            (&store.system_events, format!("1{tenant}").into_bytes(), json(serde_json::json!({ "tenant": tenant }))),
+            (&store.system_events, outboxed.0, outboxed.1),
             (&store.timers, due("rule\0scope"), vec![]),
             (&store.delivery_queue, due("n\0c"), vec![]),
             (&store.status_pages, format!("tenant/{tenant}").into_bytes(), vec![]),

@@ -159,7 +159,7 @@ const MAX_QUEUED_KEPT: usize = 100_000;
 /// Delivery queue entries written since the worker last took them.
 #[derive(Default)]
 struct Queued {
-    keys: Vec<Vec<u8>>,
+    entries: Vec<QueueEntry>,
     /// More were written than kept.
     overflowed: bool,
 }
@@ -218,12 +218,12 @@ impl Store {
     }
 
     /// Tells the delivery worker of queue entries a committed transaction wrote.
-    fn note_queued(&self, keys: impl IntoIterator<Item = Vec<u8>>) {
+    fn note_queued(&self, entries: impl IntoIterator<Item = QueueEntry>) {
         let mut queued = self.queued.lock().expect("queued lock");
         if !queued.overflowed {
-            queued.keys.extend(keys);
-            if queued.keys.len() > MAX_QUEUED_KEPT {
-                *queued = Queued { keys: Vec::new(), overflowed: true };
+            queued.entries.extend(entries);
+            if queued.entries.len() > MAX_QUEUED_KEPT {
+                *queued = Queued { entries: Vec::new(), overflowed: true };
             }
         }
     }
@@ -258,6 +258,11 @@ fn removal(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<sled::Batch> {
         batch.remove(key?);
     }
     Ok(batch)
+}
+
+/// What follows `prefix` in each key that starts with it, in key order (the ids under it).
+fn suffixes(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<Vec<String>> {
+    tree.scan_prefix(prefix).keys().map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned())).collect()
 }
 
 /// The error for a stored value that is not the `what` it should be.

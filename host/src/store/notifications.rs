@@ -2,7 +2,7 @@
 
 use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, StoreResult, decode, keys};
+use super::{Store, StoreError, StoreResult, decode, keys, suffixes};
 use crate::records::notification::{Notification, OpenBatch};
 
 impl Store {
@@ -21,12 +21,7 @@ impl Store {
                 Ok(())
             })
             .map_err(StoreError::from)?;
-        let prefix = keys::rule_prefix(tenant, notification);
-        self.batch_members
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
-            .collect()
+        suffixes(&self.batch_members, &keys::rule_prefix(tenant, notification))
     }
 
     pub fn notification(&self, tenant: &str, id: &str) -> StoreResult<Option<Notification>> {

@@ -1,8 +1,8 @@
 //! The outbox of system events and the cohort rules' waiting batches, outside transactions.
 
-use super::{Store, StoreResult, decode, keys};
-use crate::records::Event;
+use super::{Store, StoreResult, decode, keys, suffixes};
 use crate::records::system::Pending;
+use crate::records::{Customer, Event};
 
 /// A system event as the outbox holds it.
 pub struct Outboxed {
@@ -10,9 +10,12 @@ pub struct Outboxed {
     pub pending: Pending,
 }
 
-/// Where an event goes in the outbox: after every event made before it.
-pub(super) fn outbox_key(event: &Event) -> Vec<u8> {
-    keys::outbox(crate::clock::sequence(event.timestamp), &event.id)
+/// A system event's entry in the outbox, key and bytes: it sorts after every event made
+/// before it. `customer` is the customer a customer event reports on, as the change left it.
+pub(super) fn outbox_entry(tenant: &str, event: Event, customer: Option<&Customer>) -> (Vec<u8>, Vec<u8>) {
+    let key = keys::outbox(crate::clock::sequence(event.timestamp), &event.id);
+    let bytes = serde_json::to_vec(&Pending::new(tenant, event, customer)).expect("events serialize");
+    (key, bytes)
 }
 
 impl Store {
@@ -25,19 +28,13 @@ impl Store {
     /// Puts a system event in the outbox right after the change it reports (a change of a
     /// record kept outside the transactions' trees).
     pub fn emit(&self, tenant: &str, event: Event) -> StoreResult<()> {
-        let key = outbox_key(&event);
-        let bytes = serde_json::to_vec(&Pending::new(tenant, event, None)).expect("events serialize");
+        let (key, bytes) = outbox_entry(tenant, event, None);
         self.system_events.insert(key, bytes)?;
         Ok(())
     }
 
     /// The customers whose entry or exit waits for a cohort rule's next batch.
     pub fn waiting_cohort_changes(&self, tenant: &str, rule: &str) -> StoreResult<Vec<String>> {
-        let prefix = keys::rule_prefix(tenant, rule);
-        self.cohort_batches
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned()))
-            .collect()
+        suffixes(&self.cohort_batches, &keys::rule_prefix(tenant, rule))
     }
 }

@@ -8,10 +8,9 @@ use sled::transaction::ConflictableTransactionError;
 
 use sled::Transactional;
 
-use super::queues::outbox_key;
-use super::{Store, StoreError, StoreResult, decode};
+use super::queues::outbox_entry;
+use super::{Store, StoreError, StoreResult, decode, keys};
 use crate::records::Event;
-use crate::records::system::Pending;
 
 /// Records of one kind keyed by their id alone.
 #[derive(Clone)]
@@ -62,7 +61,7 @@ pub struct Collection(pub(super) sled::Tree);
 
 impl Collection {
     fn key(tenant: &str, id: &str) -> String {
-        format!("{tenant}/{id}")
+        keys::record(tenant, id)
     }
 
     pub fn get<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> StoreResult<Option<T>> {
@@ -117,9 +116,8 @@ impl Collection {
                 }
                 t[0].insert(key.as_bytes(), serde_json::to_vec(&record).expect("records serialize to JSON"))?;
                 if let (Some(outbox), Some(event)) = (t.get(1), report(&record)) {
-                    let bytes =
-                        serde_json::to_vec(&Pending::new(tenant, event.clone(), None)).expect("events serialize");
-                    outbox.insert(outbox_key(&event), bytes)?;
+                    let (key, bytes) = outbox_entry(tenant, event, None);
+                    outbox.insert(key, bytes)?;
                 }
                 Ok(Some(record))
             })

@@ -6,11 +6,11 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::{Store, StoreError, StoreResult, decode};
 
-fn page_key(tenant: &str) -> String {
+pub(super) fn page_key(tenant: &str) -> String {
     format!("tenant/{tenant}")
 }
 
-fn slug_key(slug: &str) -> String {
+pub(super) fn slug_key(slug: &str) -> String {
     format!("slug/{slug}")
 }
 

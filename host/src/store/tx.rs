@@ -10,10 +10,9 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, ConflictableTransactionResult, TransactionalTree};
 
-use super::queues::{Outboxed, outbox_key};
-use super::{Store, StoreError, StoreResult, Timer, decode, keys};
+use super::queues::{Outboxed, outbox_entry};
+use super::{QueueEntry, Store, StoreError, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
-use crate::records::system::Pending;
 use crate::records::{Customer, Event};
 
 /// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
@@ -40,7 +39,7 @@ pub struct Tx<'a> {
     batches: &'a TransactionalTree,
     batch_members: &'a TransactionalTree,
     /// The queue entries written, for the delivery worker once the transaction commits.
-    queued: RefCell<Vec<Vec<u8>>>,
+    queued: RefCell<Vec<QueueEntry>>,
 }
 
 /// Ends a transaction with `error` (it is not retried).
@@ -233,16 +232,23 @@ impl Tx<'_> {
 
     /// Queues an attempt of a delivery at `due`.
     pub fn queue_delivery(&self, due: Timestamp, tenant: &str, notification: &str, channel: &str) -> TxResult<()> {
-        let key = keys::queued(due, tenant, notification, channel);
-        self.delivery_queue.insert(key.as_slice(), &[][..])?;
-        self.queued.borrow_mut().push(key);
+        let entry = QueueEntry {
+            due,
+            tenant: tenant.to_string(),
+            notification: notification.to_string(),
+            channel: channel.to_string(),
+        };
+        self.delivery_queue.insert(entry.key(), &[][..])?;
+        self.queued.borrow_mut().push(entry);
         Ok(())
     }
 
     /// Puts a system event in the outbox, inside the transaction that makes the change it
     /// reports. `customer` is the customer a customer event reports on, as the change left it.
     pub fn emit(&self, tenant: &str, event: Event, customer: Option<&Customer>) -> TxResult<()> {
-        put(self.system_events, &outbox_key(&event), &Pending::new(tenant, event, customer))
+        let (key, bytes) = outbox_entry(tenant, event, customer);
+        self.system_events.insert(key, bytes)?;
+        Ok(())
     }
 
     /// Takes a system event from the outbox; `false` when another pass took it.
