@@ -21,6 +21,13 @@ pub struct QueueEntry {
 }
 
 impl QueueEntry {
+    /// The entry of the delivery of `notification` to `channel` due at `due`, to the
+    /// microsecond its key keeps (so an entry made here equals the one read back).
+    pub(super) fn new(due: Timestamp, tenant: &str, notification: &str, channel: &str) -> Self {
+        let due = Timestamp::from_microsecond(due.as_microsecond()).expect("a timestamp's own microseconds");
+        QueueEntry { due, tenant: tenant.into(), notification: notification.into(), channel: channel.into() }
+    }
+
     /// The place in the queue before every entry due at or after `at`.
     pub fn first_at(at: Timestamp) -> Self {
         QueueEntry { due: at, tenant: String::new(), notification: String::new(), channel: String::new() }
@@ -54,12 +61,7 @@ pub struct DeliveryWrite {
 
 impl DeliveryWrite {
     fn entry(&self, due: Timestamp) -> QueueEntry {
-        QueueEntry {
-            due,
-            tenant: self.tenant.clone(),
-            notification: self.notification.clone(),
-            channel: self.channel.clone(),
-        }
+        QueueEntry::new(due, &self.tenant, &self.notification, &self.channel)
     }
 }
 

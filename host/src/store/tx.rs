@@ -232,12 +232,7 @@ impl Tx<'_> {
 
     /// Queues an attempt of a delivery at `due`.
     pub fn queue_delivery(&self, due: Timestamp, tenant: &str, notification: &str, channel: &str) -> TxResult<()> {
-        let entry = QueueEntry {
-            due,
-            tenant: tenant.to_string(),
-            notification: notification.to_string(),
-            channel: channel.to_string(),
-        };
+        let entry = QueueEntry::new(due, tenant, notification, channel);
         self.delivery_queue.insert(entry.key(), &[][..])?;
         self.queued.borrow_mut().push(entry);
         Ok(())
