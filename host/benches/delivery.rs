@@ -1,14 +1,20 @@
-//! Delivery figures, side by side with Alertmanager's: `cargo bench -p klaxon --bench delivery`.
+//! Delivery figures, side by side with Prometheus Alertmanager's:
+//! `cargo bench -p klaxon --bench delivery`.
 //!
-//! A real server (the release binary, sled in a temp folder) with one `event_match` rule, scope
-//! `each`, notifying a signed webhook channel (`max_in_flight` 64) of every `signup` event. The
-//! receiver is nginx (`return 200`, one worker), the load generator `wrk` with a Lua script that
-//! gives every event its own id; both come from Debian and are installed here when missing. All
-//! run on this machine together. Measured:
+//! Klaxon: a real server (the release binary, sled in a temp folder) with one `event_match`
+//! rule, scope `each`, notifying a signed webhook channel (`max_in_flight` 64) of every `signup`
+//! event. Alertmanager (Debian's, no cluster): every alert its own group (`group_by: ['...']`),
+//! sent at once (`group_wait: 0s`) to a webhook. Both send to the same receiver, nginx
+//! (`return 200`, one process), and take the same load from `wrk` with a Lua script that makes
+//! every event or alert distinct; all three come from Debian and are installed here when
+//! missing. All run on this machine together. Measured:
 //! - the generator's own ceiling: the same requests against nginx alone;
-//! - 1 event per request over 64 connections, and 100 events per request over 8: events
-//!   accepted per second (each answered once durable), and signed webhooks received per second
-//!   end to end (from the first request to the last webhook nginx counted);
+//! - 1 item per request over 64 connections, and 100 per request over 8, for each system on a
+//!   fresh instance, in interleaved pairs (Klaxon, then Alertmanager, three times): items
+//!   accepted per second (Klaxon answers each once durable; Alertmanager keeps alerts in
+//!   memory), webhooks received per second end to end (from the first request to the last
+//!   webhook nginx counted), and the median of the three ratios; for Klaxon also the entries
+//!   and bytes its store wrote per event, its webhook included;
 //! - the time from sending an event to its webhook arriving (at a receiver of our own that
 //!   notes the time), p50 and p99, at a steady 1,000 events per second.
 
@@ -29,6 +35,11 @@ use serde_json::{Value, json};
 use support::Server;
 
 const RUN_FOR: &str = "10s";
+/// Interleaved runs of Klaxon and Alertmanager per load: their rates drift from run to run on a
+/// shared machine, so the figure is the median of the ratios.
+const PAIRS: usize = 3;
+/// Webhooks to nginx on 127.0.0.1 are allowed.
+const CONFIG: &str = "[delivery]\nallow_private = [\"127.0.0.0/8\"]\n";
 const STEADY_BATCH: usize = 10;
 const STEADY_EVERY: Duration = Duration::from_millis(10);
 const STEADY_FOR: Duration = Duration::from_secs(10);
@@ -36,37 +47,148 @@ const STEADY_FOR: Duration = Duration::from_secs(10);
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn main() {
-    install(&["nginx", "wrk"]);
+    install(&["nginx", "wrk", "prometheus-alertmanager"]);
     let dir = tempfile::tempdir().expect("temp dir");
     let nginx = Nginx::start(dir.path());
 
-    let ceiling = wrk(&format!("{}/hook", nginx.base), "", 64, 1, "ceiling", dir.path());
+    let ceiling = wrk(&format!("{}/hook", nginx.base), &Load::nginx(), 64, "ceiling", dir.path());
     println!(
         "load generator against nginx alone: {:.0} requests/s (wrk, 1 thread, 64 connections)",
         ceiling.per_second
     );
-
-    let server = Server::start_with(Some("[delivery]\nallow_private = [\"127.0.0.0/8\"]\n"), &[]);
-    let (_, key) = server.tenant("bench");
-    rule(&server, &key, &format!("{}/hook", nginx.base));
     for (batch, connections) in [(1, 64), (100, 8)] {
-        let before = nginx.requests();
-        let started = Instant::now();
-        let run =
-            wrk(&format!("{}/v1/events", server.base), &key, connections, batch, &format!("b{batch}"), dir.path());
-        assert_eq!(run.failed, 0, "every batch is accepted");
-        let accepted = run.requests * batch;
-        let delivered_at = wait_until(|| nginx.requests() - before >= accepted);
-        let delivered = nginx.requests() - before;
+        let (mut accepted, mut delivered) = (Vec::new(), Vec::new());
+        for pair in 1..=PAIRS {
+            let tag = format!("b{batch}p{pair}");
+            let klaxon = klaxon_run(&nginx, batch, connections, &tag, dir.path());
+            let alertmanager = alertmanager_run(&nginx, batch, connections, &tag, dir.path());
+            for (name, e2e) in [("Klaxon", &klaxon), ("Alertmanager", &alertmanager)] {
+                println!(
+                    "{batch:>3} per request, {connections} connections, pair {pair}, {name:>12}: {:>6.0} accepted/s, \
+                     {:>6.0} webhooks/s end to end ({} in, {} webhooks in {:.1} s)",
+                    e2e.accepted_per_second, e2e.delivered_per_second, e2e.accepted, e2e.delivered, e2e.seconds
+                );
+            }
+            accepted.push(klaxon.accepted_per_second / alertmanager.accepted_per_second);
+            delivered.push(klaxon.delivered_per_second / alertmanager.delivered_per_second);
+        }
         println!(
-            "{batch:>3} event(s) per request, {connections} connections: {:.0} events/s accepted, \
-             {:.0} signed webhooks/s received end to end ({accepted} events, {delivered} webhooks in {:.1} s)",
-            (accepted as f64) / run.seconds,
-            delivered as f64 / (delivered_at - started).as_secs_f64(),
-            (delivered_at - started).as_secs_f64(),
+            "{batch:>3} per request: Klaxon / Alertmanager, median of {PAIRS} pairs: accepted {:.2}x, \
+             webhooks end to end {:.2}x",
+            median(&mut accepted),
+            median(&mut delivered)
         );
     }
-    latency(&server);
+    latency();
+}
+
+/// What one system did with one load: items taken in, webhooks out.
+struct EndToEnd {
+    accepted: usize,
+    delivered: usize,
+    accepted_per_second: f64,
+    delivered_per_second: f64,
+    seconds: f64,
+}
+
+/// Sends `load` to `url` with wrk and waits until nginx has received a webhook per item.
+fn end_to_end(nginx: &Nginx, url: &str, load: &Load, connections: usize, tag: &str, dir: &Path) -> EndToEnd {
+    let before = nginx.requests();
+    let started = Instant::now();
+    let run = wrk(url, load, connections, tag, dir);
+    assert_eq!(run.failed, 0, "every request is accepted");
+    let accepted = run.requests * load.batch;
+    let delivered_at = wait_until(|| nginx.requests() - before >= accepted);
+    let seconds = (delivered_at - started).as_secs_f64();
+    let delivered = nginx.requests() - before;
+    EndToEnd {
+        accepted,
+        delivered,
+        accepted_per_second: accepted as f64 / run.seconds,
+        delivered_per_second: delivered as f64 / seconds,
+        seconds,
+    }
+}
+
+/// A fresh Klaxon server with the bench rule; prints what the store wrote per event.
+fn klaxon_run(nginx: &Nginx, batch: usize, connections: usize, tag: &str, dir: &Path) -> EndToEnd {
+    let server = Server::start_with(Some(CONFIG), &[]);
+    let (_, key) = server.tenant("bench");
+    rule(&server, &key, &format!("{}/hook", nginx.base));
+    let run =
+        end_to_end(nginx, &format!("{}/v1/events", server.base), &Load::klaxon(&key, batch), connections, tag, dir);
+    let events = run.accepted as f64;
+    let per_tree: Vec<(String, f64, f64)> = written(&server)
+        .into_iter()
+        .map(|(tree, (writes, bytes))| (tree, writes / events, bytes / events))
+        .filter(|(_, writes, _)| *writes >= 0.005)
+        .collect();
+    println!(
+        "    store writes per event, its webhook included: {:.2} entries, {:.0} bytes ({})",
+        per_tree.iter().map(|(_, writes, _)| writes).sum::<f64>(),
+        per_tree.iter().map(|(_, _, bytes)| bytes).sum::<f64>(),
+        per_tree.iter().map(|(tree, w, b)| format!("{tree} {w:.2}/{b:.0} B")).collect::<Vec<_>>().join(", ")
+    );
+    run
+}
+
+/// A fresh Alertmanager (no cluster, every alert its own group, sent at once) whose one
+/// receiver is nginx.
+fn alertmanager_run(nginx: &Nginx, batch: usize, connections: usize, tag: &str, dir: &Path) -> EndToEnd {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let home = dir.join(format!("alertmanager-{tag}"));
+    std::fs::create_dir_all(&home).unwrap();
+    let config = home.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: bench\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1h\n  \
+             repeat_interval: 24h\nreceivers:\n  - name: bench\n    webhook_configs:\n      - url: {}/hook\n        \
+             send_resolved: false\n",
+            nginx.base
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", home.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus-alertmanager runs");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    wait_until(|| http.get(format!("{base}/-/ready")).send().is_ok_and(|r| r.status().is_success()));
+    let run = end_to_end(nginx, &format!("{base}/api/v2/alerts"), &Load::alertmanager(batch), connections, tag, dir);
+    let _ = child.kill();
+    let _ = child.wait();
+    run
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Entries and bytes the server's store has written, per tree (from `/metrics`).
+fn written(server: &Server) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let text = server.request(Method::GET, "/metrics", None).send().unwrap().text().unwrap();
+    let mut trees = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for line in text.lines() {
+        let sample = |family: &str| {
+            let rest = line.strip_prefix(family)?.strip_prefix("{tree=\"")?;
+            let (tree, value) = rest.split_once("\"} ")?;
+            Some((tree.to_string(), value.parse::<f64>().ok()?))
+        };
+        if let Some((tree, writes)) = sample("klaxon_store_writes_total") {
+            trees.entry(tree).or_default().0 = writes;
+        } else if let Some((tree, bytes)) = sample("klaxon_store_written_bytes_total") {
+            trees.entry(tree).or_default().1 = bytes;
+        }
+    }
+    trees
 }
 
 /// Installs the Debian packages that give `commands`, when any is missing.
@@ -98,7 +220,7 @@ impl Nginx {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let d = dir.display();
         let conf = format!(
-            "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
+            "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
              events {{ worker_connections 4096; }}
              http {{
                access_log off; keepalive_requests 1000000;
@@ -146,9 +268,46 @@ struct Run {
     per_second: f64,
 }
 
-/// Posts batches of `batch` distinct `signup` events to `url` for `RUN_FOR`.
-fn wrk(url: &str, key: &str, connections: usize, batch: usize, run: &str, dir: &Path) -> Run {
-    let script = dir.join(format!("{run}.lua"));
+/// What wrk sends: requests of `batch` distinct items.
+struct Load {
+    batch: usize,
+    /// The bearer key, if any.
+    key: Option<String>,
+    /// A Lua format for one item, given the run's tag, wrk's thread, the item's number, a
+    /// customer number and the time.
+    item: &'static str,
+    /// What the items are wrapped in: before and after.
+    wrap: (&'static str, &'static str),
+}
+
+impl Load {
+    fn klaxon(key: &str, batch: usize) -> Load {
+        Load {
+            batch,
+            key: Some(key.to_string()),
+            item: r#"{"id":"%s-%d-%d","customer_id":"cus_%d","type":"signup","timestamp":"%s"}"#,
+            wrap: (r#"{"events":["#, "]}"),
+        }
+    }
+
+    /// Klaxon's events, one per request, without a key: for nginx alone.
+    fn nginx() -> Load {
+        Load { key: None, ..Load::klaxon("", 1) }
+    }
+
+    fn alertmanager(batch: usize) -> Load {
+        Load { batch, key: None, item: r#"{"labels":{"alertname":"bench","id":"%s-%d-%d"}}"#, wrap: ("[", "]") }
+    }
+}
+
+/// Posts `load` to `url` for `RUN_FOR`, every item distinct (`tag` names the run).
+fn wrk(url: &str, load: &Load, connections: usize, tag: &str, dir: &Path) -> Run {
+    let script = dir.join(format!("{tag}.lua"));
+    let authorization = match &load.key {
+        Some(key) => format!(r#"wrk.headers["authorization"] = "Bearer {key}""#),
+        None => String::new(),
+    };
+    let (batch, item, (open, close)) = (load.batch, load.item, load.wrap);
     std::fs::write(
         &script,
         format!(
@@ -159,16 +318,15 @@ local next_thread = 0
 function setup(thread) next_thread = next_thread + 1; thread:set("thread_id", next_thread) end
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
-wrk.headers["authorization"] = "Bearer {key}"
+{authorization}
 function request()
   local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
-  local events = {{}}
+  local items = {{}}
   for i = 1, {batch} do
     n = n + 1
-    events[i] = string.format('{{"id":"{run}-%d-%d","customer_id":"cus_%d","type":"signup","timestamp":"%s"}}',
-      thread_id, n, n % 10000, now)
+    items[i] = string.format('{item}', "{tag}", thread_id, n, n % 10000, now)
   end
-  return wrk.format(nil, nil, nil, '{{"events":[' .. table.concat(events, ",") .. ']}}')
+  return wrk.format(nil, nil, nil, '{open}' .. table.concat(items, ",") .. '{close}')
 end
 "#
         ),
@@ -225,12 +383,13 @@ fn rule(server: &Server, key: &str, url: &str) {
     assert_eq!(status, 201, "{body}");
 }
 
-/// Event to webhook at a steady rate, with a receiver that notes each arrival (a second
-/// tenant, so the first one's channel does not count).
-fn latency(server: &Server) {
+/// Event to webhook at a steady rate on a fresh server, with a receiver that notes each
+/// arrival.
+fn latency() {
+    let server = Server::start_with(Some(CONFIG), &[]);
     let arrivals: Arrivals = Arc::default();
     let (_, key) = server.tenant("latency");
-    rule(server, &key, &receiver(arrivals.clone()));
+    rule(&server, &key, &receiver(arrivals.clone()));
     let mut sent_at: HashMap<String, Instant> = HashMap::new();
     let started = Instant::now();
     let mut next = started;

@@ -47,9 +47,9 @@ impl Metrics {
         *self.delivery_attempts.lock().expect("metrics lock").entry(verdict).or_default() += 1;
     }
 
-    /// The text format, with the gauges the caller reads at scrape time: the plugin versions
-    /// loaded by compiler tier.
-    pub fn render(&self, plugins_loaded: &[(&str, usize)]) -> String {
+    /// The text format, with what the caller reads at scrape time: the plugin versions loaded
+    /// by compiler tier, and the entries and bytes written to each of the store's trees.
+    pub fn render(&self, plugins_loaded: &[(&str, usize)], store_written: &[(String, (u64, u64))]) -> String {
         let mut out = String::new();
         family(&mut out, "klaxon_http_responses_total", "counter", "HTTP responses by status code.");
         for (status, n) in self.http_responses.lock().expect("metrics lock").iter() {
@@ -78,6 +78,24 @@ impl Metrics {
         );
         for (tier, n) in plugins_loaded {
             let _ = writeln!(out, "klaxon_plugins_loaded{{tier=\"{tier}\"}} {n}");
+        }
+        family(
+            &mut out,
+            "klaxon_store_writes_total",
+            "counter",
+            "Entries written or removed in each tree of the store since it opened.",
+        );
+        for (tree, (writes, _)) in store_written {
+            let _ = writeln!(out, "klaxon_store_writes_total{{tree=\"{tree}\"}} {writes}");
+        }
+        family(
+            &mut out,
+            "klaxon_store_written_bytes_total",
+            "counter",
+            "Bytes of the keys and values written or removed in each tree of the store since it opened.",
+        );
+        for (tree, (_, bytes)) in store_written {
+            let _ = writeln!(out, "klaxon_store_written_bytes_total{{tree=\"{tree}\"}} {bytes}");
         }
         out
     }

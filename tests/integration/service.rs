@@ -25,6 +25,25 @@ fn service_routes_answer_without_a_key() {
 }
 
 #[test]
+fn metrics_count_what_the_store_writes() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let (writes, bytes) =
+        (r#"klaxon_store_writes_total{tree="events"}"#, r#"klaxon_store_written_bytes_total{tree="events"}"#);
+    assert_eq!(server.metric(writes), 0.0);
+    let timestamp = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let event = json!({"id": "evt_1", "type": "signup", "customer_id": "cus_1", "timestamp": timestamp});
+    for accepted in [1, 0] {
+        let (status, body) = server.call(Method::POST, "/v1/events", &key, Some(json!({ "events": [event] })));
+        assert_eq!((status, body["accepted"].as_u64()), (200, Some(accepted)), "{body}");
+    }
+    // The second is a duplicate: nothing written for it.
+    assert_eq!(server.metric(writes), 1.0);
+    assert!(server.metric(bytes) > "acme/evt_1".len() as f64);
+    assert_eq!(server.metric(r#"klaxon_store_writes_total{tree="events_by_time"}"#), 1.0);
+}
+
+#[test]
 fn the_openapi_description_lists_every_route() {
     let server = Server::start();
     let (status, spec) = read(server.request(Method::GET, "/openapi.json", None));

@@ -1,12 +1,9 @@
 //! Alerts, their counts and their history outside transactions (an evaluation changes them
 //! through `Tx`).
 
+use super::{Store, StoreResult, corrupt, decode, keys, removal, transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::ConflictableTransactionError;
-use sled::{Batch, Transactional};
-
-use super::{Store, StoreError, StoreResult, corrupt, decode, keys, removal};
 
 impl Store {
     /// The scope keys of a rule's alerts, in order, at most `limit`.
@@ -66,15 +63,12 @@ impl Store {
     pub fn forget_rule(&self, tenant: &str, rule: &str, history: bool) -> StoreResult<()> {
         let prefix = keys::rule_prefix(tenant, rule);
         let (alerts, batches) = (removal(&self.alerts, &prefix)?, removal(&self.cohort_batches, &prefix)?);
-        let transitions = if history { removal(&self.transitions, &prefix)? } else { Batch::default() };
-        (&self.alerts, &self.alert_counts, &self.cohort_batches, &self.transitions)
-            .transaction(|(a, counts, b, t)| {
-                a.apply_batch(&alerts)?;
-                counts.remove(prefix.as_slice())?;
-                b.apply_batch(&batches)?;
-                t.apply_batch(&transitions)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(StoreError::from)
+        let transitions = if history { removal(&self.transitions, &prefix)? } else { Vec::new() };
+        transaction(&[&self.alerts, &self.alert_counts, &self.cohort_batches, &self.transitions], |t| {
+            t[0].remove_all(&alerts)?;
+            t[1].remove(&prefix)?;
+            t[2].remove_all(&batches)?;
+            t[3].remove_all(&transitions)
+        })
     }
 }

@@ -1,11 +1,8 @@
 //! Cohorts' members outside transactions (a judgement changes them through `Tx`).
 
+use super::{Store, StoreResult, decode, keys, removal, transaction};
 use jiff::Timestamp;
 use serde::Serialize;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
-use super::{Store, StoreError, StoreResult, decode, keys, removal};
 
 impl Store {
     /// Writes a cohort's new definition (or, with none, deletes it) and removes the members of
@@ -14,16 +11,13 @@ impl Store {
         let members = removal(&self.cohort_members, &keys::rule_prefix(tenant, id))?;
         let key = keys::record(tenant, id);
         let bytes = cohort.map(|c| serde_json::to_vec(c).expect("cohorts serialize"));
-        (&self.cohorts.0, &self.cohort_members)
-            .transaction(|(cohorts, cohort_members)| {
-                match &bytes {
-                    Some(bytes) => cohorts.insert(key.as_bytes(), bytes.as_slice())?,
-                    None => cohorts.remove(key.as_bytes())?,
-                };
-                cohort_members.apply_batch(&members)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(StoreError::from)
+        transaction(&[&self.cohorts.0, &self.cohort_members], |t| {
+            match &bytes {
+                Some(bytes) => t[0].insert(&key, bytes.as_slice())?,
+                None => t[0].remove(&key)?,
+            };
+            t[1].remove_all(&members)
+        })
     }
 
     /// How many members a cohort has.

@@ -1,14 +1,11 @@
 //! Deliveries and their queue outside transactions: what the delivery worker reads and writes.
 //! (A notification's deliveries are first written with it, through `Tx`.)
 
+use super::queues::outbox_entry;
+use super::{Store, StoreResult, decode, keys, transaction};
+use crate::records::Event;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
-use super::queues::outbox_entry;
-use super::{Store, StoreError, StoreResult, decode, keys};
-use crate::records::Event;
 
 /// An attempt waiting in the delivery queue: the delivery of `notification` to `channel`, due
 /// at `due`. Entries sort by due time, then by delivery.
@@ -90,24 +87,23 @@ impl Store {
 
     /// Writes deliveries an attempt or a resend changed, in one transaction.
     pub fn save_deliveries(&self, writes: &[DeliveryWrite]) -> StoreResult<()> {
-        (&self.deliveries, &self.delivery_queue, &self.system_events)
-            .transaction(|(deliveries, queue, outbox)| {
-                for w in writes {
-                    deliveries.insert(keys::delivery(&w.tenant, &w.notification, &w.channel), w.json.as_slice())?;
-                    if let Some(event) = &w.report {
-                        let (key, bytes) = outbox_entry(&w.tenant, event.clone(), None);
-                        outbox.insert(key, bytes)?;
-                    }
-                    if let Some(due) = w.dequeue {
-                        queue.remove(w.entry(due).key())?;
-                    }
-                    if let Some(next) = w.enqueue {
-                        queue.insert(w.entry(next).key(), &[][..])?;
-                    }
+        transaction(&[&self.deliveries, &self.delivery_queue, &self.system_events], |t| {
+            let (deliveries, queue, outbox) = (&t[0], &t[1], &t[2]);
+            for w in writes {
+                deliveries.insert(keys::delivery(&w.tenant, &w.notification, &w.channel), w.json.as_slice())?;
+                if let Some(event) = &w.report {
+                    let (key, bytes) = outbox_entry(&w.tenant, event.clone(), None);
+                    outbox.insert(key, bytes)?;
                 }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(StoreError::from)?;
+                if let Some(due) = w.dequeue {
+                    queue.remove(w.entry(due).key())?;
+                }
+                if let Some(next) = w.enqueue {
+                    queue.insert(w.entry(next).key(), &[][..])?;
+                }
+            }
+            Ok(())
+        })?;
         self.note_queued(writes.iter().filter_map(|w| w.enqueue.map(|next| w.entry(next))));
         Ok(())
     }

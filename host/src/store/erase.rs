@@ -5,12 +5,12 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use sled::transaction::ConflictableTransactionError;
-use sled::{Batch, IVec, Transactional};
+use sled::IVec;
 
 use super::plugins::plugin_id;
 use super::status_pages::{page_key, slug_key};
-use super::{Store, StoreError, StoreResult, decode, keys, removal};
+use super::tree::Tree;
+use super::{Store, StoreResult, decode, keys, removal, transaction};
 use crate::records::system::Pending;
 
 /// What the key-id-keyed records tell of their tenant.
@@ -31,7 +31,7 @@ struct SessionCredential {
 }
 
 /// The keys of the entries `owns` picks.
-fn picked(tree: &sled::Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<IVec>> {
+fn picked(tree: &Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<IVec>> {
     let mut keys = Vec::new();
     for entry in tree.iter() {
         let (key, bytes) = entry?;
@@ -42,24 +42,10 @@ fn picked(tree: &sled::Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -
     Ok(keys)
 }
 
-/// The removal of `keys`.
-fn removal_of(keys: Vec<IVec>) -> Batch {
-    let mut batch = Batch::default();
-    keys.into_iter().for_each(|key| batch.remove(key));
-    batch
-}
-
 /// Applies every tree's removals in one transaction.
-fn remove_together(removals: Vec<(&sled::Tree, Batch)>) -> StoreResult<()> {
-    let (trees, batches): (Vec<&sled::Tree>, Vec<Batch>) = removals.into_iter().unzip();
-    trees[..]
-        .transaction(|trees| {
-            for (tree, batch) in trees.iter().zip(&batches) {
-                tree.apply_batch(batch)?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })
-        .map_err(StoreError::from)
+fn remove_together(removals: Vec<(&Tree, Vec<IVec>)>) -> StoreResult<()> {
+    let (trees, keys): (Vec<&Tree>, Vec<Vec<IVec>>) = removals.into_iter().unzip();
+    transaction(&trees, |trees| trees.iter().zip(&keys).try_for_each(|(tree, keys)| tree.remove_all(keys)))
 }
 
 impl Store {
@@ -87,18 +73,16 @@ impl Store {
             Ok(session.credential.key_id.is_some_and(|id| key_ids.contains(id.as_bytes())))
         })?;
         let mut removals = vec![
-            (&self.tenants.0, removal_of(vec![IVec::from(tenant)])),
-            (&self.api_keys.0, removal_of(api_keys)),
-            (&self.sessions.0, removal_of(sessions)),
+            (&self.tenants.0, vec![IVec::from(tenant)]),
+            (&self.api_keys.0, api_keys),
+            (&self.sessions.0, sessions),
             (
                 &self.system_events,
-                removal_of(picked(&self.system_events, |key, bytes| {
-                    Ok(decode::<Pending>(&text(key), bytes)?.tenant == tenant)
-                })?),
+                picked(&self.system_events, |key, bytes| Ok(decode::<Pending>(&text(key), bytes)?.tenant == tenant))?,
             ),
-            (&self.timers, removal_of(picked(&self.timers, after_due)?)),
-            (&self.delivery_queue, removal_of(picked(&self.delivery_queue, after_due)?)),
-            (&self.status_pages, removal_of(status_page)),
+            (&self.timers, picked(&self.timers, after_due)?),
+            (&self.delivery_queue, picked(&self.delivery_queue, after_due)?),
+            (&self.status_pages, status_page),
         ];
         for tree in [
             &self.plugins,
@@ -176,7 +160,7 @@ mod tests {
             received_at: jiff::Timestamp::UNIX_EPOCH,
         };
         let outboxed = super::super::queues::outbox_entry(tenant, event, None);
-        let entries: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = vec![
+        let entries: Vec<(&Tree, Vec<u8>, Vec<u8>)> = vec![
             (&store.tenants.0, tenant.as_bytes().to_vec(), json(serde_json::json!({ "id": tenant }))),
             (&store.api_keys.0, format!("key_{tenant}").into_bytes(), json(serde_json::json!({ "tenant_id": tenant }))),
             (

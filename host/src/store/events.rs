@@ -1,13 +1,10 @@
 //! A tenant's events and its catalogue of event types outside transactions (ingest keeps them
 //! through `Tx`).
 
+use super::{Store, StoreResult, corrupt, decode, keys, transaction};
+use crate::records::Event;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
-use super::{Store, StoreError, StoreResult, corrupt, decode, keys};
-use crate::records::Event;
 
 /// Events removed per transaction when old ones are pruned.
 const PRUNE_CHUNK: usize = 1000;
@@ -54,16 +51,14 @@ impl Store {
             if chunk.is_empty() {
                 return Ok(pruned);
             }
-            (&self.events, &self.events_by_time)
-                .transaction(|(events, by_time)| {
-                    for key in &chunk {
-                        let id = String::from_utf8_lossy(&key[start.len() + 8..]);
-                        events.remove(keys::record(tenant, &id).as_bytes())?;
-                        by_time.remove(key)?;
-                    }
-                    Ok::<_, ConflictableTransactionError<StoreError>>(())
-                })
-                .map_err(StoreError::from)?;
+            transaction(&[&self.events, &self.events_by_time], |t| {
+                for key in &chunk {
+                    let id = String::from_utf8_lossy(&key[start.len() + 8..]);
+                    t[0].remove(keys::record(tenant, &id))?;
+                    t[1].remove(key)?;
+                }
+                Ok(())
+            })?;
             pruned += chunk.len();
         }
     }

@@ -18,6 +18,7 @@ mod queues;
 mod records;
 mod status_pages;
 mod timers;
+mod tree;
 mod tx;
 
 pub use deliveries::{DeliveryWrite, QueueEntry};
@@ -26,6 +27,8 @@ pub use queues::Outboxed;
 pub use records::{Collection, Table};
 pub use timers::Timer;
 pub use tx::{Tx, TxResult, abort};
+
+use tree::{Tree, removal, transaction};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -70,6 +73,8 @@ pub struct Trees {
     db: sled::Db,
     /// The data folder; the database is its `db` folder.
     pub dir: std::path::PathBuf,
+    /// Every tree, for the tallies of what was written.
+    written: Vec<Tree>,
     /// Callers waiting for a flush: one flush covers all who asked before it began.
     flushes: group::Group<(), ()>,
     /// Delivery queue entries written since the delivery worker last took them.
@@ -81,68 +86,68 @@ pub struct Trees {
     /// SHA-256 of a console session token -> `Session`
     pub sessions: Table,
     /// `tenant/name` -> `Plugin`
-    plugins: sled::Tree,
+    plugins: Tree,
     /// `tenant/name/version` -> `PluginVersion`
-    plugin_versions: sled::Tree,
+    plugin_versions: Tree,
     /// `tenant/name/version` -> the component as uploaded
-    plugin_components: sled::Tree,
+    plugin_components: Tree,
     /// `tenant/name/` + scope key + key -> bytes a plugin stored
-    plugin_kv: sled::Tree,
+    plugin_kv: Tree,
     /// `tenant/name/` + sequence -> a line a plugin logged (`plugins::logs`)
-    plugin_logs: sled::Tree,
+    plugin_logs: Tree,
     /// Cranelift's cache key -> a compiled function with its last use, shared by all uploads
     /// (`plugins::compile_cache`)
-    compiled_functions: sled::Tree,
+    compiled_functions: Tree,
     /// `tenant/customer id` -> `Customer`
-    customers: sled::Tree,
+    customers: Tree,
     /// `tenant/event id` -> `Event`; the key is the idempotency check
-    events: sled::Tree,
+    events: Tree,
     /// `tenant/rule id` -> `Rule`
     pub rules: Collection,
     /// `tenant\0rule\0scope key` -> an `AlertRecord` and its `Series` of aggregates: where
     /// each alert stands and what its metric was per time bucket
-    alerts: sled::Tree,
+    alerts: Tree,
     /// `tenant\0rule\0` -> how many of the rule's alerts are in each state
-    alert_counts: sled::Tree,
+    alert_counts: Tree,
     /// `tenant\0rule\0` + time + sequence -> `TransitionRecord`: each alert's history
-    transitions: sled::Tree,
+    transitions: Tree,
     /// `tenant\0notification id` -> `Notification` (ids sort by time): the queue delivery reads
-    notifications: sled::Tree,
+    notifications: Tree,
     /// due time + `tenant\0rule\0scope key` -> the rule's `updated_at`: work for the scheduler
-    timers: sled::Tree,
+    timers: Tree,
     /// `tenant/channel id` -> `Channel`
     pub channels: Collection,
     /// `tenant\0notification id\0channel id` -> `Delivery`: a notification's way to one
     /// channel, with every attempt
-    deliveries: sled::Tree,
+    deliveries: Tree,
     /// due time + a delivery's key -> nothing: attempts waiting for the delivery worker
-    delivery_queue: sled::Tree,
+    delivery_queue: Tree,
     /// `tenant\0` + event time + event id -> the ingest batch (8 bytes): events by time, for
     /// cohort computations and retention
-    events_by_time: sled::Tree,
+    events_by_time: Tree,
     /// `tenant\0event type` -> `EventTypeStats`: the tenant's event types as seen
-    event_types: sled::Tree,
+    event_types: Tree,
     /// sequence + event id -> a pending system event, until ingest has matched it
-    system_events: sled::Tree,
+    system_events: Tree,
     /// `tenant/cohort id` -> `Cohort`
     pub cohorts: Collection,
     /// `tenant\0cohort\0customer` -> when the customer entered: a cohort's members
-    cohort_members: sled::Tree,
+    cohort_members: Tree,
     /// `tenant\0rule\0customer` -> a `CohortChange` waiting for the rule's next batch
-    cohort_batches: sled::Tree,
+    cohort_batches: Tree,
     /// `tenant/incident id` -> `Incident` (ids sort by time), with its timeline
     pub incidents: Collection,
     /// `tenant\0rule\0scope key` (an alert), `tenant\0channel\0id`, `tenant\0plugin\0name` -> the
     /// id of the incident it opened and that is still open
-    open_incidents: sled::Tree,
+    open_incidents: Tree,
     /// `tenant\0channel\0batch key` -> the `OpenBatch` collecting held notifications for the
     /// channel (a digest, quiet hours' end, a group), until its notification is rendered
-    batches: sled::Tree,
+    batches: Tree,
     /// `tenant\0batch notification\0member notification` -> nothing: what a batch collected
-    batch_members: sled::Tree,
+    batch_members: Tree,
     /// `tenant/<tenant>` -> the tenant's `StatusPage`; `slug/<slug>` -> the tenant whose page
     /// it is
-    status_pages: sled::Tree,
+    status_pages: Tree,
     /// `tenant/recipient id` -> `Recipient`: people, and the groups they belong to
     pub recipients: Collection,
     /// `tenant/name` -> `Category`: the tenant's own categories and edited built-in ones
@@ -174,42 +179,49 @@ impl Store {
         // The compile cache before its entries carried their last use; it fills again as
         // plugins are uploaded.
         db.drop_tree("compile_cache")?;
+        let opened = std::cell::RefCell::new(Vec::new());
+        let open = |name| {
+            let tree = Tree::open(&db, name)?;
+            opened.borrow_mut().push(tree.clone());
+            Ok::<_, sled::Error>(tree)
+        };
         Ok(Store(Arc::new(Trees {
-            tenants: Table(db.open_tree("tenants")?),
-            api_keys: Table(db.open_tree("api_keys")?),
-            sessions: Table(db.open_tree("sessions")?),
-            plugins: db.open_tree("plugins")?,
-            plugin_versions: db.open_tree("plugin_versions")?,
-            plugin_components: db.open_tree("plugin_components")?,
-            plugin_kv: db.open_tree("plugin_kv")?,
-            plugin_logs: db.open_tree("plugin_logs")?,
-            compiled_functions: db.open_tree("compiled_functions")?,
-            customers: db.open_tree("customers")?,
-            events: db.open_tree("events")?,
-            rules: Collection(db.open_tree("rules")?),
-            alerts: db.open_tree("alerts")?,
-            alert_counts: db.open_tree("alert_counts")?,
-            transitions: db.open_tree("transitions")?,
-            notifications: db.open_tree("notifications")?,
-            timers: db.open_tree("timers")?,
-            channels: Collection(db.open_tree("channels")?),
-            deliveries: db.open_tree("deliveries")?,
-            delivery_queue: db.open_tree("delivery_queue")?,
-            events_by_time: db.open_tree("events_by_time")?,
-            event_types: db.open_tree("event_types")?,
-            system_events: db.open_tree("system_events")?,
-            cohorts: Collection(db.open_tree("cohorts")?),
-            cohort_members: db.open_tree("cohort_members")?,
-            cohort_batches: db.open_tree("cohort_batches")?,
-            incidents: Collection(db.open_tree("incidents")?),
-            open_incidents: db.open_tree("open_incidents")?,
-            batches: db.open_tree("batches")?,
-            batch_members: db.open_tree("batch_members")?,
-            status_pages: db.open_tree("status_pages")?,
-            recipients: Collection(db.open_tree("recipients")?),
-            categories: Collection(db.open_tree("categories")?),
-            subscriptions: Collection(db.open_tree("subscriptions")?),
-            silences: Collection(db.open_tree("silences")?),
+            tenants: Table(open("tenants")?),
+            api_keys: Table(open("api_keys")?),
+            sessions: Table(open("sessions")?),
+            plugins: open("plugins")?,
+            plugin_versions: open("plugin_versions")?,
+            plugin_components: open("plugin_components")?,
+            plugin_kv: open("plugin_kv")?,
+            plugin_logs: open("plugin_logs")?,
+            compiled_functions: open("compiled_functions")?,
+            customers: open("customers")?,
+            events: open("events")?,
+            rules: Collection(open("rules")?),
+            alerts: open("alerts")?,
+            alert_counts: open("alert_counts")?,
+            transitions: open("transitions")?,
+            notifications: open("notifications")?,
+            timers: open("timers")?,
+            channels: Collection(open("channels")?),
+            deliveries: open("deliveries")?,
+            delivery_queue: open("delivery_queue")?,
+            events_by_time: open("events_by_time")?,
+            event_types: open("event_types")?,
+            system_events: open("system_events")?,
+            cohorts: Collection(open("cohorts")?),
+            cohort_members: open("cohort_members")?,
+            cohort_batches: open("cohort_batches")?,
+            incidents: Collection(open("incidents")?),
+            open_incidents: open("open_incidents")?,
+            batches: open("batches")?,
+            batch_members: open("batch_members")?,
+            status_pages: open("status_pages")?,
+            recipients: Collection(open("recipients")?),
+            categories: Collection(open("categories")?),
+            subscriptions: Collection(open("subscriptions")?),
+            silences: Collection(open("silences")?),
+            written: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
             dir: dir.to_path_buf(),
@@ -226,6 +238,14 @@ impl Store {
                 *queued = Queued { entries: Vec::new(), overflowed: true };
             }
         }
+    }
+
+    /// Entries and bytes written to each tree since the store opened, by tree name.
+    pub fn written(&self) -> Vec<(String, (u64, u64))> {
+        self.written
+            .iter()
+            .map(|tree| (String::from_utf8_lossy(&tree.name()).into_owned(), tree.tally().get()))
+            .collect()
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.
@@ -251,17 +271,8 @@ impl Store {
     }
 }
 
-/// The removal of every entry whose key starts with `prefix`, for a transaction to apply.
-fn removal(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<sled::Batch> {
-    let mut batch = sled::Batch::default();
-    for key in tree.scan_prefix(prefix).keys() {
-        batch.remove(key?);
-    }
-    Ok(batch)
-}
-
 /// What follows `prefix` in each key that starts with it, in key order (the ids under it).
-fn suffixes(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<Vec<String>> {
+fn suffixes(tree: &Tree, prefix: &[u8]) -> StoreResult<Vec<String>> {
     tree.scan_prefix(prefix).keys().map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned())).collect()
 }
 

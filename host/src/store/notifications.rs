@@ -1,8 +1,6 @@
 //! Notifications outside transactions (they are made inside one, through `Tx`).
 
-use sled::transaction::ConflictableTransactionError;
-
-use super::{Store, StoreError, StoreResult, decode, keys, suffixes};
+use super::{Store, StoreResult, abort, decode, keys, suffixes, transaction};
 use crate::records::notification::{Notification, OpenBatch};
 
 impl Store {
@@ -11,16 +9,14 @@ impl Store {
     /// collected, oldest first. Closing twice answers the same.
     pub fn close_batch(&self, tenant: &str, channel: &str, key: &str, notification: &str) -> StoreResult<Vec<String>> {
         let batch_key = keys::alert(tenant, channel, key);
-        self.batches
-            .transaction(|batches| {
-                let Some(bytes) = batches.get(&batch_key)? else { return Ok(()) };
-                let open: OpenBatch = decode("batch", &bytes).map_err(ConflictableTransactionError::Abort)?;
-                if open.notification == notification {
-                    batches.remove(batch_key.as_slice())?;
-                }
-                Ok(())
-            })
-            .map_err(StoreError::from)?;
+        transaction(&[&self.batches], |t| {
+            let Some(bytes) = t[0].get(&batch_key)? else { return Ok(()) };
+            let open: OpenBatch = decode("batch", &bytes).map_err(abort)?;
+            if open.notification == notification {
+                t[0].remove(&batch_key)?;
+            }
+            Ok(())
+        })?;
         suffixes(&self.batch_members, &keys::rule_prefix(tenant, notification))
     }
 

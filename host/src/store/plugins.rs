@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, StoreResult, decode};
+use super::tree::Tree;
+use super::{Store, StoreResult, decode, transaction};
 
 /// `tenant/name/`: names a plugin, and starts the ids of its versions.
 pub fn plugin_id(tenant: &str, name: &str) -> String {
@@ -27,7 +26,7 @@ pub fn plugin_of_version(version_id: &str) -> &str {
 /// its own scope.
 #[derive(Clone)]
 pub struct KvScope {
-    tree: sled::Tree,
+    tree: Tree,
     prefix: Vec<u8>,
 }
 
@@ -58,7 +57,7 @@ impl KvScope {
 
 /// Entries of bytes by bytes (the compiled-function cache).
 #[derive(Clone, Debug)]
-pub struct Blobs(pub(super) sled::Tree);
+pub struct Blobs(pub(super) Tree);
 
 impl Blobs {
     pub fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
@@ -141,14 +140,12 @@ impl Store {
         let id = version_id(tenant, name, version.0);
         let plugin = serde_json::to_vec(plugin).expect("plugins serialize");
         let version = serde_json::to_vec(version.1).expect("versions serialize");
-        (&self.plugins, &self.plugin_versions, &self.plugin_components)
-            .transaction(|(plugins, versions, components)| {
-                components.insert(id.as_bytes(), component)?;
-                versions.insert(id.as_bytes(), version.as_slice())?;
-                plugins.insert(plugin_id(tenant, name).as_bytes(), plugin.as_slice())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(StoreError::from)
+        transaction(&[&self.plugins, &self.plugin_versions, &self.plugin_components], |t| {
+            t[2].insert(&id, component)?;
+            t[1].insert(&id, version.as_slice())?;
+            t[0].insert(plugin_id(tenant, name), plugin.as_slice())?;
+            Ok(())
+        })
     }
 
     /// The key-value entries of (tenant, plugin, scope key). The scope key is length-prefixed,
@@ -200,7 +197,7 @@ fn log_key(plugin_id: &str, n: u64) -> Vec<u8> {
     [plugin_id.as_bytes(), &n.to_be_bytes()].concat()
 }
 
-fn scan<T: DeserializeOwned>(tree: &sled::Tree, prefix: &str) -> StoreResult<Vec<T>> {
+fn scan<T: DeserializeOwned>(tree: &Tree, prefix: &str) -> StoreResult<Vec<T>> {
     tree.scan_prefix(prefix)
         .map(|entry| {
             let (key, bytes) = entry?;

@@ -2,19 +2,16 @@
 //! keys, sessions), a `Collection` for a tenant's records of one kind. Their keys are built here
 //! and nowhere else.
 
+use super::queues::outbox_entry;
+use super::tree::Tree;
+use super::{Store, StoreResult, abort, decode, keys, transaction};
+use crate::records::Event;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::ConflictableTransactionError;
-
-use sled::Transactional;
-
-use super::queues::outbox_entry;
-use super::{Store, StoreError, StoreResult, decode, keys};
-use crate::records::Event;
 
 /// Records of one kind keyed by their id alone.
 #[derive(Clone)]
-pub struct Table(pub(super) sled::Tree);
+pub struct Table(pub(super) Tree);
 
 impl Table {
     pub fn get<T: DeserializeOwned>(&self, id: &str) -> StoreResult<Option<T>> {
@@ -57,7 +54,7 @@ impl Table {
 
 /// A tenant's records of one kind, keyed `tenant/id`.
 #[derive(Clone)]
-pub struct Collection(pub(super) sled::Tree);
+pub struct Collection(pub(super) Tree);
 
 impl Collection {
     fn key(tenant: &str, id: &str) -> String {
@@ -99,29 +96,27 @@ impl Collection {
     /// `outbox` in the same transaction.
     fn change<T: Serialize + DeserializeOwned>(
         &self,
-        outbox: Option<&sled::Tree>,
+        outbox: Option<&Tree>,
         tenant: &str,
         id: &str,
         change: impl Fn(&mut T) -> bool,
         report: impl Fn(&T) -> Option<Event>,
     ) -> StoreResult<Option<T>> {
         let key = Self::key(tenant, id);
-        let trees: Vec<&sled::Tree> = std::iter::once(&self.0).chain(outbox).collect();
-        trees[..]
-            .transaction(|t| {
-                let Some(bytes) = t[0].get(&key)? else { return Ok(None) };
-                let mut record: T = decode(&key, &bytes).map_err(ConflictableTransactionError::Abort)?;
-                if !change(&mut record) {
-                    return Ok(None);
-                }
-                t[0].insert(key.as_bytes(), serde_json::to_vec(&record).expect("records serialize to JSON"))?;
-                if let (Some(outbox), Some(event)) = (t.get(1), report(&record)) {
-                    let (key, bytes) = outbox_entry(tenant, event, None);
-                    outbox.insert(key, bytes)?;
-                }
-                Ok(Some(record))
-            })
-            .map_err(StoreError::from)
+        let trees: Vec<&Tree> = std::iter::once(&self.0).chain(outbox).collect();
+        transaction(&trees, |t| {
+            let Some(bytes) = t[0].get(&key)? else { return Ok(None) };
+            let mut record: T = decode(&key, &bytes).map_err(abort)?;
+            if !change(&mut record) {
+                return Ok(None);
+            }
+            t[0].insert(&key, serde_json::to_vec(&record).expect("records serialize to JSON"))?;
+            if let (Some(outbox), Some(event)) = (t.get(1), report(&record)) {
+                let (key, bytes) = outbox_entry(tenant, event, None);
+                outbox.insert(key, bytes)?;
+            }
+            Ok(Some(record))
+        })
     }
 
     /// The tenant's records, in id order.

@@ -1,10 +1,8 @@
 //! Status pages: one per tenant, each reachable by a slug unique across tenants.
 
+use super::{Store, StoreResult, decode, transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::ConflictableTransactionError;
-
-use super::{Store, StoreError, StoreResult, decode};
 
 pub(super) fn page_key(tenant: &str) -> String {
     format!("tenant/{tenant}")
@@ -40,18 +38,14 @@ impl Store {
             }
         }
         let bytes = serde_json::to_vec(page).expect("pages serialize");
-        self.status_pages
-            .transaction(|t| {
-                if t.get(slug_key(slug))?.is_some_and(|owner| owner != tenant.as_bytes()) {
-                    return Ok(Err(slug.to_string()));
-                }
-                for key in &held {
-                    t.remove(key)?;
-                }
-                t.insert(slug_key(slug).as_bytes(), tenant.as_bytes())?;
-                t.insert(page_key(tenant).as_bytes(), bytes.as_slice())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(Ok(()))
-            })
-            .map_err(StoreError::from)
+        transaction(&[&self.status_pages], |t| {
+            if t[0].get(slug_key(slug))?.is_some_and(|owner| owner != tenant.as_bytes()) {
+                return Ok(Err(slug.to_string()));
+            }
+            t[0].remove_all(&held)?;
+            t[0].insert(slug_key(slug), tenant.as_bytes())?;
+            t[0].insert(page_key(tenant), bytes.as_slice())?;
+            Ok(Ok(()))
+        })
     }
 }

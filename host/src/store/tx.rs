@@ -7,10 +7,10 @@ use std::cell::RefCell;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, ConflictableTransactionResult};
 
 use super::queues::{Outboxed, outbox_entry};
+use super::tree::{TxTree, transaction};
 use super::{QueueEntry, Store, StoreError, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
 use crate::records::{Customer, Event};
@@ -20,24 +20,24 @@ pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 /// The trees one transaction may change.
 pub struct Tx<'a> {
-    events: &'a TransactionalTree,
-    customers: &'a TransactionalTree,
-    alerts: &'a TransactionalTree,
-    alert_counts: &'a TransactionalTree,
-    transitions: &'a TransactionalTree,
-    notifications: &'a TransactionalTree,
-    timers: &'a TransactionalTree,
-    deliveries: &'a TransactionalTree,
-    delivery_queue: &'a TransactionalTree,
-    events_by_time: &'a TransactionalTree,
-    event_types: &'a TransactionalTree,
-    system_events: &'a TransactionalTree,
-    cohort_members: &'a TransactionalTree,
-    cohort_batches: &'a TransactionalTree,
-    incidents: &'a TransactionalTree,
-    open_incidents: &'a TransactionalTree,
-    batches: &'a TransactionalTree,
-    batch_members: &'a TransactionalTree,
+    events: &'a TxTree<'a>,
+    customers: &'a TxTree<'a>,
+    alerts: &'a TxTree<'a>,
+    alert_counts: &'a TxTree<'a>,
+    transitions: &'a TxTree<'a>,
+    notifications: &'a TxTree<'a>,
+    timers: &'a TxTree<'a>,
+    deliveries: &'a TxTree<'a>,
+    delivery_queue: &'a TxTree<'a>,
+    events_by_time: &'a TxTree<'a>,
+    event_types: &'a TxTree<'a>,
+    system_events: &'a TxTree<'a>,
+    cohort_members: &'a TxTree<'a>,
+    cohort_batches: &'a TxTree<'a>,
+    incidents: &'a TxTree<'a>,
+    open_incidents: &'a TxTree<'a>,
+    batches: &'a TxTree<'a>,
+    batch_members: &'a TxTree<'a>,
     /// The queue entries written, for the delivery worker once the transaction commits.
     queued: RefCell<Vec<QueueEntry>>,
 }
@@ -47,7 +47,7 @@ pub fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(error)
 }
 
-fn get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+fn get<T: DeserializeOwned>(tree: &TxTree, key: &[u8]) -> TxResult<Option<T>> {
     match tree.get(key)? {
         Some(bytes) => {
             decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(ConflictableTransactionError::Abort)
@@ -56,7 +56,7 @@ fn get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Op
     }
 }
 
-fn put<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
+fn put<T: Serialize>(tree: &TxTree, key: &[u8], value: &T) -> TxResult<()> {
     tree.insert(key, serde_json::to_vec(value).expect("records serialize to JSON"))?;
     Ok(())
 }
@@ -85,33 +85,31 @@ impl Store {
             &self.batch_members,
             &self.alert_counts,
         ];
-        let (out, queued) = trees[..]
-            .transaction(|t| {
-                let tx = Tx {
-                    events: &t[0],
-                    customers: &t[1],
-                    alerts: &t[2],
-                    transitions: &t[3],
-                    notifications: &t[4],
-                    timers: &t[5],
-                    deliveries: &t[6],
-                    delivery_queue: &t[7],
-                    events_by_time: &t[8],
-                    event_types: &t[9],
-                    system_events: &t[10],
-                    cohort_members: &t[11],
-                    cohort_batches: &t[12],
-                    incidents: &t[13],
-                    open_incidents: &t[14],
-                    batches: &t[15],
-                    batch_members: &t[16],
-                    alert_counts: &t[17],
-                    queued: RefCell::default(),
-                };
-                let out = body(&tx)?;
-                Ok((out, tx.queued.into_inner()))
-            })
-            .map_err(StoreError::from)?;
+        let (out, queued) = transaction(&trees, |t| {
+            let tx = Tx {
+                events: &t[0],
+                customers: &t[1],
+                alerts: &t[2],
+                transitions: &t[3],
+                notifications: &t[4],
+                timers: &t[5],
+                deliveries: &t[6],
+                delivery_queue: &t[7],
+                events_by_time: &t[8],
+                event_types: &t[9],
+                system_events: &t[10],
+                cohort_members: &t[11],
+                cohort_batches: &t[12],
+                incidents: &t[13],
+                open_incidents: &t[14],
+                batches: &t[15],
+                batch_members: &t[16],
+                alert_counts: &t[17],
+                queued: RefCell::default(),
+            };
+            let out = body(&tx)?;
+            Ok((out, tx.queued.into_inner()))
+        })?;
         self.note_queued(queued);
         Ok(out)
     }
