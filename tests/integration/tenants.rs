@@ -107,6 +107,8 @@ fn keys_are_revocable_and_the_last_admin_key_stays() {
     let viewer = server.key(&admin, "viewer");
     let viewer_id = viewer.trim_start_matches("klx_").split('.').next().unwrap().to_string();
     assert_eq!(server.call(Method::GET, "/v1/plugins", &viewer, None).0, 200);
+    let forged = format!("klx_{viewer_id}.{}", "0".repeat(64));
+    assert_eq!(server.call(Method::GET, "/v1/plugins", &forged, None).0, 401, "a known key id needs its secret");
     assert_eq!(server.call(Method::DELETE, &format!("/v1/api-keys/{viewer_id}"), &admin, None).0, 204);
     assert_eq!(server.call(Method::GET, "/v1/plugins", &viewer, None).0, 401);
 

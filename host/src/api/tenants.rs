@@ -92,7 +92,7 @@ pub async fn update(
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     caller.platform_admin()?;
     // Every record of the tenant goes in one transaction; then what is kept beside the store.
-    if !state.store.delete_tenant(&id)? {
+    if !state.tenants.delete(&id)? {
         return Err(ApiError::not_found(format_args!("tenant `{id}`")));
     }
     state.plugins.forget_tenant(&id).await?;

@@ -1,6 +1,7 @@
 //! Tenants, their API keys, console sessions, and who a bearer token belongs to.
 
 pub mod keys;
+mod known;
 mod limits;
 mod sessions;
 
@@ -86,11 +87,12 @@ impl From<&ApiKey> for KeyView {
 pub struct Tenants {
     store: Store,
     admin_token_sha256: String,
+    known: std::sync::Arc<known::KnownKeys>,
 }
 
 impl Tenants {
     pub fn new(store: Store, admin_token: &str) -> Self {
-        Tenants { store, admin_token_sha256: keys::sha256_hex(admin_token) }
+        Tenants { store, admin_token_sha256: keys::sha256_hex(admin_token), known: Default::default() }
     }
 
     /// Creates a tenant and its first admin key.
@@ -147,8 +149,18 @@ impl Tenants {
         Ok(self.store.api_keys.get::<ApiKey>(key_id)?.filter(|k| k.tenant_id == tenant_id))
     }
 
+    /// Deletes a key; it authenticates nothing from then on.
     pub fn delete_key(&self, key_id: &str) -> StoreResult<()> {
         self.store.api_keys.delete(key_id)?;
+        self.known.forget(|key| key.key_id == key_id);
         Ok(())
+    }
+
+    /// Deletes a tenant and everything it owns (`Store::delete_tenant`); its keys authenticate
+    /// nothing from then on. `false` when there is no such tenant.
+    pub fn delete(&self, id: &str) -> StoreResult<bool> {
+        let deleted = self.store.delete_tenant(id)?;
+        self.known.forget(|key| key.tenant_id == id);
+        Ok(deleted)
     }
 }

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, digests_equal, sha256_hex};
+use super::known::Known;
 use super::{ApiKey, Principal, TenantKey, Tenants};
 use crate::store::StoreResult;
 
@@ -55,13 +56,23 @@ impl Tenants {
                 Ok(digests_equal(token_sha256, &self.admin_token_sha256).then_some(Principal::PlatformAdmin))
             }
             Credential::Key { key_id, secret_sha256 } => {
-                let Some(key) = self.store.api_keys.get::<ApiKey>(key_id)? else {
-                    return Ok(None);
+                let known = match self.known.get(key_id) {
+                    Some(known) => known,
+                    None => {
+                        let mark = self.known.mark();
+                        let Some(key) = self.store.api_keys.get::<ApiKey>(key_id)? else {
+                            return Ok(None);
+                        };
+                        if self.get(&key.tenant_id)?.is_none() {
+                            return Ok(None);
+                        }
+                        let key_view = TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role };
+                        let known = Known { secret_sha256: key.secret_sha256, key: key_view };
+                        self.known.keep(mark, known.clone());
+                        known
+                    }
                 };
-                if !digests_equal(secret_sha256, &key.secret_sha256) || self.get(&key.tenant_id)?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(Principal::Tenant(TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role })))
+                Ok(digests_equal(secret_sha256, &known.secret_sha256).then_some(Principal::Tenant(known.key)))
             }
         }
     }
