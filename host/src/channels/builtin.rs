@@ -1,6 +1,7 @@
 //! The built-in payloads (a webhook's JSON envelope, a Slack Block Kit message, a Teams
 //! Adaptive Card, email and SMS templates) and the limits Slack and Teams set on any payload.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::summary::Summary;
@@ -19,13 +20,17 @@ pub const SMS_TEXT: &str = "{{headline}}\n{{#each facts}}{{#unless @first}}; {{/
 
 /// A webhook's body: Standard Webhooks' `{type, timestamp, data}` envelope around the
 /// template data.
-pub fn webhook(n: &Notification, data: &Value) -> Value {
+pub fn webhook(n: &Notification, data: &Value) -> String {
+    /// The envelope, written straight to text (no copy of `data`).
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        data: &'a Value,
+        timestamp: jiff::Timestamp,
+        r#type: String,
+    }
     let kind = serde_json::to_value(n.kind).expect("kinds serialize");
-    json!({
-        "type": format!("alert.{}", kind.as_str().expect("a kind is a string")),
-        "timestamp": n.created_at,
-        "data": data,
-    })
+    let r#type = format!("alert.{}", kind.as_str().expect("a kind is a string"));
+    serde_json::to_string(&Envelope { data, timestamp: n.created_at, r#type }).expect("payloads serialize")
 }
 
 /// Slack's limits (Block Kit reference).

@@ -93,14 +93,17 @@ fn render_data(
             })
         }
         Kind::Webhook => {
-            let body = match &spec.body {
-                Some(body) => template("body", body, data, false)?,
-                None => builtin::webhook(n, data).to_string(),
-            };
             let content_type = spec.content_type.clone().unwrap_or_else(|| JSON.to_string());
-            if is_json(&content_type) {
-                parse_json(&body)?;
-            }
+            let body = match &spec.body {
+                Some(body) => {
+                    let body = template("body", body, data, false)?;
+                    if is_json(&content_type) {
+                        parse_json(&body)?;
+                    }
+                    body
+                }
+                None => builtin::webhook(n, data),
+            };
             let headers = spec
                 .headers
                 .iter()
