@@ -28,14 +28,14 @@ pub fn hold(
     let (batch, until) = match open.filter(|b| now < b.until) {
         Some(open) => {
             if !audience.is_empty() {
-                super::widen_audience(tx, tenant, &open.notification, channel, audience)?;
+                super::widen_audience(tx, tenant, &open.notification, open.until, channel, audience)?;
             }
             (open.notification, open.until)
         }
         None => {
             let batch = opened(tenant, channel, hold, n, now);
             tx.put_notification(tenant, &batch.id, &batch)?;
-            super::enqueue_at(tx, tenant, &batch, channel, audience, hold.until)?;
+            super::enqueue_to(tx, tenant, &batch, channel, audience)?;
             tx.put_open_batch(
                 tenant,
                 channel,

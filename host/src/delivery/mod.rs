@@ -1,5 +1,6 @@
 //! Delivery: every (notification, channel) pair is a `Delivery` kept in the store, written in the
-//! same transaction as its notification, with an entry in a time-ordered queue. The worker
+//! same transaction as its notification as an entry in a time-ordered queue (the entry holds the
+//! delivery until its first attempt writes the delivery's own record). The worker
 //! (`worker`) takes due entries, renders the payload once, sends it (`send`), records the
 //! attempt and either finishes the delivery or queues its retry. A crash at any moment loses
 //! nothing: an entry leaves the queue only with the record of its attempt, so at worst an
@@ -118,24 +119,24 @@ pub struct Delivery {
     pub audience: Audience,
 }
 
-/// Writes a notification's deliveries and queues them, inside the transaction that keeps the
-/// notification.
+/// Queues a notification's deliveries, inside the transaction that keeps the notification.
 pub fn enqueue(tx: &store::Tx, tenant: &str, n: &Notification, routes: &[(String, Audience)]) -> TxResult<()> {
     for (channel, audience) in routes {
-        enqueue_at(tx, tenant, n, channel, audience, n.created_at)?;
+        enqueue_to(tx, tenant, n, channel, audience)?;
     }
     Ok(())
 }
 
-/// Writes the delivery of `n` to `channel` and queues its first attempt at `due`.
-pub fn enqueue_at(
-    tx: &store::Tx,
-    tenant: &str,
-    n: &Notification,
-    channel: &str,
-    audience: &Audience,
-    due: Timestamp,
-) -> TxResult<()> {
+/// When the first attempts of `n`'s deliveries are due: at once, or, for a batch's
+/// notification, when the batch is sent.
+pub fn first_due(n: &Notification) -> Timestamp {
+    n.batch.as_ref().map_or(n.created_at, |batch| batch.until)
+}
+
+/// Queues the delivery of `n` to `channel` for its first attempt (the queue entry holds it
+/// until then).
+pub fn enqueue_to(tx: &store::Tx, tenant: &str, n: &Notification, channel: &str, audience: &Audience) -> TxResult<()> {
+    let due = first_due(n);
     let delivery = Delivery {
         notification_id: n.id.clone(),
         channel_id: channel.to_string(),
@@ -149,34 +150,30 @@ pub fn enqueue_at(
         error: None,
         audience: audience.clone(),
     };
-    tx.put_delivery(tenant, &n.id, channel, &delivery)?;
-    tx.queue_delivery(due, tenant, &n.id, channel)?;
-    Ok(())
+    tx.queue_delivery(due, tenant, &n.id, channel, &delivery)
 }
 
-/// Adds `audience` to a queued delivery's (a batch that another subscription's notification
-/// joined).
+/// Adds `audience` to the delivery to `channel` of the batch notification `batch`, sent at
+/// `until` (another subscription's notification joined the batch).
 pub fn widen_audience(
     tx: &store::Tx,
     tenant: &str,
-    notification: &str,
+    batch: &str,
+    until: Timestamp,
     channel: &str,
     audience: &Audience,
 ) -> TxResult<()> {
-    if let Some(mut delivery) = tx.delivery::<Delivery>(tenant, notification, channel)? {
+    tx.change_delivery(until, tenant, batch, channel, |delivery: &mut Delivery| {
         let before = delivery.audience.clone();
         delivery.audience.extend(audience);
         // Most joins bring no one new: the delivery is written only when someone is.
-        if delivery.audience != before {
-            tx.put_delivery(tenant, notification, channel, &delivery)?;
-        }
-    }
-    Ok(())
+        delivery.audience != before
+    })
 }
 
 /// The deliveries of a notification, by channel.
-pub fn of_notification(store: &Store, tenant: &str, notification: &str) -> StoreResult<Vec<Delivery>> {
-    store.deliveries_of(tenant, notification)
+pub fn of_notification(store: &Store, tenant: &str, n: &Notification) -> StoreResult<Vec<Delivery>> {
+    store.deliveries_of(tenant, &n.id, &n.channels, first_due(n))
 }
 
 /// The write of a delivery an attempt (or a resend) left as it is: its queue entry for `dequeue`

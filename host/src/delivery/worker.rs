@@ -412,9 +412,9 @@ impl Deliverer {
     }
 
     async fn attempt(&self, entry: &QueueEntry) -> StoreResult<()> {
-        let QueueEntry { due, tenant, notification, channel: channel_id } = entry;
+        let QueueEntry { due, tenant, channel: channel_id, .. } = entry;
         let (due, tenant, channel_id) = (*due, tenant.as_str(), channel_id.as_str());
-        let stored: Option<Delivery> = self.store.delivery(tenant, notification, channel_id)?;
+        let stored: Option<Delivery> = self.store.delivery(entry)?;
         // Queue keys keep microseconds.
         let is_due = |d: &Delivery| d.next_attempt_at.map(|at| at.as_microsecond()) == Some(due.as_microsecond());
         let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && is_due(d)) else {
@@ -596,7 +596,8 @@ impl Deliverer {
     pub async fn resend(&self, tenant: &str, notification: &str, channel: Option<&str>) -> StoreResult<Vec<Delivery>> {
         let now = self.clock.now();
         let mut queued = Vec::new();
-        for mut delivery in super::of_notification(&self.store, tenant, notification)? {
+        let Some(n) = self.store.notification(tenant, notification)? else { return Ok(Vec::new()) };
+        for mut delivery in super::of_notification(&self.store, tenant, &n)? {
             if channel.is_some_and(|c| c != delivery.channel_id) || delivery.status == Status::Pending {
                 continue;
             }

@@ -201,7 +201,8 @@ impl Notifications {
     /// A notification with its deliveries: payloads and every attempt; its status as of `now`.
     pub fn view(&self, tenant: &str, id: &str, now: Timestamp) -> StoreResult<Option<NotificationView>> {
         let Some(notification) = self.store.notification(tenant, id)? else { return Ok(None) };
-        Ok(Some(NotificationView::new(notification, delivery::of_notification(&self.store, tenant, id)?, now)))
+        let deliveries = delivery::of_notification(&self.store, tenant, &notification)?;
+        Ok(Some(NotificationView::new(notification, deliveries, now)))
     }
 
     /// A page of notifications, newest first, each with its deliveries in brief.
@@ -214,7 +215,7 @@ impl Notifications {
                 break;
             }
             if wanted(query, &notification) {
-                let deliveries = delivery::of_notification(&self.store, tenant, &notification.id)?;
+                let deliveries = delivery::of_notification(&self.store, tenant, &notification)?;
                 let view = NotificationView::new(notification, deliveries, now);
                 if query.status.is_some_and(|s| s != view.status) {
                     continue;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{QueueEntry, Store, StoreError, abort};
+use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort};
 use crate::records::Event;
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -63,7 +63,7 @@ fn a_transaction_that_fails_leaves_nothing_behind() {
         tx.put_event("t", "e1", at(0), &json, [0; 8])?;
         tx.put_customer("t", "cus_1", &json!({ "id": "cus_1" }))?;
         tx.set_timer(at(60), "t", "rule", "cus_1", "")?;
-        tx.queue_delivery(at(0), "t", "ntf_1", "chn_1")?;
+        tx.queue_delivery(at(0), "t", "ntf_1", "chn_1", &json!({ "status": "pending" }))?;
         Err::<(), _>(abort(StoreError::Shared("refused".into())))
     });
     assert!(failed.is_err());
@@ -80,7 +80,7 @@ fn the_queue_and_the_timers_come_out_in_due_order() {
     store
         .transact(|tx| {
             for (seconds, channel) in [(30, "c"), (-5, "b"), (10, "a"), (10, "0")] {
-                tx.queue_delivery(at(seconds), "t", "ntf", channel)?;
+                tx.queue_delivery(at(seconds), "t", "ntf", channel, &json!({}))?;
                 tx.set_timer(at(seconds), "t", "rule", channel, "")?;
             }
             Ok(())
@@ -104,6 +104,58 @@ fn the_queue_and_the_timers_come_out_in_due_order() {
     assert_eq!((first.due, first.scope.as_str()), (at(-5), "b"));
     store.remove_timer(&first).unwrap();
     assert_eq!(store.next_timer().unwrap().unwrap().due, at(10));
+}
+
+#[test]
+fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded() {
+    let (_dir, store) = store();
+    let channels = ["chn_a".to_string(), "chn_b".to_string()];
+    store
+        .transact(|tx| {
+            for channel in &channels {
+                tx.queue_delivery(at(0), "t", "ntf", channel, &json!({ "channel": channel, "attempts": 0 }))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let entry = store.take_queued().unwrap().remove(0);
+    assert_eq!(
+        store.delivery::<serde_json::Value>(&entry).unwrap(),
+        Some(json!({ "channel": "chn_a", "attempts": 0 }))
+    );
+    let widened = store.transact(|tx| {
+        tx.change_delivery(at(0), "t", "ntf", "chn_b", |d: &mut serde_json::Value| {
+            d["audience"] = json!(["ops"]);
+            true
+        })
+    });
+    widened.unwrap();
+
+    // The first attempt of chn_a: its record is written, its entry leaves, a retry is queued.
+    let record = json!({ "channel": "chn_a", "attempts": 1 });
+    let retry = DeliveryWrite {
+        tenant: "t".into(),
+        notification: "ntf".into(),
+        channel: "chn_a".into(),
+        json: serde_json::to_vec(&record).unwrap(),
+        dequeue: Some(at(0)),
+        enqueue: Some(at(60)),
+        report: None,
+    };
+    store.save_deliveries(&[retry]).unwrap();
+    let queued: Vec<QueueEntry> = store.queue_from(None).collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        queued.iter().map(|e| (e.due, e.channel.as_str())).collect::<Vec<_>>(),
+        [(at(0), "chn_b"), (at(60), "chn_a")]
+    );
+    assert_eq!(
+        store.delivery::<serde_json::Value>(&queued[1]).unwrap(),
+        Some(record.clone()),
+        "the retry finds the record"
+    );
+    assert_eq!(store.delivery::<serde_json::Value>(&entry).unwrap(), Some(record.clone()));
+    let all: Vec<serde_json::Value> = store.deliveries_of("t", "ntf", &channels, at(0)).unwrap();
+    assert_eq!(all, [record, json!({ "channel": "chn_b", "attempts": 0, "audience": ["ops"] })]);
 }
 
 #[test]

@@ -63,26 +63,41 @@ impl DeliveryWrite {
 }
 
 impl Store {
-    /// The delivery of a notification to a channel.
-    pub fn delivery<T: DeserializeOwned>(
+    /// The delivery `entry` is an attempt of: its record, or, before its first attempt, the
+    /// entry itself, which holds it.
+    pub fn delivery<T: DeserializeOwned>(&self, entry: &QueueEntry) -> StoreResult<Option<T>> {
+        let record = self.deliveries.get(keys::delivery(&entry.tenant, &entry.notification, &entry.channel))?;
+        let bytes = match record {
+            Some(bytes) => Some(bytes),
+            None => self.delivery_queue.get(entry.key())?.filter(|value| !value.is_empty()),
+        };
+        bytes.map(|bytes| decode("delivery", &bytes)).transpose()
+    }
+
+    /// A notification's deliveries to `channels`, in channel order: those attempted (their
+    /// records), and those waiting for their first attempt at `first_due` (in its queue entry).
+    pub fn deliveries_of<T: DeserializeOwned>(
         &self,
         tenant: &str,
         notification: &str,
-        channel: &str,
-    ) -> StoreResult<Option<T>> {
-        let key = keys::delivery(tenant, notification, channel);
-        self.deliveries.get(&key)?.map(|bytes| decode("delivery", &bytes)).transpose()
-    }
-
-    /// A notification's deliveries, in channel order.
-    pub fn deliveries_of<T: DeserializeOwned>(&self, tenant: &str, notification: &str) -> StoreResult<Vec<T>> {
-        self.deliveries
-            .scan_prefix(keys::rule_prefix(tenant, notification))
-            .map(|entry| {
-                let (key, bytes) = entry?;
-                decode(&String::from_utf8_lossy(&key), &bytes)
-            })
-            .collect()
+        channels: &[String],
+        first_due: Timestamp,
+    ) -> StoreResult<Vec<T>> {
+        let prefix = keys::rule_prefix(tenant, notification);
+        let mut found = std::collections::BTreeMap::new();
+        for entry in self.deliveries.scan_prefix(&prefix) {
+            let (key, bytes) = entry?;
+            found.insert(key[prefix.len()..].to_vec(), bytes);
+        }
+        for channel in channels {
+            if !found.contains_key(channel.as_bytes()) {
+                let entry = QueueEntry::new(first_due, tenant, notification, channel);
+                if let Some(bytes) = self.delivery_queue.get(entry.key())?.filter(|value| !value.is_empty()) {
+                    found.insert(channel.as_bytes().to_vec(), bytes);
+                }
+            }
+        }
+        found.values().map(|bytes| decode("delivery", bytes)).collect()
     }
 
     /// Writes deliveries an attempt or a resend changed, in one transaction.

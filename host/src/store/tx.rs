@@ -208,31 +208,42 @@ impl Tx<'_> {
         put(self.notifications, &keys::named(tenant, id), notification)
     }
 
-    /// The delivery of a notification to a channel.
-    pub fn delivery<T: DeserializeOwned>(
+    /// Queues the first attempt of a delivery at `due`: the queue entry holds the delivery
+    /// until that attempt writes its record.
+    pub fn queue_delivery<T: Serialize>(
         &self,
-        tenant: &str,
-        notification: &str,
-        channel: &str,
-    ) -> TxResult<Option<T>> {
-        get(self.deliveries, &keys::delivery(tenant, notification, channel))
-    }
-
-    pub fn put_delivery<T: Serialize>(
-        &self,
+        due: Timestamp,
         tenant: &str,
         notification: &str,
         channel: &str,
         delivery: &T,
     ) -> TxResult<()> {
-        put(self.deliveries, &keys::delivery(tenant, notification, channel), delivery)
+        let entry = QueueEntry::new(due, tenant, notification, channel);
+        put(self.delivery_queue, &entry.key(), delivery)?;
+        self.queued.borrow_mut().push(entry);
+        Ok(())
     }
 
-    /// Queues an attempt of a delivery at `due`.
-    pub fn queue_delivery(&self, due: Timestamp, tenant: &str, notification: &str, channel: &str) -> TxResult<()> {
-        let entry = QueueEntry::new(due, tenant, notification, channel);
-        self.delivery_queue.insert(entry.key(), &[][..])?;
-        self.queued.borrow_mut().push(entry);
+    /// Changes a delivery whose first attempt was queued at `first_due`, where it is kept (its
+    /// record, or its queue entry before that attempt), when `change` says it changed it.
+    pub fn change_delivery<T: Serialize + DeserializeOwned>(
+        &self,
+        first_due: Timestamp,
+        tenant: &str,
+        notification: &str,
+        channel: &str,
+        change: impl FnOnce(&mut T) -> bool,
+    ) -> TxResult<()> {
+        let record = keys::delivery(tenant, notification, channel);
+        let (tree, key) = match self.deliveries.get(&record)? {
+            Some(_) => (self.deliveries, record),
+            None => (self.delivery_queue, QueueEntry::new(first_due, tenant, notification, channel).key()),
+        };
+        if let Some(mut delivery) = get::<T>(tree, &key)?
+            && change(&mut delivery)
+        {
+            put(tree, &key, &delivery)?;
+        }
         Ok(())
     }
 
