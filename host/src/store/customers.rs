@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use super::tree::Bytes;
 use super::{Store, StoreResult, decode, keys};
 
 impl Store {
@@ -38,7 +39,7 @@ impl Store {
         tenant: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+    ) -> impl Iterator<Item = StoreResult<(Bytes, Bytes)>> {
         let prefix = keys::record(tenant, "");
         // The smallest key above `after`'s.
         let start = after.map_or_else(|| prefix.clone(), |after| format!("{prefix}{after}\0"));

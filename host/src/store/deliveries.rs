@@ -129,7 +129,7 @@ impl Store {
         let start = from.map(QueueEntry::key).unwrap_or_default();
         self.delivery_queue.range(start..).keys().filter_map(|key| match key {
             Ok(key) => QueueEntry::parse(&key).map(Ok),
-            Err(e) => Some(Err(e.into())),
+            Err(e) => Some(Err(e)),
         })
     }
 

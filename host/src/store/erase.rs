@@ -5,11 +5,10 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use sled::IVec;
 
 use super::plugins::plugin_id;
 use super::status_pages::{page_key, slug_key};
-use super::tree::Tree;
+use super::tree::{Bytes, Tree};
 use super::{Store, StoreResult, decode, keys, removal, transaction};
 use crate::records::system::Pending;
 
@@ -31,7 +30,7 @@ struct SessionCredential {
 }
 
 /// The keys of the entries `owns` picks.
-fn picked(tree: &Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<IVec>> {
+fn picked(tree: &Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> StoreResult<Vec<Bytes>> {
     let mut keys = Vec::new();
     for entry in tree.iter() {
         let (key, bytes) = entry?;
@@ -43,8 +42,8 @@ fn picked(tree: &Tree, owns: impl Fn(&[u8], &[u8]) -> StoreResult<bool>) -> Stor
 }
 
 /// Applies every tree's removals in one transaction.
-fn remove_together(removals: Vec<(&Tree, Vec<IVec>)>) -> StoreResult<()> {
-    let (trees, keys): (Vec<&Tree>, Vec<Vec<IVec>>) = removals.into_iter().unzip();
+fn remove_together(removals: Vec<(&Tree, Vec<Bytes>)>) -> StoreResult<()> {
+    let (trees, keys): (Vec<&Tree>, Vec<Vec<Bytes>>) = removals.into_iter().unzip();
     transaction(&trees, |trees| trees.iter().zip(&keys).try_for_each(|(tree, keys)| tree.remove_all(keys)))
 }
 
@@ -73,7 +72,7 @@ impl Store {
             Ok(session.credential.key_id.is_some_and(|id| key_ids.contains(id.as_bytes())))
         })?;
         let mut removals = vec![
-            (&self.tenants.0, vec![IVec::from(tenant)]),
+            (&self.tenants.0, vec![Bytes::from(tenant)]),
             (&self.api_keys.0, api_keys),
             (&self.sessions.0, sessions),
             (

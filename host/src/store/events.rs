@@ -1,6 +1,7 @@
 //! A tenant's events and its catalogue of event types outside transactions (ingest keeps them
 //! through `Tx`).
 
+use super::tree::Bytes;
 use super::{Store, StoreResult, corrupt, decode, keys, transaction};
 use crate::records::Event;
 use jiff::Timestamp;
@@ -42,7 +43,7 @@ impl Store {
         let end = keys::event_time(tenant, before, "");
         let mut pruned = 0;
         loop {
-            let chunk: Vec<sled::IVec> = self
+            let chunk: Vec<Bytes> = self
                 .events_by_time
                 .range(start.clone()..end.clone())
                 .keys()

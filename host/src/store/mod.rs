@@ -26,7 +26,8 @@ pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;
 pub use records::{Collection, Table};
 pub use timers::Timer;
-pub use tx::{Tx, TxResult, abort};
+pub use tree::{TxResult, abort};
+pub use tx::Tx;
 
 use tree::{Tree, removal, transaction};
 
@@ -34,7 +35,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
-use sled::transaction::TransactionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,15 +48,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(e: TransactionError<StoreError>) -> Self {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        }
-    }
-}
 
 /// The database and its trees, cheap to clone.
 #[derive(Clone)]
@@ -242,10 +233,7 @@ impl Store {
 
     /// Entries and bytes written to each tree since the store opened, by tree name.
     pub fn written(&self) -> Vec<(String, (u64, u64))> {
-        self.written
-            .iter()
-            .map(|tree| (String::from_utf8_lossy(&tree.name()).into_owned(), tree.tally().get()))
-            .collect()
+        self.written.iter().map(|tree| (tree.name(), tree.tally().get())).collect()
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.

@@ -3,7 +3,7 @@
 //! and nowhere else.
 
 use super::queues::outbox_entry;
-use super::tree::Tree;
+use super::tree::{Bytes, Tree};
 use super::{Store, StoreResult, abort, decode, keys, transaction};
 use crate::records::Event;
 use serde::Serialize;
@@ -132,7 +132,7 @@ impl Collection {
 
     fn scan<T: DeserializeOwned>(&self, tenant: &str, reverse: bool) -> Box<dyn Iterator<Item = StoreResult<T>>> {
         let entries = self.0.scan_prefix(Self::key(tenant, ""));
-        let decoded = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+        let decoded = |entry: StoreResult<(Bytes, Bytes)>| {
             let (key, bytes) = entry?;
             decode(&String::from_utf8_lossy(&key), &bytes)
         };

@@ -7,16 +7,12 @@ use std::cell::RefCell;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::{ConflictableTransactionError, ConflictableTransactionResult};
 
 use super::queues::{Outboxed, outbox_entry};
-use super::tree::{TxTree, transaction};
-use super::{QueueEntry, Store, StoreError, StoreResult, Timer, decode, keys};
+use super::tree::{TxResult, TxTree, abort, transaction};
+use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
 use crate::records::{Customer, Event};
-
-/// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
-pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 /// The trees one transaction may change.
 pub struct Tx<'a> {
@@ -42,16 +38,9 @@ pub struct Tx<'a> {
     queued: RefCell<Vec<QueueEntry>>,
 }
 
-/// Ends a transaction with `error` (it is not retried).
-pub fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(error)
-}
-
 fn get<T: DeserializeOwned>(tree: &TxTree, key: &[u8]) -> TxResult<Option<T>> {
     match tree.get(key)? {
-        Some(bytes) => {
-            decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(ConflictableTransactionError::Abort)
-        }
+        Some(bytes) => decode(&String::from_utf8_lossy(key), &bytes).map(Some).map_err(abort),
         None => Ok(None),
     }
 }
