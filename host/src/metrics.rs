@@ -79,23 +79,18 @@ impl Metrics {
         for (tier, n) in plugins_loaded {
             let _ = writeln!(out, "klaxon_plugins_loaded{{tier=\"{tier}\"}} {n}");
         }
-        family(
-            &mut out,
-            "klaxon_store_writes_total",
-            "counter",
-            "Entries written or removed in each tree of the store since it opened.",
-        );
-        for (tree, (writes, _)) in store_written {
-            let _ = writeln!(out, "klaxon_store_writes_total{{tree=\"{tree}\"}} {writes}");
-        }
-        family(
-            &mut out,
-            "klaxon_store_written_bytes_total",
-            "counter",
-            "Bytes of the keys and values written or removed in each tree of the store since it opened.",
-        );
-        for (tree, (_, bytes)) in store_written {
-            let _ = writeln!(out, "klaxon_store_written_bytes_total{{tree=\"{tree}\"}} {bytes}");
+        let store_families = [
+            ("klaxon_store_writes_total", "Entries written or removed in each tree of the store since it opened."),
+            (
+                "klaxon_store_written_bytes_total",
+                "Bytes of the keys and values written or removed in each tree of the store since it opened.",
+            ),
+        ];
+        for (i, (name, help)) in store_families.into_iter().enumerate() {
+            family(&mut out, name, "counter", help);
+            for (tree, (writes, bytes)) in store_written {
+                let _ = writeln!(out, "{name}{{tree=\"{tree}\"}} {}", [writes, bytes][i]);
+            }
         }
         out
     }
