@@ -205,10 +205,11 @@ fn pruning_removes_old_events_with_their_place_in_time() {
 #[test]
 fn a_status_page_slug_belongs_to_one_tenant_at_a_time() {
     let (_dir, store) = store();
-    assert_eq!(store.put_status_page("t1", "acme", &json!({ "n": 1 })).unwrap(), Ok(()));
-    assert_eq!(store.put_status_page("t2", "acme", &json!({ "n": 2 })).unwrap(), Err("acme".to_string()));
-    assert_eq!(store.put_status_page("t1", "acme-2", &json!({ "n": 3 })).unwrap(), Ok(()));
-    assert_eq!(store.put_status_page("t2", "acme", &json!({ "n": 4 })).unwrap(), Ok(()), "the old slug was freed");
+    let page = |slug: &str, n: u64| json!({ "slug": slug, "n": n });
+    assert_eq!(store.put_status_page("t1", "acme", &page("acme", 1)).unwrap(), Ok(()));
+    assert_eq!(store.put_status_page("t2", "acme", &page("acme", 2)).unwrap(), Err("acme".to_string()));
+    assert_eq!(store.put_status_page("t1", "acme-2", &page("acme-2", 3)).unwrap(), Ok(()));
+    assert_eq!(store.put_status_page("t2", "acme", &page("acme", 4)).unwrap(), Ok(()), "the old slug was freed");
     let (owner, page) = store.status_page_by_slug::<serde_json::Value>("acme").unwrap().unwrap();
     assert_eq!((owner.as_str(), page["n"].as_u64()), ("t2", Some(4)));
     assert_eq!(store.status_page_by_slug::<serde_json::Value>("acme-2").unwrap().unwrap().0, "t1");

@@ -1,8 +1,8 @@
 //! Status pages: one per tenant, each reachable by a slug unique across tenants.
 
-use super::{Store, StoreResult, decode, transaction};
-use serde::Serialize;
+use super::{Store, StoreResult, abort, decode, transaction};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub(super) fn page_key(tenant: &str) -> String {
     format!("tenant/{tenant}")
@@ -26,25 +26,29 @@ impl Store {
         Ok(self.status_page(&tenant)?.map(|page| (tenant, page)))
     }
 
-    /// Writes the tenant's page under `slug`, taking the slug and freeing the one it had, in one
-    /// transaction; answers `Err(slug)` when another tenant's page has the slug.
+    /// Writes the tenant's page under `slug`, taking the slug and freeing the one its page had,
+    /// in one transaction; answers `Err(slug)` when another tenant's page has the slug. A page
+    /// holds its slug in a `slug` field.
     pub fn put_status_page<T: Serialize>(&self, tenant: &str, slug: &str, page: &T) -> StoreResult<Result<(), String>> {
-        // The slugs the tenant holds now (one, unless it has no page).
-        let mut held = Vec::new();
-        for entry in self.status_pages.scan_prefix("slug/") {
-            let (key, owner) = entry?;
-            if owner == tenant.as_bytes() && key != slug_key(slug).as_bytes() {
-                held.push(key);
-            }
+        /// What the store reads of a stored page: the slug it holds.
+        #[derive(Deserialize)]
+        struct Held {
+            slug: String,
         }
         let bytes = serde_json::to_vec(page).expect("pages serialize");
         transaction(&[&self.status_pages], |t| {
-            if t[0].get(slug_key(slug))?.is_some_and(|owner| owner != tenant.as_bytes()) {
+            let pages = &t[0];
+            if pages.get(slug_key(slug))?.is_some_and(|owner| owner != tenant.as_bytes()) {
                 return Ok(Err(slug.to_string()));
             }
-            t[0].remove_all(&held)?;
-            t[0].insert(slug_key(slug), tenant.as_bytes())?;
-            t[0].insert(page_key(tenant), bytes.as_slice())?;
+            if let Some(old) = pages.get(page_key(tenant))? {
+                let held: Held = decode(&page_key(tenant), &old).map_err(abort)?;
+                if held.slug != slug {
+                    pages.remove(slug_key(&held.slug))?;
+                }
+            }
+            pages.insert(slug_key(slug), tenant.as_bytes())?;
+            pages.insert(page_key(tenant), bytes.as_slice())?;
             Ok(Ok(()))
         })
     }
