@@ -55,7 +55,7 @@ impl Store {
     /// Whether alerts are stored without any counts (a data folder from before counts were
     /// kept).
     pub fn alert_counts_missing(&self) -> StoreResult<bool> {
-        Ok(self.alert_counts.is_empty() && !self.alerts.is_empty())
+        Ok(self.alert_counts.is_empty()? && !self.alerts.is_empty()?)
     }
 
     /// Removes a rule's alerts, their counts and the cohort changes waiting for its batch, and

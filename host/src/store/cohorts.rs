@@ -13,9 +13,9 @@ impl Store {
         let bytes = cohort.map(|c| serde_json::to_vec(c).expect("cohorts serialize"));
         transaction(&[&self.cohorts.0, &self.cohort_members], |t| {
             match &bytes {
-                Some(bytes) => t[0].insert(&key, bytes.as_slice())?,
-                None => t[0].remove(&key)?,
-            };
+                Some(bytes) => t[0].insert(&key, bytes)?,
+                None => drop(t[0].remove(&key)?),
+            }
             t[1].remove_all(&members)
         })
     }

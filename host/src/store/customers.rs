@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::tree::Bytes;
+use super::backend::Bytes;
 use super::{Store, StoreResult, decode, keys};
 
 impl Store {

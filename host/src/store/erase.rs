@@ -6,9 +6,10 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::backend::Bytes;
 use super::plugins::plugin_id;
 use super::status_pages::{page_key, slug_key};
-use super::tree::{Bytes, Tree};
+use super::tree::Tree;
 use super::{Store, StoreResult, decode, keys, removal, transaction};
 use crate::records::system::Pending;
 
@@ -208,15 +209,11 @@ mod tests {
     /// Every entry of every tree, as text.
     fn everything(store: &Store) -> Vec<String> {
         let mut all = Vec::new();
-        for name in store.db.tree_names() {
-            for entry in store.db.open_tree(&name).unwrap().iter() {
+        for tree in &store.written {
+            for entry in tree.iter() {
                 let (key, value) = entry.unwrap();
-                all.push(format!(
-                    "{} {} {}",
-                    String::from_utf8_lossy(&name),
-                    String::from_utf8_lossy(&key),
-                    String::from_utf8_lossy(&value)
-                ));
+                let (key, value) = (String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+                all.push(format!("{} {key} {value}", tree.name()));
             }
         }
         all
@@ -232,7 +229,7 @@ mod tests {
         // Every tree a tenant's records live in is covered (the compiled-function cache is shared).
         let mut covered: Vec<&str> = kept.iter().map(|entry| entry.split(' ').next().unwrap()).collect();
         covered.dedup();
-        let trees = store.db.tree_names().len() - ["__sled__default", "compiled_functions"].len();
+        let trees = store.written.len() - ["compiled_functions"].len();
         assert_eq!(covered.len(), trees, "{covered:?}");
         write_tenant(&store, "ten_a");
         assert_eq!(everything(&store).len(), 2 * kept.len());

@@ -1,7 +1,7 @@
 //! A tenant's events and its catalogue of event types outside transactions (ingest keeps them
 //! through `Tx`).
 
-use super::tree::Bytes;
+use super::backend::Bytes;
 use super::{Store, StoreResult, corrupt, decode, keys, transaction};
 use crate::records::Event;
 use jiff::Timestamp;
@@ -26,7 +26,7 @@ impl Store {
             .filter_map(move |entry| {
                 let read = || -> StoreResult<Option<(u64, Event)>> {
                     let (key, batch) = entry?;
-                    let batch = batch.as_ref().try_into().map_err(|_| corrupt(&key, "a batch number"))?;
+                    let batch = batch.as_slice().try_into().map_err(|_| corrupt(&key, "a batch number"))?;
                     let id = String::from_utf8_lossy(&key[tenant.len() + 1 + 8..]).into_owned();
                     let key = keys::record(&tenant, &id);
                     let Some(bytes) = events.get(&key)? else { return Ok(None) };

@@ -1,12 +1,15 @@
-//! Durable storage: one sled database with a tree per kind of record. Records are JSON, except
-//! plugin binaries and key-value entries, which are raw bytes.
+//! Durable storage: a database with a tree per kind of record, reached through the traits of
+//! `backend` (sled, in `embedded`, is the default). Records are JSON, except plugin binaries and
+//! key-value entries, which are raw bytes.
 
 mod alerts;
+mod backend;
 mod cohorts;
 #[cfg(test)]
 mod conformance;
 mod customers;
 mod deliveries;
+mod embedded;
 mod erase;
 mod events;
 pub mod group;
@@ -21,14 +24,15 @@ mod timers;
 mod tree;
 mod tx;
 
+pub use backend::{TxResult, abort};
 pub use deliveries::{DeliveryWrite, QueueEntry};
 pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;
 pub use records::{Collection, Table};
 pub use timers::Timer;
-pub use tree::{TxResult, abort};
 pub use tx::Tx;
 
+use backend::Backend;
 use tree::{Tree, removal, transaction};
 
 use std::path::Path;
@@ -39,7 +43,7 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Backend(String),
     /// The error of a transaction or flush shared with other requests (told to each of them).
     #[error("storage error: {0}")]
     Shared(String),
@@ -61,7 +65,7 @@ impl std::ops::Deref for Store {
 }
 
 pub struct Trees {
-    db: sled::Db,
+    db: Arc<dyn Backend>,
     /// The data folder; the database is its `db` folder.
     pub dir: std::path::PathBuf,
     /// Every tree, for the tallies of what was written.
@@ -163,18 +167,12 @@ struct Queued {
 impl Store {
     /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
-        let db = sled::Config::new().path(dir.join("db")).cache_capacity(cache_bytes).open()?;
-        // Compiled plugin artifacts were kept here before they became files
-        // (`plugins::artifacts`); a plugin without one is compiled again from its component.
-        db.drop_tree("plugin_artifacts")?;
-        // The compile cache before its entries carried their last use; it fills again as
-        // plugins are uploaded.
-        db.drop_tree("compile_cache")?;
+        let db: Arc<dyn Backend> = Arc::new(embedded::Sled::open(dir, cache_bytes)?);
         let opened = std::cell::RefCell::new(Vec::new());
         let open = |name| {
             let tree = Tree::open(&db, name)?;
             opened.borrow_mut().push(tree.clone());
-            Ok::<_, sled::Error>(tree)
+            Ok::<_, StoreError>(tree)
         };
         Ok(Store(Arc::new(Trees {
             tenants: Table(open("tenants")?),
@@ -233,18 +231,17 @@ impl Store {
 
     /// Entries and bytes written to each tree since the store opened, by tree name.
     pub fn written(&self) -> Vec<(String, (u64, u64))> {
-        self.written.iter().map(|tree| (tree.name(), tree.tally().get())).collect()
+        self.written.iter().map(|tree| (tree.name().to_string(), tree.tally().get())).collect()
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.
     pub fn generate_id(&self) -> StoreResult<u64> {
-        Ok(self.db.generate_id()?)
+        self.db.generate_id()
     }
 
     /// `flush`, for blocking threads.
     pub fn flush_now(&self) -> StoreResult<()> {
-        self.db.flush()?;
-        Ok(())
+        self.db.flush()
     }
 
     /// Makes every write so far durable, in a flush shared with everyone waiting at the same
@@ -255,7 +252,7 @@ impl Store {
     /// many at once can fill that pool while the write they wait for queues behind them.)
     pub async fn flush(&self) -> StoreResult<()> {
         let db = self.db.clone();
-        self.flushes.submit((), move |round| group::each(round.len(), db.flush().map(|_| ()).map_err(Into::into))).await
+        self.flushes.submit((), move |round| group::each(round.len(), db.flush())).await
     }
 }
 

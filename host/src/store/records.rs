@@ -2,8 +2,9 @@
 //! keys, sessions), a `Collection` for a tenant's records of one kind. Their keys are built here
 //! and nowhere else.
 
+use super::backend::Bytes;
 use super::queues::outbox_entry;
-use super::tree::{Bytes, Tree};
+use super::tree::Tree;
 use super::{Store, StoreResult, abort, decode, keys, transaction};
 use crate::records::Event;
 use serde::Serialize;

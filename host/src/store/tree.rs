@@ -1,35 +1,15 @@
-//! A tree of the database that tallies what is written to it, and the transactions over several
-//! trees, which tally what they wrote once they commit. The tallies are the records and bytes
-//! written per tree since the store opened, exported at `/metrics`: what an event or a webhook
-//! costs on disk.
+//! A tree of the store's backend that tallies what is written to it, and the transactions over
+//! several trees, which tally what they wrote once they commit. The tallies are the records and
+//! bytes written per tree since the store opened, exported at `/metrics`: what an event or a
+//! webhook costs on disk.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, TransactionalTree,
-};
-use sled::{IVec, Transactional};
-
-use super::{StoreError, StoreResult};
-
-/// What a transaction's body returns: `abort` ends it with an error; conflicts retry it.
-pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
-
-/// Ends a transaction with `error` (it is not retried).
-pub fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(error)
-}
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(e: TransactionError<StoreError>) -> Self {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        }
-    }
-}
+use super::StoreResult;
+use super::backend::{Backend, Bytes, EntryIter, Keyspace, TxKeyspace, TxResult};
 
 /// Writes to one tree: entries written or removed, and the bytes of their keys and values.
 #[derive(Debug, Default)]
@@ -50,29 +30,33 @@ impl Tally {
     }
 }
 
-/// Bytes as the database hands them out (a key or a value), without a copy.
-pub(super) type Bytes = IVec;
-
-/// A tree of the database: entries of bytes in key order. Its writes are tallied.
-#[derive(Clone, Debug)]
+/// A tree of the backend: entries of bytes in key order. Its writes are tallied.
+#[derive(Clone)]
 pub(super) struct Tree {
-    inner: sled::Tree,
+    space: Arc<dyn Keyspace>,
+    backend: Arc<dyn Backend>,
     tally: Arc<Tally>,
 }
 
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Tree").field(&self.space.name()).finish()
+    }
+}
+
 /// Entries of a tree in key order (from either end), read as the caller goes.
-pub(super) struct Entries(sled::Iter);
+pub(super) struct Entries(EntryIter);
 
 impl Iterator for Entries {
     type Item = StoreResult<(Bytes, Bytes)>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|entry| entry.map_err(Into::into))
+        self.0.next()
     }
 }
 
 impl DoubleEndedIterator for Entries {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|entry| entry.map_err(Into::into))
+        self.0.next_back()
     }
 }
 
@@ -84,12 +68,12 @@ impl Entries {
 }
 
 impl Tree {
-    pub fn open(db: &sled::Db, name: &str) -> sled::Result<Self> {
-        Ok(Tree { inner: db.open_tree(name)?, tally: Arc::default() })
+    pub fn open(backend: &Arc<dyn Backend>, name: &str) -> StoreResult<Self> {
+        Ok(Tree { space: backend.open_tree(name)?, backend: backend.clone(), tally: Arc::default() })
     }
 
-    pub fn name(&self) -> String {
-        String::from_utf8_lossy(&self.inner.name()).into_owned()
+    pub fn name(&self) -> &str {
+        self.space.name()
     }
 
     pub fn tally(&self) -> &Tally {
@@ -97,52 +81,55 @@ impl Tree {
     }
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
-        Ok(self.inner.get(key)?)
+        self.space.get(key.as_ref())
     }
 
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> StoreResult<bool> {
-        Ok(self.inner.contains_key(key)?)
+        Ok(self.get(key)?.is_some())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+    pub fn is_empty(&self) -> StoreResult<bool> {
+        self.space.is_empty()
     }
 
     /// The entry with the smallest key.
     pub fn first(&self) -> StoreResult<Option<(Bytes, Bytes)>> {
-        Ok(self.inner.first()?)
+        self.iter().next().transpose()
     }
 
     pub fn iter(&self) -> Entries {
-        Entries(self.inner.iter())
+        Entries(self.space.range(Bound::Unbounded, Bound::Unbounded))
     }
 
     /// The entries whose keys start with `prefix`.
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Entries {
-        Entries(self.inner.scan_prefix(prefix))
+        Entries(self.space.scan_prefix(prefix.as_ref()))
     }
 
     /// The entries whose keys fall in `range`.
-    pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Entries {
-        Entries(self.inner.range(range))
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Entries {
+        fn bytes<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<&[u8]> {
+            bound.map(|key| key.as_ref())
+        }
+        Entries(self.space.range(bytes(range.start_bound()), bytes(range.end_bound())))
     }
 
-    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> StoreResult<Option<Bytes>> {
-        let (key, value) = (key.as_ref(), value.into());
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
+        let (key, value) = (key.as_ref(), value.as_ref());
         self.tally.add((1, (key.len() + value.len()) as u64));
-        Ok(self.inner.insert(key, value)?)
+        self.space.insert(key, value)
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
         let key = key.as_ref();
         self.tally.add((1, key.len() as u64));
-        Ok(self.inner.remove(key)?)
+        self.space.remove(key)
     }
 }
 
 /// One tree inside a transaction: its writes are tallied when the transaction commits.
 pub(super) struct TxTree<'a> {
-    tree: &'a TransactionalTree,
+    tree: &'a dyn TxKeyspace,
     written: Cell<(u64, u64)>,
 }
 
@@ -153,19 +140,19 @@ impl TxTree<'_> {
     }
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> TxResult<Option<Bytes>> {
-        Ok(self.tree.get(key)?)
+        self.tree.get(key.as_ref())
     }
 
-    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<Option<Bytes>> {
-        let (key, value) = (key.as_ref(), value.into());
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> TxResult<()> {
+        let (key, value) = (key.as_ref(), value.as_ref());
         self.add(key.len() + value.len());
-        Ok(self.tree.insert(key, value)?)
+        self.tree.insert(key, value)
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> TxResult<Option<Bytes>> {
         let key = key.as_ref();
         self.add(key.len());
-        Ok(self.tree.remove(key)?)
+        self.tree.remove(key)
     }
 
     /// Removes every key of `keys` (gathered before the transaction, with `removal`).
@@ -174,18 +161,19 @@ impl TxTree<'_> {
     }
 }
 
-/// Runs `body` as one serializable transaction over `trees` (it gets them in the same order);
-/// it is run again when a concurrent transaction conflicts, so it must do nothing but read and
-/// write through them.
+/// Runs `body` as one serializable transaction over `trees`, all of one backend (it gets them in
+/// the same order); it is run again when a concurrent transaction conflicts, so it must do
+/// nothing but read and write through them.
 pub(super) fn transaction<T>(trees: &[&Tree], body: impl Fn(&[TxTree]) -> TxResult<T>) -> StoreResult<T> {
-    let inner: Vec<&sled::Tree> = trees.iter().map(|tree| &tree.inner).collect();
-    let (out, written) = inner[..]
-        .transaction(|views| {
-            let views: Vec<TxTree> = views.iter().map(|tree| TxTree { tree, written: Cell::default() }).collect();
-            let out = body(&views)?;
-            Ok((out, views.iter().map(|view| view.written.get()).collect::<Vec<_>>()))
-        })
-        .map_err(StoreError::from)?;
+    let spaces: Vec<&dyn Keyspace> = trees.iter().map(|tree| &*tree.space).collect();
+    let outcome = RefCell::new(None);
+    trees[0].backend.transaction(&spaces, &|views| {
+        let views: Vec<TxTree> = views.iter().map(|&tree| TxTree { tree, written: Cell::default() }).collect();
+        let out = body(&views)?;
+        *outcome.borrow_mut() = Some((out, views.iter().map(|view| view.written.get()).collect::<Vec<_>>()));
+        Ok(())
+    })?;
+    let (out, written) = outcome.into_inner().expect("a committed transaction ran its body");
     for (tree, written) in trees.iter().zip(written) {
         tree.tally.add(written);
     }

@@ -8,8 +8,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backend::{TxResult, abort};
 use super::queues::{Outboxed, outbox_entry};
-use super::tree::{TxResult, TxTree, abort, transaction};
+use super::tree::{TxTree, transaction};
 use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
 use crate::records::{Customer, Event};
