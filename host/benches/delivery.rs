@@ -18,6 +18,8 @@
 //! - the time from sending an event to its webhook arriving (at a receiver of our own that
 //!   notes the time), p50 and p99, at a steady 1,000 events per second.
 
+#[path = "shared/store_writes.rs"]
+mod store_writes;
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -117,17 +119,9 @@ fn klaxon_run(nginx: &Nginx, batch: usize, connections: usize, tag: &str, dir: &
     rule(&server, &key, &format!("{}/hook", nginx.base));
     let run =
         end_to_end(nginx, &format!("{}/v1/events", server.base), &Load::klaxon(&key, batch), connections, tag, dir);
-    let events = run.accepted as f64;
-    let per_tree: Vec<(String, f64, f64)> = written(&server)
-        .into_iter()
-        .map(|(tree, (writes, bytes))| (tree, writes / events, bytes / events))
-        .filter(|(_, writes, _)| *writes >= 0.005)
-        .collect();
     println!(
-        "    store writes per event, its webhook included: {:.2} entries, {:.0} bytes ({})",
-        per_tree.iter().map(|(_, writes, _)| writes).sum::<f64>(),
-        per_tree.iter().map(|(_, _, bytes)| bytes).sum::<f64>(),
-        per_tree.iter().map(|(tree, w, b)| format!("{tree} {w:.2}/{b:.0} B")).collect::<Vec<_>>().join(", ")
+        "    store writes per event, its webhook included: {}",
+        store_writes::per_event(&server, &Default::default(), run.accepted)
     );
     run
 }
@@ -170,25 +164,6 @@ fn alertmanager_run(nginx: &Nginx, batch: usize, connections: usize, tag: &str, 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-/// Entries and bytes the server's store has written, per tree (from `/metrics`).
-fn written(server: &Server) -> std::collections::BTreeMap<String, (f64, f64)> {
-    let text = server.request(Method::GET, "/metrics", None).send().unwrap().text().unwrap();
-    let mut trees = std::collections::BTreeMap::<String, (f64, f64)>::new();
-    for line in text.lines() {
-        let sample = |family: &str| {
-            let rest = line.strip_prefix(family)?.strip_prefix("{tree=\"")?;
-            let (tree, value) = rest.split_once("\"} ")?;
-            Some((tree.to_string(), value.parse::<f64>().ok()?))
-        };
-        if let Some((tree, writes)) = sample("klaxon_store_writes_total") {
-            trees.entry(tree).or_default().0 = writes;
-        } else if let Some((tree, bytes)) = sample("klaxon_store_written_bytes_total") {
-            trees.entry(tree).or_default().1 = bytes;
-        }
-    }
-    trees
 }
 
 /// Installs the Debian packages that give `commands`, when any is missing.

@@ -3,7 +3,8 @@
 //! A real server (the release binary, sled in a temp folder) holds 100 active rules of every
 //! built-in kind over 10,000 customers. Measured over HTTP on 127.0.0.1:
 //! - events per second accepted and evaluated, in batches of 100 and of 1000, from two
-//!   clients at once (each event concerns 10 of the rules);
+//!   clients at once (each event concerns 10 of the rules), and the entries and bytes the store
+//!   wrote per event (from `/metrics`);
 //! - the time from sending an event to its answer, which comes once the event, the alert
 //!   states it changed and the notification it queued are on disk (one transaction, one
 //!   flush): p50 and p99 over single-event batches that each queue a notification;
@@ -14,6 +15,8 @@
 //! - the time to compute a new cohort over the 10,000 customers and 1,000,000 stored events;
 //! - the server's resident memory then (and its peak), from `/proc`.
 
+#[path = "shared/store_writes.rs"]
+mod store_writes;
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -128,6 +131,7 @@ fn start(cohorts: usize, anomalies: usize) -> (Server, String) {
 
 /// Events per second accepted in batches of `batch`, from `SENDERS` clients.
 fn throughput(server: &Server, key: &str, batch: usize, run: &str) -> f64 {
+    let before = store_writes::written(server);
     let started = Instant::now();
     send_events(server, key, batch, EVENTS_PER_RUN, run);
     let seconds = started.elapsed().as_secs_f64();
@@ -135,6 +139,7 @@ fn throughput(server: &Server, key: &str, batch: usize, run: &str) -> f64 {
     println!(
         "{run}: batches of {batch:>4}: {rate:>7.0} events/s accepted and evaluated ({EVENTS_PER_RUN} events in {seconds:.1} s)"
     );
+    println!("    store writes per event: {}", store_writes::per_event(server, &before, EVENTS_PER_RUN));
     rate
 }
 
