@@ -1,9 +1,10 @@
 //! Alerts, their counts and their history outside transactions (an evaluation changes them
 //! through `Tx`).
 
-use super::{Store, StoreResult, corrupt, decode, keys, removal, transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use super::{Store, StoreResult, corrupt, decode, keys, removal, transaction};
 
 impl Store {
     /// The scope keys of a rule's alerts, in order, at most `limit`.
@@ -16,7 +17,7 @@ impl Store {
         let prefix = keys::rule_prefix(tenant, rule);
         self.alerts.scan_prefix(&prefix).map(move |entry| {
             let (key, bytes) = entry?;
-            Ok((String::from_utf8_lossy(&key[prefix.len()..]).into_owned(), bytes.to_vec()))
+            Ok((String::from_utf8_lossy(&key[prefix.len()..]).into_owned(), bytes))
         })
     }
 
@@ -25,7 +26,7 @@ impl Store {
         self.alerts.iter().map(|entry| {
             let (key, bytes) = entry?;
             let (tenant, rule, _) = keys::parse_alert(&key).ok_or_else(|| corrupt(&key, "an alert key"))?;
-            Ok((tenant.to_string(), rule.to_string(), bytes.to_vec()))
+            Ok((tenant.to_string(), rule.to_string(), bytes))
         })
     }
 

@@ -1,8 +1,9 @@
 //! Cohorts' members outside transactions (a judgement changes them through `Tx`).
 
-use super::{Store, StoreResult, decode, keys, removal, transaction};
 use jiff::Timestamp;
 use serde::Serialize;
+
+use super::{Store, StoreResult, decode, keys, removal, transaction};
 
 impl Store {
     /// Writes a cohort's new definition (or, with none, deletes it) and removes the members of

@@ -1,11 +1,15 @@
 //! Deliveries and their queue outside transactions: what the delivery worker reads and writes.
-//! (A notification's deliveries are first written with it, through `Tx`.)
+//! A notification's deliveries are first written with it, through `Tx`, each as its queue entry
+//! alone (the entry's value is the delivery); the first attempt writes the delivery's record
+//! and takes the entry out, and a retry's entry is a key alone.
 
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+
+use super::backend::Bytes;
 use super::queues::outbox_entry;
 use super::{Store, StoreResult, decode, keys, transaction};
 use crate::records::Event;
-use jiff::Timestamp;
-use serde::de::DeserializeOwned;
 
 /// An attempt waiting in the delivery queue: the delivery of `notification` to `channel`, due
 /// at `due`. Entries sort by due time, then by delivery.
@@ -62,6 +66,12 @@ impl DeliveryWrite {
     }
 }
 
+/// A queue entry's value when it holds its delivery (before the delivery's first attempt; a
+/// retry's entry is a key alone).
+pub(super) fn held(value: Option<Bytes>) -> Option<Bytes> {
+    value.filter(|value| !value.is_empty())
+}
+
 impl Store {
     /// The delivery `entry` is an attempt of: its record, or, before its first attempt, the
     /// entry itself, which holds it.
@@ -69,7 +79,7 @@ impl Store {
         let record = self.deliveries.get(keys::delivery(&entry.tenant, &entry.notification, &entry.channel))?;
         let bytes = match record {
             Some(bytes) => Some(bytes),
-            None => self.delivery_queue.get(entry.key())?.filter(|value| !value.is_empty()),
+            None => held(self.delivery_queue.get(entry.key())?),
         };
         bytes.map(|bytes| decode("delivery", &bytes)).transpose()
     }
@@ -92,7 +102,7 @@ impl Store {
         for channel in channels {
             if !found.contains_key(channel.as_bytes()) {
                 let entry = QueueEntry::new(first_due, tenant, notification, channel);
-                if let Some(bytes) = self.delivery_queue.get(entry.key())?.filter(|value| !value.is_empty()) {
+                if let Some(bytes) = held(self.delivery_queue.get(entry.key())?) {
                     found.insert(channel.as_bytes().to_vec(), bytes);
                 }
             }

@@ -209,7 +209,7 @@ mod tests {
     /// Every entry of every tree, as text.
     fn everything(store: &Store) -> Vec<String> {
         let mut all = Vec::new();
-        for tree in &store.written {
+        for tree in &store.every_tree {
             for entry in tree.iter() {
                 let (key, value) = entry.unwrap();
                 let (key, value) = (String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
@@ -229,7 +229,7 @@ mod tests {
         // Every tree a tenant's records live in is covered (the compiled-function cache is shared).
         let mut covered: Vec<&str> = kept.iter().map(|entry| entry.split(' ').next().unwrap()).collect();
         covered.dedup();
-        let trees = store.written.len() - ["compiled_functions"].len();
+        let trees = store.every_tree.len() - ["compiled_functions"].len();
         assert_eq!(covered.len(), trees, "{covered:?}");
         write_tenant(&store, "ten_a");
         assert_eq!(everything(&store).len(), 2 * kept.len());

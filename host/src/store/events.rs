@@ -1,11 +1,12 @@
 //! A tenant's events and its catalogue of event types outside transactions (ingest keeps them
 //! through `Tx`).
 
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+
 use super::backend::Bytes;
 use super::{Store, StoreResult, corrupt, decode, keys, transaction};
 use crate::records::Event;
-use jiff::Timestamp;
-use serde::de::DeserializeOwned;
 
 /// Events removed per transaction when old ones are pruned.
 const PRUNE_CHUNK: usize = 1000;

@@ -68,8 +68,8 @@ pub struct Trees {
     db: Arc<dyn Backend>,
     /// The data folder; the database is its `db` folder.
     pub dir: std::path::PathBuf,
-    /// Every tree, for the tallies of what was written.
-    written: Vec<Tree>,
+    /// Every tree above, in the order opened (for the tallies of what each wrote).
+    every_tree: Vec<Tree>,
     /// Callers waiting for a flush: one flush covers all who asked before it began.
     flushes: group::Group<(), ()>,
     /// Delivery queue entries written since the delivery worker last took them.
@@ -210,7 +210,7 @@ impl Store {
             categories: Collection(open("categories")?),
             subscriptions: Collection(open("subscriptions")?),
             silences: Collection(open("silences")?),
-            written: opened.take(),
+            every_tree: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
             dir: dir.to_path_buf(),
@@ -231,7 +231,7 @@ impl Store {
 
     /// Entries and bytes written to each tree since the store opened, by tree name.
     pub fn written(&self) -> Vec<(String, (u64, u64))> {
-        self.written.iter().map(|tree| (tree.name().to_string(), tree.tally().get())).collect()
+        self.every_tree.iter().map(|tree| (tree.name().to_string(), tree.tally().get())).collect()
     }
 
     /// A fresh number, larger than every one given before, also across restarts and crashes.

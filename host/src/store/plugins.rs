@@ -41,7 +41,7 @@ impl KvScope {
     }
 
     pub fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.tree.get(self.key(key))?.map(|value| value.to_vec()))
+        self.tree.get(self.key(key))
     }
 
     pub fn set(&self, key: &str, value: Vec<u8>) -> StoreResult<()> {
@@ -61,12 +61,12 @@ pub struct Blobs(pub(super) Tree);
 
 impl Blobs {
     pub fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.0.get(key)?.map(|value| value.to_vec()))
+        self.0.get(key)
     }
 
     /// Writes an entry; answers what it replaced.
     pub fn insert(&self, key: &[u8], value: Vec<u8>) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.0.insert(key, value)?.map(|value| value.to_vec()))
+        self.0.insert(key, value)
     }
 
     pub fn remove(&self, key: &[u8]) -> StoreResult<()> {
@@ -76,7 +76,7 @@ impl Blobs {
 
     /// Every entry, in key order; entries that cannot be read are skipped.
     pub fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + use<> {
-        self.0.iter().filter_map(Result::ok).map(|(key, value)| (key.to_vec(), value.to_vec()))
+        self.0.iter().filter_map(Result::ok)
     }
 }
 
@@ -124,7 +124,7 @@ impl Store {
 
     /// The component a version was uploaded as.
     pub fn plugin_component(&self, version_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.plugin_components.get(version_id)?.map(|bytes| bytes.to_vec()))
+        self.plugin_components.get(version_id)
     }
 
     /// Keeps a new version with its component, and the plugin record pointing at it, in one

@@ -22,7 +22,7 @@ impl Store {
     /// The oldest system event in the outbox.
     pub fn first_system_event(&self) -> StoreResult<Option<Outboxed>> {
         let Some((key, bytes)) = self.system_events.first()? else { return Ok(None) };
-        Ok(Some(Outboxed { key: key.to_vec(), pending: decode("system event", &bytes)? }))
+        Ok(Some(Outboxed { key, pending: decode("system event", &bytes)? }))
     }
 
     /// Puts a system event in the outbox right after the change it reports (a change of a

@@ -2,13 +2,14 @@
 //! keys, sessions), a `Collection` for a tenant's records of one kind. Their keys are built here
 //! and nowhere else.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use super::backend::Bytes;
 use super::queues::outbox_entry;
 use super::tree::Tree;
 use super::{Store, StoreResult, abort, decode, keys, transaction};
 use crate::records::Event;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// Records of one kind keyed by their id alone.
 #[derive(Clone)]
@@ -69,7 +70,7 @@ impl Collection {
     /// A record as stored, for a caller that keeps what it decoded and decodes again only
     /// when the bytes change.
     pub fn get_bytes(&self, tenant: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.0.get(Self::key(tenant, id))?.map(|bytes| bytes.to_vec()))
+        self.0.get(Self::key(tenant, id))
     }
 
     /// A record from its stored bytes.

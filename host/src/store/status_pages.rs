@@ -1,8 +1,9 @@
 //! Status pages: one per tenant, each reachable by a slug unique across tenants.
 
-use super::{Store, StoreResult, abort, decode, transaction};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreResult, abort, decode, transaction};
 
 pub(super) fn page_key(tenant: &str) -> String {
     format!("tenant/{tenant}")

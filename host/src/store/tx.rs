@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend::{TxResult, abort};
+use super::deliveries::held;
 use super::queues::{Outboxed, outbox_entry};
 use super::tree::{TxTree, transaction};
 use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
@@ -142,7 +143,7 @@ impl Tx<'_> {
 
     /// An alert as stored (its record and series, encoded by their owner).
     pub fn alert(&self, tenant: &str, rule: &str, scope: &str) -> TxResult<Option<Vec<u8>>> {
-        Ok(self.alerts.get(keys::alert(tenant, rule, scope))?.map(|bytes| bytes.to_vec()))
+        self.alerts.get(keys::alert(tenant, rule, scope))
     }
 
     pub fn put_alert(&self, tenant: &str, rule: &str, scope: &str, bytes: Vec<u8>) -> TxResult<()> {
@@ -152,7 +153,7 @@ impl Tx<'_> {
 
     /// Removes an alert; answers what it was.
     pub fn delete_alert(&self, tenant: &str, rule: &str, scope: &str) -> TxResult<Option<Vec<u8>>> {
-        Ok(self.alerts.remove(keys::alert(tenant, rule, scope))?.map(|bytes| bytes.to_vec()))
+        self.alerts.remove(keys::alert(tenant, rule, scope))
     }
 
     /// How many of a rule's alerts stand where.
@@ -225,13 +226,17 @@ impl Tx<'_> {
         change: impl FnOnce(&mut T) -> bool,
     ) -> TxResult<()> {
         let record = keys::delivery(tenant, notification, channel);
-        let (tree, key) = match self.deliveries.get(&record)? {
-            Some(_) => (self.deliveries, record),
-            None => (self.delivery_queue, QueueEntry::new(first_due, tenant, notification, channel).key()),
+        let (tree, key, bytes) = match self.deliveries.get(&record)? {
+            Some(bytes) => (self.deliveries, record, Some(bytes)),
+            None => {
+                let key = QueueEntry::new(first_due, tenant, notification, channel).key();
+                let bytes = held(self.delivery_queue.get(&key)?);
+                (self.delivery_queue, key, bytes)
+            }
         };
-        if let Some(mut delivery) = get::<T>(tree, &key)?
-            && change(&mut delivery)
-        {
+        let Some(bytes) = bytes else { return Ok(()) };
+        let mut delivery: T = decode(&String::from_utf8_lossy(&key), &bytes).map_err(abort)?;
+        if change(&mut delivery) {
             put(tree, &key, &delivery)?;
         }
         Ok(())
