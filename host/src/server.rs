@@ -72,15 +72,23 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let deliveries_due = Arc::new(tokio::sync::Notify::new());
     let system_due = Arc::new(tokio::sync::Notify::new());
     let cohorts = Arc::new(Cohorts::new(store.clone(), clock.clone(), config.ingest.event_retention.0));
+    let notifications = Arc::new(Notifications::new(store.clone(), clock.clone(), deliveries_due.clone()));
     let alerts = Arc::new(Alerts::new(
         store.clone(),
         tenants.clone(),
         plugins.clone(),
         cohorts.clone(),
         clock.clone(),
-        deliveries_due.clone(),
+        notifications.clone(),
     )?);
-    let ingest = Ingest::new(store.clone(), clock.clone(), alerts.clone(), cohorts.clone(), system_due.clone());
+    let ingest = Ingest::new(
+        store.clone(),
+        clock.clone(),
+        alerts.clone(),
+        cohorts.clone(),
+        notifications.clone(),
+        system_due.clone(),
+    );
     let parts = delivery::Parts {
         store: store.clone(),
         tenants: tenants.clone(),
@@ -112,7 +120,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         rules: Rules::new(store.clone()),
         alerts,
         cohorts,
-        notifications: Notifications::new(store.clone()),
+        notifications,
         channels: Channels::new(store.clone()),
         deliverer,
         clock,

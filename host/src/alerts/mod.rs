@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::clock::SharedClock;
 use crate::cohorts::{Cohorts, Listener};
 use crate::context::AlertState;
-use crate::notifications::routing::{Routing, TenantRouting};
+use crate::notifications::Notifications;
 use crate::plugins::Plugins;
 use crate::records::{Customer, Event};
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
@@ -156,13 +156,11 @@ pub struct Alerts {
     cohorts: Arc<Cohorts>,
     clock: SharedClock,
     cache: RwLock<HashMap<String, Arc<TenantRules>>>,
-    /// Subscriptions and silences: where notifications go.
-    pub routing: Routing,
+    /// Where the notifications alerts raise go.
+    notifications: Arc<Notifications>,
     /// One scheduler pass at a time.
     running: Mutex<()>,
     wake: Notify,
-    /// Notified when notifications were queued: the delivery worker waits on it.
-    deliveries_due: Arc<Notify>,
 }
 
 /// One alert, as `GET /v1/rules/{id}/states` shows it.
@@ -206,12 +204,11 @@ impl Alerts {
         plugins: Arc<Plugins>,
         cohorts: Arc<Cohorts>,
         clock: SharedClock,
-        deliveries_due: Arc<Notify>,
+        notifications: Arc<Notifications>,
     ) -> StoreResult<Self> {
         counts::rebuild_if_missing(&store)?;
         Ok(Alerts {
             rules: Rules::new(store.clone()),
-            routing: Routing::new(&store),
             store,
             tenants,
             plugins,
@@ -220,7 +217,7 @@ impl Alerts {
             cache: RwLock::default(),
             running: Mutex::new(()),
             wake: Notify::new(),
-            deliveries_due,
+            notifications,
         })
     }
 
@@ -251,11 +248,6 @@ impl Alerts {
         let rules = Arc::new(TenantRules::new(self.rules.list(tenant)?));
         cache.insert(tenant.to_string(), rules.clone());
         Ok(rules)
-    }
-
-    /// Where the tenant's notifications go now.
-    pub fn routing(&self, tenant: &str) -> StoreResult<Arc<TenantRouting>> {
-        self.routing.tenant(tenant, self.clock.now())
     }
 
     /// The scope keys of a rule's alerts, in key order, at most `limit`.
@@ -291,11 +283,6 @@ impl Alerts {
         self.wake.notify_one();
     }
 
-    /// Tells the delivery worker that notifications were queued.
-    pub fn wake_deliveries(&self) {
-        self.deliveries_due.notify_one();
-    }
-
     /// A rule was created or replaced: its old alerts and their aggregates go (they measured another
     /// condition), then what time drives is scheduled: its windows' moves, inactivity deadlines
     /// and offset moments for the customers in scope.
@@ -310,7 +297,7 @@ impl Alerts {
         if !rule.spec.condition.is_timed_per_key() {
             return Ok(());
         }
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         let seed_key = |work: &mut Work, scope: &str| seed(work, &compiled, scope);
         match &rule.spec.scope {
             Scope::All => self.store.transact(|tx| {

@@ -65,7 +65,7 @@ impl Alerts {
         }
         if ran > 0 {
             self.store.flush().await?;
-            self.wake_deliveries();
+            self.notifications.wake_deliveries();
         }
         Ok(ran)
     }
@@ -85,7 +85,7 @@ impl Alerts {
             return self.store.remove_timer(timer);
         };
         let is_plugin = matches!(compiled.rule.spec.condition, Condition::Plugin { .. });
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         if !scope.is_empty() {
             if is_plugin {
                 return self.evaluate_plugin(Some(timer), tenant, &compiled, scope).await;
@@ -138,7 +138,7 @@ impl Alerts {
         let (tenant, cohort, customer) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         let cohorts = self.cohorts.tenant(tenant)?;
         let now = self.clock.now();
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
             tx.remove_timer(timer)?;
             // A deleted cohort's or customer's timer lapses.
@@ -161,7 +161,7 @@ impl Alerts {
         let name = self.cohorts.get(tenant, cohort)?.map_or_else(|| cohort.to_string(), |c| c.spec.name);
         let cohort = crate::context::CohortRef { id: cohort.to_string(), name };
         let now = self.clock.now();
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
             let mut entries = Vec::new();
             for customer in &waiting {
@@ -180,7 +180,7 @@ impl Alerts {
     fn run_maintenance_timer(&self, timer: &Timer) -> StoreResult<()> {
         let (tenant, id, moment) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         let now = self.clock.now();
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
             tx.remove_timer(timer)?;
             let Some(mut maintenance) = incidents::get(tx, tenant, id)? else { return Ok(()) };
@@ -215,7 +215,7 @@ impl Alerts {
             }
         };
         let now = self.clock.now();
-        let routing = self.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
             if let Some(timer) = timer {

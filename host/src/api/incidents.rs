@@ -25,9 +25,9 @@ pub async fn create(
     super::categories::check_exists(&state, &key.tenant_id, "category", &spec.category)?;
     let opened = Incident::open(incidents::new_id(now), &spec, &key.key_id, now);
     let tenant = key.tenant_id.clone();
-    let (alerts, store) = (state.alerts.clone(), state.store.clone());
+    let (notifications, store) = (state.notifications.clone(), state.store.clone());
     let incident = blocking(move || {
-        let routing = alerts.routing(&tenant)?;
+        let routing = notifications.routing(&tenant)?;
         Ok(store.transact(|tx| {
             let mut incident = opened.clone();
             if let (IncidentKind::Maintenance, Some(start), Some(end)) =
@@ -43,7 +43,7 @@ pub async fn create(
     .await?;
     state.store.flush().await?;
     state.alerts.wake();
-    state.alerts.wake_deliveries();
+    state.notifications.wake_deliveries();
     Ok((StatusCode::CREATED, Json(incident)))
 }
 
@@ -80,9 +80,9 @@ pub async fn update(
     let now = state.clock.now();
     let tenant = key.tenant_id.clone();
     let by = key.key_id.clone();
-    let (alerts, store) = (state.alerts.clone(), state.store.clone());
+    let (notifications, store) = (state.notifications.clone(), state.store.clone());
     let incident = blocking(move || {
-        let routing = alerts.routing(&tenant)?;
+        let routing = notifications.routing(&tenant)?;
         store.transact(|tx| {
             let Some(mut incident) = incidents::get(tx, &tenant, &id)? else {
                 return Ok(Err(ApiError::not_found(format_args!("incident `{id}`"))));
@@ -100,6 +100,6 @@ pub async fn update(
     })
     .await?;
     state.store.flush().await?;
-    state.alerts.wake_deliveries();
+    state.notifications.wake_deliveries();
     Ok((StatusCode::CREATED, Json(incident)))
 }

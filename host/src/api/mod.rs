@@ -61,7 +61,7 @@ pub struct AppState {
     pub rules: Rules,
     pub alerts: Arc<Alerts>,
     pub cohorts: Arc<Cohorts>,
-    pub notifications: Notifications,
+    pub notifications: Arc<Notifications>,
     pub channels: Channels,
     pub deliverer: Arc<Deliverer>,
     pub clock: SharedClock,
@@ -174,7 +174,7 @@ pub async fn report(
 /// After a subscription, silence or channel changed: routing reads them again, from the next
 /// notification on, and the change is made durable.
 pub async fn routing_changed(state: &AppState, key: &TenantKey) -> ApiResult<()> {
-    state.alerts.routing.changed(&key.tenant_id, state.clock.now())?;
+    state.notifications.routing_changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(())
 }

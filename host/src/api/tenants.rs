@@ -98,7 +98,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.plugins.forget_tenant(&id).await?;
     state.alerts.forget_tenant(&id);
     state.cohorts.forget_tenant(&id);
-    state.alerts.routing.changed(&id, state.clock.now())?;
+    state.notifications.routing_changed(&id)?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

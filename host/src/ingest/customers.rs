@@ -46,7 +46,7 @@ impl Ingest {
         let now = self.clock.now();
         let rules = self.alerts.tenant_rules(tenant)?;
         let cohorts = self.cohorts.tenant(tenant)?;
-        let routing = self.alerts.routing(tenant)?;
+        let routing = self.notifications.routing(tenant)?;
         let (customer, created, notified) = self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
             let existing = work.customer(id)?;
@@ -113,7 +113,7 @@ impl Ingest {
     fn after_change(&self, notified: usize) {
         self.system_due.notify_one();
         if notified > 0 {
-            self.alerts.wake_deliveries();
+            self.notifications.wake_deliveries();
         }
     }
 }

@@ -10,24 +10,27 @@ mod catalogue;
 mod customers;
 mod parse;
 mod retention;
+mod round;
 mod system;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::alerts::{Alerts, Work};
+use crate::alerts::Alerts;
 use crate::clock::SharedClock;
 use crate::cohorts::Cohorts;
 use crate::error::Invalid;
-use crate::records::{self, system as system_events};
+use crate::notifications::Notifications;
+use crate::records;
 use crate::store::group::{self, Group};
 use crate::store::{Store, StoreResult};
 pub use catalogue::{EventTypeStats, EventTypes};
 pub use customers::{CustomerInput, PutError};
+use round::{Round, Setting};
 
 /// The most events one ingest transaction takes (it always takes at least one batch).
 const MAX_ROUND_EVENTS: usize = 10_000;
@@ -70,6 +73,7 @@ pub struct Ingest {
     clock: SharedClock,
     alerts: Arc<Alerts>,
     cohorts: Arc<Cohorts>,
+    notifications: Arc<Notifications>,
     /// One transaction at a time per tenant: each ingest transaction, and each save of a
     /// cohort's definition (see `save_cohort`).
     turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
@@ -87,6 +91,7 @@ impl Ingest {
         clock: SharedClock,
         alerts: Arc<Alerts>,
         cohorts: Arc<Cohorts>,
+        notifications: Arc<Notifications>,
         system_due: Arc<Notify>,
     ) -> Self {
         Ingest {
@@ -94,6 +99,7 @@ impl Ingest {
             clock,
             alerts,
             cohorts,
+            notifications,
             turns: Arc::default(),
             queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS),
             system_due,
@@ -169,80 +175,38 @@ impl Ingest {
         answers.into_iter().map(|a| a.expect("every batch is answered")).collect()
     }
 
-    /// Writes `batches` in one transaction, in the tenant's turn: each event, and everything it
-    /// changes. Answers what became of each batch.
+    /// Writes `batches` in one transaction (a round), in the tenant's turn: each event, and
+    /// everything it changes. Answers what became of each batch.
     fn write(&self, tenant: &str, batches: &[&Pending]) -> StoreResult<Vec<Written>> {
         let now = self.clock.now();
-        let (written, notified, wake, created) = self.in_turn(tenant, || {
+        let (written, finished) = self.in_turn(tenant, || {
             let rules = self.alerts.tenant_rules(tenant)?;
             let cohorts = self.cohorts.tenant(tenant)?;
-            let routing = self.alerts.routing(tenant)?;
+            let routing = self.notifications.routing(tenant)?;
             let batch = self.store.generate_id()?.to_be_bytes();
             self.store.transact(|tx| {
-                let mut work = Work::new(tx, tenant, now);
-                let mut types = catalogue::Seen::default();
-                // Per customer, the cohorts to judge it for once the batch is counted.
-                let mut to_judge: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+                let setting = Setting { alerts: &self.alerts, rules: &rules, cohorts: &cohorts, batch };
+                let mut round = Round::new(tx, tenant, now, setting);
                 let mut written = Vec::with_capacity(batches.len());
-                let mut created_customers = 0;
                 for Pending { actor, events, .. } in batches.iter().copied() {
-                    let (mut accepted, notified_before) = (0, work.notified());
+                    let (mut accepted, notified_before) = (0, round.notified());
                     for (bytes, event) in events {
-                        // The id is the idempotency key: a re-sent event changes nothing.
-                        if tx.has_event(tenant, &event.id)? {
-                            continue;
+                        if round.accept(actor, bytes, event)? {
+                            accepted += 1;
                         }
-                        tx.put_event(tenant, &event.id, event.timestamp, bytes, batch)?;
-                        types.add(event);
-                        let id = event.customer_id.as_deref().expect("tenant events name their customer");
-                        let created = work.customer_or_create(id)?;
-                        // Rules see only events after they are saved: with none watching, there
-                        // is nothing to report (a bulk import writes no outbox entry per customer).
-                        if created && rules.watches("customer.created") {
-                            created_customers += 1;
-                            let properties = serde_json::json!({ "name": null, "fields": {} });
-                            let emitted =
-                                system_events::event("customer.created", Some(id), properties, Some(actor), now);
-                            let customer = work.customer(id)?;
-                            tx.emit(tenant, emitted, customer.as_ref())?;
-                        }
-                        let customer = work.customer_mut(id)?.expect("just created");
-                        customer.saw(event);
-                        let judge = to_judge.entry(id).or_default();
-                        for (i, cohort) in cohorts.all.iter().enumerate() {
-                            if created || cohort.counts_type(&event.event_type) {
-                                cohort.count(customer, event, now);
-                                judge.insert(i);
-                            }
-                        }
-                        let customer = customer.without_tracks();
-                        self.alerts.on_event(&mut work, &rules, event, &customer)?;
-                        accepted += 1;
                     }
-                    written.push(Written { accepted, notifications: work.notified() - notified_before });
+                    written.push(Written { accepted, notifications: round.notified() - notified_before });
                 }
-                for (id, judge) in &to_judge {
-                    let customer = work.customer_mut(id)?.expect("read above");
-                    // Tracks of deleted cohorts go as the customer is next written.
-                    cohorts.drop_stale_tracks(customer);
-                    for i in judge {
-                        let cohort = &cohorts.all[*i];
-                        cohort.settle(tx, tenant, customer, now, rules.cohort_listeners(cohort.id()))?;
-                    }
-                }
-                types.write(tx, tenant)?;
-                let (notified, wake) = (work.notified(), work.wants_scheduler());
-                work.finish(&routing)?;
-                Ok((written, notified, wake, created_customers))
+                Ok((written, round.finish(&routing)?))
             })
         })?;
-        if wake {
+        if finished.wants_scheduler {
             self.alerts.wake();
         }
-        if notified > 0 {
-            self.alerts.wake_deliveries();
+        if finished.notified > 0 {
+            self.notifications.wake_deliveries();
         }
-        if created > 0 {
+        if finished.reported {
             self.system_due.notify_one();
         }
         Ok(written)

@@ -39,7 +39,7 @@ impl Ingest {
         while let Some(outboxed) = self.store.first_system_event()? {
             let pending = &outboxed.pending;
             let rules = self.alerts.tenant_rules(&pending.tenant)?;
-            let routing = self.alerts.routing(&pending.tenant)?;
+            let routing = self.notifications.routing(&pending.tenant)?;
             let now = self.clock.now();
             notified += self.store.transact(|tx| {
                 if !tx.take_system_event(&outboxed)? {
@@ -64,7 +64,7 @@ impl Ingest {
         }
         // The delivery worker flushes before it attempts what was queued.
         if notified > 0 {
-            self.alerts.wake_deliveries();
+            self.notifications.wake_deliveries();
         }
         Ok(matched)
     }

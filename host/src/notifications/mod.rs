@@ -10,15 +10,19 @@ pub mod silences;
 pub mod status_page;
 pub mod subscriptions;
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
+use crate::clock::SharedClock;
 use crate::context::HoldKind;
 use crate::delivery::{self, Delivery};
 use crate::error::{Invalid, invalid};
 use crate::records::notification::{Kind, Notification};
 use crate::store::{Store, StoreResult, Tx, TxResult};
-use routing::TenantRouting;
+use routing::{Routing, TenantRouting};
 
 /// A notification with its deliveries, as the API shows it.
 #[derive(Debug, Serialize)]
@@ -188,14 +192,37 @@ impl Query {
     }
 }
 
-#[derive(Clone)]
+/// Notifications as a whole: where new ones go (`routing`, kept per tenant until a
+/// subscription, silence or channel changes), the delivery worker's wake-up once they are
+/// queued, and what the API reads of them.
 pub struct Notifications {
     store: Store,
+    routing: Routing,
+    clock: SharedClock,
+    /// Notified when notifications were queued: the delivery worker waits on it.
+    deliveries_due: Arc<Notify>,
 }
 
 impl Notifications {
-    pub fn new(store: Store) -> Self {
-        Notifications { store }
+    pub fn new(store: Store, clock: SharedClock, deliveries_due: Arc<Notify>) -> Self {
+        Notifications { routing: Routing::new(&store), store, clock, deliveries_due }
+    }
+
+    /// Where the tenant's notifications go now.
+    pub fn routing(&self, tenant: &str) -> StoreResult<Arc<TenantRouting>> {
+        self.routing.tenant(tenant, self.clock.now())
+    }
+
+    /// A subscription, silence or channel of the tenant changed (or the tenant went): routing
+    /// reads them again.
+    pub fn routing_changed(&self, tenant: &str) -> StoreResult<()> {
+        self.routing.changed(tenant, self.clock.now())
+    }
+
+    /// Tells the delivery worker that notifications were queued (once their transaction
+    /// committed).
+    pub fn wake_deliveries(&self) {
+        self.deliveries_due.notify_one();
     }
 
     /// A notification with its deliveries: payloads and every attempt; its status as of `now`.
