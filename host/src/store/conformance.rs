@@ -1,7 +1,6 @@
-//! The store's contracts, written once against its operations: what any backend must do.
-//! (Today the embedded one; a second backend runs the same tests.)
-
-use std::sync::Arc;
+//! The store's contracts, written once against its operations: what any backend must do. Each
+//! runs on the embedded backend (sled in a temp folder) and on PostgreSQL (a database of its
+//! own on the test binary's throwaway server).
 
 use jiff::Timestamp;
 use serde_json::json;
@@ -9,11 +8,37 @@ use serde_json::json;
 use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort};
 use crate::records::Event;
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 1 << 20).unwrap();
-    (dir, store)
+/// Runs each contract on every backend: `on_sled::name` and `on_postgres::name`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(#[test]
+            fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$name(super::Store::open(dir.path(), 1 << 20).unwrap());
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let url = klaxon_test_postgres::shared().database();
+                super::$name(super::Store::connect(&url, 4, dir.path()).unwrap());
+            })*
+        }
+    };
 }
+
+on_every_backend!(
+    an_event_id_is_kept_once_per_tenant,
+    a_transaction_that_fails_leaves_nothing_behind,
+    the_queue_and_the_timers_come_out_in_due_order,
+    a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded,
+    concurrent_changes_to_one_record_are_applied_one_after_the_other,
+    pruning_removes_old_events_with_their_place_in_time,
+    a_status_page_slug_belongs_to_one_tenant_at_a_time,
+    a_change_and_the_system_event_it_reports_are_kept_together,
+);
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds).unwrap()
@@ -44,9 +69,7 @@ fn ingest(store: &Store, tenant: &str, event: &Event, batch: u64) -> bool {
         .unwrap()
 }
 
-#[test]
-fn an_event_id_is_kept_once_per_tenant() {
-    let (_dir, store) = store();
+fn an_event_id_is_kept_once_per_tenant(store: Store) {
     assert!(ingest(&store, "t1", &event("e1", 0), 1));
     assert!(!ingest(&store, "t1", &event("e1", 5), 2), "a re-sent id changes nothing");
     assert!(ingest(&store, "t2", &event("e1", 0), 3), "another tenant's ids are its own");
@@ -55,9 +78,7 @@ fn an_event_id_is_kept_once_per_tenant() {
     assert_eq!((kept[0].0, kept[0].1.timestamp), (1, at(0)), "the first copy and its batch stay");
 }
 
-#[test]
-fn a_transaction_that_fails_leaves_nothing_behind() {
-    let (_dir, store) = store();
+fn a_transaction_that_fails_leaves_nothing_behind(store: Store) {
     let json = serde_json::to_vec(&event("e1", 0)).unwrap();
     let failed = store.transact(|tx| {
         tx.put_event("t", "e1", at(0), &json, [0; 8])?;
@@ -74,9 +95,7 @@ fn a_transaction_that_fails_leaves_nothing_behind() {
     assert_eq!(store.take_queued(), Some(Vec::new()), "the worker hears of nothing that was not kept");
 }
 
-#[test]
-fn the_queue_and_the_timers_come_out_in_due_order() {
-    let (_dir, store) = store();
+fn the_queue_and_the_timers_come_out_in_due_order(store: Store) {
     store
         .transact(|tx| {
             for (seconds, channel) in [(30, "c"), (-5, "b"), (10, "a"), (10, "0")] {
@@ -106,9 +125,7 @@ fn the_queue_and_the_timers_come_out_in_due_order() {
     assert_eq!(store.next_timer().unwrap().unwrap().due, at(10));
 }
 
-#[test]
-fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded() {
-    let (_dir, store) = store();
+fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded(store: Store) {
     let channels = ["chn_a".to_string(), "chn_b".to_string()];
     store
         .transact(|tx| {
@@ -158,11 +175,8 @@ fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded() {
     assert_eq!(all, [record, json!({ "channel": "chn_b", "attempts": 0, "audience": ["ops"] })]);
 }
 
-#[test]
-fn concurrent_changes_to_one_record_are_applied_one_after_the_other() {
-    let (_dir, store) = store();
+fn concurrent_changes_to_one_record_are_applied_one_after_the_other(store: Store) {
     store.rules.put("t", "r", &json!({ "count": 0 })).unwrap();
-    let store = Arc::new(store);
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
@@ -187,9 +201,7 @@ fn concurrent_changes_to_one_record_are_applied_one_after_the_other() {
     assert_eq!(store.rules.update("t", "gone", |_: &mut serde_json::Value| true).unwrap(), None);
 }
 
-#[test]
-fn pruning_removes_old_events_with_their_place_in_time() {
-    let (_dir, store) = store();
+fn pruning_removes_old_events_with_their_place_in_time(store: Store) {
     for (id, seconds) in [("old1", -100), ("old2", -50), ("new", 10)] {
         ingest(&store, "t", &event(id, seconds), 1);
     }
@@ -202,9 +214,7 @@ fn pruning_removes_old_events_with_their_place_in_time() {
     assert_eq!(store.events_since("other", at(-1000)).count(), 1, "other tenants keep theirs");
 }
 
-#[test]
-fn a_status_page_slug_belongs_to_one_tenant_at_a_time() {
-    let (_dir, store) = store();
+fn a_status_page_slug_belongs_to_one_tenant_at_a_time(store: Store) {
     let page = |slug: &str, n: u64| json!({ "slug": slug, "n": n });
     assert_eq!(store.put_status_page("t1", "acme", &page("acme", 1)).unwrap(), Ok(()));
     assert_eq!(store.put_status_page("t2", "acme", &page("acme", 2)).unwrap(), Err("acme".to_string()));
@@ -215,9 +225,7 @@ fn a_status_page_slug_belongs_to_one_tenant_at_a_time() {
     assert_eq!(store.status_page_by_slug::<serde_json::Value>("acme-2").unwrap().unwrap().0, "t1");
 }
 
-#[test]
-fn a_change_and_the_system_event_it_reports_are_kept_together() {
-    let (_dir, store) = store();
+fn a_change_and_the_system_event_it_reports_are_kept_together(store: Store) {
     store.channels.put("t", "c", &json!({ "enabled": true })).unwrap();
     let report = |c: &serde_json::Value| (c["enabled"] == false).then(|| event("sys_1", 0));
     let unchanged =

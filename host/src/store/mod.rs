@@ -17,6 +17,7 @@ mod incidents;
 mod keys;
 mod notifications;
 pub mod plugins;
+mod postgres;
 mod queues;
 mod records;
 mod status_pages;
@@ -165,9 +166,18 @@ struct Queued {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
+    /// Opens (or creates) the embedded database in `dir`, with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
-        let db: Arc<dyn Backend> = Arc::new(embedded::Sled::open(dir, cache_bytes)?);
+        Self::on(Arc::new(embedded::Sled::open(dir, cache_bytes)?), dir)
+    }
+
+    /// Connects to the PostgreSQL database at `url` with at most `pool` connections, bringing
+    /// its schema up to date; `dir` keeps what stays on this machine (compiled plugins).
+    pub fn connect(url: &str, pool: usize, dir: &Path) -> StoreResult<Self> {
+        Self::on(Arc::new(postgres::Postgres::connect(url, pool)?), dir)
+    }
+
+    fn on(db: Arc<dyn Backend>, dir: &Path) -> StoreResult<Self> {
         let opened = std::cell::RefCell::new(Vec::new());
         let open = |name| {
             let tree = Tree::open(&db, name)?;
