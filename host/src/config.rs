@@ -51,6 +51,18 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Time stands still and moves only by `PUT /v1/clock`: for tests, never for production.
     pub manual_clock: bool,
+    pub store: StoreConfig,
+}
+
+/// Where the state is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL (`postgres://...`), the same for every node of a cluster; empty: the
+    /// embedded database in `data_dir`.
+    pub url: String,
+    /// Connections to PostgreSQL per node.
+    pub pool: usize,
 }
 
 /// How much one `POST /v1/events` may carry.
@@ -79,6 +91,10 @@ pub struct Overrides {
     /// For tests: time stands still and moves only by `PUT /v1/clock` (platform admin).
     #[arg(long, env = "KLAXON_MANUAL_CLOCK")]
     pub manual_clock: bool,
+    /// Where the state is kept: a PostgreSQL URL (`postgres://user@host/db`), the same for
+    /// every node of a cluster; without it, the embedded database in the data folder.
+    #[arg(long, env = "KLAXON_STORE")]
+    pub store: Option<String>,
     /// A TOML configuration file, read over the embedded defaults.
     #[arg(long, env = "KLAXON_CONFIG")]
     pub config: Option<PathBuf>,
@@ -115,6 +131,9 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
         }
+        if let Some(url) = &overrides.store {
+            config.store.url = url.clone();
+        }
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
@@ -136,6 +155,7 @@ impl Config {
             ("max_plugin_bytes", self.max_plugin_bytes),
             ("ingest.max_batch_events", self.ingest.max_batch_events),
             ("ingest.max_batch_bytes", self.ingest.max_batch_bytes),
+            ("store.pool", self.store.pool),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be above 0")));
@@ -145,6 +165,12 @@ impl Config {
             if value < 1 << 20 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1048576 (1 MiB)")));
             }
+        }
+        let url = &self.store.url;
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(ConfigError::Invalid(
+                "store.url must be a postgres:// URL, or empty for the embedded database".into(),
+            ));
         }
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));

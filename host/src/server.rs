@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::notifications::Notifications;
 use crate::plugins::{CompileCache, Engine, Plugins, RegistryError};
 use crate::rules::Rules;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreResult};
 use crate::tenants::{Tenants, keys};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,15 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// The store the configuration names: PostgreSQL when it gives a URL (its schema brought up to
+/// date), else the embedded database in the data folder.
+pub fn open_store(config: &Config) -> StoreResult<Store> {
+    match config.store.url.as_str() {
+        "" => Store::open(&config.data_dir, config.cache_bytes),
+        url => Store::connect(url, config.store.pool, &config.data_dir),
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM, then drains requests and flushes the database.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let started = Instant::now();
@@ -49,7 +58,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         None => stored_admin_token(&config.data_dir).map_err(data_dir)?,
     };
 
-    let store = Store::open(&config.data_dir, config.cache_bytes)?;
+    let store = open_store(&config)?;
+    store.serve_alone()?;
     let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(jiff::Timestamp::now())));
     let clock: SharedClock = match &manual_clock {
         Some(manual) => {

@@ -26,9 +26,14 @@ impl Setup {
         let config = format!("{LOOPBACK_ALLOWED}{extra_config}");
         let server = Server::start_with(Some(&config), &["--manual-clock"]);
         let (_, key) = server.tenant("acme");
-        let setup = Setup { server, key, events: std::cell::Cell::new(0) };
+        let setup = Setup::resume(server, key, 0);
         setup.clock(START);
         setup
+    }
+
+    /// Goes on with a server that holds a setup already, whose `signup`s sent `sent` events.
+    pub fn resume(server: Server, key: String, sent: u32) -> Setup {
+        Setup { server, key, events: std::cell::Cell::new(sent) }
     }
 
     pub fn clock(&self, to: &str) {

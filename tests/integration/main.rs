@@ -1,5 +1,6 @@
 //! Klaxon's integration tests: one binary, a module per topic. Every test talks HTTP to a real
-//! `klaxon serve` process with sled in a temp folder.
+//! `klaxon serve` process with sled in a temp folder, or (`postgres`) on a database of its own on
+//! the binary's throwaway PostgreSQL server.
 
 mod alert_timing;
 mod alerts;
@@ -17,6 +18,7 @@ mod ingest;
 mod languages;
 mod noise;
 mod plugins;
+mod postgres;
 mod receivers;
 mod restart;
 mod routing;

@@ -72,6 +72,12 @@ pub trait Backend: Send + Sync {
     ) -> StoreResult<()>;
     /// A fresh number, larger than every one given before, also across restarts and crashes.
     fn generate_id(&self) -> StoreResult<u64>;
+    /// Makes every number given from now on larger than `past` (an installation moved here
+    /// keeps its ids unique).
+    fn ids_above(&self, past: u64) -> StoreResult<()>;
     /// Makes every write so far durable.
     fn flush(&self) -> StoreResult<()>;
+    /// Makes this process the only server of the database while it lives; refused when another
+    /// one is. (Nodes do not share the work yet: two would run every timer and delivery twice.)
+    fn serve_alone(&self) -> StoreResult<()>;
 }

@@ -138,8 +138,18 @@ impl Backend for Sled {
         Ok(self.0.generate_id()?)
     }
 
+    fn ids_above(&self, past: u64) -> StoreResult<()> {
+        while self.0.generate_id()? <= past {}
+        Ok(())
+    }
+
     fn flush(&self) -> StoreResult<()> {
         self.0.flush()?;
+        Ok(())
+    }
+
+    fn serve_alone(&self) -> StoreResult<()> {
+        // sled already refuses a second process on the folder.
         Ok(())
     }
 }

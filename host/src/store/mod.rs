@@ -7,6 +7,7 @@ mod backend;
 mod cohorts;
 #[cfg(test)]
 mod conformance;
+mod copy;
 mod customers;
 mod deliveries;
 mod embedded;
@@ -26,6 +27,7 @@ mod tree;
 mod tx;
 
 pub use backend::{TxResult, abort};
+pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
 pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;
@@ -48,6 +50,9 @@ pub enum StoreError {
     /// The error of a transaction or flush shared with other requests (told to each of them).
     #[error("storage error: {0}")]
     Shared(String),
+    /// An operation the store's state does not allow.
+    #[error("{0}")]
+    Refused(String),
     #[error("stored record {key:?} cannot be read: {source}")]
     Corrupt { key: String, source: serde_json::Error },
 }
@@ -247,6 +252,12 @@ impl Store {
     /// A fresh number, larger than every one given before, also across restarts and crashes.
     pub fn generate_id(&self) -> StoreResult<u64> {
         self.db.generate_id()
+    }
+
+    /// Makes this process the only server of the database while it lives; refused when
+    /// another one is.
+    pub fn serve_alone(&self) -> StoreResult<()> {
+        self.db.serve_alone()
     }
 
     /// `flush`, for blocking threads.

@@ -31,6 +31,8 @@ const MIGRATIONS: &[(i32, &str)] = &[(1, "CREATE SEQUENCE IF NOT EXISTS klaxon_i
 
 /// Taken while a node changes the schema, so nodes starting together do it once.
 const SCHEMA_LOCK: i64 = 0x6b6c_6178_6f6e;
+/// Held by the node serving from the database, for as long as it runs.
+const SERVING_LOCK: i64 = SCHEMA_LOCK + 1;
 
 /// Rows read per page by an iterator: small first (most readers want the first few), then more.
 const FIRST_PAGE: i64 = 16;
@@ -176,6 +178,8 @@ impl Detached for tokio::runtime::Handle {
 
 pub struct Postgres {
     pool: Arc<Pool>,
+    /// The connection holding `SERVING_LOCK`, outside the pool, once `serve_alone` took it.
+    serving: Mutex<Option<Connection>>,
     /// Drives the connections; shut down in the background when the backend goes (dropping a
     /// runtime inside another one would panic).
     runtime: Option<tokio::runtime::Runtime>,
@@ -518,7 +522,7 @@ impl Postgres {
             idle: Mutex::new((Vec::new(), 0)),
             returned: Condvar::new(),
         });
-        let postgres = Postgres { pool, runtime: Some(runtime) };
+        let postgres = Postgres { pool, serving: Mutex::default(), runtime: Some(runtime) };
         postgres.migrate()?;
         Ok(postgres)
     }
@@ -608,7 +612,28 @@ impl Backend for Postgres {
         Ok(rows[0].get::<_, i64>(0) as u64)
     }
 
+    fn ids_above(&self, past: u64) -> StoreResult<()> {
+        let past = i64::try_from(past).map_err(|_| StoreError::Refused(format!("id {past} is past PostgreSQL's")))?;
+        self.pool
+            .take()?
+            .query("SELECT setval('klaxon_ids', greatest($1, (SELECT last_value FROM klaxon_ids)))", &[&past])?;
+        Ok(())
+    }
+
     fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn serve_alone(&self) -> StoreResult<()> {
+        let connection = self.pool.connect()?;
+        let rows = connection.query("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK])?;
+        if !rows[0].get::<_, bool>(0) {
+            return Err(StoreError::Refused(
+                "another Klaxon node is serving from this database; for now one node serves a database at a time"
+                    .into(),
+            ));
+        }
+        *self.serving.lock().expect("serving lock") = Some(connection);
         Ok(())
     }
 }

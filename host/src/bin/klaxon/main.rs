@@ -37,8 +37,27 @@ struct BuildArgs {
     target_dir: Option<PathBuf>,
 }
 
+/// Bring the PostgreSQL database's schema up to date (`--store`, `KLAXON_STORE` or the
+/// configuration's `[store] url`), or move an embedded installation into an empty PostgreSQL
+/// database (`--from` a stopped server's data folder `--to` the database).
+#[derive(Args)]
+struct MigrateArgs {
+    /// The data folder of an embedded installation to copy (its server stopped).
+    #[arg(long, requires = "to")]
+    from: Option<PathBuf>,
+    /// The empty PostgreSQL database to copy it into (`postgres://...`).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Count what would be copied, and copy nothing.
+    #[arg(long, requires = "from")]
+    dry_run: bool,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
 fn cli(api: &Value) -> Command {
     let serve = Overrides::augment_args(Command::new("serve")).about("Start the server");
+    let migrate = MigrateArgs::augment_args(Command::new("migrate"));
     let build = BuildArgs::augment_args(Command::new("build"));
     let resources = RESOURCES.iter().map(|resource| match resource.name {
         "plugins" => resource.command(api).subcommand(build.clone()),
@@ -55,6 +74,7 @@ fn cli(api: &Value) -> Command {
         .subcommand_required(true)
         .args(operations::connection_args().map(|arg| arg.global(false)))
         .subcommand(serve)
+        .subcommand(migrate)
         .subcommands(resources)
 }
 
@@ -64,6 +84,7 @@ fn main() -> ExitCode {
     let (name, args) = matches.subcommand().expect("a subcommand is required");
     let done = match (name, args.subcommand()) {
         ("serve", _) => serve(args),
+        ("migrate", _) => migrate(args),
         ("plugins", Some(("build", args))) => build_plugins(args),
         (resource, Some((verb, args))) => {
             let resource = RESOURCES.iter().find(|r| r.name == resource).expect("a known resource");
@@ -88,6 +109,43 @@ fn serve(args: &ArgMatches) -> Result<(), Failure> {
         init_logging(config.log_format);
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
         runtime.block_on(klaxon::server::serve(config))?;
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+fn migrate(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let MigrateArgs { from, to, dry_run, overrides } = MigrateArgs::from_arg_matches(args)?;
+        let (Some(from), Some(to)) = (from, to) else {
+            let config = Config::load(&overrides)?;
+            anyhow::ensure!(
+                !config.store.url.is_empty(),
+                "no PostgreSQL database named (--store, KLAXON_STORE or [store] url); the embedded database \
+                 brings itself up to date at start"
+            );
+            klaxon::server::open_store(&config).context("migrating the PostgreSQL schema")?;
+            println!("The PostgreSQL schema is up to date.");
+            return Ok(());
+        };
+        let source = klaxon::store::Store::open(&from, 64 << 20).with_context(|| {
+            format!("opening the embedded installation in {} (is its server stopped?)", from.display())
+        })?;
+        let target = klaxon::store::Store::connect(&to, 4, &from).context("connecting to the target database")?;
+        let copied = source.copy_into(&target, dry_run)?;
+        let mut total = 0;
+        for (tree, entries) in &copied.trees {
+            println!("{tree:<20} {entries:>12}");
+            total += entries;
+        }
+        let done = if dry_run { "would copy" } else { "copied, and the target holds as many" };
+        println!("{:<20} {total:>12}  ({done})", "all");
+        if !dry_run && from.join("admin-token").exists() {
+            println!(
+                "The platform admin token is in {}: give it to every node as admin_token (or KLAXON_ADMIN_TOKEN).",
+                from.join("admin-token").display()
+            );
+        }
         Ok(())
     };
     run().map_err(|e| Failure::Local(format!("{e:#}")))
