@@ -1,5 +1,5 @@
 //! The store's contracts, written once against its operations: what any backend must do. Each
-//! runs on the embedded backend (sled in a temp folder) and on PostgreSQL (a database of its
+//! runs on the embedded backend (in a temp folder) and on PostgreSQL (a database of its
 //! own on the test binary's throwaway server).
 
 use jiff::Timestamp;
@@ -8,10 +8,10 @@ use serde_json::json;
 use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort};
 use crate::records::Event;
 
-/// Runs each contract on every backend: `on_sled::name` and `on_postgres::name`.
+/// Runs each contract on every backend: `on_embedded::name` and `on_postgres::name`.
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
-        mod on_sled {
+        mod on_embedded {
             $(#[test]
             fn $name() {
                 let dir = tempfile::tempdir().unwrap();
