@@ -92,7 +92,9 @@ impl Alerts {
             }
             return self.store.transact(|tx| {
                 let mut work = Work::new(tx, tenant, now);
-                fire_timer(&mut work, timer)?;
+                if !fire_timer(&mut work, timer)? {
+                    return Ok(());
+                }
                 if work.alert(rule, scope)?.is_some() {
                     evaluate::evaluate(&mut work, &compiled, scope)?;
                 }
@@ -125,8 +127,9 @@ impl Alerts {
         }
         let next = compiled.next_tick(now);
         self.store.transact(|tx| {
-            tx.remove_timer(timer)?;
-            if let Some(next) = next {
+            if tx.take_timer(timer)?
+                && let Some(next) = next
+            {
                 tx.set_timer(next, tenant, rule, "", &timer.tag)?;
             }
             Ok(())
@@ -140,7 +143,9 @@ impl Alerts {
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
-            tx.remove_timer(timer)?;
+            if !tx.take_timer(timer)? {
+                return Ok(());
+            }
             // A deleted cohort's or customer's timer lapses.
             let Some(compiled) = cohorts.get(cohort) else { return Ok(()) };
             let mut work = Work::new(tx, tenant, now);
@@ -182,7 +187,9 @@ impl Alerts {
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
-            tx.remove_timer(timer)?;
+            if !tx.take_timer(timer)? {
+                return Ok(());
+            }
             let Some(mut maintenance) = incidents::get(tx, tenant, id)? else { return Ok(()) };
             let (status, message) = match moment {
                 incidents::START if maintenance.status == IncidentStatus::Scheduled => {
@@ -218,8 +225,10 @@ impl Alerts {
         let routing = self.notifications.routing(tenant)?;
         self.store.transact(|tx| {
             let mut work = Work::new(tx, tenant, now);
-            if let Some(timer) = timer {
-                fire_timer(&mut work, timer)?;
+            if let Some(timer) = timer
+                && !fire_timer(&mut work, timer)?
+            {
+                return Ok(());
             }
             if let Some(outcome) = &outcome {
                 let customer = evaluate::scope_customer(&mut work, scope)?;
@@ -308,9 +317,12 @@ fn plugin_value(
     Ok((Some(ValuePair { current: now_value.unwrap_or(0.0), previous: before }), window))
 }
 
-/// Removes the timer being run, so the alert's next timer is written even when it falls at the
-/// same time.
-fn fire_timer(work: &mut Work, timer: &Timer) -> TxResult<()> {
-    work.tx().remove_timer(timer)?;
-    work.timer_fired(&timer.rule, &timer.scope, timer.due)
+/// Takes the timer being run, so the alert's next timer is written even when it falls at the
+/// same time; false when it was run already (its work is not done twice).
+fn fire_timer(work: &mut Work, timer: &Timer) -> TxResult<bool> {
+    if !work.tx().take_timer(timer)? {
+        return Ok(false);
+    }
+    work.timer_fired(&timer.rule, &timer.scope, timer.due)?;
+    Ok(true)
 }

@@ -30,6 +30,8 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    an_attempt_recorded_after_its_entry_left_the_queue_is_dropped,
+    a_timer_is_taken_once,
     an_event_id_is_kept_once_per_tenant,
     a_transaction_that_fails_leaves_nothing_behind,
     the_queue_and_the_timers_come_out_in_due_order,
@@ -240,4 +242,30 @@ fn a_change_and_the_system_event_it_reports_are_kept_together(store: Store) {
     assert_eq!(changed, Some(json!({ "enabled": false })));
     let outboxed = store.first_system_event().unwrap().expect("the report is in the outbox");
     assert_eq!((outboxed.pending.tenant.as_str(), outboxed.pending.event.id.as_str()), ("t", "sys_1"));
+}
+
+fn an_attempt_recorded_after_its_entry_left_the_queue_is_dropped(store: Store) {
+    store.transact(|tx| tx.queue_delivery(at(0), "t", "ntf", "chn", &json!({ "attempts": 0 }))).unwrap();
+    let write = |attempts: u64| DeliveryWrite {
+        tenant: "t".into(),
+        notification: "ntf".into(),
+        channel: "chn".into(),
+        json: serde_json::to_vec(&json!({ "attempts": attempts })).unwrap(),
+        dequeue: Some(at(0)),
+        enqueue: None,
+        report: None,
+    };
+    store.save_deliveries(&[write(1)]).unwrap();
+    // The same entry's attempt, recorded again (by a node that paused through the first).
+    store.save_deliveries(&[write(2)]).unwrap();
+    let all: Vec<serde_json::Value> = store.deliveries_of("t", "ntf", &["chn".to_string()], at(0)).unwrap();
+    assert_eq!(all, [json!({ "attempts": 1 })], "the first record stands");
+}
+
+fn a_timer_is_taken_once(store: Store) {
+    store.set_timer(at(5), "t", "rule", "cus_1", "").unwrap();
+    let timer = store.next_timer().unwrap().unwrap();
+    let taken = || store.transact(|tx| tx.take_timer(&timer)).unwrap();
+    assert!(taken(), "the first run takes it");
+    assert!(!taken(), "a second run finds it gone and does nothing");
 }

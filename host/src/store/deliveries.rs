@@ -52,7 +52,9 @@ pub struct DeliveryWrite {
     pub channel: String,
     /// The delivery's JSON.
     pub json: Vec<u8>,
-    /// The queue entry the attempt was made for, which leaves the queue.
+    /// The queue entry the attempt was made for, which leaves the queue. When it has left
+    /// already (the attempt was recorded by another node, or by this one before a pause), the
+    /// write is stale and is dropped.
     pub dequeue: Option<Timestamp>,
     /// When its next attempt is due, if it has one.
     pub enqueue: Option<Timestamp>,
@@ -110,18 +112,21 @@ impl Store {
         found.values().map(|bytes| decode("delivery", bytes)).collect()
     }
 
-    /// Writes deliveries an attempt or a resend changed, in one transaction.
+    /// Writes deliveries an attempt or a resend changed, in one transaction, except stale ones
+    /// (see `DeliveryWrite::dequeue`).
     pub fn save_deliveries(&self, writes: &[DeliveryWrite]) -> StoreResult<()> {
         transaction(&[&self.deliveries, &self.delivery_queue, &self.system_events], |t| {
             let (deliveries, queue, outbox) = (&t[0], &t[1], &t[2]);
             for w in writes {
+                if let Some(due) = w.dequeue
+                    && queue.remove(w.entry(due).key())?.is_none()
+                {
+                    continue;
+                }
                 deliveries.insert(keys::delivery(&w.tenant, &w.notification, &w.channel), w.json.as_slice())?;
                 if let Some(event) = &w.report {
                     let (key, bytes) = outbox_entry(&w.tenant, event.clone(), None);
                     outbox.insert(key, bytes)?;
-                }
-                if let Some(due) = w.dequeue {
-                    queue.remove(w.entry(due).key())?;
                 }
                 if let Some(next) = w.enqueue {
                     queue.insert(w.entry(next).key(), &[][..])?;

@@ -190,9 +190,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a timer the scheduler is running.
-    pub fn remove_timer(&self, timer: &Timer) -> TxResult<()> {
-        self.clear_timer(timer.due, &timer.tenant, &timer.rule, &timer.scope)
+    /// Takes a timer the scheduler runs; false when it is gone already (another node, or this
+    /// one before a pause, ran it): its work is done, and is not done again.
+    pub fn take_timer(&self, timer: &Timer) -> TxResult<bool> {
+        Ok(self.timers.remove(keys::timer(timer.due, &timer.tenant, &timer.rule, &timer.scope))?.is_some())
     }
 
     pub fn put_notification<T: Serialize>(&self, tenant: &str, id: &str, notification: &T) -> TxResult<()> {
