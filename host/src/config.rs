@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::channels::address::AddressPolicy;
+use crate::cluster::ClusterConfig;
 use crate::delivery::settings::{DeliveryConfig, SmtpConfig};
 use crate::duration::Duration;
 use crate::tenants::PluginLimits;
@@ -52,6 +53,7 @@ pub struct Config {
     /// Time stands still and moves only by `PUT /v1/clock`: for tests, never for production.
     pub manual_clock: bool,
     pub store: StoreConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// Where the state is kept.
@@ -174,6 +176,9 @@ impl Config {
         }
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));
+        }
+        if self.cluster.lease.0 < jiff::SignedDuration::from_secs(1) {
+            return Err(ConfigError::Invalid("cluster.lease must be at least 1s".into()));
         }
         if !self.ingest.event_retention.0.is_positive() {
             return Err(ConfigError::Invalid("ingest.event_retention must be positive".into()));

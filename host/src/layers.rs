@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "plugins",
     "rules",
     "tenants",
+    "cluster",
     "metrics",
     "error",
     "store",

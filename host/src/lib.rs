@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod api;
 pub mod channels;
 pub mod clock;
+pub mod cluster;
 pub mod cohorts;
 pub mod config;
 pub mod console;

@@ -9,6 +9,7 @@ use crate::alerts::Alerts;
 use crate::api::AppState;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
+use crate::cluster::{Cluster, Hooks};
 use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::console;
@@ -39,6 +40,28 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// What the cluster asks of this node: its due work looked at when it takes partitions, and
+/// what it caches of a tenant forgotten when another node changed it.
+fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
+    let (alerts, deliverer) = (state.alerts.clone(), state.deliverer.clone());
+    let gained = move || {
+        alerts.wake();
+        deliverer.wake();
+        system_due.notify_one();
+    };
+    let (alerts, cohorts, notifications, tenants) =
+        (state.alerts.clone(), state.cohorts.clone(), state.notifications.clone(), state.tenants.clone());
+    let changed = move |tenant: &str| {
+        alerts.forget_tenant(tenant);
+        cohorts.forget_tenant(tenant);
+        tenants.forget(tenant);
+        if let Err(e) = notifications.routing_changed(tenant) {
+            tracing::warn!(%tenant, error = %e, "reading the tenant's routing again failed");
+        }
+    };
+    Hooks { gained: Box::new(gained), changed: Box::new(changed) }
+}
+
 /// The store the configuration names: PostgreSQL when it gives a URL (its schema brought up to
 /// date), else the embedded database in the data folder.
 pub fn open_store(config: &Config) -> StoreResult<Store> {
@@ -59,7 +82,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
 
     let store = open_store(&config)?;
-    store.serve_alone()?;
     let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(jiff::Timestamp::now())));
     let clock: SharedClock = match &manual_clock {
         Some(manual) => {
@@ -82,6 +104,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let deliveries_due = Arc::new(tokio::sync::Notify::new());
     let system_due = Arc::new(tokio::sync::Notify::new());
     let cohorts = Arc::new(Cohorts::new(store.clone(), clock.clone(), config.ingest.event_retention.0));
+    let cluster = Arc::new(Cluster::new(store.clone(), &config.cluster));
     let notifications = Arc::new(Notifications::new(store.clone(), clock.clone(), deliveries_due.clone()));
     let alerts = Arc::new(Alerts::new(
         store.clone(),
@@ -90,6 +113,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         cohorts.clone(),
         clock.clone(),
         notifications.clone(),
+        cluster.clone(),
     )?);
     let ingest = Ingest::new(
         store.clone(),
@@ -97,16 +121,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         alerts.clone(),
         cohorts.clone(),
         notifications.clone(),
+        cluster.clone(),
         system_due.clone(),
     );
     let parts = delivery::Parts {
         store: store.clone(),
+        cluster: cluster.clone(),
         tenants: tenants.clone(),
         plugins: plugins.clone(),
         clock: clock.clone(),
         metrics: metrics.clone(),
         wake: deliveries_due,
-        system_due,
+        system_due: system_due.clone(),
     };
     let deliverer =
         Arc::new(Deliverer::new(parts, &config.delivery, config.smtp.as_ref()).map_err(ServeError::Delivery)?);
@@ -131,6 +157,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         alerts,
         cohorts,
         notifications,
+        cluster: cluster.clone(),
         channels: Channels::new(store.clone()),
         deliverer,
         clock,
@@ -142,7 +169,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
+    cluster.spawn(addr.to_string(), hooks(&state, system_due));
+    tracing::info!(%addr, node = %cluster.node(), data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
     axum::serve(listener, console::router(state))
         .with_graceful_shutdown(async move {

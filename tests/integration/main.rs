@@ -8,6 +8,7 @@ mod anomaly;
 mod browser;
 mod channels;
 mod cli;
+mod cluster;
 mod cohorts;
 mod console;
 mod console_pages;

@@ -1,6 +1,6 @@
 //! Klaxon on PostgreSQL: a node keeps everything in the database (a crash and a new data folder
-//! lose nothing it acknowledged), an embedded installation moves there with `klaxon migrate`, and
-//! a second node on a database already served is refused.
+//! lose nothing it acknowledged), and an embedded installation moves there with `klaxon migrate`.
+//! Several nodes on one database: `cluster`.
 
 use std::process::{Command, Output};
 
@@ -17,11 +17,11 @@ fn store(url: &str) -> String {
 }
 
 /// The same, with receivers on 127.0.0.1 allowed.
-fn on(url: &str) -> String {
+pub fn on(url: &str) -> String {
     format!("{LOOPBACK_ALLOWED}{}", store(url))
 }
 
-fn klaxon(args: &[&str]) -> Output {
+pub fn klaxon(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_klaxon"))
         .args(args)
         .env("KLAXON_ADMIN_TOKEN", ADMIN)
@@ -29,7 +29,7 @@ fn klaxon(args: &[&str]) -> Output {
         .expect("klaxon runs")
 }
 
-fn text(output: &Output) -> String {
+pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
@@ -68,18 +68,6 @@ fn a_node_on_postgresql_notifies_and_loses_nothing_to_a_crash_or_a_new_data_fold
     assert_eq!(customers(&node, &key), ["cus_1", "cus_2"]);
     let (status, rules) = node.call(Method::GET, "/v1/rules", &key, None);
     assert_eq!((status, rules["items"].as_array().map(Vec::len)), (200, Some(1)), "{rules}");
-}
-
-#[test]
-fn a_second_node_on_a_database_already_served_is_refused() {
-    let url = klaxon_test_postgres::shared().database();
-    let serving = Server::start_with(Some(&on(&url)), &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    let second = klaxon(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--store", &url]);
-    assert!(!second.status.success());
-    assert!(text(&second).contains("another Klaxon node is serving from this database"), "{}", text(&second));
-    assert_eq!(serving.call(Method::GET, "/v1/tenants", ADMIN, None).0, 200, "the first goes on");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Notify};
 
 use crate::clock::SharedClock;
+use crate::cluster::Cluster;
 use crate::cohorts::{Cohorts, Listener};
 use crate::context::AlertState;
 use crate::notifications::Notifications;
@@ -158,6 +159,8 @@ pub struct Alerts {
     cache: RwLock<HashMap<String, Arc<TenantRules>>>,
     /// Where the notifications alerts raise go.
     notifications: Arc<Notifications>,
+    /// Which tenants' timers this node runs.
+    cluster: Arc<Cluster>,
     /// One scheduler pass at a time.
     running: Mutex<()>,
     wake: Notify,
@@ -205,6 +208,7 @@ impl Alerts {
         cohorts: Arc<Cohorts>,
         clock: SharedClock,
         notifications: Arc<Notifications>,
+        cluster: Arc<Cluster>,
     ) -> StoreResult<Self> {
         counts::rebuild_if_missing(&store)?;
         Ok(Alerts {
@@ -218,6 +222,7 @@ impl Alerts {
             running: Mutex::new(()),
             wake: Notify::new(),
             notifications,
+            cluster,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The scheduler: timers kept in the store say when to look at an alert again (an inactivity
 //! deadline, an offset moment, a reminder, a plugin evaluation) or at all of a rule's alerts
-//! (its windows moved). Timers that fell due while the server was down run at start.
+//! (its windows moved). Timers that fell due while the server was down run at start. A node
+//! runs the timers of the tenants whose partitions it holds (`cluster`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ impl Alerts {
     }
 
     fn until_next(&self) -> Duration {
-        let Ok(Some(next)) = self.store.next_timer() else { return POLL };
+        let Ok(Some(next)) = self.store.next_timer(|tenant| self.cluster.owns(tenant)) else { return POLL };
         let wait = next.due.duration_since(self.clock.now());
         Duration::try_from(wait).unwrap_or(Duration::ZERO).min(POLL)
     }
@@ -52,7 +53,7 @@ impl Alerts {
         let mut ran = 0;
         loop {
             let now = self.clock.now();
-            let Some(timer) = self.store.next_timer()? else { break };
+            let Some(timer) = self.store.next_timer(|tenant| self.cluster.owns(tenant))? else { break };
             if timer.due > now {
                 break;
             }

@@ -54,6 +54,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
         }
     }
     state.tenants.delete_key(&id)?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -65,6 +65,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
         .collect();
     super::refuse_while_used(&format!("cohort `{id}`"), &users)?;
     state.cohorts.delete(&key.tenant_id, &id)?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -111,6 +112,7 @@ async fn save(state: &AppState, key: &TenantKey, existing: Option<Cohort>, spec:
     spec.check(state.cohorts.retention)?;
     let (ingest, tenant, by) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let cohort = blocking(move || Ok(ingest.save_cohort(&tenant, &by, existing, spec)?)).await?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     state.cohorts.spawn_compute(key.tenant_id.clone(), cohort.id.clone());
     Ok(cohort)

@@ -4,6 +4,7 @@ mod api_keys;
 mod categories;
 mod channels;
 mod clock;
+mod cluster;
 mod cohorts;
 mod customers;
 mod errors;
@@ -33,6 +34,7 @@ use axum::routing::{get, post};
 use crate::alerts::Alerts;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock};
+use crate::cluster::Cluster;
 use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::delivery::Deliverer;
@@ -62,6 +64,7 @@ pub struct AppState {
     pub alerts: Arc<Alerts>,
     pub cohorts: Arc<Cohorts>,
     pub notifications: Arc<Notifications>,
+    pub cluster: Arc<Cluster>,
     pub channels: Channels,
     pub deliverer: Arc<Deliverer>,
     pub clock: SharedClock,
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
         .route("/v1/clock", get(clock::get).put(clock::set))
+        .route("/v1/cluster", get(cluster::get))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
         .merge(plugins::routes(state.config.max_plugin_bytes))
@@ -175,6 +179,7 @@ pub async fn report(
 /// notification on, and the change is made durable.
 pub async fn routing_changed(state: &AppState, key: &TenantKey) -> ApiResult<()> {
     state.notifications.routing_changed(&key.tenant_id)?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(())
 }

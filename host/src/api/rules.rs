@@ -26,6 +26,7 @@ pub async fn create(
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
+    state.cluster.changed(&key.tenant_id)?;
     super::report(&state, key, "rule.created", reported(&rule)).await?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(view(&state, &key.tenant_id, &rule)?)))
@@ -64,6 +65,7 @@ pub async fn replace(
     check(&state, key, &spec).await?;
     let rule = state.rules.replace(&key.tenant_id, rule, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
+    state.cluster.changed(&key.tenant_id)?;
     super::report(&state, key, "rule.updated", reported(&rule)).await?;
     state.store.flush().await?;
     Ok(Json(view(&state, &key.tenant_id, &rule)?))
@@ -75,6 +77,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     check_may_change(key, &rule)?;
     state.rules.delete(&key.tenant_id, &id)?;
     state.alerts.rule_deleted(&key.tenant_id, &id)?;
+    state.cluster.changed(&key.tenant_id)?;
     super::report(&state, key, "rule.deleted", reported(&rule)).await?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)

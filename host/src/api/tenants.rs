@@ -99,6 +99,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     state.alerts.forget_tenant(&id);
     state.cohorts.forget_tenant(&id);
     state.notifications.routing_changed(&id)?;
+    state.cluster.changed(&id)?;
     state.store.flush().await?;
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -21,6 +21,7 @@ use crate::channels::render::{self, Payload};
 use crate::channels::summary::Summary;
 use crate::channels::{Channel, Channels};
 use crate::clock::SharedClock;
+use crate::cluster::Cluster;
 use crate::context::{DigestItem, DigestRef};
 use crate::error::Invalid;
 use crate::metrics::Metrics;
@@ -122,6 +123,8 @@ type ChannelCache = HashMap<(String, String), (Vec<u8>, Channel)>;
 
 pub struct Deliverer {
     store: Store,
+    /// Which tenants' deliveries this node makes.
+    cluster: Arc<Cluster>,
     channels: Channels,
     renderer: Renderer,
     clock: SharedClock,
@@ -151,6 +154,7 @@ pub struct Deliverer {
 /// What a `Deliverer` is made from.
 pub struct Parts {
     pub store: Store,
+    pub cluster: Arc<Cluster>,
     pub tenants: Tenants,
     pub plugins: Arc<Plugins>,
     pub clock: SharedClock,
@@ -167,6 +171,7 @@ impl Deliverer {
             channels: Channels::new(parts.store.clone()),
             renderer: Renderer::new(parts.store.clone(), parts.tenants, parts.plugins),
             store: parts.store,
+            cluster: parts.cluster,
             clock: parts.clock,
             metrics: parts.metrics,
             senders: Senders::new(delivery, smtp)?,
@@ -227,15 +232,16 @@ impl Deliverer {
 
     /// Hands every due entry not yet taken to its channel's gate: the entries written since the
     /// last pass (the store tells them), then those that fell due since (read from the queue
-    /// from where the last pass stopped), or, for a `whole` pass, all of them. Answers when the
-    /// next entry falls due.
+    /// from where the last pass stopped), or, for a `whole` pass, all of them; only the entries
+    /// of tenants whose partitions this node holds. Answers when the next entry falls due.
     async fn dispatch(self: &Arc<Self>, whole: bool) -> StoreResult<Option<Timestamp>> {
         let written = self.store.take_queued();
         // Whatever was queued is durable before its first attempt.
         self.store.flush().await?;
         let now = self.clock.now();
         let whole = whole || written.is_none() || self.backlog.swap(false, Ordering::Relaxed);
-        for entry in written.iter().flatten() {
+        let ours = |entry: &QueueEntry| self.cluster.owns(&entry.tenant);
+        for entry in written.iter().flatten().filter(|e| ours(e)) {
             if entry.due <= now && !self.offer(entry)? {
                 return Ok(None);
             }
@@ -248,7 +254,7 @@ impl Deliverer {
                 next = Some(entry.due);
                 break;
             }
-            if !self.offer(&entry)? {
+            if ours(&entry) && !self.offer(&entry)? {
                 return Ok(None);
             }
         }

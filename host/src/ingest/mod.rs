@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::alerts::Alerts;
 use crate::clock::SharedClock;
+use crate::cluster::Cluster;
 use crate::cohorts::Cohorts;
 use crate::error::Invalid;
 use crate::notifications::Notifications;
@@ -74,6 +75,8 @@ pub struct Ingest {
     alerts: Arc<Alerts>,
     cohorts: Arc<Cohorts>,
     notifications: Arc<Notifications>,
+    /// Which tenants' outbox and retention this node looks after.
+    cluster: Arc<Cluster>,
     /// One transaction at a time per tenant: each ingest transaction, and each save of a
     /// cohort's definition (see `save_cohort`).
     turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
@@ -92,6 +95,7 @@ impl Ingest {
         alerts: Arc<Alerts>,
         cohorts: Arc<Cohorts>,
         notifications: Arc<Notifications>,
+        cluster: Arc<Cluster>,
         system_due: Arc<Notify>,
     ) -> Self {
         Ingest {
@@ -100,6 +104,7 @@ impl Ingest {
             alerts,
             cohorts,
             notifications,
+            cluster,
             turns: Arc::default(),
             queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS),
             system_due,

@@ -26,11 +26,12 @@ impl Ingest {
         });
     }
 
-    /// Removes the events older than the retention, of every tenant; answers how many.
+    /// Removes the events older than the retention, of every tenant this node looks after;
+    /// answers how many.
     pub fn prune(&self) -> StoreResult<usize> {
         let cutoff = self.clock.now() - self.cohorts.retention;
         let mut pruned = 0;
-        for tenant in self.store.tenants.ids()? {
+        for tenant in self.store.tenants.ids()?.into_iter().filter(|t| self.cluster.owns(t)) {
             pruned += self.store.prune_events(&tenant, cutoff)?;
         }
         Ok(pruned)

@@ -36,7 +36,7 @@ impl Ingest {
         let _one_pass = self.system_turn.lock().expect("system events lock");
         let mut matched = 0;
         let mut notified = 0;
-        while let Some(outboxed) = self.store.first_system_event()? {
+        while let Some(outboxed) = self.store.first_system_event(|tenant| self.cluster.owns(tenant))? {
             let pending = &outboxed.pending;
             let rules = self.alerts.tenant_rules(&pending.tenant)?;
             let routing = self.notifications.routing(&pending.tenant)?;

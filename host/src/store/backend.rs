@@ -6,6 +6,10 @@
 use std::any::Any;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
 
 use super::{StoreError, StoreResult};
 
@@ -77,7 +81,41 @@ pub trait Backend: Send + Sync {
     fn ids_above(&self, past: u64) -> StoreResult<()>;
     /// Makes every write so far durable.
     fn flush(&self) -> StoreResult<()>;
-    /// Makes this process the only server of the database while it lives; refused when another
-    /// one is. (Nodes do not share the work yet: two would run every timer and delivery twice.)
-    fn serve_alone(&self) -> StoreResult<()>;
+    /// Membership and leases, when several nodes may share the database (none: one process
+    /// has it to itself).
+    fn membership(&self) -> Option<&dyn Membership>;
+}
+
+/// A partition a node holds, and the epoch it was taken at (it moves on each time the
+/// partition changes hands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub partition: u16,
+    pub epoch: u64,
+}
+
+/// A node as the database knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub node: String,
+    pub address: String,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    pub leases: Vec<Lease>,
+    /// When its oldest lease was last renewed.
+    pub renewed_at: Option<Timestamp>,
+}
+
+/// What a database shared by several nodes offers them: who is alive, and who holds which
+/// partition of the tenants.
+pub trait Membership: Send + Sync {
+    /// Records `node`'s heartbeat; answers the nodes whose heartbeat is younger than `live`
+    /// (itself among them), in id order.
+    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<String>>;
+    /// Lets go of the partitions `node` holds that `wanted` does not name, then takes or renews,
+    /// for `lease` from now, those of `wanted` that are free, lapsed or its own already;
+    /// answers what it holds.
+    fn hold(&self, node: &str, wanted: &[u16], lease: Duration) -> StoreResult<Vec<Lease>>;
+    /// The nodes seen in the last `within`, with the leases each holds.
+    fn members(&self, within: Duration) -> StoreResult<Vec<Member>>;
 }

@@ -92,7 +92,7 @@ fn a_transaction_that_fails_leaves_nothing_behind(store: Store) {
     assert!(failed.is_err());
     assert_eq!(store.events_since("t", at(-10)).count(), 0);
     assert_eq!(store.customer::<serde_json::Value>("t", "cus_1").unwrap(), None);
-    assert_eq!(store.next_timer().unwrap(), None);
+    assert_eq!(store.next_timer(|_| true).unwrap(), None);
     assert_eq!(store.queue_from(None).count(), 0);
     assert_eq!(store.take_queued(), Some(Vec::new()), "the worker hears of nothing that was not kept");
 }
@@ -121,10 +121,10 @@ fn the_queue_and_the_timers_come_out_in_due_order(store: Store) {
     assert_eq!(written.len(), 4, "the worker hears of every entry a transaction wrote");
     assert_eq!(store.take_queued(), Some(Vec::new()), "and of each once");
 
-    let first = store.next_timer().unwrap().unwrap();
+    let first = store.next_timer(|_| true).unwrap().unwrap();
     assert_eq!((first.due, first.scope.as_str()), (at(-5), "b"));
     store.remove_timer(&first).unwrap();
-    assert_eq!(store.next_timer().unwrap().unwrap().due, at(10));
+    assert_eq!(store.next_timer(|_| true).unwrap().unwrap().due, at(10));
 }
 
 fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded(store: Store) {
@@ -233,14 +233,14 @@ fn a_change_and_the_system_event_it_reports_are_kept_together(store: Store) {
     let unchanged =
         store.update_reporting(&store.channels, "t", "c", |_: &mut serde_json::Value| false, report).unwrap();
     assert_eq!(unchanged, None);
-    assert!(store.first_system_event().unwrap().is_none(), "no change, no report");
+    assert!(store.first_system_event(|_| true).unwrap().is_none(), "no change, no report");
     let disable = |c: &mut serde_json::Value| {
         c["enabled"] = json!(false);
         true
     };
     let changed = store.update_reporting(&store.channels, "t", "c", disable, report).unwrap();
     assert_eq!(changed, Some(json!({ "enabled": false })));
-    let outboxed = store.first_system_event().unwrap().expect("the report is in the outbox");
+    let outboxed = store.first_system_event(|_| true).unwrap().expect("the report is in the outbox");
     assert_eq!((outboxed.pending.tenant.as_str(), outboxed.pending.event.id.as_str()), ("t", "sys_1"));
 }
 
@@ -264,7 +264,7 @@ fn an_attempt_recorded_after_its_entry_left_the_queue_is_dropped(store: Store) {
 
 fn a_timer_is_taken_once(store: Store) {
     store.set_timer(at(5), "t", "rule", "cus_1", "").unwrap();
-    let timer = store.next_timer().unwrap().unwrap();
+    let timer = store.next_timer(|_| true).unwrap().unwrap();
     let taken = || store.transact(|tx| tx.take_timer(&timer)).unwrap();
     assert!(taken(), "the first run takes it");
     assert!(!taken(), "a second run finds it gone and does nothing");

@@ -10,7 +10,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
-use super::backend::{Backend, Bytes, EntryIter, Keyspace, TxError, TxKeyspace, TxResult};
+use super::backend::{Backend, Bytes, EntryIter, Keyspace, Membership, TxError, TxKeyspace, TxResult};
 use super::{StoreError, StoreResult};
 
 impl From<sled::Error> for StoreError {
@@ -148,8 +148,8 @@ impl Backend for Sled {
         Ok(())
     }
 
-    fn serve_alone(&self) -> StoreResult<()> {
-        // sled already refuses a second process on the folder.
-        Ok(())
+    fn membership(&self) -> Option<&dyn Membership> {
+        // sled refuses a second process on the folder: this one has it to itself.
+        None
     }
 }

@@ -56,6 +56,23 @@ pub fn outbox(sequence: u64, id: &str) -> Vec<u8> {
     [&sequence.to_be_bytes()[..], id.as_bytes()].concat()
 }
 
+/// `time node\0 sequence`: a change in the change feed.
+pub fn change(at: Timestamp, node: &str, sequence: u64) -> Vec<u8> {
+    [&change_prefix(at)[..], node.as_bytes(), b"\0", &sequence.to_be_bytes()].concat()
+}
+
+/// Where the changes noted at `at` begin.
+pub fn change_prefix(at: Timestamp) -> [u8; 8] {
+    ordered(at.as_microsecond())
+}
+
+/// The node that noted a change.
+pub fn parse_change(key: &[u8]) -> Option<&str> {
+    let rest = key.get(8..)?;
+    let end = rest.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
 /// A timer key's parts: due time, tenant, rule, scope.
 pub fn parse_timer(key: &[u8]) -> Option<(Timestamp, &str, &str, &str)> {
     let (due, rest) = key.split_at_checked(8)?;

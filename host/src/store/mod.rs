@@ -4,6 +4,7 @@
 
 mod alerts;
 mod backend;
+mod changes;
 mod cohorts;
 #[cfg(test)]
 mod conformance;
@@ -26,7 +27,8 @@ mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{TxResult, abort};
+pub use backend::{Lease, Member, Membership, TxResult, abort};
+pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
 pub use plugins::{Blobs, KvScope};
@@ -157,6 +159,8 @@ pub struct Trees {
     pub subscriptions: Collection,
     /// `tenant/silence id` -> `Silence`
     pub silences: Collection,
+    /// time + node + sequence -> a tenant whose configuration changed (`changes`)
+    changes: Tree,
 }
 
 /// The most queue entries kept for the delivery worker; past this it reads the whole queue.
@@ -225,6 +229,7 @@ impl Store {
             categories: Collection(open("categories")?),
             subscriptions: Collection(open("subscriptions")?),
             silences: Collection(open("silences")?),
+            changes: open("changes")?,
             every_tree: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
@@ -254,10 +259,9 @@ impl Store {
         self.db.generate_id()
     }
 
-    /// Makes this process the only server of the database while it lives; refused when
-    /// another one is.
-    pub fn serve_alone(&self) -> StoreResult<()> {
-        self.db.serve_alone()
+    /// Membership and leases, when several nodes may share the database.
+    pub fn membership(&self) -> Option<&dyn Membership> {
+        self.db.membership()
     }
 
     /// `flush`, for blocking threads.

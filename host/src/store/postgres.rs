@@ -17,22 +17,34 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::backend::{Backend, Bytes, EntryIter, Keyspace, TxError, TxKeyspace, TxResult};
+use super::backend::{Backend, Bytes, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult};
 use super::{StoreError, StoreResult};
 
 /// Schema changes, in order; each runs once per database, recorded in `klaxon_migrations`.
 /// (Each tree's table is made when the tree is first opened: see `open_tree`.)
-const MIGRATIONS: &[(i32, &str)] = &[(1, "CREATE SEQUENCE IF NOT EXISTS klaxon_ids")];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, "CREATE SEQUENCE IF NOT EXISTS klaxon_ids"),
+    (
+        2,
+        "CREATE TABLE klaxon_nodes (node text PRIMARY KEY, address text NOT NULL, \
+         started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL); \
+         CREATE TABLE klaxon_partitions (partition integer PRIMARY KEY, node text NOT NULL, \
+         epoch bigint NOT NULL, renewed_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)",
+    ),
+];
 
 /// Taken while a node changes the schema, so nodes starting together do it once.
 const SCHEMA_LOCK: i64 = 0x6b6c_6178_6f6e;
-/// Held by the node serving from the database, for as long as it runs.
-const SERVING_LOCK: i64 = SCHEMA_LOCK + 1;
+
+/// A node no heartbeat was heard from for this long is forgotten.
+const FORGOTTEN_AFTER: &str = "1 day";
 
 /// Rows read per page by an iterator: small first (most readers want the first few), then more.
 const FIRST_PAGE: i64 = 16;
@@ -178,8 +190,6 @@ impl Detached for tokio::runtime::Handle {
 
 pub struct Postgres {
     pool: Arc<Pool>,
-    /// The connection holding `SERVING_LOCK`, outside the pool, once `serve_alone` took it.
-    serving: Mutex<Option<Connection>>,
     /// Drives the connections; shut down in the background when the backend goes (dropping a
     /// runtime inside another one would panic).
     runtime: Option<tokio::runtime::Runtime>,
@@ -211,7 +221,7 @@ impl Layout {
         match tree {
             "timers" | "delivery_queue" => Layout::TimeFirst,
             "tenants" => Layout::TenantId,
-            "api_keys" | "sessions" | "compiled_functions" | "system_events" => Layout::Platform,
+            "api_keys" | "sessions" | "compiled_functions" | "system_events" | "changes" => Layout::Platform,
             _ => Layout::TenantFirst,
         }
     }
@@ -522,7 +532,7 @@ impl Postgres {
             idle: Mutex::new((Vec::new(), 0)),
             returned: Condvar::new(),
         });
-        let postgres = Postgres { pool, serving: Mutex::default(), runtime: Some(runtime) };
+        let postgres = Postgres { pool, runtime: Some(runtime) };
         postgres.migrate()?;
         Ok(postgres)
     }
@@ -624,17 +634,103 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    fn serve_alone(&self) -> StoreResult<()> {
-        let connection = self.pool.connect()?;
-        let rows = connection.query("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK])?;
-        if !rows[0].get::<_, bool>(0) {
-            return Err(StoreError::Refused(
-                "another Klaxon node is serving from this database; for now one node serves a database at a time"
-                    .into(),
-            ));
+    fn membership(&self) -> Option<&dyn Membership> {
+        Some(self)
+    }
+}
+
+/// Seconds, as PostgreSQL's intervals take them.
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+fn timestamp(micros: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(micros)
+        .map_err(|e| StoreError::Backend(format!("PostgreSQL: a time out of range: {e}")))
+}
+
+impl Membership for Postgres {
+    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<String>> {
+        let c = self.pool.take()?;
+        c.execute(
+            "INSERT INTO klaxon_nodes (node, address, started_at, heartbeat_at) VALUES ($1, $2, now(), now()) \
+             ON CONFLICT (node) DO UPDATE SET address = excluded.address, heartbeat_at = now()",
+            &[&node, &address],
+        )?;
+        c.execute(&format!("DELETE FROM klaxon_nodes WHERE heartbeat_at < now() - interval '{FORGOTTEN_AFTER}'"), &[])?;
+        let rows = c.query(
+            "SELECT node FROM klaxon_nodes WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY node",
+            &[&seconds(live)],
+        )?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn hold(&self, node: &str, wanted: &[u16], lease: Duration) -> StoreResult<Vec<Lease>> {
+        let c = self.pool.take()?;
+        let wanted: Vec<i32> = wanted.iter().map(|p| i32::from(*p)).collect();
+        c.execute(
+            "UPDATE klaxon_partitions SET expires_at = now() \
+             WHERE node = $1 AND NOT (partition = ANY($2)) AND expires_at > now()",
+            &[&node, &wanted],
+        )?;
+        let rows = c.query(
+            "INSERT INTO klaxon_partitions AS p (partition, node, epoch, renewed_at, expires_at) \
+             SELECT w, $1, 1, now(), now() + make_interval(secs => $3) FROM unnest($2::integer[]) AS w \
+             ON CONFLICT (partition) DO UPDATE SET \
+               epoch = CASE WHEN p.node = excluded.node THEN p.epoch ELSE p.epoch + 1 END, \
+               node = excluded.node, renewed_at = now(), expires_at = excluded.expires_at \
+             WHERE p.node = excluded.node OR p.expires_at <= now() \
+             RETURNING partition, epoch",
+            &[&node, &wanted, &seconds(lease)],
+        )?;
+        let mut held: Vec<Lease> = rows
+            .iter()
+            .map(|row| Lease { partition: row.get::<_, i32>(0) as u16, epoch: row.get::<_, i64>(1) as u64 })
+            .collect();
+        held.sort_by_key(|lease| lease.partition);
+        Ok(held)
+    }
+
+    fn members(&self, within: Duration) -> StoreResult<Vec<Member>> {
+        let c = self.pool.take()?;
+        let micros = |column: &str| format!("(extract(epoch from {column}) * 1000000)::bigint");
+        let nodes = c.query(
+            &format!(
+                "SELECT node, address, {}, {} FROM klaxon_nodes \
+                 WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY node",
+                micros("started_at"),
+                micros("heartbeat_at")
+            ),
+            &[&seconds(within)],
+        )?;
+        let leases = c.query(
+            &format!(
+                "SELECT node, partition, epoch, {} FROM klaxon_partitions WHERE expires_at > now() ORDER BY partition",
+                micros("renewed_at")
+            ),
+            &[],
+        )?;
+        let mut members = Vec::with_capacity(nodes.len());
+        for row in &nodes {
+            let node: String = row.get(0);
+            let held: Vec<&tokio_postgres::Row> = leases.iter().filter(|l| l.get::<_, &str>(0) == node).collect();
+            let renewed_at = match held.iter().map(|l| l.get::<_, i64>(3)).min() {
+                Some(micros) => Some(timestamp(micros)?),
+                None => None,
+            };
+            members.push(Member {
+                leases: held
+                    .iter()
+                    .map(|l| Lease { partition: l.get::<_, i32>(1) as u16, epoch: l.get::<_, i64>(2) as u64 })
+                    .collect(),
+                address: row.get(1),
+                started_at: timestamp(row.get(2))?,
+                heartbeat_at: timestamp(row.get(3))?,
+                renewed_at,
+                node,
+            });
         }
-        *self.serving.lock().expect("serving lock") = Some(connection);
-        Ok(())
+        Ok(members)
     }
 }
 

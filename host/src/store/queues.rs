@@ -19,10 +19,16 @@ pub(super) fn outbox_entry(tenant: &str, event: Event, customer: Option<&Custome
 }
 
 impl Store {
-    /// The oldest system event in the outbox.
-    pub fn first_system_event(&self) -> StoreResult<Option<Outboxed>> {
-        let Some((key, bytes)) = self.system_events.first()? else { return Ok(None) };
-        Ok(Some(Outboxed { key, pending: decode("system event", &bytes)? }))
+    /// The oldest system event in the outbox of a tenant `ours` picks.
+    pub fn first_system_event(&self, ours: impl Fn(&str) -> bool) -> StoreResult<Option<Outboxed>> {
+        for entry in self.system_events.iter() {
+            let (key, bytes) = entry?;
+            let pending: Pending = decode("system event", &bytes)?;
+            if ours(&pending.tenant) {
+                return Ok(Some(Outboxed { key, pending }));
+            }
+        }
+        Ok(None)
     }
 
     /// Puts a system event in the outbox right after the change it reports (a change of a

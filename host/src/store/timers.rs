@@ -19,10 +19,13 @@ pub struct Timer {
 }
 
 impl Store {
-    /// The earliest timer. Entries that cannot be read are dropped on the way.
-    pub fn next_timer(&self) -> StoreResult<Option<Timer>> {
-        while let Some((key, tag)) = self.timers.first()? {
+    /// The earliest timer of a tenant `ours` picks. Entries that cannot be read are dropped on
+    /// the way.
+    pub fn next_timer(&self, ours: impl Fn(&str) -> bool) -> StoreResult<Option<Timer>> {
+        for entry in self.timers.iter() {
+            let (key, tag) = entry?;
             match keys::parse_timer(&key) {
+                Some((_, tenant, ..)) if !ours(tenant) => {}
                 Some((due, tenant, rule, scope)) => {
                     return Ok(Some(Timer {
                         due,

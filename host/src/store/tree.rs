@@ -92,11 +92,6 @@ impl Tree {
         self.space.is_empty()
     }
 
-    /// The entry with the smallest key.
-    pub fn first(&self) -> StoreResult<Option<(Bytes, Bytes)>> {
-        self.iter().next().transpose()
-    }
-
     pub fn iter(&self) -> Entries {
         Entries(self.space.range(Bound::Unbounded, Bound::Unbounded))
     }

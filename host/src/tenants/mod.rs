@@ -156,6 +156,11 @@ impl Tenants {
         Ok(())
     }
 
+    /// Forgets the keys of `tenant` kept in memory (another node changed them).
+    pub fn forget(&self, tenant: &str) {
+        self.known.forget(|key| key.tenant_id == tenant);
+    }
+
     /// Deletes a tenant and everything it owns (`Store::delete_tenant`); its keys authenticate
     /// nothing from then on. `false` when there is no such tenant.
     pub fn delete(&self, id: &str) -> StoreResult<bool> {

@@ -210,6 +210,11 @@ pub const RESOURCES: &[Resource] = &[
         about: "The server's clock (platform admin)",
         ops: &[op("get", "get", "/v1/clock"), op("set", "put", "/v1/clock")],
     },
+    Resource {
+        name: "cluster",
+        about: "The nodes and the partitions each holds (platform admin)",
+        ops: &[op("show", "get", "/v1/cluster")],
+    },
 ];
 
 /// What an operation takes as its body.

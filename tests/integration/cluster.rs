@@ -1,0 +1,246 @@
+//! Several `klaxon serve` nodes on one PostgreSQL database: they share the tenants' partitions,
+//! alarm once however the events are spread over them, take over a killed node's partitions
+//! with every acknowledged event delivered, write nothing stale after a pause past their lease,
+//! and use a rule changed on another node within a second.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::postgres::on;
+use crate::receivers::Receiver;
+use crate::support::{ADMIN, Server};
+
+/// Leases short enough for the tests to see them move.
+const LEASE: Duration = Duration::from_secs(2);
+
+fn nodes(count: usize) -> Vec<Server> {
+    let url = klaxon_test_postgres::shared().database();
+    let config = format!("{}[cluster]\nlease = \"{}s\"\n", on(&url), LEASE.as_secs());
+    let nodes: Vec<Server> = (0..count).map(|_| Server::start_with(Some(&config), &[])).collect();
+    wait_until("every node holds its share", || {
+        let view = view(&nodes[0]);
+        let holders = view["nodes"].as_array().unwrap().iter().filter(|n| !n["leases"].as_array().unwrap().is_empty());
+        holders.count() == count && held(&view).len() == 256
+    });
+    nodes
+}
+
+fn view(node: &Server) -> Value {
+    let (status, body) = node.call(Method::GET, "/v1/cluster", ADMIN, None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Every partition held, by its holder.
+fn held(view: &Value) -> Vec<(u64, String)> {
+    let mut held: Vec<(u64, String)> = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| {
+            n["leases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| (l["partition"].as_u64().unwrap(), n["node"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    held.sort();
+    held.dedup_by_key(|(p, _)| *p);
+    held
+}
+
+/// The node holding `tenant`'s partition, by its index in `nodes`.
+fn holder(nodes: &[Server], tenant: &str) -> usize {
+    let partition = u64::from(klaxon::cluster::partition(tenant));
+    let owner = held(&view(&nodes[0])).into_iter().find(|(p, _)| *p == partition).expect("held").1;
+    nodes.iter().position(|n| view(n)["node"] == owner.as_str()).expect("one of the nodes")
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(node: &Server, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), &node.pid().to_string()]).status();
+    assert!(status.expect("kill runs").success());
+}
+
+/// A tenant with a webhook to `receiver` and a rule notifying it of every `signup`.
+fn tenant(node: &Server, receiver: &Receiver) -> (String, String) {
+    let (tenant, key) = node.tenant("acme");
+    let (status, channel) = node.call(
+        Method::POST,
+        "/v1/channels",
+        &key,
+        Some(json!({ "name": "ops", "kind": "webhook", "url": receiver.url })),
+    );
+    assert_eq!(status, 201, "{channel}");
+    let rule = json!({
+        "name": "New signup", "scope": { "type": "each" }, "channels": [channel["id"]],
+        "condition": { "kind": "event_match", "matches": [{ "event_type": "signup" }] },
+    });
+    assert_eq!(node.call(Method::POST, "/v1/rules", &key, Some(rule)).0, 201);
+    (tenant, key)
+}
+
+fn send(node: &Server, key: &str, events: Vec<Value>) -> (u16, Value) {
+    node.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })))
+}
+
+fn signup(id: &str, customer: &str) -> Value {
+    json!({ "id": id, "customer_id": customer, "type": "signup", "timestamp": jiff::Timestamp::now() })
+}
+
+/// The event ids of the webhooks `receiver` got.
+fn delivered(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["data"]["event"]["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn three_nodes_alarm_once_and_use_a_rule_changed_on_another_within_a_second() {
+    let nodes = nodes(3);
+    let receiver = Receiver::start();
+    let (_, key) = tenant(&nodes[0], &receiver);
+    let (_, channels) = nodes[0].call(Method::GET, "/v1/channels", &key, None);
+    let channel = channels["items"][0]["id"].clone();
+    let threshold = json!({
+        "name": "Busy day", "scope": { "type": "all" }, "channels": [channel],
+        "condition": { "kind": "threshold", "window": { "calendar": "day" }, "operator": ">", "value": 20,
+                       "metric": { "event_types": ["usage"], "aggregate": "count" } },
+    });
+    let (status, rule) = nodes[0].call(Method::POST, "/v1/rules", &key, Some(threshold));
+    assert_eq!(status, 201, "{rule}");
+    let rule = rule["id"].as_str().unwrap().to_string();
+
+    // 60 events, sent by three clients at once, each to its own node.
+    std::thread::scope(|s| {
+        for (n, node) in nodes.iter().enumerate() {
+            let key = &key;
+            s.spawn(move || {
+                for i in 0..20 {
+                    let event = json!({ "id": format!("u{n}-{i}"), "customer_id": format!("cus_{i}"), "type": "usage",
+                                        "timestamp": jiff::Timestamp::now() });
+                    let (status, body) = send(node, key, vec![event]);
+                    assert_eq!(status, 200, "{body}");
+                }
+            });
+        }
+    });
+    let alarms = |node: &Server| {
+        let (_, page) = node.call(Method::GET, &format!("/v1/notifications?rule_id={rule}"), &key, None);
+        page["items"].as_array().unwrap().len()
+    };
+    for node in &nodes {
+        assert_eq!(alarms(node), 1, "one alarm, whichever node is asked");
+    }
+    wait_until("the alarm's webhook", || receiver.requests().len() == 1);
+    std::thread::sleep(LEASE);
+    assert_eq!(receiver.requests().len(), 1, "delivered once");
+
+    // Node 3 has the tenant's rules cached; a change made on node 1 is in force there within a
+    // second.
+    assert_eq!(send(&nodes[2], &key, vec![signup("s1", "cus_1")]).1["notifications"], 1);
+    let (_, rules) = nodes[0].call(Method::GET, "/v1/rules", &key, None);
+    let signup_rule =
+        rules["items"].as_array().unwrap().iter().find(|r| r["name"] == "New signup").unwrap()["id"].clone();
+    let (status, body) =
+        nodes[0].call(Method::DELETE, &format!("/v1/rules/{}", signup_rule.as_str().unwrap()), &key, None);
+    assert_eq!(status, 204, "{body}");
+    let changed = Instant::now();
+    wait_until("node 3 stops matching signups", || {
+        let id = format!("s-{}", changed.elapsed().as_micros());
+        send(&nodes[2], &key, vec![signup(&id, "cus_1")]).1["notifications"] == 0
+    });
+    assert!(changed.elapsed() < Duration::from_secs(1), "in force after {:?}", changed.elapsed());
+}
+
+#[test]
+fn a_killed_node_s_partitions_move_and_every_acknowledged_event_is_delivered() {
+    let mut nodes = nodes(3);
+    let receiver = Receiver::start();
+    let (tenant, key) = tenant(&nodes[0], &receiver);
+    let owner = holder(&nodes, &tenant);
+    let survivors: Vec<usize> = (0..3).filter(|n| *n != owner).collect();
+
+    let mut acknowledged = Vec::new();
+    let mut killed_at = None;
+    for i in 0..150 {
+        let node = &nodes[[owner, survivors[0], survivors[1]][i % 3]];
+        if i == 60 {
+            signal(&nodes[owner], "KILL");
+            killed_at = Some(Instant::now());
+        }
+        let id = format!("e{i}");
+        let events = json!({ "events": [signup(&id, &format!("cus_{}", i % 7))] });
+        // The killed node answers nothing: those events are not acknowledged.
+        let Ok(answer) = node.request(Method::POST, "/v1/events", Some(&key)).json(&events).send() else { continue };
+        if answer.status() == 200 {
+            let body: Value = answer.json().unwrap();
+            assert_eq!(body["accepted"], 1, "{body}");
+            acknowledged.push(id);
+        }
+    }
+    assert_eq!(acknowledged.len(), 60 + 60, "every event before the kill, and every one the survivors got");
+    let survivor = &nodes[survivors[0]];
+    wait_until("a survivor holds the tenant's partition", || {
+        let partition = u64::from(klaxon::cluster::partition(&tenant));
+        let owner_now = held(&view(survivor)).into_iter().find(|(p, _)| *p == partition).map(|(_, n)| n);
+        owner_now.is_some_and(|n| survivors.iter().any(|s| view(&nodes[*s])["node"] == n.as_str()))
+    });
+    let moved_after = killed_at.unwrap().elapsed();
+    assert!(moved_after < LEASE * 2 + Duration::from_secs(2), "moved after {moved_after:?}");
+    wait_until("every acknowledged event's webhook", || {
+        let got: HashSet<String> = delivered(&receiver).into_iter().collect();
+        acknowledged.iter().all(|id| got.contains(id))
+    });
+    nodes[owner].stop("KILL");
+}
+
+#[test]
+fn a_paused_node_writes_nothing_stale_when_it_resumes() {
+    let nodes = nodes(2);
+    let receiver = Receiver::start();
+    let (tenant, key) = tenant(&nodes[0], &receiver);
+    let owner = holder(&nodes, &tenant);
+    let other = &nodes[1 - owner];
+    // The owner's attempt is under way when it is paused.
+    receiver.delay(Duration::from_secs(3));
+    let (status, body) = send(&nodes[owner], &key, vec![signup("e1", "cus_1")]);
+    assert_eq!((status, &body["notifications"]), (200, &json!(1)), "{body}");
+    wait_until("the owner's attempt reached the receiver", || !receiver.requests().is_empty());
+    signal(&nodes[owner], "STOP");
+    let paused_at = jiff::Timestamp::now();
+
+    // The other node takes the partition and attempts the delivery again (at least once).
+    wait_until("the other node delivered it", || {
+        let (_, page) = other.call(Method::GET, "/v1/notifications", &key, None);
+        page["items"][0]["status"] == "delivered"
+    });
+    signal(&nodes[owner], "CONT");
+    std::thread::sleep(LEASE * 2);
+
+    let (_, page) = other.call(Method::GET, "/v1/notifications", &key, None);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "no second notification: {page:#}");
+    let id = items[0]["id"].as_str().unwrap();
+    let (_, notification) = other.call(Method::GET, &format!("/v1/notifications/{id}"), &key, None);
+    let attempts = notification["deliveries"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{notification:#}");
+    let recorded: jiff::Timestamp = attempts[0]["at"].as_str().unwrap().parse().unwrap();
+    assert!(recorded > paused_at, "the record is the other node's; the resumed node's was stale and dropped");
+    assert_eq!(notification["status"], "delivered");
+    assert_eq!(receiver.requests().len(), 2, "sent twice (at least once), recorded once");
+}
