@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use crate::store::Due;
 use crate::store::{Lease, Store, StoreResult};
 
 /// The partitions tenants hash to.
@@ -44,8 +45,9 @@ pub struct ClusterConfig {
 
 /// What the cluster asks of the rest of the node.
 pub struct Hooks {
-    /// Partitions were taken: look for their due work now.
-    pub gained: Box<dyn Fn() + Send + Sync>,
+    /// Work of a tenant this node works for was written (by any node; also every kind of it
+    /// when this node takes partitions): look at it now.
+    pub due: Box<dyn Fn(Due) + Send + Sync>,
     /// Another node changed the tenant's configuration: forget what is cached of it.
     pub changed: Box<dyn Fn(&str) + Send + Sync>,
 }
@@ -168,12 +170,19 @@ impl Cluster {
             return;
         }
         let hooks = Arc::new(hooks);
+        let (this, on_work) = (self.clone(), hooks.clone());
+        let membership = self.store.membership().expect("a shared database");
+        membership.listen(Box::new(move |due, tenant| {
+            if tenant.is_empty() || this.owns(tenant) {
+                (on_work.due)(due);
+            }
+        }));
         let (this, on_gain) = (self.clone(), hooks.clone());
         tokio::spawn(async move {
             loop {
                 let round = this.clone();
                 match tokio::task::spawn_blocking(move || round.lease_round()).await {
-                    Ok(Ok(true)) => (on_gain.gained)(),
+                    Ok(Ok(true)) => [Due::Deliveries, Due::Timers, Due::Outbox].into_iter().for_each(&on_gain.due),
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "heartbeat failed; leases lapse unless the next one works")

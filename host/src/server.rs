@@ -9,7 +9,7 @@ use crate::alerts::Alerts;
 use crate::api::AppState;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
-use crate::cluster::{Cluster, Hooks};
+use crate::cluster::{Cluster, Due, Hooks};
 use crate::cohorts::Cohorts;
 use crate::config::Config;
 use crate::console;
@@ -40,14 +40,14 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// What the cluster asks of this node: its due work looked at when it takes partitions, and
-/// what it caches of a tenant forgotten when another node changed it.
+/// What the cluster asks of this node: work written for its tenants looked at now, and what it
+/// caches of a tenant forgotten when another node changed it.
 fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
     let (alerts, deliverer) = (state.alerts.clone(), state.deliverer.clone());
-    let gained = move || {
-        alerts.wake();
-        deliverer.wake();
-        system_due.notify_one();
+    let due = move |due: Due| match due {
+        Due::Deliveries => deliverer.wake(),
+        Due::Timers => alerts.wake(),
+        Due::Outbox => system_due.notify_one(),
     };
     let (alerts, cohorts, notifications, tenants) =
         (state.alerts.clone(), state.cohorts.clone(), state.notifications.clone(), state.tenants.clone());
@@ -59,7 +59,7 @@ fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
             tracing::warn!(%tenant, error = %e, "reading the tenant's routing again failed");
         }
     };
-    Hooks { gained: Box::new(gained), changed: Box::new(changed) }
+    Hooks { due: Box::new(due), changed: Box::new(changed) }
 }
 
 /// The store the configuration names: PostgreSQL when it gives a URL (its schema brought up to

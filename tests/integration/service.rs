@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 53] = [
+    let expected: [(&str, &[&str]); 54] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -59,6 +59,7 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/tenants", &["get", "post"]),
         ("/v1/tenants/{id}", &["get", "patch", "delete"]),
         ("/v1/clock", &["get", "put"]),
+        ("/v1/cluster", &["get"]),
         ("/v1/api-keys", &["get", "post"]),
         ("/v1/api-keys/{id}", &["delete"]),
         ("/v1/plugins", &["get", "post"]),

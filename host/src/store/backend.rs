@@ -118,4 +118,31 @@ pub trait Membership: Send + Sync {
     fn hold(&self, node: &str, wanted: &[u16], lease: Duration) -> StoreResult<Vec<Lease>>;
     /// The nodes seen in the last `within`, with the leases each holds.
     fn members(&self, within: Duration) -> StoreResult<Vec<Member>>;
+    /// Calls `wake` whenever a node writes work for a tenant (its id; empty when the work does
+    /// not say) into the delivery queue, the timers or the outbox, once the write commits. Keeps
+    /// listening across lost connections (what comes meanwhile waits for the workers' polls).
+    fn listen(&self, wake: Wake);
+}
+
+/// What `Membership::listen` calls: the work, and the tenant it is for.
+pub type Wake = Box<dyn Fn(Due, &str) + Send + Sync>;
+
+/// Work that was written: which worker has something to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Deliveries,
+    Timers,
+    Outbox,
+}
+
+impl Due {
+    /// The work a tree holds, if it holds work.
+    pub fn of(tree: &str) -> Option<Due> {
+        match tree {
+            "delivery_queue" => Some(Due::Deliveries),
+            "timers" => Some(Due::Timers),
+            "system_events" => Some(Due::Outbox),
+            _ => None,
+        }
+    }
 }

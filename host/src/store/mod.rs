@@ -27,7 +27,7 @@ mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{Lease, Member, Membership, TxResult, abort};
+pub use backend::{Due, Lease, Member, Membership, TxResult, abort};
 pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};

@@ -22,9 +22,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
-use super::backend::{Backend, Bytes, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult};
+use super::backend::{
+    Backend, Bytes, Due, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake,
+};
 use super::{StoreError, StoreResult};
 
 /// Schema changes, in order; each runs once per database, recorded in `klaxon_migrations`.
@@ -237,10 +239,15 @@ impl Layout {
     }
 }
 
+/// The channel nodes hear of new work on (`Membership::listen`): `tree:tenant`.
+const WORK_CHANNEL: &str = "klaxon_work";
+
 /// One tree's table and the statements on it.
 struct Table {
     name: String,
     layout: Layout,
+    /// Writes to it are work other nodes hear of.
+    holds_work: bool,
     get: String,
     first: String,
     forward: String,
@@ -257,6 +264,7 @@ impl Table {
         Table {
             name: tree.to_string(),
             layout: Layout::of(tree),
+            holds_work: Due::of(tree).is_some(),
             get: format!("SELECT value FROM {t} WHERE tenant_id = $1 AND key = $2"),
             first: format!("SELECT 1 FROM {t} LIMIT 1"),
             forward: format!(
@@ -279,6 +287,19 @@ impl Table {
                 "DELETE FROM {t} WHERE (tenant_id, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))"
             ),
         }
+    }
+
+    /// Tells the listening nodes of work written for `tenants` (sent when the transaction
+    /// commits).
+    fn announce(&self, connection: &Connection, tenants: &[&str]) -> Result<(), tokio_postgres::Error> {
+        if !self.holds_work || tenants.is_empty() {
+            return Ok(());
+        }
+        let mut payloads: Vec<String> = tenants.iter().map(|tenant| format!("{}:{tenant}", self.name)).collect();
+        payloads.sort();
+        payloads.dedup();
+        let sql = format!("SELECT pg_notify('{WORK_CHANNEL}', p) FROM unnest($1::text[]) AS p");
+        connection.query(&sql, &[&payloads]).map(drop)
     }
 
     fn create(tree: &str) -> String {
@@ -350,7 +371,10 @@ impl Keyspace for Tree {
 
     fn insert(&self, key: &[u8], value: &[u8]) -> StoreResult<Option<Bytes>> {
         let tenant = self.table.layout.tenant(key);
-        Ok(self::value(self.pool.take()?.query(&self.table.upsert_old, &[&tenant, &key, &value])?))
+        let connection = self.pool.take()?;
+        let old = self::value(connection.query(&self.table.upsert_old, &[&tenant, &key, &value])?);
+        self.table.announce(&connection, &[&tenant])?;
+        Ok(old)
     }
 
     fn remove(&self, key: &[u8]) -> StoreResult<Option<Bytes>> {
@@ -490,6 +514,8 @@ impl TxTree<'_> {
         }
         if !keys.is_empty() {
             self.connection.execute(&self.table.upsert, &[&tenants, &keys, &values])?;
+            let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+            self.table.announce(self.connection, &tenants)?;
         }
         if !gone_keys.is_empty() {
             self.connection.execute(&self.table.delete_many, &[&gone_tenants, &gone_keys])?;
@@ -689,6 +715,43 @@ impl Membership for Postgres {
             .collect();
         held.sort_by_key(|lease| lease.partition);
         Ok(held)
+    }
+
+    fn listen(&self, wake: Wake) {
+        let url = self.pool.url.clone();
+        self.pool.runtime.spawn(async move {
+            loop {
+                match tokio_postgres::connect(&url, NoTls).await {
+                    Ok((client, mut connection)) => {
+                        let listen = async {
+                            if let Err(e) = client.batch_execute(&format!("LISTEN {WORK_CHANNEL}")).await {
+                                tracing::warn!(error = %e, "listening for work failed");
+                            }
+                        };
+                        let hear = async {
+                            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                                match message {
+                                    Ok(AsyncMessage::Notification(n)) => {
+                                        let (tree, tenant) = n.payload().split_once(':').unwrap_or((n.payload(), ""));
+                                        if let Some(due) = Due::of(tree) {
+                                            wake(due, tenant);
+                                        }
+                                    }
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "the connection listening for work ended");
+                                        break;
+                                    }
+                                }
+                            }
+                        };
+                        tokio::join!(listen, hear);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot connect to listen for work"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     fn members(&self, within: Duration) -> StoreResult<Vec<Member>> {
