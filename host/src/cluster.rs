@@ -9,8 +9,9 @@
 //! that paused past its lease and resumes does nothing a second time.
 //!
 //! What a node caches of a tenant's configuration (rules, routing, cohorts, keys) it forgets when
-//! another node notes a change in the store's change feed, which every node reads four times a
-//! second; once a minute each forgets everything, the safety net.
+//! another node notes a change in the store's change feed: at once, as the database announces
+//! the change when it commits, and failing that when the node next reads the feed (four times a
+//! second); once a minute each forgets everything, the safety net.
 //!
 //! On the embedded database there is one node: it holds every partition, and notes no change.
 
@@ -172,10 +173,11 @@ impl Cluster {
         let hooks = Arc::new(hooks);
         let (this, on_work) = (self.clone(), hooks.clone());
         let membership = self.store.membership().expect("a shared database");
-        membership.listen(Box::new(move |due, tenant| {
-            if tenant.is_empty() || this.owns(tenant) {
-                (on_work.due)(due);
-            }
+        membership.listen(Box::new(move |due, tenant| match due {
+            // This node's own changes too: forgetting costs a read again.
+            Due::Changed => (on_work.changed)(tenant),
+            _ if tenant.is_empty() || this.owns(tenant) => (on_work.due)(due),
+            _ => {}
         }));
         let (this, on_gain) = (self.clone(), hooks.clone());
         tokio::spawn(async move {

@@ -48,6 +48,7 @@ fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
         Due::Deliveries => deliverer.wake(),
         Due::Timers => alerts.wake(),
         Due::Outbox => system_due.notify_one(),
+        Due::Changed => {}
     };
     let (alerts, cohorts, notifications, tenants) =
         (state.alerts.clone(), state.cohorts.clone(), state.notifications.clone(), state.tenants.clone());

@@ -89,6 +89,9 @@ fn tenant(node: &Server, receiver: &Receiver) -> (String, String) {
         "condition": { "kind": "event_match", "matches": [{ "event_type": "signup" }] },
     });
     assert_eq!(node.call(Method::POST, "/v1/rules", &key, Some(rule)).0, 201);
+    // The other nodes hear of the change when it commits (within milliseconds; within a second
+    // at worst, from the change feed).
+    std::thread::sleep(Duration::from_millis(200));
     (tenant, key)
 }
 

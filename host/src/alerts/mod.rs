@@ -129,6 +129,13 @@ impl TenantRules {
         self.typed(event_type).iter().chain(&self.every_event).map(|i| &*self.rules[*i])
     }
 
+    /// The alerts (rule id, scope key) `event` of `customer` may change.
+    pub fn alerts_of(&self, event: &Event, customer: &Customer) -> Vec<(String, String)> {
+        self.for_type(&event.event_type)
+            .filter_map(|rule| Some((rule.rule.id.clone(), rule.rule.spec.scope.key_for(customer)?)))
+            .collect()
+    }
+
     /// Whether some rule names this event type.
     pub fn watches(&self, event_type: &str) -> bool {
         !self.typed(event_type).is_empty()

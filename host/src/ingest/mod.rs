@@ -192,6 +192,9 @@ impl Ingest {
             self.store.transact(|tx| {
                 let setting = Setting { alerts: &self.alerts, rules: &rules, cohorts: &cohorts, batch };
                 let mut round = Round::new(tx, tenant, now, setting);
+                let events: Vec<&records::Event> =
+                    batches.iter().flat_map(|b| b.events.iter().map(|(_, e)| e)).collect();
+                round.prefetch(&events)?;
                 let mut written = Vec::with_capacity(batches.len());
                 for Pending { actor, events, .. } in batches.iter().copied() {
                     let (mut accepted, notified_before) = (0, round.notified());

@@ -11,7 +11,7 @@ use super::catalogue;
 use crate::alerts::{Alerts, TenantRules, Work};
 use crate::cohorts::TenantCohorts;
 use crate::notifications::routing::TenantRouting;
-use crate::records::{Event, system};
+use crate::records::{Customer, Event, system};
 use crate::store::{Tx, TxResult};
 
 /// What the round needs from the tenant's configuration, read once before it starts.
@@ -51,6 +51,22 @@ impl<'a> Round<'a> {
             to_judge: HashMap::new(),
             reported: false,
         }
+    }
+
+    /// Reads ahead, together, what `events` will look at (whether each was kept before, their
+    /// customers, the alerts they may change): one round trip each instead of one per read,
+    /// where reads are round trips.
+    pub fn prefetch(&mut self, events: &[&'a Event]) -> TxResult<()> {
+        let (tx, tenant, now) = (self.work.tx(), self.work.tenant, self.work.now);
+        let customer_of = |event: &'a Event| event.customer_id.as_deref().expect("tenant events name their customer");
+        tx.prefetch_records(tenant, events.iter().map(|e| e.id.as_str()), events.iter().map(|e| customer_of(e)))?;
+        let mut alerts = Vec::new();
+        for event in events {
+            let id = customer_of(event);
+            let customer = self.work.customer(id)?.unwrap_or_else(|| Customer::blank(id, now));
+            alerts.extend(self.setting.rules.alerts_of(event, &customer));
+        }
+        tx.prefetch_alerts(tenant, alerts.iter().map(|(rule, scope)| (rule.as_str(), scope.as_str())))
     }
 
     /// Notifications raised so far.

@@ -57,6 +57,12 @@ pub trait Keyspace: Send + Sync {
 /// kept only if the whole transaction commits.
 pub trait TxKeyspace {
     fn get(&self, key: &[u8]) -> TxResult<Option<Bytes>>;
+    /// Reads `keys` ahead, together, for the `get`s that follow (a backend whose reads are
+    /// round trips makes them one; a local one has nothing to gain).
+    fn prefetch(&self, keys: &[Bytes]) -> TxResult<()> {
+        let _ = keys;
+        Ok(())
+    }
     fn insert(&self, key: &[u8], value: &[u8]) -> TxResult<()>;
     /// Removes an entry; answers its value.
     fn remove(&self, key: &[u8]) -> TxResult<Option<Bytes>>;
@@ -119,20 +125,24 @@ pub trait Membership: Send + Sync {
     /// The nodes seen in the last `within`, with the leases each holds.
     fn members(&self, within: Duration) -> StoreResult<Vec<Member>>;
     /// Calls `wake` whenever a node writes work for a tenant (its id; empty when the work does
-    /// not say) into the delivery queue, the timers or the outbox, once the write commits. Keeps
-    /// listening across lost connections (what comes meanwhile waits for the workers' polls).
+    /// not say) into the delivery queue, the timers or the outbox, or notes a change of its
+    /// configuration, once the write commits; on a blocking thread, so `wake` may use the store.
+    /// Keeps listening across lost connections (what comes meanwhile waits for the workers'
+    /// polls and the change feed's).
     fn listen(&self, wake: Wake);
 }
 
 /// What `Membership::listen` calls: the work, and the tenant it is for.
 pub type Wake = Box<dyn Fn(Due, &str) + Send + Sync>;
 
-/// Work that was written: which worker has something to look at.
+/// What was written that a node may have to act on: work for one of its workers, or a change
+/// of a tenant's configuration (to forget what it caches of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
     Deliveries,
     Timers,
     Outbox,
+    Changed,
 }
 
 impl Due {
@@ -142,6 +152,7 @@ impl Due {
             "delivery_queue" => Some(Due::Deliveries),
             "timers" => Some(Due::Timers),
             "system_events" => Some(Due::Outbox),
+            "changes" => Some(Due::Changed),
             _ => None,
         }
     }

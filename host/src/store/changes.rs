@@ -1,6 +1,7 @@
 //! The change feed: which tenant's configuration changed, for the other nodes on the database
 //! to forget what they cached of it. Entries are keyed by when they were written (the writer's
-//! clock), then the writer and a sequence; they are pruned once every node has read them.
+//! clock), then the tenant, the writer and a sequence; they are pruned once every node has read
+//! them. A backend shared by nodes also announces each one as it commits (`Due::Changed`).
 
 use jiff::Timestamp;
 
@@ -17,7 +18,7 @@ impl Store {
     /// Notes that `tenant`'s configuration changed on `node`.
     pub fn note_change(&self, at: Timestamp, node: &str, tenant: &str) -> StoreResult<()> {
         let sequence = self.generate_id()?;
-        self.changes.insert(keys::change(at, node, sequence), tenant.as_bytes())?;
+        self.changes.insert(keys::change(at, tenant, node, sequence), [])?;
         Ok(())
     }
 
@@ -25,10 +26,10 @@ impl Store {
     pub fn changes_since(&self, since: Timestamp) -> StoreResult<Vec<Change>> {
         let mut changes = Vec::new();
         for entry in self.changes.range(keys::change_prefix(since)..) {
-            let (key, tenant) = entry?;
-            if let Some(node) = keys::parse_change(&key) {
-                let node = node.to_string();
-                changes.push(Change { key, node, tenant: String::from_utf8_lossy(&tenant).into_owned() });
+            let (key, _) = entry?;
+            if let Some((tenant, node)) = keys::parse_change(&key) {
+                let (tenant, node) = (tenant.to_string(), node.to_string());
+                changes.push(Change { key, node, tenant });
             }
         }
         Ok(changes)

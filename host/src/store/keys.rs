@@ -56,9 +56,9 @@ pub fn outbox(sequence: u64, id: &str) -> Vec<u8> {
     [&sequence.to_be_bytes()[..], id.as_bytes()].concat()
 }
 
-/// `time node\0 sequence`: a change in the change feed.
-pub fn change(at: Timestamp, node: &str, sequence: u64) -> Vec<u8> {
-    [&change_prefix(at)[..], node.as_bytes(), b"\0", &sequence.to_be_bytes()].concat()
+/// `time tenant\0node\0 sequence`: a change of the tenant's configuration in the change feed.
+pub fn change(at: Timestamp, tenant: &str, node: &str, sequence: u64) -> Vec<u8> {
+    [&change_prefix(at)[..], tenant.as_bytes(), b"\0", node.as_bytes(), b"\0", &sequence.to_be_bytes()].concat()
 }
 
 /// Where the changes noted at `at` begin.
@@ -66,11 +66,12 @@ pub fn change_prefix(at: Timestamp) -> [u8; 8] {
     ordered(at.as_microsecond())
 }
 
-/// The node that noted a change.
-pub fn parse_change(key: &[u8]) -> Option<&str> {
-    let rest = key.get(8..)?;
-    let end = rest.iter().position(|b| *b == 0)?;
-    std::str::from_utf8(&rest[..end]).ok()
+/// A change's tenant and the node that noted it.
+pub fn parse_change(key: &[u8]) -> Option<(&str, &str)> {
+    let mut parts = key.get(8..)?.splitn(3, |b| *b == 0);
+    let tenant = std::str::from_utf8(parts.next()?).ok()?;
+    let node = std::str::from_utf8(parts.next()?).ok()?;
+    Some((tenant, node))
 }
 
 /// A timer key's parts: due time, tenant, rule, scope.

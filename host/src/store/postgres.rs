@@ -221,9 +221,9 @@ enum Layout {
 impl Layout {
     fn of(tree: &str) -> Layout {
         match tree {
-            "timers" | "delivery_queue" => Layout::TimeFirst,
             "tenants" => Layout::TenantId,
-            "api_keys" | "sessions" | "compiled_functions" | "system_events" | "changes" => Layout::Platform,
+            "timers" | "delivery_queue" | "changes" => Layout::TimeFirst,
+            "api_keys" | "sessions" | "compiled_functions" | "system_events" => Layout::Platform,
             _ => Layout::TenantFirst,
         }
     }
@@ -249,6 +249,7 @@ struct Table {
     /// Writes to it are work other nodes hear of.
     holds_work: bool,
     get: String,
+    get_many: String,
     first: String,
     forward: String,
     backward: String,
@@ -266,6 +267,9 @@ impl Table {
             layout: Layout::of(tree),
             holds_work: Due::of(tree).is_some(),
             get: format!("SELECT value FROM {t} WHERE tenant_id = $1 AND key = $2"),
+            get_many: format!(
+                "SELECT key, value FROM {t} WHERE (tenant_id, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))"
+            ),
             first: format!("SELECT 1 FROM {t} LIMIT 1"),
             forward: format!(
                 "SELECT key, value FROM {t} WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3"
@@ -476,12 +480,15 @@ impl DoubleEndedIterator for Pages {
     }
 }
 
-/// One tree in a transaction: its writes wait here until the commit.
+/// One tree in a transaction: its writes wait here until the commit, and what it read is kept
+/// (the transaction's snapshot does not change).
 struct TxTree<'a> {
     table: &'a Table,
     connection: &'a Connection,
     /// Key -> the value written, or none: removed.
     writes: RefCell<BTreeMap<Bytes, Option<Bytes>>>,
+    /// Key -> the value read, or none: absent.
+    reads: RefCell<HashMap<Bytes, Option<Bytes>>>,
 }
 
 impl TxTree<'_> {
@@ -489,8 +496,13 @@ impl TxTree<'_> {
         if let Some(written) = self.writes.borrow().get(key) {
             return Ok(written.clone());
         }
+        if let Some(read) = self.reads.borrow().get(key) {
+            return Ok(read.clone());
+        }
         let tenant = self.table.layout.tenant(key);
-        Ok(value(self.connection.query(&self.table.get, &[&tenant, &key])?))
+        let read = value(self.connection.query(&self.table.get, &[&tenant, &key])?);
+        self.reads.borrow_mut().insert(key.to_vec(), read.clone());
+        Ok(read)
     }
 
     /// Sends the waiting writes: one statement for the upserts, one for the removals.
@@ -527,6 +539,26 @@ impl TxTree<'_> {
 impl TxKeyspace for TxTree<'_> {
     fn get(&self, key: &[u8]) -> TxResult<Option<Bytes>> {
         self.read(key)
+    }
+
+    fn prefetch(&self, keys: &[Bytes]) -> TxResult<()> {
+        let unknown: Vec<&Bytes> = {
+            let (writes, reads) = (self.writes.borrow(), self.reads.borrow());
+            keys.iter().filter(|key| !writes.contains_key(*key) && !reads.contains_key(*key)).collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let tenants: Vec<String> = unknown.iter().map(|key| self.table.layout.tenant(key)).collect();
+        let rows = self.connection.query(&self.table.get_many, &[&tenants, &unknown])?;
+        let mut reads = self.reads.borrow_mut();
+        for key in unknown {
+            reads.insert(key.clone(), None);
+        }
+        for row in rows {
+            reads.insert(row.get(0), Some(row.get(1)));
+        }
+        Ok(())
     }
 
     fn insert(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
@@ -604,6 +636,7 @@ impl Postgres {
                     table: &tree.as_any().downcast_ref::<Tree>().expect("a tree of this database").table,
                     connection: &connection,
                     writes: RefCell::default(),
+                    reads: RefCell::default(),
                 })
                 .collect();
             let dyn_views: Vec<&dyn TxKeyspace> = views.iter().map(|view| view as &dyn TxKeyspace).collect();
@@ -719,6 +752,7 @@ impl Membership for Postgres {
 
     fn listen(&self, wake: Wake) {
         let url = self.pool.url.clone();
+        let wake = Arc::new(wake);
         self.pool.runtime.spawn(async move {
             loop {
                 match tokio_postgres::connect(&url, NoTls).await {
@@ -734,7 +768,10 @@ impl Membership for Postgres {
                                     Ok(AsyncMessage::Notification(n)) => {
                                         let (tree, tenant) = n.payload().split_once(':').unwrap_or((n.payload(), ""));
                                         if let Some(due) = Due::of(tree) {
-                                            wake(due, tenant);
+                                            // Off this runtime's thread: `wake` may use the
+                                            // store, whose connections this thread drives.
+                                            let (wake, tenant) = (wake.clone(), tenant.to_string());
+                                            tokio::task::spawn_blocking(move || wake(due, &tenant));
                                         }
                                     }
                                     Ok(_) => {}

@@ -138,6 +138,11 @@ impl TxTree<'_> {
         self.tree.get(key.as_ref())
     }
 
+    /// Reads `keys` ahead, together, for the `get`s that follow.
+    pub fn prefetch(&self, keys: &[Bytes]) -> TxResult<()> {
+        self.tree.prefetch(keys)
+    }
+
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> TxResult<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.add(key.len() + value.len());

@@ -108,6 +108,26 @@ impl Store {
 
 impl Tx<'_> {
     /// Whether the tenant has an event with this id (the idempotency check).
+    /// Reads ahead, together, whether each of `events` (ids) was kept before, and `customers`.
+    pub fn prefetch_records<'k>(
+        &self,
+        tenant: &str,
+        events: impl Iterator<Item = &'k str>,
+        customers: impl Iterator<Item = &'k str>,
+    ) -> TxResult<()> {
+        let records = |ids: &mut dyn Iterator<Item = &'k str>| -> Vec<Vec<u8>> {
+            ids.map(|id| keys::record(tenant, id).into_bytes()).collect()
+        };
+        self.events.prefetch(&records(&mut { events }))?;
+        self.customers.prefetch(&records(&mut { customers }))
+    }
+
+    /// Reads ahead, together, the alerts (rule, scope key) of `alerts`.
+    pub fn prefetch_alerts<'k>(&self, tenant: &str, alerts: impl Iterator<Item = (&'k str, &'k str)>) -> TxResult<()> {
+        let keys: Vec<Vec<u8>> = alerts.map(|(rule, scope)| keys::alert(tenant, rule, scope)).collect();
+        self.alerts.prefetch(&keys)
+    }
+
     pub fn has_event(&self, tenant: &str, id: &str) -> TxResult<bool> {
         Ok(self.events.get(keys::record(tenant, id))?.is_some())
     }
