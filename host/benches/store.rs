@@ -6,7 +6,9 @@
 //! - events per second accepted and evaluated, in batches of 100 from two clients at once;
 //! - the time from sending one event to its answer (the event, the alert states it changed and
 //!   the notification it queued committed): p50 and p99;
-//! - during the throughput run, the CPU time of Klaxon's process and of PostgreSQL's processes.
+//! - during the throughput run, the CPU time of Klaxon's process and of PostgreSQL's processes;
+//! - then three nodes on one PostgreSQL database (all on this machine), the events spread over
+//!   them by three clients: events per second, and the CPU time of each.
 
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
@@ -46,18 +48,67 @@ fn main() {
     );
     let share = postgres.postgres_cpu / (postgres.postgres_cpu + postgres.klaxon_cpu) * 100.0;
     println!("on PostgreSQL, PostgreSQL's share of the CPU time of the throughput run: {share:.0}%");
+    three_nodes(postgres.rate);
+}
+
+/// Three nodes on one database: events per second over all of them.
+fn three_nodes(one_node: f64) {
+    let url = klaxon_test_postgres::shared().database();
+    let config = format!("[store]\nurl = \"{url}\"\n");
+    let nodes: Vec<Server> = (0..3).map(|_| Server::start_with(Some(&config), &[])).collect();
+    let (_, key) = nodes[0].tenant("bench");
+    put_customers(&nodes[0], &key);
+    for i in 0..RULES {
+        assert_eq!(nodes[0].call(Method::POST, "/v1/rules", &key, Some(threshold(i))).0, 201);
+    }
+    let cpu_before: Vec<f64> = nodes.iter().map(|n| cpu_of(n.pid())).collect();
+    let postgres_before = postgres_cpu();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for (sender, node) in nodes.iter().enumerate() {
+            let key = &key;
+            s.spawn(move || {
+                let batches = EVENTS / 3 / BATCH;
+                for b in 0..batches {
+                    let events: Vec<Value> = (0..BATCH)
+                        .map(|i| {
+                            let n = (sender * batches + b) * BATCH + i;
+                            event(&format!("e{n}"), n % CUSTOMERS, &format!("type{}", n % RULES))
+                        })
+                        .collect();
+                    let (status, body) = node.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
+                    assert_eq!((status, body["accepted"].as_u64()), (200, Some(BATCH as u64)), "{body}");
+                }
+            });
+        }
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = EVENTS / 3 / BATCH * BATCH * 3;
+    let rate = sent as f64 / seconds;
+    let klaxon: Vec<String> =
+        nodes.iter().zip(&cpu_before).map(|(n, before)| format!("{:.1}", cpu_of(n.pid()) - before)).collect();
+    println!(
+        "three nodes on one PostgreSQL: {rate:.0} events/s ({:.2}x one node); CPU seconds: Klaxon {}, PostgreSQL {:.1}",
+        rate / one_node,
+        klaxon.join(" / "),
+        postgres_cpu() - postgres_before
+    );
+}
+
+/// Threshold rule `i`, on event type `i`, never reached.
+fn threshold(i: usize) -> Value {
+    json!({
+        "name": format!("rule {i}"), "scope": { "type": "each" },
+        "condition": { "kind": "threshold", "window": { "calendar": "week" }, "operator": ">", "value": 1e12,
+                       "metric": { "event_types": [format!("type{i}")], "aggregate": "sum", "property": "hours" } },
+    })
 }
 
 fn measure(server: Server, name: &str) -> Figures {
     let (_, key) = server.tenant("bench");
     put_customers(&server, &key);
     for i in 0..RULES {
-        let rule = json!({
-            "name": format!("rule {i}"), "scope": { "type": "each" },
-            "condition": { "kind": "threshold", "window": { "calendar": "week" }, "operator": ">", "value": 1e12,
-                           "metric": { "event_types": [format!("type{i}")], "aggregate": "sum", "property": "hours" } },
-        });
-        let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(rule));
+        let (status, body) = server.call(Method::POST, "/v1/rules", &key, Some(threshold(i)));
         assert_eq!(status, 201, "{body}");
     }
     let match_rule = json!({

@@ -267,9 +267,7 @@ impl Table {
             layout: Layout::of(tree),
             holds_work: Due::of(tree).is_some(),
             get: format!("SELECT value FROM {t} WHERE tenant_id = $1 AND key = $2"),
-            get_many: format!(
-                "SELECT key, value FROM {t} WHERE (tenant_id, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))"
-            ),
+            get_many: format!("SELECT key, value FROM {t} WHERE tenant_id = $1 AND key = ANY($2)"),
             first: format!("SELECT 1 FROM {t} LIMIT 1"),
             forward: format!(
                 "SELECT key, value FROM {t} WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3"
@@ -549,14 +547,21 @@ impl TxKeyspace for TxTree<'_> {
         if unknown.is_empty() {
             return Ok(());
         }
-        let tenants: Vec<String> = unknown.iter().map(|key| self.table.layout.tenant(key)).collect();
-        let rows = self.connection.query(&self.table.get_many, &[&tenants, &unknown])?;
-        let mut reads = self.reads.borrow_mut();
+        // One query per tenant (a round's keys are all one tenant's): the primary key's index
+        // serves `key = ANY(...)` within it.
+        let mut by_tenant: BTreeMap<String, Vec<&Bytes>> = BTreeMap::new();
         for key in unknown {
-            reads.insert(key.clone(), None);
+            by_tenant.entry(self.table.layout.tenant(key)).or_default().push(key);
         }
-        for row in rows {
-            reads.insert(row.get(0), Some(row.get(1)));
+        let mut reads = self.reads.borrow_mut();
+        for (tenant, keys) in by_tenant {
+            let rows = self.connection.query(&self.table.get_many, &[&tenant, &keys])?;
+            for key in keys {
+                reads.insert(key.clone(), None);
+            }
+            for row in rows {
+                reads.insert(row.get(0), Some(row.get(1)));
+            }
         }
         Ok(())
     }
