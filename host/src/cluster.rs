@@ -46,9 +46,10 @@ pub struct ClusterConfig {
 
 /// What the cluster asks of the rest of the node.
 pub struct Hooks {
-    /// Work of a tenant this node works for was written (by any node; also every kind of it
-    /// when this node takes partitions): look at it now.
+    /// Work of a tenant this node works for was written (by any node): look at it now.
     pub due: Box<dyn Fn(Due) + Send + Sync>,
+    /// This node took partitions: look at their due work now. On a blocking thread.
+    pub gained: Box<dyn Fn() + Send + Sync>,
     /// Another node changed the tenant's configuration: forget what is cached of it.
     pub changed: Box<dyn Fn(&str) + Send + Sync>,
 }
@@ -182,10 +183,16 @@ impl Cluster {
         let (this, on_gain) = (self.clone(), hooks.clone());
         tokio::spawn(async move {
             loop {
-                let round = this.clone();
-                match tokio::task::spawn_blocking(move || round.lease_round()).await {
-                    Ok(Ok(true)) => [Due::Deliveries, Due::Timers, Due::Outbox].into_iter().for_each(&on_gain.due),
-                    Ok(Ok(false)) => {}
+                let (round, on_gain) = (this.clone(), on_gain.clone());
+                let gained = tokio::task::spawn_blocking(move || {
+                    let gained = round.lease_round();
+                    if let Ok(true) = gained {
+                        (on_gain.gained)();
+                    }
+                    gained
+                });
+                match gained.await {
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "heartbeat failed; leases lapse unless the next one works")
                     }

@@ -40,18 +40,36 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// What the cluster asks of this node: work written for its tenants looked at now, and what it
-/// caches of a tenant forgotten when another node changed it.
+/// What the cluster asks of this node: work written for its tenants looked at now, the due work
+/// of partitions it takes (cohort computations a dead node left included), and what it caches
+/// of a tenant forgotten when another node changed it.
 fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
-    let (alerts, deliverer) = (state.alerts.clone(), state.deliverer.clone());
+    let (alerts, deliverer, gained_due) = (state.alerts.clone(), state.deliverer.clone(), system_due.clone());
     let due = move |due: Due| match due {
         Due::Deliveries => deliverer.wake(),
         Due::Timers => alerts.wake(),
         Due::Outbox => system_due.notify_one(),
         Due::Changed => {}
     };
-    let (alerts, cohorts, notifications, tenants) =
-        (state.alerts.clone(), state.cohorts.clone(), state.notifications.clone(), state.tenants.clone());
+    let (alerts, deliverer, cohorts, cluster) =
+        (state.alerts.clone(), state.deliverer.clone(), state.cohorts.clone(), state.cluster.clone());
+    let gained = move || {
+        alerts.wake();
+        deliverer.wake();
+        gained_due.notify_one();
+        match cohorts.resume(|tenant| cluster.owns(tenant)) {
+            Ok(0) => {}
+            Ok(resumed) => tracing::info!(cohorts = resumed, "resuming cohort computations of partitions taken"),
+            Err(e) => tracing::warn!(error = %e, "resuming cohort computations failed"),
+        }
+    };
+    let (alerts, cohorts, notifications, tenants, cluster) = (
+        state.alerts.clone(),
+        state.cohorts.clone(),
+        state.notifications.clone(),
+        state.tenants.clone(),
+        state.cluster.clone(),
+    );
     let changed = move |tenant: &str| {
         alerts.forget_tenant(tenant);
         cohorts.forget_tenant(tenant);
@@ -59,8 +77,14 @@ fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
         if let Err(e) = notifications.routing_changed(tenant) {
             tracing::warn!(%tenant, error = %e, "reading the tenant's routing again failed");
         }
+        // A cohort saved on another node is computed here, where its tenant is held.
+        if cluster.owns(tenant)
+            && let Err(e) = cohorts.resume(|t| t == tenant)
+        {
+            tracing::warn!(%tenant, error = %e, "starting cohort computations failed");
+        }
     };
-    Hooks { due: Box::new(due), changed: Box::new(changed) }
+    Hooks { due: Box::new(due), gained: Box::new(gained), changed: Box::new(changed) }
 }
 
 /// The store the configuration names: PostgreSQL when it gives a URL (its schema brought up to
@@ -143,7 +167,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     alerts.spawn_scheduler();
     // System events left in the outbox, cohort computations a stop interrupted, old events.
     ingest.spawn_system_events();
-    let resumed = cohorts.resume()?;
+    let resumed = cohorts.resume(|tenant| cluster.owns(tenant))?;
     if resumed > 0 {
         tracing::info!(cohorts = resumed, "resuming cohort computations");
     }

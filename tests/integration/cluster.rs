@@ -263,3 +263,20 @@ fn a_paused_node_writes_nothing_stale_when_it_resumes() {
     assert_eq!(notification["status"], "delivered");
     assert_eq!(receiver.requests().len(), 2, "sent twice (at least once), recorded once");
 }
+
+#[test]
+fn a_cohort_saved_on_any_node_is_computed_where_its_tenant_is_held() {
+    let nodes = nodes(2);
+    let (tenant, key) = nodes[0].tenant("acme");
+    let elsewhere = &nodes[1 - holder(&nodes, &tenant)];
+    let events: Vec<Value> = (0..20).map(|i| signup(&format!("e{i}"), &format!("cus_{i}"))).collect();
+    assert_eq!(send(elsewhere, &key, events).0, 200);
+    let spec = json!({ "name": "Signed up", "criteria": [{ "kind": "performed", "event_type": "signup",
+                       "within": { "rolling": "1d" } }] });
+    let (status, cohort) = elsewhere.call(Method::POST, "/v1/cohorts", &key, Some(spec));
+    assert_eq!((status, &cohort["status"]), (201, &json!("computing")), "{cohort}");
+    let path = format!("/v1/cohorts/{}", cohort["id"].as_str().unwrap());
+    wait_until("the holder computed it", || elsewhere.call(Method::GET, &path, &key, None).1["status"] == "ready");
+    let (_, members) = elsewhere.call(Method::GET, &format!("{path}/members"), &key, None);
+    assert_eq!(members["items"].as_array().map(Vec::len), Some(20), "{members}");
+}

@@ -107,14 +107,17 @@ pub async fn members(
     Ok(Json(MemberPage { items, next_after }))
 }
 
-/// Checks the definition, saves it in the tenant's ingest turn, and starts its computation.
+/// Checks the definition, saves it in the tenant's ingest turn, and starts its computation (on
+/// the node holding the tenant: another hears of the change and starts it there).
 async fn save(state: &AppState, key: &TenantKey, existing: Option<Cohort>, spec: CohortSpec) -> ApiResult<Cohort> {
     spec.check(state.cohorts.retention)?;
     let (ingest, tenant, by) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let cohort = blocking(move || Ok(ingest.save_cohort(&tenant, &by, existing, spec)?)).await?;
     state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
-    state.cohorts.spawn_compute(key.tenant_id.clone(), cohort.id.clone());
+    if state.cluster.owns(&key.tenant_id) {
+        state.cohorts.spawn_compute(key.tenant_id.clone(), cohort.id.clone());
+    }
     Ok(cohort)
 }
 

@@ -18,8 +18,12 @@ use crate::store::StoreResult;
 const CHUNK: usize = 500;
 
 impl Cohorts {
-    /// Computes the cohort's membership on a blocking thread.
+    /// Computes the cohort's membership on a blocking thread, unless this node is at it already.
     pub fn spawn_compute(self: &Arc<Self>, tenant: String, id: String) {
+        let running = (tenant.clone(), id.clone());
+        if !self.computing.lock().expect("computing lock").insert(running.clone()) {
+            return;
+        }
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
@@ -29,14 +33,17 @@ impl Cohorts {
                 }
                 Err(e) => tracing::error!(%tenant, cohort = %id, error = %e, "cohort computation failed"),
             }
+            this.computing.lock().expect("computing lock").remove(&running);
         });
     }
 
-    /// Starts the computations a restart interrupted; answers how many.
-    pub fn resume(self: &Arc<Self>) -> StoreResult<usize> {
+    /// Starts the computations a stop interrupted (here or on a node that is gone) for the
+    /// tenants `ours` picks; answers how many. (Two nodes at one computation only repeat work:
+    /// a customer whose past is counted is not counted again.)
+    pub fn resume(self: &Arc<Self>, ours: impl Fn(&str) -> bool) -> StoreResult<usize> {
         let mut started = 0;
         for (tenant, cohort) in self.store.cohorts.all::<Cohort>()? {
-            if cohort.status == Status::Computing {
+            if cohort.status == Status::Computing && ours(&tenant) {
                 self.spawn_compute(tenant, cohort.id);
                 started += 1;
             }

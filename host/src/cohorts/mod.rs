@@ -8,8 +8,8 @@ mod compute;
 mod judge;
 pub mod spec;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -118,11 +118,13 @@ pub struct Cohorts {
     /// How long events are kept: no window may reach further back.
     pub retention: SignedDuration,
     cache: RwLock<HashMap<String, Arc<TenantCohorts>>>,
+    /// The computations under way on this node, by tenant and cohort.
+    computing: Mutex<HashSet<(String, String)>>,
 }
 
 impl Cohorts {
     pub fn new(store: Store, clock: SharedClock, retention: SignedDuration) -> Self {
-        Cohorts { store, clock, retention, cache: RwLock::default() }
+        Cohorts { store, clock, retention, cache: RwLock::default(), computing: Mutex::default() }
     }
 
     /// The tenant's cohorts, loaded once and kept until one of them changes.
