@@ -63,27 +63,7 @@ fn three_nodes(one_node: f64) {
     }
     let cpu_before: Vec<f64> = nodes.iter().map(|n| cpu_of(n.pid())).collect();
     let postgres_before = postgres_cpu();
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for (sender, node) in nodes.iter().enumerate() {
-            let key = &key;
-            s.spawn(move || {
-                let batches = EVENTS / 3 / BATCH;
-                for b in 0..batches {
-                    let events: Vec<Value> = (0..BATCH)
-                        .map(|i| {
-                            let n = (sender * batches + b) * BATCH + i;
-                            event(&format!("e{n}"), n % CUSTOMERS, &format!("type{}", n % RULES))
-                        })
-                        .collect();
-                    let (status, body) = node.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
-                    assert_eq!((status, body["accepted"].as_u64()), (200, Some(BATCH as u64)), "{body}");
-                }
-            });
-        }
-    });
-    let seconds = started.elapsed().as_secs_f64();
-    let sent = EVENTS / 3 / BATCH * BATCH * 3;
+    let (sent, seconds) = send_all(&nodes.iter().collect::<Vec<_>>(), &key);
     let rate = sent as f64 / seconds;
     let klaxon: Vec<String> =
         nodes.iter().zip(&cpu_before).map(|(n, before)| format!("{:.1}", cpu_of(n.pid()) - before)).collect();
@@ -93,6 +73,31 @@ fn three_nodes(one_node: f64) {
         klaxon.join(" / "),
         postgres_cpu() - postgres_before
     );
+}
+
+/// Sends about `EVENTS` in batches of `BATCH`, one client per entry of `clients` (the server
+/// each one sends to); answers the events sent and the seconds it took.
+fn send_all(clients: &[&Server], key: &str) -> (usize, f64) {
+    let batches = EVENTS / clients.len() / BATCH;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for (client, server) in clients.iter().enumerate() {
+            s.spawn(move || {
+                for b in 0..batches {
+                    let events: Vec<Value> = (0..BATCH)
+                        .map(|i| {
+                            let n = (client * batches + b) * BATCH + i;
+                            event(&format!("e{n}"), n % CUSTOMERS, &format!("type{}", n % RULES))
+                        })
+                        .collect();
+                    let (status, body) =
+                        server.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
+                    assert_eq!((status, body["accepted"].as_u64()), (200, Some(BATCH as u64)), "{body}");
+                }
+            });
+        }
+    });
+    (batches * BATCH * clients.len(), started.elapsed().as_secs_f64())
 }
 
 /// Threshold rule `i`, on event type `i`, never reached.
@@ -118,32 +123,12 @@ fn measure(server: Server, name: &str) -> Figures {
     assert_eq!(server.call(Method::POST, "/v1/rules", &key, Some(match_rule)).0, 201);
 
     let cpu_before = (cpu_of(server.pid()), postgres_cpu());
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for sender in 0..SENDERS {
-            let (server, key) = (&server, &key);
-            s.spawn(move || {
-                let batches = EVENTS / SENDERS / BATCH;
-                for b in 0..batches {
-                    let events: Vec<Value> = (0..BATCH)
-                        .map(|i| {
-                            let n = (sender * batches + b) * BATCH + i;
-                            event(&format!("e{n}"), n % CUSTOMERS, &format!("type{}", n % RULES))
-                        })
-                        .collect();
-                    let (status, body) =
-                        server.call(Method::POST, "/v1/events", key, Some(json!({ "events": events })));
-                    assert_eq!((status, body["accepted"].as_u64()), (200, Some(BATCH as u64)), "{body}");
-                }
-            });
-        }
-    });
-    let seconds = started.elapsed().as_secs_f64();
+    let (sent, seconds) = send_all(&[&server; SENDERS], &key);
     let klaxon_cpu = cpu_of(server.pid()) - cpu_before.0;
     let postgres_cpu = if name == "postgres" { postgres_cpu() - cpu_before.1 } else { 0.0 };
-    let rate = EVENTS as f64 / seconds;
+    let rate = sent as f64 / seconds;
     println!(
-        "{name}: {rate:.0} events/s accepted and evaluated ({EVENTS} events in batches of {BATCH} from {SENDERS} clients)"
+        "{name}: {rate:.0} events/s accepted and evaluated ({sent} events in batches of {BATCH} from {SENDERS} clients)"
     );
     println!("{name}: CPU seconds in that run: Klaxon {klaxon_cpu:.1}, PostgreSQL {postgres_cpu:.1}");
 
