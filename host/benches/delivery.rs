@@ -15,6 +15,8 @@
 //!   memory), webhooks received per second end to end (from the first request to the last
 //!   webhook nginx counted), and the median of the three ratios; for Klaxon also the entries
 //!   and bytes its store wrote per event, its webhook included;
+//! - for each load, also one run of Klaxon on PostgreSQL (a throwaway server, Debian's, on this
+//!   machine) beside the median of the runs on sled;
 //! - the time from sending an event to its webhook arriving (at a receiver of our own that
 //!   notes the time), p50 and p99, at a steady 1,000 events per second.
 
@@ -59,10 +61,11 @@ fn main() {
         ceiling.per_second
     );
     for (batch, connections) in [(1, 64), (100, 8)] {
-        let (mut accepted, mut delivered) = (Vec::new(), Vec::new());
+        let (mut accepted, mut delivered, mut on_sled) = (Vec::new(), Vec::new(), Vec::new());
         for pair in 1..=PAIRS {
             let tag = format!("b{batch}p{pair}");
-            let klaxon = klaxon_run(&nginx, batch, connections, &tag, dir.path());
+            let klaxon = klaxon_run(&nginx, CONFIG, batch, connections, &tag, dir.path());
+            on_sled.push(klaxon.delivered_per_second);
             let alertmanager = alertmanager_run(&nginx, batch, connections, &tag, dir.path());
             for (name, e2e) in [("Klaxon", &klaxon), ("Alertmanager", &alertmanager)] {
                 println!(
@@ -79,6 +82,14 @@ fn main() {
              webhooks end to end {:.2}x",
             median(&mut accepted),
             median(&mut delivered)
+        );
+        let config = format!("{CONFIG}[store]\nurl = \"{}\"\n", klaxon_test_postgres::shared().database());
+        let on_postgres = klaxon_run(&nginx, &config, batch, connections, &format!("b{batch}pg"), dir.path());
+        println!(
+            "{batch:>3} per request, Klaxon on PostgreSQL: {:.0} accepted/s, {:.0} webhooks/s end to end: {:.2}x on sled",
+            on_postgres.accepted_per_second,
+            on_postgres.delivered_per_second,
+            on_postgres.delivered_per_second / median(&mut on_sled)
         );
     }
     latency();
@@ -112,9 +123,9 @@ fn end_to_end(nginx: &Nginx, url: &str, load: &Load, connections: usize, tag: &s
     }
 }
 
-/// A fresh Klaxon server with the bench rule; prints what the store wrote per event.
-fn klaxon_run(nginx: &Nginx, batch: usize, connections: usize, tag: &str, dir: &Path) -> EndToEnd {
-    let server = Server::start_with(Some(CONFIG), &[]);
+/// A fresh Klaxon server on `config` with the bench rule; prints what the store wrote per event.
+fn klaxon_run(nginx: &Nginx, config: &str, batch: usize, connections: usize, tag: &str, dir: &Path) -> EndToEnd {
+    let server = Server::start_with(Some(config), &[]);
     let (_, key) = server.tenant("bench");
     rule(&server, &key, &format!("{}/hook", nginx.base));
     let run =
