@@ -136,7 +136,7 @@ impl Cluster {
         Cluster {
             node: crate::ids::new_id("node"),
             store,
-            lease: Duration::try_from(config.lease.0).unwrap_or(Duration::from_secs(10)),
+            lease: Duration::try_from(config.lease.0).expect("the configuration checks the lease is at least 1s"),
             started_at: Timestamp::now(),
             address: OnceLock::new(),
             held: RwLock::new(held),
