@@ -115,8 +115,10 @@ impl Store {
     /// Writes deliveries an attempt or a resend changed, in one transaction, except stale ones
     /// (see `DeliveryWrite::dequeue`).
     pub fn save_deliveries(&self, writes: &[DeliveryWrite]) -> StoreResult<()> {
+        let dequeued: Vec<Vec<u8>> = writes.iter().filter_map(|w| Some(w.entry(w.dequeue?).key())).collect();
         transaction(&[&self.deliveries, &self.delivery_queue, &self.system_events], |t| {
             let (deliveries, queue, outbox) = (&t[0], &t[1], &t[2]);
+            queue.prefetch(&dequeued)?;
             for w in writes {
                 if let Some(due) = w.dequeue
                     && queue.remove(w.entry(due).key())?.is_none()
