@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use crate::store::Due;
-use crate::store::{Lease, Store, StoreResult};
+use crate::store::{Lease, Store, StoreResult, Written};
 
 /// The partitions tenants hash to.
 pub const PARTITIONS: u16 = 256;
@@ -48,7 +48,8 @@ pub struct ClusterConfig {
 pub struct Hooks {
     /// Work of a tenant this node works for was written (by any node): look at it now.
     pub due: Box<dyn Fn(Due) + Send + Sync>,
-    /// This node took partitions: look at their due work now. On a blocking thread.
+    /// This node took partitions: start what only a tenant's holder starts (cohort
+    /// computations). On a blocking thread, after `due` was called for every kind of work.
     pub gained: Box<dyn Fn() + Send + Sync>,
     /// Another node changed the tenant's configuration: forget what is cached of it.
     pub changed: Box<dyn Fn(&str) + Send + Sync>,
@@ -174,11 +175,11 @@ impl Cluster {
         let hooks = Arc::new(hooks);
         let (this, on_work) = (self.clone(), hooks.clone());
         let membership = self.store.membership().expect("a shared database");
-        membership.listen(Box::new(move |due, tenant| match due {
+        membership.listen(Box::new(move |written, tenant| match written {
             // This node's own changes too: forgetting costs a read again.
-            Due::Changed => (on_work.changed)(tenant),
-            _ if tenant.is_empty() || this.owns(tenant) => (on_work.due)(due),
-            _ => {}
+            Written::Change => (on_work.changed)(tenant),
+            Written::Work(due) if tenant.is_empty() || this.owns(tenant) => (on_work.due)(due),
+            Written::Work(_) => {}
         }));
         let (this, on_gain) = (self.clone(), hooks.clone());
         tokio::spawn(async move {
@@ -187,6 +188,7 @@ impl Cluster {
                 let gained = tokio::task::spawn_blocking(move || {
                     let gained = round.lease_round();
                     if let Ok(true) = gained {
+                        [Due::Deliveries, Due::Timers, Due::Outbox].into_iter().for_each(&on_gain.due);
                         (on_gain.gained)();
                     }
                     gained

@@ -44,24 +44,17 @@ pub enum ServeError {
 /// of partitions it takes (cohort computations a dead node left included), and what it caches
 /// of a tenant forgotten when another node changed it.
 fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
-    let (alerts, deliverer, gained_due) = (state.alerts.clone(), state.deliverer.clone(), system_due.clone());
+    let (alerts, deliverer) = (state.alerts.clone(), state.deliverer.clone());
     let due = move |due: Due| match due {
         Due::Deliveries => deliverer.wake(),
         Due::Timers => alerts.wake(),
         Due::Outbox => system_due.notify_one(),
-        Due::Changed => {}
     };
-    let (alerts, deliverer, cohorts, cluster) =
-        (state.alerts.clone(), state.deliverer.clone(), state.cohorts.clone(), state.cluster.clone());
-    let gained = move || {
-        alerts.wake();
-        deliverer.wake();
-        gained_due.notify_one();
-        match cohorts.resume(|tenant| cluster.owns(tenant)) {
-            Ok(0) => {}
-            Ok(resumed) => tracing::info!(cohorts = resumed, "resuming cohort computations of partitions taken"),
-            Err(e) => tracing::warn!(error = %e, "resuming cohort computations failed"),
-        }
+    let (cohorts, cluster) = (state.cohorts.clone(), state.cluster.clone());
+    let gained = move || match cohorts.resume(|tenant| cluster.owns(tenant)) {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(cohorts = resumed, "resuming cohort computations of partitions taken"),
+        Err(e) => tracing::warn!(error = %e, "resuming cohort computations failed"),
     };
     let (alerts, cohorts, notifications, tenants, cluster) = (
         state.alerts.clone(),

@@ -101,7 +101,7 @@ pub struct Lease {
 }
 
 /// A node as the database knows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Member {
     pub node: String,
     pub address: String,
@@ -132,27 +132,33 @@ pub trait Membership: Send + Sync {
     fn listen(&self, wake: Wake);
 }
 
-/// What `Membership::listen` calls: the work, and the tenant it is for.
-pub type Wake = Box<dyn Fn(Due, &str) + Send + Sync>;
+/// What `Membership::listen` calls: what was written, and the tenant it is for.
+pub type Wake = Box<dyn Fn(Written, &str) + Send + Sync>;
 
-/// What was written that a node may have to act on: work for one of its workers, or a change
-/// of a tenant's configuration (to forget what it caches of it).
+/// Work a node's worker has to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
     Deliveries,
     Timers,
     Outbox,
-    Changed,
 }
 
-impl Due {
-    /// The work a tree holds, if it holds work.
-    pub fn of(tree: &str) -> Option<Due> {
+/// What a write announced: work, or a change of a tenant's configuration (for every node to
+/// forget what it caches of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Work(Due),
+    Change,
+}
+
+impl Written {
+    /// What a write to `tree` announces, if anything.
+    pub fn of(tree: &str) -> Option<Written> {
         match tree {
-            "delivery_queue" => Some(Due::Deliveries),
-            "timers" => Some(Due::Timers),
-            "system_events" => Some(Due::Outbox),
-            "changes" => Some(Due::Changed),
+            "delivery_queue" => Some(Written::Work(Due::Deliveries)),
+            "timers" => Some(Written::Work(Due::Timers)),
+            "system_events" => Some(Written::Work(Due::Outbox)),
+            "changes" => Some(Written::Change),
             _ => None,
         }
     }

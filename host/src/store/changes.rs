@@ -1,7 +1,7 @@
 //! The change feed: which tenant's configuration changed, for the other nodes on the database
 //! to forget what they cached of it. Entries are keyed by when they were written (the writer's
 //! clock), then the tenant, the writer and a sequence; they are pruned once every node has read
-//! them. A backend shared by nodes also announces each one as it commits (`Due::Changed`).
+//! them. A backend shared by nodes also announces each one as it commits (`Written::Change`).
 
 use jiff::Timestamp;
 

@@ -27,7 +27,7 @@ mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{Due, Lease, Member, Membership, TxResult, abort};
+pub use backend::{Due, Lease, Member, Membership, TxResult, Written, abort};
 pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
@@ -159,7 +159,8 @@ pub struct Trees {
     pub subscriptions: Collection,
     /// `tenant/silence id` -> `Silence`
     pub silences: Collection,
-    /// time + node + sequence -> a tenant whose configuration changed (`changes`)
+    /// time + tenant + node + sequence -> nothing: a change of the tenant's configuration
+    /// (`changes`)
     changes: Tree,
 }
 

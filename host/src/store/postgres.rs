@@ -25,7 +25,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use super::backend::{
-    Backend, Bytes, Due, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake,
+    Backend, Bytes, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake, Written,
 };
 use super::{StoreError, StoreResult};
 
@@ -167,26 +167,15 @@ impl Pool {
 
     fn connect(&self) -> StoreResult<Connection> {
         let url = self.url.clone();
-        let (client, connection) =
-            self.runtime.block_on_detached(async move { tokio_postgres::connect(&url, NoTls).await })?;
+        // Connected on the backend's runtime (its socket belongs there), waited for from here.
+        let connecting = self.runtime.spawn(async move { tokio_postgres::connect(&url, NoTls).await });
+        let (client, connection) = wait(connecting).expect("the database runtime runs its tasks")?;
         self.runtime.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "a PostgreSQL connection ended");
             }
         });
         Ok(Connection { client, prepared: RefCell::default() })
-    }
-}
-
-/// Runs a future on the backend's runtime from any thread (also from inside another runtime,
-/// where `Handle::block_on` would refuse).
-trait Detached {
-    fn block_on_detached<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T;
-}
-
-impl Detached for tokio::runtime::Handle {
-    fn block_on_detached<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T {
-        wait(self.spawn(future)).expect("the database runtime runs its tasks")
     }
 }
 
@@ -265,7 +254,7 @@ impl Table {
         Table {
             name: tree.to_string(),
             layout: Layout::of(tree),
-            holds_work: Due::of(tree).is_some(),
+            holds_work: Written::of(tree).is_some(),
             get: format!("SELECT value FROM {t} WHERE tenant_id = $1 AND key = $2"),
             get_many: format!("SELECT key, value FROM {t} WHERE tenant_id = $1 AND key = ANY($2)"),
             first: format!("SELECT 1 FROM {t} LIMIT 1"),
@@ -708,6 +697,11 @@ fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
 
+/// A lease from a row's `partition` and `epoch` columns, at `at` and the next.
+fn lease_at(row: &tokio_postgres::Row, at: usize) -> Lease {
+    Lease { partition: row.get::<_, i32>(at) as u16, epoch: row.get::<_, i64>(at + 1) as u64 }
+}
+
 fn timestamp(micros: i64) -> StoreResult<Timestamp> {
     Timestamp::from_microsecond(micros)
         .map_err(|e| StoreError::Backend(format!("PostgreSQL: a time out of range: {e}")))
@@ -747,10 +741,7 @@ impl Membership for Postgres {
              RETURNING partition, epoch",
             &[&node, &wanted, &seconds(lease)],
         )?;
-        let mut held: Vec<Lease> = rows
-            .iter()
-            .map(|row| Lease { partition: row.get::<_, i32>(0) as u16, epoch: row.get::<_, i64>(1) as u64 })
-            .collect();
+        let mut held: Vec<Lease> = rows.iter().map(|row| lease_at(row, 0)).collect();
         held.sort_by_key(|lease| lease.partition);
         Ok(held)
     }
@@ -772,11 +763,11 @@ impl Membership for Postgres {
                                 match message {
                                     Ok(AsyncMessage::Notification(n)) => {
                                         let (tree, tenant) = n.payload().split_once(':').unwrap_or((n.payload(), ""));
-                                        if let Some(due) = Due::of(tree) {
+                                        if let Some(written) = Written::of(tree) {
                                             // Off this runtime's thread: `wake` may use the
                                             // store, whose connections this thread drives.
                                             let (wake, tenant) = (wake.clone(), tenant.to_string());
-                                            tokio::task::spawn_blocking(move || wake(due, &tenant));
+                                            tokio::task::spawn_blocking(move || wake(written, &tenant));
                                         }
                                     }
                                     Ok(_) => {}
@@ -824,10 +815,7 @@ impl Membership for Postgres {
                 None => None,
             };
             members.push(Member {
-                leases: held
-                    .iter()
-                    .map(|l| Lease { partition: l.get::<_, i32>(1) as u16, epoch: l.get::<_, i64>(2) as u64 })
-                    .collect(),
+                leases: held.iter().map(|l| lease_at(l, 1)).collect(),
                 address: row.get(1),
                 started_at: timestamp(row.get(2))?,
                 heartbeat_at: timestamp(row.get(3))?,
