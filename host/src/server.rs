@@ -42,7 +42,7 @@ pub enum ServeError {
 
 /// What the cluster asks of this node: work written for its tenants looked at now, the due work
 /// of partitions it takes (cohort computations a dead node left included), and what it caches
-/// of a tenant forgotten when another node changed it.
+/// or compiled of a tenant forgotten when another node changed it.
 fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
     let (alerts, deliverer) = (state.alerts.clone(), state.deliverer.clone());
     let due = move |due: Due| match due {
@@ -56,11 +56,12 @@ fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
         Ok(resumed) => tracing::info!(cohorts = resumed, "resuming cohort computations of partitions taken"),
         Err(e) => tracing::warn!(error = %e, "resuming cohort computations failed"),
     };
-    let (alerts, cohorts, notifications, tenants, cluster) = (
+    let (alerts, cohorts, notifications, tenants, plugins, cluster) = (
         state.alerts.clone(),
         state.cohorts.clone(),
         state.notifications.clone(),
         state.tenants.clone(),
+        state.plugins.clone(),
         state.cluster.clone(),
     );
     let changed = move |tenant: &str| {
@@ -69,6 +70,9 @@ fn hooks(state: &AppState, system_due: Arc<tokio::sync::Notify>) -> Hooks {
         tenants.forget(tenant);
         if let Err(e) = notifications.routing_changed(tenant) {
             tracing::warn!(%tenant, error = %e, "reading the tenant's routing again failed");
+        }
+        if let Err(e) = plugins.reconcile(tenant) {
+            tracing::warn!(%tenant, error = %e, "bringing the tenant's plugins up to date failed");
         }
         // A cohort saved on another node is computed here, where its tenant is held.
         if cluster.owns(tenant)

@@ -1,7 +1,7 @@
 //! Several `klaxon serve` nodes on one PostgreSQL database: they share the tenants' partitions,
 //! alarm once however the events are spread over them, take over a killed node's partitions
 //! with every acknowledged event delivered, write nothing stale after a pause past their lease,
-//! and use a rule changed on another node within a second.
+//! and use a rule or a plugin changed on another node within a second.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::postgres::on;
 use crate::receivers::Receiver;
-use crate::support::{ADMIN, Server};
+use crate::support::{ADMIN, Server, guests};
 
 /// Leases short enough for the tests to see them move.
 const LEASE: Duration = Duration::from_secs(2);
@@ -279,4 +279,43 @@ fn a_cohort_saved_on_any_node_is_computed_where_its_tenant_is_held() {
     wait_until("the holder computed it", || elsewhere.call(Method::GET, &path, &key, None).1["status"] == "ready");
     let (_, members) = elsewhere.call(Method::GET, &format!("{path}/members"), &key, None);
     assert_eq!(members["items"].as_array().map(Vec::len), Some(20), "{members}");
+}
+
+#[test]
+fn a_plugin_uploaded_again_on_one_node_runs_its_new_code_on_another() {
+    let nodes = nodes(2);
+    let (tenant, key) = nodes[0].tenant("acme");
+    let mut input = crate::support::evaluation(json!({ "drop_percent": 20 }));
+    input["value"] = json!({ "current": 10, "previous": 100 });
+    input["customer"] = json!({ "id": "cus_a" });
+    assert_eq!(nodes[0].upload(&key, "verdict", "condition", &guests().week_over_week_drop).0, 201);
+    let (status, body) = nodes[1].invoke(&key, "verdict", input.clone());
+    assert_eq!((status, &body["output"]["fire"]), (200, &json!(true)), "compiled and run on the other node: {body}");
+    let artifacts = nodes[1].data().join("artifacts").join(&tenant).join("verdict");
+    let files = || {
+        let mut names: Vec<String> =
+            std::fs::read_dir(&artifacts).unwrap().map(|f| f.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let sha = |node: &Server| {
+        let (_, versions) = node.call(Method::GET, "/v1/plugins/verdict/versions", &key, None);
+        versions["items"][0]["sha256"].as_str().unwrap()[..16].to_string()
+    };
+    let first = sha(&nodes[0]);
+    assert!(files().iter().all(|f| f.starts_with(&format!("0000000001.{first}."))), "{:?}", files());
+
+    // On the first node, the plugin goes and version 1 of the same name comes back as other code.
+    assert_eq!(nodes[0].call(Method::DELETE, "/v1/plugins/verdict", &key, None).0, 204);
+    assert_eq!(nodes[0].upload(&key, "verdict", "condition", &guests().zscore_anomaly).0, 201);
+    let changed = Instant::now();
+    // The new code (a z-score condition) refuses the old code's config, and says what it takes.
+    wait_until("the other node runs the new code", || {
+        let (status, body) = nodes[1].invoke(&key, "verdict", input.clone());
+        status == 422 && body["error"]["message"].as_str().is_some_and(|m| m.contains("expected `threshold`"))
+    });
+    assert!(changed.elapsed() < Duration::from_secs(1), "in force after {:?}", changed.elapsed());
+    let second = sha(&nodes[1]);
+    assert_ne!(first, second);
+    wait_until("the old code's artifacts are gone", || files().iter().all(|f| f.contains(&second)));
 }

@@ -89,6 +89,7 @@ async fn upload(
     let (plugin, version) = state.plugins.upload(key, &tenant, &name, kind, body).await?;
     tracing::info!(tenant = %key.tenant_id, plugin = %name, version = version.version, "plugin uploaded");
     super::report(&state, key, "plugin.uploaded", reported(&plugin, Some(version.version))).await?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok((StatusCode::CREATED, Json(json!({ "plugin": PluginView::new(&state, plugin, &tenant), "version": version }))))
 }
@@ -133,6 +134,7 @@ async fn update(
     if disabling && before.enabled {
         super::report(&state, key, "plugin.disabled", reported(&plugin, Some(plugin.active_version()))).await?;
     }
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(Json(PluginView::new(&state, plugin, &tenant)))
 }
@@ -142,6 +144,7 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<
     let plugin = state.plugins.find(&key.tenant_id, &name)?;
     state.plugins.delete(key, &name).await?;
     super::report(&state, key, "plugin.deleted", reported(&plugin, None)).await?;
+    state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }

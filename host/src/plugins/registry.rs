@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::artifacts::Artifacts;
+use super::artifacts::{Artifacts, Code};
 use super::engine::{CallEnv, CallReport, Compiled, Prepared, Tier};
 use super::io::{Evaluation, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
@@ -95,7 +95,7 @@ pub struct Plugins {
     clock: SharedClock,
     metrics: Arc<Metrics>,
     /// Loaded versions by version key.
-    loaded: RwLock<HashMap<String, Prepared>>,
+    loaded: RwLock<HashMap<String, Loaded>>,
     /// Serializes changes to plugin records, so concurrent uploads get distinct versions.
     writes: tokio::sync::Mutex<()>,
     /// Bounds concurrent compilations: they are CPU-heavy.
@@ -110,6 +110,12 @@ pub struct Plugins {
     /// Loaded versions waiting for, or being given, optimized code, and the optimizer's queue.
     optimizing: Mutex<HashSet<String>>,
     optimizer: Mutex<mpsc::Sender<String>>,
+}
+
+/// A version's code, ready to call, and the hash of the component it was compiled from.
+struct Loaded {
+    sha256: String,
+    prepared: Prepared,
 }
 
 /// Plugin names: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
@@ -174,13 +180,13 @@ impl Plugins {
     /// How many versions are loaded with code of each tier.
     pub fn loaded_count(&self) -> [(Tier, usize); 2] {
         let loaded = self.loaded.read().expect("plugin cache lock");
-        Tier::ALL.map(|tier| (tier, loaded.values().filter(|p| p.tier() == tier).count()))
+        Tier::ALL.map(|tier| (tier, loaded.values().filter(|l| l.prepared.tier() == tier).count()))
     }
 
     /// The tier of the code the plugin's version in use runs, if it is loaded.
     pub fn loaded_tier(&self, tenant: &str, plugin: &Plugin) -> Option<Tier> {
         let loaded = self.loaded.read().expect("plugin cache lock");
-        loaded.get(&version_id(tenant, &plugin.name, plugin.active_version())).map(Prepared::tier)
+        loaded.get(&version_id(tenant, &plugin.name, plugin.active_version())).map(|l| l.prepared.tier())
     }
 
     /// Stores a new version of `name` (creating the plugin on its first upload) once it has
@@ -234,7 +240,7 @@ impl Plugins {
         let vkey = version_id(tenant, name, version.version);
         // The artifact goes first: a crash before the version is kept leaves only a file that
         // the next upload overwrites.
-        self.write_artifact(&vkey, Tier::Baseline, artifact).await?;
+        self.write_artifact(Code { version_key: &vkey, sha256: &version.sha256 }, Tier::Baseline, artifact).await?;
         let previous_active = (plugin.latest_version > 0).then(|| plugin.active_version());
         plugin.latest_version = version.version;
         plugin.updated_at = now;
@@ -245,7 +251,8 @@ impl Plugins {
             self.unload(|k| k == version_id(tenant, name, previous));
         }
         if plugin.active_version() == version.version {
-            self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), prepared);
+            let loaded = Loaded { sha256: version.sha256.clone(), prepared };
+            self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), loaded);
             self.optimize_later(vkey);
         }
         Ok((plugin, version))
@@ -331,6 +338,48 @@ impl Plugins {
         Ok(())
     }
 
+    /// Brings what this node keeps beside the store for a tenant's plugins in line with the
+    /// store, after another node may have changed them: loaded code that is no longer a plugin's
+    /// version in use (deleted, pinned away, or uploaded again with other code under the same
+    /// number) is unloaded, artifact files of code no stored version has are removed, and the
+    /// counters of deleted plugins are forgotten. Blocks: call it off the async threads.
+    pub fn reconcile(&self, tenant: &str) -> RegistryResult<()> {
+        let _guard = self.writes.blocking_lock();
+        let mut keep = HashSet::new();
+        let mut in_use = HashMap::new();
+        for plugin in self.store.plugins::<Plugin>(tenant)? {
+            for version in self.store.plugin_versions::<PluginVersion>(tenant, &plugin.name)? {
+                let vkey = version_id(tenant, &plugin.name, version.version);
+                keep.extend(
+                    Tier::ALL
+                        .map(|tier| self.artifacts.path(Code { version_key: &vkey, sha256: &version.sha256 }, tier)),
+                );
+                if version.version == plugin.active_version() {
+                    in_use.insert(vkey, version.sha256);
+                }
+            }
+        }
+        let prefix = format!("{tenant}/");
+        let stale: HashSet<String> = {
+            let loaded = self.loaded.read().expect("plugin cache lock");
+            let stale = loaded.iter().filter(|(k, l)| k.starts_with(&prefix) && in_use.get(*k) != Some(&l.sha256));
+            stale.map(|(k, _)| k.clone()).collect()
+        };
+        for vkey in &stale {
+            let plugin = plugin_of_version(vkey);
+            if !in_use.keys().any(|k| k.starts_with(plugin)) {
+                self.metrics.forget_plugins(plugin);
+            }
+        }
+        self.unload(|k| stale.contains(k));
+        let removed =
+            self.artifacts.prune(tenant, &keep).map_err(|e| PluginError::Host(format!("removing artifacts: {e}")))?;
+        if !stale.is_empty() || removed > 0 {
+            tracing::info!(%tenant, unloaded = stale.len(), removed, "plugins changed elsewhere");
+        }
+        Ok(())
+    }
+
     fn remove(&self, tenant: &str, name: &str) -> RegistryResult<()> {
         self.store.delete_plugin(tenant, name)?;
         self.forget(&plugin_id(tenant, name))
@@ -349,8 +398,8 @@ impl Plugins {
     fn unload(&self, matches: impl Fn(&str) -> bool) {
         let mut loaded = self.loaded.write().expect("plugin cache lock");
         let gone: Vec<String> = loaded.keys().filter(|k| matches(k)).cloned().collect();
-        for prepared in gone.iter().filter_map(|k| loaded.remove(k)) {
-            self.engine.forget(&prepared);
+        for gone in gone.iter().filter_map(|k| loaded.remove(k)) {
+            self.engine.forget(&gone.prepared);
         }
     }
 
@@ -476,22 +525,29 @@ impl Plugins {
     /// artifact came from another build). Baseline code is queued for optimizing.
     async fn prepared(&self, tenant: &str, plugin: &Plugin) -> RegistryResult<Prepared> {
         let vkey = version_id(tenant, &plugin.name, plugin.active_version());
-        if let Some(prepared) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
-            return Ok(prepared.clone());
+        if let Some(loaded) = self.loaded.read().expect("plugin cache lock").get(&vkey) {
+            return Ok(loaded.prepared.clone());
         }
-        let (engine, kind, artifacts, key) = (self.engine.clone(), plugin.kind, self.artifacts.clone(), vkey.clone());
+        let version = self
+            .store
+            .plugin_version::<PluginVersion>(&vkey)?
+            .ok_or_else(|| PluginError::Host(format!("stored version {vkey} is missing")))?;
+        let (engine, kind, artifacts) = (self.engine.clone(), plugin.kind, self.artifacts.clone());
+        let (key, sha256) = (vkey.clone(), version.sha256.clone());
         let loaded = tokio::task::spawn_blocking(move || {
+            let code = Code { version_key: &key, sha256: &sha256 };
             [Tier::Optimized, Tier::Baseline]
                 .into_iter()
-                .find_map(|tier| engine.load(tier, kind, &artifacts.path(&key, tier)))
+                .find_map(|tier| engine.load(tier, kind, &artifacts.path(code, tier)))
         })
         .await
         .map_err(|e| PluginError::Host(e.to_string()))?;
         let prepared = match loaded {
             Some(prepared) => prepared,
-            None => self.recompile(&vkey, plugin.kind).await?,
+            None => self.recompile(Code { version_key: &vkey, sha256: &version.sha256 }, plugin.kind).await?,
         };
-        self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), prepared.clone());
+        let loaded = Loaded { sha256: version.sha256, prepared: prepared.clone() };
+        self.loaded.write().expect("plugin cache lock").insert(vkey.clone(), loaded);
         if prepared.tier() == Tier::Baseline {
             self.optimize_later(vkey);
         }
@@ -509,14 +565,15 @@ impl Plugins {
         Ok(compiled)
     }
 
-    async fn recompile(&self, vkey: &str, kind: PluginKind) -> RegistryResult<Prepared> {
+    async fn recompile(&self, code: Code<'_>, kind: PluginKind) -> RegistryResult<Prepared> {
+        let vkey = code.version_key;
         let component = self
             .store
             .plugin_component(vkey)?
             .ok_or_else(|| PluginError::Host(format!("stored component {vkey} is missing")))?;
         let compiled = self.compile(Tier::Baseline, kind, bytes::Bytes::from(component)).await?;
-        tracing::info!(version = vkey, "recompiled a plugin whose stored artifact this build cannot load");
-        self.write_artifact(vkey, Tier::Baseline, compiled.artifact).await?;
+        tracing::info!(version = vkey, "compiled a plugin that had no artifact here this build can load");
+        self.write_artifact(code, Tier::Baseline, compiled.artifact).await?;
         Ok(compiled.prepared)
     }
 
@@ -540,13 +597,16 @@ impl Plugins {
             let current = self.store.plugin_version::<PluginVersion>(vkey)?;
             match (attempt, current) {
                 (Some((sha256, compiled)), Some(current)) if current.sha256 == sha256 => {
+                    let code = Code { version_key: vkey, sha256: &sha256 };
                     self.artifacts
-                        .write(vkey, Tier::Optimized, &compiled.artifact)
-                        .and_then(|()| self.artifacts.remove_file(vkey, Tier::Baseline))
+                        .write(code, Tier::Optimized, &compiled.artifact)
+                        .and_then(|()| self.artifacts.remove_file(code, Tier::Baseline))
                         .map_err(artifact_not_written)?;
                     let mut loaded = self.loaded.write().expect("plugin cache lock");
-                    if let Some(baseline) = loaded.get_mut(vkey).filter(|p| p.tier() == Tier::Baseline) {
-                        self.engine.forget(&std::mem::replace(baseline, compiled.prepared));
+                    if let Some(baseline) =
+                        loaded.get_mut(vkey).filter(|l| l.prepared.tier() == Tier::Baseline && l.sha256 == sha256)
+                    {
+                        self.engine.forget(&std::mem::replace(&mut baseline.prepared, compiled.prepared));
                     }
                     let elapsed_ms = started.elapsed().as_millis() as u64;
                     tracing::info!(version = vkey, elapsed_ms, "plugin optimized");
@@ -577,12 +637,14 @@ impl Plugins {
     }
 
     /// Writes a compiled artifact's file, durably, on a blocking thread.
-    async fn write_artifact(&self, vkey: &str, tier: Tier, artifact: Vec<u8>) -> RegistryResult<()> {
-        let (artifacts, vkey) = (self.artifacts.clone(), vkey.to_string());
-        tokio::task::spawn_blocking(move || artifacts.write(&vkey, tier, &artifact))
-            .await
-            .map_err(|e| PluginError::Host(e.to_string()))?
-            .map_err(artifact_not_written)?;
+    async fn write_artifact(&self, code: Code<'_>, tier: Tier, artifact: Vec<u8>) -> RegistryResult<()> {
+        let (artifacts, vkey, sha256) = (self.artifacts.clone(), code.version_key.to_string(), code.sha256.to_string());
+        tokio::task::spawn_blocking(move || {
+            artifacts.write(Code { version_key: &vkey, sha256: &sha256 }, tier, &artifact)
+        })
+        .await
+        .map_err(|e| PluginError::Host(e.to_string()))?
+        .map_err(artifact_not_written)?;
         Ok(())
     }
 }
