@@ -6,7 +6,10 @@
 //! tenants of the partitions it holds; any node answers the API and ingests (a transaction is
 //! serializable, so nodes writing the same alert at once are put one after the other). Work is
 //! claimed in the transaction that records it (a timer taken, a queue entry left), so a node
-//! that paused past its lease and resumes does nothing a second time.
+//! that paused past its lease and resumes does nothing a second time; and what the scheduler
+//! writes (evaluations at the holder's clock, which a claim alone would not stop: a rule's windows
+//! moving evaluates every alert it has, over several transactions) is written under the lease's
+//! epoch (`fence`), so it commits only while the lease is still the node's.
 //!
 //! What a node caches of a tenant's configuration (rules, routing, cohorts, keys) it forgets when
 //! another node notes a change in the store's change feed: at once, as the database announces
@@ -23,7 +26,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use crate::store::Due;
-use crate::store::{Lease, Store, StoreResult, Written};
+use crate::store::{Fence, Lease, Store, StoreError, StoreResult, Written};
 
 /// The partitions tenants hash to.
 pub const PARTITIONS: u16 = 256;
@@ -154,6 +157,25 @@ impl Cluster {
         let held = self.held.read().expect("leases lock");
         held.until.is_none_or(|until| Instant::now() < until)
             && held.leases.binary_search_by_key(&partition(tenant), |lease| lease.partition).is_ok()
+    }
+
+    /// The lease this node does the tenant's timed work under, for the transactions that write
+    /// it (`Store::transact_under`); none on the embedded database. `StoreError::Fenced` when
+    /// this node does not hold the tenant's partition now.
+    pub fn fence(&self, tenant: &str) -> StoreResult<Option<Fence>> {
+        if self.store.membership().is_none() {
+            return Ok(None);
+        }
+        let partition = partition(tenant);
+        let held = self.held.read().expect("leases lock");
+        let lease =
+            held.leases.binary_search_by_key(&partition, |lease| lease.partition).ok().map(|at| held.leases[at]);
+        match lease {
+            Some(lease) if held.until.is_none_or(|until| Instant::now() < until) => {
+                Ok(Some(Fence { node: self.node.clone(), lease }))
+            }
+            _ => Err(StoreError::Fenced { partition, epoch: lease.map_or(0, |lease| lease.epoch) }),
+        }
     }
 
     /// Notes a change of the tenant's configuration for the other nodes (none on the embedded

@@ -15,7 +15,7 @@ use crate::notifications::incidents::{self, UpdateInput};
 use crate::plugins::io::{Evaluation, ValuePair};
 use crate::records::system;
 use crate::rules::Condition;
-use crate::store::{StoreResult, Timer, TxResult};
+use crate::store::{StoreError, StoreResult, Timer, Tx, TxResult};
 
 /// Cohort ids start with this; their timers re-judge a customer.
 const COHORT_PREFIX: &str = "coh_";
@@ -57,10 +57,18 @@ impl Alerts {
             if timer.due > now {
                 break;
             }
-            if let Err(e) = self.run_timer(&timer).await {
-                let Timer { tenant, rule, scope, .. } = &timer;
-                tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
-                self.store.remove_timer(&timer)?;
+            match self.run_timer(&timer).await {
+                Ok(()) => {}
+                Err(StoreError::Fenced { partition, .. }) => {
+                    // The partition changed hands: its new holder runs the timer.
+                    tracing::info!(partition, tenant = %timer.tenant, "a timer's partition moved; left to its holder");
+                    break;
+                }
+                Err(e) => {
+                    let Timer { tenant, rule, scope, .. } = &timer;
+                    tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
+                    self.store.remove_timer(&timer)?;
+                }
             }
             ran += 1;
         }
@@ -69,6 +77,12 @@ impl Alerts {
             self.notifications.wake_deliveries();
         }
         Ok(ran)
+    }
+
+    /// A transaction of the tenant's timed work, made under this node's lease of its partition:
+    /// a node that paused past its lease writes nothing when it resumes.
+    fn transact<T>(&self, tenant: &str, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
+        self.store.transact_under(self.cluster.fence(tenant)?.as_ref(), body)
     }
 
     async fn run_timer(&self, timer: &Timer) -> StoreResult<()> {
@@ -91,7 +105,7 @@ impl Alerts {
             if is_plugin {
                 return self.evaluate_plugin(Some(timer), tenant, &compiled, scope).await;
             }
-            return self.store.transact(|tx| {
+            return self.transact(tenant, |tx| {
                 let mut work = Work::new(tx, tenant, now);
                 if !fire_timer(&mut work, timer)? {
                     return Ok(());
@@ -117,7 +131,7 @@ impl Alerts {
             }
         } else {
             for chunk in scopes.chunks(TICK_CHUNK) {
-                self.store.transact(|tx| {
+                self.transact(tenant, |tx| {
                     let mut work = Work::new(tx, tenant, now);
                     for scope in chunk {
                         evaluate::evaluate(&mut work, &compiled, scope)?;
@@ -127,7 +141,7 @@ impl Alerts {
             }
         }
         let next = compiled.next_tick(now);
-        self.store.transact(|tx| {
+        self.transact(tenant, |tx| {
             if tx.take_timer(timer)?
                 && let Some(next) = next
             {
@@ -143,7 +157,7 @@ impl Alerts {
         let cohorts = self.cohorts.tenant(tenant)?;
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
-        self.store.transact(|tx| {
+        self.transact(tenant, |tx| {
             if !tx.take_timer(timer)? {
                 return Ok(());
             }
@@ -168,7 +182,7 @@ impl Alerts {
         let cohort = crate::context::CohortRef { id: cohort.to_string(), name };
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
-        self.store.transact(|tx| {
+        self.transact(tenant, |tx| {
             let mut entries = Vec::new();
             for customer in &waiting {
                 if let Some(entry) = tx.take_cohort_change::<BatchEntry>(tenant, &rule.rule.id, customer)? {
@@ -187,7 +201,7 @@ impl Alerts {
         let (tenant, id, moment) = (timer.tenant.as_str(), timer.rule.as_str(), timer.scope.as_str());
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
-        self.store.transact(|tx| {
+        self.transact(tenant, |tx| {
             if !tx.take_timer(timer)? {
                 return Ok(());
             }
@@ -224,7 +238,7 @@ impl Alerts {
         };
         let now = self.clock.now();
         let routing = self.notifications.routing(tenant)?;
-        self.store.transact(|tx| {
+        self.transact(tenant, |tx| {
             let mut work = Work::new(tx, tenant, now);
             if let Some(timer) = timer
                 && !fire_timer(&mut work, timer)?

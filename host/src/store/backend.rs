@@ -74,10 +74,13 @@ pub trait Backend: Send + Sync {
     fn open_tree(&self, name: &str) -> StoreResult<Arc<dyn Keyspace>>;
     /// Runs `body` over `trees` (given to it in the same order) as one serializable
     /// transaction: all of its writes or none, after a crash too. The body runs again after a
-    /// conflict, so it must do nothing but read and write through what it is given.
+    /// conflict, so it must do nothing but read and write through what it is given. Under a
+    /// `fence`, it commits only if the node still holds the lease (else `StoreError::Fenced`,
+    /// and nothing is written); a database one process has to itself has no leases to check.
     fn transaction(
         &self,
         trees: &[&dyn Keyspace],
+        fence: Option<&Fence>,
         body: &dyn Fn(&[&dyn TxKeyspace]) -> TxResult<()>,
     ) -> StoreResult<()>;
     /// A fresh number, larger than every one given before, also across restarts and crashes.
@@ -98,6 +101,15 @@ pub trait Backend: Send + Sync {
 pub struct Lease {
     pub partition: u16,
     pub epoch: u64,
+}
+
+/// The lease a node does a partition's work under: a transaction made under it commits only
+/// while the node still holds the partition at that epoch, and the partition cannot change hands
+/// while it commits. A node that paused past its lease and resumes writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub node: String,
+    pub lease: Lease,
 }
 
 /// A node as the database knows it.

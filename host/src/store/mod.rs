@@ -27,7 +27,7 @@ mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{Due, Lease, Member, Membership, TxResult, Written, abort};
+pub use backend::{Due, Fence, Lease, Member, Membership, TxResult, Written, abort};
 pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
@@ -55,6 +55,9 @@ pub enum StoreError {
     /// An operation the store's state does not allow.
     #[error("{0}")]
     Refused(String),
+    /// The node no longer holds the partition whose work it was writing: nothing was written.
+    #[error("partition {partition} is no longer this node's (held at epoch {epoch}): its write was refused")]
+    Fenced { partition: u16, epoch: u64 },
     #[error("stored record {key:?} cannot be read: {source}")]
     Corrupt { key: String, source: serde_json::Error },
 }

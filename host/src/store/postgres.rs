@@ -25,7 +25,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use super::backend::{
-    Backend, Bytes, EntryIter, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake, Written,
+    Backend, Bytes, EntryIter, Fence, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake, Written,
 };
 use super::{StoreError, StoreResult};
 
@@ -619,6 +619,7 @@ impl Postgres {
     fn transact_once(
         &self,
         trees: &[&dyn Keyspace],
+        fence: Option<&Fence>,
         body: &dyn Fn(&[&dyn TxKeyspace]) -> TxResult<()>,
     ) -> TxResult<()> {
         let connection = self.pool.take().map_err(TxError::Abort)?;
@@ -637,6 +638,9 @@ impl Postgres {
             body(&dyn_views)?;
             for view in &views {
                 view.write()?;
+            }
+            if let Some(fence) = fence {
+                hold_fence(&connection, fence)?;
             }
             wait(connection.client.batch_execute("COMMIT"))?;
             Ok(())
@@ -659,10 +663,11 @@ impl Backend for Postgres {
     fn transaction(
         &self,
         trees: &[&dyn Keyspace],
+        fence: Option<&Fence>,
         body: &dyn Fn(&[&dyn TxKeyspace]) -> TxResult<()>,
     ) -> StoreResult<()> {
         loop {
-            match self.transact_once(trees, body) {
+            match self.transact_once(trees, fence, body) {
                 Ok(()) => return Ok(()),
                 Err(TxError::Abort(e)) => return Err(e),
                 Err(TxError::Conflict) => continue,
@@ -690,6 +695,22 @@ impl Backend for Postgres {
     fn membership(&self) -> Option<&dyn Membership> {
         Some(self)
     }
+}
+
+/// Checks, just before a transaction commits, that its node still holds the fence's partition
+/// at the fence's epoch, and locks the lease's row so it cannot change hands until the commit
+/// (a node taking it waits; a change since the transaction began is a serialization failure,
+/// and the transaction runs again).
+fn hold_fence(connection: &Connection, fence: &Fence) -> TxResult<()> {
+    let Lease { partition, epoch } = fence.lease;
+    let held = connection.query(
+        "SELECT 1 FROM klaxon_partitions WHERE partition = $1 AND node = $2 AND epoch = $3 FOR SHARE",
+        &[&i32::from(partition), &fence.node, &(epoch as i64)],
+    )?;
+    if held.is_empty() {
+        return Err(TxError::Abort(StoreError::Fenced { partition, epoch }));
+    }
+    Ok(())
 }
 
 /// Seconds, as PostgreSQL's intervals take them.
@@ -838,6 +859,31 @@ mod tests {
         assert_eq!(Layout::of("timers").tenant(b"\x80\0\0\0\0\0\0\x01ten_1\0rule\0"), "ten_1");
         assert_eq!(Layout::of("tenants").tenant(b"ten_1"), "ten_1");
         assert_eq!(Layout::of("api_keys").tenant(b"key_1"), "");
+    }
+
+    #[test]
+    fn a_write_under_a_lease_that_moved_is_refused_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::connect(&klaxon_test_postgres::shared().database(), 4, dir.path()).unwrap();
+        let membership = store.membership().expect("a shared database");
+        let at = |seconds| Timestamp::from_second(seconds).unwrap();
+        let timer = |fence: &Fence, seconds| {
+            store.transact_under(Some(fence), |tx| tx.set_timer(at(seconds), "t", "rule", "", ""))
+        };
+        // A lease that lapses at once, so another node may take it.
+        let held = membership.hold("node_a", &[7], Duration::ZERO).unwrap();
+        let fence = Fence { node: "node_a".into(), lease: held[0] };
+        timer(&fence, 1).expect("the holder writes");
+        let taken = membership.hold("node_b", &[7], Duration::from_secs(60)).unwrap();
+        assert_eq!(taken[0].epoch, held[0].epoch + 1, "the partition changed hands");
+
+        let refused = timer(&fence, 2).unwrap_err();
+        assert!(matches!(refused, StoreError::Fenced { partition: 7, epoch } if epoch == held[0].epoch), "{refused}");
+        let kept = store.next_timer(|_| true).unwrap().unwrap();
+        assert_eq!(kept.due, at(1), "only the write made under the lease");
+        store.remove_timer(&kept).unwrap();
+        assert!(store.next_timer(|_| true).unwrap().is_none(), "the refused write left nothing");
+        timer(&Fence { node: "node_b".into(), lease: taken[0] }, 3).expect("the new holder writes");
     }
 
     #[test]

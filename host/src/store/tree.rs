@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreResult;
-use super::backend::{Backend, Bytes, EntryIter, Keyspace, TxKeyspace, TxResult};
+use super::backend::{Backend, Bytes, EntryIter, Fence, Keyspace, TxKeyspace, TxResult};
 
 /// Writes to one tree: entries written or removed, and the bytes of their keys and values.
 #[derive(Debug, Default)]
@@ -165,9 +165,18 @@ impl TxTree<'_> {
 /// the same order); it is run again when a concurrent transaction conflicts, so it must do
 /// nothing but read and write through them.
 pub(super) fn transaction<T>(trees: &[&Tree], body: impl Fn(&[TxTree]) -> TxResult<T>) -> StoreResult<T> {
+    transaction_under(trees, None, body)
+}
+
+/// `transaction`, committed only while `fence`'s lease holds.
+pub(super) fn transaction_under<T>(
+    trees: &[&Tree],
+    fence: Option<&Fence>,
+    body: impl Fn(&[TxTree]) -> TxResult<T>,
+) -> StoreResult<T> {
     let spaces: Vec<&dyn Keyspace> = trees.iter().map(|tree| &*tree.space).collect();
     let outcome = RefCell::new(None);
-    trees[0].backend.transaction(&spaces, &|views| {
+    trees[0].backend.transaction(&spaces, fence, &|views| {
         let views: Vec<TxTree> = views.iter().map(|&tree| TxTree { tree, written: Cell::default() }).collect();
         let out = body(&views)?;
         *outcome.borrow_mut() = Some((out, views.iter().map(|view| view.written.get()).collect::<Vec<_>>()));

@@ -8,10 +8,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backend::Fence;
 use super::backend::{TxResult, abort};
 use super::deliveries::held;
 use super::queues::{Outboxed, outbox_entry};
-use super::tree::{TxTree, transaction};
+use super::tree::{TxTree, transaction_under};
 use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
 use crate::records::{Customer, Event};
@@ -56,6 +57,12 @@ impl Store {
     /// Runs `body` as one serializable transaction; it is run again when a concurrent
     /// transaction conflicts, so it must do nothing but read and write through its `Tx`.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
+        self.transact_under(None, body)
+    }
+
+    /// `transact` for a partition's work, committed only while `fence`'s lease holds (else
+    /// `StoreError::Fenced`, and nothing is written).
+    pub fn transact_under<T>(&self, fence: Option<&Fence>, body: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
         let trees = [
             &self.events,
             &self.customers,
@@ -76,7 +83,7 @@ impl Store {
             &self.batch_members,
             &self.alert_counts,
         ];
-        let (out, queued) = transaction(&trees, |t| {
+        let (out, queued) = transaction_under(&trees, fence, |t| {
             let tx = Tx {
                 events: &t[0],
                 customers: &t[1],
