@@ -1,15 +1,17 @@
 //! Klaxon on PostgreSQL: a node keeps everything in the database (a crash and a new data folder
-//! lose nothing it acknowledged), and an embedded installation moves there with `klaxon migrate`.
+//! lose nothing it acknowledged), and an embedded installation moves there with `klaxon migrate`,
+//! its seed scenarios carrying on in a cluster.
 //! Several nodes on one database: `cluster`.
 
 use std::process::{Command, Output};
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::alerts::{self, Scenario, event, usage};
 use crate::delivery::{LOOPBACK_ALLOWED, Setup};
 use crate::receivers::{Receiver, Reply, signature_valid};
-use crate::support::{ADMIN, Server};
+use crate::support::{ADMIN, Server, guests};
 
 /// The config naming the database at `url`.
 fn store(url: &str) -> String {
@@ -146,4 +148,191 @@ fn an_embedded_installation_moves_to_a_cluster_with_its_alerts_timers_and_pendin
         assert!(std::time::Instant::now() < deadline, "{:?}", kinds());
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The notifications' kinds per rule, as `node` lists them (oldest first).
+fn kinds(node: &Server, key: &str, rules: &[(&str, String)]) -> Vec<(String, Vec<String>)> {
+    let scenario = |rule: &str| {
+        let (status, body) = node.call(Method::GET, &format!("/v1/notifications?rule_id={rule}"), key, None);
+        assert_eq!(status, 200, "{body}");
+        let mut kinds: Vec<String> =
+            body["items"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap().to_string()).collect();
+        kinds.reverse();
+        kinds
+    };
+    rules.iter().map(|(name, id)| (name.to_string(), scenario(id))).collect()
+}
+
+/// What a client reads of the tenant: its customers, its rules with their alert counts, and each
+/// rule's alerts and notifications.
+fn snapshot(node: &Server, key: &str, rules: &[(&str, String)]) -> Value {
+    let read = |path: &str| {
+        let (status, body) = node.call(Method::GET, path, key, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let per_rule: Vec<Value> = rules
+        .iter()
+        .map(|(_, id)| {
+            json!({ "states": read(&format!("/v1/rules/{id}/states"))["items"],
+                    "notifications": read(&format!("/v1/notifications?rule_id={id}"))["items"] })
+        })
+        .collect();
+    json!({ "customers": read("/v1/customers"), "rules": read("/v1/rules"), "per_rule": per_rule })
+}
+
+#[test]
+fn the_seed_scenarios_begun_on_sled_carry_on_in_a_cluster_after_klaxon_migrate() {
+    // Begun on the embedded database: every seed rule, and the events that start its scenario.
+    let mut s = Scenario::start();
+    assert_eq!(s.server.upload(&s.key, "wow", "condition", &guests().week_over_week_drop).0, 201);
+    s.customer("wallet", json!({ "prepaid_credits": 100 }));
+    s.customer("big", json!({ "seats": 120, "tier": "Enterprise" }));
+    s.customer("quiet", json!({ "plan": "watched" }));
+    s.customer("ending", json!({ "contract_end": "2030-01-17" }));
+    let hours = |event_type: &str| json!({ "event_types": [event_type], "aggregate": "sum", "property": "hours" });
+    let license = json!({ "event_type": "license.activated", "filters": [
+        { "field": "customer.seats", "op": ">", "value": 99 }, { "field": "customer.tier", "op": "=", "value": "Enterprise" }] });
+    let specs = [
+        (
+            "threshold",
+            json!({ "scope": { "type": "each" }, "notify_on_resolve": true, "condition": { "kind": "threshold",
+            "window": { "calendar": "week" }, "operator": ">", "value": 1000, "metric": hours("usage") } }),
+        ),
+        (
+            "percent_change",
+            json!({ "scope": { "type": "customer", "customer_id": "cus_1" }, "condition": { "kind": "percent_change",
+            "window": { "calendar": "week" }, "direction": "down", "percent": 20, "metric": hours("usage") } }),
+        ),
+        (
+            "balance",
+            json!({ "scope": { "type": "each" }, "condition": { "kind": "balance", "balance_field": "prepaid_credits",
+            "metric": { "event_types": ["spend"], "aggregate": "sum", "property": "credits" } } }),
+        ),
+        (
+            "steps",
+            json!({ "scope": { "type": "all" }, "condition": { "kind": "steps", "target": 1000, "steps": [25, 50, 75, 90],
+            "window": { "calendar": "quarter" }, "metric": { "event_types": ["payment"], "aggregate": "sum", "property": "amount" } } }),
+        ),
+        (
+            "event_match",
+            json!({ "scope": { "type": "each" }, "condition": { "kind": "event_match", "matches": [license] } }),
+        ),
+        (
+            "inactivity",
+            json!({ "scope": { "type": "group", "filters": [{ "field": "customer.plan", "op": "=", "value": "watched" }] },
+            "notify_on_resolve": true, "condition": { "kind": "inactivity", "duration": "3d" } }),
+        ),
+        (
+            "offset",
+            json!({ "scope": { "type": "each" }, "condition": { "kind": "offset", "field": "contract_end", "offset": "-7d" } }),
+        ),
+        (
+            "plugin",
+            json!({ "scope": { "type": "each" }, "condition": { "kind": "plugin", "plugin": "wow",
+            "config": { "drop_percent": 20 }, "window": { "calendar": "week" }, "metric": hours("compute") } }),
+        ),
+    ];
+    let rules: Vec<(&str, String)> = specs
+        .into_iter()
+        .map(|(name, mut spec)| {
+            spec["name"] = json!(name);
+            (name, s.rule(spec))
+        })
+        .collect();
+    s.clock("P2DT1H");
+    let with = |id: &str, customer: &str, kind: &str, offset: &str, properties: Value| {
+        event(id, customer, kind, offset, properties)
+    };
+    s.send(vec![
+        usage("u1", "alpha", "PT1H", 1101.0),
+        usage("w1a", "cus_1", "P1D", 60.0),
+        usage("w1b", "cus_1", "P2D", 40.0),
+        with("c1", "wallet", "spend", "PT1M", json!({ "credits": 110 })),
+        with("l1", "big", "license.activated", "PT1M", json!({})),
+        with("q1", "quiet", "login", "PT1H", json!({})),
+        with("k1", "cus_p", "compute", "P1D", json!({ "hours": 100 })),
+    ]);
+    for (id, amount) in [("p1", 300), ("p2", 250), ("p3", 400), ("p4", 400)] {
+        s.send(vec![with(id, "payer", "payment", "PT1M", json!({ "amount": amount }))]);
+    }
+    let expected = |pairs: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        let kinds_of = |name: &str| pairs.iter().find(|(n, _)| *n == name).map_or(&[][..], |(_, k)| *k);
+        rules
+            .iter()
+            .map(|(name, _)| (name.to_string(), kinds_of(name).iter().map(|k| k.to_string()).collect()))
+            .collect()
+    };
+    let begun = expected(&[
+        ("threshold", &["alarm"]),
+        ("balance", &["alarm"]),
+        ("steps", &["step", "step", "step", "step"]),
+        ("event_match", &["match"]),
+    ]);
+    assert_eq!(kinds(&s.server, &s.key, &rules), begun);
+    let before = snapshot(&s.server, &s.key, &rules);
+
+    // Moved to PostgreSQL, and served by two nodes.
+    s.server.stop("TERM");
+    let url = klaxon_test_postgres::shared().database();
+    let moved = klaxon(&["migrate", "--from", s.server.data().to_str().unwrap(), "--to", &url]);
+    assert!(moved.status.success(), "{}", text(&moved));
+    let nodes: Vec<Server> = (0..2).map(|_| Server::start_with(Some(&on(&url)), &["--manual-clock"])).collect();
+    let clocks = |to: &str| {
+        for node in &nodes {
+            let now = if to.starts_with('P') { alerts::at(to) } else { to.to_string() };
+            let (status, body) = node.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": now })));
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    clocks("P2DT1H");
+    for node in &nodes {
+        assert_eq!(snapshot(node, &s.key, &rules), before, "every node reads what the embedded server had");
+    }
+    let send = |node: &Server, events: Vec<Value>| {
+        let (status, body) = node.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": events })));
+        assert_eq!((status, &body["rejected"]), (200, &json!([])), "{body}");
+    };
+
+    // The scenarios carry on: timers the embedded server set fire on the node holding the
+    // tenant, events go to either node, and each transition notifies once.
+    clocks("P3DT2H");
+    send(&nodes[0], vec![with("q2", "quiet", "login", "P3DT2H", json!({}))]);
+    clocks("P7DT1M");
+    clocks("P8D");
+    send(&nodes[1], vec![usage("w2a", "cus_1", "P8D", 70.0), usage("late", "cus_1", "P3D", 30.0)]);
+    send(&nodes[0], vec![with("k2", "cus_p", "compute", "P8D", json!({ "hours": 50 }))]);
+    clocks("P8D");
+    clocks("P14DT1S");
+    clocks("2030-04-01T00:00:01Z");
+    let next_quarter = json!({ "id": "p5", "customer_id": "payer", "type": "payment",
+                               "timestamp": "2030-04-01T00:00:01Z", "properties": { "amount": 260 } });
+    send(&nodes[1], vec![next_quarter]);
+    let carried_on = expected(&[
+        ("threshold", &["alarm", "resolved"]),
+        ("percent_change", &["alarm"]),
+        ("balance", &["alarm"]),
+        ("steps", &["step", "step", "step", "step", "step"]),
+        ("event_match", &["match"]),
+        // Quiet again from its login on until April: a second alarm.
+        ("inactivity", &["alarm", "resolved", "alarm"]),
+        ("offset", &["offset"]),
+        ("plugin", &["alarm"]),
+    ]);
+    for node in &nodes {
+        assert_eq!(kinds(node, &s.key, &rules), carried_on);
+    }
+    let first_value = |name: &str| {
+        let id = &rules.iter().find(|(n, _)| *n == name).unwrap().1;
+        let (_, page) = nodes[1].call(Method::GET, &format!("/v1/notifications?rule_id={id}"), &s.key, None);
+        page["items"].as_array().unwrap().last().unwrap()["context"]["value"].as_f64().unwrap()
+    };
+    let change = first_value("percent_change");
+    assert!(
+        (change - (70.0 - 130.0) / 130.0 * 100.0).abs() < 1e-9,
+        "week 2 against week 1 with its late event: {change}"
+    );
+    // The plugin, compiled on the node holding the tenant, judged the new week as it began: 100
+    // hours the week before, none yet.
+    assert_eq!(first_value("plugin"), -100.0);
 }
