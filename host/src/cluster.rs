@@ -152,6 +152,13 @@ impl Cluster {
         &self.node
     }
 
+    /// How many partitions this node holds now (all of them on the embedded database; none
+    /// once its leases lapsed).
+    pub fn held_count(&self) -> usize {
+        let held = self.held.read().expect("leases lock");
+        if held.until.is_some_and(|until| Instant::now() >= until) { 0 } else { held.leases.len() }
+    }
+
     /// Whether this node runs the tenant's timed work now.
     pub fn owns(&self, tenant: &str) -> bool {
         let held = self.held.read().expect("leases lock");

@@ -47,10 +47,25 @@ impl Metrics {
         *self.delivery_attempts.lock().expect("metrics lock").entry(verdict).or_default() += 1;
     }
 
-    /// The text format, with what the caller reads at scrape time: the plugin versions loaded
-    /// by compiler tier, and the entries and bytes written to each of the store's trees.
-    pub fn render(&self, plugins_loaded: &[(&str, usize)], store_written: &[(String, (u64, u64))]) -> String {
+    /// The text format, with what the caller reads at scrape time: this node's id and the
+    /// partitions it holds, the plugin versions loaded by compiler tier, and the entries and
+    /// bytes written to each of the store's trees.
+    pub fn render(
+        &self,
+        node: (&str, usize),
+        plugins_loaded: &[(&str, usize)],
+        store_written: &[(String, (u64, u64))],
+    ) -> String {
         let mut out = String::new();
+        family(&mut out, "klaxon_node_info", "gauge", "This node's id in the cluster (1).");
+        let _ = writeln!(out, "klaxon_node_info{{node=\"{}\"}} 1", node.0);
+        family(
+            &mut out,
+            "klaxon_partitions_held",
+            "gauge",
+            "Tenant partitions whose timed work this node runs (all 256 on the embedded database).",
+        );
+        let _ = writeln!(out, "klaxon_partitions_held {}", node.1);
         family(&mut out, "klaxon_http_responses_total", "counter", "HTTP responses by status code.");
         for (status, n) in self.http_responses.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_http_responses_total{{status=\"{status}\"}} {n}");

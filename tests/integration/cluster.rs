@@ -115,6 +115,12 @@ fn delivered(receiver: &Receiver) -> Vec<String> {
 #[test]
 fn three_nodes_alarm_once_and_use_a_rule_changed_on_another_within_a_second() {
     let nodes = nodes(3);
+    // Each node's metrics say which node it is and how many partitions it holds.
+    let held: Vec<f64> = nodes.iter().map(|n| n.metric("klaxon_partitions_held")).collect();
+    assert!(held.iter().all(|h| *h > 0.0) && held.iter().sum::<f64>() == 256.0, "{held:?}");
+    for node in &nodes {
+        assert_eq!(node.metric(&format!("klaxon_node_info{{node={}}}", view(node)["node"])), 1.0);
+    }
     let receiver = Receiver::start();
     let (tenant, key) = tenant(&nodes[0], &receiver);
     let (_, channels) = nodes[0].call(Method::GET, "/v1/channels", &key, None);

@@ -25,7 +25,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.plugins.loaded_count().map(|(tier, n)| (tier.as_str(), n)), &state.store.written()),
+        state.metrics.render(
+            (state.cluster.node(), state.cluster.held_count()),
+            &state.plugins.loaded_count().map(|(tier, n)| (tier.as_str(), n)),
+            &state.store.written(),
+        ),
     )
 }
 
