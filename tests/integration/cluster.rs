@@ -241,6 +241,21 @@ fn a_paused_node_writes_nothing_stale_when_it_resumes() {
     let (tenant, key) = tenant(&nodes[0], &receiver);
     let owner = holder(&nodes, &tenant);
     let other = &nodes[1 - owner];
+    // A timer falls due while the owner is paused: seven days before a contract ends, 5 s on.
+    let ends = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(7 * 24) + jiff::SignedDuration::from_secs(5);
+    let fields = json!({ "fields": { "contract_end": ends.to_string() } });
+    assert_eq!(other.call(Method::PUT, "/v1/customers/renewing", &key, Some(fields)).0, 201);
+    let offset = json!({ "name": "Contract ends in 7 days", "scope": { "type": "each" },
+                         "condition": { "kind": "offset", "field": "contract_end", "offset": "-7d" } });
+    let (status, offset) = other.call(Method::POST, "/v1/rules", &key, Some(offset));
+    assert_eq!(status, 201, "{offset}");
+    let of_rule = |rule: &Value| {
+        let (_, page) =
+            other.call(Method::GET, &format!("/v1/notifications?rule_id={}", rule["id"].as_str().unwrap()), &key, None);
+        page["items"].as_array().unwrap().clone()
+    };
+    let (_, rules) = other.call(Method::GET, "/v1/rules", &key, None);
+    let signups = rules["items"].as_array().unwrap().iter().find(|r| r["name"] == "New signup").unwrap().clone();
     // The owner's attempt is under way when it is paused.
     receiver.delay(Duration::from_secs(3));
     let (status, body) = send(&nodes[owner], &key, vec![signup("e1", "cus_1")]);
@@ -250,16 +265,14 @@ fn a_paused_node_writes_nothing_stale_when_it_resumes() {
     let paused_at = jiff::Timestamp::now();
 
     // The other node takes the partition and attempts the delivery again (at least once).
-    wait_until("the other node delivered it", || {
-        let (_, page) = other.call(Method::GET, "/v1/notifications", &key, None);
-        page["items"][0]["status"] == "delivered"
-    });
+    wait_until("the other node delivered it", || of_rule(&signups)[0]["status"] == "delivered");
+    wait_until("the other node fired the timer", || !of_rule(&offset).is_empty());
     signal(&nodes[owner], "CONT");
     std::thread::sleep(LEASE * 2);
 
-    let (_, page) = other.call(Method::GET, "/v1/notifications", &key, None);
-    let items = page["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "no second notification: {page:#}");
+    assert_eq!(of_rule(&offset).len(), 1, "the timer fired once");
+    let items = of_rule(&signups);
+    assert_eq!(items.len(), 1, "no second notification: {items:#?}");
     let id = items[0]["id"].as_str().unwrap();
     let (_, notification) = other.call(Method::GET, &format!("/v1/notifications/{id}"), &key, None);
     let attempts = notification["deliveries"][0]["attempts"].as_array().unwrap();
