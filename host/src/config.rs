@@ -113,6 +113,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The async runtime's worker threads: one per core, and on PostgreSQL at least one per
+    /// connection, since the store's calls wait for their round trips on the thread that makes
+    /// them (a thread waiting on the database must not leave requests and attempts unserved).
+    pub fn worker_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if self.store.url.is_empty() { cores } else { cores.max(self.store.pool) }
+    }
+
     /// Loads the configuration: embedded defaults, the file if any, then the overrides.
     /// `KLAXON_ADMIN_TOKEN` is read from the environment here so it never shows up as a flag.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {

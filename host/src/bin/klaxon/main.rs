@@ -107,7 +107,11 @@ fn serve(args: &ArgMatches) -> Result<(), Failure> {
         let overrides = Overrides::from_arg_matches(args)?;
         let config = Config::load(&overrides)?;
         init_logging(config.log_format);
-        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads())
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
         runtime.block_on(klaxon::server::serve(config))?;
         Ok(())
     };
