@@ -154,6 +154,10 @@ fn three_nodes_alarm_once_and_use_a_rule_changed_on_another_within_a_second() {
     };
     for node in &nodes {
         assert_eq!(alarms(node), 1, "one alarm, whichever node is asked");
+        // Each node counts the types it ingests in a catalogue entry of its own; reading merges them.
+        let (_, types) = node.call(Method::GET, "/v1/event-types", &key, None);
+        let usage: Vec<&Value> = types["items"].as_array().unwrap().iter().filter(|t| t["type"] == "usage").collect();
+        assert_eq!((usage.len(), &usage[0]["count"]), (1, &json!(60)), "{types}");
     }
     wait_until("the alarm's webhook", || receiver.requests().len() == 1);
     std::thread::sleep(LEASE);

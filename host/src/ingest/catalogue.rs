@@ -77,16 +77,17 @@ impl Seen {
         }
     }
 
-    pub fn write(self, tx: &Tx, tenant: &str) -> TxResult<()> {
+    /// Merges what the batch saw into the catalogue's `shard`.
+    pub fn write(self, tx: &Tx, tenant: &str, shard: u8) -> TxResult<()> {
         for (name, seen) in self.types {
-            let stats = match tx.event_type::<EventTypeStats>(tenant, &name)? {
+            let stats = match tx.event_type::<EventTypeStats>(tenant, &name, shard)? {
                 Some(mut stored) => {
                     stored.merge(seen);
                     stored
                 }
                 None => seen,
             };
-            tx.put_event_type(tenant, &name, &stats)?;
+            tx.put_event_type(tenant, &name, shard, &stats)?;
         }
         Ok(())
     }
@@ -104,8 +105,15 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 impl Ingest {
+    /// The tenant's event types, each merged from the catalogue's shards.
     pub fn event_types(&self, tenant: &str) -> StoreResult<EventTypes> {
-        let items = self.store.event_types(tenant)?.into_iter().map(|(name, stats)| SeenType { stats, name }).collect();
+        let mut items: Vec<SeenType> = Vec::new();
+        for (name, stats) in self.store.event_types::<EventTypeStats>(tenant)? {
+            match items.last_mut().filter(|last| last.name == name) {
+                Some(last) => last.stats.merge(stats),
+                None => items.push(SeenType { stats, name }),
+            }
+        }
         Ok(EventTypes { items, system: system::TYPES })
     }
 }

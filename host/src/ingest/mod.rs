@@ -190,7 +190,8 @@ impl Ingest {
             let routing = self.notifications.routing(tenant)?;
             let batch = self.store.generate_id()?.to_be_bytes();
             self.store.transact(|tx| {
-                let setting = Setting { alerts: &self.alerts, rules: &rules, cohorts: &cohorts, batch };
+                let shard = self.cluster.shard();
+                let setting = Setting { alerts: &self.alerts, rules: &rules, cohorts: &cohorts, batch, shard };
                 let mut round = Round::new(tx, tenant, now, setting);
                 let events: Vec<&records::Event> =
                     batches.iter().flat_map(|b| b.events.iter().map(|(_, e)| e)).collect();

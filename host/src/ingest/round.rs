@@ -21,6 +21,8 @@ pub(super) struct Setting<'a> {
     pub cohorts: &'a TenantCohorts,
     /// The round's batch id, kept with each event (retention removes events by it).
     pub batch: [u8; 8],
+    /// The shard of the event-type catalogue this node writes.
+    pub shard: u8,
 }
 
 pub(super) struct Round<'a> {
@@ -54,7 +56,8 @@ impl<'a> Round<'a> {
     }
 
     /// Reads ahead, together, what `events` will look at (whether each was kept before, their
-    /// customers, the alerts they may change): one round trip each instead of one per read,
+    /// customers, the alerts they may change, the catalogue's entries for their types): one
+    /// round trip each instead of one per read,
     /// where reads are round trips.
     pub fn prefetch(&mut self, events: &[&'a Event]) -> TxResult<()> {
         let (tx, tenant, now) = (self.work.tx(), self.work.tenant, self.work.now);
@@ -66,7 +69,9 @@ impl<'a> Round<'a> {
             let customer = self.work.customer(id)?.unwrap_or_else(|| Customer::blank(id, now));
             alerts.extend(self.setting.rules.alerts_of(event, &customer));
         }
-        tx.prefetch_alerts(tenant, alerts.iter().map(|(rule, scope)| (rule.as_str(), scope.as_str())))
+        tx.prefetch_alerts(tenant, alerts.iter().map(|(rule, scope)| (rule.as_str(), scope.as_str())))?;
+        let types: BTreeSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        tx.prefetch_event_types(tenant, types.into_iter(), self.setting.shard)
     }
 
     /// Notifications raised so far.
@@ -123,7 +128,7 @@ impl<'a> Round<'a> {
                 cohort.settle(tx, tenant, customer, now, self.setting.rules.cohort_listeners(cohort.id()))?;
             }
         }
-        self.types.write(tx, tenant)?;
+        self.types.write(tx, tenant, self.setting.shard)?;
         let finished = Finished {
             notified: self.work.notified(),
             wants_scheduler: self.work.wants_scheduler(),

@@ -65,14 +65,15 @@ impl Store {
         }
     }
 
-    /// The tenant's event types as seen, by name.
+    /// The tenant's event types as seen, by name: an entry per shard of the catalogue, those of
+    /// one type one after another.
     pub fn event_types<T: DeserializeOwned>(&self, tenant: &str) -> StoreResult<Vec<(String, T)>> {
         let prefix = keys::named(tenant, "");
         self.event_types
             .scan_prefix(&prefix)
             .map(|entry| {
                 let (key, bytes) = entry?;
-                let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                let name = keys::event_type_name(&key[prefix.len()..]);
                 let stats = decode(&name, &bytes)?;
                 Ok((name, stats))
             })

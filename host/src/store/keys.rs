@@ -34,6 +34,23 @@ pub fn record(tenant: &str, id: &str) -> String {
     format!("{tenant}/{id}")
 }
 
+/// `tenant\0type\0shard`: one shard of the catalogue's entry for an event type (the shard as
+/// two hex digits; each node writes its own, so nodes ingesting for one tenant at once do not
+/// write the same entry).
+pub fn event_type(tenant: &str, name: &str, shard: u8) -> Vec<u8> {
+    [named(tenant, name), format!("\0{shard:02x}").into_bytes()].concat()
+}
+
+/// The event type an entry of the catalogue is for, from its key after `tenant\0`: the shard
+/// goes (entries written before there were shards have none).
+pub fn event_type_name(rest: &[u8]) -> String {
+    let name = match rest.len().checked_sub(3).map(|at| rest.split_at(at)) {
+        Some((name, [0, shard @ ..])) if shard.iter().all(u8::is_ascii_hexdigit) => name,
+        _ => rest,
+    };
+    String::from_utf8_lossy(name).into_owned()
+}
+
 /// `tenant\0name`: a tenant's entry named `name` (an event type, an open incident's source, a
 /// notification).
 pub fn named(tenant: &str, name: &str) -> Vec<u8> {
@@ -107,5 +124,14 @@ mod tests {
         assert!(timer(early, "t", "r", "c") < timer(late, "a", "a", "a"));
         assert_eq!(parse_timer(&timer(late, "t", "r", "c/1")), Some((late, "t", "r", "c/1")));
         assert_eq!(parse_timer(&timer(late, "t", "r", "")).unwrap().3, "");
+    }
+
+    #[test]
+    fn an_event_type_is_read_back_from_its_shard_and_from_before_shards() {
+        let after_tenant = |key: Vec<u8>| key[named("t", "").len()..].to_vec();
+        assert_eq!(event_type_name(&after_tenant(event_type("t", "usage", 0x2a))), "usage");
+        assert_eq!(event_type_name(&after_tenant(event_type("t", "a\0b", 0))), "a\0b");
+        assert_eq!(event_type_name(&after_tenant(named("t", "usage"))), "usage", "an entry from before shards");
+        assert!(event_type("t", "usage", 0xff) < named("t", "usage2"), "a type's shards come together");
     }
 }

@@ -146,13 +146,25 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// What the tenant's events of a type have looked like so far.
-    pub fn event_type<T: DeserializeOwned>(&self, tenant: &str, name: &str) -> TxResult<Option<T>> {
-        get(self.event_types, &keys::named(tenant, name))
+    /// What the tenant's events of a type have looked like so far, as the catalogue's `shard`
+    /// counted them.
+    pub fn event_type<T: DeserializeOwned>(&self, tenant: &str, name: &str, shard: u8) -> TxResult<Option<T>> {
+        get(self.event_types, &keys::event_type(tenant, name, shard))
     }
 
-    pub fn put_event_type<T: Serialize>(&self, tenant: &str, name: &str, stats: &T) -> TxResult<()> {
-        put(self.event_types, &keys::named(tenant, name), stats)
+    pub fn put_event_type<T: Serialize>(&self, tenant: &str, name: &str, shard: u8, stats: &T) -> TxResult<()> {
+        put(self.event_types, &keys::event_type(tenant, name, shard), stats)
+    }
+
+    /// Reads ahead, together, the catalogue's entries in `shard` for the event types `names`.
+    pub fn prefetch_event_types<'k>(
+        &self,
+        tenant: &str,
+        names: impl Iterator<Item = &'k str>,
+        shard: u8,
+    ) -> TxResult<()> {
+        let keys: Vec<Vec<u8>> = names.map(|name| keys::event_type(tenant, name, shard)).collect();
+        self.event_types.prefetch(&keys)
     }
 
     pub fn customer<T: DeserializeOwned>(&self, tenant: &str, id: &str) -> TxResult<Option<T>> {
