@@ -73,6 +73,18 @@ struct Held {
     until: Option<Instant>,
 }
 
+impl Held {
+    /// Whether the leases still hold.
+    fn live(&self) -> bool {
+        self.until.is_none_or(|until| Instant::now() < until)
+    }
+
+    /// The lease of `partition`, held or lapsed.
+    fn lease(&self, partition: u16) -> Option<Lease> {
+        self.leases.binary_search_by_key(&partition, |lease| lease.partition).ok().map(|at| self.leases[at])
+    }
+}
+
 /// The cluster as `GET /v1/cluster` shows it.
 #[derive(Debug, Serialize)]
 pub struct View {
@@ -163,14 +175,13 @@ impl Cluster {
     /// once its leases lapsed).
     pub fn held_count(&self) -> usize {
         let held = self.held.read().expect("leases lock");
-        if held.until.is_some_and(|until| Instant::now() >= until) { 0 } else { held.leases.len() }
+        if held.live() { held.leases.len() } else { 0 }
     }
 
     /// Whether this node runs the tenant's timed work now.
     pub fn owns(&self, tenant: &str) -> bool {
         let held = self.held.read().expect("leases lock");
-        held.until.is_none_or(|until| Instant::now() < until)
-            && held.leases.binary_search_by_key(&partition(tenant), |lease| lease.partition).is_ok()
+        held.live() && held.lease(partition(tenant)).is_some()
     }
 
     /// The lease this node does the tenant's timed work under, for the transactions that write
@@ -182,13 +193,9 @@ impl Cluster {
         }
         let partition = partition(tenant);
         let held = self.held.read().expect("leases lock");
-        let lease =
-            held.leases.binary_search_by_key(&partition, |lease| lease.partition).ok().map(|at| held.leases[at]);
-        match lease {
-            Some(lease) if held.until.is_none_or(|until| Instant::now() < until) => {
-                Ok(Some(Fence { node: self.node.clone(), lease }))
-            }
-            _ => Err(StoreError::Fenced { partition, epoch: lease.map_or(0, |lease| lease.epoch) }),
+        match held.lease(partition) {
+            Some(lease) if held.live() => Ok(Some(Fence { node: self.node.clone(), lease })),
+            lapsed => Err(StoreError::Fenced { partition, epoch: lapsed.map_or(0, |lease| lease.epoch) }),
         }
     }
 

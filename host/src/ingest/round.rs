@@ -57,8 +57,7 @@ impl<'a> Round<'a> {
 
     /// Reads ahead, together, what `events` will look at (whether each was kept before, their
     /// customers, the alerts they may change, the catalogue's entries for their types): one
-    /// round trip each instead of one per read,
-    /// where reads are round trips.
+    /// round trip each instead of one per read, where reads are round trips.
     pub fn prefetch(&mut self, events: &[&'a Event]) -> TxResult<()> {
         let (tx, tenant, now) = (self.work.tx(), self.work.tenant, self.work.now);
         let customer_of = |event: &'a Event| event.customer_id.as_deref().expect("tenant events name their customer");

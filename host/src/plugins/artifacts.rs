@@ -69,7 +69,7 @@ impl Artifacts {
     }
 
     /// Removes the artifact files of a tenant's plugins (under `tenant/`) that `keep` does not
-    /// list. Answers how many went.
+    /// list (a file being written, not yet renamed into place, stays). Answers how many went.
     pub fn prune(&self, tenant: &str, keep: &HashSet<PathBuf>) -> std::io::Result<usize> {
         let mut removed = 0;
         let Some(plugins) = read_dir(&self.dir.join(tenant))? else { return Ok(0) };
@@ -77,7 +77,7 @@ impl Artifacts {
             let Some(files) = read_dir(&plugin?.path())? else { continue };
             for file in files {
                 let path = file?.path();
-                if !keep.contains(&path) {
+                if path.extension().is_some_and(|e| e == "cwasm") && !keep.contains(&path) {
                     unless_missing(std::fs::remove_file(path))?;
                     removed += 1;
                 }
