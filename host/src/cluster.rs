@@ -3,8 +3,10 @@
 //! among the live nodes, renewed every third of a lease; when a node joins, the others let go of
 //! what is now its, and when one dies its leases lapse and the survivors take them. A node runs
 //! the work time drives (timers, deliveries, the system-event outbox, retention) only for the
-//! tenants of the partitions it holds; any node answers the API and ingests (a transaction is
-//! serializable, so nodes writing the same alert at once are put one after the other). Work is
+//! tenants of the partitions it holds; any node answers the API, and sends a batch of events on
+//! to the holder of its tenant (`holder_address`, `api::forward`), which evaluates it (should the
+//! holder not answer, the node ingests the batch itself: a transaction is serializable, so nodes
+//! writing the same alert at once are put one after the other). Work is
 //! claimed in the transaction that records it (a timer taken, a queue entry left), so a node
 //! that paused past its lease and resumes does nothing a second time; and what the scheduler
 //! writes (evaluations at the holder's clock, which a claim alone would not stop: a rule's windows
@@ -26,7 +28,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use crate::store::Due;
-use crate::store::{Fence, Lease, Store, StoreError, StoreResult, Written};
+use crate::store::{Fence, Lease, Peer, Store, StoreError, StoreResult, Written};
 
 /// The partitions tenants hash to.
 pub const PARTITIONS: u16 = 256;
@@ -45,6 +47,10 @@ pub struct ClusterConfig {
     /// How long a partition lease lasts unless renewed: the time a dead node's partitions
     /// wait before another node takes them.
     pub lease: crate::duration::Duration,
+    /// The base URL the other nodes reach this one at (`http://10.0.0.11:8080`); empty: the
+    /// listening address, unless that is every interface (`0.0.0.0`), when no batch of events
+    /// is forwarded here.
+    pub advertise: String,
 }
 
 /// What the cluster asks of the rest of the node.
@@ -65,6 +71,8 @@ pub struct Cluster {
     started_at: Timestamp,
     address: OnceLock<String>,
     held: RwLock<Held>,
+    /// The live nodes as of the last heartbeat, in id order.
+    peers: RwLock<Vec<Peer>>,
 }
 
 /// The leases this node holds, and until when (none: for good, on the embedded database).
@@ -127,14 +135,15 @@ pub fn partition(tenant: &str) -> u16 {
     (fnv(&[tenant.as_bytes()]) % u64::from(PARTITIONS)) as u16
 }
 
+/// The node rendezvous hashing gives `partition` to among `live`.
+fn owner(partition: u16, live: &[Peer]) -> Option<&Peer> {
+    let weight = |n: &str| fnv(&[n.as_bytes(), &partition.to_be_bytes()]);
+    live.iter().max_by_key(|peer| (weight(&peer.node), peer.node.as_str()))
+}
+
 /// The partitions rendezvous hashing gives `node` among `live` (which holds it).
-fn share(node: &str, live: &[String]) -> Vec<u16> {
-    (0..PARTITIONS)
-        .filter(|p| {
-            let weight = |n: &str| fnv(&[n.as_bytes(), &p.to_be_bytes()]);
-            live.iter().max_by_key(|n| (weight(n), n.as_str())).is_some_and(|owner| owner == node)
-        })
-        .collect()
+fn share(node: &str, live: &[Peer]) -> Vec<u16> {
+    (0..PARTITIONS).filter(|p| owner(*p, live).is_some_and(|owner| owner.node == node)).collect()
 }
 
 fn millis(since: Timestamp, now: Timestamp) -> i64 {
@@ -156,6 +165,7 @@ impl Cluster {
             started_at: Timestamp::now(),
             address: OnceLock::new(),
             held: RwLock::new(held),
+            peers: RwLock::default(),
         }
     }
 
@@ -176,6 +186,16 @@ impl Cluster {
     pub fn held_count(&self) -> usize {
         let held = self.held.read().expect("leases lock");
         if held.live() { held.leases.len() } else { 0 }
+    }
+
+    /// Where to send the tenant's events, so that its rules are evaluated on the node holding
+    /// its partition: that node's address, when it is another node and can be reached (none on
+    /// the embedded database, or when the holder gave no address).
+    pub fn holder_address(&self, tenant: &str) -> Option<String> {
+        self.store.membership()?;
+        let peers = self.peers.read().expect("peers lock");
+        let holder = owner(partition(tenant), &peers)?;
+        (holder.node != self.node && !holder.address.is_empty()).then(|| holder.address.clone())
     }
 
     /// Whether this node runs the tenant's timed work now.
@@ -209,7 +229,8 @@ impl Cluster {
     }
 
     /// Heartbeats and holds leases, and reads the change feed, while the process lives (on the
-    /// embedded database, nothing to do). `address` is where this node answers.
+    /// embedded database, nothing to do). `address` is the base URL the other nodes reach this
+    /// one at (empty: they cannot).
     pub fn spawn(self: &Arc<Self>, address: String, hooks: Hooks) {
         self.address.set(address).expect("the cluster starts once");
         if self.store.membership().is_none() {
@@ -285,6 +306,7 @@ impl Cluster {
         let address = self.address.get().map_or("", String::as_str);
         let live = membership.heartbeat(&self.node, address, self.lease)?;
         let wanted = share(&self.node, &live);
+        *self.peers.write().expect("peers lock") = live.clone();
         let leases = membership.hold(&self.node, &wanted, self.lease)?;
         let mut held = self.held.write().expect("leases lock");
         let gained = leases.iter().any(|lease| !held.leases.contains(lease));
@@ -350,9 +372,11 @@ mod tests {
 
     #[test]
     fn every_partition_has_one_owner_and_few_move_when_a_node_joins() {
-        let two: Vec<String> = ["node_a", "node_b"].map(String::from).to_vec();
-        let three: Vec<String> = ["node_a", "node_b", "node_c"].map(String::from).to_vec();
-        let shares = |live: &Vec<String>| live.iter().map(|n| share(n, live)).collect::<Vec<_>>();
+        let peers = |nodes: &[&str]| -> Vec<Peer> {
+            nodes.iter().map(|n| Peer { node: n.to_string(), address: String::new() }).collect()
+        };
+        let (two, three) = (peers(&["node_a", "node_b"]), peers(&["node_a", "node_b", "node_c"]));
+        let shares = |live: &Vec<Peer>| live.iter().map(|n| share(&n.node, live)).collect::<Vec<_>>();
         for live in [&two, &three] {
             let mut all: Vec<u16> = shares(live).concat();
             all.sort();

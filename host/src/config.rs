@@ -185,6 +185,12 @@ impl Config {
         if self.delivery.timeout_ms == 0 || self.delivery.max_in_flight == 0 {
             return Err(ConfigError::Invalid("delivery.timeout_ms and delivery.max_in_flight must be above 0".into()));
         }
+        let advertise = &self.cluster.advertise;
+        if !advertise.is_empty() && !advertise.starts_with("http://") && !advertise.starts_with("https://") {
+            return Err(ConfigError::Invalid(
+                "cluster.advertise must be an http:// or https:// URL, or empty for the listening address".into(),
+            ));
+        }
         if self.cluster.lease.0 < jiff::SignedDuration::from_secs(1) {
             return Err(ConfigError::Invalid("cluster.lease must be at least 1s".into()));
         }

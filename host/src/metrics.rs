@@ -12,6 +12,8 @@ pub struct Metrics {
     /// Per plugin, by its `tenant/name/` key.
     plugins: Mutex<HashMap<String, PluginStats>>,
     delivery_attempts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Batches of events sent on to the node holding their tenant, by outcome.
+    forwarded: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -45,6 +47,12 @@ impl Metrics {
     /// A finished delivery attempt: `verdict` is `delivered`, `retry` or `failed`.
     pub fn delivery_attempt(&self, verdict: &'static str) {
         *self.delivery_attempts.lock().expect("metrics lock").entry(verdict).or_default() += 1;
+    }
+
+    /// A batch of events sent on to the node holding its tenant: `outcome` is `answered`
+    /// (whatever the answer), or `failed` (unreachable: ingested here instead).
+    pub fn ingest_forwarded(&self, outcome: &'static str) {
+        *self.forwarded.lock().expect("metrics lock").entry(outcome).or_default() += 1;
     }
 
     /// The text format, with what the caller reads at scrape time: this node's id and the
@@ -81,6 +89,15 @@ impl Metrics {
             let _ = writeln!(out, "klaxon_plugin_compilations_total{{tier=\"{tier}\"}} {n}");
         }
         self.render_plugins(&mut out);
+        family(
+            &mut out,
+            "klaxon_ingest_forwarded_total",
+            "counter",
+            "Batches of events sent on to the node holding their tenant, by outcome (failed: ingested here).",
+        );
+        for (outcome, n) in self.forwarded.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "klaxon_ingest_forwarded_total{{outcome=\"{outcome}\"}} {n}");
+        }
         family(&mut out, "klaxon_delivery_attempts_total", "counter", "Delivery attempts by verdict.");
         for (verdict, n) in self.delivery_attempts.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "klaxon_delivery_attempts_total{{verdict=\"{verdict}\"}} {n}");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::alerts::Alerts;
 use crate::api::AppState;
+use crate::api::forward::Forwarder;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::cluster::{Cluster, Due, Hooks};
@@ -180,6 +181,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         cohorts,
         notifications,
         cluster: cluster.clone(),
+        forwarder: Arc::new(Forwarder::new(cluster.node())),
         channels: Channels::new(store.clone()),
         deliverer,
         clock,
@@ -191,7 +193,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
-    cluster.spawn(addr.to_string(), hooks(&state, system_due));
+    let advertise = match config.cluster.advertise.as_str() {
+        "" if addr.ip().is_unspecified() => String::new(),
+        "" => format!("http://{addr}"),
+        url => url.trim_end_matches('/').to_string(),
+    };
+    cluster.spawn(advertise, hooks(&state, system_due));
     tracing::info!(%addr, node = %cluster.node(), data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
     axum::serve(listener, console::router(state))

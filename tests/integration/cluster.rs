@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::postgres::on;
 use crate::receivers::Receiver;
-use crate::support::{ADMIN, Server, guests};
+use crate::support::{ADMIN, Server, guests, read};
 
 /// Leases short enough for the tests to see them move.
 const LEASE: Duration = Duration::from_secs(2);
@@ -152,6 +152,12 @@ fn three_nodes_alarm_once_and_use_a_rule_changed_on_another_within_a_second() {
         let (_, page) = node.call(Method::GET, &format!("/v1/notifications?rule_id={rule}"), &key, None);
         page["items"].as_array().unwrap().len()
     };
+    // The tenant's batches went on to the node holding it, which evaluated them all.
+    let owner = holder(&nodes, &tenant);
+    for (n, node) in nodes.iter().enumerate() {
+        let forwarded = node.metric(r#"klaxon_ingest_forwarded_total{outcome="answered"}"#);
+        assert_eq!(forwarded > 0.0, n != owner, "node {n} forwarded {forwarded} (holder: {owner})");
+    }
     for node in &nodes {
         assert_eq!(alarms(node), 1, "one alarm, whichever node is asked");
         // Each node counts the types it ingests in a catalogue entry of its own; reading merges them.
@@ -163,16 +169,20 @@ fn three_nodes_alarm_once_and_use_a_rule_changed_on_another_within_a_second() {
     std::thread::sleep(LEASE);
     assert_eq!(receiver.requests().len(), 1, "delivered once");
 
-    // An event answered by a node that does not hold the tenant is delivered by the one that
-    // does, woken by the database at once (not at its next pass over the queue, up to a second
-    // later).
-    let owner = holder(&nodes, &tenant);
+    // An event ingested by a node that does not hold the tenant (as when the holder cannot be
+    // reached; here the batch says it was forwarded already) is delivered by the one that does,
+    // woken by the database at once (not at its next pass over the queue, up to a second later).
     let mut waits = Vec::new();
     for (i, node) in nodes.iter().enumerate().filter(|(n, _)| *n != owner).cycle().take(6) {
         let before = receiver.requests().len();
         let sent = Instant::now();
         let id = format!("far-{}-{}", i, waits.len());
-        assert_eq!(send(node, &key, vec![signup(&id, "cus_1")]).1["notifications"], 1);
+        let (status, body) = read(
+            node.request(Method::POST, "/v1/events", Some(&key))
+                .header("klaxon-forwarded-by", "test")
+                .json(&json!({ "events": [signup(&id, "cus_1")] })),
+        );
+        assert_eq!((status, &body["notifications"]), (200, &json!(1)), "{body}");
         wait_until("the webhook", || receiver.requests().len() > before);
         waits.push(sent.elapsed());
     }
@@ -223,6 +233,11 @@ fn a_killed_node_s_partitions_move_and_every_acknowledged_event_is_delivered() {
         }
     }
     assert_eq!(acknowledged.len(), 60 + 60, "every event before the kill, and every one the survivors got");
+    let unreachable = |n: usize| nodes[n].metric(r#"klaxon_ingest_forwarded_total{outcome="failed"}"#);
+    assert!(
+        survivors.iter().any(|n| unreachable(*n) > 0.0),
+        "the survivors found the dead holder unreachable and ingested themselves"
+    );
     let survivor = &nodes[survivors[0]];
     wait_until("a survivor holds the tenant's partition", || {
         let partition = u64::from(klaxon::cluster::partition(&tenant));

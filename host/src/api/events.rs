@@ -2,6 +2,8 @@
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -10,8 +12,9 @@ use serde_json::Value;
 
 use super::AppState;
 use super::extract::{Caller, parse_json};
+use super::forward::FORWARDED_BY;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::{BatchOutcome, EventTypes};
+use crate::ingest::EventTypes;
 use crate::tenants::Access;
 
 pub fn routes(max_batch_bytes: usize) -> Router<AppState> {
@@ -26,18 +29,34 @@ struct Batch {
 }
 
 /// Answers how many events were accepted and how many were duplicates, and each refused event
-/// by its index. Accepted events are on disk before the answer.
+/// by its index. Accepted events are on disk before the answer. In a cluster, a batch for a
+/// tenant another node holds is sent on to that node, which answers (see `forward`).
 async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<BatchOutcome>> {
+) -> ApiResult<Response> {
     let key = caller.tenant(Access::Ingest)?;
     let limits = state.config.ingest;
     let too_large = || ApiError::TooLarge(format!("a batch may be at most {} bytes", limits.max_batch_bytes));
     let body = body.map_err(|_| too_large())?;
     if body.len() > limits.max_batch_bytes {
         return Err(too_large());
+    }
+    if !headers.contains_key(FORWARDED_BY)
+        && let Some(holder) = state.cluster.holder_address(&key.tenant_id)
+    {
+        match state.forwarder.events(&holder, &headers, body.clone()).await {
+            Ok(answer) => {
+                state.metrics.ingest_forwarded("answered");
+                return Ok(answer);
+            }
+            Err(e) => {
+                state.metrics.ingest_forwarded("failed");
+                tracing::warn!(tenant = %key.tenant_id, %holder, error = %e, "the tenant's node did not answer; ingesting here");
+            }
+        }
     }
     let Batch { events } = parse_json(&body)?;
     if events.is_empty() {
@@ -54,7 +73,7 @@ async fn ingest(
     if outcome.accepted > 0 {
         state.store.flush().await?;
     }
-    Ok(Json(outcome))
+    Ok(Json(outcome).into_response())
 }
 
 /// `GET /v1/event-types`: the tenant's event types as seen, and the system types.

@@ -10,6 +10,7 @@ mod customers;
 mod errors;
 mod events;
 pub mod extract;
+pub mod forward;
 mod incidents;
 mod notifications;
 mod owned;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub cohorts: Arc<Cohorts>,
     pub notifications: Arc<Notifications>,
     pub cluster: Arc<Cluster>,
+    /// Sends batches of events on to the node holding their tenant.
+    pub forwarder: Arc<forward::Forwarder>,
     pub channels: Channels,
     pub deliverer: Arc<Deliverer>,
     pub clock: SharedClock,

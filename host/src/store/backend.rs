@@ -112,6 +112,13 @@ pub struct Fence {
     pub lease: Lease,
 }
 
+/// A live node and the address it answers at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub node: String,
+    pub address: String,
+}
+
 /// A node as the database knows it.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -127,9 +134,9 @@ pub struct Member {
 /// What a database shared by several nodes offers them: who is alive, and who holds which
 /// partition of the tenants.
 pub trait Membership: Send + Sync {
-    /// Records `node`'s heartbeat; answers the nodes whose heartbeat is younger than `live`
-    /// (itself among them), in id order.
-    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<String>>;
+    /// Records `node`'s heartbeat and the address it answers at; answers the nodes whose
+    /// heartbeat is younger than `live` (itself among them), in id order.
+    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<Peer>>;
     /// Lets go of the partitions `node` holds that `wanted` does not name, then takes or renews,
     /// for `lease` from now, those of `wanted` that are free, lapsed or its own already;
     /// answers what it holds.

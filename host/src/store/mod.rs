@@ -27,7 +27,7 @@ mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{Due, Fence, Lease, Member, Membership, TxResult, Written, abort};
+pub use backend::{Due, Fence, Lease, Member, Membership, Peer, TxResult, Written, abort};
 pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};

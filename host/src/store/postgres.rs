@@ -25,7 +25,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use super::backend::{
-    Backend, Bytes, EntryIter, Fence, Keyspace, Lease, Member, Membership, TxError, TxKeyspace, TxResult, Wake, Written,
+    Backend, Bytes, EntryIter, Fence, Keyspace, Lease, Member, Membership, Peer, TxError, TxKeyspace, TxResult, Wake,
+    Written,
 };
 use super::{StoreError, StoreResult};
 
@@ -729,7 +730,7 @@ fn timestamp(micros: i64) -> StoreResult<Timestamp> {
 }
 
 impl Membership for Postgres {
-    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<String>> {
+    fn heartbeat(&self, node: &str, address: &str, live: Duration) -> StoreResult<Vec<Peer>> {
         let c = self.pool.take()?;
         c.execute(
             "INSERT INTO klaxon_nodes (node, address, started_at, heartbeat_at) VALUES ($1, $2, now(), now()) \
@@ -738,10 +739,10 @@ impl Membership for Postgres {
         )?;
         c.execute(&format!("DELETE FROM klaxon_nodes WHERE heartbeat_at < now() - interval '{FORGOTTEN_AFTER}'"), &[])?;
         let rows = c.query(
-            "SELECT node FROM klaxon_nodes WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY node",
+            "SELECT node, address FROM klaxon_nodes WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY node",
             &[&seconds(live)],
         )?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows.iter().map(|row| Peer { node: row.get(0), address: row.get(1) }).collect())
     }
 
     fn hold(&self, node: &str, wanted: &[u16], lease: Duration) -> StoreResult<Vec<Lease>> {
