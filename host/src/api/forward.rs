@@ -27,9 +27,12 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn new(node: &str) -> Self {
+        // Straight to the node: no proxy from the environment, no redirects.
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(ANSWER_TIMEOUT)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client with timeouts builds");
         Forwarder { http, node: HeaderValue::from_str(node).expect("node ids are header-safe") }
