@@ -273,6 +273,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_address_that_is_not_a_url_is_refused() {
+        let err = refusal("[cluster]\nadvertise = \"10.0.0.11:8080\"\n");
+        assert!(err.contains("cluster.advertise must be an http:// or https:// URL"), "{err}");
+    }
+
+    #[test]
+    fn on_postgresql_the_runtime_has_a_worker_per_connection() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let mut config = Config::load(&Overrides::default()).unwrap();
+        assert_eq!(config.worker_threads(), cores, "the embedded database: one per core");
+        config.store.url = "postgres://klaxon@db/klaxon".into();
+        config.store.pool = 24;
+        assert_eq!(config.worker_threads(), cores.max(24));
+    }
+
+    #[test]
     fn a_compile_cache_under_one_mib_is_refused() {
         let err = refusal("compile_cache_bytes = 1000\n");
         assert!(err.contains("compile_cache_bytes must be at least 1048576"), "{err}");
