@@ -372,8 +372,7 @@ impl Plugins {
             }
         }
         self.unload(|k| stale.contains(k));
-        let removed =
-            self.artifacts.prune(tenant, &keep).map_err(|e| PluginError::Host(format!("removing artifacts: {e}")))?;
+        let removed = self.artifacts.prune(tenant, &keep).map_err(artifacts_not_removed)?;
         if !stale.is_empty() || removed > 0 {
             tracing::info!(%tenant, unloaded = stale.len(), removed, "plugins changed elsewhere");
         }
@@ -633,7 +632,7 @@ impl Plugins {
     }
 
     fn remove_artifacts(&self, folder_key: &str) -> RegistryResult<()> {
-        self.artifacts.remove(folder_key).map_err(|e| PluginError::Host(format!("removing artifacts: {e}")).into())
+        self.artifacts.remove(folder_key).map_err(|e| artifacts_not_removed(e).into())
     }
 
     /// Writes a compiled artifact's file, durably, on a blocking thread.
@@ -664,6 +663,10 @@ fn optimize_all(registry: &Weak<Plugins>, jobs: &mpsc::Receiver<String>) {
 
 fn artifact_not_written(error: std::io::Error) -> PluginError {
     PluginError::Host(format!("writing the compiled artifact: {error}"))
+}
+
+fn artifacts_not_removed(error: std::io::Error) -> PluginError {
+    PluginError::Host(format!("removing artifacts: {error}"))
 }
 
 /// A component's SHA-256, as versions show it.
