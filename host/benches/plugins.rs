@@ -22,7 +22,7 @@ use klaxon::plugins::io::Evaluation;
 use klaxon::plugins::{CallEnv, CompileCache, Engine, PluginKind, Plugins, Tier};
 use klaxon::store::Store;
 use klaxon::tenants::PluginLimits;
-use klaxon::tenants::{Role, Tenant, TenantKey};
+use klaxon::tenants::{Tenant, TenantKey, roles};
 use serde_json::json;
 
 const CALLS: usize = 20_000;
@@ -236,7 +236,9 @@ fn measure(calls: usize, mut call: impl FnMut()) -> Figures {
 /// optimized.
 async fn upload_and_restart(language: &str, wasm: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
-    let key = TenantKey { tenant_id: "ten_bench".into(), key_id: "key_bench".into(), role: Role::Admin };
+    let admin = roles::ADMIN;
+    let permissions = Arc::new(roles::built_in(admin).expect("the admin role"));
+    let key = TenantKey { tenant_id: "ten_bench".into(), key_id: "key_bench".into(), role: admin.into(), permissions };
     let tenant = Tenant {
         id: key.tenant_id.clone(),
         name: "bench".into(),

@@ -22,6 +22,7 @@ mod plugins;
 mod postgres;
 mod receivers;
 mod restart;
+mod roles;
 mod routing;
 mod rules;
 mod sandbox;

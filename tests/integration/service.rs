@@ -98,6 +98,8 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/incidents/{id}", &["get"]),
         ("/v1/incidents/{id}/updates", &["post"]),
         ("/v1/status-page", &["get", "put"]),
+        ("/v1/roles", &["get", "post"]),
+        ("/v1/roles/{name}", &["get", "put", "delete"]),
         ("/status/{slug}", &["get"]),
         ("/status/{slug}.json", &["get"]),
         ("/status/{slug}/feed.atom", &["get"]),

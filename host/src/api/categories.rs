@@ -11,15 +11,15 @@ use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::categories::{self, Category, CategorySpec};
 use crate::notifications::subscriptions::Subscription;
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Category>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Categories, Action::Read)?;
     Ok(Json(Items { items: categories::list(&state.store.categories, &key.tenant_id)? }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Category>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Categories, Action::Read)?;
     Ok(Json(find(&state, &key.tenant_id, &name)?))
 }
 
@@ -29,7 +29,7 @@ pub async fn put(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Category>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Categories, Action::Update)?;
     let spec: CategorySpec = parse_json(&body)?;
     categories::check_name("name", &name)?;
     spec.check()?;
@@ -40,7 +40,7 @@ pub async fn put(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Categories, Action::Delete)?;
     let tenant = &key.tenant_id;
     find(&state, tenant, &name)?;
     if categories::is_built_in(&name) {

@@ -21,14 +21,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::notifications::subscriptions::Subscription;
 use crate::plugins::PluginKind;
 use crate::records::notification;
-use crate::tenants::{Access, TenantKey};
+use crate::tenants::{Action, Permission, Resource, TenantKey};
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Channels, Action::Create)?;
     let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, None)?;
@@ -39,13 +39,13 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Channels, Action::Read)?;
     let items = state.channels.list(&key.tenant_id)?.iter().map(|c| view(&state, key, c)).collect();
     Ok(Json(Items { items }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Channels, Action::Read)?;
     Ok(Json(view(&state, key, &find(&state, &key.tenant_id, &id)?)))
 }
 
@@ -55,10 +55,10 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Channels, Action::Update)?;
     let spec: ChannelSpec = parse_json(&body)?;
     let channel = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &channel)?;
+    key.check_may(Resource::Channels, Action::Update, &channel.created_by, "this channel")?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, Some(&channel))?;
     let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
@@ -69,9 +69,9 @@ pub async fn replace(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Channels, Action::Delete)?;
     let channel = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &channel)?;
+    key.check_may(Resource::Channels, Action::Delete, &channel.created_by, "this channel")?;
     let mut users: Vec<String> =
         state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.spec.channels.contains(&id)).map(|r| r.id).collect();
     let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
@@ -113,7 +113,7 @@ pub async fn preview(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Preview>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Channels, Action::Read)?;
     let channel = find(&state, &key.tenant_id, &id)?;
     let input: PreviewInput = optional_json(&body)?;
     let (mut notification, mut placeholders) = match &input.notification_id {
@@ -148,7 +148,7 @@ pub async fn preview(
 /// templates strictly, against the sample notification), and answers the payload it would send
 /// for that sample. Nothing is stored or sent: editors call it as their author types.
 pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Preview>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Channels, Action::Read)?;
     let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     let now = state.clock.now();
@@ -164,8 +164,9 @@ pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: 
 
 /// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.
 pub async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TestSend>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Channels, Action::Test)?;
     let channel = find(&state, &key.tenant_id, &id)?;
+    key.check_may(Resource::Channels, Action::Test, &channel.created_by, "this channel")?;
     Ok(Json(state.deliverer.test(&key.tenant_id, &channel, &Default::default()).await?))
 }
 
@@ -197,9 +198,9 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Channels, Action::Update)?;
     let channel = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &channel)?;
+    key.check_may(Resource::Channels, Action::Update, &channel.created_by, "this channel")?;
     if channel.spec.kind != Kind::Webhook {
         return Err(ApiError::Conflict("only webhook channels sign their messages".into()));
     }
@@ -219,17 +220,13 @@ fn reported(channel: &Channel) -> Value {
 }
 
 fn view(state: &AppState, key: &TenantKey, channel: &Channel) -> Value {
-    let with_secrets = key.role.allows(Access::Write);
+    let with_secrets =
+        key.permissions.reach(Permission { resource: Resource::Channels, action: Action::Update }).is_some();
     serde_json::to_value(channel.view(with_secrets, state.clock.now())).expect("channels serialize")
 }
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
     state.channels.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("channel `{id}`")))
-}
-
-fn check_may_change(key: &TenantKey, channel: &Channel) -> ApiResult<()> {
-    key.check_may_change(&channel.created_by, "this channel", "channel")?;
-    Ok(())
 }
 
 /// An SMS channel needs its provider's auth token: given, or kept from the `stored` channel.

@@ -14,27 +14,27 @@ use super::{AppState, Items, blocking, json};
 use crate::cohorts::{Cohort, CohortSpec, MemberView};
 use crate::error::{ApiError, ApiResult};
 use crate::rules::Condition;
-use crate::tenants::{Access, TenantKey};
+use crate::tenants::{Action, Resource, TenantKey};
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Create)?;
     let spec: CohortSpec = parse_json(&body)?;
     let cohort = save(&state, key, None, spec).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &key.tenant_id, &cohort))))
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Read)?;
     let items = state.cohorts.list(&key.tenant_id)?.iter().map(|c| json(c.view(None))).collect();
     Ok(Json(Items { items }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Read)?;
     Ok(Json(view(&state, &key.tenant_id, &find(&state, &key.tenant_id, &id)?)))
 }
 
@@ -44,18 +44,18 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Update)?;
     let spec: CohortSpec = parse_json(&body)?;
     let cohort = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &cohort)?;
+    key.check_may(Resource::Cohorts, Action::Update, &cohort.created_by, "this cohort")?;
     let cohort = save(&state, key, Some(cohort), spec).await?;
     Ok(Json(view(&state, &key.tenant_id, &cohort)))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Delete)?;
     let cohort = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &cohort)?;
+    key.check_may(Resource::Cohorts, Action::Delete, &cohort.created_by, "this cohort")?;
     let users: Vec<String> = state
         .rules
         .list(&key.tenant_id)?
@@ -95,7 +95,7 @@ pub async fn members(
     Path(id): Path<String>,
     query: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<MemberPage>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Cohorts, Action::Read)?;
     let Query(page) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -127,9 +127,4 @@ fn view(state: &AppState, tenant: &str, cohort: &Cohort) -> Value {
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Cohort> {
     state.cohorts.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("cohort `{id}`")))
-}
-
-fn check_may_change(key: &TenantKey, cohort: &Cohort) -> ApiResult<()> {
-    key.check_may_change(&cohort.created_by, "this cohort", "cohort")?;
-    Ok(())
 }

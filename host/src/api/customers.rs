@@ -13,7 +13,7 @@ use crate::cohorts::Membership;
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::{CustomerInput, PutError};
 use crate::records::Customer;
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -24,7 +24,7 @@ pub async fn put(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
-    let key = caller.tenant(Access::Ingest)?;
+    let key = caller.tenant(Resource::Customers, Action::Update)?;
     let input: CustomerInput = parse_json(&body)?;
     let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let (customer, created) = super::blocking(move || {
@@ -41,7 +41,7 @@ pub async fn put(
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Customer>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Customers, Action::Read)?;
     Ok(Json(public(find(&state, &key.tenant_id, &id)?)))
 }
 
@@ -51,7 +51,7 @@ pub async fn cohorts(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Items<Membership>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Customers, Action::Read)?;
     let customer = find(&state, &key.tenant_id, &id)?;
     Ok(Json(Items { items: state.cohorts.memberships(&key.tenant_id, &customer)? }))
 }
@@ -85,7 +85,7 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<CustomerPage>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Customers, Action::Read)?;
     let Query(page) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -98,7 +98,7 @@ pub async fn list(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Ingest)?;
+    let key = caller.tenant(Resource::Customers, Action::Delete)?;
     let (ingest, tenant, actor, customer) =
         (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone(), id.clone());
     let deleted = super::blocking(move || {

@@ -15,7 +15,7 @@ use super::extract::{Caller, parse_json};
 use super::forward::FORWARDED_BY;
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::EventTypes;
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 pub fn routes(max_batch_bytes: usize) -> Router<AppState> {
     // Room over the limit, so an oversized batch gets our own error naming the limit.
@@ -37,7 +37,7 @@ async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let key = caller.tenant(Access::Ingest)?;
+    let key = caller.tenant(Resource::Events, Action::Create)?;
     let limits = state.config.ingest;
     let too_large = || ApiError::TooLarge(format!("a batch may be at most {} bytes", limits.max_batch_bytes));
     let body = body.map_err(|_| too_large())?;
@@ -78,6 +78,6 @@ async fn ingest(
 
 /// `GET /v1/event-types`: the tenant's event types as seen, and the system types.
 pub async fn types(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<EventTypes>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::EventTypes, Action::Read)?;
     Ok(Json(state.ingest.event_types(&key.tenant_id)?))
 }

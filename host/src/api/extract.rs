@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::keys::digests_equal;
-use crate::tenants::{Access, Principal, TenantKey};
+use crate::tenants::{Action, Permission, Principal, Resource, TenantKey};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
@@ -84,23 +84,17 @@ impl Caller {
         }
     }
 
-    /// A tenant key whose role allows `access`.
-    pub fn tenant(&self, access: Access) -> ApiResult<&TenantKey> {
+    /// A tenant key whose role grants `action` on `resource` (for every object or only its
+    /// own: a change to an object checks the owner with `TenantKey::check_may`).
+    pub fn tenant(&self, resource: Resource, action: Action) -> ApiResult<&TenantKey> {
         match &self.0 {
             Principal::PlatformAdmin => {
                 Err(ApiError::Forbidden("this route needs a tenant API key, not the platform admin token".into()))
             }
-            Principal::Tenant(key) if key.role.allows(access) => Ok(key),
-            Principal::Tenant(key) => Err(ApiError::Forbidden(format!(
-                "the `{}` role may not {}",
-                serde_json::to_value(key.role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-                match access {
-                    Access::Read => "read this resource",
-                    Access::Write => "change this resource",
-                    Access::ManageKeys => "manage API keys",
-                    Access::Ingest => "send events or customers",
-                }
-            ))),
+            Principal::Tenant(key) => {
+                key.check(Permission { resource, action })?;
+                Ok(key)
+            }
         }
     }
 }

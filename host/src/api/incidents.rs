@@ -11,14 +11,14 @@ use super::{AppState, Items, blocking};
 use crate::context::IncidentKind;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Incident>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Incidents, Action::Create)?;
     let spec: IncidentSpec = parse_json(&body)?;
     let now = state.clock.now();
     spec.check(now)?;
@@ -52,7 +52,7 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<incidents::Query>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Items<Incident>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Incidents, Action::Read)?;
     let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     if query.limit.is_some_and(|l| !(1..=incidents::MAX_PAGE).contains(&l)) {
         return Err(ApiError::field("limit", format!("must be 1 to {}", incidents::MAX_PAGE)));
@@ -61,7 +61,7 @@ pub async fn list(
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Incident>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Incidents, Action::Read)?;
     incidents::find(&state.store, &key.tenant_id, &id)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format_args!("incident `{id}`")))
@@ -75,7 +75,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Incident>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Incidents, Action::Update)?;
     let input: UpdateInput = parse_json(&body)?;
     let now = state.clock.now();
     let tenant = key.tenant_id.clone();

@@ -16,6 +16,7 @@ mod notifications;
 mod owned;
 mod plugins;
 mod recipients;
+mod roles;
 mod rules;
 mod service;
 mod silences;
@@ -90,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cluster", get(cluster::get))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
+        .route("/v1/roles", post(roles::create).get(roles::list))
+        .route("/v1/roles/{name}", get(roles::get).put(roles::replace).delete(roles::delete))
         .merge(plugins::routes(state.config.max_plugin_bytes))
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get).put(customers::put).delete(customers::delete))

@@ -11,7 +11,7 @@ use super::{AppState, Items};
 use crate::delivery::{Attempt, Delivery};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::{self, NotificationView};
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 #[derive(Serialize)]
 pub struct Page {
@@ -26,7 +26,7 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<notifications::Query>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Page>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Notifications, Action::Read)?;
     let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     if query.limit.is_some_and(|l| !(1..=notifications::MAX_PAGE).contains(&l)) {
         return Err(ApiError::field("limit", format!("must be 1 to {}", notifications::MAX_PAGE)));
@@ -43,7 +43,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NotificationView>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Notifications, Action::Read)?;
     find(&state, &key.tenant_id, &id).map(Json)
 }
 
@@ -68,7 +68,7 @@ pub async fn attempts(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Items<ChannelAttempt>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Notifications, Action::Read)?;
     let mut items: Vec<ChannelAttempt> = find(&state, &key.tenant_id, &id)?
         .deliveries
         .into_iter()
@@ -96,7 +96,7 @@ pub async fn resend(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Items<Delivery>>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Notifications, Action::Resend)?;
     let view = find(&state, &key.tenant_id, &id)?;
     let input: ResendInput = optional_json(&body)?;
     if let Some(channel) = &input.channel_id

@@ -8,22 +8,24 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::records::Owned;
 use crate::store::Collection;
-use crate::tenants::TenantKey;
+use crate::tenants::{Action, Resource, TenantKey};
 
 /// The record `id`, or a 404 naming it as `what`.
 pub fn find<S: DeserializeOwned>(records: &Collection, tenant: &str, id: &str, what: &str) -> ApiResult<Owned<S>> {
     records.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("{what} `{id}`")))
 }
 
-/// The record `id`, if the caller may change it (editors change only their own).
+/// The record `id` of `resource`, if the caller may do `action` to it (a role granting it
+/// `:own` only to what its key made).
 pub fn find_to_change<S: DeserializeOwned>(
     records: &Collection,
     key: &TenantKey,
+    (resource, action): (Resource, Action),
     id: &str,
     what: &str,
 ) -> ApiResult<Owned<S>> {
     let record: Owned<S> = find(records, &key.tenant_id, id, what)?;
-    key.check_may_change(&record.created_by, &format!("this {what}"), what)?;
+    key.check_may(resource, action, &record.created_by, &format!("this {what}"))?;
     Ok(record)
 }
 

@@ -19,7 +19,7 @@ use crate::plugins::io::Evaluation;
 use crate::plugins::logs::{KeptLine, LogQuery};
 use crate::plugins::{CallReport, Plugin, PluginKind, PluginPatch, PluginVersion};
 use crate::tenants::PluginLimits;
-use crate::tenants::{Access, Tenant};
+use crate::tenants::{Action, Resource, Tenant};
 
 pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -66,7 +66,7 @@ async fn upload(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Plugins, Action::Create)?;
     let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = state.config.max_plugin_bytes;
     let body =
@@ -95,14 +95,14 @@ async fn upload(
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<PluginView>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Plugins, Action::Read)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let items = state.plugins.list(&tenant.id)?.into_iter().map(|p| PluginView::new(&state, p, &tenant)).collect();
     Ok(Json(Items { items }))
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<PluginView>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Plugins, Action::Read)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     Ok(Json(PluginView::new(&state, state.plugins.find(&tenant.id, &name)?, &tenant)))
 }
@@ -112,7 +112,7 @@ async fn versions(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Items<PluginVersion>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Plugins, Action::Read)?;
     Ok(Json(Items { items: state.plugins.versions(&key.tenant_id, &name)? }))
 }
 
@@ -122,7 +122,7 @@ async fn update(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<PluginView>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Plugins, Action::Update)?;
     let patch: PluginPatch = parse_json(&body)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let (pinning, disabling) = (patch.pinned_version, patch.enabled == Some(false));
@@ -140,7 +140,7 @@ async fn update(
 }
 
 async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Plugins, Action::Delete)?;
     let plugin = state.plugins.find(&key.tenant_id, &name)?;
     state.plugins.delete(key, &name).await?;
     super::report(&state, key, "plugin.deleted", reported(&plugin, None)).await?;
@@ -157,7 +157,7 @@ async fn logs(
     Path(name): Path<String>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Json<Items<KeptLine>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Plugins, Action::Read)?;
     let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     Ok(Json(Items { items: state.plugins.logs(&key.tenant_id, &name, &query)? }))
 }
@@ -171,9 +171,10 @@ async fn invoke(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Plugins, Action::Test)?;
     let tenant = tenant_of(&state, &key.tenant_id)?;
     let plugin = state.plugins.find(&tenant.id, &name)?;
+    key.check_may(Resource::Plugins, Action::Test, &plugin.created_by, &format!("plugin `{name}`"))?;
     if !plugin.enabled {
         return Err(ApiError::Conflict(format!("plugin `{name}` is disabled; enable it to invoke it")));
     }

@@ -12,7 +12,7 @@ use super::{AppState, Items, json};
 use crate::error::ApiResult;
 use crate::notifications::subscriptions::Subscription;
 use crate::recipients::{Recipient, RecipientSpec};
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 const WHAT: &str = "recipient";
 
@@ -21,7 +21,7 @@ pub async fn create(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Recipients, Action::Create)?;
     let spec: RecipientSpec = parse_json(&body)?;
     spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", None, spec, state.clock.now())?;
@@ -30,13 +30,13 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Recipients, Action::Read)?;
     let all: Vec<Recipient> = state.store.recipients.list(&key.tenant_id)?;
     Ok(Json(Items { items: all.iter().map(|r| json(r.view())).collect() }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Recipients, Action::Read)?;
     let recipient: Recipient = find(&state.store.recipients, &key.tenant_id, &id, WHAT)?;
     Ok(Json(json(recipient.view())))
 }
@@ -47,9 +47,9 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Recipients, Action::Update)?;
     let spec: RecipientSpec = parse_json(&body)?;
-    let recipient = find_to_change(&state.store.recipients, key, &id, WHAT)?;
+    let recipient = find_to_change(&state.store.recipients, key, (Resource::Recipients, Action::Update), &id, WHAT)?;
     spec.check()?;
     let recipient = save(&state.store.recipients, key, "rcp", Some(recipient), spec, state.clock.now())?;
     state.store.flush().await?;
@@ -57,8 +57,8 @@ pub async fn replace(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
-    find_to_change::<RecipientSpec>(&state.store.recipients, key, &id, WHAT)?;
+    let key = caller.tenant(Resource::Recipients, Action::Delete)?;
+    find_to_change::<RecipientSpec>(&state.store.recipients, key, (Resource::Recipients, Action::Delete), &id, WHAT)?;
     let subscriptions: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
     let users: Vec<String> =
         subscriptions.into_iter().filter(|s| s.spec.recipient.as_deref() == Some(&id)).map(|s| s.id).collect();

@@ -14,14 +14,14 @@ use crate::alerts::{AlertView, DryRun, DryRunError};
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::{PluginError, PluginKind};
 use crate::rules::{Condition, Rule, RuleSpec, RuleView};
-use crate::tenants::{Access, TenantKey};
+use crate::tenants::{Action, Resource, TenantKey};
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Rules, Action::Create)?;
     let spec: RuleSpec = parse_json(&body)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
@@ -33,7 +33,7 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<serde_json::Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Rules, Action::Read)?;
     let items = state
         .rules
         .list(&key.tenant_id)?
@@ -48,7 +48,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Rules, Action::Read)?;
     Ok(Json(view(&state, &key.tenant_id, &find(&state, &key.tenant_id, &id)?)?))
 }
 
@@ -58,10 +58,10 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Rules, Action::Update)?;
     let spec: RuleSpec = parse_json(&body)?;
     let rule = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &rule)?;
+    key.check_may(Resource::Rules, Action::Update, &rule.created_by, "this rule")?;
     check(&state, key, &spec).await?;
     let rule = state.rules.replace(&key.tenant_id, rule, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
@@ -72,9 +72,9 @@ pub async fn replace(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Rules, Action::Delete)?;
     let rule = find(&state, &key.tenant_id, &id)?;
-    check_may_change(key, &rule)?;
+    key.check_may(Resource::Rules, Action::Delete, &rule.created_by, "this rule")?;
     state.rules.delete(&key.tenant_id, &id)?;
     state.alerts.rule_deleted(&key.tenant_id, &id)?;
     state.cluster.changed(&key.tenant_id)?;
@@ -107,7 +107,7 @@ pub async fn states(
     Path(id): Path<String>,
     query: Result<Query<StatesQuery>, QueryRejection>,
 ) -> ApiResult<Json<States>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Rules, Action::Read)?;
     let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_STATES).contains(&limit) {
@@ -137,7 +137,7 @@ pub async fn evaluate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Items<DryRun>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Rules, Action::Read)?;
     let rule = find(&state, &key.tenant_id, &id)?;
     let input: DryRunInput = optional_json(&body)?;
     let event = match input.event {
@@ -174,11 +174,6 @@ fn view(state: &AppState, tenant: &str, rule: &Rule) -> ApiResult<serde_json::Va
 
 fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Rule> {
     state.rules.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("rule `{id}`")))
-}
-
-fn check_may_change(key: &TenantKey, rule: &Rule) -> ApiResult<()> {
-    key.check_may_change(&rule.created_by, "this rule", "rule")?;
-    Ok(())
 }
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.

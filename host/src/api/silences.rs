@@ -12,7 +12,7 @@ use super::owned::{find, find_to_change, save};
 use super::{AppState, Items, json};
 use crate::error::ApiResult;
 use crate::notifications::silences::{Silence, SilenceSpec, State as SilenceState};
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 const WHAT: &str = "silence";
 
@@ -21,7 +21,7 @@ pub async fn create(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Silences, Action::Create)?;
     let mut spec: SilenceSpec = parse_json(&body)?;
     let now = state.clock.now();
     spec.check(now)?;
@@ -31,23 +31,23 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Silences, Action::Read)?;
     let now = state.clock.now();
     let all: Vec<Silence> = state.store.silences.list(&key.tenant_id)?;
     Ok(Json(Items { items: all.iter().map(|s| json(s.view_at(now))).collect() }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Silences, Action::Read)?;
     let silence: Silence = find(&state.store.silences, &key.tenant_id, &id, WHAT)?;
     Ok(Json(json(silence.view_at(state.clock.now()))))
 }
 
 /// Expires the silence now (a pending one never starts).
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Silences, Action::Delete)?;
     let now = state.clock.now();
-    let silence: Silence = find_to_change(&state.store.silences, key, &id, WHAT)?;
+    let silence: Silence = find_to_change(&state.store.silences, key, (Resource::Silences, Action::Delete), &id, WHAT)?;
     let mut spec = silence.spec.clone();
     if spec.state(now) != SilenceState::Expired {
         spec.ends_at = now;

@@ -9,10 +9,10 @@ use super::AppState;
 use super::extract::{Caller, parse_json};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::status_page::{StatusPage, StatusPageSpec};
-use crate::tenants::Access;
+use crate::tenants::{Action, Resource};
 
 pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<StatusPage>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::StatusPage, Action::Read)?;
     state
         .store
         .status_page::<StatusPage>(&key.tenant_id)?
@@ -22,7 +22,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
 
 /// Sets up or replaces the page; the slug must be free (or the tenant's already).
 pub async fn put(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<StatusPage>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::StatusPage, Action::Update)?;
     let spec: StatusPageSpec = parse_json(&body)?;
     spec.check()?;
     let page = StatusPage { spec, updated_at: state.clock.now() };

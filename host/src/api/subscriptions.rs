@@ -17,7 +17,7 @@ use crate::delivery::TestSend;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::subscriptions::{Subscription, SubscriptionSpec};
 use crate::recipients::Recipient;
-use crate::tenants::{Access, TenantKey};
+use crate::tenants::{Action, Resource, TenantKey};
 
 const WHAT: &str = "subscription";
 
@@ -26,7 +26,7 @@ pub async fn create(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Create)?;
     let spec: SubscriptionSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     let subscription = save(&state.store.subscriptions, key, "sub", None, spec, state.clock.now())?;
@@ -35,13 +35,13 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Read)?;
     let all: Vec<Subscription> = state.store.subscriptions.list(&key.tenant_id)?;
     Ok(Json(Items { items: all.iter().map(|s| json(s.view())).collect() }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Read)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Read)?;
     let subscription: Subscription = find(&state.store.subscriptions, &key.tenant_id, &id, WHAT)?;
     Ok(Json(json(subscription.view())))
 }
@@ -52,9 +52,10 @@ pub async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let key = caller.tenant(Access::Write)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Update)?;
     let spec: SubscriptionSpec = parse_json(&body)?;
-    let subscription = find_to_change(&state.store.subscriptions, key, &id, WHAT)?;
+    let subscription =
+        find_to_change(&state.store.subscriptions, key, (Resource::Subscriptions, Action::Update), &id, WHAT)?;
     check(&state, key, &spec)?;
     let subscription = save(&state.store.subscriptions, key, "sub", Some(subscription), spec, state.clock.now())?;
     super::routing_changed(&state, key).await?;
@@ -62,8 +63,14 @@ pub async fn replace(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let key = caller.tenant(Access::Write)?;
-    find_to_change::<SubscriptionSpec>(&state.store.subscriptions, key, &id, WHAT)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Delete)?;
+    find_to_change::<SubscriptionSpec>(
+        &state.store.subscriptions,
+        key,
+        (Resource::Subscriptions, Action::Delete),
+        &id,
+        WHAT,
+    )?;
     state.store.subscriptions.delete(&key.tenant_id, &id)?;
     super::routing_changed(&state, key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -86,8 +93,9 @@ pub async fn test(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Items<ChannelTest>>> {
-    let key = caller.tenant(Access::Write)?;
-    let subscription: Subscription = find(&state.store.subscriptions, &key.tenant_id, &id, WHAT)?;
+    let key = caller.tenant(Resource::Subscriptions, Action::Test)?;
+    let subscription: Subscription =
+        find_to_change(&state.store.subscriptions, key, (Resource::Subscriptions, Action::Test), &id, WHAT)?;
     let mut by_channel: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (category, channels) in &subscription.spec.channels {
         for channel in channels {

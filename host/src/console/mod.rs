@@ -153,7 +153,7 @@ fn view(state: &AppState, session: &Session, principal: &Principal) -> ApiResult
         Principal::Tenant(key) => {
             let tenant = state.tenants.get(&key.tenant_id)?.map(|t| t.name).unwrap_or_default();
             json!({ "kind": "tenant", "tenant_id": key.tenant_id, "tenant_name": tenant,
-                    "key_id": key.key_id, "role": key.role })
+                    "key_id": key.key_id, "role": key.role, "permissions": key.permissions.table() })
         }
     };
     Ok(json!({ "principal": who, "csrf": session.csrf, "expires_at": session.expires_at }))

@@ -25,7 +25,7 @@ use crate::ids::hex;
 use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::Store;
 use crate::store::plugins::{plugin_id, plugin_of_version, version_id};
-use crate::tenants::{LimitOverrides, PluginLimits, Tenant, TenantKey};
+use crate::tenants::{Action, LimitOverrides, PluginLimits, Resource, Tenant, TenantKey};
 
 /// A tenant's plugin: its versions share a name and a kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,7 +286,7 @@ impl Plugins {
     ) -> RegistryResult<Plugin> {
         let _guard = self.writes.lock().await;
         let mut plugin = self.find(&tenant.id, name)?;
-        check_may_change(key, &plugin)?;
+        check_may_change(key, Action::Update, &plugin)?;
         let previous_active = plugin.active_version();
         if let Some(enabled) = patch.enabled {
             plugin.enabled = enabled;
@@ -323,7 +323,7 @@ impl Plugins {
     pub async fn delete(&self, key: &TenantKey, name: &str) -> RegistryResult<()> {
         let _guard = self.writes.lock().await;
         let plugin = self.find(&key.tenant_id, name)?;
-        check_may_change(key, &plugin)?;
+        check_may_change(key, Action::Delete, &plugin)?;
         self.remove(&key.tenant_id, name)?;
         self.store.flush().await?;
         Ok(())
@@ -676,7 +676,7 @@ fn sha256(component: &[u8]) -> String {
 
 /// Whether `key` may upload a new version of `existing` as a `kind` plugin.
 fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> RegistryResult<()> {
-    check_may_change(key, existing)?;
+    check_may_change(key, Action::Update, existing)?;
     if existing.kind != kind {
         return Err(RegistryError::Conflict(format!(
             "plugin `{}` is a {:?} plugin; upload a new version of the same kind or use another name",
@@ -686,8 +686,8 @@ fn check_new_version(key: &TenantKey, existing: &Plugin, kind: PluginKind) -> Re
     Ok(())
 }
 
-fn check_may_change(key: &TenantKey, plugin: &Plugin) -> RegistryResult<()> {
-    Ok(key.check_may_change(&plugin.created_by, &format!("plugin `{}`", plugin.name), "plugin")?)
+fn check_may_change(key: &TenantKey, action: Action, plugin: &Plugin) -> RegistryResult<()> {
+    Ok(key.check_may(Resource::Plugins, action, &plugin.created_by, &format!("plugin `{}`", plugin.name))?)
 }
 
 /// The field name a limits error starts with (`"fuel: ..."` -> `fuel`).

@@ -100,6 +100,7 @@ impl Store {
             &self.categories.0,
             &self.subscriptions.0,
             &self.silences.0,
+            &self.roles.0,
         ] {
             removals.push((tree, removal(tree, slash)?));
         }
@@ -188,6 +189,7 @@ mod tests {
             (&store.categories.0, slash("c"), vec![]),
             (&store.subscriptions.0, slash("s"), vec![]),
             (&store.silences.0, slash("s"), vec![]),
+            (&store.roles.0, slash("r"), vec![]),
             (&store.alerts, nul("r\0s"), vec![]),
             (&store.alert_counts, nul("r\0"), vec![]),
             (&store.transitions, nul("r\0t"), vec![]),

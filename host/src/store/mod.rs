@@ -162,6 +162,8 @@ pub struct Trees {
     pub subscriptions: Collection,
     /// `tenant/silence id` -> `Silence`
     pub silences: Collection,
+    /// `tenant/name` -> `Role`: the roles a tenant defined
+    pub roles: Collection,
     /// time + tenant + node + sequence -> nothing: a change of the tenant's configuration
     /// (`changes`)
     changes: Tree,
@@ -233,6 +235,7 @@ impl Store {
             categories: Collection(open("categories")?),
             subscriptions: Collection(open("subscriptions")?),
             silences: Collection(open("silences")?),
+            roles: Collection(open("roles")?),
             changes: open("changes")?,
             every_tree: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),

@@ -1,4 +1,4 @@
-//! API keys: roles, token format and hashing.
+//! API keys: token format and hashing.
 //!
 //! A token reads `klx_<key id>.<secret>`. Only the SHA-256 of the secret is stored; the token is
 //! shown once, when the key is created.
@@ -9,47 +9,14 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::hex;
 
-/// What a tenant key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything in the tenant, including others' objects and API keys.
-    Admin,
-    /// Creates and changes its own rules, channels, templates and plugins; reads everything.
-    Editor,
-    /// Reads only.
-    Viewer,
-    /// Sends events and customers, nothing else.
-    Ingest,
-}
-
-/// The kinds of access a route asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-    ManageKeys,
-    Ingest,
-}
-
-impl Role {
-    pub fn allows(self, access: Access) -> bool {
-        match self {
-            Role::Admin => true,
-            Role::Editor => matches!(access, Access::Read | Access::Write),
-            Role::Viewer => access == Access::Read,
-            Role::Ingest => access == Access::Ingest,
-        }
-    }
-}
-
 /// A stored API key. The secret itself is never kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
-    pub role: Role,
+    /// The name of its role, built-in or the tenant's own.
+    pub role: String,
     /// Hex SHA-256 of the secret.
     pub secret_sha256: String,
     pub created_at: jiff::Timestamp,
@@ -91,15 +58,6 @@ mod tests {
         let token = token(&id, &secret);
         assert_eq!(parse_token(&token), Some((id.as_str(), secret.as_str())));
         assert_eq!(parse_token("Bearer nonsense"), None);
-    }
-
-    #[test]
-    fn roles_allow_what_the_design_says() {
-        assert!(Role::Admin.allows(Access::ManageKeys));
-        assert!(Role::Editor.allows(Access::Write) && !Role::Editor.allows(Access::ManageKeys));
-        assert!(!Role::Editor.allows(Access::Ingest));
-        assert!(Role::Viewer.allows(Access::Read) && !Role::Viewer.allows(Access::Write));
-        assert!(Role::Ingest.allows(Access::Ingest) && !Role::Ingest.allows(Access::Read));
     }
 
     #[test]

@@ -1,15 +1,19 @@
-//! Tenants, their API keys, console sessions, and who a bearer token belongs to.
+//! Tenants, their API keys and roles, console sessions, and who a bearer token belongs to.
 
 pub mod keys;
 mod known;
 mod limits;
+pub mod roles;
 mod sessions;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreResult};
-pub use keys::{Access, ApiKey, Role};
+pub use keys::ApiKey;
 pub use limits::{LimitOverrides, PluginLimits};
+pub use roles::{Action, Permission, Permissions, Reach, Resource, Role, RoleView};
 pub use sessions::{SESSION_TTL, Session};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,23 +37,30 @@ pub enum Principal {
 pub struct TenantKey {
     pub tenant_id: String,
     pub key_id: String,
-    pub role: Role,
+    /// The role's name.
+    pub role: String,
+    pub permissions: Arc<Permissions>,
 }
 
 impl TenantKey {
-    /// Whether this key may change an object created by `owner` (a key id): admins may change
-    /// anything in their tenant, editors what they created.
-    pub fn may_change(&self, owner: &str) -> bool {
-        self.role == Role::Admin || (self.role == Role::Editor && self.key_id == owner)
+    /// How far this key's role lets it go with `permission`, or the refusal naming it.
+    pub fn check(&self, permission: Permission) -> Result<Reach, Forbidden> {
+        self.permissions
+            .reach(permission)
+            .ok_or_else(|| Forbidden(format!("the role `{}` lacks the permission `{permission}`", self.role)))
     }
 
-    /// `may_change`, or the refusal: `what` names the object (`this rule`, ``plugin `x` ``),
-    /// `kind` its kind (`rule`).
-    pub fn check_may_change(&self, owner: &str, what: &str, kind: &str) -> Result<(), Forbidden> {
-        if self.may_change(owner) {
-            Ok(())
-        } else {
-            Err(Forbidden(format!("{what} was created by another key; editors may change only their own {kind}s")))
+    /// Whether this key may do `action` to an object of `resource` made by `owner` (a key
+    /// id), or the refusal: `what` names the object (`this rule`, ``plugin `x` ``).
+    pub fn check_may(&self, resource: Resource, action: Action, owner: &str, what: &str) -> Result<(), Forbidden> {
+        let permission = Permission { resource, action };
+        match self.check(permission)? {
+            Reach::Own if self.key_id != owner => Err(Forbidden(format!(
+                "{what} was made by another key; the role `{}` has `{permission}` only for its own \
+                 (`{permission}:own`)",
+                self.role
+            ))),
+            _ => Ok(()),
         }
     }
 }
@@ -72,13 +83,13 @@ pub struct CreatedKey {
 pub struct KeyView {
     pub id: String,
     pub name: String,
-    pub role: Role,
+    pub role: String,
     pub created_at: jiff::Timestamp,
 }
 
 impl From<&ApiKey> for KeyView {
     fn from(key: &ApiKey) -> Self {
-        KeyView { id: key.id.clone(), name: key.name.clone(), role: key.role, created_at: key.created_at }
+        KeyView { id: key.id.clone(), name: key.name.clone(), role: key.role.clone(), created_at: key.created_at }
     }
 }
 
@@ -104,7 +115,7 @@ impl Tenants {
     ) -> StoreResult<(Tenant, CreatedKey)> {
         let tenant = Tenant { id: crate::ids::new_id("ten"), name, created_at: now, plugin_limits };
         self.store.tenants.put(&tenant.id, &tenant)?;
-        let key = self.create_key(&tenant.id, "initial admin key".into(), Role::Admin, now)?;
+        let key = self.create_key(&tenant.id, "initial admin key".into(), roles::ADMIN.into(), now)?;
         Ok((tenant, key))
     }
 
@@ -124,7 +135,7 @@ impl Tenants {
         &self,
         tenant_id: &str,
         name: String,
-        role: Role,
+        role: String,
         now: jiff::Timestamp,
     ) -> StoreResult<CreatedKey> {
         let secret = keys::new_secret();
@@ -153,6 +164,41 @@ impl Tenants {
     pub fn delete_key(&self, key_id: &str) -> StoreResult<()> {
         self.store.api_keys.delete(key_id)?;
         self.known.forget(|key| key.key_id == key_id);
+        Ok(())
+    }
+
+    /// What `role` grants in `tenant`: a built-in role's permissions or the tenant's own role's;
+    /// nothing for a role that is not there.
+    pub fn permissions(&self, tenant: &str, role: &str) -> StoreResult<Permissions> {
+        if let Some(permissions) = roles::built_in(role) {
+            return Ok(permissions);
+        }
+        let defined: Option<Role> = self.store.roles.get(tenant, role)?;
+        Ok(defined.and_then(|role| Permissions::parse(&role.permissions).ok()).unwrap_or_default())
+    }
+
+    /// The built-in roles, then the tenant's own in name order.
+    pub fn roles(&self, tenant: &str) -> StoreResult<Vec<RoleView>> {
+        let defined: Vec<Role> = self.store.roles.list(tenant)?;
+        Ok(RoleView::built_in().chain(defined.iter().map(RoleView::from)).collect())
+    }
+
+    /// A role the tenant defined.
+    pub fn role(&self, tenant: &str, name: &str) -> StoreResult<Option<Role>> {
+        self.store.roles.get(tenant, name)
+    }
+
+    /// Saves a tenant's role; its keys are checked against the new permissions from now on.
+    pub fn put_role(&self, tenant: &str, role: &Role) -> StoreResult<()> {
+        self.store.roles.put(tenant, &role.name, role)?;
+        self.forget(tenant);
+        Ok(())
+    }
+
+    /// Deletes a tenant's role (the caller made sure no key has it).
+    pub fn delete_role(&self, tenant: &str, name: &str) -> StoreResult<()> {
+        self.store.roles.delete(tenant, name)?;
+        self.forget(tenant);
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! with the digest of the credential it was opened with; that credential is checked again on
 //! every request, so deleting the key (or changing the admin token) ends its sessions at once.
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +68,9 @@ impl Tenants {
                         if self.get(&key.tenant_id)?.is_none() {
                             return Ok(None);
                         }
-                        let key_view = TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role };
+                        let permissions = Arc::new(self.permissions(&key.tenant_id, &key.role)?);
+                        let key_view =
+                            TenantKey { tenant_id: key.tenant_id, key_id: key.id, role: key.role, permissions };
                         let known = Known { secret_sha256: key.secret_sha256, key: key_view };
                         self.known.keep(mark, known.clone());
                         known

@@ -56,6 +56,17 @@ pub const RESOURCES: &[Resource] = &[
         ],
     },
     Resource {
+        name: "roles",
+        about: "Roles: the built-in ones and the tenant's own, as lists of permissions",
+        ops: &[
+            list("list", "/v1/roles", &["name", "built_in", "description"]),
+            op("get", "get", "/v1/roles/{name}"),
+            op("create", "post", "/v1/roles"),
+            op("replace", "put", "/v1/roles/{name}"),
+            op("delete", "delete", "/v1/roles/{name}"),
+        ],
+    },
+    Resource {
         name: "plugins",
         about: "WebAssembly plugins: upload, pin, invoke, read their logs; build them from source",
         ops: &[

@@ -6,9 +6,10 @@ let csrf = null;
 /** Who is signed in, and what their role lets them do (the server checks again anyway). */
 export const session = {
   principal: null,
-  get canWrite() {
-    const role = this.principal && this.principal.role;
-    return role === 'admin' || role === 'editor';
+  /** Whether the role grants `action` on `resource` (on an object made by `owner`, when given). */
+  can(resource, action, owner) {
+    const reach = this.principal?.permissions?.[resource]?.[action];
+    return reach === 'all' || (reach === 'own' && (owner === undefined || owner === this.principal.key_id));
   },
 };
 

@@ -13,18 +13,19 @@ import * as plugins from './plugins.js';
 import * as keys from './keys.js';
 import * as tenants from './tenants.js';
 
-/** The pages a tenant's key sees (`admin` only for keys that manage keys), by their hash. */
+/** The pages a tenant's key sees, by their hash, each shown when the role may read its resource. */
 const PAGES = {
-  rules: ['Rules', rules.page],
-  channels: ['Channels', channels.page],
-  notifications: ['Notifications', notifications.page],
-  incidents: ['Incidents', incidents.page],
-  subscriptions: ['Subscriptions', subscriptions.page],
-  silences: ['Silences', silences.page],
-  customers: ['Customers', customers.customers],
-  cohorts: ['Cohorts', customers.cohorts],
-  plugins: ['Plugins', plugins.page],
-  keys: ['API keys', keys.page, 'admin'],
+  rules: ['Rules', rules.page, 'rules'],
+  channels: ['Channels', channels.page, 'channels'],
+  notifications: ['Notifications', notifications.page, 'notifications'],
+  incidents: ['Incidents', incidents.page, 'incidents'],
+  subscriptions: ['Subscriptions', subscriptions.page, 'subscriptions'],
+  silences: ['Silences', silences.page, 'silences'],
+  customers: ['Customers', customers.customers, 'customers'],
+  cohorts: ['Cohorts', customers.cohorts, 'cohorts'],
+  plugins: ['Plugins', plugins.page, 'plugins'],
+  keys: ['API keys', keys.page, 'keys'],
+  roles: ['Roles', keys.roles, 'roles'],
 };
 /** The platform admin's pages. */
 const ADMIN_PAGES = { tenants: ['Tenants', tenants.page] };
@@ -81,9 +82,13 @@ async function route() {
   const nav = document.getElementById('nav');
   const admin = session.principal.kind === 'platform_admin';
   const pages = Object.entries(admin ? ADMIN_PAGES : PAGES)
-    .filter(([, [, , role]]) => !role || session.principal.role === role);
+    .filter(([, [, , resource]]) => !resource || session.can(resource, 'read'));
   nav.replaceChildren(...pages.map(([key, [title]]) =>
     h('a', { href: `#/${key}`, 'aria-current': key === name ? 'page' : false }, title)));
+  if (!pages.length) {
+    show(h('h1', {}, 'Nothing to show'), h('p', {}, `The role ${session.principal.role} reads nothing the console shows.`));
+    return;
+  }
   const entry = Object.fromEntries(pages)[name];
   if (!entry) { location.hash = `#/${pages[0][0]}`; return; }
   try {

@@ -17,7 +17,7 @@ async function list() {
   const { items } = await api('GET', '/v1/channels');
   show(
     h('h1', {}, 'Channels'),
-    session.canWrite ? h('p', {}, h('a', { class: 'button', href: '#/channels/new', id: 'new-channel' }, 'New channel')) : null,
+    session.can('channels', 'create') ? h('p', {}, h('a', { class: 'button', href: '#/channels/new', id: 'new-channel' }, 'New channel')) : null,
     table(['Name', 'Kind', 'Where', 'Enabled'], items.map((channel) => [
       h('a', { href: `#/channels/${encodeURIComponent(channel.id)}` }, channel.name),
       channel.kind, channel.url || (channel.to || []).join(', '), channel.enabled ? 'yes' : 'no',
@@ -146,12 +146,12 @@ async function detail(id) {
       const result = await attempt(preview, () => api('POST', `${path}/preview`, {}));
       if (result) preview.replaceChildren(...samplePreview(result));
     } }, 'Preview'),
-    session.canWrite ? h('button', { type: 'button', id: 'test-button', onclick: async () => {
+    session.can('channels', 'test', channel.created_by) ? h('button', { type: 'button', id: 'test-button', onclick: async () => {
       test.replaceChildren(h('p', { class: 'muted' }, 'Sending…'));
       const result = await attempt(test, () => api('POST', `${path}/test`));
       if (result) test.replaceChildren(h('h2', {}, 'Test send'), ...placeholderNote(result.placeholders), attemptView(result.attempt));
     } }, 'Send test') : null,
-    session.canWrite && channel.kind === 'webhook' ? h('button', { type: 'button', class: 'secondary', id: 'rotate-button', onclick: async () => {
+    session.can('channels', 'update', channel.created_by) && channel.kind === 'webhook' ? h('button', { type: 'button', class: 'secondary', id: 'rotate-button', onclick: async () => {
       const rotated = await attempt(secrets, () => api('POST', `${path}/rotate-secret`, {}));
       if (rotated) showSecrets(rotated.secrets);
     } }, 'Rotate secret') : null);
@@ -159,7 +159,7 @@ async function detail(id) {
     h('h1', {}, channel.name),
     h('p', {}, `${channel.kind} · ${channel.url || (channel.to || []).join(', ')} · ${channel.enabled ? 'enabled' : 'disabled'}`),
     channel.disabled_reason ? h('p', { class: 'notice' }, channel.disabled_reason) : null,
-    session.canWrite ? h('p', {}, h('a', { class: 'button', id: 'edit-channel', href: `#/channels/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
+    session.can('channels', 'update', channel.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-channel', href: `#/channels/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     actions, test, preview, secrets,
     h('h2', {}, 'Definition'), json(channel));
 }

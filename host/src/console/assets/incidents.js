@@ -21,7 +21,7 @@ export async function page([id]) {
       h('a', { href: `#/incidents/${encodeURIComponent(i.id)}` }, when(i.created_at)), i.kind, i.title, i.category, i.severity,
       h('span', { class: `status-${i.status}` }, i.status), i.public ? 'yes' : 'no',
     ]), 'No incidents.'),
-    session.canWrite ? [h('h2', {}, 'Open an incident or schedule a maintenance'), newIncident(categories)] : null,
+    session.can('incidents', 'create') ? [h('h2', {}, 'Open an incident or schedule a maintenance'), newIncident(categories)] : null,
     h('h2', {}, 'Public status page'), statusPageSection(statusPage));
 }
 
@@ -30,7 +30,7 @@ function statusPageSection(current) {
   const address = current?.enabled ? h('p', {}, 'Published at ',
     h('a', { id: 'status-page-link', href: `/status/${encodeURIComponent(current.slug)}` }, `/status/${current.slug}`)) :
     h('p', { class: 'muted' }, current ? 'Not published (disabled).' : 'No status page yet.');
-  if (!session.canWrite) return address;
+  if (!session.can('status-page', 'update')) return address;
   const c = {
     enabled: h('input', { type: 'checkbox', checked: current ? current.enabled : true }),
     slug: h('input', { value: current?.slug ?? '' }),
@@ -118,7 +118,7 @@ async function detail(id) {
       when(t.at), t.previous_status ? `${t.previous_status} → ${t.status}` : t.status, t.message ?? '', t.by,
       t.notification_id ? h('a', { href: `#/notifications/${encodeURIComponent(t.notification_id)}` }, 'sent') : '',
     ]), 'No updates.')),
-    session.canWrite && open ? [h('h2', {}, 'Post an update'), form(async () => {
+    session.can('incidents', 'update') && open ? [h('h2', {}, 'Post an update'), form(async () => {
       const update = {};
       if (status.value) update.status = status.value;
       if (message.value.trim()) update.message = message.value.trim();

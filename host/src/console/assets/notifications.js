@@ -60,7 +60,7 @@ async function detail(id) {
     h('h1', {}, `${notification.kind}: ${notification.context?.rule?.name ?? notification.id}`),
     h('p', {}, `Status `, h('span', { class: `status-${notification.status}`, id: 'notification-status' }, notification.status),
       ` · created ${when(notification.created_at)}`),
-    session.canWrite ? h('p', {}, h('button', { type: 'button', id: 'resend-button', onclick: async () => {
+    session.can('notifications', 'resend') ? h('p', {}, h('button', { type: 'button', id: 'resend-button', onclick: async () => {
       const answer = await attempt(resent, () => api('POST', `${path}/resend`, {}));
       if (answer) resent.replaceChildren(h('p', { class: 'notice' }, `Resent: ${JSON.stringify(answer)}`));
     } }, 'Resend')) : null,

@@ -30,7 +30,7 @@ async function list() {
       h('a', { href: `#/plugins/${encodeURIComponent(p.name)}` }, p.name),
       p.kind, p.pinned_version ? `${p.active_version} (pinned)` : p.active_version, p.enabled ? 'yes' : 'no', when(p.updated_at),
     ]), 'No plugins yet.'),
-    session.canWrite ? [h('h2', {}, 'Upload a component'), uploadForm()] : null);
+    session.can('plugins', 'create') ? [h('h2', {}, 'Upload a component'), uploadForm()] : null);
 }
 
 /** Uploads a component as a new plugin, or as a new version of `existing`. */
@@ -61,7 +61,7 @@ async function detail(name) {
     h('h1', {}, plugin.name),
     h('p', { id: 'plugin-status' }, `${plugin.kind} · version ${plugin.active_version} in use`,
       plugin.pinned_version ? ' (pinned)' : ' (the latest)', ` · ${plugin.enabled ? 'enabled' : 'disabled'}`),
-    session.canWrite ? h('div', { class: 'row' },
+    session.can('plugins', 'update', plugin.created_by) ? h('div', { class: 'row' },
       h('button', { type: 'button', class: 'secondary', id: 'toggle-enabled', onclick: () => patch({ enabled: !plugin.enabled }) },
         plugin.enabled ? 'Disable' : 'Enable')) : null,
     h('h2', {}, 'Versions'),
@@ -71,9 +71,9 @@ async function detail(name) {
       pinControl(plugin, v.version, patch),
     ]), 'No versions.'),
     configSchema(plugin, versions.items),
-    session.canWrite ? uploadForm(plugin) : null,
+    session.can('plugins', 'update', plugin.created_by) ? uploadForm(plugin) : null,
     h('h2', {}, 'Limits'), limitsForm(plugin, patch),
-    session.canWrite && plugin.enabled ? [h('h2', {}, 'Invoke'), invokePanel(plugin, path)] : null,
+    session.can('plugins', 'test', plugin.created_by) && plugin.enabled ? [h('h2', {}, 'Invoke'), invokePanel(plugin, path)] : null,
     h('h2', {}, 'Recent log'),
     h('div', { id: 'plugin-log' }, table(['At', 'Level', 'Call', 'Message'], log.items.map((line) => [
       when(line.at), line.level, `${line.function} v${line.version}`, line.message,
@@ -88,10 +88,10 @@ function configSchema(plugin, versions) {
 
 function pinControl(plugin, version, patch) {
   if (plugin.pinned_version === version) {
-    return session.canWrite ? h('button', { type: 'button', class: 'secondary', onclick: () => patch({ pinned_version: null }) },
+    return session.can('plugins', 'update', plugin.created_by) ? h('button', { type: 'button', class: 'secondary', onclick: () => patch({ pinned_version: null }) },
       'Unpin (follow the latest)') : 'pinned';
   }
-  if (!session.canWrite || (!plugin.pinned_version && version === plugin.active_version)) {
+  if (!session.can('plugins', 'update', plugin.created_by) || (!plugin.pinned_version && version === plugin.active_version)) {
     return version === plugin.active_version ? 'in use' : '';
   }
   return h('button', { type: 'button', class: 'secondary', 'data-pin': version, onclick: () => patch({ pinned_version: version }) },
@@ -101,7 +101,7 @@ function pinControl(plugin, version, patch) {
 /** The plugin's own limits (each at most the tenant's), beside the limits its calls get. */
 function limitsForm(plugin, patch) {
   const inputs = LIMITS.map(([key]) => [key, h('input', { inputmode: 'numeric', value: plugin.limits?.[key] ?? '',
-    placeholder: String(plugin.effective_limits[key]), disabled: !session.canWrite })]);
+    placeholder: String(plugin.effective_limits[key]), disabled: !session.can('plugins', 'update', plugin.created_by) })]);
   return form(async () => {
     const limits = {};
     for (const [key, input] of inputs) {
@@ -115,7 +115,7 @@ function limitsForm(plugin, patch) {
   },
   h('p', { class: 'muted' }, 'Empty: the tenant\'s limit. The grey figure is what a call gets now.'),
   h('div', { class: 'filters' }, inputs.map(([key, input]) => field(LIMITS.find(([k]) => k === key)[1], `limits.${key}`, input))),
-  session.canWrite ? h('button', { type: 'submit', id: 'save-limits' }, 'Save limits') : null);
+  session.can('plugins', 'update', plugin.created_by) ? h('button', { type: 'submit', id: 'save-limits' }, 'Save limits') : null);
 }
 
 function invokePanel(plugin, path) {

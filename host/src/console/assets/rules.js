@@ -38,7 +38,7 @@ async function list() {
   const { items } = await api('GET', '/v1/rules');
   show(
     h('h1', {}, 'Rules'),
-    session.canWrite ? h('p', {}, h('a', { class: 'button', href: '#/rules/new', id: 'new-rule' }, 'New rule')) : null,
+    session.can('rules', 'create') ? h('p', {}, h('a', { class: 'button', href: '#/rules/new', id: 'new-rule' }, 'New rule')) : null,
     table(['Name', 'Condition', 'Scope', 'Severity', 'In alarm', 'OK', 'Enabled'], items.map((rule) => [
       h('a', { href: `#/rules/${encodeURIComponent(rule.id)}` }, rule.name),
       rule.condition.kind, rule.scope.type, rule.severity,
@@ -323,7 +323,7 @@ async function detail(id) {
   show(
     h('h1', {}, rule.name),
     h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.pending} pending · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating · ${rule.alerts.flapping} flapping`),
-    session.canWrite ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
+    session.can('rules', 'update', rule.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     h('h2', {}, 'Alert states'),
     table(['Scope key', 'State', 'Since', 'Value', 'Threshold'], states.items.map((s) => [
       s.scope_key, h('span', { class: `state-${s.state}` }, s.state, s.flapping ? ' (flapping)' : ''), when(s.since),

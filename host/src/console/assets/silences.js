@@ -13,12 +13,12 @@ export async function page() {
       h('span', { class: `state-${s.state}` }, s.state),
       s.matchers.map((m) => `${m.field} ${m.op} ${m.value === undefined ? '' : JSON.stringify(m.value)}`).join(' and '),
       when(s.starts_at), when(s.ends_at), s.comment, s.created_by,
-      session.canWrite && s.state !== 'expired' ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      session.can('silences', 'delete', s.created_by) && s.state !== 'expired' ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
         if (await attempt(out, () => api('DELETE', `/v1/silences/${encodeURIComponent(s.id)}`))) await page();
       } }, 'Expire') : '',
     ]), 'No silences.'),
     out,
-    session.canWrite ? [h('h2', {}, 'New silence'), newSilence()] : null);
+    session.can('silences', 'create') ? [h('h2', {}, 'New silence'), newSilence()] : null);
 }
 
 function newSilence() {

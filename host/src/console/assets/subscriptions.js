@@ -15,7 +15,7 @@ export async function page([id]) {
   if (id) return edit(id === 'new' ? null : items.find((s) => s.id === id), categories, channels, recipients);
   show(
     h('h1', {}, 'Subscriptions'),
-    session.canWrite ? h('p', {}, h('a', { class: 'button', href: '#/subscriptions/new' }, 'New subscription')) : null,
+    session.can('subscriptions', 'create') ? h('p', {}, h('a', { class: 'button', href: '#/subscriptions/new' }, 'New subscription')) : null,
     h('div', { id: 'matrix' }, table(['Subscription', 'For', 'From', ...categories.map((c) => c.name)], items.map((s) => [
       h('a', { href: `#/subscriptions/${encodeURIComponent(s.id)}` }, s.name), who(s), s.min_severity + (s.enabled ? '' : ' (off)'),
       ...categories.map((c) => (s.channels[c.name] || []).map((channel) => names[channel] ?? channel).join(', ')),
@@ -60,5 +60,5 @@ function edit(existing, categories, channels, recipients) {
   h('label', { class: 'row' }, c.enabled, 'Enabled'),
   h('div', { class: 'field' }, h('span', { class: 'label' }, 'Which categories go to which channels'), grid,
     h('span', { class: 'error', 'data-error-for': 'channels', role: 'alert' })),
-  session.canWrite ? h('button', { type: 'submit', id: 'save-subscription' }, 'Save') : null));
+  (existing ? session.can('subscriptions', 'update', existing.created_by) : session.can('subscriptions', 'create')) ? h('button', { type: 'submit', id: 'save-subscription' }, 'Save') : null));
 }
