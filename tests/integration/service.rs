@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 54] = [
+    let expected: [(&str, &[&str]); 56] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
