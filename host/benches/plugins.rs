@@ -238,7 +238,13 @@ async fn upload_and_restart(language: &str, wasm: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let admin = roles::ADMIN;
     let permissions = Arc::new(roles::built_in(admin).expect("the admin role"));
-    let key = TenantKey { tenant_id: "ten_bench".into(), key_id: "key_bench".into(), role: admin.into(), permissions };
+    let key = TenantKey {
+        tenant_id: "ten_bench".into(),
+        key_id: "key_bench".into(),
+        role: admin.into(),
+        permissions,
+        customer: None,
+    };
     let tenant = Tenant {
         id: key.tenant_id.clone(),
         name: "bench".into(),

@@ -171,6 +171,15 @@ impl Browser {
         self.find(&format!("select[data-field=\"{path}\"] option[value=\"{value}\"]")).click();
     }
 
+    /// Looks inside the frame `frame` from now on (until `switch_to_parent`).
+    pub fn switch_to_frame(&self, frame: &Element) {
+        self.command(Method::POST, "/frame", Some(json!({ "id": { ELEMENT: frame.id } })));
+    }
+
+    pub fn switch_to_parent(&self) {
+        self.command(Method::POST, "/frame/parent", Some(json!({})));
+    }
+
     pub fn click(&self, css: &str) {
         self.find(css).click();
     }

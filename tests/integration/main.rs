@@ -19,6 +19,7 @@ mod ingest;
 mod languages;
 mod noise;
 mod plugins;
+mod portal;
 mod postgres;
 mod receivers;
 mod restart;

@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 56] = [
+    let expected: [(&str, &[&str]); 61] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -100,6 +100,11 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/status-page", &["get", "put"]),
         ("/v1/roles", &["get", "post"]),
         ("/v1/roles/{name}", &["get", "put", "delete"]),
+        ("/v1/customers/{id}/tokens", &["post"]),
+        ("/v1/customer-tokens/revoke", &["post"]),
+        ("/v1/portal", &["get", "put"]),
+        ("/portal", &["get"]),
+        ("/portal/confirm", &["get"]),
         ("/status/{slug}", &["get"]),
         ("/status/{slug}.json", &["get"]),
         ("/status/{slug}/feed.atom", &["get"]),

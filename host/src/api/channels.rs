@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::as_customer;
 use super::extract::{Caller, optional_json, parse_json};
 use super::{AppState, Items};
 use crate::channels::render::{self, Payload};
@@ -26,13 +27,15 @@ use crate::tenants::{Action, Permission, Resource, TenantKey};
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let key = caller.tenant(Resource::Channels, Action::Create)?;
     let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, None)?;
-    let channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
+    let mut channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
+    as_customer::ask_confirmations(&state, &key.tenant_id, &mut channel, &headers).await?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;
     super::routing_changed(&state, key).await?;
     Ok((StatusCode::CREATED, Json(view(&state, key, &channel))))
@@ -40,28 +43,36 @@ pub async fn create(
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<Value>>> {
     let key = caller.tenant(Resource::Channels, Action::Read)?;
-    let items = state.channels.list(&key.tenant_id)?.iter().map(|c| view(&state, key, c)).collect();
+    let items = state
+        .channels
+        .list(&key.tenant_id)?
+        .iter()
+        .filter(|channel| key.sees(&channel.created_by))
+        .map(|channel| view(&state, key, channel))
+        .collect();
     Ok(Json(Items { items }))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Resource::Channels, Action::Read)?;
-    Ok(Json(view(&state, key, &find(&state, &key.tenant_id, &id)?)))
+    Ok(Json(view(&state, key, &find(&state, key, &id)?)))
 }
 
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Resource::Channels, Action::Update)?;
     let spec: ChannelSpec = parse_json(&body)?;
-    let channel = find(&state, &key.tenant_id, &id)?;
+    let channel = find(&state, key, &id)?;
     key.check_may(Resource::Channels, Action::Update, &channel.created_by, "this channel")?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, Some(&channel))?;
-    let channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
+    let mut channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
+    as_customer::ask_confirmations(&state, &key.tenant_id, &mut channel, &headers).await?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
     super::report(&state, key, "channel.updated", reported(&channel)).await?;
     super::routing_changed(&state, key).await?;
@@ -70,7 +81,7 @@ pub async fn replace(
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let key = caller.tenant(Resource::Channels, Action::Delete)?;
-    let channel = find(&state, &key.tenant_id, &id)?;
+    let channel = find(&state, key, &id)?;
     key.check_may(Resource::Channels, Action::Delete, &channel.created_by, "this channel")?;
     let mut users: Vec<String> =
         state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.spec.channels.contains(&id)).map(|r| r.id).collect();
@@ -114,13 +125,11 @@ pub async fn preview(
     body: Bytes,
 ) -> ApiResult<Json<Preview>> {
     let key = caller.tenant(Resource::Channels, Action::Read)?;
-    let channel = find(&state, &key.tenant_id, &id)?;
+    let channel = find(&state, key, &id)?;
     let input: PreviewInput = optional_json(&body)?;
     let (mut notification, mut placeholders) = match &input.notification_id {
         Some(nid) => (
-            state
-                .store
-                .notification(&key.tenant_id, nid)?
+            super::notifications::seen(&state, key, nid)?
                 .ok_or_else(|| ApiError::field("notification_id", format!("there is no notification `{nid}`")))?,
             BTreeMap::new(),
         ),
@@ -165,7 +174,7 @@ pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: 
 /// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.
 pub async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TestSend>> {
     let key = caller.tenant(Resource::Channels, Action::Test)?;
-    let channel = find(&state, &key.tenant_id, &id)?;
+    let channel = find(&state, key, &id)?;
     key.check_may(Resource::Channels, Action::Test, &channel.created_by, "this channel")?;
     Ok(Json(state.deliverer.test(&key.tenant_id, &channel, &Default::default()).await?))
 }
@@ -199,7 +208,7 @@ pub async fn rotate_secret(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Resource::Channels, Action::Update)?;
-    let channel = find(&state, &key.tenant_id, &id)?;
+    let channel = find(&state, key, &id)?;
     key.check_may(Resource::Channels, Action::Update, &channel.created_by, "this channel")?;
     if channel.spec.kind != Kind::Webhook {
         return Err(ApiError::Conflict("only webhook channels sign their messages".into()));
@@ -225,8 +234,13 @@ fn view(state: &AppState, key: &TenantKey, channel: &Channel) -> Value {
     serde_json::to_value(channel.view(with_secrets, state.clock.now())).expect("channels serialize")
 }
 
-fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Channel> {
-    state.channels.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("channel `{id}`")))
+/// The channel `id`, if the caller sees it (a customer sees only its own).
+fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Channel> {
+    state
+        .channels
+        .get(&key.tenant_id, id)?
+        .filter(|channel| key.sees(&channel.created_by))
+        .ok_or_else(|| ApiError::not_found(format_args!("channel `{id}`")))
 }
 
 /// An SMS channel needs its provider's auth token: given, or kept from the `stored` channel.
@@ -240,6 +254,7 @@ fn check_auth_token(spec: &ChannelSpec, stored: Option<&Channel>) -> ApiResult<(
 
 /// The channel's own checks, then what needs the deployment and the tenant's plugins.
 fn check(state: &AppState, key: &TenantKey, spec: &ChannelSpec) -> ApiResult<()> {
+    as_customer::check_channel(key, spec)?;
     spec.check(state.deliverer.senders().policy())?;
     if spec.kind == Kind::Email && !state.deliverer.senders().has_smtp() {
         return Err(ApiError::field("kind", "this deployment has no SMTP server configured ([smtp] in its config)"));

@@ -4,7 +4,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::Unauthorized("the Authorization header must read `Bearer <key>`".into()))?;
         let principal = state
             .tenants
-            .authenticate(token.trim())?
+            .authenticate(token.trim(), state.clock.now())?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
         Ok(Caller(principal))
     }
@@ -97,6 +97,21 @@ impl Caller {
             }
         }
     }
+}
+
+/// Whether the request reached a TLS-terminating proxy in front of Klaxon as HTTPS: cookies are
+/// then marked `Secure`, links start `https`.
+pub fn over_tls(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    value("x-forwarded-proto") == "https" || value("forwarded").contains("proto=https")
+}
+
+/// Klaxon's address as the caller reached it (`https://alerts.example.com`), for links in what
+/// it sends back; `None` without a `Host` header.
+pub fn origin(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(HOST)?.to_str().ok()?;
+    let scheme = if over_tls(headers) { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
 }
 
 /// Parses JSON, naming the path of the first bad field (`limits.fuel`, `rule.name`).

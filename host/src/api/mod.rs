@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and one module per resource.
 
 mod api_keys;
+mod as_customer;
 mod categories;
 mod channels;
 mod clock;
@@ -15,6 +16,7 @@ mod incidents;
 mod notifications;
 mod owned;
 mod plugins;
+mod portal;
 mod recipients;
 mod roles;
 mod rules;
@@ -97,6 +99,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get).put(customers::put).delete(customers::delete))
         .route("/v1/customers/{id}/cohorts", get(customers::cohorts))
+        .route("/v1/customers/{id}/tokens", post(portal::mint))
+        .route("/v1/customer-tokens/revoke", post(portal::revoke))
+        .route("/v1/portal", get(portal::get).put(portal::put))
         .merge(events::routes(state.config.ingest.max_batch_bytes))
         .route("/v1/event-types", get(events::types))
         .route("/v1/cohorts", post(cohorts::create).get(cohorts::list))

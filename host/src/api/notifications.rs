@@ -1,5 +1,7 @@
 //! `/v1/notifications`: what rules produced, newest first, waiting for (or past) delivery.
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,7 +13,8 @@ use super::{AppState, Items};
 use crate::delivery::{Attempt, Delivery};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::{self, NotificationView};
-use crate::tenants::{Action, Resource};
+use crate::records::notification::Notification;
+use crate::tenants::{Action, Resource, TenantKey};
 
 #[derive(Serialize)]
 pub struct Page {
@@ -27,13 +30,20 @@ pub async fn list(
     query: Result<Query<notifications::Query>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Page>> {
     let key = caller.tenant(Resource::Notifications, Action::Read)?;
-    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let Query(mut query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    if let Some(claims) = &key.customer {
+        query.customer_id = Some(claims.customer_id.clone());
+    }
     if query.limit.is_some_and(|l| !(1..=notifications::MAX_PAGE).contains(&l)) {
         return Err(ApiError::field("limit", format!("must be 1 to {}", notifications::MAX_PAGE)));
     }
-    let items = state.notifications.list(&key.tenant_id, &query, state.clock.now())?;
+    let mut items = state.notifications.list(&key.tenant_id, &query, state.clock.now())?;
     let full = items.len() == query.page_size();
     let next_before = full.then(|| items[items.len() - 1].notification.id.clone());
+    if key.customer.is_some() {
+        let rules = customer_rules(&state, key)?;
+        items.retain(|view| view.notification.rule_id.as_ref().is_some_and(|rule| rules.contains(rule)));
+    }
     Ok(Json(Page { items, next_before }))
 }
 
@@ -44,14 +54,36 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<NotificationView>> {
     let key = caller.tenant(Resource::Notifications, Action::Read)?;
-    find(&state, &key.tenant_id, &id).map(Json)
+    find(&state, key, &id).map(Json)
 }
 
-fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<NotificationView> {
-    state
-        .notifications
-        .view(tenant, id, state.clock.now())?
-        .ok_or_else(|| ApiError::not_found(format_args!("notification `{id}`")))
+fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<NotificationView> {
+    match state.notifications.view(&key.tenant_id, id, state.clock.now())? {
+        Some(view) if sees(state, key, &view.notification)? => Ok(view),
+        _ => Err(ApiError::not_found(format_args!("notification `{id}`"))),
+    }
+}
+
+/// The notification `id`, if the caller sees it.
+pub fn seen(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Option<Notification>> {
+    match state.store.notification(&key.tenant_id, id)? {
+        Some(notification) if sees(state, key, &notification)? => Ok(Some(notification)),
+        _ => Ok(None),
+    }
+}
+
+/// Whether the caller sees `notification`: a customer sees those of its own rules.
+fn sees(state: &AppState, key: &TenantKey, notification: &Notification) -> ApiResult<bool> {
+    if key.customer.is_none() {
+        return Ok(true);
+    }
+    let Some(rule) = &notification.rule_id else { return Ok(false) };
+    Ok(customer_rules(state, key)?.contains(rule))
+}
+
+/// The ids of the rules a customer made.
+fn customer_rules(state: &AppState, key: &TenantKey) -> ApiResult<HashSet<String>> {
+    Ok(state.rules.list(&key.tenant_id)?.into_iter().filter(|r| r.created_by == key.key_id).map(|r| r.id).collect())
 }
 
 /// An attempt and the channel it went to.
@@ -69,7 +101,7 @@ pub async fn attempts(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Items<ChannelAttempt>>> {
     let key = caller.tenant(Resource::Notifications, Action::Read)?;
-    let mut items: Vec<ChannelAttempt> = find(&state, &key.tenant_id, &id)?
+    let mut items: Vec<ChannelAttempt> = find(&state, key, &id)?
         .deliveries
         .into_iter()
         .flat_map(|d| {
@@ -97,7 +129,7 @@ pub async fn resend(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Items<Delivery>>)> {
     let key = caller.tenant(Resource::Notifications, Action::Resend)?;
-    let view = find(&state, &key.tenant_id, &id)?;
+    let view = find(&state, key, &id)?;
     let input: ResendInput = optional_json(&body)?;
     if let Some(channel) = &input.channel_id
         && !view.deliveries.iter().any(|d| d.channel_id == *channel)

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::as_customer;
 use super::extract::{Caller, optional_json, parse_json};
 use super::{AppState, Items};
 use crate::alerts::state::TransitionRecord;
@@ -14,6 +15,7 @@ use crate::alerts::{AlertView, DryRun, DryRunError};
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::{PluginError, PluginKind};
 use crate::rules::{Condition, Rule, RuleSpec, RuleView};
+use crate::tenants::customer_tokens::OWNER_PREFIX;
 use crate::tenants::{Action, Resource, TenantKey};
 
 pub async fn create(
@@ -23,6 +25,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let key = caller.tenant(Resource::Rules, Action::Create)?;
     let spec: RuleSpec = parse_json(&body)?;
+    as_customer::check_rule(&state, key, &spec, true)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
@@ -32,12 +35,31 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, &key.tenant_id, &rule)?)))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Items<serde_json::Value>>> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `customer` for every rule customers made with their tokens; else a key id or
+    /// `customer:<id>`, for what it made.
+    owner: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Items<serde_json::Value>>> {
     let key = caller.tenant(Resource::Rules, Action::Read)?;
+    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let owned = |rule: &Rule| match query.owner.as_deref() {
+        None => true,
+        Some("customer") => rule.created_by.starts_with(OWNER_PREFIX),
+        Some(owner) => rule.created_by == owner,
+    };
     let items = state
         .rules
         .list(&key.tenant_id)?
         .iter()
+        .filter(|rule| key.sees(&rule.created_by) && owned(rule))
         .map(|rule| view(&state, &key.tenant_id, rule))
         .collect::<ApiResult<_>>()?;
     Ok(Json(Items { items }))
@@ -49,7 +71,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let key = caller.tenant(Resource::Rules, Action::Read)?;
-    Ok(Json(view(&state, &key.tenant_id, &find(&state, &key.tenant_id, &id)?)?))
+    Ok(Json(view(&state, &key.tenant_id, &find(&state, key, &id)?)?))
 }
 
 pub async fn replace(
@@ -60,8 +82,9 @@ pub async fn replace(
 ) -> ApiResult<Json<serde_json::Value>> {
     let key = caller.tenant(Resource::Rules, Action::Update)?;
     let spec: RuleSpec = parse_json(&body)?;
-    let rule = find(&state, &key.tenant_id, &id)?;
+    let rule = find(&state, key, &id)?;
     key.check_may(Resource::Rules, Action::Update, &rule.created_by, "this rule")?;
+    as_customer::check_rule(&state, key, &spec, false)?;
     check(&state, key, &spec).await?;
     let rule = state.rules.replace(&key.tenant_id, rule, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
@@ -73,7 +96,7 @@ pub async fn replace(
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let key = caller.tenant(Resource::Rules, Action::Delete)?;
-    let rule = find(&state, &key.tenant_id, &id)?;
+    let rule = find(&state, key, &id)?;
     key.check_may(Resource::Rules, Action::Delete, &rule.created_by, "this rule")?;
     state.rules.delete(&key.tenant_id, &id)?;
     state.alerts.rule_deleted(&key.tenant_id, &id)?;
@@ -113,7 +136,7 @@ pub async fn states(
     if !(1..=MAX_STATES).contains(&limit) {
         return Err(ApiError::field("limit", format!("must be 1 to {MAX_STATES}")));
     }
-    find(&state, &key.tenant_id, &id)?;
+    find(&state, key, &id)?;
     let (items, transitions) = state.alerts.states(&key.tenant_id, &id, query.scope_key.as_deref(), limit)?;
     Ok(Json(States { items, transitions }))
 }
@@ -138,8 +161,13 @@ pub async fn evaluate(
     body: Bytes,
 ) -> ApiResult<Json<Items<DryRun>>> {
     let key = caller.tenant(Resource::Rules, Action::Read)?;
-    let rule = find(&state, &key.tenant_id, &id)?;
+    let rule = find(&state, key, &id)?;
     let input: DryRunInput = optional_json(&body)?;
+    if let Some(claims) = &key.customer
+        && input.customer_id.as_ref().is_some_and(|customer| *customer != claims.customer_id)
+    {
+        return Err(ApiError::field("customer_id", "a customer's token evaluates for that customer only"));
+    }
     let event = match input.event {
         Some(raw) => {
             Some(state.ingest.parse_event(raw).map_err(|e| ApiError::field(format!("event.{}", e.field), e.message))?)
@@ -172,8 +200,13 @@ fn view(state: &AppState, tenant: &str, rule: &Rule) -> ApiResult<serde_json::Va
     Ok(view)
 }
 
-fn find(state: &AppState, tenant: &str, id: &str) -> ApiResult<Rule> {
-    state.rules.get(tenant, id)?.ok_or_else(|| ApiError::not_found(format_args!("rule `{id}`")))
+/// The rule `id`, if the caller sees it (a customer sees only its own).
+fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Rule> {
+    state
+        .rules
+        .get(&key.tenant_id, id)?
+        .filter(|rule| key.sees(&rule.created_by))
+        .ok_or_else(|| ApiError::not_found(format_args!("rule `{id}`")))
 }
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.

@@ -4,6 +4,7 @@
 
 pub mod address;
 mod builtin;
+mod confirmations;
 mod health;
 pub mod noise;
 pub mod payloads;
@@ -186,6 +187,9 @@ pub struct Channel {
     /// Why Klaxon disabled the channel; cleared when a client enables it again.
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// A customer's email addresses and whether each was confirmed (`confirmations`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confirmations: BTreeMap<String, confirmations::Confirmation>,
 }
 
 impl Channel {
@@ -208,6 +212,7 @@ impl Channel {
             updated_at: now,
             failing_since: None,
             disabled_reason: None,
+            confirmations: BTreeMap::new(),
         }
     }
 
@@ -229,6 +234,9 @@ pub struct ChannelView<'a> {
     pub auth_token: Option<&'a str>,
     pub failing_since: Option<Timestamp>,
     pub disabled_reason: Option<&'a str>,
+    /// Each address a customer gave: `pending` until its confirmation link is followed.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub confirmations: BTreeMap<&'a str, &'static str>,
     pub created_by: &'a str,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -243,6 +251,7 @@ impl Channel {
             auth_token: self.auth_token.as_deref().filter(|_| with_secrets),
             failing_since: self.failing_since,
             disabled_reason: self.disabled_reason.as_deref(),
+            confirmations: self.confirmation_states(),
             created_by: &self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,

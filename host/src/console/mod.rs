@@ -1,8 +1,10 @@
 //! The web console: its pages and scripts (built into the binary), signing in and out, the
-//! tenants' public status pages (`status`), and the security headers every response carries.
+//! tenants' public status pages (`status`), the customer portal (`portal`), and the security
+//! headers every response carries.
 //! The console's scripts speak only to the public API (`/v1/...`), with the session cookie in
 //! place of a bearer token.
 
+mod portal;
 mod status;
 
 use std::sync::LazyLock;
@@ -19,10 +21,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::{Caller, SESSION_COOKIE, parse_json, session_token};
+use crate::api::extract::{Caller, SESSION_COOKIE, over_tls, parse_json, session_token};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::keys::sha256_hex;
-use crate::tenants::{Principal, SESSION_TTL, Session};
+use crate::tenants::{Principal, Session, customer_tokens};
 
 /// The console's files: name, content type, contents.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -44,6 +46,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("plugins.js", "text/javascript; charset=utf-8", include_str!("assets/plugins.js")),
     ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("assets/tenants.js")),
+    ("portal.html", "text/html; charset=utf-8", include_str!("assets/portal.html")),
+    ("portal.js", "text/javascript; charset=utf-8", include_str!("assets/portal.js")),
 ];
 
 /// Scripts, styles and requests only from Klaxon itself; no inline script, no framing.
@@ -59,6 +63,8 @@ pub fn router(state: AppState) -> Router {
             "/console/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move { asset(&file, &headers) }),
         )
+        .route("/portal", get(portal::page))
+        .route("/portal/confirm", get(portal::confirm))
         .route("/status/{page}", get(status::page))
         .route("/status/{slug}/feed.atom", get(status::feed))
         .with_state(state.clone())
@@ -86,13 +92,17 @@ fn asset(name: &str, headers: &HeaderMap) -> Response {
 static ETAGS: LazyLock<Vec<String>> =
     LazyLock::new(|| ASSETS.iter().map(|(_, _, body)| format!("\"{}\"", &sha256_hex(body)[..24])).collect());
 
+/// The security headers, on every response. A response that brings its own policy (the portal,
+/// which may be framed by the tenant's origins) keeps it, without `X-Frame-Options`.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if !headers.contains_key("content-security-policy") {
+        headers.insert("content-security-policy", HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    }
     for (name, value) in [
-        ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
         ("cross-origin-opener-policy", "same-origin"),
         ("cross-origin-resource-policy", "same-origin"),
@@ -115,15 +125,17 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if token.is_empty() {
         return Err(ApiError::field("token", "enter an API key or the platform admin token"));
     }
+    if customer_tokens::claimed_tenant(token).is_some() {
+        return Err(ApiError::field(
+            "token",
+            "this is a customer's token: it opens the customer portal (/portal?token=...)",
+        ));
+    }
     let (session_token, session, principal) = state
         .tenants
         .open_session(token, state.clock.now())?
         .ok_or_else(|| ApiError::field("token", "this is not a valid API key or admin token (or it was revoked)"))?;
-    let secure = if over_tls(&headers) { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={session_token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        SESSION_TTL.as_secs()
-    );
+    let cookie = session_cookie(&session_token, &session, state.clock.now(), &headers, false);
     let body = view(&state, &session, &principal)?;
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -137,6 +149,27 @@ async fn current(State(state): State<AppState>, headers: HeaderMap) -> ApiResult
     Ok(Json(view(&state, &session, &principal)?))
 }
 
+/// The cookie a new session travels in, for as long as the session lasts. A session used in a
+/// frame on another site (the portal) needs `SameSite=None`, which browsers take only with
+/// `Secure`: such embedding needs HTTPS.
+fn session_cookie(
+    token: &str,
+    session: &Session,
+    now: jiff::Timestamp,
+    headers: &HeaderMap,
+    cross_site: bool,
+) -> String {
+    let max_age = session.expires_at.duration_since(now).as_secs().max(0);
+    let same_site = if cross_site {
+        "None; Secure"
+    } else if over_tls(headers) {
+        "Strict; Secure"
+    } else {
+        "Strict"
+    };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}")
+}
+
 /// Signing out needs the session's CSRF token, like any change (`Caller` checks it).
 async fn sign_out(State(state): State<AppState>, _caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
@@ -148,22 +181,20 @@ async fn sign_out(State(state): State<AppState>, _caller: Caller, headers: Heade
 
 /// What the console is told about its session: who it is, and the CSRF token for changes.
 fn view(state: &AppState, session: &Session, principal: &Principal) -> ApiResult<Value> {
-    let who = match principal {
-        Principal::PlatformAdmin => json!({ "kind": "platform_admin" }),
-        Principal::Tenant(key) => {
-            let tenant = state.tenants.get(&key.tenant_id)?.map(|t| t.name).unwrap_or_default();
-            json!({ "kind": "tenant", "tenant_id": key.tenant_id, "tenant_name": tenant,
-                    "key_id": key.key_id, "role": key.role, "permissions": key.permissions.table() })
-        }
+    let Principal::Tenant(key) = principal else {
+        return Ok(
+            json!({ "principal": { "kind": "platform_admin" }, "csrf": session.csrf, "expires_at": session.expires_at }),
+        );
+    };
+    let tenant = state.tenants.get(&key.tenant_id)?.map(|t| t.name).unwrap_or_default();
+    let who = match &key.customer {
+        Some(claims) => json!({ "kind": "customer", "tenant_name": tenant, "customer_id": claims.customer_id,
+                                "key_id": key.key_id, "allowed": claims.allowed, "max_rules": claims.max_rules,
+                                "permissions": key.permissions.table() }),
+        None => json!({ "kind": "tenant", "tenant_id": key.tenant_id, "tenant_name": tenant,
+                        "key_id": key.key_id, "role": key.role, "permissions": key.permissions.table() }),
     };
     Ok(json!({ "principal": who, "csrf": session.csrf, "expires_at": session.expires_at }))
-}
-
-/// Whether the request reached a TLS-terminating proxy in front of Klaxon as HTTPS: the cookie
-/// is then marked `Secure`.
-fn over_tls(headers: &HeaderMap) -> bool {
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-    value("x-forwarded-proto") == "https" || value("forwarded").contains("proto=https")
 }
 
 #[cfg(test)]
@@ -173,7 +204,8 @@ mod tests {
     #[test]
     fn the_page_preloads_every_module_so_none_waits_for_another() {
         let index = ASSETS.iter().find(|(name, ..)| *name == "index.html").unwrap().2;
-        for (name, ..) in ASSETS.iter().filter(|(name, ..)| name.ends_with(".js") && *name != "app.js") {
+        let console_modules = |name: &&str| name.ends_with(".js") && !["app.js", "portal.js"].contains(name);
+        for (name, ..) in ASSETS.iter().filter(|(name, ..)| console_modules(name)) {
             let link = format!(r#"<link rel="modulepreload" href="/console/{name}">"#);
             assert!(index.contains(&link), "index.html lacks {link}");
         }

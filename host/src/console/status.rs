@@ -7,10 +7,11 @@ use std::fmt::Write;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
+use crate::api::extract::origin;
 use crate::api::{AppState, blocking};
 use crate::context::IncidentStatus;
 use crate::error::{ApiError, ApiResult};
@@ -35,10 +36,7 @@ pub async fn page(State(state): State<AppState>, Path(page): Path<String>) -> Ap
 /// `/status/{slug}/feed.atom`.
 pub async fn feed(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
     let (slug, status) = load(&state, &slug).await?;
-    let origin = headers.get(HOST).and_then(|h| h.to_str().ok()).map(|host| {
-        let scheme = if super::over_tls(&headers) { "https" } else { "http" };
-        format!("{scheme}://{host}")
-    });
+    let origin = origin(&headers);
     let headers = [(CONTENT_TYPE, "application/atom+xml; charset=utf-8"), (CACHE_CONTROL, MAX_AGE)];
     Ok((headers, atom(&slug, &status, origin.as_deref().unwrap_or_default())).into_response())
 }
@@ -59,7 +57,7 @@ async fn load(state: &AppState, slug: &str) -> ApiResult<(String, Status)> {
 }
 
 /// Text made safe for HTML and XML, in content and in quoted attributes.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -86,16 +86,30 @@ impl Senders {
         self.smtp.is_some()
     }
 
+    /// One plain-text email of Klaxon's own (not a channel's), such as a confirmation link.
+    pub async fn mail(&self, to: &str, subject: &str, text: &str) -> Sent {
+        match &self.smtp {
+            Some(smtp) => smtp.send(&[to.to_string()], &crate::ids::new_id("msg"), subject, text, None).await,
+            None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
+        }
+    }
+
     /// Sends `payload` to `channel` once.
     pub async fn send(&self, channel: &Channel, message_id: &str, payload: &Payload, now: Timestamp) -> Sent {
         match payload {
             Payload::Http { content_type, headers, body } => {
                 self.post(channel, message_id, content_type, headers, body, now).await
             }
-            Payload::Email { to, subject, text, html } => match &self.smtp {
-                Some(smtp) => smtp.send(to, message_id, subject, text, html.as_deref()).await,
-                None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
-            },
+            Payload::Email { to, subject, text, html } => {
+                let to: Vec<String> = to.iter().filter(|address| channel.may_mail(address)).cloned().collect();
+                match &self.smtp {
+                    _ if to.is_empty() && channel.needs_confirmation() => {
+                        Sent::refused("no address of this channel is confirmed yet: each must follow its link first")
+                    }
+                    Some(smtp) => smtp.send(&to, message_id, subject, text, html.as_deref()).await,
+                    None => Sent::refused("this deployment has no SMTP server configured ([smtp] in its config)"),
+                }
+            }
             Payload::Sms { to, body, .. } => self.sms(channel, to, body, now).await,
         }
     }

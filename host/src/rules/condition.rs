@@ -86,6 +86,11 @@ fn default_sensitivity() -> f64 {
     3.0
 }
 
+/// Each of `types` with the path of its place in the list at `at`.
+fn listed<'a>(at: &str, types: &'a [String]) -> Vec<(String, &'a str)> {
+    types.iter().enumerate().map(|(i, t)| (format!("{at}[{i}]"), t.as_str())).collect()
+}
+
 /// The least `history` there is, so the default always fits.
 fn default_min_history() -> u32 {
     3
@@ -113,6 +118,43 @@ impl Condition {
     /// tracks each customer in scope.
     pub fn is_timed_per_key(&self) -> bool {
         matches!(self, Condition::Inactivity { .. } | Condition::Offset { .. })
+    }
+
+    /// Its kind, as written in `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Condition::Threshold { .. } => "threshold",
+            Condition::PercentChange { .. } => "percent_change",
+            Condition::Anomaly { .. } => "anomaly",
+            Condition::Steps { .. } => "steps",
+            Condition::Balance { .. } => "balance",
+            Condition::EventMatch { .. } => "event_match",
+            Condition::Inactivity { .. } => "inactivity",
+            Condition::Offset { .. } => "offset",
+            Condition::Cohort { .. } => "cohort",
+            Condition::Plugin { .. } => "plugin",
+        }
+    }
+
+    /// Every event type it names, each with the path of the field naming it.
+    pub fn event_types(&self) -> Vec<(String, &str)> {
+        match self {
+            Condition::Threshold { metric, .. }
+            | Condition::PercentChange { metric, .. }
+            | Condition::Anomaly { metric, .. }
+            | Condition::Steps { metric, .. }
+            | Condition::Balance { metric, .. }
+            | Condition::Plugin { metric: Some(metric), .. } => {
+                listed("condition.metric.event_types", &metric.event_types)
+            }
+            Condition::EventMatch { matches } => matches
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("condition.matches[{i}].event_type"), m.event_type.as_str()))
+                .collect(),
+            Condition::Inactivity { event_types, .. } => listed("condition.event_types", event_types),
+            Condition::Offset { .. } | Condition::Cohort { .. } | Condition::Plugin { metric: None, .. } => Vec::new(),
+        }
     }
 
     /// How an `anomaly` condition judges its buckets.

@@ -101,6 +101,7 @@ impl Store {
             &self.subscriptions.0,
             &self.silences.0,
             &self.roles.0,
+            &self.portals.0,
         ] {
             removals.push((tree, removal(tree, slash)?));
         }
@@ -190,6 +191,7 @@ mod tests {
             (&store.subscriptions.0, slash("s"), vec![]),
             (&store.silences.0, slash("s"), vec![]),
             (&store.roles.0, slash("r"), vec![]),
+            (&store.portals.0, slash("portal"), vec![]),
             (&store.alerts, nul("r\0s"), vec![]),
             (&store.alert_counts, nul("r\0"), vec![]),
             (&store.transitions, nul("r\0t"), vec![]),

@@ -1,5 +1,6 @@
 //! Tenants, their API keys and roles, console sessions, and who a bearer token belongs to.
 
+pub mod customer_tokens;
 pub mod keys;
 mod known;
 mod limits;
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreResult};
+pub use customer_tokens::{Claims, Portal};
 pub use keys::ApiKey;
 pub use limits::{LimitOverrides, PluginLimits};
 pub use roles::{Action, Permission, Permissions, Reach, Resource, Role, RoleView};
-pub use sessions::{SESSION_TTL, Session};
+pub use sessions::Session;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tenant {
@@ -40,9 +42,16 @@ pub struct TenantKey {
     /// The role's name.
     pub role: String,
     pub permissions: Arc<Permissions>,
+    /// Set for a customer's token: the customer, and what it may do beyond its permissions.
+    pub customer: Option<Arc<Claims>>,
 }
 
 impl TenantKey {
+    /// Whether this caller sees an object made by `owner`: a customer sees only its own.
+    pub fn sees(&self, owner: &str) -> bool {
+        self.customer.is_none() || self.key_id == owner
+    }
+
     /// How far this key's role lets it go with `permission`, or the refusal naming it.
     pub fn check(&self, permission: Permission) -> Result<Reach, Forbidden> {
         self.permissions
@@ -92,6 +101,9 @@ impl From<&ApiKey> for KeyView {
         KeyView { id: key.id.clone(), name: key.name.clone(), role: key.role.clone(), created_at: key.created_at }
     }
 }
+
+/// The id of a tenant's one portal record.
+const PORTAL: &str = "portal";
 
 /// Tenant and key records, and authentication.
 #[derive(Clone)]
@@ -200,6 +212,25 @@ impl Tenants {
         self.store.roles.delete(tenant, name)?;
         self.forget(tenant);
         Ok(())
+    }
+
+    /// The tenant's portal, made (with its signing key) the first time it is asked for.
+    pub fn portal(&self, tenant: &str, now: jiff::Timestamp) -> StoreResult<Portal> {
+        if let Some(portal) = self.portal_if_any(tenant)? {
+            return Ok(portal);
+        }
+        let portal = Portal::new(now);
+        self.put_portal(tenant, &portal)?;
+        Ok(portal)
+    }
+
+    /// The tenant's portal, if it has one yet.
+    pub fn portal_if_any(&self, tenant: &str) -> StoreResult<Option<Portal>> {
+        self.store.portals.get(tenant, PORTAL)
+    }
+
+    pub fn put_portal(&self, tenant: &str, portal: &Portal) -> StoreResult<()> {
+        self.store.portals.put(tenant, PORTAL, portal)
     }
 
     /// Forgets the keys of `tenant` kept in memory (another node changed them).

@@ -26,12 +26,13 @@ pub enum Resource {
     Plugins,
     Notifications,
     StatusPage,
+    Portal,
     Keys,
     Roles,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 17] = [
+    pub const ALL: [Resource; 18] = [
         Resource::Rules,
         Resource::Channels,
         Resource::Subscriptions,
@@ -47,6 +48,7 @@ impl Resource {
         Resource::Plugins,
         Resource::Notifications,
         Resource::StatusPage,
+        Resource::Portal,
         Resource::Keys,
         Resource::Roles,
     ];
@@ -82,6 +84,7 @@ impl Resource {
             Resource::Plugins => "plugins",
             Resource::Notifications => "notifications",
             Resource::StatusPage => "status-page",
+            Resource::Portal => "portal",
             Resource::Keys => "keys",
             Resource::Roles => "roles",
         }
@@ -333,12 +336,37 @@ pub const BUILT_IN: &[(&str, &str, &[&str])] = &[
     ("ingest", "Sends events and customers, nothing else.", &["events:create", "customers:update", "customers:delete"]),
 ];
 
+/// The role a customer token has: its own rules and channels, its notifications, and the
+/// tenant's event types to pick from. What it sees is its own only (`TenantKey::sees`).
+pub const CUSTOMER: &str = "customer";
+
+const CUSTOMER_PERMISSIONS: &[&str] = &[
+    "rules:read",
+    "rules:create",
+    "rules:update:own",
+    "rules:delete:own",
+    "channels:read",
+    "channels:create",
+    "channels:update:own",
+    "channels:delete:own",
+    "channels:test:own",
+    "notifications:read",
+    "event-types:read",
+];
+
+/// What a customer token grants.
+pub fn customer() -> Permissions {
+    parse_static(CUSTOMER_PERMISSIONS)
+}
+
 /// A built-in role's permissions, by name.
 pub fn built_in(name: &str) -> Option<Permissions> {
-    BUILT_IN.iter().find(|(n, ..)| *n == name).map(|(_, _, list)| {
-        let list: Vec<String> = list.iter().map(|p| p.to_string()).collect();
-        Permissions::parse(&list).expect("built-in roles parse")
-    })
+    BUILT_IN.iter().find(|(n, ..)| *n == name).map(|(_, _, list)| parse_static(list))
+}
+
+fn parse_static(list: &[&str]) -> Permissions {
+    let list: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+    Permissions::parse(&list).expect("built-in permissions parse")
 }
 
 /// A role a tenant admin defined.

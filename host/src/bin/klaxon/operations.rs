@@ -67,6 +67,16 @@ pub const RESOURCES: &[Resource] = &[
         ],
     },
     Resource {
+        name: "portal",
+        about: "Customers' own alerts: tokens for one customer, revoking them all, where the portal may be framed",
+        ops: &[
+            op("token", "post", "/v1/customers/{id}/tokens"),
+            op("revoke-tokens", "post", "/v1/customer-tokens/revoke"),
+            op("get", "get", "/v1/portal"),
+            op("set", "put", "/v1/portal"),
+        ],
+    },
+    Resource {
         name: "plugins",
         about: "WebAssembly plugins: upload, pin, invoke, read their logs; build them from source",
         ops: &[
