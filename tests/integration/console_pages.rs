@@ -129,6 +129,32 @@ fn the_platform_admin_makes_a_tenant_whose_admin_makes_a_key() {
     browser.wait_gone("[data-revoke=\"dashboards\"]");
     let (status, _) = server.call(Method::GET, "/v1/rules", &viewer, None);
     assert_eq!(status, 401, "the key revoked in the browser no longer works");
+
+    // A role defined in the browser, a key with it, and a console that shows only its pages.
+    browser.click("nav a[href=\"#/roles\"]");
+    browser.wait_for_text("table", "built in");
+    browser.fill("name", "support-engineer");
+    let permissions = "subscriptions:read subscriptions:create subscriptions:update:own silences:read \
+                       channels:read categories:read recipients:read";
+    browser.fill("permissions", permissions);
+    browser.click("#create-role");
+    browser.wait_for_text("table", "subscriptions:update:own");
+    browser.click("nav a[href=\"#/keys\"]");
+    browser.fill("name", "ada");
+    browser.choose("role", "support-engineer");
+    browser.click("#create-key");
+    let support = browser.wait_for_text("#new-key-token", "klx_");
+    browser.click("#sign-out");
+    browser.sign_in(&support);
+    browser.wait_for_text("#whoami", "globex · support-engineer");
+    let nav = browser.script("return [...document.querySelectorAll('#nav a')].map((a) => a.textContent)");
+    assert_eq!(nav, serde_json::json!(["Channels", "Subscriptions", "Silences"]), "only the pages it may read");
+    browser.click("nav a[href=\"#/subscriptions\"]");
+    browser.wait_for_text("h1", "Subscriptions");
+    browser.find("a[href=\"#/subscriptions/new\"]");
+    browser.click("nav a[href=\"#/silences\"]");
+    browser.wait_for_text("h1", "Silences");
+    assert!(!browser.find("main").text().contains("New silence"), "no silences:create, no form");
 }
 
 #[test]
