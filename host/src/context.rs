@@ -124,6 +124,9 @@ pub struct Part {
 pub enum HoldKind {
     /// Quiet hours: released as one digest when they end.
     QuietHours,
+    /// Outside the channel's or subscription's active times: released as one digest when the
+    /// next one begins.
+    Inactive,
     /// The channel's or subscription's digest.
     Digest,
     /// `group_by`: the group's notifications within `group_wait` sent as one.

@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "tenants",
     "cluster",
     "metrics",
+    "time_intervals",
     "error",
     "store",
     "records",

@@ -24,6 +24,7 @@ pub mod series;
 pub mod server;
 pub mod store;
 pub mod tenants;
+pub mod time_intervals;
 
 #[cfg(test)]
 mod layers;

@@ -40,8 +40,9 @@ fn send(s: &Setup, n: u32, event_type: &str, customer: &str) -> Value {
     let (status, body) = s.server.call(Method::POST, "/v1/events", &s.key, Some(json!({ "events": [event] })));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["notifications"], 1, "{body}");
-    let (_, page) = s.server.call(Method::GET, "/v1/notifications?limit=1", &s.key, None);
-    page["items"][0].clone()
+    let (_, page) = s.server.call(Method::GET, "/v1/notifications?limit=20", &s.key, None);
+    let made = page["items"].as_array().unwrap().iter().find(|n| n["context"]["event"]["id"] == event["id"]);
+    made.unwrap_or_else(|| panic!("no notification of {event}: {page:#}")).clone()
 }
 
 fn paths(receiver: &Receiver) -> Vec<String> {
@@ -293,4 +294,121 @@ fn bad_recipients_subscriptions_silences_and_categories_are_refused_with_their_f
     let theirs = create(&s, "/v1/recipients", json!({ "name": "Ada", "email": "ada@x.io" }));
     let (status, _) = s.server.call(Method::DELETE, &format!("/v1/recipients/{}", id(&theirs)), &editor, None);
     assert_eq!(status, 403);
+}
+
+#[test]
+fn a_recurring_silence_mutes_its_sunday_window_and_not_the_monday() {
+    let s = Setup::start("");
+    let receiver = Receiver::start();
+    let channel = s.webhook(&receiver.url);
+    let rule_id = rule(&s, "invoice.failed", "billing", "warning", &[id(&channel)]);
+    let refused = |body: Value, field: &str| {
+        let (status, error) = s.server.call(Method::POST, "/v1/time-intervals", &s.key, Some(body));
+        assert_eq!((status, error["error"]["field"].as_str()), (400, Some(field)), "{error}");
+    };
+    refused(json!({ "name": "w", "ranges": [{ "times": ["04:00-02:00"] }] }), "ranges[0].times[0]");
+    refused(json!({ "name": "w", "timezone": "Europe/Nowhere", "ranges": [{}] }), "timezone");
+    let window = create(
+        &s,
+        "/v1/time-intervals",
+        json!({ "name": "sunday-maintenance", "timezone": "Europe/Berlin",
+                "ranges": [{ "weekdays": ["sunday"], "times": ["02:00-04:00"] }] }),
+    );
+    assert_eq!(window["holds_now"], false);
+    // Sunday 2030-01-13 02:00 in Berlin (UTC+1).
+    assert_eq!(window["next_start"], "2030-01-13T01:00:00Z");
+    let silence = json!({ "matchers": [{ "field": "rule.id", "op": "=", "value": rule_id }],
+                          "during": ["sunday-maintenance"], "comment": "the weekly maintenance" });
+    let (status, error) = s.server.call(
+        Method::POST,
+        "/v1/silences",
+        &s.key,
+        Some(json!({ "matchers": silence["matchers"], "comment": "x" })),
+    );
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("ends_at")), "{error}");
+    let mut unknown = silence.clone();
+    unknown["during"] = json!(["sunday"]);
+    let (status, error) = s.server.call(Method::POST, "/v1/silences", &s.key, Some(unknown));
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("during[0]")), "{error}");
+    let silence = create(&s, "/v1/silences", silence);
+
+    s.clock(&s.at("PT145H30M"));
+    assert_eq!(send(&s, 1, "invoice.failed", "big")["status"], "silenced", "Sunday 02:30 in Berlin");
+    s.clock(&s.at("PT147H"));
+    let after = send(&s, 2, "invoice.failed", "big");
+    s.wait_status(id(&after), "delivered");
+    s.clock(&s.at("PT169H30M"));
+    let monday = send(&s, 3, "invoice.failed", "big");
+    s.wait_status(id(&monday), "delivered");
+    s.clock(&s.at("PT313H59M"));
+    assert_eq!(send(&s, 4, "invoice.failed", "big")["status"], "silenced", "the next Sunday, again");
+    assert_eq!(receiver.wait_for(2).len(), 2);
+
+    // In use, it stays; once the silence ends, it may go.
+    let path = "/v1/time-intervals/sunday-maintenance";
+    let (status, error) = s.server.call(Method::DELETE, path, &s.key, None);
+    assert_eq!(status, 409, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains(id(&silence)), "{error}");
+    assert_eq!(s.server.call(Method::DELETE, &format!("/v1/silences/{}", id(&silence)), &s.key, None).0, 200);
+    assert_eq!(s.server.call(Method::DELETE, path, &s.key, None).0, 204);
+}
+
+#[test]
+fn outside_its_active_times_a_channel_holds_or_drops_and_a_subscription_stays_out() {
+    let s = Setup::start("");
+    let receiver = Receiver::start();
+    create(
+        &s,
+        "/v1/time-intervals",
+        json!({ "name": "business-hours", "timezone": "Europe/Berlin",
+                "ranges": [{ "weekdays": ["monday:friday"], "times": ["09:00-17:00"] }] }),
+    );
+    let hook = |path: &str, extra: Value| {
+        let mut spec = json!({ "name": path, "kind": "webhook", "url": format!("{}/{path}", receiver.url) });
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        id(&s.channel(spec)).to_string()
+    };
+    let (status, error) = s.server.call(
+        Method::POST,
+        "/v1/channels",
+        &s.key,
+        Some(json!({ "name": "x", "kind": "webhook", "url": receiver.url, "outside": "drop" })),
+    );
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("outside")), "{error}");
+    let held = hook("held", json!({ "active_during": ["business-hours"] }));
+    let dropped = hook("dropped", json!({ "active_during": ["business-hours"], "outside": "drop" }));
+    let team = hook("team", json!({}));
+    create(&s, "/v1/recipients", json!({ "name": "Ada", "email": "ada@example.com", "groups": ["Billing"] }));
+    let subscription = create(
+        &s,
+        "/v1/subscriptions",
+        json!({ "name": "office", "group": "Billing", "channels": { "billing": [team] },
+                "active_during": ["business-hours"], "outside": "drop" }),
+    );
+    rule(&s, "invoice.failed", "billing", "warning", &[&held, &dropped]);
+
+    // Monday 01:00 in Berlin: held for one channel until 09:00, dropped for the other, and the
+    // subscription does not route.
+    let night = send(&s, 1, "invoice.failed", "cus_1");
+    assert_eq!(night["channels"], json!([held]), "{night:#}");
+    assert!(night["subscriptions"].as_array().is_none_or(|s| s.is_empty()), "{night:#}");
+    assert_eq!(night["status"], "held", "{night:#}");
+    let opens = s.at("PT8H");
+    let reason = night["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("held outside active times until {opens}")), "09:00 Berlin: {reason}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(receiver.requests().is_empty());
+    s.clock(&opens);
+    receiver.wait_for(1);
+    assert_eq!(paths(&receiver), ["/hook/held"]);
+
+    // Monday 10:00 in Berlin: everything goes at once.
+    s.clock(&s.at("PT9H"));
+    let day = send(&s, 2, "invoice.failed", "cus_1");
+    assert_eq!(day["subscriptions"], json!([id(&subscription)]), "{day:#}");
+    s.wait_status(id(&day), "delivered");
+    receiver.wait_for(4);
+    assert_eq!(paths(&receiver), ["/hook/dropped", "/hook/held", "/hook/held", "/hook/team"]);
+    let (status, _) = s.server.call(Method::DELETE, "/v1/time-intervals/business-hours", &s.key, None);
+    assert_eq!(status, 409, "channels and a subscription name it");
 }

@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 61] = [
+    let expected: [(&str, &[&str]); 63] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -105,6 +105,8 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/portal", &["get", "put"]),
         ("/portal", &["get"]),
         ("/portal/confirm", &["get"]),
+        ("/v1/time-intervals", &["get", "post"]),
+        ("/v1/time-intervals/{name}", &["get", "put", "delete"]),
         ("/status/{slug}", &["get"]),
         ("/status/{slug}.json", &["get"]),
         ("/status/{slug}/feed.atom", &["get"]),

@@ -256,6 +256,7 @@ fn check_auth_token(spec: &ChannelSpec, stored: Option<&Channel>) -> ApiResult<(
 fn check(state: &AppState, key: &TenantKey, spec: &ChannelSpec) -> ApiResult<()> {
     as_customer::check_channel(key, spec)?;
     spec.check(state.deliverer.senders().policy())?;
+    super::time_intervals::check_names(state, &key.tenant_id, "active_during", &spec.active_during)?;
     if spec.kind == Kind::Email && !state.deliverer.senders().has_smtp() {
         return Err(ApiError::field("kind", "this deployment has no SMTP server configured ([smtp] in its config)"));
     }

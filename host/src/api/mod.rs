@@ -25,6 +25,7 @@ mod silences;
 mod status_page;
 mod subscriptions;
 mod tenants;
+mod time_intervals;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -129,6 +130,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/subscriptions/{id}/test", post(subscriptions::test))
         .route("/v1/silences", post(silences::create).get(silences::list))
         .route("/v1/silences/{id}", get(silences::get).delete(silences::delete))
+        .route("/v1/time-intervals", post(time_intervals::create).get(time_intervals::list))
+        .route(
+            "/v1/time-intervals/{name}",
+            get(time_intervals::get).put(time_intervals::replace).delete(time_intervals::delete),
+        )
         .route("/v1/incidents", post(incidents::create).get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::get))
         .route("/v1/incidents/{id}/updates", post(incidents::update))

@@ -25,6 +25,7 @@ pub async fn create(
     let mut spec: SilenceSpec = parse_json(&body)?;
     let now = state.clock.now();
     spec.check(now)?;
+    super::time_intervals::check_names(&state, &key.tenant_id, "during", &spec.during)?;
     let silence = save(&state.store.silences, key, "sil", None, spec, now)?;
     super::routing_changed(&state, key).await?;
     Ok((StatusCode::CREATED, Json(json(silence.view_at(now)))))
@@ -50,7 +51,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let silence: Silence = find_to_change(&state.store.silences, key, (Resource::Silences, Action::Delete), &id, WHAT)?;
     let mut spec = silence.spec.clone();
     if spec.state(now) != SilenceState::Expired {
-        spec.ends_at = now;
+        spec.ends_at = Some(now);
         spec.starts_at = spec.starts_at.map(|start| start.min(now));
     }
     let silence = save(&state.store.silences, key, "sil", Some(silence), spec, now)?;

@@ -118,6 +118,7 @@ pub async fn test(
 /// The spec's own checks, then that what it names exists.
 fn check(state: &AppState, key: &TenantKey, spec: &SubscriptionSpec) -> ApiResult<()> {
     spec.check()?;
+    super::time_intervals::check_names(state, &key.tenant_id, "active_during", &spec.active_during)?;
     let tenant = &key.tenant_id;
     if let Some(recipient) = &spec.recipient
         && state.store.recipients.get::<Recipient>(tenant, recipient)?.is_none()

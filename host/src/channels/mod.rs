@@ -23,7 +23,7 @@ use crate::error::{Invalid, invalid};
 use crate::ids::new_id;
 use crate::store::{Store, StoreResult};
 use address::AddressPolicy;
-use noise::{DigestSchedule, Noise, QuietHours};
+use noise::{DigestSchedule, Noise, Outside, QuietHours};
 
 const MAX_NAME_BYTES: usize = 200;
 const MAX_RECIPIENTS: usize = 50;
@@ -112,6 +112,12 @@ pub struct ChannelSpec {
     pub group_by: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<Duration>,
+    /// Time intervals (by name) outside which nothing goes out: held until the next one begins,
+    /// or dropped with `outside: "drop"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_during: Vec<String>,
+    #[serde(default, skip_serializing_if = "Outside::is_hold")]
+    pub outside: Outside,
 }
 
 fn enabled() -> bool {
@@ -360,6 +366,8 @@ impl ChannelSpec {
             digest: self.digest.clone(),
             group_by: self.group_by.clone(),
             group_wait: self.group_wait,
+            active_during: self.active_during.clone(),
+            outside: self.outside,
         }
     }
 

@@ -1,8 +1,9 @@
-//! Noise control a channel or a subscription can ask for: quiet hours (notifications below
-//! `critical` held until they end), a digest (everything collected and sent as one summary at
-//! an interval or a daily time) and grouping (notifications with the same values of `group_by`
-//! arriving within `group_wait` sent as one). Each decides, for a notification at a time,
-//! whether it is held and until when.
+//! Noise control a channel or a subscription can ask for: active times (named time intervals
+//! outside which everything is held until the next one begins, or dropped), quiet hours
+//! (notifications below `critical` held until they end), a digest (everything collected and sent
+//! as one summary at an interval or a daily time) and grouping (notifications with the same
+//! values of `group_by` arriving within `group_wait` sent as one). Each decides, for a
+//! notification at a time, whether it goes, is held and until when, or is dropped.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +17,33 @@ use crate::context::Severity;
 use crate::duration::Duration;
 use crate::error::{Invalid, invalid};
 use crate::records::notification::Notification;
+use crate::time_intervals::{Schedules, any_holds};
+
+/// What happens outside a channel's or subscription's `active_during`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outside {
+    /// Held, as in quiet hours, until the next interval begins.
+    #[default]
+    Hold,
+    /// Not sent there at all.
+    Drop,
+}
+
+impl Outside {
+    pub fn is_hold(&self) -> bool {
+        *self == Outside::Hold
+    }
+}
+
+/// What noise control does with one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// It goes, perhaps held for a batch.
+    Send(Option<Hold>),
+    /// It does not go (outside the active times, with `outside: "drop"`).
+    Drop,
+}
 
 /// When a channel's or a subscription's notifications below `critical` wait.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +140,8 @@ pub struct Noise {
     pub digest: Option<DigestSchedule>,
     pub group_by: Vec<String>,
     pub group_wait: Option<Duration>,
+    pub active_during: Vec<String>,
+    pub outside: Outside,
 }
 
 /// A notification held for one channel: the batch it joins and when that batch goes out.
@@ -136,11 +166,14 @@ const GROUP_FIELDS: &[&str] = &["rule.id", "rule.name", "category", "severity", 
 impl Noise {
     /// No noise control: every notification goes at once.
     pub fn is_empty(&self) -> bool {
-        self.quiet_hours.is_none() && self.digest.is_none() && self.group_by.is_empty()
+        self.quiet_hours.is_none() && self.digest.is_none() && self.group_by.is_empty() && self.active_during.is_empty()
     }
 
     /// Refuses a bad setting, naming its field.
     pub fn check(&self) -> Result<(), Invalid> {
+        if self.outside == Outside::Drop && self.active_during.is_empty() {
+            return Err(invalid("outside", "applies only with `active_during`"));
+        }
         if let Some(quiet) = &self.quiet_hours {
             zone("quiet_hours.timezone", &quiet.timezone)?;
             if quiet.days.is_empty() {
@@ -194,9 +227,24 @@ impl Noise {
         Ok(())
     }
 
+    /// Whether `n`, made at `now`, goes: outside the active times (whatever its severity) it is
+    /// held until the next one begins, or dropped; else as `hold` says.
+    pub fn gate(&self, n: &Notification, now: Timestamp, schedules: &Schedules) -> Gate {
+        if self.active_during.is_empty() || any_holds(schedules, &self.active_during, now) {
+            return Gate::Send(self.hold(n, now));
+        }
+        let next = self.active_during.iter().filter_map(|name| schedules.get(name)?.next_start(now)).min();
+        match (self.outside, next) {
+            (Outside::Hold, Some(until)) => {
+                Gate::Send(Some(Hold { kind: HoldKind::Inactive, key: format!("inactive:{until}"), until }))
+            }
+            _ => Gate::Drop,
+        }
+    }
+
     /// Whether `n`, made at `now`, waits, and for what: quiet hours first (never for
     /// `critical`), then the digest, then grouping.
-    pub fn hold(&self, n: &Notification, now: Timestamp) -> Option<Hold> {
+    fn hold(&self, n: &Notification, now: Timestamp) -> Option<Hold> {
         if let Some(quiet) = &self.quiet_hours
             && n.context.rule.severity < Severity::Critical
             && let Some(end) = quiet.end_if_inside(now)

@@ -47,6 +47,7 @@ impl Summary {
                 let count = c.digest.as_ref().map_or(0, |d| d.count);
                 match c.digest.as_ref().map(|d| d.reason) {
                     Some(HoldKind::QuietHours) => format!("{count} notifications held during quiet hours"),
+                    Some(HoldKind::Inactive) => format!("{count} notifications held outside active times"),
                     _ => format!("Digest: {count} notifications"),
                 }
             }

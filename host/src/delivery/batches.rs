@@ -58,7 +58,7 @@ fn opened(tenant: &str, channel: &str, hold: &Hold, first: &Notification, now: T
             n.rule_id = first.rule_id.clone();
             n
         }
-        HoldKind::QuietHours | HoldKind::Digest => {
+        HoldKind::QuietHours | HoldKind::Inactive | HoldKind::Digest => {
             Notification::new(tenant, Kind::Digest, RuleRef { name: "Digest".into(), ..RuleRef::default() }, now)
         }
     };

@@ -124,6 +124,8 @@ fn reason(n: &Notification, now: Timestamp) -> Option<String> {
                 format!("sent in {what} {} ({})", h.batch, h.channel)
             } else if h.kind == HoldKind::QuietHours {
                 format!("held for quiet hours until {}, then sent in digest {} ({})", h.until, h.batch, h.channel)
+            } else if h.kind == HoldKind::Inactive {
+                format!("held outside active times until {}, then sent in digest {} ({})", h.until, h.batch, h.channel)
             } else {
                 format!("held until {} for {what} {} ({})", h.until, h.batch, h.channel)
             }

@@ -2,7 +2,8 @@
 //! channel; otherwise it goes to its rule's channels and to the channels each matching
 //! subscription gives its category, each channel once, with the subscriptions' audiences. A
 //! channel's noise control (or, for a channel only subscriptions brought, theirs) may hold it
-//! for a digest or a group instead of sending it at once.
+//! for a digest or a group instead of sending it at once, or, outside its active times, hold or
+//! drop it (a subscription outside its own does not route at all, or holds).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -13,9 +14,11 @@ use serde::Deserialize;
 use super::Notification;
 use super::silences::{Silence, State};
 use super::subscriptions::Subscription;
-use crate::channels::noise::{Hold, Noise};
+use crate::channels::noise::{Gate, Hold, Noise};
 use crate::recipients::Audience;
+use crate::records::Owned;
 use crate::store::{Collection, Store, StoreResult};
+use crate::time_intervals::{Schedules, TimeIntervalSpec};
 
 /// Where a notification goes on one channel: to whom beyond the channel's own addresses, and
 /// whether it is held.
@@ -31,6 +34,8 @@ pub struct Route {
 pub struct TenantRouting {
     subscriptions: Vec<(Subscription, Noise)>,
     silences: Vec<Silence>,
+    /// The tenant's time intervals, which silences name.
+    schedules: Schedules,
     /// Only channels that have some.
     channels: HashMap<String, Noise>,
 }
@@ -39,7 +44,7 @@ impl TenantRouting {
     /// Routes `n`: sets its channels, subscriptions or silence, and answers each channel's
     /// route.
     pub fn route(&self, n: &mut Notification, now: Timestamp) -> Vec<Route> {
-        if let Some(silence) = self.silences.iter().find(|s| s.spec.silences(n, now)) {
+        if let Some(silence) = self.silences.iter().find(|s| s.spec.silences(n, now, &self.schedules)) {
             n.silenced_by = Some(silence.id.clone());
             n.channels.clear();
             return Vec::new();
@@ -50,26 +55,29 @@ impl TenantRouting {
         if let Some(category) = &rule.category {
             for (subscription, noise) in &self.subscriptions {
                 let Some(channels) = subscription.spec.channels_for(category, rule.severity) else { continue };
+                let Gate::Send(hold) = noise.gate(n, now, &self.schedules) else { continue };
                 n.subscriptions.push(subscription.id.clone());
                 let audience = subscription.spec.audience();
                 for channel in channels {
                     let reach = reaches.entry(channel.clone()).or_default();
                     reach.audience.extend(&audience);
-                    reach.holds.push(noise.hold(n, now));
+                    reach.holds.push(hold.clone());
                 }
             }
         }
-        n.channels = reaches.keys().cloned().collect();
-        reaches
+        let routes: Vec<Route> = reaches
             .into_iter()
-            .map(|(channel, reach)| {
-                let hold = match self.channels.get(&channel) {
-                    Some(noise) => noise.hold(n, now),
+            .filter_map(|(channel, reach)| {
+                let hold = match self.channels.get(&channel).map(|noise| noise.gate(n, now, &self.schedules)) {
+                    Some(Gate::Drop) => return None,
+                    Some(Gate::Send(hold)) => hold,
                     None => reach.hold(),
                 };
-                Route { channel, audience: reach.audience, hold }
+                Some(Route { channel, audience: reach.audience, hold })
             })
-            .collect()
+            .collect();
+        n.channels = routes.iter().map(|route| route.channel.clone()).collect();
+        routes
     }
 }
 
@@ -103,6 +111,7 @@ struct ChannelNoise {
 pub struct Routing {
     subscriptions: Collection,
     silences: Collection,
+    time_intervals: Collection,
     channels: Collection,
     cache: RwLock<HashMap<String, Arc<TenantRouting>>>,
 }
@@ -112,6 +121,7 @@ impl Routing {
         Routing {
             subscriptions: store.subscriptions.clone(),
             silences: store.silences.clone(),
+            time_intervals: store.time_intervals.clone(),
             channels: store.channels.clone(),
             cache: RwLock::default(),
         }
@@ -148,7 +158,9 @@ impl Routing {
             .filter(|c| !c.spec.is_empty())
             .map(|c| (c.id, c.spec))
             .collect();
-        let routing = Arc::new(TenantRouting { subscriptions: subscriptions.collect(), silences, channels });
+        let intervals: Vec<Owned<TimeIntervalSpec>> = self.time_intervals.list(tenant)?;
+        let schedules = intervals.into_iter().map(|i| (i.id, i.spec.schedule())).collect();
+        let routing = Arc::new(TenantRouting { subscriptions: subscriptions.collect(), silences, schedules, channels });
         cache.insert(tenant.to_string(), routing.clone());
         Ok(routing)
     }
@@ -223,7 +235,8 @@ mod tests {
         let spec = SilenceSpec {
             matchers: serde_json::from_value(matchers).unwrap(),
             starts_at: Some(at("2030-01-01T11:00:00Z")),
-            ends_at: at("2030-01-01T13:00:00Z"),
+            ends_at: Some(at("2030-01-01T13:00:00Z")),
+            during: Vec::new(),
             comment: "outage".into(),
         };
         let routing = TenantRouting {

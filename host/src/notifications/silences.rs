@@ -1,6 +1,8 @@
-//! Silences (Alertmanager's): matchers over a notification, a start and an end. A notification
-//! a silence matches while it is active is kept, with status `silenced`, and not sent. An
-//! expired silence stops matching by itself; deleting one expires it, and it stays listed.
+//! Silences (Alertmanager's): matchers over a notification, a start and an end, and perhaps time
+//! intervals it mutes within (every time they come round: a recurring silence). A notification
+//! a silence matches while it is active (and inside one of its intervals) is kept, with status
+//! `silenced`, and not sent. An expired silence stops matching by itself; deleting one expires
+//! it, and it stays listed.
 
 use std::borrow::Cow;
 
@@ -12,6 +14,7 @@ use super::Notification;
 use crate::error::{Invalid, invalid};
 use crate::records::Owned;
 use crate::rules::condition::{Filter, Op, check_comparison};
+use crate::time_intervals::{Schedules, any_holds};
 
 const MAX_MATCHERS: usize = 20;
 const MAX_COMMENT_BYTES: usize = 1000;
@@ -27,7 +30,12 @@ pub struct SilenceSpec {
     /// Now when absent.
     #[serde(default)]
     pub starts_at: Option<Timestamp>,
-    pub ends_at: Timestamp,
+    /// Required unless `during` names intervals: such a silence recurs until deleted.
+    #[serde(default)]
+    pub ends_at: Option<Timestamp>,
+    /// Time intervals (`/v1/time-intervals`, by name) it mutes within, between its start and end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub during: Vec<String>,
     /// Why: shown beside every notification it silences.
     pub comment: String,
 }
@@ -63,7 +71,16 @@ impl SilenceSpec {
             check_comparison(&at, matcher)?;
         }
         let starts_at = *self.starts_at.get_or_insert(now);
-        super::check_window(starts_at, self.ends_at, now)?;
+        match self.ends_at {
+            Some(ends_at) => super::check_window(starts_at, ends_at, now)?,
+            None if self.during.is_empty() => {
+                return Err(invalid("ends_at", "is required, unless `during` names the time intervals it recurs in"));
+            }
+            None => {}
+        }
+        if self.during.len() > MAX_MATCHERS {
+            return Err(invalid("during", format!("name at most {MAX_MATCHERS} time intervals")));
+        }
         if self.comment.trim().is_empty() || self.comment.len() > MAX_COMMENT_BYTES {
             return Err(invalid("comment", format!("say why, in 1 to {MAX_COMMENT_BYTES} bytes")));
         }
@@ -72,15 +89,20 @@ impl SilenceSpec {
 
     pub fn state(&self, now: Timestamp) -> State {
         match self.starts_at {
-            _ if self.ends_at <= now => State::Expired,
+            _ if self.ends_at.is_some_and(|end| end <= now) => State::Expired,
             Some(start) if start > now => State::Pending,
             _ => State::Active,
         }
     }
 
+    /// Whether it mutes at `now`: active, and inside one of its intervals if it names any.
+    pub fn muting(&self, now: Timestamp, schedules: &Schedules) -> bool {
+        self.state(now) == State::Active && (self.during.is_empty() || any_holds(schedules, &self.during, now))
+    }
+
     /// Whether it silences `n` at `now`.
-    pub fn silences(&self, n: &Notification, now: Timestamp) -> bool {
-        self.state(now) == State::Active && self.matchers.iter().all(|m| m.holds_for(lookup(n, &m.field).as_deref()))
+    pub fn silences(&self, n: &Notification, now: Timestamp, schedules: &Schedules) -> bool {
+        self.muting(now, schedules) && self.matchers.iter().all(|m| m.holds_for(lookup(n, &m.field).as_deref()))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::channels::noise::{DigestSchedule, Noise, QuietHours};
+use crate::channels::noise::{DigestSchedule, Noise, Outside, QuietHours};
 use crate::context::Severity;
 use crate::duration::Duration;
 use crate::error::{Invalid, invalid};
@@ -44,6 +44,12 @@ pub struct SubscriptionSpec {
     pub group_by: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<Duration>,
+    /// Time intervals (by name) outside which nothing goes out: held until the next one begins,
+    /// or dropped with `outside: "drop"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_during: Vec<String>,
+    #[serde(default, skip_serializing_if = "Outside::is_hold")]
+    pub outside: Outside,
 }
 
 fn lowest() -> Severity {
@@ -90,6 +96,8 @@ impl SubscriptionSpec {
             digest: self.digest.clone(),
             group_by: self.group_by.clone(),
             group_wait: self.group_wait,
+            active_during: self.active_during.clone(),
+            outside: self.outside,
         }
     }
 

@@ -102,6 +102,7 @@ impl Store {
             &self.silences.0,
             &self.roles.0,
             &self.portals.0,
+            &self.time_intervals.0,
         ] {
             removals.push((tree, removal(tree, slash)?));
         }
@@ -192,6 +193,7 @@ mod tests {
             (&store.silences.0, slash("s"), vec![]),
             (&store.roles.0, slash("r"), vec![]),
             (&store.portals.0, slash("portal"), vec![]),
+            (&store.time_intervals.0, slash("t"), vec![]),
             (&store.alerts, nul("r\0s"), vec![]),
             (&store.alert_counts, nul("r\0"), vec![]),
             (&store.transitions, nul("r\0t"), vec![]),

@@ -164,6 +164,8 @@ pub struct Trees {
     pub silences: Collection,
     /// `tenant/name` -> `Role`: the roles a tenant defined
     pub roles: Collection,
+    /// `tenant/name` -> an `Owned<TimeIntervalSpec>`: the tenant's time intervals
+    pub time_intervals: Collection,
     /// `tenant/portal` -> `Portal`: the key customer tokens are signed with, the portal's settings
     pub portals: Collection,
     /// time + tenant + node + sequence -> nothing: a change of the tenant's configuration
@@ -239,6 +241,7 @@ impl Store {
             silences: Collection(open("silences")?),
             roles: Collection(open("roles")?),
             portals: Collection(open("portals")?),
+            time_intervals: Collection(open("time_intervals")?),
             changes: open("changes")?,
             every_tree: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),

@@ -15,6 +15,7 @@ pub enum Resource {
     Channels,
     Subscriptions,
     Silences,
+    TimeIntervals,
     Incidents,
     Recipients,
     Categories,
@@ -32,11 +33,12 @@ pub enum Resource {
 }
 
 impl Resource {
-    pub const ALL: [Resource; 18] = [
+    pub const ALL: [Resource; 19] = [
         Resource::Rules,
         Resource::Channels,
         Resource::Subscriptions,
         Resource::Silences,
+        Resource::TimeIntervals,
         Resource::Incidents,
         Resource::Recipients,
         Resource::Categories,
@@ -61,6 +63,7 @@ impl Resource {
                 | Resource::Channels
                 | Resource::Subscriptions
                 | Resource::Silences
+                | Resource::TimeIntervals
                 | Resource::Recipients
                 | Resource::Cohorts
                 | Resource::Plugins
@@ -73,6 +76,7 @@ impl Resource {
             Resource::Channels => "channels",
             Resource::Subscriptions => "subscriptions",
             Resource::Silences => "silences",
+            Resource::TimeIntervals => "time-intervals",
             Resource::Incidents => "incidents",
             Resource::Recipients => "recipients",
             Resource::Categories => "categories",
@@ -287,6 +291,10 @@ pub const BUILT_IN: &[(&str, &str, &[&str])] = &[
             "silences:read",
             "silences:create",
             "silences:delete:own",
+            "time-intervals:read",
+            "time-intervals:create",
+            "time-intervals:update:own",
+            "time-intervals:delete:own",
             "recipients:read",
             "recipients:create",
             "recipients:update:own",
@@ -322,6 +330,7 @@ pub const BUILT_IN: &[(&str, &str, &[&str])] = &[
             "channels:read",
             "subscriptions:read",
             "silences:read",
+            "time-intervals:read",
             "recipients:read",
             "cohorts:read",
             "plugins:read",

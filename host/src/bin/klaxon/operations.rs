@@ -198,6 +198,17 @@ pub const RESOURCES: &[Resource] = &[
         ],
     },
     Resource {
+        name: "time-intervals",
+        about: "Named calendar ranges in a time zone, which silences recur in",
+        ops: &[
+            list("list", "/v1/time-intervals", &["name", "timezone", "holds_now", "next_start"]),
+            op("get", "get", "/v1/time-intervals/{name}"),
+            op("create", "post", "/v1/time-intervals"),
+            op("replace", "put", "/v1/time-intervals/{name}"),
+            op("delete", "delete", "/v1/time-intervals/{name}"),
+        ],
+    },
+    Resource {
         name: "incidents",
         about: "Incidents and maintenance announcements",
         ops: &[
