@@ -250,6 +250,30 @@ pub struct Context {
     /// An anomaly rule's expectation of the bucket in `window` (whose value is `value`).
     #[serde(default)]
     pub anomaly: Option<Expected>,
+    /// A forecast rule's projection (`value` is the sum so far, `threshold` the target).
+    #[serde(default)]
+    pub forecast: Option<ForecastRef>,
+}
+
+/// How a forecast reads the rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecastMethod {
+    /// The mean rate over the lookback.
+    #[default]
+    Linear,
+    /// Holt's double exponential smoothing of the hourly amounts: a level and a trend.
+    Holt,
+}
+
+/// What a forecast rule projected: the sum expected at `by`, and when it reaches the target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRef {
+    pub method: ForecastMethod,
+    pub projected: f64,
+    pub crossing_at: Option<Timestamp>,
+    pub by: Timestamp,
 }
 
 /// What an anomaly rule expected of the bucket it judged: the median of its history, and the

@@ -473,4 +473,32 @@ fn a_status_page_an_internal_incident_and_an_anomaly_rule_are_made_in_the_browse
     browser.wait_for_text("h1", "Edit Fewer signups than usual");
     let shown = browser.script("return document.querySelector('[data-field=\"condition.history\"]').value");
     assert_eq!(shown, "6");
+
+    // A forecast: its errors land beside its own controls, not the anomaly's of the same name.
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Credits run out before renewal");
+    browser.choose("condition.kind", "forecast");
+    browser.fill("condition.metric.event_types", "usage");
+    browser.choose("condition.metric.aggregate", "sum");
+    browser.fill("condition.metric.property", "credits");
+    browser.choose("condition.window", "calendar:month");
+    browser.fill("condition.value", "1000");
+    browser.choose("condition.before", "field");
+    browser.fill("condition.before.field", "contract_end");
+    browser.choose("condition.method", "holt");
+    browser.fill_in("[data-kinds=forecast]", "condition.min_history", "200d");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("[data-kinds=forecast] [data-error-for=\"condition.min_history\"]", "lookback");
+    browser.fill_in("[data-kinds=forecast]", "condition.min_history", "2d");
+    browser.click("main form > button[type=submit]");
+    browser.wait_for_text("h1", "Credits run out before renewal");
+    let rule_id = browser.url().rsplit('/').next().unwrap().to_string();
+    let (_, rule) = server.call(Method::GET, &format!("/v1/rules/{rule_id}"), &key, None);
+    assert_eq!(
+        rule["condition"],
+        json!({ "kind": "forecast", "metric": { "event_types": ["usage"], "filters": [], "aggregate": "sum",
+                "property": "credits" }, "window": { "calendar": "month" }, "method": "holt", "lookback": "7d",
+                "min_history": "2d", "value": 1000.0, "before": { "field": "contract_end" } }),
+    );
 }

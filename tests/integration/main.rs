@@ -13,6 +13,7 @@ mod cohorts;
 mod console;
 mod console_pages;
 mod delivery;
+mod forecast;
 mod group_commit;
 mod incidents;
 mod ingest;

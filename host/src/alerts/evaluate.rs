@@ -10,14 +10,15 @@ use super::state::{self, Due, Outcome};
 use super::work::Work;
 use crate::cohorts::BatchEntry;
 use crate::context::{
-    AlertState, CohortRef, EventRef, FlappingRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition,
+    AlertState, CohortRef, EventRef, FlappingRef, ForecastRef, IncidentKind, IncidentStatus, Part, RuleRef, Transition,
 };
 use crate::notifications::incidents::{self, Incident, IncidentSpec, UpdateInput};
 use crate::records::notification::{Kind, Notification};
 use crate::records::{Customer, Event};
 use crate::rules::CohortChange;
-use crate::rules::condition::{Direction, Metric};
+use crate::rules::condition::{Before, Direction, Metric};
 use crate::rules::{ALL, Condition, all_pass, number};
+use crate::series::forecast::History;
 use crate::series::window::{Period, Span};
 use crate::store::TxResult;
 
@@ -31,7 +32,8 @@ pub fn on_event(work: &mut Work, rule: &Compiled, event: &Event, customer: &Cust
         | Condition::PercentChange { metric, .. }
         | Condition::Steps { metric, .. }
         | Condition::Balance { metric, .. }
-        | Condition::Anomaly { metric, .. } => {
+        | Condition::Anomaly { metric, .. }
+        | Condition::Forecast { metric, .. } => {
             let Some(sample) = metric.sample(event, customer) else { return Ok(()) };
             add_sample(work, rule, &scope, event, sample)?;
             evaluate_for(work, rule, &scope, in_context(&scope, customer))
@@ -195,6 +197,40 @@ pub fn outcome(work: &mut Work, rule: &Compiled, scope: &str, customer: Option<&
                 None => Outcome { window: Some(window), ..Outcome::default() },
             }
         }
+        Condition::Forecast { metric, window, method, lookback, min_history, value, before } => {
+            let tz = &rule.rule.spec.timezone;
+            let period = Span::new(Some(window), tz).current(now);
+            let by = match before {
+                Before::PeriodEnd => Some(period.window.end),
+                Before::Ahead(ahead) => now.checked_add(ahead.0).ok(),
+                Before::Field(field) => customer.and_then(|c| c.fields.get(field)).and_then(|v| moment_of(v, tz)),
+            };
+            let series = work.series(id, scope)?;
+            let buckets = series.values(metric.aggregate);
+            let history = History {
+                buckets: &buckets,
+                period_start: period.first,
+                first_seen: series.first_bucket().unwrap_or(now.as_second()),
+            };
+            let projection = by.and_then(|by| {
+                let seconds = |d: &crate::duration::Duration| d.0.as_secs();
+                history.project(*method, now, seconds(lookback), seconds(min_history), *value, by).map(|p| (p, by))
+            });
+            let firing = projection.is_some_and(|(p, by)| p.crossing_at.is_some_and(|at| at <= by));
+            Outcome {
+                firing,
+                value: projection.map(|(p, _)| p.current),
+                threshold: Some(*value),
+                window: Some(period.window),
+                forecast: projection.map(|(p, by)| ForecastRef {
+                    method: *method,
+                    projected: p.projected,
+                    crossing_at: p.crossing_at,
+                    by,
+                }),
+                ..Outcome::default()
+            }
+        }
         Condition::Inactivity { duration, .. } => {
             let last_seen = work.alert(id, scope)?.and_then(|r| r.last_seen);
             let deadline = last_seen.map(|seen| seen + duration.0);
@@ -335,6 +371,7 @@ fn notification(
     context.threshold = outcome.threshold;
     context.window = outcome.window;
     context.anomaly = outcome.anomaly;
+    context.forecast = outcome.forecast;
     context.event = event.map(|e| EventRef {
         id: e.id.clone(),
         customer_id: e.customer_id.clone(),

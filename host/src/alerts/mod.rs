@@ -23,7 +23,7 @@ use crate::notifications::Notifications;
 use crate::plugins::Plugins;
 use crate::records::{Customer, Event};
 use crate::rules::{ALL, Condition, Rule, Rules, Scope};
-use crate::series::window::Span;
+use crate::series::window::{CalendarUnit, Span, WindowSpec};
 use crate::store::{self, Store, StoreResult, TxResult};
 use crate::tenants::Tenants;
 use state::{AlertRecord, Outcome, TransitionRecord};
@@ -45,17 +45,25 @@ impl Compiled {
             Condition::Balance { window, .. } | Condition::Plugin { window, .. } => *window,
             _ => None,
         };
-        let span = match spec.condition.anomaly_plan() {
+        let span = match (&spec.condition, spec.condition.anomaly_plan()) {
             // Buckets that move one at a time, each judged once it is complete.
-            Some(plan) => Span::Rolling { slice: plan.bucket.seconds(), slices: 1 },
-            None => Span::new(window.as_ref(), &spec.timezone),
+            (_, Some(plan)) => Span::Rolling { slice: plan.bucket.seconds(), slices: 1 },
+            // Hourly buckets, from which the period's sum and the rate are read.
+            (Condition::Forecast { .. }, None) => {
+                Span::new(Some(&WindowSpec::Calendar(CalendarUnit::Hour)), &spec.timezone)
+            }
+            (_, None) => Span::new(window.as_ref(), &spec.timezone),
         };
         Compiled { rule, span }
     }
 
     /// The oldest bucket an alert of this rule still needs at `now`: an anomaly rule's whole
-    /// history, the windows of the others.
+    /// history, a forecast's period and lookback, the windows of the others.
     fn oldest_kept(&self, now: jiff::Timestamp) -> i64 {
+        if let Condition::Forecast { window, lookback, .. } = &self.rule.spec.condition {
+            let period = Span::new(Some(window), &self.rule.spec.timezone).current(now);
+            return period.first.min(self.span.bucket(now - lookback.0));
+        }
         match self.rule.spec.condition.anomaly_plan() {
             Some(plan) => plan.oldest(self.span.bucket(now) - plan.bucket.seconds()),
             None => self.span.oldest_kept(now),
@@ -99,6 +107,7 @@ impl TenantRules {
                 | Condition::Steps { metric, .. }
                 | Condition::Balance { metric, .. }
                 | Condition::Anomaly { metric, .. }
+                | Condition::Forecast { metric, .. }
                 | Condition::Plugin { metric: Some(metric), .. } => metric.event_types.clone(),
                 Condition::EventMatch { matches } => matches.iter().map(|p| p.event_type.clone()).collect(),
                 Condition::Inactivity { event_types, .. } if !event_types.is_empty() => event_types.clone(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::context::{AlertState, Expected, Severity, Transition, Window};
+use crate::context::{AlertState, Expected, ForecastRef, Severity, Transition, Window};
 use crate::records::notification::Kind;
 use crate::rules::{Condition, Flapping, Frequency, RuleSpec};
 
@@ -114,6 +114,9 @@ pub struct Outcome {
     /// An anomaly rule's expectation of the judged bucket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<Expected>,
+    /// A forecast rule's projection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastRef>,
     /// A plugin's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -133,7 +133,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
 
 /// Inside an internally tagged enum (`condition`, with its `kind`) serde reports the enum's
 /// path, not the field's: it reads the enum's content before it knows the variant. When the
-/// error quotes the bad value (`invalid type: string "lots"`, `unknown variant `bogus``) or
+/// error quotes the bad value (`invalid type: string "lots"`, `unknown variant `bogus``, or our
+/// own parsers' `` `someday` is not ... ``) or
 /// names an unknown field, and exactly one place under that path holds it, that place is the
 /// field (`value`, `kind`, `metric.property`).
 fn within_tagged_enum(bytes: &[u8], at: &serde_path_to_error::Path, inner: &str) -> Option<String> {
@@ -154,7 +155,9 @@ fn within_tagged_enum(bytes: &[u8], at: &serde_path_to_error::Path, inner: &str)
     let mut found = Vec::new();
     if let Some(key) = quoted("unknown field `", '`') {
         search(&node, "", &mut |_, name| name == Some(key.as_str()), &mut found);
-    } else if let Some(text) = quoted("invalid type: string \"", '"').or_else(|| quoted("unknown variant `", '`')) {
+    } else if let Some(text) =
+        quoted("invalid type: string \"", '"').or_else(|| quoted("unknown variant `", '`')).or_else(|| quoted("`", '`'))
+    {
         search(&node, "", &mut |value, _| value.as_str() == Some(text.as_str()), &mut found);
     } else {
         let literal = quoted("invalid type: integer `", '`')

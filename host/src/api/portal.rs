@@ -19,7 +19,7 @@ use crate::tenants::{Action, Claims, Resource};
 /// The condition kinds a customer may be allowed: none that names a tenant's object (a plugin,
 /// a cohort).
 const KINDS: &[&str] =
-    &["threshold", "percent_change", "anomaly", "steps", "balance", "event_match", "inactivity", "offset"];
+    &["threshold", "percent_change", "anomaly", "forecast", "steps", "balance", "event_match", "inactivity", "offset"];
 const DEFAULT_KINDS: &[&str] = &["threshold", "balance", "percent_change"];
 const MAX_TTL: SignedDuration = SignedDuration::from_hours(24);
 const MAX_RULES: u32 = 1000;

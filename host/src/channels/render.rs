@@ -417,4 +417,28 @@ mod tests {
             (Some("alert.digest"), Some(1000))
         );
     }
+
+    #[test]
+    fn a_forecasts_projection_shows_in_every_built_in_payload() {
+        use crate::context::{ForecastMethod, ForecastRef};
+        let mut n = sample("t", Timestamp::UNIX_EPOCH);
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        n.context.forecast = Some(ForecastRef {
+            method: ForecastMethod::Holt,
+            projected: 1487.666_666,
+            crossing_at: Some(at("2030-01-21T19:00:00Z")),
+            by: at("2030-02-01T00:00:00Z"),
+        });
+        let shown = "1487.67 by 2030-02-01T00:00:00Z";
+        for kind in [Kind::Slack, Kind::Teams] {
+            let Payload::Http { body, .. } = render(&spec(kind), &n).unwrap() else { panic!() };
+            assert!(body.contains(shown) && body.contains("2030-01-21T19:00:00Z"), "{kind:?}: {body}");
+        }
+        let Payload::Email { text, .. } = render(&spec(Kind::Email), &n).unwrap() else { panic!() };
+        assert!(text.contains(&format!("Projected: {shown}")), "{text}");
+        assert!(text.contains("Reaches the threshold: 2030-01-21T19:00:00Z"), "{text}");
+        let Payload::Http { body, .. } = render(&spec(Kind::Webhook), &n).unwrap() else { panic!() };
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["data"]["forecast"]["method"], "holt", "{body}");
+    }
 }

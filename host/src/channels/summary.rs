@@ -78,6 +78,13 @@ impl Summary {
         if let Some(window) = &c.window {
             facts.push(Fact { label: "Window", value: format!("{} to {}", window.start, window.end) });
         }
+        if let Some(forecast) = &c.forecast {
+            let projected = (forecast.projected * 100.0).round() / 100.0;
+            facts.push(Fact { label: "Projected", value: format!("{projected} by {}", forecast.by) });
+            if let Some(at) = forecast.crossing_at {
+                facts.push(Fact { label: "Reaches the threshold", value: at.to_string() });
+            }
+        }
         if let Some(event) = &c.event {
             facts.push(Fact { label: "Event", value: format!("{} ({})", event.event_type, event.id) });
         }

@@ -9,6 +9,7 @@ use crate::duration::Duration;
 use crate::error::{Check, invalid};
 use crate::series::aggregate::Aggregate;
 use crate::series::anomaly::{Bucket, Deviation, MAX_HISTORY_BUCKETS, Plan, Seasonality};
+use crate::series::forecast::Method;
 use crate::series::window::WindowSpec;
 
 /// The built-in conditions of the design, and `plugin`.
@@ -36,6 +37,24 @@ pub enum Condition {
         /// How many earlier buckets (or seasons) must have been seen before it may fire.
         #[serde(default = "default_min_history")]
         min_history: u32,
+    },
+    /// The metric summed over its calendar period, projected forward at its run rate: fires
+    /// while the projection reaches `value` before `before`, resolves when it no longer does.
+    Forecast {
+        metric: Metric,
+        /// The period the sum runs over: the billing month, the quarter.
+        window: WindowSpec,
+        #[serde(default)]
+        method: Method,
+        /// How far back the rate is read.
+        #[serde(default = "default_lookback")]
+        lookback: Duration,
+        /// How much history it needs before it may fire.
+        #[serde(default = "default_forecast_history")]
+        min_history: Duration,
+        value: f64,
+        #[serde(default)]
+        before: Before,
     },
     /// Percentages of a target; each step fires once per window.
     Steps { metric: Metric, window: WindowSpec, target: f64, steps: Vec<f64> },
@@ -76,6 +95,58 @@ pub enum Condition {
         #[serde(default)]
         window: Option<WindowSpec>,
     },
+}
+
+fn default_lookback() -> Duration {
+    Duration(SignedDuration::from_hours(7 * 24))
+}
+
+fn default_forecast_history() -> Duration {
+    Duration(SignedDuration::from_hours(24))
+}
+
+/// The moment a forecast must not reach its value before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BeforeWritten", into = "BeforeWritten")]
+pub enum Before {
+    /// The end of the current period (`"period_end"`).
+    #[default]
+    PeriodEnd,
+    /// A time in a customer field (`{"field": "contract_end"}`).
+    Field(String),
+    /// A duration from now (`"30d"`).
+    Ahead(Duration),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum BeforeWritten {
+    Text(String),
+    Field { field: String },
+}
+
+impl TryFrom<BeforeWritten> for Before {
+    type Error = String;
+
+    fn try_from(written: BeforeWritten) -> Result<Self, String> {
+        match written {
+            BeforeWritten::Field { field } => Ok(Before::Field(field)),
+            BeforeWritten::Text(text) if text == "period_end" => Ok(Before::PeriodEnd),
+            BeforeWritten::Text(text) => text.parse().map(Before::Ahead).map_err(|_| {
+                format!("`{text}` is not `period_end`, a duration like 30d, or {{\"field\": \"<customer field>\"}}")
+            }),
+        }
+    }
+}
+
+impl From<Before> for BeforeWritten {
+    fn from(before: Before) -> Self {
+        match before {
+            Before::PeriodEnd => BeforeWritten::Text("period_end".into()),
+            Before::Field(field) => BeforeWritten::Field { field },
+            Before::Ahead(duration) => BeforeWritten::Text(duration.to_string()),
+        }
+    }
 }
 
 fn default_history() -> u32 {
@@ -126,6 +197,7 @@ impl Condition {
             Condition::Threshold { .. } => "threshold",
             Condition::PercentChange { .. } => "percent_change",
             Condition::Anomaly { .. } => "anomaly",
+            Condition::Forecast { .. } => "forecast",
             Condition::Steps { .. } => "steps",
             Condition::Balance { .. } => "balance",
             Condition::EventMatch { .. } => "event_match",
@@ -142,6 +214,7 @@ impl Condition {
             Condition::Threshold { metric, .. }
             | Condition::PercentChange { metric, .. }
             | Condition::Anomaly { metric, .. }
+            | Condition::Forecast { metric, .. }
             | Condition::Steps { metric, .. }
             | Condition::Balance { metric, .. }
             | Condition::Plugin { metric: Some(metric), .. } => {
@@ -211,6 +284,34 @@ impl Condition {
                     return Err(invalid("condition.min_history", "must be 1 to `history`"));
                 }
                 Ok(())
+            }
+            Condition::Forecast { metric, window, lookback, min_history, value, before, .. } => {
+                metric.check("condition.metric")?;
+                if !matches!(metric.aggregate, Aggregate::Sum | Aggregate::Count) {
+                    return Err(invalid("condition.metric.aggregate", "a forecast sums: `sum` or `count`"));
+                }
+                if !matches!(window, WindowSpec::Calendar(_)) {
+                    return Err(invalid(
+                        "condition.window",
+                        "a forecast's window is a calendar period (`{\"calendar\": \"month\"}`): its sum starts again each period",
+                    ));
+                }
+                let hour = SignedDuration::from_hours(1);
+                if lookback.0 < hour || lookback.0 > SignedDuration::from_hours(90 * 24) {
+                    return Err(invalid("condition.lookback", "must be 1h to 90d"));
+                }
+                if min_history.0 < SignedDuration::ZERO || min_history.0 > lookback.0 {
+                    return Err(invalid("condition.min_history", "must be 0s to `lookback`"));
+                }
+                positive("condition.value", *value)?;
+                match before {
+                    Before::PeriodEnd => Ok(()),
+                    Before::Field(field) => name("condition.before.field", field),
+                    Before::Ahead(ahead) if ahead.0 >= hour && ahead.0 <= SignedDuration::from_hours(400 * 24) => {
+                        Ok(())
+                    }
+                    Before::Ahead(_) => Err(invalid("condition.before", "a duration ahead must be 1h to 400d")),
+                }
             }
             Condition::Steps { metric, window, target, steps } => {
                 metric.check("condition.metric")?;

@@ -112,6 +112,11 @@ impl Series {
         }
     }
 
+    /// Each bucket's value by `aggregate`, oldest first (empty buckets left out).
+    pub fn values(&self, aggregate: Aggregate) -> Vec<(i64, f64)> {
+        self.buckets.iter().filter_map(|(b, agg)| Some((*b, agg.value(aggregate)?))).collect()
+    }
+
     /// The oldest bucket kept.
     pub fn first_bucket(&self) -> Option<i64> {
         self.buckets.first().map(|(b, _)| *b)

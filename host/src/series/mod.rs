@@ -1,11 +1,12 @@
 //! Time buckets and what is counted in them: calendar and rolling windows (`window`), the
 //! running aggregates of a rule's series of buckets (`aggregate`), a bucket judged against its
-//! history (`anomaly`), and the plain event counts of a cohort's criteria (`counts`). Rules and
-//! cohorts both count with them.
+//! history (`anomaly`), a sum's run rate projected forward (`forecast`), and the plain event
+//! counts of a cohort's criteria (`counts`). Rules and cohorts both count with them.
 
 pub mod aggregate;
 pub mod anomaly;
 pub mod counts;
+pub mod forecast;
 pub mod window;
 
 /// The value of `bucket` in buckets kept in time order, inserted empty when missing.

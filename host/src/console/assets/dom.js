@@ -39,20 +39,23 @@ export function field(label, path, control, hint) {
 /**
  * Shows an API error next to the control it names: the control whose field path is the longest
  * prefix of the error's `field` (`condition.value` for `condition.value`, `headers` for
- * `headers.X-Who`), in that control's error slot (its `data-error-slot`, or its own path); errors
- * naming no control go at the top of the form.
+ * `headers.X-Who`), in that control's error slot (its `data-error-slot`, or its own path), among
+ * the controls shown (kinds share paths); errors naming no control go at the top of the form.
  */
 function showError(form, failure) {
   clearErrors(form);
   const path = failure.field || '';
   let best = null;
   for (const control of form.querySelectorAll('[data-field]')) {
+    if (control.closest('[hidden]')) continue;
     const own = control.dataset.field;
     if ((path === own || path.startsWith(own + '.') || path.startsWith(own + '[')) &&
         (!best || own.length > best.dataset.field.length)) best = control;
   }
   const own = best && (best.dataset.errorSlot || best.dataset.field);
-  const slot = best ? form.querySelector(`[data-error-for="${CSS.escape(own)}"]`) : form.querySelector('.form-error');
+  const slot = best
+    ? [...form.querySelectorAll(`[data-error-for="${CSS.escape(own)}"]`)].find((el) => !el.closest('[hidden]'))
+    : form.querySelector('.form-error');
   slot.textContent = failure.message;
   if (best) { best.setAttribute('aria-invalid', 'true'); best.focus(); }
 }

@@ -8,7 +8,8 @@ import { configControls } from './configform.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
   ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'],
-  ['anomaly', 'An anomaly against the metric\'s history'], ['event_match', 'An event matching filters'],
+  ['anomaly', 'An anomaly against the metric\'s history'], ['forecast', 'A forecast: at this rate, a limit reached too soon'],
+  ['event_match', 'An event matching filters'],
   ['inactivity', 'No traffic for a while'], ['offset', 'A time before or after a customer date'],
   ['cohort', 'Customers entering or leaving a cohort'], ['plugin', 'A plugin condition']];
 const SEVERITIES = [['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
@@ -20,12 +21,14 @@ const WINDOWS = [['calendar:hour', 'this hour'], ['calendar:day', 'today'], ['ca
 const SCOPES = [['each', 'each customer on its own'], ['all', 'all customers together'], ['customer', 'one customer'],
   ['group', 'customers chosen by their fields']];
 /** The kinds whose condition measures a metric over a window, and those with a state to resolve. */
-const METERED = ['threshold', 'percent_change', 'steps', 'balance', 'plugin'];
-const STATEFUL = ['threshold', 'percent_change', 'balance', 'anomaly', 'inactivity', 'plugin'];
+const METERED = ['threshold', 'percent_change', 'steps', 'balance', 'forecast', 'plugin'];
+const STATEFUL = ['threshold', 'percent_change', 'balance', 'anomaly', 'forecast', 'inactivity', 'plugin'];
 const BUCKETS = [['5m', '5 minutes'], ['1h', 'an hour'], ['1d', 'a day']];
 const SEASONALITIES = [['none', 'the buckets just before'], ['daily', 'the same bucket of previous days'],
   ['weekly', 'the same bucket of previous weeks']];
 const DEVIATIONS = [['both', 'above or below'], ['up', 'above'], ['down', 'below']];
+const METHODS = [['linear', 'the mean rate over the lookback'], ['holt', 'a level and a trend (Holt)']];
+const BEFORES = [['period_end', 'the end of the period'], ['ahead', 'a time ahead'], ['field', 'a date in a customer field']];
 
 export async function page([id, action]) {
   if (id === 'new') return ruleForm(null);
@@ -83,6 +86,11 @@ async function ruleForm(rule) {
     sensitivity: h('input', { inputmode: 'decimal', value: cond.sensitivity ?? 3 }),
     deviation: select(DEVIATIONS, cond.kind === 'anomaly' ? cond.direction : 'both'),
     minHistory: h('input', { inputmode: 'numeric', value: cond.min_history ?? 3 }),
+    method: select(METHODS, cond.method || 'linear'),
+    lookback: h('input', { value: cond.lookback || '7d' }),
+    forecastHistory: h('input', { value: cond.kind === 'forecast' ? cond.min_history : '1d' }),
+    before: select(BEFORES, typeof cond.before === 'object' ? 'field' : !cond.before || cond.before === 'period_end' ? 'period_end' : 'ahead'),
+    beforeText: h('input', { value: typeof cond.before === 'object' ? cond.before.field : cond.before === 'period_end' ? '' : cond.before }),
     duration: h('input', { value: cond.duration || '3d' }),
     offsetField: h('input', { value: cond.field || 'contract_end' }),
     offset: h('input', { value: cond.offset || '-7d' }),
@@ -128,6 +136,7 @@ async function ruleForm(rule) {
   const propertyField = field('Property', 'condition.metric.property', c.property, 'The numeric event property to aggregate.');
   const rollingField = field('Rolling window', 'condition.window.rolling', c.rolling, 'For example 7d, 24h or 30m.');
   const customerField = field('Customer id', 'scope.customer_id', c.customer);
+  const beforeTextField = field('Ahead or field', 'condition.before.field', c.beforeText, 'A duration ahead (30d) or a customer field holding a date (contract_end).');
   const groupField = h('div', { class: 'field' }, h('span', { class: 'label' }, 'Customers whose fields match (all must hold)'), scopeFilters.element);
   const resolveRow = h('label', { class: 'row' }, c.resolve, 'Also notify when the alert resolves');
   // Alarm timing and flapping, for the conditions that enter and leave in_alarm.
@@ -141,6 +150,7 @@ async function ruleForm(rule) {
     for (const el of formEl.querySelectorAll('[data-kinds]')) el.hidden = !el.dataset.kinds.split(' ').includes(kind);
     propertyField.hidden = c.aggregate.value === 'count';
     rollingField.hidden = c.window.value !== 'rolling';
+    beforeTextField.hidden = c.before.value === 'period_end';
     customerField.hidden = c.scope.value !== 'customer';
     groupField.hidden = c.scope.value !== 'group';
     resolveRow.hidden = !STATEFUL.includes(kind);
@@ -191,7 +201,12 @@ async function ruleForm(rule) {
     field('Sensitivity', 'condition.sensitivity', c.sensitivity, 'How many robust deviations from the expectation are anomalous.'),
     field('Anomalous when', 'condition.direction', c.deviation),
     field('Minimum history', 'condition.min_history', c.minHistory, 'How much history must have been seen before it may fire.')),
-  part(['threshold'], field('Operator', 'condition.operator', c.operator), field('Value', 'condition.value', c.value)),
+  part(['threshold'], field('Operator', 'condition.operator', c.operator)),
+  part(['threshold', 'forecast'], field('Value', 'condition.value', c.value)),
+  part(['forecast'], field('Reached before', 'condition.before', c.before), beforeTextField,
+    field('Method', 'condition.method', c.method),
+    field('Lookback', 'condition.lookback', c.lookback, 'How far back the rate is read, for example 7d.'),
+    field('Minimum history', 'condition.min_history', c.forecastHistory, 'How long the metric must have been seen before it may fire, for example 1d.')),
   part(['percent_change'], field('Direction', 'condition.direction', c.direction),
     field('Percent', 'condition.percent', c.percent, 'Against the same window just before.')),
   part(['steps'], field('Target', 'condition.target', c.target),
@@ -222,7 +237,7 @@ async function ruleForm(rule) {
   resolveRow, timing,
   h('label', { class: 'row' }, c.enabled, 'Enabled'),
   h('button', { type: 'submit' }, rule ? 'Save rule' : 'Create rule'));
-  for (const control of [c.kind, c.scope, c.aggregate, c.window]) control.addEventListener('change', sync);
+  for (const control of [c.kind, c.scope, c.aggregate, c.window, c.before]) control.addEventListener('change', sync);
   sync();
   show(h('h1', {}, rule ? `Edit ${rule.name}` : 'New rule'), formEl);
   c.name.focus();
@@ -261,6 +276,12 @@ function conditionOf(kind, c, editors) {
       return { kind, metric: metric(), bucket: c.bucket.value, seasonality: c.seasonality.value,
         history: number('condition.history', c.history.value), sensitivity: number('condition.sensitivity', c.sensitivity.value),
         direction: c.deviation.value, min_history: number('condition.min_history', c.minHistory.value) };
+    case 'forecast': {
+      const text = c.beforeText.value.trim();
+      const before = { period_end: 'period_end', ahead: text, field: { field: text } }[c.before.value];
+      return { kind, metric: metric(), window: window(), method: c.method.value, lookback: c.lookback.value.trim(),
+        min_history: c.forecastHistory.value.trim(), value: number('condition.value', c.value.value), before };
+    }
     case 'event_match':
       return { kind, matches: editors.matches.read() };
     case 'inactivity': {
