@@ -425,7 +425,7 @@ mod tests {
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         n.context.forecast = Some(ForecastRef {
             method: ForecastMethod::Holt,
-            projected: 1487.666_666,
+            projected: 1_487.666_666,
             crossing_at: Some(at("2030-01-21T19:00:00Z")),
             by: at("2030-02-01T00:00:00Z"),
         });
