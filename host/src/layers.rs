@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "server",
     "console",
     "api",
+    "backtests",
     "config",
     "ingest",
     "alerts",

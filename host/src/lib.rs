@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod backtests;
 pub mod channels;
 pub mod clock;
 pub mod cluster;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::alerts::Alerts;
 use crate::api::AppState;
 use crate::api::forward::Forwarder;
+use crate::backtests::{self, Backtests};
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::cluster::{Cluster, Due, Hooks};
@@ -118,7 +119,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let engine = Arc::new(
         Engine::new(compile_cache, config.warm_instance_bytes).map_err(|e| ServeError::Engine(format!("{e:#}")))?,
     );
-    let plugins = Plugins::new(store.clone(), engine, clock.clone(), metrics.clone());
+    let plugins = Plugins::new(store.clone(), engine.clone(), clock.clone(), metrics.clone());
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
 
@@ -170,6 +171,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(cohorts = resumed, "resuming cohort computations");
     }
     ingest.spawn_retention();
+    let backtests = Arc::new(
+        Backtests::new(backtests::Setting {
+            store: store.clone(),
+            engine,
+            clock: clock.clone(),
+            data_dir: config.data_dir.clone(),
+            event_retention: config.ingest.event_retention.0,
+            cluster: config.cluster.clone(),
+        })
+        .map_err(data_dir)?,
+    );
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -178,6 +190,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ingest,
         rules: Rules::new(store.clone()),
         alerts,
+        backtests,
         cohorts,
         notifications,
         cluster: cluster.clone(),

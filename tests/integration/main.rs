@@ -5,6 +5,7 @@
 mod alert_timing;
 mod alerts;
 mod anomaly;
+mod backtest;
 mod browser;
 mod channels;
 mod cli;

@@ -126,9 +126,9 @@ fn bad_rules_are_refused_naming_the_field() {
         (4, "/notify_on_resolve", json!(true), "notify_on_resolve"),
         (5, "/scope/filters", json!([]), "scope.filters"),
         (5, "/scope/filters/0/field", json!("event.plan"), "scope.filters[0].field"),
-        // Inside the tagged `condition`, serde reports type errors at `condition` (the message
-        // names the value); checks after parsing and missing fields name the exact path.
-        (5, "/condition/duration", json!("3 days"), "condition"),
+        // Inside the tagged `condition`, serde reports errors at `condition`; where the message
+        // quotes the value and one place holds it, that place is named. A null names nothing.
+        (5, "/condition/duration", json!("3 days"), "condition.duration"),
         (0, "/condition/window", Value::Null, "condition"),
         (6, "/condition/field", json!(""), "condition.field"),
         (7, "/condition/plugin", json!("nope"), "condition.plugin"),

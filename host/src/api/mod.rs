@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod as_customer;
+mod backtests;
 mod categories;
 mod channels;
 mod clock;
@@ -37,6 +38,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::alerts::Alerts;
+use crate::backtests::Backtests;
 use crate::channels::Channels;
 use crate::clock::{ManualClock, SharedClock};
 use crate::cluster::Cluster;
@@ -67,6 +69,7 @@ pub struct AppState {
     pub ingest: Ingest,
     pub rules: Rules,
     pub alerts: Arc<Alerts>,
+    pub backtests: Arc<Backtests>,
     pub cohorts: Arc<Cohorts>,
     pub notifications: Arc<Notifications>,
     pub cluster: Arc<Cluster>,
@@ -112,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
         .route("/v1/rules/{id}/states", get(rules::states))
         .route("/v1/rules/{id}/evaluate", post(rules::evaluate))
+        .route("/v1/rules/backtest", post(backtests::start))
+        .route("/v1/backtests/{id}", get(backtests::get).delete(backtests::cancel))
         .route("/v1/channels", post(channels::create).get(channels::list))
         .route("/v1/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
         .route("/v1/channels/check", post(channels::check_unsaved))

@@ -210,7 +210,7 @@ fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Rule> {
 }
 
 /// The rule's own checks, then, for a plugin condition, the plugin's check of its config.
-async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<()> {
+pub(super) async fn check(state: &AppState, key: &TenantKey, spec: &RuleSpec) -> ApiResult<()> {
     spec.check()?;
     if let Some(category) = &spec.category {
         super::categories::check_exists(state, &key.tenant_id, "category", category)?;

@@ -1,6 +1,11 @@
 //! Moving an installation from one database to another (`klaxon migrate --from --to`): every
-//! record of every tree copied into a store that holds none, then counted again there.
+//! record of every tree copied into a store that holds none, then counted again there. And a
+//! sandbox: a throwaway embedded store holding what one tenant's rules read (its record, its
+//! customers, its plugins), where a backtest replays history without touching the real one.
 
+use std::path::Path;
+
+use super::backend::Bytes;
 use super::tree::{Tree, transaction};
 use super::{Store, StoreError, StoreResult};
 
@@ -43,14 +48,47 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Opens an embedded store in `dir` (an empty folder) holding a copy of `tenant`'s record and
+    /// customers, and with `plugins` its plugins (their versions and components, not their
+    /// key-value entries: a plugin starts there with none).
+    pub fn sandbox(&self, tenant: &str, dir: &Path, plugins: bool) -> StoreResult<Store> {
+        let target = Store::open(dir, SANDBOX_CACHE_BYTES)?;
+        if let Some(record) = self.tenants.0.get(tenant)? {
+            target.tenants.0.insert(tenant, record)?;
+        }
+        let prefix = format!("{tenant}/");
+        let mut trees = vec![(&self.customers, &target.customers)];
+        if plugins {
+            trees.extend([
+                (&self.plugins, &target.plugins),
+                (&self.plugin_versions, &target.plugin_versions),
+                (&self.plugin_components, &target.plugin_components),
+            ]);
+        }
+        for (from, to) in trees {
+            copy_entries(from.scan_prefix(&prefix), to)?;
+        }
+        Ok(target)
+    }
+}
+
+/// A sandbox's cache: it lives for one backtest.
+const SANDBOX_CACHE_BYTES: u64 = 16 << 20;
+
 fn count(tree: &Tree) -> StoreResult<u64> {
     tree.iter().try_fold(0, |n, entry| entry.map(|_| n + 1))
 }
 
 fn copy(from: &Tree, to: &Tree) -> StoreResult<u64> {
+    copy_entries(from.iter(), to)
+}
+
+/// Writes `entries` into `to`, a chunk per transaction; answers how many.
+fn copy_entries(entries: impl Iterator<Item = StoreResult<(Bytes, Bytes)>>, to: &Tree) -> StoreResult<u64> {
     let mut copied = 0;
     let mut chunk = Vec::with_capacity(CHUNK);
-    let mut entries = from.iter().peekable();
+    let mut entries = entries.peekable();
     while entries.peek().is_some() {
         chunk.clear();
         for entry in entries.by_ref().take(CHUNK) {

@@ -278,6 +278,7 @@ pub const BUILT_IN: &[(&str, &str, &[&str])] = &[
             "rules:create",
             "rules:update:own",
             "rules:delete:own",
+            "rules:test",
             "channels:read",
             "channels:create",
             "channels:update:own",

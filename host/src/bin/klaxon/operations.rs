@@ -125,7 +125,13 @@ pub const RESOURCES: &[Resource] = &[
             op("delete", "delete", "/v1/rules/{id}"),
             op("states", "get", "/v1/rules/{id}/states"),
             op("evaluate", "post", "/v1/rules/{id}/evaluate"),
+            op("backtest", "post", "/v1/rules/backtest"),
         ],
+    },
+    Resource {
+        name: "backtests",
+        about: "Backtest jobs: a long backtest's progress and report",
+        ops: &[op("get", "get", "/v1/backtests/{id}"), op("cancel", "delete", "/v1/backtests/{id}")],
     },
     Resource {
         name: "channels",
