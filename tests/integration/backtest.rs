@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::alerts::{MONDAY, Scenario, at, event};
+use crate::support::{evaluation, guests};
 
 /// Each customer's credits over 10 in a day.
 fn daily_rule() -> Value {
@@ -114,6 +115,8 @@ fn a_backtest_refuses_what_it_cannot_replay_naming_the_field() {
         (json!({ "rule": daily_rule(), "since": MONDAY, "until": at("P2D") }), "until"),
         (json!({ "rule": daily_rule(), "since": "2029-09-01T00:00:00Z" }), "since"),
         (json!({ "rule": daily_rule() }), "since"),
+        (json!({ "rule": daily_rule(), "since": MONDAY, "last": "1d" }), "last"),
+        (json!({ "rule": daily_rule(), "last": "-1d" }), "last"),
         (
             json!({ "rule": { "name": "x", "scope": { "type": "each" }, "condition": { "kind": "threshold",
                     "window": { "calendar": "day" }, "operator": ">", "value": "lots",
@@ -197,4 +200,41 @@ fn a_long_backtest_runs_as_a_job_that_reports_or_stops_when_cancelled() {
     }
     let (status, _) = s.server.call(Method::GET, "/v1/backtests/bkt_unknown", &s.key, None);
     assert_eq!(status, 404);
+}
+
+/// The z-score plugin's sample count for acme, from a call that adds one.
+fn zscore_samples(s: &Scenario) -> String {
+    let mut input = evaluation(json!({}));
+    input["customer"] = json!({ "id": "acme" });
+    input["value"] = json!({ "current": 1.0 });
+    let (status, body) = s.server.invoke(&s.key, "zscore", input);
+    assert_eq!(status, 200, "{body}");
+    body["output"]["labels"]["samples"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_plugin_condition_is_backtested_with_key_value_entries_of_its_own() {
+    let s = Scenario::start();
+    assert_eq!(s.server.upload(&s.key, "zscore", "condition", &guests().zscore_anomaly).0, 201);
+    // Ten hours of one credit, then a hundred.
+    for hour in 0..11 {
+        let offset = format!("PT{hour}H");
+        s.clock(&offset);
+        let credits = if hour == 10 { 100 } else { 1 };
+        s.send(vec![event(&format!("e{hour}"), "acme", "usage", &offset, json!({ "credits": credits }))]);
+    }
+    s.clock("PT12H");
+    assert_eq!(zscore_samples(&s), "1");
+
+    let rule = json!({
+        "name": "Unusual hour", "scope": { "type": "each" },
+        "condition": { "kind": "plugin", "plugin": "zscore", "config": { "threshold": 3.0, "min_samples": 5 },
+                       "window": { "calendar": "hour" },
+                       "metric": { "event_types": ["usage"], "aggregate": "sum", "property": "credits" } },
+    });
+    let (status, report) = backtest(&s, json!({ "rule": rule, "last": "12h" }));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["counts"]["alarm"], 1, "the hundred stands out: {report:#}");
+    assert_eq!(report["notifications"][0]["at"], at("PT10H"));
+    assert_eq!(zscore_samples(&s), "2", "the plugin's own entries saw none of the backtest's samples");
 }

@@ -285,3 +285,42 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
     browser.click("main form button[type=submit]");
     browser.wait_for_text("main", "No notifications match.");
 }
+
+#[test]
+fn a_rule_is_tried_against_the_last_days_before_it_is_saved() {
+    let server = Server::start();
+    let (_, key) = server.tenant("acme");
+    let now: jiff::Timestamp =
+        server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].as_str().unwrap().parse().unwrap();
+    let events: Vec<Value> = (0..3)
+        .map(|i| {
+            let at = now - jiff::SignedDuration::from_mins(10 * (3 - i));
+            json!({ "id": format!("u{i}"), "customer_id": "c1", "type": "usage", "timestamp": at, "properties": {} })
+        })
+        .collect();
+    let (status, body) = server.call(Method::POST, "/v1/events", &key, Some(json!({ "events": events })));
+    assert_eq!(status, 200, "{body}");
+
+    let browser = Browser::start();
+    browser.open(&format!("{}/#/rules/new", server.base));
+    browser.sign_in(&key);
+    browser.wait_for_text("h1", "New rule");
+    browser.fill("name", "Busy day");
+    browser.fill("condition.metric.event_types", "usage");
+    browser.fill("condition.value", "2");
+    browser.click("#try-rule");
+    browser.wait_for_text("#backtest-summary", "Would have sent 1 notification (1 alarm) over 3 events.");
+    let bars = browser.script("return document.querySelectorAll('#backtest-timeline rect').length");
+    assert_eq!(bars, json!(8), "a bar per day of the last 7 and today");
+    let tall = browser.script(
+        "return [...document.querySelectorAll('#backtest-timeline rect')].filter((r) => r.dataset.count > 0).length",
+    );
+    assert_eq!(tall, json!(1));
+    browser.wait_for_text("#backtest table", "c1");
+
+    browser.fill("last", "0");
+    browser.click("#try-rule");
+    browser.wait_for_text("[data-error-for=\"last\"]", "must be positive");
+    let (_, rules) = server.call(Method::GET, "/v1/rules", &key, None);
+    assert_eq!(rules["items"], json!([]), "trying saved nothing");
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::extract::{Caller, parse_json};
 use crate::backtests::{BacktestError, JobView, Request, Started};
+use crate::duration::Duration;
 use crate::error::{ApiError, ApiResult};
 use crate::rules::RuleSpec;
 use crate::tenants::{Action, Resource};
@@ -21,7 +22,11 @@ use crate::tenants::{Action, Resource};
 pub struct BacktestInput {
     /// The same body as `POST /v1/rules`.
     rule: RuleSpec,
-    since: Timestamp,
+    /// The range's start, or `last`: how far back from `until` it starts.
+    #[serde(default)]
+    since: Option<Timestamp>,
+    #[serde(default)]
+    last: Option<Duration>,
     /// Now when absent.
     #[serde(default)]
     until: Option<Timestamp>,
@@ -58,12 +63,17 @@ pub async fn start(State(state): State<AppState>, caller: Caller, body: Bytes) -
         }
         other => other,
     })?;
-    let request = Request {
-        tenant: key.tenant_id.clone(),
-        spec: input.rule,
-        since: input.since,
-        until: input.until.unwrap_or_else(|| state.clock.now()),
+    let until = input.until.unwrap_or_else(|| state.clock.now());
+    let since = match (input.since, input.last) {
+        (Some(since), None) => since,
+        (None, Some(last)) if last.0.is_positive() => {
+            until.checked_sub(last.0).map_err(|_| ApiError::field("last", "reaches before the earliest time"))?
+        }
+        (None, Some(_)) => return Err(ApiError::field("last", "must be positive, for example 7d")),
+        (None, None) => return Err(ApiError::field("since", "give `since` (a time) or `last` (a duration)")),
+        (Some(_), Some(_)) => return Err(ApiError::field("last", "give `since` or `last`, not both")),
     };
+    let request = Request { tenant: key.tenant_id.clone(), spec: input.rule, since, until };
     Ok(match state.backtests.start(request).await? {
         Started::Done(report) => Json(report).into_response(),
         Started::Job(job) => {

@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("api.js", "text/javascript; charset=utf-8", include_str!("assets/api.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_str!("assets/dom.js")),
     ("rules.js", "text/javascript; charset=utf-8", include_str!("assets/rules.js")),
+    ("backtest.js", "text/javascript; charset=utf-8", include_str!("assets/backtest.js")),
     ("channels.js", "text/javascript; charset=utf-8", include_str!("assets/channels.js")),
     ("notifications.js", "text/javascript; charset=utf-8", include_str!("assets/notifications.js")),
     ("filters.js", "text/javascript; charset=utf-8", include_str!("assets/filters.js")),

@@ -42,7 +42,7 @@ export function field(label, path, control, hint) {
  * `headers.X-Who`), in that control's error slot (its `data-error-slot`, or its own path), among
  * the controls shown (kinds share paths); errors naming no control go at the top of the form.
  */
-function showError(form, failure) {
+export function showError(form, failure) {
   clearErrors(form);
   const path = failure.field || '';
   let best = null;

@@ -2,7 +2,8 @@
 // condition part follows the chosen kind, and each rule's alert states and their history.
 
 import { api, session } from './api.js';
-import { h, show, field, form, table, select, when, json, splitList } from './dom.js';
+import { h, show, field, form, showError, table, select, when, json, splitList } from './dom.js';
+import { tryRule } from './backtest.js';
 import { filtersEditor } from './filters.js';
 import { configControls } from './configform.js';
 
@@ -157,7 +158,8 @@ async function ruleForm(rule) {
     timing.hidden = !STATEFUL.includes(kind);
   };
 
-  const formEl = form(async () => {
+  /** The rule as the form says it. */
+  const ruleBody = () => {
     const kind = c.kind.value;
     const out = {
       name: c.name.value.trim(),
@@ -181,6 +183,27 @@ async function ruleForm(rule) {
         out.flapping = { changes: number('flapping.changes', c.flapChanges.value), within: c.flapWithin.value.trim() };
       }
     }
+    return out;
+  };
+  // Trying the rule against history: its errors name the rule's fields as saving does.
+  const tryDays = h('input', { inputmode: 'numeric', value: 7 });
+  const tried = h('div', { id: 'backtest' });
+  const tryButton = h('button', { type: 'button', id: 'try-rule' }, 'Try');
+  tryButton.addEventListener('click', async () => {
+    tryButton.disabled = true;
+    try {
+      await tryRule(ruleBody(), number('last', tryDays.value), tried);
+    } catch (failure) {
+      tried.replaceChildren();
+      if (failure.field?.startsWith('rule.')) failure.field = failure.field.slice('rule.'.length);
+      showError(formEl, failure);
+    } finally {
+      tryButton.disabled = false;
+    }
+  });
+
+  const formEl = form(async () => {
+    const out = ruleBody();
     const saved = rule
       ? await api('PUT', `/v1/rules/${encodeURIComponent(rule.id)}`, out)
       : await api('POST', '/v1/rules', out);
@@ -236,7 +259,10 @@ async function ruleForm(rule) {
   field('Timezone', 'timezone', c.timezone, 'IANA name for calendar windows, for example Europe/Berlin.'),
   resolveRow, timing,
   h('label', { class: 'row' }, c.enabled, 'Enabled'),
-  h('button', { type: 'submit' }, rule ? 'Save rule' : 'Create rule'));
+  h('button', { type: 'submit' }, rule ? 'Save rule' : 'Create rule'),
+  h('fieldset', {}, h('legend', {}, 'Try against history'),
+    field('Days back', 'last', tryDays, 'Replays the events of the last days through this rule: nothing is saved or sent.'),
+    session.can('rules', 'test') ? tryButton : h('p', { class: 'muted' }, 'Your role may not try rules.'), tried));
   for (const control of [c.kind, c.scope, c.aggregate, c.window, c.before]) control.addEventListener('change', sync);
   sync();
   show(h('h1', {}, rule ? `Edit ${rule.name}` : 'New rule'), formEl);
