@@ -179,10 +179,12 @@ fn a_customer_token_sets_a_balance_alert_on_its_own_usage_and_is_kept_to_that() 
     assert_eq!(s.server.call(Method::GET, "/v1/rules", &fresh, None).0, 200);
     assert_eq!(s.server.call(Method::POST, "/v1/customer-tokens/revoke", &s.key, None).0, 200);
     assert_eq!(s.server.call(Method::GET, "/v1/rules", &fresh, None).0, 401, "revoked by the rotation");
-    assert_eq!(
-        s.server.call(Method::GET, "/v1/rules", mint(&s, "acme", json!({}))["token"].as_str().unwrap(), None).0,
-        200
-    );
+    let last = mint(&s, "acme", json!({}))["token"].as_str().unwrap().to_string();
+    assert_eq!(s.server.call(Method::GET, "/v1/rules", &last, None).0, 200);
+
+    // A customer deleted: its tokens go with it.
+    assert_eq!(s.server.call(Method::DELETE, "/v1/customers/acme", &s.key, None).0, 204);
+    assert_eq!(s.server.call(Method::GET, "/v1/rules", &last, None).0, 401, "its customer is gone");
 }
 
 #[test]

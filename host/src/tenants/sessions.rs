@@ -79,9 +79,11 @@ impl Tenants {
         match credential {
             Credential::Nothing => Ok(None),
             Credential::Customer { claims, portal_key_sha256 } => {
+                // A deleted customer's tokens and sessions end with it.
                 let live = claims.expires_at > now
                     && self.get(&claims.tenant_id)?.is_some()
-                    && self.portal_if_any(&claims.tenant_id)?.is_some_and(|p| p.key_digest() == *portal_key_sha256);
+                    && self.portal_if_any(&claims.tenant_id)?.is_some_and(|p| p.key_digest() == *portal_key_sha256)
+                    && self.store.customer::<serde::de::IgnoredAny>(&claims.tenant_id, &claims.customer_id)?.is_some();
                 Ok(live.then(|| {
                     Principal::Tenant(TenantKey {
                         tenant_id: claims.tenant_id.clone(),
