@@ -6,15 +6,22 @@ import { h, show, field, form, table, select } from './dom.js';
 
 const SEVERITIES = [['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
 
+/** What the page reads besides subscriptions; a role that may not read one sees the page without it. */
+const BESIDE = [['categories', '/v1/categories'], ['channels', '/v1/channels'], ['recipients', '/v1/recipients']];
+
 export async function page([id]) {
   const [{ items }, { items: categories }, { items: channels }, { items: recipients }] = await Promise.all([
-    api('GET', '/v1/subscriptions'), api('GET', '/v1/categories'), api('GET', '/v1/channels'), api('GET', '/v1/recipients'),
+    api('GET', '/v1/subscriptions'),
+    ...BESIDE.map(([resource, path]) => session.can(resource, 'read') ? api('GET', path) : { items: [] }),
   ]);
+  const unread = BESIDE.map(([resource]) => resource).filter((resource) => !session.can(resource, 'read'));
+  const note = unread.length === 0 ? null
+    : h('p', { class: 'notice', id: 'unreadable' }, `Your role may not read ${unread.join(' or ')}: they are shown by id, or not at all.`);
   const names = Object.fromEntries(channels.map((c) => [c.id, c.name]));
   const who = (s) => s.group ? `group ${s.group}` : recipients.find((r) => r.id === s.recipient)?.name ?? s.recipient;
-  if (id) return edit(id === 'new' ? null : items.find((s) => s.id === id), categories, channels, recipients);
+  if (id) return edit(id === 'new' ? null : items.find((s) => s.id === id), categories, channels, recipients, note);
   show(
-    h('h1', {}, 'Subscriptions'),
+    h('h1', {}, 'Subscriptions'), note,
     session.can('subscriptions', 'create') ? h('p', {}, h('a', { class: 'button', href: '#/subscriptions/new' }, 'New subscription')) : null,
     h('div', { id: 'matrix' }, table(['Subscription', 'For', 'From', ...categories.map((c) => c.name)], items.map((s) => [
       h('a', { href: `#/subscriptions/${encodeURIComponent(s.id)}` }, s.name), who(s), s.min_severity + (s.enabled ? '' : ' (off)'),
@@ -22,7 +29,7 @@ export async function page([id]) {
     ]), 'No subscriptions.')));
 }
 
-function edit(existing, categories, channels, recipients) {
+function edit(existing, categories, channels, recipients, note) {
   const groups = [...new Set(recipients.flatMap((r) => r.groups || []))].sort();
   const audience = [...groups.map((g) => [`group:${g}`, `group ${g}`]), ...recipients.map((r) => [`recipient:${r.id}`, r.name])];
   const current = existing ? (existing.group ? `group:${existing.group}` : `recipient:${existing.recipient}`) : audience[0]?.[0];
@@ -38,7 +45,7 @@ function edit(existing, categories, channels, recipients) {
   const grid = h('table', { class: 'matrix', 'data-field': 'channels' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Category'), channels.map((ch) => h('th', { scope: 'col' }, ch.name)))),
     h('tbody', {}, boxes.map(([cat, row]) => h('tr', {}, h('th', { scope: 'row' }, cat), row.map(([, box]) => h('td', {}, box))))));
-  show(h('h1', {}, existing ? existing.name : 'New subscription'), form(async () => {
+  show(h('h1', {}, existing ? existing.name : 'New subscription'), note, form(async () => {
     if (!c.audience.value) {
       throw { field: c.audience.dataset.field, message: 'add a recipient first (Recipients in the API): a subscription is for a group or one recipient' };
     }
