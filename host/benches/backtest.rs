@@ -48,7 +48,7 @@ fn main() {
 
     let rule = json!({
         "name": "Heavy day", "scope": { "type": "each" }, "notify_on_resolve": true,
-        "condition": { "kind": "threshold", "window": { "calendar": "day" }, "operator": ">", "value": 300,
+        "condition": { "kind": "threshold", "window": { "calendar": "day" }, "operator": ">", "value": 30,
                        "metric": { "event_types": ["usage"], "aggregate": "sum", "property": "credits" } },
     });
     let mut runs = Vec::new();
