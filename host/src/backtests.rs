@@ -137,6 +137,7 @@ pub struct Job {
     pub until: Timestamp,
     pub created_at: Timestamp,
     progress: Progress,
+    /// Where it stands, and when it ended.
     state: Mutex<(JobState, Option<Timestamp>)>,
 }
 
@@ -259,7 +260,11 @@ impl Backtests {
                     JobState::Failed { error: e.to_string() }
                 }
             };
-            *running.state.lock().expect("job lock") = (state, Some(this.clock.now()));
+            // A job cancelled meanwhile stays cancelled, whatever it came to.
+            let mut slot = running.state.lock().expect("job lock");
+            if matches!(slot.0, JobState::Running) {
+                *slot = (state, Some(this.clock.now()));
+            }
         });
         Ok(Started::Job(job))
     }

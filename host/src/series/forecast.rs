@@ -91,7 +91,7 @@ impl History<'_> {
         let amounts: Vec<f64> = (0..)
             .map(|i| first + i * HOUR)
             .take_while(|start| *start < this_hour)
-            .map(|start| self.buckets.iter().find(|(s, _)| *s == start).map_or(0.0, |(_, v)| *v))
+            .map(|start| self.buckets.binary_search_by_key(&start, |(s, _)| *s).map_or(0.0, |i| self.buckets[i].1))
             .collect();
         let (mut level, mut trend) = match amounts.as_slice() {
             [] => (0.0, 0.0),
