@@ -83,4 +83,8 @@ fn a_forecast_that_does_not_sum_or_has_no_period_is_refused() {
     assert_eq!(refused(base(json!({ "before": "someday" }))), "condition.before");
     assert_eq!(refused(base(json!({ "lookback": "100d" }))), "condition.lookback");
     assert_eq!(refused(base(json!({ "method": "magic" }))), "condition.method");
+    let everyone = json!({ "name": "f", "scope": { "type": "all" },
+                           "condition": base(json!({ "before": { "field": "contract_end" } })) });
+    let (status, body) = s.server.call(Method::POST, "/v1/rules", &s.key, Some(everyone));
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("scope")), "{body}");
 }

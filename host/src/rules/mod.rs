@@ -172,6 +172,14 @@ impl RuleSpec {
         if matches!(self.condition, Condition::Offset { .. }) && matches!(self.scope, Scope::All) {
             return Err(invalid("scope", "an offset reads each customer's field; use `each`, `customer` or `group`"));
         }
+        if matches!(self.condition, Condition::Forecast { before: condition::Before::Field(_), .. })
+            && matches!(self.scope, Scope::All)
+        {
+            return Err(invalid(
+                "scope",
+                "a forecast before a date in a customer field reads each customer's field; use `each`, `customer` or `group`",
+            ));
+        }
         if self.notify_on_resolve && !self.condition.is_stateful() {
             return Err(invalid(
                 "notify_on_resolve",
