@@ -34,8 +34,9 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::alerts::Alerts;
 use crate::backtests::Backtests;
@@ -149,8 +150,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notifications/{id}/attempts", get(notifications::attempts))
         .route("/v1/notifications/{id}/resend", post(notifications::resend))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(CatchPanicLayer::custom(failed_on_a_bug))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)
+}
+
+/// A handler that panicked (a bug) answers 500 with the API's error body, and the panic is
+/// logged, instead of the connection being cut without an answer.
+fn failed_on_a_bug(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
+    tracing::error!(panic = what.unwrap_or("(not text)"), "a request failed on a bug");
+    ApiError::Described {
+        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: "the server failed on this request (a bug; it is logged)".into(),
+        limit: None,
+    }
+    .into_response()
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -204,4 +220,25 @@ pub async fn routing_changed(state: &AppState, key: &TenantKey) -> ApiResult<()>
     state.cluster.changed(&key.tenant_id)?;
     state.store.flush().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_with_the_error_body() {
+        let app: Router = Router::new().route("/boom", get(boom)).layer(CatchPanicLayer::custom(failed_on_a_bug));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+    }
 }
