@@ -139,6 +139,8 @@ fn the_platform_admin_makes_a_tenant_whose_admin_makes_a_key() {
     browser.click("#create-role");
     browser.wait_for_text("table", "subscriptions:update:own");
     browser.click("nav a[href=\"#/keys\"]");
+    // The Roles page has a `name` field too: fill the keys page's once it is shown.
+    browser.wait_for_text("h1", "API keys");
     browser.fill("name", "ada");
     browser.choose("role", "support-engineer");
     browser.click("#create-key");

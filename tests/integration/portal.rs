@@ -92,10 +92,9 @@ fn a_customer_token_sets_a_balance_alert_on_its_own_usage_and_is_kept_to_that() 
     assert_eq!(status, 200);
     let items = mine["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{mine}");
-    let attempts = format!("/v1/notifications/{}/attempts", items[0]["id"].as_str().unwrap());
-    let (status, attempts) = s.server.call(Method::GET, &attempts, &token, None);
-    assert_eq!(status, 200, "{attempts}");
-    assert_eq!(attempts["items"][0]["verdict"], "delivered", "{attempts}");
+    // The receiver answers before the attempt is recorded: wait for the record.
+    let attempts = wait_for_attempt(&s, &token, items[0]["id"].as_str().unwrap());
+    assert_eq!(attempts[0]["verdict"], "delivered", "{attempts:?}");
 
     // Nothing beyond: other customers, other scopes, other kinds, the tenant's objects.
     let (status, error) = refusal(&s, Method::GET, "/v1/customers/globex", &token, None);
