@@ -1,10 +1,11 @@
 //! Write Klaxon plugins in Rust.
 //!
 //! A condition plugin is a type implementing [`Condition`] plus one [`condition!`] line; a
-//! template plugin is a [`Template`] plus one [`template!`] line. Build it into a component with
+//! template plugin is a [`Template`] plus one [`template!`] line; a channel plugin is a
+//! [`Channel`] plus one [`channel!`] line. Build it into a component with
 //! `klaxon plugins build <crate folder>`. Plugins built with this SDK use the WIT package
-//! `klaxon:plugin@0.2.0`: customer fields and event properties arrive typed, and a condition
-//! publishes the JSON Schema of its config.
+//! `klaxon:plugin@0.3.0`: customer fields and event properties arrive typed, and a condition or
+//! a channel publishes the JSON Schema of its config.
 //!
 //! ```ignore
 //! use klaxon_sdk::{Condition, Evaluation, Verdict};
@@ -51,16 +52,34 @@ pub mod template_bindings {
         export_macro_name: "export_template",
         default_bindings_module: "klaxon_sdk::template_bindings",
         with: {
-            "klaxon:plugin/types@0.2.0": crate::condition_bindings::klaxon::plugin::types,
-            "klaxon:plugin/host@0.2.0": crate::condition_bindings::klaxon::plugin::host,
+            "klaxon:plugin/types@0.3.0": crate::condition_bindings::klaxon::plugin::types,
+            "klaxon:plugin/host@0.3.0": crate::condition_bindings::klaxon::plugin::host,
+        },
+    });
+}
+
+/// The generated bindings of the `channel` world; they share the records and host imports of
+/// the condition world. (The generated glue takes an `http-request`'s fields one by one.)
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub mod channel_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "channel",
+        pub_export_macro: true,
+        export_macro_name: "export_channel",
+        default_bindings_module: "klaxon_sdk::channel_bindings",
+        with: {
+            "klaxon:plugin/types@0.3.0": crate::condition_bindings::klaxon::plugin::types,
+            "klaxon:plugin/host@0.3.0": crate::condition_bindings::klaxon::plugin::host,
         },
     });
 }
 
 use condition_bindings::klaxon::plugin::host as imports;
 pub use condition_bindings::klaxon::plugin::types::{
-    AlertState, CohortChange, Context, Customer, Evaluation, Event, Field, FieldValue, Label, Member, Notification,
-    Payload, Rule, Severity, Transition, Value, Verdict, Window,
+    AlertState, CohortChange, Context, Customer, DeliveryOutcome, Evaluation, Event, Field, FieldValue, HttpRequest,
+    HttpResponse, Label, Member, Notification, Payload, Rule, Severity, Transition, Value, Verdict, Window,
 };
 
 /// A custom condition.
@@ -87,6 +106,32 @@ pub trait Condition {
 /// A custom payload renderer.
 pub trait Template {
     fn render(context: &Context) -> Result<Payload, String>;
+}
+
+/// A destination of its own: the requests that deliver a notification, which the host makes,
+/// and what their answers mean.
+pub trait Channel {
+    /// The channel's config (secrets included), parsed from its JSON.
+    type Config: DeserializeOwned;
+
+    /// The JSON Schema (draft 2020-12) of `Config`. The default says only that it is an object.
+    fn config_schema() -> serde_json::Value {
+        serde_json::json!({ "type": "object" })
+    }
+
+    /// Checks a config beyond what parsing it checks.
+    fn validate(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The requests that deliver this notification, made one after another.
+    fn requests(config: &Self::Config, context: &Context) -> Result<Vec<HttpRequest>, String>;
+
+    /// What the answer to request `index` means. The default: 2xx delivered; 408, 429 and 5xx
+    /// retried (after `Retry-After` seconds when given); anything else failed.
+    fn classify(_config: &Self::Config, _index: u32, response: &HttpResponse) -> DeliveryOutcome {
+        DeliveryOutcome::by_status(response)
+    }
 }
 
 /// Exports a [`Condition`] as the component's `condition` world.
@@ -128,6 +173,103 @@ macro_rules! template {
 
         $crate::template_bindings::export_template!(KlaxonTemplateExport);
     };
+}
+
+/// Exports a [`Channel`] as the component's `channel` world.
+#[macro_export]
+macro_rules! channel {
+    ($plugin:ty) => {
+        struct KlaxonChannelExport;
+
+        impl $crate::channel_bindings::Guest for KlaxonChannelExport {
+            fn config_schema() -> ::std::string::String {
+                <$plugin as $crate::Channel>::config_schema().to_string()
+            }
+
+            fn validate(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::validate_channel_with::<$plugin>(&config)
+            }
+
+            fn requests(
+                context: $crate::Context,
+                config: ::std::string::String,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::HttpRequest>, ::std::string::String> {
+                $crate::requests_with::<$plugin>(&context, &config)
+            }
+
+            fn classify(
+                index: u32,
+                response: $crate::HttpResponse,
+                config: ::std::string::String,
+            ) -> $crate::DeliveryOutcome {
+                $crate::classify_with::<$plugin>(index, &response, &config)
+            }
+        }
+
+        $crate::channel_bindings::export_channel!(KlaxonChannelExport);
+    };
+}
+
+#[doc(hidden)]
+pub fn validate_channel_with<C: Channel>(config: &str) -> Result<(), String> {
+    log_panics();
+    C::validate(&parse_config::<C::Config>(config)?)
+}
+
+#[doc(hidden)]
+pub fn requests_with<C: Channel>(context: &Context, config: &str) -> Result<Vec<HttpRequest>, String> {
+    log_panics();
+    C::requests(&parse_config(config)?, context)
+}
+
+#[doc(hidden)]
+pub fn classify_with<C: Channel>(index: u32, response: &HttpResponse, config: &str) -> DeliveryOutcome {
+    log_panics();
+    match parse_config(config) {
+        Ok(config) => C::classify(&config, index, response),
+        Err(e) => DeliveryOutcome::Failed(e),
+    }
+}
+
+impl HttpRequest {
+    /// A POST of `body` as JSON.
+    pub fn post_json(url: impl Into<String>, body: &serde_json::Value) -> Self {
+        HttpRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+impl HttpResponse {
+    /// A header's value, by name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl DeliveryOutcome {
+    /// 2xx delivered; 408, 429 and 5xx retried (after `Retry-After` seconds when given);
+    /// anything else failed with the status and the start of the body.
+    pub fn by_status(response: &HttpResponse) -> Self {
+        match response.status {
+            200..=299 => DeliveryOutcome::Delivered,
+            408 | 429 | 500..=599 => {
+                DeliveryOutcome::Retry(response.header("retry-after").and_then(|v| v.trim().parse().ok()))
+            }
+            status => {
+                let body = String::from_utf8_lossy(&response.body);
+                DeliveryOutcome::Failed(format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()))
+            }
+        }
+    }
 }
 
 #[doc(hidden)]

@@ -148,11 +148,11 @@ fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown behaviour 'none'"), "{body}");
 }
 
-/// Components built against klaxon:plugin@0.1.0 (the JavaScript examples) and against 0.2.0 (the C
-/// examples and the Rust SDK's), in one tenant: each is called with the records of its own
+/// Components built against klaxon:plugin@0.1.0 (the JavaScript examples), 0.2.0 (the C examples)
+/// and 0.3.0 (the Rust SDK's), in one tenant: each is called with the records of its own
 /// version, before and after a restart.
 #[test]
-fn wit_versions_0_1_and_0_2_load_side_by_side() {
+fn wit_versions_0_1_0_2_and_0_3_load_side_by_side() {
     let mut server = Server::start();
     let (_, key) = server.tenant("acme");
     let (js, c) = (javascript_guests(), c_guests());
@@ -184,7 +184,7 @@ fn wit_versions_0_1_and_0_2_load_side_by_side() {
             (Some("0.1.0"), Some("0.2.0"))
         );
         let wow = version(server, "wow");
-        assert_eq!(wow["wit_version"], "0.2.0", "the Rust SDK builds against the newest version");
+        assert_eq!(wow["wit_version"], "0.3.0", "the Rust SDK builds against the newest version");
         assert_eq!(wow["config_schema"]["required"], json!(["drop_percent"]), "{wow}");
 
         // Conditions: the 0.1.0 one reads fields from JSON text, the 0.2.0 one from typed fields,
@@ -233,7 +233,7 @@ fn wit_versions_0_1_and_0_2_load_side_by_side() {
 
 /// Two components an upload must refuse, built from the hostile C fixture: one whose
 /// `config-schema` answers text that is not JSON, and one built against a WIT version this
-/// server does not know (the newest one renamed 0.3.0).
+/// server does not know (the newest one renamed 0.4.0).
 #[test]
 fn a_schema_that_is_not_json_and_an_unknown_wit_version_are_refused() {
     let root = workspace_root();
@@ -241,7 +241,7 @@ fn a_schema_that_is_not_json_and_an_unknown_wit_version_are_refused() {
     let future = out.path().join("wit");
     std::fs::create_dir(&future).unwrap();
     let newest = std::fs::read_to_string(root.join("wit/klaxon.wit")).unwrap();
-    std::fs::write(future.join("klaxon.wit"), newest.replace("@0.2.0", "@0.3.0")).unwrap();
+    std::fs::write(future.join("klaxon.wit"), newest.replace("@0.3.0", "@0.4.0")).unwrap();
     let build = |wasm: &str, env: (&str, &str)| {
         std::process::Command::new("bash")
             .arg(root.join("examples/c/build.sh"))
@@ -269,8 +269,8 @@ fn a_schema_that_is_not_json_and_an_unknown_wit_version_are_refused() {
     let message = refused("not-json.wasm");
     assert!(message.contains("its config-schema is not JSON"), "{message}");
     let message = refused("future.wasm");
-    assert!(message.contains("built against klaxon:plugin@0.3.0"), "{message}");
-    assert!(message.contains("0.2.0 or 0.1.0"), "{message}");
+    assert!(message.contains("built against klaxon:plugin@0.4.0"), "{message}");
+    assert!(message.contains("0.3.0 or 0.2.0 or 0.1.0"), "{message}");
     // Nothing of either was kept; the fixture as built normally is accepted.
     let (status, body) = server.call(Method::GET, "/v1/plugins", &key, None);
     assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(0)), "{body}");

@@ -7,6 +7,7 @@ mod alerts;
 mod anomaly;
 mod backtest;
 mod browser;
+mod channel_plugins;
 mod channels;
 mod cli;
 mod cluster;

@@ -22,7 +22,7 @@ fn uploads_are_checked_before_they_are_accepted() {
     let (status, error) = server.upload(&key, "slack", "condition", &g.slack_blocks);
     assert_eq!((status, error["error"]["code"].as_str()), (400, Some("world_mismatch")), "{error}");
     let message = error["error"]["message"].as_str().unwrap();
-    assert!(message.contains("the klaxon:plugin/condition@0.2.0 world") && message.contains("no export"), "{error}");
+    assert!(message.contains("the klaxon:plugin/condition@0.3.0 world") && message.contains("no export"), "{error}");
 
     let (status, error) = server.upload(&key, "Bad Name", "condition", &g.week_over_week_drop);
     assert_eq!((status, error["error"]["field"].as_str()), (400, Some("name")), "{error}");

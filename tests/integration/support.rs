@@ -233,7 +233,9 @@ pub struct Guests {
     pub week_over_week_drop: Vec<u8>,
     pub zscore_anomaly: Vec<u8>,
     pub slack_blocks: Vec<u8>,
+    pub pagerduty: Vec<u8>,
     pub hostile: Vec<u8>,
+    pub hostile_channel: Vec<u8>,
     pub wasi_probe: Vec<u8>,
 }
 
@@ -244,6 +246,7 @@ pub fn guests() -> &'static Guests {
         let target = root.join("target/guests");
         let mut built = build(&root.join("plugins"), &target, false);
         built.extend(build(&root.join("tests/components/hostile"), &target, false));
+        built.extend(build(&root.join("tests/components/hostile-channel"), &target, false));
         built.extend(build(&root.join("tests/components/wasi-probe"), &target, true));
         let take = |name: &str| {
             let path = built
@@ -256,7 +259,9 @@ pub fn guests() -> &'static Guests {
             week_over_week_drop: take("week_over_week_drop"),
             zscore_anomaly: take("zscore_anomaly"),
             slack_blocks: take("slack_blocks"),
+            pagerduty: take("pagerduty"),
             hostile: take("hostile"),
+            hostile_channel: take("hostile_channel"),
             wasi_probe: take("wasi_probe"),
         }
     })
@@ -354,7 +359,9 @@ pub fn workspace_root() -> PathBuf {
 
 /// Runs the three build commands at once (the tools are mostly single-threaded), each writing to
 /// the path it is given, and reads the components.
-/// Built with `examples/c/build.sh` (wit-bindgen's C bindings, clang for wasm32-wasi).
+/// Built with `examples/c/build.sh` (wit-bindgen's C bindings, clang for wasm32-wasi), against
+/// klaxon:plugin@0.2.0: the Rust SDK's plugins are 0.3.0 components, the JavaScript and Python
+/// ones 0.1.0, so each version the server loads is exercised.
 pub fn c_guests() -> &'static LanguageGuests {
     static GUESTS: OnceLock<LanguageGuests> = OnceLock::new();
     GUESTS.get_or_init(|| {
@@ -369,10 +376,10 @@ pub fn c_guests() -> &'static LanguageGuests {
             "c",
             "0.2.0",
             apps.map(|(world, app)| {
-                let script = script.clone();
+                let (script, wit) = (script.clone(), root.join("wit/0.2.0"));
                 move |wasm: &Path| {
                     let mut command = Command::new("bash");
-                    command.arg(script).arg(world).arg(app).arg(wasm);
+                    command.arg(script).arg(world).arg(app).arg(wasm).env("WIT", wit);
                     command
                 }
             }),

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::as_customer;
 use super::extract::{Caller, optional_json, parse_json};
 use super::{AppState, Items};
+use crate::channels::payloads;
 use crate::channels::render::{self, Payload};
 use crate::channels::{Channel, ChannelSpec, Kind};
 use crate::context::Context;
@@ -20,7 +21,7 @@ use crate::delivery::TestSend;
 use crate::duration::Duration;
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::subscriptions::Subscription;
-use crate::plugins::PluginKind;
+use crate::plugins::{PluginError, PluginKind};
 use crate::records::notification;
 use crate::tenants::{Action, Permission, Resource, TenantKey};
 
@@ -34,6 +35,7 @@ pub async fn create(
     let spec: ChannelSpec = parse_json(&body)?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, None)?;
+    check_plugin(&state, key, &spec, None).await?;
     let mut channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     as_customer::ask_confirmations(&state, &key.tenant_id, &mut channel, &headers).await?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;
@@ -71,6 +73,7 @@ pub async fn replace(
     key.check_may(Resource::Channels, Action::Update, &channel.created_by, "this channel")?;
     check(&state, key, &spec)?;
     check_auth_token(&spec, Some(&channel))?;
+    check_plugin(&state, key, &spec, Some(&channel)).await?;
     let mut channel = state.channels.replace(&key.tenant_id, channel, spec, state.clock.now())?;
     as_customer::ask_confirmations(&state, &key.tenant_id, &mut channel, &headers).await?;
     state.deliverer.forget_gate(&key.tenant_id, &id);
@@ -150,7 +153,7 @@ pub async fn preview(
     }
     let payload =
         state.deliverer.renderer().render(&key.tenant_id, &channel, &notification, &Default::default()).await??;
-    Ok(Json(Preview { payload, placeholders }))
+    Ok(Json(Preview { payload: payloads::shown(&channel, payload), placeholders }))
 }
 
 /// `POST /v1/channels/check`: checks a channel that is not saved, as a save would (its
@@ -168,7 +171,7 @@ pub async fn check_unsaved(State(state): State<AppState>, caller: Caller, body: 
         .renderer()
         .render(&key.tenant_id, &channel, &sample.notification, &Default::default())
         .await??;
-    Ok(Json(Preview { payload, placeholders: sample.placeholders }))
+    Ok(Json(Preview { payload: payloads::shown(&channel, payload), placeholders: sample.placeholders }))
 }
 
 /// `POST /v1/channels/{id}/test`: sends a sample notification once and answers how it went.
@@ -249,6 +252,52 @@ fn check_auth_token(spec: &ChannelSpec, stored: Option<&Channel>) -> ApiResult<(
     if spec.kind == Kind::Sms && !given && stored.is_none_or(|c| c.auth_token.is_none()) {
         return Err(ApiError::field("sms.auth_token", "is required: the provider's auth token"));
     }
+    Ok(())
+}
+
+/// A plugin channel's plugin: one of the tenant's channel plugins, enabled, that accepts the
+/// config (secrets included: given, or else kept from `existing`) and, for a sample
+/// notification, asks only for hosts the channel allows.
+async fn check_plugin(
+    state: &AppState,
+    key: &TenantKey,
+    spec: &ChannelSpec,
+    existing: Option<&Channel>,
+) -> ApiResult<()> {
+    if spec.kind != Kind::Plugin {
+        return Ok(());
+    }
+    let name = spec.plugin.as_deref().unwrap_or_default();
+    let plugin = state
+        .plugins
+        .get(&key.tenant_id, name)?
+        .ok_or_else(|| ApiError::field("plugin", format!("there is no plugin named `{name}`")))?;
+    if plugin.kind != PluginKind::Channel {
+        return Err(ApiError::field("plugin", format!("plugin `{name}` is not a channel plugin")));
+    }
+    if !plugin.enabled {
+        return Err(ApiError::field("plugin", format!("plugin `{name}` is disabled")));
+    }
+    let now = state.clock.now();
+    let mut probe = Channel::new(&key.key_id, spec.clone(), now);
+    if spec.secret_config.is_none()
+        && let Some(existing) = existing
+    {
+        probe.secret_config = existing.secret_config.clone();
+    }
+    let tenant = state.tenants.get(&key.tenant_id)?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    match state.plugins.validate(&tenant, &plugin, &probe.plugin_config()).await?.result {
+        Ok(()) => {}
+        Err(PluginError::Failed(message)) => return Err(ApiError::field("config", probe.redact(&message))),
+        Err(other) => {
+            return Err(ApiError::field(
+                "config",
+                probe.redact(&format!("plugin `{name}` could not check it: {other}")),
+            ));
+        }
+    }
+    let sample = render::sample(&key.tenant_id, now);
+    state.deliverer.renderer().render(&key.tenant_id, &probe, &sample, &Default::default()).await??;
     Ok(())
 }
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Caller, optional_json};
 use super::{AppState, Items};
+use crate::channels::payloads;
+use crate::channels::render::Payload;
 use crate::delivery::{Attempt, Delivery};
 use crate::error::{ApiError, ApiResult};
 use crate::notifications::{self, NotificationView};
@@ -59,7 +61,16 @@ pub async fn get(
 
 fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<NotificationView> {
     match state.notifications.view(&key.tenant_id, id, state.clock.now())? {
-        Some(view) if sees(state, key, &view.notification)? => Ok(view),
+        Some(mut view) if sees(state, key, &view.notification)? => {
+            // A plugin channel's requests carry its secrets: shown redacted.
+            for delivery in &mut view.deliveries {
+                if let Some(payload @ Payload::Requests { .. }) = delivery.payload.take() {
+                    let channel = state.channels.get(&key.tenant_id, &delivery.channel_id)?;
+                    delivery.payload = channel.map(|channel| payloads::shown(&channel, payload));
+                }
+            }
+            Ok(view)
+        }
         _ => Err(ApiError::not_found(format_args!("notification `{id}`"))),
     }
 }

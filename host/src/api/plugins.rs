@@ -15,7 +15,7 @@ use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::context::Context;
 use crate::error::{ApiError, ApiResult};
-use crate::plugins::io::Evaluation;
+use crate::plugins::io::{DeliveryOutcome, Evaluation, HttpRequest, HttpResponse};
 use crate::plugins::logs::{KeptLine, LogQuery};
 use crate::plugins::{CallReport, Plugin, PluginKind, PluginPatch, PluginVersion};
 use crate::tenants::PluginLimits;
@@ -205,8 +205,76 @@ async fn invoke(
             let context: Context = parse_json(&body)?;
             report(plugins.render(&tenant, &plugin, &context).await?)
         }
+        PluginKind::Channel => match parse_json::<ChannelCall>(&body)? {
+            ChannelCall::Validate { config } => {
+                report(plugins.validate(&tenant, &plugin, &config).await?.map_output(|()| json!({ "valid": true })))
+            }
+            ChannelCall::Requests { context, config } => report(
+                plugins
+                    .requests(&tenant, &plugin, &context, &config, &[])
+                    .await?
+                    .map_output(|requests| requests.iter().map(request_view).collect::<Vec<_>>()),
+            ),
+            ChannelCall::Classify { index, response, config } => {
+                let response = HttpResponse {
+                    status: response.status,
+                    headers: response.headers,
+                    body: response.body.into_bytes(),
+                };
+                report(
+                    plugins.classify(&tenant, &plugin, index, &response, &config, &[]).await?.map_output(outcome_view),
+                )
+            }
+        },
     };
     Ok(response)
+}
+
+/// What a channel plugin's dry run calls: `requests`, `classify` or `validate`.
+#[derive(Deserialize)]
+#[serde(tag = "function", rename_all = "snake_case", deny_unknown_fields)]
+enum ChannelCall {
+    Requests {
+        context: Box<Context>,
+        #[serde(default)]
+        config: Value,
+    },
+    Classify {
+        #[serde(default)]
+        index: u32,
+        response: ResponseInput,
+        #[serde(default)]
+        config: Value,
+    },
+    Validate {
+        config: Value,
+    },
+}
+
+/// An answer to classify, its body as text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseInput {
+    status: u16,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: String,
+}
+
+/// A request a channel asked for, its body as text.
+pub fn request_view(request: &HttpRequest) -> Value {
+    json!({ "method": request.method, "url": request.url, "headers": request.headers,
+            "body": String::from_utf8_lossy(&request.body) })
+}
+
+/// What a channel made of an answer.
+pub fn outcome_view(outcome: DeliveryOutcome) -> Value {
+    match outcome {
+        DeliveryOutcome::Delivered => json!({ "outcome": "delivered" }),
+        DeliveryOutcome::Retry(after) => json!({ "outcome": "retry", "after_seconds": after }),
+        DeliveryOutcome::Failed(reason) => json!({ "outcome": "failed", "reason": reason }),
+    }
 }
 
 /// The dry run's answer: 200 with the output, or the error's status with the error; both with

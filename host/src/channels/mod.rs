@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::duration::Duration;
 use crate::error::{Invalid, invalid};
@@ -32,6 +33,9 @@ const MAX_SECRETS: usize = 5;
 const MAX_TEMPLATE_BYTES: usize = 65_536;
 const MAX_IN_FLIGHT: u32 = 64;
 const MAX_RATE: f64 = 1000.0;
+const MAX_ALLOWED_HOSTS: usize = 20;
+/// Shorter secrets are not redacted: replacing every `1` or `on` would garble the record.
+const MIN_REDACTED_BYTES: usize = 4;
 /// Headers Klaxon sets itself on every webhook request.
 const RESERVED_HEADERS: [&str; 6] =
     ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host"];
@@ -49,6 +53,8 @@ pub enum Kind {
     Email,
     /// Text messages through a provider speaking Twilio's Messages API.
     Sms,
+    /// Requests a tenant's channel plugin asks for, made by Klaxon to the hosts it allows.
+    Plugin,
 }
 
 /// A channel as a client writes it (`POST` and `PUT` take the whole channel).
@@ -92,6 +98,21 @@ pub struct ChannelSpec {
     /// A template plugin whose output is the payload, instead of the templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_plugin: Option<String>,
+    /// The channel plugin that says what to send (kind `plugin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// Its config (a JSON object), shown to anyone who may read the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+    /// Secrets merged over `config` when the plugin is called (an API key, a routing key). Only
+    /// read, kept when a replacement leaves them out, and never shown or recorded: their values
+    /// are redacted from the plugin's log and the attempts.
+    #[serde(default, skip_serializing)]
+    pub secret_config: Option<Map<String, Value>>,
+    /// The hosts the plugin's requests may go to (`api.pagerduty.com`), each also under the
+    /// deployment's address policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
     /// Webhook signing secrets (`whsec_` + base64). Only read: generated when a new webhook
     /// channel has none, kept when a replacement leaves them out.
     #[serde(default, skip_serializing)]
@@ -184,6 +205,9 @@ pub struct Channel {
     /// An SMS channel's provider auth token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
+    /// A plugin channel's secrets (`secret_config`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub secret_config: Map<String, Value>,
     pub created_by: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -208,11 +232,13 @@ impl Channel {
             _ => Vec::new(),
         };
         let auth_token = spec.sms.as_mut().and_then(|sms| sms.auth_token.take());
+        let secret_config = spec.secret_config.take().unwrap_or_default();
         Channel {
             id: new_id("chn"),
             spec,
             secrets: secrets.into_iter().map(|secret| Secret::new(secret, now)).collect(),
             auth_token,
+            secret_config,
             created_by: created_by.to_string(),
             created_at: now,
             updated_at: now,
@@ -220,6 +246,30 @@ impl Channel {
             disabled_reason: None,
             confirmations: BTreeMap::new(),
         }
+    }
+
+    /// A plugin channel's config as its plugin reads it: `config` with the secrets over it.
+    pub fn plugin_config(&self) -> Value {
+        let mut config = match &self.spec.config {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        config.extend(self.secret_config.clone());
+        Value::Object(config)
+    }
+
+    /// The texts to redact from what a plugin channel logs and records: its secrets' values.
+    pub fn secret_texts(&self) -> Vec<String> {
+        self.secret_config
+            .values()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .filter(|text| text.len() >= MIN_REDACTED_BYTES)
+            .collect()
+    }
+
+    /// `text` with every secret of the channel replaced.
+    pub fn redact(&self, text: &str) -> String {
+        self.secret_texts().iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "[redacted]"))
     }
 
     /// The signing keys in force at `now`, newest first.
@@ -304,6 +354,29 @@ impl ChannelSpec {
                 let sms = self.sms.as_ref().ok_or_else(|| invalid("sms", "is required for an SMS channel"))?;
                 sms.check(policy)?;
             }
+            Kind::Plugin => {
+                let plugin =
+                    self.plugin.as_deref().ok_or_else(|| invalid("plugin", "is required for a plugin channel"))?;
+                crate::rules::condition::name("plugin", plugin)?;
+                if !matches!(self.config, None | Some(Value::Object(_))) {
+                    return Err(invalid("config", "must be a JSON object"));
+                }
+                if self.allow_hosts.is_empty() || self.allow_hosts.len() > MAX_ALLOWED_HOSTS {
+                    return Err(invalid(
+                        "allow_hosts",
+                        format!("give 1 to {MAX_ALLOWED_HOSTS} hosts the plugin may send to"),
+                    ));
+                }
+                for (i, host) in self.allow_hosts.iter().enumerate() {
+                    let at = format!("allow_hosts[{i}]");
+                    let plain =
+                        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                    if !plain {
+                        return Err(invalid(at, format!("`{host}` is not a host name (no scheme, port or path)")));
+                    }
+                    policy.check_url(&format!("https://{host}/")).map_err(|message| invalid(at, message))?;
+                }
+            }
             _ => {
                 let url = self.url.as_deref().ok_or_else(|| invalid("url", "is required for this kind of channel"))?;
                 policy.check_url(url).map_err(|message| invalid("url", message))?;
@@ -340,7 +413,7 @@ impl ChannelSpec {
                 return Err(invalid(field, format!("a template may be at most {MAX_TEMPLATE_BYTES} bytes")));
             }
         }
-        if self.template_plugin.is_none() {
+        if self.template_plugin.is_none() && self.kind != Kind::Plugin {
             render::check(self)?;
         }
         Ok(())
@@ -478,6 +551,11 @@ impl Channels {
             Some(given) => channel.auth_token = Some(given),
             None if spec.kind != Kind::Sms => channel.auth_token = None,
             None => {}
+        }
+        match (spec.kind, spec.secret_config.take()) {
+            (Kind::Plugin, Some(given)) => channel.secret_config = given,
+            (Kind::Plugin, None) => {}
+            _ => channel.secret_config.clear(),
         }
         match (spec.kind, spec.secrets.take()) {
             (Kind::Webhook, Some(given)) => {

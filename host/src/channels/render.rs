@@ -46,6 +46,17 @@ pub enum Payload {
         /// The segments the text takes (GSM-7: 160 alone, 153 each; UCS-2: 70 and 67).
         segments: usize,
     },
+    /// The requests a channel plugin asked for, made one after another.
+    Requests { requests: Vec<Request> },
+}
+
+/// One request of a plugin channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 /// What templates see.
@@ -123,6 +134,7 @@ fn render_data(
             };
             chat(spec.kind, body, Vec::new())
         }
+        Kind::Plugin => Err(invalid("plugin", "a plugin channel's requests come from its plugin")),
     }
 }
 
@@ -151,6 +163,7 @@ pub fn from_plugin(spec: &ChannelSpec, n: &Notification, out: PluginPayload) -> 
             Ok(Payload::Email { to: spec.to.clone(), subject: one_line(&subject), text, html })
         }
         Kind::Sms => Ok(sms_payload(spec, &out.body)),
+        Kind::Plugin => Err(invalid(at, "a plugin channel takes no template plugin")),
     }
 }
 

@@ -15,12 +15,16 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::settings::{DeliveryConfig, SmtpConfig, SmtpTls};
 use super::{Verdict, schedule};
 use crate::channels::address::{AddressPolicy, GuardedResolver};
-use crate::channels::render::Payload;
+use crate::channels::payloads::{self, Renderer};
+use crate::channels::render::{Payload, Request};
 use crate::channels::signing;
 use crate::channels::{Channel, Kind};
+use crate::plugins::io::{DeliveryOutcome, HttpResponse};
 
 /// The most of an answer kept with an attempt.
 const EXCERPT_BYTES: usize = 1024;
+/// The most of an answer a channel plugin is shown.
+const PLUGIN_BODY_BYTES: usize = 64 * 1024;
 
 /// What one attempt came to.
 #[derive(Debug, Clone)]
@@ -37,6 +41,19 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// An attempt at the endpoint, so far come to `verdict`.
+    fn tried(verdict: Verdict) -> Sent {
+        Sent {
+            duration_ms: 0.0,
+            status_code: None,
+            response: None,
+            error: None,
+            retry_after: None,
+            verdict,
+            tried: true,
+        }
+    }
+
     /// A failure before anything was sent.
     pub fn refused(error: impl Into<String>) -> Sent {
         Sent {
@@ -111,7 +128,74 @@ impl Senders {
                 }
             }
             Payload::Sms { to, body, .. } => self.sms(channel, to, body, now).await,
+            Payload::Requests { .. } => Sent::refused("a plugin channel's answers are judged by its plugin"),
         }
+    }
+
+    /// A plugin channel's requests, one after another, each answer judged by its plugin (through
+    /// `renderer`): delivered when every one is; the first answer judged otherwise ends the
+    /// attempt (retried whole, or failed). What is recorded has the channel's secrets redacted.
+    pub async fn requests(&self, renderer: &Renderer, tenant: &str, channel: &Channel, requests: &[Request]) -> Sent {
+        let started = Instant::now();
+        let mut sent = Sent::tried(Verdict::Delivered);
+        for (index, request) in requests.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            // The hosts allowed may have changed since the requests were made.
+            let checked = payloads::allowed(channel, &request.url).and_then(|()| self.policy.check_url(&request.url));
+            let url = match checked {
+                Ok(url) => url,
+                Err(refusal) => {
+                    sent.error = Some(format!("request {index}: {refusal}"));
+                    sent.verdict = Verdict::Failed;
+                    break;
+                }
+            };
+            let method = match reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes()) {
+                Ok(method) => method,
+                Err(_) => {
+                    sent.error = Some(format!("request {index}: `{}` is not an HTTP method", request.method));
+                    sent.verdict = Verdict::Failed;
+                    break;
+                }
+            };
+            let mut call = self.http.request(method, url);
+            for (name, value) in &request.headers {
+                call = call.header(name.as_str(), value.as_str());
+            }
+            let response = match call.body(request.body.clone()).send().await {
+                Ok(response) => read_whole(response).await,
+                Err(e) => {
+                    sent.error = Some(channel.redact(&format!("request {index}: {}", chain(&e))));
+                    sent.verdict = Verdict::Retry;
+                    break;
+                }
+            };
+            sent.status_code = Some(response.status);
+            sent.retry_after = None;
+            sent.response = (!response.body.is_empty()).then(|| channel.redact(&excerpt(&response.body)));
+            match renderer.classify(tenant, channel, index, &response).await {
+                Ok(DeliveryOutcome::Delivered) => {}
+                Ok(DeliveryOutcome::Retry(after)) => {
+                    sent.retry_after = after.map(|seconds| SignedDuration::from_secs(i64::from(seconds)));
+                    sent.error = Some(format!("request {index}: the plugin asked to try again ({})", response.status));
+                    sent.verdict = Verdict::Retry;
+                    break;
+                }
+                Ok(DeliveryOutcome::Failed(reason)) => {
+                    sent.error = Some(channel.redact(&format!("request {index}: {reason}")));
+                    sent.verdict = Verdict::Failed;
+                    break;
+                }
+                // The plugin failed (a trap, its limits): this attempt only, tried again later.
+                Err(e) => {
+                    sent.error = Some(format!("request {index}: judging the answer: {e}"));
+                    sent.verdict = Verdict::Retry;
+                    break;
+                }
+            }
+        }
+        sent.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        sent
     }
 
     /// One text to each number through the provider's Messages resource. A 2xx is sent; 429, a
@@ -136,15 +220,7 @@ impl Senders {
             (None, None) => return Sent::refused("the channel has neither `from` nor `messaging_service_sid`"),
         };
         let started = Instant::now();
-        let mut sent = Sent {
-            duration_ms: 0.0,
-            status_code: None,
-            response: None,
-            error: None,
-            retry_after: None,
-            verdict: Verdict::Delivered,
-            tried: true,
-        };
+        let mut sent = Sent::tried(Verdict::Delivered);
         let (mut answers, mut errors) = (Vec::new(), Vec::new());
         for number in to {
             let form = [("To", number.as_str()), sender, ("Body", body)];
@@ -200,15 +276,7 @@ impl Senders {
         }
         let started = Instant::now();
         let response = request.body(body.to_string()).send().await;
-        let mut sent = Sent {
-            duration_ms: 0.0,
-            status_code: None,
-            response: None,
-            error: None,
-            retry_after: None,
-            verdict: Verdict::Retry,
-            tried: true,
-        };
+        let mut sent = Sent::tried(Verdict::Retry);
         match response {
             Ok(response) => {
                 let answer = Answer::read(response, now).await;
@@ -278,6 +346,25 @@ impl Answer {
             (status, ..) => format!("{status} {}", self.excerpt.as_deref().unwrap_or_default()).trim_end().to_string(),
         }
     }
+}
+
+/// An answer for a plugin to judge: its status, headers and up to `PLUGIN_BODY_BYTES` of body.
+async fn read_whole(mut response: reqwest::Response) -> HttpResponse {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    while body.len() < PLUGIN_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(PLUGIN_BODY_BYTES);
+    HttpResponse { status, headers, body }
 }
 
 /// The first `EXCERPT_BYTES` of a body, as text.

@@ -436,7 +436,7 @@ impl Deliverer {
                 None => "the channel is disabled".to_string(),
             }),
             Some(c) => match self.payload(tenant, c, &mut delivery).await {
-                Ok(payload) => self.senders.send(c, &delivery.message_id, &payload, now).await,
+                Ok(payload) => self.send(tenant, c, &delivery.message_id, &payload, now).await,
                 Err(e) => Sent::refused(e),
             },
         };
@@ -511,6 +511,15 @@ impl Deliverer {
             "error": delivery.error,
         });
         Ok(Some(system::event(system::DELIVERY_FAILED, n.customer_id.as_deref(), properties, None, now)))
+    }
+
+    /// One attempt of `payload`: a plugin channel's requests judged by its plugin, anything else
+    /// as its kind is sent.
+    async fn send(&self, tenant: &str, channel: &Channel, message_id: &str, payload: &Payload, now: Timestamp) -> Sent {
+        match payload {
+            Payload::Requests { requests } => self.senders.requests(&self.renderer, tenant, channel, requests).await,
+            other => self.senders.send(channel, message_id, other, now).await,
+        }
     }
 
     /// The delivery's payload: rendered at its first attempt, then kept.
@@ -592,7 +601,7 @@ impl Deliverer {
         let payload =
             self.renderer.render(tenant, channel, &notification, audience).await?.map_err(DeliveryError::Invalid)?;
         let message_id = format!("msg_test_{:016x}", rand::random::<u64>());
-        let sent = self.senders.send(channel, &message_id, &payload, now).await;
+        let sent = self.send(tenant, channel, &message_id, &payload, now).await;
         let verdict = sent.verdict;
         Ok(TestSend { payload, placeholders, attempt: Attempt::new(1, now, sent, verdict, None) })
     }

@@ -3,7 +3,7 @@
 //! the newest version; `wit/<version>/` each older one, unchanged since its release.
 
 /// The WIT versions Klaxon loads, newest first.
-pub const SUPPORTED: [&str; 2] = ["0.2.0", "0.1.0"];
+pub const SUPPORTED: [&str; 3] = ["0.3.0", "0.2.0", "0.1.0"];
 
 macro_rules! worlds {
     ($path:literal, $version:literal) => {
@@ -39,5 +39,22 @@ pub mod v0_1 {
 }
 
 pub mod v0_2 {
-    worlds!("../wit", "0.2.0");
+    worlds!("../wit/0.2.0", "0.2.0");
+}
+
+pub mod v0_3 {
+    worlds!("../wit", "0.3.0");
+
+    /// The world 0.3.0 adds.
+    pub mod channel {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "channel",
+            imports: { default: trappable },
+            with: {
+                "klaxon:plugin/types": super::condition::klaxon::plugin::types,
+                "klaxon:plugin/host": super::condition::klaxon::plugin::host,
+            },
+        });
+    }
 }

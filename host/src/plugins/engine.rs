@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
-use super::bindings::{SUPPORTED, v0_1, v0_2};
+use super::bindings::{SUPPORTED, v0_1, v0_2, v0_3};
 use super::compile_cache::CompileCache;
 use super::io::WireSize;
 use super::sandbox::{HostState, LogLine, MemoryLimitHit};
@@ -66,6 +66,9 @@ enum Pre {
     TemplateV0_1(v0_1::template::TemplatePre<HostState>),
     ConditionV0_2(v0_2::condition::ConditionPre<HostState>),
     TemplateV0_2(v0_2::template::TemplatePre<HostState>),
+    ConditionV0_3(v0_3::condition::ConditionPre<HostState>),
+    TemplateV0_3(v0_3::template::TemplatePre<HostState>),
+    ChannelV0_3(v0_3::channel::ChannelPre<HostState>),
 }
 
 /// A freshly compiled component: the instance factory, the artifact to store, and what it
@@ -212,10 +215,23 @@ impl Engine {
             (PluginKind::Template, v0_1::VERSION) => {
                 Pre::TemplateV0_1(v0_1::template::TemplatePre::new(pre).map_err(mismatch)?)
             }
-            (PluginKind::Condition, _) => {
+            (PluginKind::Condition, v0_2::VERSION) => {
                 Pre::ConditionV0_2(v0_2::condition::ConditionPre::new(pre).map_err(mismatch)?)
             }
-            (PluginKind::Template, _) => Pre::TemplateV0_2(v0_2::template::TemplatePre::new(pre).map_err(mismatch)?),
+            (PluginKind::Template, v0_2::VERSION) => {
+                Pre::TemplateV0_2(v0_2::template::TemplatePre::new(pre).map_err(mismatch)?)
+            }
+            (PluginKind::Channel, v0_1::VERSION | v0_2::VERSION) => {
+                return Err(PluginError::WorldMismatch {
+                    world: kind.world(version),
+                    detail: format!("the channel world came in klaxon:plugin@{}: build against it", v0_3::VERSION),
+                });
+            }
+            (PluginKind::Condition, _) => {
+                Pre::ConditionV0_3(v0_3::condition::ConditionPre::new(pre).map_err(mismatch)?)
+            }
+            (PluginKind::Template, _) => Pre::TemplateV0_3(v0_3::template::TemplatePre::new(pre).map_err(mismatch)?),
+            (PluginKind::Channel, _) => Pre::ChannelV0_3(v0_3::channel::ChannelPre::new(pre).map_err(mismatch)?),
         };
         Ok(Prepared { id: self.prepared_ids.fetch_add(1, Ordering::Relaxed), tier, pre })
     }
@@ -225,25 +241,30 @@ impl Engine {
         self.warm.forget(prepared.id);
     }
 
-    /// Calls a condition's `config-schema` (0.2.0 and later): the JSON Schema of its config.
-    /// `None` for a template, or a condition built against 0.1.0, which has none.
+    /// Calls a condition's or a channel's `config-schema` (0.2.0 and later): the JSON Schema of
+    /// its config. `None` for a template, or a condition built against 0.1.0, which has none.
     pub fn config_schema(&self, prepared: &Prepared, env: CallEnv) -> Option<CallReport<String>> {
-        matches!(prepared.pre, Pre::ConditionV0_2(_)).then(|| {
+        matches!(prepared.pre, Pre::ConditionV0_2(_) | Pre::ConditionV0_3(_) | Pre::ChannelV0_3(_)).then(|| {
             self.run(prepared, env, 0, |store, instance| match instance {
                 Instance::ConditionV0_2(condition) => condition.call_config_schema(store).map(Ok),
-                _ => Err(wasmtime::format_err!("only a 0.2.0 condition has config-schema")),
+                Instance::ConditionV0_3(condition) => condition.call_config_schema(store).map(Ok),
+                Instance::ChannelV0_3(channel) => channel.call_config_schema(store).map(Ok),
+                _ => Err(wasmtime::format_err!("no config-schema before 0.2.0, nor in a template")),
             })
         })
     }
 
-    /// Calls a condition's `validate` on a rule's config (JSON text).
+    /// Calls a condition's `validate` on a rule's config, or a channel's on a channel's (JSON
+    /// text).
     pub fn validate(&self, prepared: &Prepared, env: CallEnv, config: &str) -> CallReport<()> {
-        if !matches!(prepared.pre, Pre::ConditionV0_1(_) | Pre::ConditionV0_2(_)) {
+        if matches!(prepared.pre, Pre::TemplateV0_1(_) | Pre::TemplateV0_2(_) | Pre::TemplateV0_3(_)) {
             return wrong_world(PluginKind::Condition);
         }
         self.run(prepared, env, config.len() as u64, |store, instance| match instance {
             Instance::ConditionV0_1(condition) => condition.call_validate(store, config),
             Instance::ConditionV0_2(condition) => condition.call_validate(store, config),
+            Instance::ConditionV0_3(condition) => condition.call_validate(store, config),
+            Instance::ChannelV0_3(channel) => channel.call_validate(store, config),
             _ => Err(wasmtime::format_err!("a template has no validate")),
         })
     }
@@ -264,6 +285,14 @@ impl Engine {
                 self.run(prepared, env, input.wire_size(), |store, instance| match instance {
                     Instance::ConditionV0_2(condition) => condition.call_evaluate(store, &input),
                     _ => Err(wasmtime::format_err!("not a 0.2.0 condition")),
+                })
+                .map_output(Into::into)
+            }
+            Pre::ConditionV0_3(_) => {
+                let input = v0_3::types::Evaluation::from(input);
+                self.run(prepared, env, input.wire_size(), |store, instance| match instance {
+                    Instance::ConditionV0_3(condition) => condition.call_evaluate(store, &input),
+                    _ => Err(wasmtime::format_err!("not a 0.3.0 condition")),
                 })
                 .map_output(Into::into)
             }
@@ -290,8 +319,52 @@ impl Engine {
                 })
                 .map_output(Into::into)
             }
+            Pre::TemplateV0_3(_) => {
+                let context = v0_3::types::Context::from(context);
+                self.run(prepared, env, context.wire_size(), |store, instance| match instance {
+                    Instance::TemplateV0_3(template) => template.call_render(store, &context),
+                    _ => Err(wasmtime::format_err!("not a 0.3.0 template")),
+                })
+                .map_output(Into::into)
+            }
             _ => wrong_world(PluginKind::Template),
         }
+    }
+
+    /// Calls a channel's `requests`: what to send for this notification, with the channel's
+    /// config.
+    pub fn requests(
+        &self,
+        prepared: &Prepared,
+        env: CallEnv,
+        context: &Context,
+        config: &str,
+    ) -> CallReport<Vec<io::HttpRequest>> {
+        let Pre::ChannelV0_3(_) = prepared.pre else { return wrong_world(PluginKind::Channel) };
+        let context = v0_3::types::Context::from(context);
+        self.run(prepared, env, context.wire_size() + config.len() as u64, |store, instance| match instance {
+            Instance::ChannelV0_3(channel) => channel.call_requests(store, &context, config),
+            _ => Err(wasmtime::format_err!("not a channel")),
+        })
+        .map_output(|requests| requests.into_iter().map(Into::into).collect())
+    }
+
+    /// Calls a channel's `classify`: what the answer to its request `index` means.
+    pub fn classify(
+        &self,
+        prepared: &Prepared,
+        env: CallEnv,
+        index: u32,
+        response: &io::HttpResponse,
+        config: &str,
+    ) -> CallReport<io::DeliveryOutcome> {
+        let Pre::ChannelV0_3(_) = prepared.pre else { return wrong_world(PluginKind::Channel) };
+        let response = v0_3::types::HttpResponse::from(response);
+        self.run(prepared, env, response.wire_size() + config.len() as u64, |store, instance| match instance {
+            Instance::ChannelV0_3(channel) => channel.call_classify(store, index, &response, config).map(Ok),
+            _ => Err(wasmtime::format_err!("not a channel")),
+        })
+        .map_output(Into::into)
     }
 
     /// Runs `call` under the call's limits, in the warm instance kept for the same version and
@@ -376,6 +449,7 @@ impl Prepared {
         match self.pre {
             Pre::ConditionV0_1(_) | Pre::TemplateV0_1(_) => v0_1::VERSION,
             Pre::ConditionV0_2(_) | Pre::TemplateV0_2(_) => v0_2::VERSION,
+            Pre::ConditionV0_3(_) | Pre::TemplateV0_3(_) | Pre::ChannelV0_3(_) => v0_3::VERSION,
         }
     }
 
@@ -385,6 +459,9 @@ impl Prepared {
             Pre::TemplateV0_1(pre) => Instance::TemplateV0_1(pre.instantiate(store)?),
             Pre::ConditionV0_2(pre) => Instance::ConditionV0_2(pre.instantiate(store)?),
             Pre::TemplateV0_2(pre) => Instance::TemplateV0_2(pre.instantiate(store)?),
+            Pre::ConditionV0_3(pre) => Instance::ConditionV0_3(pre.instantiate(store)?),
+            Pre::TemplateV0_3(pre) => Instance::TemplateV0_3(pre.instantiate(store)?),
+            Pre::ChannelV0_3(pre) => Instance::ChannelV0_3(pre.instantiate(store)?),
         })
     }
 }
@@ -435,6 +512,7 @@ impl Compiler {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        v0_3::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Compiler { engine, linker })
     }
 }

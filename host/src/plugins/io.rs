@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use crate::context::{AlertState, Context, CustomerRef, EventRef, Member, NotificationRef, RuleRef, Severity, Window};
 
 /// The input of a condition plugin's `evaluate`.
@@ -57,6 +57,32 @@ pub struct Payload {
     pub body: String,
     pub content_type: String,
     pub headers: Vec<(String, String)>,
+}
+
+/// A request a channel plugin asks the host to make.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What the far side answered, as a channel plugin reads it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What a channel plugin made of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// After this many seconds, when the plugin said.
+    Retry(Option<u32>),
+    Failed(String),
 }
 
 fn empty_object() -> Value {
@@ -237,6 +263,7 @@ macro_rules! alike_in_every_version {
 
 alike_in_every_version!(v0_1);
 alike_in_every_version!(v0_2);
+alike_in_every_version!(v0_3);
 
 // 0.1.0: free-form data as JSON text, labels as pairs.
 
@@ -301,126 +328,185 @@ impl WireSize for v0_1::types::Context {
     }
 }
 
-// 0.2.0: typed fields, labels as records, the cohort in a template's context.
+// 0.2.0 and later: typed fields, labels as records, the cohort in a template's context.
+macro_rules! typed_since_0_2 {
+    ($v:ident, $here:ident) => {
+        mod $here {
+            use super::*;
 
-/// Fields in name order (the order of the JSON object's keys).
-fn fields(map: &Map<String, Value>) -> Vec<v0_2::types::Field> {
-    use v0_2::types::FieldValue;
-    map.iter()
-        .map(|(name, value)| v0_2::types::Field {
-            name: name.clone(),
-            value: match value {
-                Value::Null => FieldValue::Null,
-                Value::Bool(b) => FieldValue::Boolean(*b),
-                Value::Number(n) => n.as_f64().map_or_else(|| FieldValue::Json(n.to_string()), FieldValue::Number),
-                Value::String(s) => FieldValue::Text(s.clone()),
-                other => FieldValue::Json(other.to_string()),
-            },
-        })
-        .collect()
-}
-
-impl From<&CustomerRef> for v0_2::types::Customer {
-    fn from(c: &CustomerRef) -> Self {
-        v0_2::types::Customer { id: c.id.clone(), name: c.name.clone(), fields: fields(&c.fields) }
-    }
-}
-
-impl From<&EventRef> for v0_2::types::Event {
-    fn from(e: &EventRef) -> Self {
-        v0_2::types::Event {
-            id: e.id.clone(),
-            customer_id: e.customer_id.clone(),
-            event_type: e.event_type.clone(),
-            timestamp: e.timestamp.as_millisecond(),
-            properties: fields(&e.properties),
-        }
-    }
-}
-
-impl From<&Member> for v0_2::types::Member {
-    fn from(m: &Member) -> Self {
-        v0_2::types::Member {
-            id: m.id.clone(),
-            name: m.name.clone(),
-            fields: fields(&m.fields),
-            at: m.at.as_millisecond(),
-        }
-    }
-}
-
-impl From<&Context> for v0_2::types::Context {
-    fn from(c: &Context) -> Self {
-        let members = |list: &[Member]| list.iter().map(Into::into).collect();
-        v0_2::types::Context {
-            tenant: c.tenant.clone(),
-            rule: (&c.rule).into(),
-            customer: c.customer.as_ref().map(Into::into),
-            state: v0_2::types::Transition { previous: c.state.previous.into(), current: c.state.current.into() },
-            value: c.value,
-            threshold: c.threshold,
-            window: c.window.map(Into::into),
-            event: c.event.as_ref().map(Into::into),
-            notification: (&c.notification).into(),
-            cohort: c.cohort.as_ref().map(|cohort| v0_2::types::CohortChange {
-                id: cohort.id.clone(),
-                name: cohort.name.clone(),
-                entered: members(&c.entered),
-                exited: members(&c.exited),
-                entered_count: u32::try_from(c.entered_count).unwrap_or(u32::MAX),
-                exited_count: u32::try_from(c.exited_count).unwrap_or(u32::MAX),
-            }),
-        }
-    }
-}
-
-impl From<v0_2::types::Verdict> for Verdict {
-    fn from(v: v0_2::types::Verdict) -> Self {
-        Verdict {
-            fire: v.fire,
-            value: v.value,
-            severity: v.severity.map(Into::into),
-            message: v.message,
-            labels: v.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-        }
-    }
-}
-
-impl WireSize for v0_2::types::Field {
-    fn wire_size(&self) -> u64 {
-        use v0_2::types::FieldValue;
-        self.name.wire_size()
-            + match &self.value {
-                FieldValue::Text(s) | FieldValue::Json(s) => s.wire_size(),
-                FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
+            /// Fields in name order (the order of the JSON object's keys).
+            fn fields(map: &Map<String, Value>) -> Vec<$v::types::Field> {
+                use $v::types::FieldValue;
+                map.iter()
+                    .map(|(name, value)| $v::types::Field {
+                        name: name.clone(),
+                        value: match value {
+                            Value::Null => FieldValue::Null,
+                            Value::Bool(b) => FieldValue::Boolean(*b),
+                            Value::Number(n) => {
+                                n.as_f64().map_or_else(|| FieldValue::Json(n.to_string()), FieldValue::Number)
+                            }
+                            Value::String(s) => FieldValue::Text(s.clone()),
+                            other => FieldValue::Json(other.to_string()),
+                        },
+                    })
+                    .collect()
             }
+
+            impl From<&CustomerRef> for $v::types::Customer {
+                fn from(c: &CustomerRef) -> Self {
+                    $v::types::Customer { id: c.id.clone(), name: c.name.clone(), fields: fields(&c.fields) }
+                }
+            }
+
+            impl From<&EventRef> for $v::types::Event {
+                fn from(e: &EventRef) -> Self {
+                    $v::types::Event {
+                        id: e.id.clone(),
+                        customer_id: e.customer_id.clone(),
+                        event_type: e.event_type.clone(),
+                        timestamp: e.timestamp.as_millisecond(),
+                        properties: fields(&e.properties),
+                    }
+                }
+            }
+
+            impl From<&Member> for $v::types::Member {
+                fn from(m: &Member) -> Self {
+                    $v::types::Member {
+                        id: m.id.clone(),
+                        name: m.name.clone(),
+                        fields: fields(&m.fields),
+                        at: m.at.as_millisecond(),
+                    }
+                }
+            }
+
+            impl From<&Context> for $v::types::Context {
+                fn from(c: &Context) -> Self {
+                    let members = |list: &[Member]| list.iter().map(Into::into).collect();
+                    $v::types::Context {
+                        tenant: c.tenant.clone(),
+                        rule: (&c.rule).into(),
+                        customer: c.customer.as_ref().map(Into::into),
+                        state: $v::types::Transition {
+                            previous: c.state.previous.into(),
+                            current: c.state.current.into(),
+                        },
+                        value: c.value,
+                        threshold: c.threshold,
+                        window: c.window.map(Into::into),
+                        event: c.event.as_ref().map(Into::into),
+                        notification: (&c.notification).into(),
+                        cohort: c.cohort.as_ref().map(|cohort| $v::types::CohortChange {
+                            id: cohort.id.clone(),
+                            name: cohort.name.clone(),
+                            entered: members(&c.entered),
+                            exited: members(&c.exited),
+                            entered_count: u32::try_from(c.entered_count).unwrap_or(u32::MAX),
+                            exited_count: u32::try_from(c.exited_count).unwrap_or(u32::MAX),
+                        }),
+                    }
+                }
+            }
+
+            impl From<$v::types::Verdict> for Verdict {
+                fn from(v: $v::types::Verdict) -> Self {
+                    Verdict {
+                        fire: v.fire,
+                        value: v.value,
+                        severity: v.severity.map(Into::into),
+                        message: v.message,
+                        labels: v.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                    }
+                }
+            }
+
+            impl WireSize for $v::types::Field {
+                fn wire_size(&self) -> u64 {
+                    use $v::types::FieldValue;
+                    self.name.wire_size()
+                        + match &self.value {
+                            FieldValue::Text(s) | FieldValue::Json(s) => s.wire_size(),
+                            FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
+                        }
+                }
+            }
+
+            impl WireSize for $v::types::Label {
+                fn wire_size(&self) -> u64 {
+                    self.name.wire_size() + self.value.wire_size()
+                }
+            }
+
+            impl WireSize for $v::types::Member {
+                fn wire_size(&self) -> u64 {
+                    self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
+                }
+            }
+
+            impl WireSize for $v::types::Context {
+                fn wire_size(&self) -> u64 {
+                    let cohort = self.cohort.as_ref().map_or(0, |c| {
+                        c.id.wire_size() + c.name.wire_size() + c.entered.wire_size() + c.exited.wire_size()
+                    });
+                    self.tenant.wire_size()
+                        + self.rule.wire_size()
+                        + self.customer.wire_size()
+                        + self.event.wire_size()
+                        + self.notification.id.wire_size()
+                        + self.notification.url.wire_size()
+                        + cohort
+                }
+            }
+        }
+    };
+}
+
+typed_since_0_2!(v0_2, typed_v0_2);
+typed_since_0_2!(v0_3, typed_v0_3);
+
+// 0.3.0: the channel world's requests and answers.
+
+impl From<v0_3::types::HttpRequest> for HttpRequest {
+    fn from(r: v0_3::types::HttpRequest) -> Self {
+        HttpRequest { method: r.method, url: r.url, headers: r.headers, body: r.body }
     }
 }
 
-impl WireSize for v0_2::types::Label {
-    fn wire_size(&self) -> u64 {
-        self.name.wire_size() + self.value.wire_size()
+impl From<&HttpResponse> for v0_3::types::HttpResponse {
+    fn from(r: &HttpResponse) -> Self {
+        v0_3::types::HttpResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone() }
     }
 }
 
-impl WireSize for v0_2::types::Member {
-    fn wire_size(&self) -> u64 {
-        self.id.wire_size() + self.name.wire_size() + self.fields.wire_size()
+impl From<v0_3::types::DeliveryOutcome> for DeliveryOutcome {
+    fn from(o: v0_3::types::DeliveryOutcome) -> Self {
+        match o {
+            v0_3::types::DeliveryOutcome::Delivered => DeliveryOutcome::Delivered,
+            v0_3::types::DeliveryOutcome::Retry(after) => DeliveryOutcome::Retry(after),
+            v0_3::types::DeliveryOutcome::Failed(reason) => DeliveryOutcome::Failed(reason),
+        }
     }
 }
 
-impl WireSize for v0_2::types::Context {
+impl WireSize for v0_3::types::HttpRequest {
     fn wire_size(&self) -> u64 {
-        let cohort = self
-            .cohort
-            .as_ref()
-            .map_or(0, |c| c.id.wire_size() + c.name.wire_size() + c.entered.wire_size() + c.exited.wire_size());
-        self.tenant.wire_size()
-            + self.rule.wire_size()
-            + self.customer.wire_size()
-            + self.event.wire_size()
-            + self.notification.id.wire_size()
-            + self.notification.url.wire_size()
-            + cohort
+        self.method.wire_size() + self.url.wire_size() + self.headers.wire_size() + self.body.len() as u64
+    }
+}
+
+impl WireSize for v0_3::types::HttpResponse {
+    fn wire_size(&self) -> u64 {
+        self.headers.wire_size() + self.body.len() as u64
+    }
+}
+
+impl WireSize for v0_3::types::DeliveryOutcome {
+    fn wire_size(&self) -> u64 {
+        match self {
+            v0_3::types::DeliveryOutcome::Failed(reason) => reason.wire_size(),
+            _ => 8,
+        }
     }
 }

@@ -33,6 +33,7 @@ pub use sandbox::LogLine;
 pub enum PluginKind {
     Condition,
     Template,
+    Channel,
 }
 
 impl PluginKind {
@@ -40,6 +41,7 @@ impl PluginKind {
         match s {
             "condition" => Some(PluginKind::Condition),
             "template" => Some(PluginKind::Template),
+            "channel" => Some(PluginKind::Channel),
             _ => None,
         }
     }
@@ -49,6 +51,7 @@ impl PluginKind {
         let world = match self {
             PluginKind::Condition => "condition",
             PluginKind::Template => "template",
+            PluginKind::Channel => "channel",
         };
         format!("klaxon:plugin/{world}@{version}")
     }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::artifacts::{Artifacts, Code};
 use super::engine::{CallEnv, CallReport, Compiled, Prepared, Tier};
-use super::io::{Evaluation, Payload, Verdict};
+use super::io::{DeliveryOutcome, Evaluation, HttpRequest, HttpResponse, Payload, Verdict};
 use super::logs::{self, KeptLine, LogQuery, PluginLogs};
 use super::{Engine, PluginError, PluginKind};
 use super::{RegistryError, RegistryResult};
@@ -415,7 +415,8 @@ impl Plugins {
         plugin: &Plugin,
         config: &serde_json::Value,
     ) -> RegistryResult<CallReport<()>> {
-        let pre = self.prepared_as(tenant, plugin, PluginKind::Condition).await?;
+        let wanted = if plugin.kind == PluginKind::Channel { PluginKind::Channel } else { PluginKind::Condition };
+        let pre = self.prepared_as(tenant, plugin, wanted).await?;
         let (engine, env, config) = (self.engine.clone(), self.env(tenant, plugin, "*"), config.to_string());
         self.run(tenant, plugin, "validate", move || engine.validate(&pre, env, &config)).await
     }
@@ -443,6 +444,40 @@ impl Plugins {
         let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
         let (engine, env, context) = (self.engine.clone(), self.env(tenant, plugin, scope), context.clone());
         self.run(tenant, plugin, "render", move || engine.render(&pre, env, &context)).await
+    }
+
+    /// Runs a channel's `requests`: what delivers this notification under the channel's config.
+    pub async fn requests(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        context: &Context,
+        config: &serde_json::Value,
+        secrets: &[String],
+    ) -> RegistryResult<CallReport<Vec<HttpRequest>>> {
+        let pre = self.prepared_as(tenant, plugin, PluginKind::Channel).await?;
+        let scope = context.customer.as_ref().map_or("*", |c| c.id.as_str());
+        let (engine, env) = (self.engine.clone(), self.env(tenant, plugin, scope));
+        let (context, config) = (context.clone(), config.to_string());
+        self.run_redacting(tenant, plugin, "requests", secrets, move || engine.requests(&pre, env, &context, &config))
+            .await
+    }
+
+    /// Runs a channel's `classify` on the answer to its request `index`.
+    pub async fn classify(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        index: u32,
+        response: &HttpResponse,
+        config: &serde_json::Value,
+        secrets: &[String],
+    ) -> RegistryResult<CallReport<DeliveryOutcome>> {
+        let pre = self.prepared_as(tenant, plugin, PluginKind::Channel).await?;
+        let (engine, env) = (self.engine.clone(), self.env(tenant, plugin, "*"));
+        let (response, config) = (response.clone(), config.to_string());
+        let call = move || engine.classify(&pre, env, index, &response, &config);
+        self.run_redacting(tenant, plugin, "classify", secrets, call).await
     }
 
     /// Reads a new condition's config schema under the tenant's limits; a schema that is not
@@ -489,6 +524,21 @@ impl Plugins {
         function: &'static str,
         call: impl FnOnce() -> CallReport<T> + Send + 'static,
     ) -> RegistryResult<CallReport<T>> {
+        self.run_redacting(tenant, plugin, function, &[], call).await
+    }
+
+    /// `run`, with each of `secrets` replaced in the lines the call logged (as kept and as
+    /// answered) and in its error as kept.
+    async fn run_redacting<T: Send + 'static>(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        function: &'static str,
+        secrets: &[String],
+        call: impl FnOnce() -> CallReport<T> + Send + 'static,
+    ) -> RegistryResult<CallReport<T>> {
+        let redact =
+            |text: &str| secrets.iter().fold(text.to_string(), |text, s| text.replace(s.as_str(), "[redacted]"));
         let slots = self
             .calls
             .lock()
@@ -497,9 +547,12 @@ impl Plugins {
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.cores)))
             .clone();
         let _slot = slots.acquire_owned().await.expect("semaphore is never closed");
-        let report = tokio::task::spawn_blocking(call)
+        let mut report = tokio::task::spawn_blocking(call)
             .await
             .map_err(|e| PluginError::Host(format!("plugin call did not finish: {e}")))?;
+        for line in &mut report.logs {
+            line.message = redact(&line.message);
+        }
         let key = plugin_id(&tenant.id, &plugin.name);
         self.metrics.plugin_call(
             PluginRef { key: &key, tenant: &tenant.id, name: &plugin.name },
@@ -511,7 +564,7 @@ impl Plugins {
                 fuel: report.fuel_used,
             },
         );
-        let error = report.result.as_ref().err().map(|e| format!("{}: {e}", e.code()));
+        let error = report.result.as_ref().err().map(|e| redact(&format!("{}: {e}", e.code())));
         if !report.logs.is_empty() || error.is_some() {
             let lines = logs::of_call(&report.logs, error, function, plugin.active_version(), self.clock.now());
             self.logs.keep(&key, lines)?;

@@ -6,7 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use crate::clock::SharedClock;
 use crate::store::KvScope;
 
@@ -219,6 +219,7 @@ macro_rules! host_interface {
 
 host_interface!(v0_1);
 host_interface!(v0_2);
+host_interface!(v0_3);
 
 /// WASI's wall clock reads Klaxon's clock, like the `now` import.
 struct WallClock(SharedClock);

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use wasmtime::Store;
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use super::sandbox::HostState;
 use crate::tenants::PluginLimits;
 
@@ -28,6 +28,9 @@ pub enum Instance {
     TemplateV0_1(v0_1::template::Template),
     ConditionV0_2(v0_2::condition::Condition),
     TemplateV0_2(v0_2::template::Template),
+    ConditionV0_3(v0_3::condition::Condition),
+    TemplateV0_3(v0_3::template::Template),
+    ChannelV0_3(v0_3::channel::Channel),
 }
 
 /// Which calls may share an instance.

@@ -4,7 +4,7 @@
 import { api, session } from './api.js';
 import { h, show, field, form, table, select, when, json } from './dom.js';
 
-const KINDS = [['condition', 'condition'], ['template', 'template']];
+const KINDS = [['condition', 'condition'], ['template', 'template'], ['channel', 'channel']];
 const LIMITS = [['fuel', 'Fuel'], ['time_ms', 'Time (ms)'], ['memory_bytes', 'Memory (bytes)'],
   ['input_bytes', 'Input (bytes)'], ['output_bytes', 'Output (bytes)']];
 
