@@ -64,9 +64,11 @@ fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<NotificationVi
         Some(mut view) if sees(state, key, &view.notification)? => {
             // A plugin channel's requests carry its secrets: shown redacted.
             for delivery in &mut view.deliveries {
-                if let Some(payload @ Payload::Requests { .. }) = delivery.payload.take() {
+                if let Some(Payload::Requests { .. }) = &delivery.payload {
                     let channel = state.channels.get(&key.tenant_id, &delivery.channel_id)?;
-                    delivery.payload = channel.map(|channel| payloads::shown(&channel, payload));
+                    let payload = delivery.payload.take();
+                    delivery.payload =
+                        channel.zip(payload).map(|(channel, payload)| payloads::shown(&channel, payload));
                 }
             }
             Ok(view)
