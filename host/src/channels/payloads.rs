@@ -112,11 +112,8 @@ impl Renderer {
             if let Err(message) = allowed(channel, &request.url) {
                 return Ok(Err(invalid("allow_hosts", format!("request {i}: {message}"))));
             }
-            let body = String::from_utf8(request.body)
-                .map_err(|_| invalid("plugin", format!("request {i}: the body is not UTF-8 text")));
-            let body = match body {
-                Ok(body) => body,
-                Err(refused) => return Ok(Err(refused)),
+            let Ok(body) = String::from_utf8(request.body) else {
+                return Ok(Err(invalid("plugin", format!("request {i}: the body is not UTF-8 text"))));
             };
             requests.push(Request { method: request.method, url: request.url, headers: request.headers, body });
         }

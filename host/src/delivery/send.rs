@@ -171,7 +171,6 @@ impl Senders {
                 }
             };
             sent.status_code = Some(response.status);
-            sent.retry_after = None;
             sent.response = (!response.body.is_empty()).then(|| channel.redact(&excerpt(&response.body)));
             match renderer.classify(tenant, channel, index, &response).await {
                 Ok(DeliveryOutcome::Delivered) => {}
@@ -315,13 +314,7 @@ impl Answer {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| schedule::parse_retry_after(v, now));
-        let mut body = Vec::new();
-        while body.len() < EXCERPT_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
+        let body = read_at_most(&mut response, EXCERPT_BYTES).await;
         Answer { status, retry_after, excerpt: (!body.is_empty()).then(|| excerpt(&body)) }
     }
 
@@ -356,15 +349,22 @@ async fn read_whole(mut response: reqwest::Response) -> HttpResponse {
         .iter()
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
         .collect();
+    let mut body = read_at_most(&mut response, PLUGIN_BODY_BYTES).await;
+    body.truncate(PLUGIN_BODY_BYTES);
+    HttpResponse { status, headers, body }
+}
+
+/// The body's chunks until `limit` bytes are read (the last chunk may pass it), or the body
+/// ends or fails.
+async fn read_at_most(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
-    while body.len() < PLUGIN_BODY_BYTES {
+    while body.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    body.truncate(PLUGIN_BODY_BYTES);
-    HttpResponse { status, headers, body }
+    body
 }
 
 /// The first `EXCERPT_BYTES` of a body, as text.
