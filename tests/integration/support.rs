@@ -234,6 +234,8 @@ pub struct Guests {
     pub zscore_anomaly: Vec<u8>,
     pub slack_blocks: Vec<u8>,
     pub pagerduty: Vec<u8>,
+    pub opsgenie: Vec<u8>,
+    pub discord: Vec<u8>,
     pub hostile: Vec<u8>,
     pub hostile_channel: Vec<u8>,
     pub wasi_probe: Vec<u8>,
@@ -260,6 +262,8 @@ pub fn guests() -> &'static Guests {
             zscore_anomaly: take("zscore_anomaly"),
             slack_blocks: take("slack_blocks"),
             pagerduty: take("pagerduty"),
+            opsgenie: take("opsgenie"),
+            discord: take("discord"),
             hostile: take("hostile"),
             hostile_channel: take("hostile_channel"),
             wasi_probe: take("wasi_probe"),
@@ -304,17 +308,34 @@ pub fn python_guests() -> &'static LanguageGuests {
             "0.1.0",
             apps.map(|(world, app)| {
                 let wit = root.join("wit/0.1.0");
-                move |wasm: &Path| {
-                    let mut command = Command::new("componentize-py");
-                    command.arg("-d").arg(wit).args(["-w", world, "--quiet", "componentize", "-p"]);
-                    command.arg(app).arg("app").arg("-o").arg(wasm);
-                    // Python would leave __pycache__ folders beside the sources.
-                    command.env("PYTHONDONTWRITEBYTECODE", "1");
-                    command
-                }
+                move |wasm: &Path| componentize_py(&wit, world, &app, wasm)
             }),
         )
     })
+}
+
+/// The Python channel example (Telegram), built against klaxon:plugin@0.3.0.
+pub fn python_channel() -> &'static [u8] {
+    static COMPONENT: OnceLock<Vec<u8>> = OnceLock::new();
+    COMPONENT.get_or_init(|| {
+        let root = workspace_root();
+        let out = root.join("target/guests/python");
+        std::fs::create_dir_all(&out).expect("output folder");
+        let wasm = out.join("telegram.wasm");
+        let app = root.join("examples/python/channel");
+        let status = componentize_py(&root.join("wit"), "channel", &app, &wasm).status().expect("componentize-py runs");
+        assert!(status.success(), "building {} failed", app.display());
+        std::fs::read(&wasm).expect("component")
+    })
+}
+
+fn componentize_py(wit: &Path, world: &str, app: &Path, wasm: &Path) -> Command {
+    let mut command = Command::new("componentize-py");
+    command.arg("-d").arg(wit).args(["-w", world, "--quiet", "componentize", "-p"]);
+    command.arg(app).arg("app").arg("-o").arg(wasm);
+    // Python would leave __pycache__ folders beside the sources.
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
+    command
 }
 
 /// Built with componentize-js (`npm install` in `examples/javascript`).
