@@ -287,6 +287,55 @@ fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend()
 }
 
 #[test]
+fn a_plugin_channel_is_made_from_its_plugin_s_schema_and_its_secret_is_never_shown() {
+    let s = Setup::start("");
+    let (status, body) = s.server.upload(&s.key, "pagerduty", "channel", &crate::support::guests().pagerduty);
+    assert_eq!(status, 201, "{body}");
+    let receiver = Receiver::start();
+    let browser = Browser::start();
+    browser.open(&s.server.base);
+    browser.sign_in(&s.key);
+    browser.wait_for_text("h1", "Rules");
+    browser.open(&format!("{}/#/channels/new", s.server.base));
+    browser.wait_for_text("h1", "New channel");
+    browser.fill("name", "pager");
+    browser.choose("kind", "plugin");
+    // The plugin's schema marks the routing key write-only: a password control asks for it, and
+    // the JSON field for secrets is not needed.
+    let secret = browser.find("[data-field=\"secret_config.routing_key\"]");
+    assert!(secret.displayed());
+    assert_eq!(secret.attribute("type"), "password");
+    assert!(!browser.find("[data-field=\"secret_config\"]").displayed());
+    browser.fill("config.url", &receiver.url);
+    browser.fill("secret_config.routing_key", "R0UTING-KEY-42");
+    browser.fill("allow_hosts", "127.0.0.1");
+    browser.screenshot("plugin-channel");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "pager");
+    browser.wait_for_text("main", "pagerduty → 127.0.0.1");
+    browser.click("#test-button");
+    browser.wait_for_text("#test-result .attempt-status", "200");
+    let trigger = receiver.wait_for(1)[0].json();
+    assert_eq!((&trigger["routing_key"], &trigger["event_action"]), (&json!("R0UTING-KEY-42"), &json!("trigger")));
+
+    // Editing keeps the secret unless a new one is typed; it is never put back in the page.
+    browser.click("#edit-channel");
+    browser.wait_for_text("h1", "Edit pager");
+    let secret = browser.find("[data-field=\"secret_config.routing_key\"]");
+    assert_eq!(
+        (secret.attribute("value"), secret.attribute("placeholder")),
+        (String::new(), "kept when left empty".into())
+    );
+    browser.fill("name", "pager duty");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("h1", "pager duty");
+    assert!(!browser.find("main").text().contains("R0UTING"), "the secret is not shown");
+    browser.click("#test-button");
+    browser.wait_for_text("#test-result .attempt-status", "200");
+    assert_eq!(receiver.wait_for(2)[1].json()["routing_key"], "R0UTING-KEY-42");
+}
+
+#[test]
 fn a_rule_is_tried_against_the_last_days_before_it_is_saved() {
     let server = Server::start();
     let (_, key) = server.tenant("acme");

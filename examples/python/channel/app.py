@@ -24,7 +24,7 @@ SCHEMA = {
     "required": ["bot_token", "chat_id"],
     "additionalProperties": False,
     "properties": {
-        "bot_token": {"type": "string", "pattern": "^[0-9]+:[A-Za-z0-9_-]+$", "description": "The bot's token"},
+        "bot_token": {"type": "string", "writeOnly": True, "description": "The bot's token"},
         "chat_id": {"type": ["string", "integer"], "description": "The chat's id or @channelname"},
         "message_thread_id": {"type": "integer", "description": "A forum topic to post in"},
         "url": {"type": "string", "description": "The Bot API's address, when not Telegram's own"},

@@ -37,7 +37,7 @@ impl Channel for Discord {
             "required": ["webhook_url"],
             "additionalProperties": false,
             "properties": {
-                "webhook_url": { "type": "string", "description": "The channel webhook's address (it holds the token)" },
+                "webhook_url": { "type": "string", "writeOnly": true, "description": "The channel webhook's address (it holds the token)" },
                 "username": { "type": "string", "maxLength": 80, "description": "The name to post under" },
                 "thread_id": { "type": "string", "pattern": "^[0-9]+$", "description": "A thread to post in" },
             },

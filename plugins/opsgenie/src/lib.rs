@@ -48,7 +48,7 @@ impl Channel for Opsgenie {
             "required": ["api_key"],
             "additionalProperties": false,
             "properties": {
-                "api_key": { "type": "string", "minLength": 1, "description": "An API integration's key" },
+                "api_key": { "type": "string", "minLength": 1, "writeOnly": true, "description": "An API integration's key" },
                 "region": { "enum": ["us", "eu"], "default": "us", "description": "The site holding the account" },
                 "url": { "type": "string", "description": "The API's base address, when not Opsgenie's own" },
                 "teams": { "type": "array", "items": { "type": "string" }, "description": "Teams to route the alert to" },

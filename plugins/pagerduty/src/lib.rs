@@ -29,7 +29,7 @@ impl Channel for PagerDuty {
             "required": ["routing_key"],
             "additionalProperties": false,
             "properties": {
-                "routing_key": { "type": "string", "minLength": 1, "description": "The integration's routing key" },
+                "routing_key": { "type": "string", "minLength": 1, "writeOnly": true, "description": "The integration's routing key" },
                 "url": { "type": "string", "description": "The Events API's address, when not PagerDuty's own" },
             },
         })

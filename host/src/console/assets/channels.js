@@ -2,9 +2,11 @@
 // webhook signing secret (shown to those who may change the channel, rotated from the page).
 
 import { api, session } from './api.js';
+import { configControls, hasSecrets } from './configform.js';
 import { h, show, field, form, table, select, when, json, attempt, splitList } from './dom.js';
 
-const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email'], ['sms', 'SMS']];
+const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email'], ['sms', 'SMS'],
+  ['plugin', 'A channel plugin']];
 
 export async function page([id, action]) {
   if (id === 'new') return channelForm(null);
@@ -20,8 +22,14 @@ async function list() {
     session.can('channels', 'create') ? h('p', {}, h('a', { class: 'button', href: '#/channels/new', id: 'new-channel' }, 'New channel')) : null,
     table(['Name', 'Kind', 'Where', 'Enabled'], items.map((channel) => [
       h('a', { href: `#/channels/${encodeURIComponent(channel.id)}` }, channel.name),
-      channel.kind, channel.url || (channel.to || []).join(', '), channel.enabled ? 'yes' : 'no',
+      channel.kind, where(channel), channel.enabled ? 'yes' : 'no',
     ]), 'No channels yet.'));
+}
+
+/** Where a channel sends: its address, its recipients, or its plugin and the hosts it may reach. */
+function where(channel) {
+  if (channel.kind === 'plugin') return `${channel.plugin} → ${(channel.allow_hosts || []).join(', ')}`;
+  return channel.url || (channel.to || []).join(', ');
 }
 
 /** What the API shows of a channel beyond its spec, left out when the spec is sent back. */
@@ -31,8 +39,9 @@ const SHOWN_ONLY = ['id', 'secrets', 'auth_token', 'failing_since', 'disabled_re
  * The form for a new channel, or for editing `channel`. Its templates are checked by the server
  * as they are typed (`/v1/channels/check`), with the payload they render for the sample beside.
  */
-function channelForm(channel) {
+async function channelForm(channel) {
   const spec = channel || {};
+  const { items: plugins } = session.can('plugins', 'read') ? await api('GET', '/v1/plugins') : { items: [] };
   const c = {
     name: h('input', { required: true, value: spec.name }),
     kind: select(KINDS, spec.kind || 'webhook'),
@@ -46,7 +55,17 @@ function channelForm(channel) {
     service: h('input', { value: spec.sms?.messaging_service_sid }),
     baseUrl: h('input', { type: 'url', value: spec.sms?.base_url || 'https://api.twilio.com' }),
     authToken: h('input', { type: 'password', autocomplete: 'off', placeholder: channel ? 'kept when left empty' : '' }),
+    plugin: select(plugins.filter((p) => p.kind === 'channel').map((p) => [p.name, p.name]), spec.plugin),
+    config: h('textarea', { spellcheck: 'false', value: JSON.stringify(spec.config ?? {}, null, 2) }),
+    secretConfig: h('textarea', { spellcheck: 'false', placeholder: channel ? 'kept when left empty' : '{"api_key": "..."}' }),
+    allowHosts: h('input', { value: (spec.allow_hosts || []).join(', '), placeholder: 'events.pagerduty.com' }),
   };
+  // A channel plugin's schema draws a form; its write-only properties are the channel's secrets,
+  // asked one by one instead of as JSON when the schema has any.
+  const secrets = { values: {}, kept: Boolean(channel), asked: false };
+  const pluginConfig = h('div', {});
+  const secretField = field('Secret config', 'secret_config', c.secretConfig,
+    'JSON merged over the config when the plugin runs, never shown again. Given, it replaces the secrets kept.');
   if (channel) c.kind.disabled = true;
   // Each part of the form is for the kinds its `data-only` lists.
   const only = (kinds, ...fields) => fields.map((f) => { f.dataset.only = kinds; return f; });
@@ -62,11 +81,34 @@ function channelForm(channel) {
       field('From number', 'sms.from', c.from, 'Or leave it empty and give a messaging service.'),
       field('Messaging service SID', 'sms.messaging_service_sid', c.service),
       field('Provider URL', 'sms.base_url', c.baseUrl, 'Twilio, or any provider speaking its Messages API.')),
+    ...only('plugin', field('Plugin', 'plugin', c.plugin, 'A plugin of kind channel, uploaded on the Plugins page.'),
+      pluginConfig, field('Config', 'config', c.config, 'JSON, checked by the plugin when the channel is saved.'),
+      secretField,
+      field('Allowed hosts', 'allow_hosts', c.allowHosts, 'Comma-separated host names the plugin\'s requests may go to.')),
   ];
+  const sync = () => {
+    for (const part of parts) {
+      part.hidden = !part.dataset.only.split(' ').includes(c.kind.value) || (part === secretField && secrets.asked);
+    }
+  };
+  c.kind.addEventListener('change', sync);
+  const drawConfig = async () => {
+    pluginConfig.replaceChildren();
+    secrets.values = {};
+    const plugin = plugins.find((p) => p.name === c.plugin.value);
+    const schema = plugin && (await api('GET', `/v1/plugins/${encodeURIComponent(plugin.name)}/versions`))
+      .items.find((v) => v.version === plugin.active_version)?.config_schema;
+    const controls = configControls(schema, c.config, { prefix: 'config', secrets });
+    if (controls) pluginConfig.replaceChildren(controls);
+    secrets.asked = hasSecrets(schema);
+    sync();
+  };
+  c.plugin.addEventListener('change', drawConfig);
+  await drawConfig();
   const live = h('div', { id: 'live-preview' });
   const specOf = () => {
     const out = { ...spec, name: c.name.value.trim(), kind: c.kind.value };
-    for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text', 'sms']) delete out[key];
+    for (const key of [...SHOWN_ONLY, 'url', 'to', 'subject', 'body', 'text', 'sms', 'plugin', 'config', 'allow_hosts']) delete out[key];
     const kind = c.kind.value;
     if (kind === 'email' || kind === 'sms') out.to = splitList(c.to.value);
     if (kind === 'email') {
@@ -76,6 +118,7 @@ function channelForm(channel) {
       out.body = c.body.value;
     }
     if (['webhook', 'slack', 'teams'].includes(kind)) out.url = c.url.value.trim();
+    if (kind === 'plugin') Object.assign(out, pluginSpec(c, secrets));
     if (kind === 'sms') {
       out.sms = { base_url: c.baseUrl.value.trim(), account_sid: c.accountSid.value.trim() };
       if (c.from.value.trim()) out.sms.from = c.from.value.trim();
@@ -84,10 +127,6 @@ function channelForm(channel) {
     }
     return out;
   };
-  const sync = () => {
-    for (const part of parts) part.hidden = !part.dataset.only.split(' ').includes(c.kind.value);
-  };
-  c.kind.addEventListener('change', sync);
   const formEl = form(async () => {
     const saved = channel
       ? await api('PUT', `/v1/channels/${encodeURIComponent(channel.id)}`, specOf())
@@ -120,9 +159,19 @@ function channelForm(channel) {
       }, 300);
     });
   }
-  sync();
   show(h('h1', {}, channel ? `Edit ${channel.name}` : 'New channel'), formEl);
   c.name.focus();
+}
+
+/** A plugin channel's part of the spec: its plugin, config, hosts and (when given) secrets. */
+function pluginSpec(c, secrets) {
+  const parse = (path, text) => {
+    try { return JSON.parse(text); } catch (error) { throw { field: path, message: `not JSON: ${error.message}` }; }
+  };
+  const out = { plugin: c.plugin.value, config: parse('config', c.config.value || '{}'), allow_hosts: splitList(c.allowHosts.value) };
+  const given = secrets.asked ? secrets.values : c.secretConfig.value.trim() ? parse('secret_config', c.secretConfig.value) : {};
+  if (Object.keys(given).length) out.secret_config = given;
+  return out;
 }
 
 /** Shows `message` (or nothing) at the control of `path`, leaving the focus where it is. */
@@ -157,7 +206,7 @@ async function detail(id) {
     } }, 'Rotate secret') : null);
   show(
     h('h1', {}, channel.name),
-    h('p', {}, `${channel.kind} · ${channel.url || (channel.to || []).join(', ')} · ${channel.enabled ? 'enabled' : 'disabled'}`),
+    h('p', {}, `${channel.kind} · ${where(channel)} · ${channel.enabled ? 'enabled' : 'disabled'}`),
     channel.disabled_reason ? h('p', { class: 'notice' }, channel.disabled_reason) : null,
     session.can('channels', 'update', channel.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-channel', href: `#/channels/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     actions, test, preview, secrets,

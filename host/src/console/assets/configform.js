@@ -1,26 +1,43 @@
 // A plugin's config as a form, drawn from the JSON Schema its version publishes (WIT 0.2.0's
 // config-schema): one control for each property that is a number, an integer, a string, a
 // boolean or a choice. The controls edit their keys in the config's JSON, which stays the one
-// source of the rule's config; properties the form cannot draw are edited there.
+// source of the config; properties the form cannot draw are edited there. A property marked
+// `writeOnly` (a channel's secret) is a password control writing to a separate object instead,
+// when the caller keeps one: a secret is sent, never shown back.
 
 import { h, field, select } from './dom.js';
 
 const SIMPLE = ['number', 'integer', 'string', 'boolean'];
 
-/** The controls for `schema`, editing the JSON object in `textarea`; null when none apply. */
-export function configControls(schema, textarea) {
+/**
+ * The controls for `schema`, editing the JSON object in `textarea`, their fields named under
+ * `prefix`; null when none apply. With `secrets`, write-only properties edit that object.
+ */
+export function configControls(schema, textarea, { prefix = 'condition.config', secrets = null } = {}) {
   if (!schema || schema.type !== 'object' || !schema.properties) return null;
   const drawn = Object.entries(schema.properties).filter(([, p]) => p && (Array.isArray(p.enum) || SIMPLE.includes(p.type)));
   if (drawn.length === 0) return null;
   const required = schema.required || [];
   const current = readConfig(textarea) || {};
   return h('div', { class: 'filters', id: 'config-form' }, drawn.map(([key, property]) => {
+    const label = `${property.title || key}${required.includes(key) ? '' : ' (optional)'}`;
+    if (property.writeOnly && secrets) {
+      const control = h('input', { type: 'password', autocomplete: 'off', placeholder: secrets.kept ? 'kept when left empty' : null });
+      control.addEventListener('input', () => {
+        if (control.value) secrets.values[key] = control.value; else delete secrets.values[key];
+      });
+      return field(label, `secret_config.${key}`, control, property.description);
+    }
     const control = controlFor(property, current[key]);
     control.addEventListener('input', () => write(textarea, key, property, control.value));
     control.addEventListener('change', () => write(textarea, key, property, control.value));
-    const label = `${property.title || key}${required.includes(key) ? '' : ' (optional)'}`;
-    return field(label, `condition.config.${key}`, control, property.description);
+    return field(label, `${prefix}.${key}`, control, property.description);
   }));
+}
+
+/** Whether `schema` marks any property write-only (a secret its form asks for). */
+export function hasSecrets(schema) {
+  return Object.values(schema?.properties || {}).some((p) => p?.writeOnly);
 }
 
 function controlFor(property, value) {
