@@ -314,6 +314,20 @@ fn a_channel_plugin_asking_for_a_host_not_allowed_is_refused() {
     );
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("config")), "{body}");
     assert!(receiver.requests().is_empty());
+
+    // A plugin that asks for another host only for some notifications passes the check at save
+    // (on the sample) and is stopped at send: that attempt fails, naming the host.
+    upload(&s, "hostile", &guests().hostile_channel);
+    let channel = s.channel(json!({ "name": "odd", "kind": "plugin", "plugin": "hostile",
+                                    "allow_hosts": ["127.0.0.1"], "config": { "url": receiver.url } }));
+    s.rule(&[&channel]);
+    let elsewhere = s.signup("elsewhere");
+    let failed = s.wait_status(&elsewhere, "failed");
+    let error = failed["deliveries"][0]["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("elsewhere.example"), "{failed}");
+    let fine = s.signup("fine");
+    s.wait_status(&fine, "delivered");
+    assert_eq!(receiver.requests().len(), 1, "only the allowed request was made");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A channel that misbehaves on purpose for some customers: it traps for `trap`, spins forever
-//! for `loop`, and otherwise posts the customer's id to its config's `url`. The tests check
-//! that a misbehaving call fails its own attempt and nothing else.
+//! for `loop`, sends elsewhere than its config's `url` for `elsewhere`, and otherwise posts the
+//! customer's id to that `url`. The tests check that a misbehaving call fails its own attempt
+//! and nothing else.
 
 use klaxon_sdk::{Channel, Context, HttpRequest};
 use serde::Deserialize;
@@ -21,6 +22,9 @@ impl Channel for Hostile {
             "trap" => panic!("trapping on purpose"),
             #[allow(clippy::empty_loop)]
             "loop" => loop {},
+            "elsewhere" => {
+                Ok(vec![HttpRequest::post_json("https://elsewhere.example/collect", &serde_json::json!({}))])
+            }
             _ => Ok(vec![HttpRequest::post_json(&config.url, &serde_json::json!({ "customer": customer }))]),
         }
     }
