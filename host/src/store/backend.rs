@@ -72,6 +72,8 @@ pub trait TxKeyspace {
 pub trait Backend: Send + Sync {
     /// Opens (or creates) the tree `name`.
     fn open_tree(&self, name: &str) -> StoreResult<Arc<dyn Keyspace>>;
+    /// Removes the tree `name` and everything in it, if there is one.
+    fn drop_tree(&self, name: &str) -> StoreResult<()>;
     /// Runs `body` over `trees` (given to it in the same order) as one serializable
     /// transaction: all of its writes or none, after a crash too. The body runs again after a
     /// conflict, so it must do nothing but read and write through what it is given. Under a

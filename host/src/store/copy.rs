@@ -23,18 +23,19 @@ impl Store {
     /// holds as many per tree; with `dry_run`, only counts what it would copy. Ids `target`
     /// gives from then on are above every id this store gave.
     pub fn copy_into(&self, target: &Store, dry_run: bool) -> StoreResult<Copied> {
-        for tree in &target.every_tree {
-            if !tree.is_empty()? {
-                return Err(StoreError::Refused(format!("the target is not empty: `{}` holds records", tree.name())));
+        let pairs: Vec<(&Tree, &Tree)> = self.records().zip(target.records()).collect();
+        for (_, to) in &pairs {
+            if !to.is_empty()? {
+                return Err(StoreError::Refused(format!("the target is not empty: `{}` holds records", to.name())));
             }
         }
         let mut trees = Vec::new();
-        for (from, to) in self.every_tree.iter().zip(&target.every_tree) {
+        for (from, to) in &pairs {
             let copied = if dry_run { count(from)? } else { copy(from, to)? };
             trees.push((from.name().to_string(), copied));
         }
         if !dry_run {
-            for ((name, copied), to) in trees.iter().zip(&target.every_tree) {
+            for ((name, copied), (_, to)) in trees.iter().zip(&pairs) {
                 let held = count(to)?;
                 if held != *copied {
                     return Err(StoreError::Refused(format!(

@@ -33,14 +33,7 @@ pub struct Sled(sled::Db);
 impl Sled {
     /// Opens (or creates) the database in `dir`, with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<Self> {
-        let db = sled::Config::new().path(dir.join("db")).cache_capacity(cache_bytes).open()?;
-        // Compiled plugin artifacts were kept here before they became files
-        // (`plugins::artifacts`); a plugin without one is compiled again from its component.
-        db.drop_tree("plugin_artifacts")?;
-        // The compile cache before its entries carried their last use; it fills again as
-        // plugins are uploaded.
-        db.drop_tree("compile_cache")?;
-        Ok(Sled(db))
+        Ok(Sled(sled::Config::new().path(dir.join("db")).cache_capacity(cache_bytes).open()?))
     }
 }
 
@@ -109,6 +102,11 @@ impl TxKeyspace for TransactionalTree {
 impl Backend for Sled {
     fn open_tree(&self, name: &str) -> StoreResult<Arc<dyn Keyspace>> {
         Ok(Arc::new(Tree { tree: self.0.open_tree(name)?, name: name.to_string() }))
+    }
+
+    fn drop_tree(&self, name: &str) -> StoreResult<()> {
+        self.0.drop_tree(name)?;
+        Ok(())
     }
 
     /// One process has the database to itself: it holds every partition, so a fence has

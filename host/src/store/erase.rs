@@ -212,10 +212,10 @@ mod tests {
         }
     }
 
-    /// Every entry of every tree, as text.
+    /// Every entry of every tree of records, as text.
     fn everything(store: &Store) -> Vec<String> {
         let mut all = Vec::new();
-        for tree in &store.every_tree {
+        for tree in store.records() {
             for entry in tree.iter() {
                 let (key, value) = entry.unwrap();
                 let (key, value) = (String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
@@ -236,7 +236,7 @@ mod tests {
         // change feed, which is pruned by age, are shared).
         let mut covered: Vec<&str> = kept.iter().map(|entry| entry.split(' ').next().unwrap()).collect();
         covered.dedup();
-        let trees = store.every_tree.len() - ["compiled_functions", "changes"].len();
+        let trees = store.records().count() - ["compiled_functions", "changes"].len();
         assert_eq!(covered.len(), trees, "{covered:?}");
         write_tenant(&store, "ten_a");
         assert_eq!(everything(&store).len(), 2 * kept.len());

@@ -14,6 +14,7 @@ mod deliveries;
 mod embedded;
 mod erase;
 mod events;
+mod format;
 pub mod group;
 mod incidents;
 mod keys;
@@ -171,6 +172,8 @@ pub struct Trees {
     /// time + tenant + node + sequence -> nothing: a change of the tenant's configuration
     /// (`changes`)
     changes: Tree,
+    /// `format` -> the store format the database holds (`format`)
+    meta: Tree,
 }
 
 /// The most queue entries kept for the delivery worker; past this it reads the whole queue.
@@ -197,6 +200,12 @@ impl Store {
     }
 
     fn on(db: Arc<dyn Backend>, dir: &Path) -> StoreResult<Self> {
+        let store = Self::trees(db, dir)?;
+        format::upgrade(&*store.db, &store.meta)?;
+        Ok(store)
+    }
+
+    fn trees(db: Arc<dyn Backend>, dir: &Path) -> StoreResult<Self> {
         let opened = std::cell::RefCell::new(Vec::new());
         let open = |name| {
             let tree = Tree::open(&db, name)?;
@@ -243,6 +252,7 @@ impl Store {
             portals: Collection(open("portals")?),
             time_intervals: Collection(open("time_intervals")?),
             changes: open("changes")?,
+            meta: open("meta")?,
             every_tree: opened.take(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
@@ -260,6 +270,11 @@ impl Store {
                 *queued = Queued { entries: Vec::new(), overflowed: true };
             }
         }
+    }
+
+    /// The trees that hold records: every tree but `meta`, which each database keeps of its own.
+    fn records(&self) -> impl Iterator<Item = &Tree> {
+        self.every_tree.iter().filter(|tree| tree.name() != "meta")
     }
 
     /// Entries and bytes written to each tree since the store opened, by tree name.

@@ -668,6 +668,10 @@ impl Backend for Postgres {
         Ok(Arc::new(Tree { table: Arc::new(Table::new(name)), pool: self.pool.clone() }))
     }
 
+    fn drop_tree(&self, name: &str) -> StoreResult<()> {
+        self.schema_change(|c| Ok(wait(c.client.batch_execute(&format!("DROP TABLE IF EXISTS kv_{name}")))?))
+    }
+
     fn transaction(
         &self,
         trees: &[&dyn Keyspace],
