@@ -10,6 +10,7 @@ const LAYERS: &[&str] = &[
     "console",
     "api",
     "backtests",
+    "backup",
     "config",
     "ingest",
     "alerts",

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod api;
 pub mod backtests;
+pub mod backup;
 pub mod channels;
 pub mod clock;
 pub mod cluster;

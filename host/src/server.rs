@@ -1,5 +1,6 @@
 //! Starting and stopping the server: data folder, admin token, storage, plugins, HTTP.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,6 +213,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         url => url.trim_end_matches('/').to_string(),
     };
     cluster.spawn(advertise, hooks(&state, system_due));
+    // Where a command line on this machine finds the server that holds the data folder
+    // (`klaxon backup` while it runs).
+    let address = config.data_dir.join("address");
+    let local =
+        SocketAddr::new(if addr.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { addr.ip() }, addr.port());
+    std::fs::write(&address, format!("http://{local}\n")).map_err(data_dir)?;
     tracing::info!(%addr, node = %cluster.node(), data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
     axum::serve(listener, console::router(state))
@@ -222,6 +229,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         })
         .await?;
     store.flush().await?;
+    let _ = std::fs::remove_file(&address);
     tracing::info!("database flushed; bye");
     Ok(())
 }

@@ -6,6 +6,7 @@ mod alert_timing;
 mod alerts;
 mod anomaly;
 mod backtest;
+mod backup;
 mod browser;
 mod channel_plugins;
 mod channels;

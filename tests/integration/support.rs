@@ -36,7 +36,13 @@ impl Server {
 
     /// Starts with a TOML config file (if any) and extra `serve` flags.
     pub fn start_with(toml: Option<&str>, args: &[&str]) -> Server {
+        Self::start_on(toml, args, |_| {})
+    }
+
+    /// `start_with`, on a data folder `prepare` makes first (given its path, which does not exist).
+    pub fn start_on(toml: Option<&str>, args: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        prepare(&dir.path().join("data"));
         let config = toml.map(|text| {
             let path = dir.path().join("klaxon.toml");
             std::fs::write(&path, text).expect("config file");

@@ -2,10 +2,12 @@
 
 use axum::http::StatusCode;
 
+use crate::backup::BackupError;
 use crate::channels::payloads::RenderError;
 use crate::delivery::DeliveryError;
 use crate::error::ApiError;
 use crate::plugins::{PluginError, RegistryError};
+use crate::store::StoreError;
 use crate::tenants::Forbidden;
 
 impl From<PluginError> for ApiError {
@@ -56,5 +58,17 @@ impl From<RenderError> for ApiError {
 impl From<Forbidden> for ApiError {
     fn from(e: Forbidden) -> Self {
         ApiError::Forbidden(e.0)
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Store(StoreError::Refused(message)) | BackupError::Refused(message) => {
+                ApiError::Conflict(message)
+            }
+            BackupError::Store(e) => e.into(),
+            other => ApiError::Store(StoreError::Backend(other.to_string())),
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod api_keys;
 mod as_customer;
 mod backtests;
+mod backup;
 mod categories;
 mod channels;
 mod clock;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
         .route("/v1/clock", get(clock::get).put(clock::set))
         .route("/v1/cluster", get(cluster::get))
+        .route("/v1/admin/backup", post(backup::take))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
         .route("/v1/roles", post(roles::create).get(roles::list))

@@ -84,13 +84,16 @@ mod tests {
         // An earlier release's database: no format recorded, and a tree it kept.
         {
             let db: Arc<dyn Backend> = Arc::new(crate::store::embedded::Sled::open(dir.path(), 1 << 20).unwrap());
-            let legacy = Tree::open(&db, "compile_cache").unwrap();
+            let legacy = Tree::open(&db, "compile_cache", &Default::default()).unwrap();
             legacy.insert("k", "v").unwrap();
             db.flush().unwrap();
         }
         let store = open(dir.path()).unwrap();
         assert_eq!(stored(&store.meta).unwrap(), FORMAT);
-        assert!(Tree::open(&store.db, "compile_cache").unwrap().is_empty().unwrap(), "the legacy tree went");
+        assert!(
+            Tree::open(&store.db, "compile_cache", &store.gate).unwrap().is_empty().unwrap(),
+            "the legacy tree went"
+        );
         drop(store);
 
         // A newer release's database is refused, naming both formats.

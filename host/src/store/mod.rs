@@ -23,23 +23,26 @@ pub mod plugins;
 mod postgres;
 mod queues;
 mod records;
+mod snapshot;
 mod status_pages;
 mod timers;
 mod tree;
 mod tx;
 
-pub use backend::{Due, Fence, Lease, Member, Membership, Peer, TxResult, Written, abort};
+pub use backend::{Bytes, Due, Fence, Lease, Member, Membership, Peer, TxResult, Written, abort};
 pub use changes::Change;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
+pub use format::FORMAT;
 pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;
 pub use records::{Collection, Table};
+pub use snapshot::Taken;
 pub use timers::Timer;
 pub use tx::Tx;
 
 use backend::Backend;
-use tree::{Tree, removal, transaction};
+use tree::{Gate, Tree, removal, transaction};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -174,6 +177,8 @@ pub struct Trees {
     changes: Tree,
     /// `format` -> the store format the database holds (`format`)
     meta: Tree,
+    /// What every write passes, and a snapshot closes (`snapshot`).
+    gate: Gate,
 }
 
 /// The most queue entries kept for the delivery worker; past this it reads the whole queue.
@@ -207,8 +212,9 @@ impl Store {
 
     fn trees(db: Arc<dyn Backend>, dir: &Path) -> StoreResult<Self> {
         let opened = std::cell::RefCell::new(Vec::new());
+        let gate = Gate::default();
         let open = |name| {
-            let tree = Tree::open(&db, name)?;
+            let tree = Tree::open(&db, name, &gate)?;
             opened.borrow_mut().push(tree.clone());
             Ok::<_, StoreError>(tree)
         };
@@ -254,6 +260,7 @@ impl Store {
             changes: open("changes")?,
             meta: open("meta")?,
             every_tree: opened.take(),
+            gate: gate.clone(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
             dir: dir.to_path_buf(),

@@ -5,8 +5,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use super::StoreResult;
 use super::backend::{Backend, Bytes, EntryIter, Fence, Keyspace, TxKeyspace, TxResult};
@@ -30,12 +30,18 @@ impl Tally {
     }
 }
 
+/// What every write of a store passes, shared by its trees: a write holds it open (shared) while
+/// it is made, and a snapshot closes it (exclusively) while it reads, so it reads what the
+/// database held at one instant.
+pub(super) type Gate = Arc<RwLock<()>>;
+
 /// A tree of the backend: entries of bytes in key order. Its writes are tallied.
 #[derive(Clone)]
 pub(super) struct Tree {
     space: Arc<dyn Keyspace>,
     backend: Arc<dyn Backend>,
     tally: Arc<Tally>,
+    gate: Gate,
 }
 
 impl std::fmt::Debug for Tree {
@@ -68,8 +74,13 @@ impl Entries {
 }
 
 impl Tree {
-    pub fn open(backend: &Arc<dyn Backend>, name: &str) -> StoreResult<Self> {
-        Ok(Tree { space: backend.open_tree(name)?, backend: backend.clone(), tally: Arc::default() })
+    pub fn open(backend: &Arc<dyn Backend>, name: &str, gate: &Gate) -> StoreResult<Self> {
+        Ok(Tree {
+            space: backend.open_tree(name)?,
+            backend: backend.clone(),
+            tally: Arc::default(),
+            gate: gate.clone(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -112,14 +123,26 @@ impl Tree {
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.tally.add((1, (key.len() + value.len()) as u64));
+        let _open = pass(&self.gate);
         self.space.insert(key, value)
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
         let key = key.as_ref();
         self.tally.add((1, key.len() as u64));
+        let _open = pass(&self.gate);
         self.space.remove(key)
     }
+}
+
+/// Holds `gate` open for a write (a poisoned gate guards nothing: `()`).
+fn pass(gate: &Gate) -> std::sync::RwLockReadGuard<'_, ()> {
+    gate.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Holds every write of the store whose trees share `gate` until the guard drops.
+pub(super) fn close(gate: &Gate) -> std::sync::RwLockWriteGuard<'_, ()> {
+    gate.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One tree inside a transaction: its writes are tallied when the transaction commits.
@@ -176,12 +199,14 @@ pub(super) fn transaction_under<T>(
 ) -> StoreResult<T> {
     let spaces: Vec<&dyn Keyspace> = trees.iter().map(|tree| &*tree.space).collect();
     let outcome = RefCell::new(None);
+    let open = pass(&trees[0].gate);
     trees[0].backend.transaction(&spaces, fence, &|views| {
         let views: Vec<TxTree> = views.iter().map(|&tree| TxTree { tree, written: Cell::default() }).collect();
         let out = body(&views)?;
         *outcome.borrow_mut() = Some((out, views.iter().map(|view| view.written.get()).collect::<Vec<_>>()));
         Ok(())
     })?;
+    drop(open);
     let (out, written) = outcome.into_inner().expect("a committed transaction ran its body");
     for (tree, written) in trees.iter().zip(written) {
         tree.tally.add(written);

@@ -55,9 +55,39 @@ struct MigrateArgs {
     overrides: Overrides,
 }
 
+/// Back up an embedded installation into one file (the store at one instant, the admin token,
+/// compiled plugin artifacts, a manifest): through its server while one runs on the folder,
+/// else straight from the folder. Prints the manifest.
+#[derive(Args)]
+struct BackupArgs {
+    /// The installation's data folder.
+    #[arg(long, env = "KLAXON_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The backup file to write (it must not exist).
+    #[arg(long)]
+    to: PathBuf,
+    /// The platform admin token, when the server was given one instead of the folder's own.
+    #[arg(long, env = "KLAXON_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+/// Restore a backup into a new data folder (absent or empty), after checking the whole file;
+/// prints its manifest. Start a server on the folder to use it.
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup file.
+    #[arg(long)]
+    from: PathBuf,
+    /// The new data folder.
+    #[arg(long)]
+    data_dir: PathBuf,
+}
+
 fn cli(api: &Value) -> Command {
     let serve = Overrides::augment_args(Command::new("serve")).about("Start the server");
     let migrate = MigrateArgs::augment_args(Command::new("migrate"));
+    let backup = BackupArgs::augment_args(Command::new("backup"));
+    let restore = RestoreArgs::augment_args(Command::new("restore"));
     let build = BuildArgs::augment_args(Command::new("build"));
     let resources = RESOURCES.iter().map(|resource| match resource.name {
         "plugins" => resource.command(api).subcommand(build.clone()),
@@ -75,6 +105,8 @@ fn cli(api: &Value) -> Command {
         .args(operations::connection_args().map(|arg| arg.global(false)))
         .subcommand(serve)
         .subcommand(migrate)
+        .subcommand(backup)
+        .subcommand(restore)
         .subcommands(resources)
 }
 
@@ -85,6 +117,8 @@ fn main() -> ExitCode {
     let done = match (name, args.subcommand()) {
         ("serve", _) => serve(args),
         ("migrate", _) => migrate(args),
+        ("backup", _) => backup(args),
+        ("restore", _) => restore(args),
         ("plugins", Some(("build", args))) => build_plugins(args),
         (resource, Some((verb, args))) => {
             let resource = RESOURCES.iter().find(|r| r.name == resource).expect("a known resource");
@@ -153,6 +187,95 @@ fn migrate(args: &ArgMatches) -> Result<(), Failure> {
         Ok(())
     };
     run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+fn backup(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let BackupArgs { data_dir, to, admin_token } = BackupArgs::from_arg_matches(args)?;
+        anyhow::ensure!(!to.exists(), "{} exists: back up into a new file", to.display());
+        let partial = PathBuf::from(format!("{}.partial", to.display()));
+        let taken = (|| {
+            let mut file = private_file(&partial)?;
+            let running = std::fs::read_to_string(data_dir.join("address")).ok();
+            let manifest = match running.map(|url| url.trim().to_string()) {
+                Some(url) if answers(&url) => {
+                    let token = match admin_token {
+                        Some(token) => token,
+                        None => std::fs::read_to_string(data_dir.join("admin-token"))
+                            .context("reading the folder's admin token (give --admin-token)")?
+                            .trim()
+                            .to_string(),
+                    };
+                    download(&format!("{url}/v1/admin/backup"), &token, &mut file)?;
+                    file.sync_all()?;
+                    klaxon::backup::verify(&partial)?
+                }
+                _ => {
+                    let store = klaxon::store::Store::open(&data_dir, 64 << 20).with_context(|| {
+                        format!("opening {} (no server answered at the address it keeps)", data_dir.display())
+                    })?;
+                    let manifest = klaxon::backup::write(&store, &mut file, jiff::Timestamp::now())?;
+                    file.sync_all()?;
+                    manifest
+                }
+            };
+            std::fs::rename(&partial, &to)?;
+            Ok::<_, anyhow::Error>(manifest)
+        })();
+        let manifest = taken.inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })?;
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        eprintln!(
+            "Backed up {} entries and {} files into {}.",
+            manifest.trees.values().sum::<u64>(),
+            manifest.files,
+            to.display()
+        );
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+fn restore(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let RestoreArgs { from, data_dir } = RestoreArgs::from_arg_matches(args)?;
+        let manifest = klaxon::backup::restore(&from, &data_dir, 64 << 20)?;
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        eprintln!(
+            "Restored {} entries and {} files into {}; start it with `klaxon serve --data-dir {}`.",
+            manifest.trees.values().sum::<u64>(),
+            manifest.files,
+            data_dir.display(),
+            data_dir.display()
+        );
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+/// A new file only its owner may read (a backup holds the admin token and channel secrets).
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+/// Whether a Klaxon server answers at `url`.
+fn answers(url: &str) -> bool {
+    reqwest::blocking::get(format!("{url}/healthz")).is_ok_and(|response| response.status().is_success())
+}
+
+/// Streams the server's backup into `file`.
+fn download(url: &str, token: &str, file: &mut std::fs::File) -> anyhow::Result<()> {
+    let client = reqwest::blocking::Client::builder().timeout(None).build()?;
+    let mut response = client.post(url).bearer_auth(token).send().context("asking the server for a backup")?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body: Value = response.text().ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+        anyhow::bail!("the server refused the backup ({status}): {}", body["error"]["message"].as_str().unwrap_or(""));
+    }
+    response.copy_to(file).context("receiving the backup")?;
+    Ok(())
 }
 
 fn build_plugins(args: &ArgMatches) -> Result<(), Failure> {
