@@ -37,3 +37,4 @@ mod status_page;
 mod support;
 mod system;
 mod tenants;
+mod upgrades;
