@@ -43,6 +43,8 @@ pub struct Manifest {
     pub file_bytes: u64,
     /// A number above every id the store gave.
     pub next_id: u64,
+    /// How long the server's writes waited while the store was read.
+    pub writes_held_ms: u64,
     /// SHA-256 of everything before the manifest, uncompressed.
     pub sha256: String,
 }
@@ -68,6 +70,7 @@ pub fn write(store: &Store, out: impl Write, now: Timestamp) -> Result<Manifest>
     out.put(MAGIC)?;
     let mut trees: BTreeMap<String, u64> = BTreeMap::new();
     let mut tree = String::new();
+    let started = std::time::Instant::now();
     let taken = store.snapshot(|name, key, value| {
         if name != tree {
             tree = name.to_string();
@@ -79,6 +82,7 @@ pub fn write(store: &Store, out: impl Write, now: Timestamp) -> Result<Manifest>
         out.field(key)?;
         out.field(value)
     })?;
+    let writes_held_ms = started.elapsed().as_millis() as u64;
     let (mut files, mut file_bytes) = (0, 0);
     for (relative, path) in data_files(&store.dir)? {
         let contents = std::fs::read(&path)?;
@@ -96,6 +100,7 @@ pub fn write(store: &Store, out: impl Write, now: Timestamp) -> Result<Manifest>
         files,
         file_bytes,
         next_id: taken.next_id,
+        writes_held_ms,
         sha256: hex(&out.hash.clone().finalize()),
     };
     out.put(b"M")?;
