@@ -1,6 +1,7 @@
 //! Backups with the command line: `klaxon backup` of a running server under ingest load (through
-//! the server) and of a stopped one (from its folder), `klaxon restore` into a new folder, and a
-//! server started there with everything, its pending deliveries going out.
+//! the server) and of a stopped one (from its folder), `klaxon restore` into a new folder,
+//! `klaxon check` of it, and a server started there with everything, its pending deliveries
+//! going out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -113,6 +114,8 @@ fn a_backup_taken_under_ingest_load_restores_everything_and_its_pending_deliveri
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(printed, during, "restore prints the manifest it checked");
+        let checked = klaxon(&["check", "--data-dir", path(data)]);
+        assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
     });
     let r = Setup::resume(restored, s.key.clone(), 0);
     assert_eq!(r.server.call(Method::GET, "/v1/rules", &r.key, None).1, rules);
@@ -175,9 +178,12 @@ fn a_damaged_or_truncated_backup_is_refused_and_nothing_is_written() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"), "{out:?}");
     assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 1);
 
-    // The undamaged file restores to a server that knows the tenant's key.
+    // The undamaged file restores to a consistent store, and a server there knows the tenant's key.
     let restored = Server::start_on(None, &[], |data| {
         assert!(klaxon(&["restore", "--from", path(&good), "--data-dir", path(data)]).status.success());
+        let checked = klaxon(&["check", "--data-dir", path(data)]);
+        let said = String::from_utf8_lossy(&checked.stdout);
+        assert!(checked.status.success() && said.contains("consistent"), "{said}");
     });
     assert_eq!(restored.call(Method::GET, "/v1/rules", &key, None).0, 200);
 }

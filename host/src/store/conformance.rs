@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort};
+use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort, keys};
 use crate::records::Event;
 
 /// Runs each contract on every backend: `on_embedded::name` and `on_postgres::name`.
@@ -40,6 +40,7 @@ on_every_backend!(
     pruning_removes_old_events_with_their_place_in_time,
     a_status_page_slug_belongs_to_one_tenant_at_a_time,
     a_change_and_the_system_event_it_reports_are_kept_together,
+    a_check_finds_records_whose_owners_are_gone,
 );
 
 fn at(seconds: i64) -> Timestamp {
@@ -268,4 +269,28 @@ fn a_timer_is_taken_once(store: Store) {
     let taken = || store.transact(|tx| tx.take_timer(&timer)).unwrap();
     assert!(taken(), "the first run takes it");
     assert!(!taken(), "a second run finds it gone and does nothing");
+}
+
+fn a_check_finds_records_whose_owners_are_gone(store: Store) {
+    store.tenants.put("ten_a", &json!({ "id": "ten_a" })).unwrap();
+    store.rules.put("ten_a", "rul_1", &json!({ "id": "rul_1" })).unwrap();
+    store.alert_counts.insert(keys::rule_prefix("ten_a", "rul_1"), b"{}").unwrap();
+    store.customers.insert("ten_a/cus_1", b"{}").unwrap();
+    let checked = store.check().unwrap();
+    assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+    assert!(checked.trees.contains(&("customers".to_string(), 1)), "{:?}", checked.trees);
+
+    // A delivery whose notification is gone, counts whose rule is, a customer whose tenant is,
+    // and a record that is not JSON.
+    store.deliveries.insert(keys::delivery("ten_a", "ntf_gone", "chn_1"), b"{}").unwrap();
+    store.alert_counts.insert(keys::rule_prefix("ten_a", "rul_gone"), b"{}").unwrap();
+    store.customers.insert("ten_gone/cus_1", b"{}").unwrap();
+    store.customers.insert("ten_a/cus_2", b"{not json").unwrap();
+    let problems = store.check().unwrap().problems;
+    let found = |words: &[&str]| problems.iter().any(|p| words.iter().all(|w| p.contains(w)));
+    assert!(found(&["deliveries", "ntf_gone", "its notification does not exist"]), "{problems:?}");
+    assert!(found(&["alert_counts", "rul_gone", "its rule does not exist"]), "{problems:?}");
+    assert!(found(&["customers", "ten_gone/cus_1", "tenant `ten_gone`, which does not exist"]), "{problems:?}");
+    assert!(found(&["customers", "ten_a/cus_2", "not JSON"]), "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
 }

@@ -5,6 +5,7 @@
 mod alerts;
 mod backend;
 mod changes;
+mod check;
 mod cohorts;
 #[cfg(test)]
 mod conformance;
@@ -31,6 +32,7 @@ mod tx;
 
 pub use backend::{Bytes, Due, Fence, Lease, Member, Membership, Peer, TxResult, Written, abort};
 pub use changes::Change;
+pub use check::Checked;
 pub use copy::Copied;
 pub use deliveries::{DeliveryWrite, QueueEntry};
 pub use format::FORMAT;

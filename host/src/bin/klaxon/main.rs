@@ -83,11 +83,21 @@ struct RestoreArgs {
     data_dir: PathBuf,
 }
 
+/// Check the store's consistency: every entry read, and what entries promise one another (a
+/// record's tenant, a delivery's notification, an alert's rule) verified. The embedded store's
+/// server must be stopped; on PostgreSQL it may run alongside the nodes.
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
 fn cli(api: &Value) -> Command {
     let serve = Overrides::augment_args(Command::new("serve")).about("Start the server");
     let migrate = MigrateArgs::augment_args(Command::new("migrate"));
     let backup = BackupArgs::augment_args(Command::new("backup"));
     let restore = RestoreArgs::augment_args(Command::new("restore"));
+    let check = CheckArgs::augment_args(Command::new("check"));
     let build = BuildArgs::augment_args(Command::new("build"));
     let resources = RESOURCES.iter().map(|resource| match resource.name {
         "plugins" => resource.command(api).subcommand(build.clone()),
@@ -107,6 +117,7 @@ fn cli(api: &Value) -> Command {
         .subcommand(migrate)
         .subcommand(backup)
         .subcommand(restore)
+        .subcommand(check)
         .subcommands(resources)
 }
 
@@ -119,6 +130,7 @@ fn main() -> ExitCode {
         ("migrate", _) => migrate(args),
         ("backup", _) => backup(args),
         ("restore", _) => restore(args),
+        ("check", _) => check(args),
         ("plugins", Some(("build", args))) => build_plugins(args),
         (resource, Some((verb, args))) => {
             let resource = RESOURCES.iter().find(|r| r.name == resource).expect("a known resource");
@@ -249,6 +261,34 @@ fn restore(args: &ArgMatches) -> Result<(), Failure> {
             data_dir.display(),
             data_dir.display()
         );
+        Ok(())
+    };
+    run().map_err(|e| Failure::Local(format!("{e:#}")))
+}
+
+fn check(args: &ArgMatches) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<()> {
+        let CheckArgs { overrides } = CheckArgs::from_arg_matches(args)?;
+        let config = Config::load(&overrides)?;
+        anyhow::ensure!(
+            !config.store.url.is_empty() || config.data_dir.join("db").exists(),
+            "{} holds no embedded store",
+            config.data_dir.display()
+        );
+        let store = klaxon::server::open_store(&config).with_context(|| match config.store.url.as_str() {
+            "" => format!("opening {} (is its server stopped?)", config.data_dir.display()),
+            _ => "connecting to the database".to_string(),
+        })?;
+        let checked = store.check()?;
+        for (tree, entries) in &checked.trees {
+            println!("{tree:<20} {entries:>12}");
+        }
+        for problem in &checked.problems {
+            println!("problem: {problem}");
+        }
+        let found = checked.problems.len() as u64 + checked.unlisted;
+        anyhow::ensure!(found == 0, "{found} problems found ({} not listed)", checked.unlisted);
+        println!("consistent: {} entries read", checked.trees.iter().map(|(_, n)| n).sum::<u64>());
         Ok(())
     };
     run().map_err(|e| Failure::Local(format!("{e:#}")))
