@@ -54,6 +54,15 @@ pub struct Config {
     pub manual_clock: bool,
     pub store: StoreConfig,
     pub cluster: ClusterConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit trail of changes made through the API.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How long an entry is kept.
+    pub retention: Duration,
 }
 
 /// Where the state is kept.
@@ -193,6 +202,9 @@ impl Config {
         }
         if self.cluster.lease.0 < jiff::SignedDuration::from_secs(1) {
             return Err(ConfigError::Invalid("cluster.lease must be at least 1s".into()));
+        }
+        if !self.audit.retention.0.is_positive() {
+            return Err(ConfigError::Invalid("audit.retention must be positive".into()));
         }
         if !self.ingest.event_retention.0.is_positive() {
             return Err(ConfigError::Invalid("ingest.event_retention must be positive".into()));

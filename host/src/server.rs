@@ -221,7 +221,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     std::fs::write(&address, format!("http://{local}\n")).map_err(data_dir)?;
     tracing::info!(%addr, node = %cluster.node(), data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
-    axum::serve(listener, console::router(state))
+    spawn_audit_pruning(store.clone(), state.clock.clone(), config.audit.retention.0);
+    axum::serve(listener, console::router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             ready.store(false, Ordering::Relaxed);
@@ -232,6 +233,30 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let _ = std::fs::remove_file(&address);
     tracing::info!("database flushed; bye");
     Ok(())
+}
+
+/// Prunes the audit trails (every tenant's and the platform's) of entries past `retention`, now
+/// and every ten minutes.
+fn spawn_audit_pruning(store: Store, clock: SharedClock, retention: jiff::SignedDuration) {
+    tokio::spawn(async move {
+        loop {
+            let (store, cutoff) = (store.clone(), clock.now() - retention);
+            let pruned = tokio::task::spawn_blocking(move || {
+                let tenants = store.tenants.ids()?;
+                tenants.iter().map(String::as_str).chain([""]).try_fold(0, |n, t| Ok(n + store.prune_audit(t, cutoff)?))
+            })
+            .await;
+            match pruned {
+                Ok(Ok(0)) => {}
+                Ok(Ok(pruned)) => tracing::info!(pruned, "old audit entries pruned"),
+                Ok(Err::<_, crate::store::StoreError>(e)) => {
+                    tracing::error!(error = %e, "pruning the audit trails failed")
+                }
+                Err(e) => tracing::error!(error = %e, "pruning the audit trails failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
 }
 
 /// The admin token kept in the data folder, generated (mode 0600) on first start. Its path is

@@ -11,7 +11,7 @@ use crate::receivers::Receiver;
 use crate::support::{ADMIN, Server};
 
 /// Signs in over HTTP: the session cookie (`name=value`) and the CSRF token.
-fn sign_in(server: &Server, token: &str) -> (String, String) {
+pub fn sign_in(server: &Server, token: &str) -> (String, String) {
     let response = post_session(server, token, &[]);
     assert_eq!(response.status(), 200);
     let cookie = set_cookie(&response);
@@ -32,7 +32,7 @@ fn set_cookie(response: &Response) -> String {
 }
 
 /// A call with the session cookie instead of a bearer token, with or without the CSRF header.
-fn with_cookie(
+pub fn with_cookie(
     server: &Server,
     method: Method,
     path: &str,

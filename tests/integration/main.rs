@@ -5,6 +5,7 @@
 mod alert_timing;
 mod alerts;
 mod anomaly;
+mod audit;
 mod backtest;
 mod backup;
 mod browser;

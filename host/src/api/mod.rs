@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod as_customer;
+mod audit;
 mod backtests;
 mod backup;
 mod categories;
@@ -88,7 +89,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
@@ -151,7 +152,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notifications/{id}", get(notifications::get))
         .route("/v1/notifications/{id}/attempts", get(notifications::attempts))
         .route("/v1/notifications/{id}/resend", post(notifications::resend))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .route("/v1/audit", get(audit::tenant))
+        .route("/v1/admin/audit", get(audit::platform))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) });
+    // The audit trail reads what a change changed through the API itself, without the trail.
+    let (reader, auditing) = (routes.clone().with_state(state.clone()), state.clone());
+    routes
+        .layer(middleware::from_fn(move |request, next| audit::record(auditing.clone(), reader.clone(), request, next)))
         .layer(CatchPanicLayer::custom(failed_on_a_bug))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

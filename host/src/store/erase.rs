@@ -119,6 +119,7 @@ impl Store {
             &self.open_incidents,
             &self.batches,
             &self.batch_members,
+            &self.audit,
         ] {
             removals.push((tree, removal(tree, &nul)?));
         }
@@ -206,6 +207,7 @@ mod tests {
             (&store.open_incidents, nul("r\0s"), vec![]),
             (&store.batches, nul("c\0b"), vec![]),
             (&store.batch_members, nul("b\0m"), vec![]),
+            (&store.audit, nul("0000000000000001"), b"{}".to_vec()),
         ];
         for (tree, key, value) in entries {
             tree.insert(key, value).unwrap();

@@ -18,6 +18,12 @@ pub fn transition(tenant: &str, rule: &str, at: Timestamp, sequence: u64) -> Vec
     [&rule_prefix(tenant, rule)[..], &ordered(at.as_microsecond()), &sequence.to_be_bytes()].concat()
 }
 
+/// `tenant\0 time sequence`: one entry of the tenant's audit trail (the platform's own under the
+/// empty tenant).
+pub fn audit(tenant: &str, at: Timestamp, sequence: u64) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", &ordered(at.as_microsecond()), &sequence.to_be_bytes()].concat()
+}
+
 /// `due tenant\0rule\0scope`: work for the scheduler. An empty scope is the rule's own tick
 /// (its windows moving).
 pub fn timer(due: Timestamp, tenant: &str, rule: &str, scope: &str) -> Vec<u8> {

@@ -3,6 +3,7 @@
 //! key-value entries, which are raw bytes.
 
 mod alerts;
+mod audit;
 mod backend;
 mod changes;
 mod check;
@@ -177,6 +178,8 @@ pub struct Trees {
     /// time + tenant + node + sequence -> nothing: a change of the tenant's configuration
     /// (`changes`)
     changes: Tree,
+    /// `tenant\0` + time + sequence -> an audit entry (`audit`); the platform's under `\0`
+    audit: Tree,
     /// `format` -> the store format the database holds (`format`)
     meta: Tree,
     /// What every write passes, and a snapshot closes (`snapshot`).
@@ -260,6 +263,7 @@ impl Store {
             portals: Collection(open("portals")?),
             time_intervals: Collection(open("time_intervals")?),
             changes: open("changes")?,
+            audit: open("audit")?,
             meta: open("meta")?,
             every_tree: opened.take(),
             gate: gate.clone(),

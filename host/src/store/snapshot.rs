@@ -1,5 +1,5 @@
 //! The whole store at one instant, and a new store filled from such a copy: what backups are
-//! made of (`crate::backup` gives them a file format).
+//! made of (backup files give them a format).
 
 use super::backend::Bytes;
 use super::tree::{Tree, close, transaction};

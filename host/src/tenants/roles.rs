@@ -30,10 +30,12 @@ pub enum Resource {
     Portal,
     Keys,
     Roles,
+    /// The audit trail of changes.
+    Audit,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 19] = [
+    pub const ALL: [Resource; 20] = [
         Resource::Rules,
         Resource::Channels,
         Resource::Subscriptions,
@@ -53,6 +55,7 @@ impl Resource {
         Resource::Portal,
         Resource::Keys,
         Resource::Roles,
+        Resource::Audit,
     ];
 
     /// Whether each of its objects records the key that made it, so `:own` can apply.
@@ -91,6 +94,7 @@ impl Resource {
             Resource::Portal => "portal",
             Resource::Keys => "keys",
             Resource::Roles => "roles",
+            Resource::Audit => "audit",
         }
     }
 }

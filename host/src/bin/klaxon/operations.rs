@@ -244,6 +244,14 @@ pub const RESOURCES: &[Resource] = &[
         ],
     },
     Resource {
+        name: "audit",
+        about: "The audit trail of changes (the tenant's admins; `platform` for the platform admin)",
+        ops: &[
+            list("list", "/v1/audit", &["id", "at", "actor.id", "operation", "object"]),
+            list("platform", "/v1/admin/audit", &["id", "at", "operation", "object"]),
+        ],
+    },
+    Resource {
         name: "clock",
         about: "The server's clock (platform admin)",
         ops: &[op("get", "get", "/v1/clock"), op("set", "put", "/v1/clock")],
