@@ -336,6 +336,34 @@ fn a_plugin_channel_is_made_from_its_plugin_s_schema_and_its_secret_is_never_sho
 }
 
 #[test]
+fn an_object_s_history_and_the_audit_trail_are_read_in_the_browser() {
+    let s = Setup::start("");
+    let channel = s.channel(json!({ "name": "ops", "kind": "webhook", "url": "https://hooks.example.com/a" }));
+    let id = channel["id"].as_str().unwrap();
+    let spec = json!({ "name": "ops webhook", "kind": "webhook", "url": "https://hooks.example.com/a" });
+    assert_eq!(s.server.call(Method::PUT, &format!("/v1/channels/{id}"), &s.key, Some(spec)).0, 200);
+    let browser = Browser::start();
+    browser.open(&s.server.base);
+    browser.sign_in(&s.key);
+    browser.wait_for_text("h1", "Rules");
+    browser.open(&format!("{}/#/channels/{id}", s.server.base));
+    browser.wait_for_text("h1", "ops webhook");
+    browser.click("#history");
+    browser.wait_for_text("h1", &format!("History of {id}"));
+    browser.wait_for_text("#audit-entries", "PUT /v1/channels/{id}");
+    let rows = browser.script("return document.querySelectorAll('#audit-entries tbody tr').length");
+    assert_eq!(rows, json!(2), "the creation and the rename");
+    assert!(browser.find("#audit-entries").text().contains("ops → ops webhook"));
+    browser.screenshot("audit");
+    // The whole trail, filtered by kind.
+    browser.click("nav a[href=\"#/audit\"]");
+    browser.wait_for_text("h1", "Audit trail");
+    browser.fill("resource", "keys");
+    browser.click("main form button[type=submit]");
+    browser.wait_for_text("main", "No changes match.");
+}
+
+#[test]
 fn a_rule_is_tried_against_the_last_days_before_it_is_saved() {
     let server = Server::start();
     let (_, key) = server.tenant("acme");

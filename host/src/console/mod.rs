@@ -47,6 +47,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("plugins.js", "text/javascript; charset=utf-8", include_str!("assets/plugins.js")),
     ("keys.js", "text/javascript; charset=utf-8", include_str!("assets/keys.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("assets/tenants.js")),
+    ("audit.js", "text/javascript; charset=utf-8", include_str!("assets/audit.js")),
     ("portal.html", "text/html; charset=utf-8", include_str!("assets/portal.html")),
     ("portal.js", "text/javascript; charset=utf-8", include_str!("assets/portal.js")),
 ];

@@ -12,6 +12,7 @@ import * as customers from './customers.js';
 import * as plugins from './plugins.js';
 import * as keys from './keys.js';
 import * as tenants from './tenants.js';
+import * as audit from './audit.js';
 
 /** The pages a tenant's key sees, by their hash, each shown when the role may read its resource. */
 const PAGES = {
@@ -26,9 +27,10 @@ const PAGES = {
   plugins: ['Plugins', plugins.page, 'plugins'],
   keys: ['API keys', keys.page, 'keys'],
   roles: ['Roles', keys.roles, 'roles'],
+  audit: ['Audit', audit.page, 'audit'],
 };
 /** The platform admin's pages. */
-const ADMIN_PAGES = { tenants: ['Tenants', tenants.page] };
+const ADMIN_PAGES = { tenants: ['Tenants', tenants.page], audit: ['Audit', audit.platform] };
 
 async function start() {
   window.addEventListener('hashchange', route);

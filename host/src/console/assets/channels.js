@@ -4,6 +4,7 @@
 import { api, session } from './api.js';
 import { configControls, hasSecrets } from './configform.js';
 import { h, show, field, form, table, select, when, json, attempt, splitList } from './dom.js';
+import { historyLink } from './audit.js';
 
 const KINDS = [['webhook', 'Signed webhook'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['email', 'Email'], ['sms', 'SMS'],
   ['plugin', 'A channel plugin']];
@@ -206,6 +207,7 @@ async function detail(id) {
     } }, 'Rotate secret') : null);
   show(
     h('h1', {}, channel.name),
+    historyLink(id),
     h('p', {}, `${channel.kind} · ${where(channel)} · ${channel.enabled ? 'enabled' : 'disabled'}`),
     channel.disabled_reason ? h('p', { class: 'notice' }, channel.disabled_reason) : null,
     session.can('channels', 'update', channel.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-channel', href: `#/channels/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,

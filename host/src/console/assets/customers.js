@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { h, show, field, form, table, when, json } from './dom.js';
+import { historyLink } from './audit.js';
 
 const PAGE = 100;
 
@@ -32,6 +33,7 @@ async function customer(id) {
   const [c, memberships] = await Promise.all([api('GET', path), api('GET', `${path}/cohorts`)]);
   show(
     h('h1', {}, c.name ? `${c.name} (${c.id})` : c.id),
+    historyLink(id),
     h('p', {}, `First seen ${when(c.first_seen) || 'never'} · last seen ${when(c.last_seen) || 'never'} · updated ${when(c.updated_at)}`),
     h('h2', {}, 'Fields'),
     table(['Field', 'Value'], Object.entries(c.fields).map(([k, v]) => [k, JSON.stringify(v)]), 'No fields.'),
@@ -62,6 +64,7 @@ async function cohort(id, after) {
   const [c, members] = await Promise.all([api('GET', path), api('GET', `${path}/members?${query}`)]);
   show(
     h('h1', {}, c.name),
+    historyLink(id),
     h('p', { id: 'cohort-status' }, `${c.members} members · ${c.status}${c.computed_at ? ` · computed ${when(c.computed_at)}` : ''}`),
     h('h2', {}, 'Members'),
     table(['Customer', 'Name', 'Since'], members.items.map((m) => [

@@ -2,6 +2,7 @@
 
 import { api, session, ApiFailure } from './api.js';
 import { h, show, field, form, table, select, when, instant, splitList } from './dom.js';
+import { historyLink } from './audit.js';
 
 const SEVERITIES = [['', 'the default'], ['info', 'info'], ['warning', 'warning'], ['critical', 'critical']];
 const NEXT = {
@@ -108,6 +109,7 @@ async function detail(id) {
   const message = h('textarea', {});
   show(
     h('h1', {}, incident.title),
+    historyLink(id),
     h('p', {}, `${incident.kind} · ${incident.category} · ${incident.severity} · `,
       h('span', { id: 'incident-status', class: `status-${incident.status}` }, incident.status),
       incident.components?.length ? ` · ${incident.components.join(', ')}` : '',

@@ -3,6 +3,7 @@
 
 import { api, session } from './api.js';
 import { h, show, field, form, table, select, when, json } from './dom.js';
+import { historyLink } from './audit.js';
 
 const KINDS = [['condition', 'condition'], ['template', 'template'], ['channel', 'channel']];
 const LIMITS = [['fuel', 'Fuel'], ['time_ms', 'Time (ms)'], ['memory_bytes', 'Memory (bytes)'],
@@ -59,6 +60,7 @@ async function detail(name) {
   const patch = async (change) => { await api('PATCH', path, change); await detail(name); };
   show(
     h('h1', {}, plugin.name),
+    historyLink(name),
     h('p', { id: 'plugin-status' }, `${plugin.kind} · version ${plugin.active_version} in use`,
       plugin.pinned_version ? ' (pinned)' : ' (the latest)', ` · ${plugin.enabled ? 'enabled' : 'disabled'}`),
     session.can('plugins', 'update', plugin.created_by) ? h('div', { class: 'row' },

@@ -6,6 +6,7 @@ import { h, show, field, form, showError, table, select, when, json, splitList }
 import { tryRule } from './backtest.js';
 import { filtersEditor } from './filters.js';
 import { configControls } from './configform.js';
+import { historyLink } from './audit.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
   ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'],
@@ -369,6 +370,7 @@ async function detail(id) {
   const dryRunOut = h('div', { id: 'dry-run' });
   show(
     h('h1', {}, rule.name),
+    historyLink(id),
     h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.pending} pending · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating · ${rule.alerts.flapping} flapping`),
     session.can('rules', 'update', rule.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
     h('h2', {}, 'Alert states'),
