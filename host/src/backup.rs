@@ -3,18 +3,19 @@
 //! compiled plugin artifacts) and a manifest; and restoring one into a new data folder, refused
 //! before anything is written when the file is damaged, truncated or from a newer release.
 //!
-//! The file is a gzip stream of: `KLAXON-BACKUP 1\n`, then frames, each a tag byte and its
+//! The file is a deflate stream of: `KLAXON-BACKUP 1\n`, then frames, each a tag byte and its
 //! fields (lengths big-endian): `T` a tree (name), `E` an entry of that tree (key, value), `F` a
 //! file (path under the data folder, contents), and last `M` the manifest (JSON), whose
-//! `sha256` covers every byte before it.
+//! `sha256` covers every byte before it; then the SHA-256 of the compressed stream (32 bytes),
+//! so that no byte of the file can change unseen.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,7 +67,8 @@ type Result<T> = std::result::Result<T, BackupError>;
 
 /// Writes a backup of `store` (and of its data folder's files) to `out`; answers its manifest.
 pub fn write(store: &Store, out: impl Write, now: Timestamp) -> Result<Manifest> {
-    let mut out = Frames { inner: GzEncoder::new(BufWriter::new(out), Compression::fast()), hash: Sha256::new() };
+    let compressed = Tee { inner: BufWriter::new(out), hash: Sha256::new() };
+    let mut out = Frames { inner: DeflateEncoder::new(compressed, Compression::fast()), hash: Sha256::new() };
     out.put(MAGIC)?;
     let mut trees: BTreeMap<String, u64> = BTreeMap::new();
     let mut tree = String::new();
@@ -105,7 +107,9 @@ pub fn write(store: &Store, out: impl Write, now: Timestamp) -> Result<Manifest>
     };
     out.put(b"M")?;
     out.field(&serde_json::to_vec(&manifest).expect("a manifest serializes"))?;
-    out.inner.finish()?.flush()?;
+    let Tee { inner: mut file, hash } = out.inner.finish()?;
+    file.write_all(&hash.finalize())?;
+    file.flush()?;
     Ok(manifest)
 }
 
@@ -161,8 +165,15 @@ enum Item<'a> {
 /// Reads the backup at `path`, calling `each` with what it holds, and checks it: its frames, its
 /// checksum, its counts, and that this release can read its store format.
 fn read(path: &Path, mut each: impl FnMut(Item) -> Result<()>) -> Result<Manifest> {
-    let file = std::fs::File::open(path)?;
-    let mut input = Hashed { inner: BufReader::new(GzDecoder::new(BufReader::new(file))), hash: Sha256::new() };
+    let mut file = std::fs::File::open(path)?;
+    let compressed_len =
+        file.metadata()?.len().checked_sub(DIGEST).ok_or_else(|| BackupError::Damaged("it ends early".into()))?;
+    let mut trailer = [0; DIGEST as usize];
+    file.seek(SeekFrom::Start(compressed_len))?;
+    file.read_exact(&mut trailer)?;
+    file.rewind()?;
+    let compressed = Tee { inner: BufReader::new(file).take(compressed_len), hash: Sha256::new() };
+    let mut input = Hashed { inner: BufReader::new(DeflateDecoder::new(compressed)), hash: Sha256::new() };
     let mut magic = [0; MAGIC.len()];
     input.exact(&mut magic)?;
     if magic != MAGIC {
@@ -206,6 +217,12 @@ fn read(path: &Path, mut each: impl FnMut(Item) -> Result<()>) -> Result<Manifes
                     Ok(0) => {}
                     Ok(_) => return Err(BackupError::Damaged("something follows its manifest".into())),
                     Err(e) => return Err(BackupError::Damaged(e.to_string())),
+                }
+                // Every compressed byte, read or not by the decoder, against the file's last 32.
+                let compressed = input.inner.get_mut().get_mut();
+                std::io::copy(compressed, &mut std::io::sink()).map_err(|e| BackupError::Damaged(e.to_string()))?;
+                if compressed.hash.clone().finalize()[..] != trailer {
+                    return Err(BackupError::Damaged("its checksum does not match the file".into()));
                 }
                 if manifest.store_format > crate::store::FORMAT {
                     return Err(BackupError::Refused(format!(
@@ -278,6 +295,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The length of a SHA-256 digest.
+const DIGEST: u64 = 32;
+
+/// Bytes passing through, hashed: the compressed stream, whose SHA-256 ends the file.
+struct Tee<T> {
+    inner: T,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hash.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hash.update(&buf[..read]);
+        Ok(read)
+    }
+}
+
 /// The frames written, hashed as they go.
 struct Frames<W: Write> {
     inner: W,
@@ -332,6 +378,8 @@ impl<R: Read> Hashed<R> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::arbitrary::Arbitrary;
+
     use super::*;
 
     #[test]
@@ -355,6 +403,36 @@ mod tests {
         let tenant: serde_json::Value = copy.tenants.get("ten_a").unwrap().unwrap();
         assert_eq!(tenant["id"], "ten_a");
         assert!(copy.generate_id().unwrap() > taken.next_id, "ids go on above the backed-up ones");
+    }
+
+    proptest::proptest! {
+        /// A backup file with bytes changed or cut short is refused with a reason, or (a change
+        /// the checksums cannot see, never met) read whole; reading it never panics.
+        #[test]
+        fn a_changed_backup_file_is_refused_and_reading_it_never_panics(
+            edits in proptest::collection::vec((proptest::sample::Index::arbitrary(), 0u8..=255), 0..4),
+            cut in proptest::option::of(proptest::sample::Index::arbitrary()),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("data"), 1 << 20).unwrap();
+            store.tenants.put("ten_a", &serde_json::json!({ "id": "ten_a" })).unwrap();
+            let mut bytes = Vec::new();
+            let taken = write(&store, &mut bytes, Timestamp::UNIX_EPOCH).unwrap();
+            let original = bytes.clone();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let file = dir.path().join("changed");
+            std::fs::write(&file, &bytes).unwrap();
+            match verify(&file) {
+                Ok(manifest) => proptest::prop_assert!(bytes == original && manifest == taken),
+                Err(e) => proptest::prop_assert!(bytes != original, "{e}"),
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod console;
 mod console_pages;
 mod delivery;
 mod forecast;
+mod fuzz;
 mod group_commit;
 mod incidents;
 mod ingest;
