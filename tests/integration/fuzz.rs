@@ -7,8 +7,8 @@
 //!
 //! CI runs each target for proptest's default 256 cases; for longer, set `PROPTEST_CASES`
 //! (`PROPTEST_CASES=20000 cargo test --release -p klaxon --test integration fuzz::`). Inputs
-//! that failed are kept in `tests/integration/proptest-regressions/fuzz.txt` (commit it) and
-//! tried first every run.
+//! that failed are kept in a `proptest-regressions` folder beside this file (commit it) and
+//! tried first every run; the backup file's reader has its own property in `backup.rs`.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
