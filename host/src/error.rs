@@ -29,6 +29,9 @@ pub enum ApiError {
     /// hit, which one.
     #[error("{message}")]
     Described { status: StatusCode, code: &'static str, message: String, limit: Option<&'static str> },
+    /// Over a rate limit: answered 429 with `Retry-After` (seconds) and the limit's name.
+    #[error("{message}")]
+    RateLimited { limit: &'static str, message: String, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Described { status, code, .. } => (*status, code),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -83,7 +87,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.to_json();
-        (status, Json(json!({ "error": body }))).into_response()
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }
 
@@ -97,7 +105,9 @@ impl ApiError {
         let mut body = json!({ "code": code, "message": self.to_string() });
         match &self {
             ApiError::Invalid { field: Some(field), .. } => body["field"] = json!(field),
-            ApiError::Described { limit: Some(limit), .. } => body["limit"] = json!(limit),
+            ApiError::Described { limit: Some(limit), .. } | ApiError::RateLimited { limit, .. } => {
+                body["limit"] = json!(limit)
+            }
             _ => {}
         }
         (status, body)

@@ -202,6 +202,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         manual_clock,
         metrics,
         ready: ready.clone(),
+        failures: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

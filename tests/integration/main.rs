@@ -20,6 +20,7 @@ mod delivery;
 mod forecast;
 mod fuzz;
 mod group_commit;
+mod guessing;
 mod incidents;
 mod ingest;
 mod languages;

@@ -7,13 +7,12 @@
 //! `audit:read`, the admin role's), `GET /v1/admin/audit` the platform's (its tenants).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::LazyLock;
 
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -23,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
-use super::extract::Caller;
-use super::{AppState, blocking};
+use super::extract::{Caller, authenticate};
+use super::{AppState, blocking, failures};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::Principal;
 use crate::tenants::roles::{Action, Resource};
@@ -98,9 +97,9 @@ pub async fn record(state: AppState, reader: Router, request: Request, next: Nex
     let route =
         route_of(request.uri().path()).filter(|route| changes && !NOT_CHANGES.contains(&route.template.as_str()));
     let Some(route) = route else { return next.run(request).await };
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     // Who: as the handler will see it; a request it refuses changes nothing.
-    let Ok(Caller(principal)) = Caller::from_request_parts(&mut parts, &state).await else {
+    let Ok(Caller(principal)) = authenticate(&parts, &state) else {
         return next.run(Request::from_parts(parts, body)).await;
     };
     let path = parts.uri.path().to_string();
@@ -133,7 +132,7 @@ pub async fn record(state: AppState, reader: Router, request: Request, next: Nex
             serde_json::from_slice::<Value>(&to_bytes(response.into_body(), MAX_VIEW_BYTES).await.ok()?).ok()
         }
     };
-    let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+    let address = failures::client(&parts).0.map(|address| address.to_string());
     let via_session = !parts.headers.contains_key(AUTHORIZATION);
     let before = read(object_path.clone()).await;
     let response = next.run(Request::from_parts(parts, body)).await;

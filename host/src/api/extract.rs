@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::AppState;
+use super::{AppState, failures};
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::keys::digests_equal;
 use crate::tenants::{Action, Permission, Principal, Resource, TenantKey};
@@ -26,25 +26,36 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return match session_token(&parts.headers) {
-                Some(token) => from_session(parts, state, token).map(Caller),
-                None => Err(ApiError::Unauthorized(
-                    "missing `Authorization: Bearer <key>` header (or a console session)".into(),
-                )),
-            };
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must read `Bearer <key>`".into()))?;
-        let principal = state
-            .tenants
-            .authenticate(token.trim(), state.clock.now())?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
-        Ok(Caller(principal))
+        let client = failures::client(parts);
+        state.failures.check(client)?;
+        let caller = authenticate(parts, state);
+        if matches!(caller, Err(ApiError::Unauthorized(_))) {
+            state.failures.failed(client);
+        }
+        caller
     }
+}
+
+/// The caller behind the request's bearer token or console session (failures not counted).
+pub fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        return match session_token(&parts.headers) {
+            Some(token) => from_session(parts, state, token).map(Caller),
+            None => Err(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <key>` header (or a console session)".into(),
+            )),
+        };
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must read `Bearer <key>`".into()))?;
+    let principal = state
+        .tenants
+        .authenticate(token.trim(), state.clock.now())?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
+    Ok(Caller(principal))
 }
 
 /// The console session token in the request's cookies, if any.

@@ -14,6 +14,7 @@ mod customers;
 mod errors;
 mod events;
 pub mod extract;
+pub mod failures;
 pub mod forward;
 mod incidents;
 mod notifications;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
+    /// Failed authentication per client address.
+    pub failures: Arc<failures::Failures>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::api::AppState;
 use crate::api::extract::{Caller, SESSION_COOKIE, over_tls, parse_json, session_token};
+use crate::api::failures::Client;
 use crate::error::{ApiError, ApiResult};
 use crate::tenants::keys::sha256_hex;
 use crate::tenants::{Principal, Session, customer_tokens};
@@ -121,7 +122,13 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn sign_in(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    state.failures.check(client)?;
     let input: SignIn = parse_json(&body)?;
     let token = input.token.trim();
     if token.is_empty() {
@@ -133,10 +140,10 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "this is a customer's token: it opens the customer portal (/portal?token=...)",
         ));
     }
-    let (session_token, session, principal) = state
-        .tenants
-        .open_session(token, state.clock.now())?
-        .ok_or_else(|| ApiError::field("token", "this is not a valid API key or admin token (or it was revoked)"))?;
+    let Some((session_token, session, principal)) = state.tenants.open_session(token, state.clock.now())? else {
+        state.failures.failed(client);
+        return Err(ApiError::field("token", "this is not a valid API key or admin token (or it was revoked)"));
+    };
     let cookie = session_cookie(&session_token, &session, state.clock.now(), &headers, false);
     let body = view(&state, &session, &principal)?;
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
