@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 65] = [
+    let expected: [(&str, &[&str]); 68] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -116,6 +116,9 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/notifications/{id}", &["get"]),
         ("/v1/notifications/{id}/attempts", &["get"]),
         ("/v1/notifications/{id}/resend", &["post"]),
+        ("/v1/audit", &["get"]),
+        ("/v1/admin/audit", &["get"]),
+        ("/v1/admin/backup", &["post"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, methods) in expected {

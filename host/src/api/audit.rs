@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{Method, StatusCode};
@@ -271,26 +272,22 @@ pub struct Filters {
     limit: Option<usize>,
 }
 
-pub async fn tenant(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(filters): Query<Filters>,
-) -> ApiResult<Json<Value>> {
+/// The query as sent: read once the caller's role is checked.
+type Filtering = Result<Query<Filters>, QueryRejection>;
+
+pub async fn tenant(State(state): State<AppState>, caller: Caller, filters: Filtering) -> ApiResult<Json<Value>> {
     let key = caller.tenant(Resource::Audit, Action::Read)?;
     page(state, key.tenant_id.clone(), filters).await
 }
 
-pub async fn platform(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(filters): Query<Filters>,
-) -> ApiResult<Json<Value>> {
+pub async fn platform(State(state): State<AppState>, caller: Caller, filters: Filtering) -> ApiResult<Json<Value>> {
     caller.platform_admin()?;
     page(state, String::new(), filters).await
 }
 
 /// Up to `limit` entries (100 by default, at most 1,000) matching the filters, newest first.
-async fn page(state: AppState, tenant: String, filters: Filters) -> ApiResult<Json<Value>> {
+async fn page(state: AppState, tenant: String, filters: Filtering) -> ApiResult<Json<Value>> {
+    let Query(filters) = filters.map_err(|e| ApiError::field("query", e.body_text()))?;
     let limit = filters.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 1000"));
