@@ -250,6 +250,7 @@ async fn upload_and_restart(language: &str, wasm: &[u8]) {
         name: "bench".into(),
         created_at: jiff::Timestamp::now(),
         plugin_limits: LIMITS,
+        limits: Default::default(),
     };
     let mut uploads = Vec::new();
     {

@@ -10,7 +10,7 @@ use crate::channels::address::AddressPolicy;
 use crate::cluster::ClusterConfig;
 use crate::delivery::settings::{DeliveryConfig, SmtpConfig};
 use crate::duration::Duration;
-use crate::tenants::PluginLimits;
+use crate::tenants::{PluginLimits, UsageLimits};
 
 /// The defaults, compiled into the binary.
 const DEFAULT_TOML: &str = include_str!("../klaxon.default.toml");
@@ -55,6 +55,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub cluster: ClusterConfig,
     pub audit: AuditConfig,
+    /// What each tenant may use unless the platform admin sets its own.
+    pub tenant_limits: UsageLimits,
 }
 
 /// The audit trail of changes made through the API.
@@ -203,6 +205,9 @@ impl Config {
         if self.cluster.lease.0 < jiff::SignedDuration::from_secs(1) {
             return Err(ConfigError::Invalid("cluster.lease must be at least 1s".into()));
         }
+        self.tenant_limits
+            .check("tenant_limits")
+            .map_err(|e| ConfigError::Invalid(format!("{}: {}", e.field, e.message)))?;
         if !self.audit.retention.0.is_positive() {
             return Err(ConfigError::Invalid("audit.retention must be positive".into()));
         }

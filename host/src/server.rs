@@ -203,6 +203,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         metrics,
         ready: ready.clone(),
         failures: Arc::default(),
+        event_rates: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

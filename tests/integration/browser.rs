@@ -147,6 +147,15 @@ impl Browser {
     }
 
     /// Signs in with `token` on the sign-in form and waits for the signed-in header.
+    /// A browser signed in to the console at `base` with `token`, on its first page (`first`).
+    pub fn signed_in(base: &str, token: &str, first: &str) -> Browser {
+        let browser = Browser::start();
+        browser.open(base);
+        browser.sign_in(token);
+        browser.wait_for_text("h1", first);
+        browser
+    }
+
     pub fn sign_in(&self, token: &str) {
         self.fill("token", token);
         self.click("button[type=submit]");

@@ -191,10 +191,7 @@ fn signing_in_and_out_in_the_browser_and_a_viewer_sees_no_edit_controls() {
 fn a_channel_and_a_threshold_rule_made_in_the_browser_alarm_deliver_and_resend() {
     let s = Setup::start("");
     let receiver = Receiver::start();
-    let browser = Browser::start();
-    browser.open(&s.server.base);
-    browser.sign_in(&s.key);
-    browser.wait_for_text("h1", "Rules");
+    let browser = Browser::signed_in(&s.server.base, &s.key, "Rules");
 
     // A template naming a variable that does not exist is refused at its field.
     browser.open(&format!("{}/#/channels/new", s.server.base));
@@ -292,10 +289,7 @@ fn a_plugin_channel_is_made_from_its_plugin_s_schema_and_its_secret_is_never_sho
     let (status, body) = s.server.upload(&s.key, "pagerduty", "channel", &crate::support::guests().pagerduty);
     assert_eq!(status, 201, "{body}");
     let receiver = Receiver::start();
-    let browser = Browser::start();
-    browser.open(&s.server.base);
-    browser.sign_in(&s.key);
-    browser.wait_for_text("h1", "Rules");
+    let browser = Browser::signed_in(&s.server.base, &s.key, "Rules");
     browser.open(&format!("{}/#/channels/new", s.server.base));
     browser.wait_for_text("h1", "New channel");
     browser.fill("name", "pager");
@@ -342,10 +336,7 @@ fn an_object_s_history_and_the_audit_trail_are_read_in_the_browser() {
     let id = channel["id"].as_str().unwrap();
     let spec = json!({ "name": "ops webhook", "kind": "webhook", "url": "https://hooks.example.com/a" });
     assert_eq!(s.server.call(Method::PUT, &format!("/v1/channels/{id}"), &s.key, Some(spec)).0, 200);
-    let browser = Browser::start();
-    browser.open(&s.server.base);
-    browser.sign_in(&s.key);
-    browser.wait_for_text("h1", "Rules");
+    let browser = Browser::signed_in(&s.server.base, &s.key, "Rules");
     browser.open(&format!("{}/#/channels/{id}", s.server.base));
     browser.wait_for_text("h1", "ops webhook");
     browser.click("#history");

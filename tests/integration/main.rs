@@ -17,6 +17,7 @@ mod cohorts;
 mod console;
 mod console_pages;
 mod delivery;
+mod fair_sharing;
 mod forecast;
 mod fuzz;
 mod group_commit;

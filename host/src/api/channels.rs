@@ -36,6 +36,8 @@ pub async fn create(
     check(&state, key, &spec)?;
     check_auth_token(&spec, None)?;
     check_plugin(&state, key, &spec, None).await?;
+    let most = super::usage_limits(&state, &key.tenant_id)?.max_channels;
+    super::within("max_channels", state.channels.list(&key.tenant_id)?.len(), most, "channels")?;
     let mut channel = state.channels.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     as_customer::ask_confirmations(&state, &key.tenant_id, &mut channel, &headers).await?;
     super::report(&state, key, "channel.created", reported(&channel)).await?;

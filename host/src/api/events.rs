@@ -2,7 +2,7 @@
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -10,9 +10,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AppState;
+use super::buckets::Rate;
 use super::extract::{Caller, parse_json};
 use super::forward::FORWARDED_BY;
+use super::{AppState, failures};
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::EventTypes;
 use crate::tenants::{Action, Resource};
@@ -69,6 +70,22 @@ async fn ingest(
             limits.max_batch_events
         )));
     }
+    let usage = super::usage_limits(&state, &key.tenant_id)?;
+    let count = events.len() as u64;
+    if count > usage.events_burst {
+        return Err(ApiError::Described {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            message: format!("the batch holds {count} events; the tenant may send {} at once", usage.events_burst),
+            limit: Some("events_burst"),
+        });
+    }
+    let rate = Rate { per_second: usage.events_per_second, burst: usage.events_burst as f64 };
+    state.event_rates.try_take(key.tenant_id.clone(), count as f64, rate).map_err(|wait| ApiError::RateLimited {
+        limit: "events_per_second",
+        message: format!("the tenant sends events faster than its {} a second", usage.events_per_second),
+        retry_after: failures::seconds(wait),
+    })?;
     let outcome = state.ingest.ingest(&key.tenant_id, &key.key_id, events).await?;
     if outcome.accepted > 0 {
         state.store.flush().await?;

@@ -5,6 +5,7 @@ mod as_customer;
 mod audit;
 mod backtests;
 mod backup;
+mod buckets;
 mod categories;
 mod channels;
 mod clock;
@@ -57,7 +58,7 @@ use crate::plugins::Plugins;
 use crate::records::system;
 use crate::rules::Rules;
 use crate::store::Store;
-use crate::tenants::{TenantKey, Tenants};
+use crate::tenants::{TenantKey, Tenants, UsageLimits};
 
 /// The OpenAPI description of every route, served at `/openapi.json`; the `klaxon` command line
 /// reads its operations from it too.
@@ -89,6 +90,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Failed authentication per client address.
     pub failures: Arc<failures::Failures>,
+    /// Events each tenant may still ingest (`[tenant_limits] events_per_second`).
+    pub event_rates: Arc<buckets::Buckets<String>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -185,6 +188,25 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
     let response = next.run(request).await;
     state.metrics.http_response(response.status().as_u16());
     response
+}
+
+/// What `tenant` may use: its own limits where set, the configuration's elsewhere.
+pub fn usage_limits(state: &AppState, tenant: &str) -> ApiResult<UsageLimits> {
+    let record = state.tenants.get(tenant)?.ok_or_else(|| ApiError::not_found(format_args!("tenant `{tenant}`")))?;
+    Ok(record.limits.over(state.config.tenant_limits))
+}
+
+/// Refuses one more of the `what` a tenant holds `held` of when `limit` allows at most `most`.
+pub fn within(limit: &'static str, held: usize, most: u64, what: &str) -> ApiResult<()> {
+    if (held as u64) < most {
+        return Ok(());
+    }
+    Err(ApiError::Described {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code: "limit_reached",
+        message: format!("the tenant has {held} {what}, the most its limits allow ({limit})"),
+        limit: Some(limit),
+    })
 }
 
 /// A record's view as JSON.

@@ -27,6 +27,8 @@ pub async fn create(
     let spec: RuleSpec = parse_json(&body)?;
     as_customer::check_rule(&state, key, &spec, true)?;
     check(&state, key, &spec).await?;
+    let most = super::usage_limits(&state, &key.tenant_id)?.max_rules;
+    super::within("max_rules", state.rules.list(&key.tenant_id)?.len(), most, "rules")?;
     let rule = state.rules.create(&key.tenant_id, &key.key_id, spec, state.clock.now())?;
     state.alerts.rule_saved(&key.tenant_id, &rule)?;
     state.cluster.changed(&key.tenant_id)?;

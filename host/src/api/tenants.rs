@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
-use crate::tenants::PluginLimits;
 use crate::tenants::Tenant;
+use crate::tenants::{PluginLimits, UsageOverrides};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +25,8 @@ pub struct NewTenant {
 pub struct TenantUpdate {
     name: Option<String>,
     plugin_limits: Option<PluginLimits>,
+    /// What the tenant may use, where not the configuration's (replacing what was set).
+    limits: Option<UsageOverrides>,
 }
 
 fn check_tenant_name(name: &str) -> ApiResult<()> {
@@ -83,6 +85,10 @@ pub async fn update(
     if let Some(limits) = input.plugin_limits {
         check_limits(&limits)?;
         tenant.plugin_limits = limits;
+    }
+    if let Some(limits) = input.limits {
+        limits.over(state.config.tenant_limits).check("limits")?;
+        tenant.limits = limits;
     }
     state.tenants.put(&tenant)?;
     state.store.flush().await?;

@@ -6,6 +6,7 @@ mod known;
 mod limits;
 pub mod roles;
 mod sessions;
+mod usage;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use keys::ApiKey;
 pub use limits::{LimitOverrides, PluginLimits};
 pub use roles::{Action, Permission, Permissions, Reach, Resource, Role, RoleView};
 pub use sessions::Session;
+pub use usage::{UsageLimits, UsageOverrides};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tenant {
@@ -25,6 +27,9 @@ pub struct Tenant {
     pub created_at: jiff::Timestamp,
     /// Ceilings for every plugin call of this tenant.
     pub plugin_limits: PluginLimits,
+    /// What it may use, where not the configuration's (`usage`).
+    #[serde(default, skip_serializing_if = "UsageOverrides::is_empty")]
+    pub limits: UsageOverrides,
 }
 
 /// Who is calling.
@@ -125,7 +130,13 @@ impl Tenants {
         plugin_limits: PluginLimits,
         now: jiff::Timestamp,
     ) -> StoreResult<(Tenant, CreatedKey)> {
-        let tenant = Tenant { id: crate::ids::new_id("ten"), name, created_at: now, plugin_limits };
+        let tenant = Tenant {
+            id: crate::ids::new_id("ten"),
+            name,
+            created_at: now,
+            plugin_limits,
+            limits: UsageOverrides::default(),
+        };
         self.store.tenants.put(&tenant.id, &tenant)?;
         let key = self.create_key(&tenant.id, "initial admin key".into(), roles::ADMIN.into(), now)?;
         Ok((tenant, key))
