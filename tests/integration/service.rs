@@ -175,3 +175,40 @@ fn the_system_clock_cannot_be_moved() {
     let (status, _) = server.call(Method::PUT, "/v1/clock", ADMIN, Some(json!({ "now": "2031-01-01T00:00:00Z" })));
     assert_eq!(status, 409);
 }
+
+#[test]
+fn the_grafana_dashboard_reads_only_what_the_server_exports() {
+    let server = Server::start();
+    let text = server.request(Method::GET, "/metrics", None).send().unwrap().text().unwrap();
+    let families: Vec<(&str, &str)> =
+        text.lines().filter_map(|line| line.strip_prefix("# TYPE ")).filter_map(|line| line.split_once(' ')).collect();
+    let path = crate::support::workspace_root().join("examples/grafana/klaxon-dashboard.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|t| t.starts_with("klaxon_"))
+            {
+                // A histogram is queried by its series: `_bucket`, `_sum`, `_count`.
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        name.strip_suffix(suffix).filter(|base| families.contains(&(*base, "histogram")))
+                    })
+                    .unwrap_or(name);
+                assert!(
+                    families.iter().any(|(f, _)| *f == family),
+                    "{} queries {name}, which /metrics lacks",
+                    panel["title"]
+                );
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 8, "{queried}");
+    for tree in ["events", "notifications"] {
+        assert!(text.contains(&format!("klaxon_store_writes_total{{tree=\"{tree}\"}}")), "{text}");
+    }
+}
