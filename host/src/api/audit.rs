@@ -95,8 +95,11 @@ fn readable(path: &str) -> bool {
 pub async fn record(state: AppState, reader: Router, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let changes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(&method);
-    let route =
-        route_of(request.uri().path()).filter(|route| changes && !NOT_CHANGES.contains(&route.template.as_str()));
+    // Reads are passed on at once, without looking their route up.
+    let route = changes
+        .then(|| route_of(request.uri().path()))
+        .flatten()
+        .filter(|route| !NOT_CHANGES.contains(&route.template.as_str()));
     let Some(route) = route else { return next.run(request).await };
     let (parts, body) = request.into_parts();
     // Who: as the handler will see it; a request it refuses changes nothing.

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 /// Keys tracked at most; past it, those whose buckets are full again are forgotten.
 const TRACKED: usize = 100_000;
 
+/// A wait in whole seconds, at least one (for `Retry-After`).
+pub fn seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
     pub per_second: f64,

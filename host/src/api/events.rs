@@ -10,10 +10,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::buckets::Rate;
+use super::AppState;
+use super::buckets::{Rate, seconds};
 use super::extract::{Caller, parse_json};
 use super::forward::FORWARDED_BY;
-use super::{AppState, failures};
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::EventTypes;
 use crate::tenants::{Action, Resource};
@@ -84,7 +84,7 @@ async fn ingest(
     state.event_rates.try_take(key.tenant_id.clone(), count as f64, rate).map_err(|wait| ApiError::RateLimited {
         limit: "events_per_second",
         message: format!("the tenant sends events faster than its {} a second", usage.events_per_second),
-        retry_after: failures::seconds(wait),
+        retry_after: seconds(wait),
     })?;
     let outcome = state.ingest.ingest(&key.tenant_id, &key.key_id, events).await?;
     if outcome.accepted > 0 {

@@ -4,12 +4,11 @@
 //! rightful owner goes on from any other address.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::buckets::{Buckets, Rate};
+use super::buckets::{Buckets, Rate, seconds};
 use crate::error::ApiError;
 
 /// Failures an address may make at once, and how fast it may make more.
@@ -41,11 +40,6 @@ impl Failures {
             self.buckets.take(address, 1.0, RATE);
         }
     }
-}
-
-/// A wait in whole seconds, at least one (`Retry-After`).
-pub fn seconds(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// The client's address: the peer's, or behind a proxy on this machine (a loopback peer), the
