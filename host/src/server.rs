@@ -223,7 +223,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     std::fs::write(&address, format!("http://{local}\n")).map_err(data_dir)?;
     tracing::info!(%addr, node = %cluster.node(), data_dir = %config.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
 
-    spawn_audit_pruning(store.clone(), state.clock.clone(), config.audit.retention.0);
+    spawn_pruning(store.clone(), state.clock.clone(), config.audit.retention.0);
+    spawn_stats_flushing(store.clone());
     axum::serve(listener, console::router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -231,32 +232,58 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await?;
+    if let Err(e) = store.flush_stats() {
+        tracing::error!(error = %e, "the last stats could not be written");
+    }
     store.flush().await?;
     let _ = std::fs::remove_file(&address);
     tracing::info!("database flushed; bye");
     Ok(())
 }
 
-/// Prunes the audit trails (every tenant's and the platform's) of entries past `retention`, now
-/// and every ten minutes.
-fn spawn_audit_pruning(store: Store, clock: SharedClock, retention: jiff::SignedDuration) {
+/// How long the per-minute stats are kept (`GET /v1/stats` reads at most a week back).
+const STATS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(31 * 24);
+/// How often the stats tallied in memory are written.
+const STATS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Prunes the audit trails (every tenant's and the platform's) of entries past `retention`,
+/// and the stats past `STATS_KEPT`, now and every ten minutes.
+fn spawn_pruning(store: Store, clock: SharedClock, retention: jiff::SignedDuration) {
     tokio::spawn(async move {
         loop {
-            let (store, cutoff) = (store.clone(), clock.now() - retention);
+            let (store, now) = (store.clone(), clock.now());
             let pruned = tokio::task::spawn_blocking(move || {
                 let tenants = store.tenants.ids()?;
-                tenants.iter().map(String::as_str).chain([""]).try_fold(0, |n, t| Ok(n + store.prune_audit(t, cutoff)?))
+                let mut pruned = (0, 0);
+                for tenant in tenants.iter().map(String::as_str).chain([""]) {
+                    pruned.0 += store.prune_audit(tenant, now - retention)?;
+                    pruned.1 += store.prune_stats(tenant, now - STATS_KEPT)?;
+                }
+                Ok::<_, crate::store::StoreError>(pruned)
             })
             .await;
             match pruned {
-                Ok(Ok(0)) => {}
-                Ok(Ok(pruned)) => tracing::info!(pruned, "old audit entries pruned"),
-                Ok(Err::<_, crate::store::StoreError>(e)) => {
-                    tracing::error!(error = %e, "pruning the audit trails failed")
-                }
-                Err(e) => tracing::error!(error = %e, "pruning the audit trails failed"),
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((audit, stats))) => tracing::info!(audit, stats, "old audit entries and stats pruned"),
+                Ok(Err(e)) => tracing::error!(error = %e, "pruning the audit trails and stats failed"),
+                Err(e) => tracing::error!(error = %e, "pruning the audit trails and stats failed"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
+}
+
+/// Writes the stats tallied in memory every `STATS_FLUSH`.
+fn spawn_stats_flushing(store: Store) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(STATS_FLUSH).await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.flush_stats()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "writing the stats failed"),
+                Err(e) => tracing::error!(error = %e, "writing the stats failed"),
+            }
         }
     });
 }

@@ -105,7 +105,7 @@ impl Setup {
         self.wait(id, |n| n["deliveries"][0]["attempts"].as_array().map_or(0, Vec::len) == attempts, "attempts")
     }
 
-    fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, what: &str) -> Value {
+    pub fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, what: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let n = self.notification(id);

@@ -37,6 +37,7 @@ mod rules;
 mod sandbox;
 mod service;
 mod sms;
+mod stats;
 mod status_page;
 mod support;
 mod system;

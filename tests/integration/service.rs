@@ -50,7 +50,7 @@ fn the_openapi_description_lists_every_route() {
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
-    let expected: [(&str, &[&str]); 68] = [
+    let expected: [(&str, &[&str]); 70] = [
         ("/healthz", &["get"]),
         ("/console/session", &["get", "post", "delete"]),
         ("/readyz", &["get"]),
@@ -78,6 +78,8 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/rules", &["get", "post"]),
         ("/v1/rules/{id}", &["get", "put", "delete"]),
         ("/v1/rules/{id}/states", &["get"]),
+        ("/v1/rules/{id}/stats", &["get"]),
+        ("/v1/stats", &["get"]),
         ("/v1/rules/{id}/evaluate", &["post"]),
         ("/v1/rules/backtest", &["post"]),
         ("/v1/backtests/{id}", &["get", "delete"]),

@@ -2,6 +2,7 @@
 //! in the transactions that change them, so a list of rules shows its counts without reading
 //! every alert.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::state::{AlertRecord, stored};
@@ -62,11 +63,17 @@ impl StateCounts {
     }
 }
 
-/// Applies `moves` to the counts of the rule in the transaction's tree.
-pub fn apply(tx: &Tx, tenant: &str, rule: &str, moves: impl IntoIterator<Item = Move>) -> TxResult<()> {
+/// Applies `moves`, made at `now`, to the counts of the rule in the transaction's tree, and
+/// tallies the change of its alerts in alarm for the stats.
+pub fn apply(tx: &Tx, tenant: &str, rule: &str, now: Timestamp, moves: impl IntoIterator<Item = Move>) -> TxResult<()> {
     let mut counts: StateCounts = tx.alert_counts(tenant, rule)?.unwrap_or_default();
+    let in_alarm_before = counts.in_alarm;
     for (before, after) in moves {
         counts.moved(before, after);
+    }
+    let change = counts.in_alarm as i64 - in_alarm_before as i64;
+    if change != 0 {
+        tx.tally(tenant, now, |minute| *minute.alarms.entry(rule.to_string()).or_default() += change);
     }
     tx.put_alert_counts(tenant, rule, &counts)
 }

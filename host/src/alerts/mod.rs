@@ -247,6 +247,14 @@ impl Alerts {
         Ok(self.store.alert_counts(tenant, rule)?.unwrap_or_default())
     }
 
+    /// How many alerts are in alarm now: `rule`'s, or all the tenant's.
+    pub fn in_alarm(&self, tenant: &str, rule: Option<&str>) -> StoreResult<u64> {
+        Ok(match rule {
+            Some(rule) => self.state_counts(tenant, rule)?.in_alarm,
+            None => self.store.tenant_alert_counts::<counts::StateCounts>(tenant)?.iter().map(|c| c.in_alarm).sum(),
+        })
+    }
+
     /// The tenant's rules, loaded once and kept until one of them changes.
     pub fn tenant_rules(&self, tenant: &str) -> StoreResult<Arc<TenantRules>> {
         if let Some(rules) = self.cache.read().expect("rule cache lock").get(tenant) {
@@ -308,7 +316,7 @@ impl Alerts {
     /// condition), then what time drives is scheduled: its windows' moves, inactivity deadlines
     /// and offset moments for the customers in scope.
     pub fn rule_saved(&self, tenant: &str, rule: &Rule) -> StoreResult<()> {
-        self.store.forget_rule(tenant, &rule.id, false)?;
+        self.forget_alerts(tenant, &rule.id, false)?;
         let rules = self.reload(tenant)?;
         let Some(compiled) = rules.get(&rule.id) else { return Ok(()) };
         let now = self.clock.now();
@@ -369,7 +377,7 @@ impl Alerts {
         for rule in &rules.rules {
             if let Some(bytes) = work.tx().delete_alert(work.tenant, &rule.rule.id, customer)? {
                 let standing = state::stored::decode(&bytes).map(|(record, _)| counts::Standing::of(&record));
-                counts::apply(work.tx(), work.tenant, &rule.rule.id, [(standing, None)])?;
+                counts::apply(work.tx(), work.tenant, &rule.rule.id, work.now, [(standing, None)])?;
             }
         }
         Ok(())
@@ -377,8 +385,19 @@ impl Alerts {
 
     /// Removes a rule's alerts and history (its timers lapse on their own).
     pub fn rule_deleted(&self, tenant: &str, id: &str) -> StoreResult<()> {
-        self.store.forget_rule(tenant, id, true)?;
+        self.forget_alerts(tenant, id, true)?;
         self.reload(tenant).map(|_| ())
+    }
+
+    /// Removes a rule's alerts (and its history with `history`), tallying those in alarm as
+    /// having left it.
+    fn forget_alerts(&self, tenant: &str, rule: &str, history: bool) -> StoreResult<()> {
+        let in_alarm = self.state_counts(tenant, rule)?.in_alarm as i64;
+        self.store.forget_rule(tenant, rule, history)?;
+        if in_alarm > 0 {
+            self.store.tally(tenant, self.clock.now(), |m| *m.alarms.entry(rule.to_string()).or_default() -= in_alarm);
+        }
+        Ok(())
     }
 
     /// Forgets the cached rules of a deleted tenant.

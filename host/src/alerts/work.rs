@@ -207,7 +207,7 @@ impl<'a> Work<'a> {
             }
         }
         for (rule, moves) in moves {
-            counts::apply(tx, self.tenant, rule, moves)?;
+            counts::apply(tx, self.tenant, rule, self.now, moves)?;
         }
         for (rule, scope) in &self.soon {
             tx.set_timer(self.now, self.tenant, rule, scope, "")?;

@@ -27,6 +27,7 @@ mod roles;
 mod rules;
 mod service;
 mod silences;
+mod stats;
 mod status_page;
 mod subscriptions;
 mod tenants;
@@ -124,6 +125,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rules", post(rules::create).get(rules::list))
         .route("/v1/rules/{id}", get(rules::get).put(rules::replace).delete(rules::delete))
         .route("/v1/rules/{id}/states", get(rules::states))
+        .route("/v1/rules/{id}/stats", get(stats::rule))
+        .route("/v1/stats", get(stats::tenant))
         .route("/v1/rules/{id}/evaluate", post(rules::evaluate))
         .route("/v1/rules/backtest", post(backtests::start))
         .route("/v1/backtests/{id}", get(backtests::get).delete(backtests::cancel))

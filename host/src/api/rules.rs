@@ -203,7 +203,7 @@ fn view(state: &AppState, tenant: &str, rule: &Rule) -> ApiResult<serde_json::Va
 }
 
 /// The rule `id`, if the caller sees it (a customer sees only its own).
-fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Rule> {
+pub(super) fn find(state: &AppState, key: &TenantKey, id: &str) -> ApiResult<Rule> {
     state
         .rules
         .get(&key.tenant_id, id)?

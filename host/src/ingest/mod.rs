@@ -206,6 +206,8 @@ impl Ingest {
                     }
                     written.push(Written { accepted, notifications: round.notified() - notified_before });
                 }
+                let accepted = written.iter().map(|w| w.accepted as u64).sum::<u64>();
+                tx.tally(tenant, now, |minute| minute.events += accepted);
                 Ok((written, round.finish(&routing)?))
             })
         })?;

@@ -151,6 +151,7 @@ pub fn save(tx: &Tx, tenant: &str, n: &mut Notification, routing: &TenantRouting
         }
     }
     tx.put_notification(tenant, &n.id, n)?;
+    tx.tally(tenant, now, |minute| minute.notifications += 1);
     delivery::enqueue(tx, tenant, n, &direct)
 }
 

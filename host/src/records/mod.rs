@@ -6,6 +6,7 @@ mod customer;
 mod event;
 pub mod notification;
 mod owned;
+pub mod stats;
 pub mod system;
 mod track;
 

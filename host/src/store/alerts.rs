@@ -47,6 +47,11 @@ impl Store {
         self.alert_counts.get(keys::rule_prefix(tenant, rule))?.map(|bytes| decode("alert counts", &bytes)).transpose()
     }
 
+    /// How many of each of a tenant's rules' alerts stand where, rule by rule.
+    pub fn tenant_alert_counts<T: DeserializeOwned>(&self, tenant: &str) -> StoreResult<Vec<T>> {
+        self.alert_counts.scan_prefix(keys::named(tenant, "")).map(|entry| decode("alert counts", &entry?.1)).collect()
+    }
+
     pub fn put_alert_counts<T: Serialize>(&self, tenant: &str, rule: &str, counts: &T) -> StoreResult<()> {
         let bytes = serde_json::to_vec(counts).expect("counts serialize");
         self.alert_counts.insert(keys::rule_prefix(tenant, rule), bytes)?;

@@ -62,6 +62,7 @@ const BY_TENANT_NUL: &[&str] = &[
     "batches",
     "batch_members",
     "audit",
+    "stats",
 ];
 
 /// Trees whose values are JSON records.

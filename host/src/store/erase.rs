@@ -120,6 +120,7 @@ impl Store {
             &self.batches,
             &self.batch_members,
             &self.audit,
+            &self.stats,
         ] {
             removals.push((tree, removal(tree, &nul)?));
         }
@@ -208,6 +209,7 @@ mod tests {
             (&store.batches, nul("c\0b"), vec![]),
             (&store.batch_members, nul("b\0m"), vec![]),
             (&store.audit, nul("0000000000000001"), b"{}".to_vec()),
+            (&store.stats, nul("0000000000000001"), b"{}".to_vec()),
         ];
         for (tree, key, value) in entries {
             tree.insert(key, value).unwrap();

@@ -24,6 +24,17 @@ pub fn audit(tenant: &str, at: Timestamp, sequence: u64) -> Vec<u8> {
     [tenant.as_bytes(), b"\0", &ordered(at.as_microsecond()), &sequence.to_be_bytes()].concat()
 }
 
+/// `tenant\0 minute writer`: what one process counted of the tenant in one minute (minutes since
+/// the epoch; `writer` tells the processes apart, so each adds only to its own entries).
+pub fn stats(tenant: &str, minute: i64, writer: u64) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", &ordered(minute), &writer.to_be_bytes()].concat()
+}
+
+/// The minute of a `stats` key whose tenant prefix (`tenant\0`) is `skip` bytes long.
+pub fn stats_minute(key: &[u8], skip: usize) -> Option<i64> {
+    Some(unordered(key.get(skip..skip + 8)?.try_into().ok()?))
+}
+
 /// `due tenant\0rule\0scope`: work for the scheduler. An empty scope is the rule's own tick
 /// (its windows moving).
 pub fn timer(due: Timestamp, tenant: &str, rule: &str, scope: &str) -> Vec<u8> {

@@ -26,6 +26,7 @@ mod postgres;
 mod queues;
 mod records;
 mod snapshot;
+pub mod stats;
 mod status_pages;
 mod timers;
 mod tree;
@@ -92,6 +93,11 @@ pub struct Trees {
     flushes: group::Group<(), ()>,
     /// Delivery queue entries written since the delivery worker last took them.
     queued: Mutex<Queued>,
+    /// Counts waiting for the next `flush_stats`, and one flush at a time.
+    tallies: Mutex<stats::Tallies>,
+    stats_turn: Mutex<()>,
+    /// This process's number in the `stats` keys: a fresh id, so no other process writes them.
+    writer: u64,
     /// tenant id -> `Tenant`
     pub tenants: Table,
     /// key id -> `ApiKey`
@@ -180,6 +186,8 @@ pub struct Trees {
     changes: Tree,
     /// `tenant\0` + time + sequence -> an audit entry (`audit`); the platform's under `\0`
     audit: Tree,
+    /// `tenant\0` + minute + writer -> the `stats::Minute` one process counted (`stats`)
+    stats: Tree,
     /// `format` -> the store format the database holds (`format`)
     meta: Tree,
     /// What every write passes, and a snapshot closes (`snapshot`).
@@ -264,11 +272,15 @@ impl Store {
             time_intervals: Collection(open("time_intervals")?),
             changes: open("changes")?,
             audit: open("audit")?,
+            stats: open("stats")?,
             meta: open("meta")?,
             every_tree: opened.take(),
             gate: gate.clone(),
             flushes: group::Group::new(|_| 1, usize::MAX),
             queued: Mutex::default(),
+            tallies: Mutex::default(),
+            stats_turn: Mutex::default(),
+            writer: db.generate_id()?,
             dir: dir.to_path_buf(),
             db,
         })))

@@ -12,9 +12,11 @@ use super::backend::Fence;
 use super::backend::{TxResult, abort};
 use super::deliveries::held;
 use super::queues::{Outboxed, outbox_entry};
+use super::stats::{Tallies, tally_in};
 use super::tree::{TxTree, transaction_under};
 use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
+use crate::records::stats::Minute;
 use crate::records::{Customer, Event};
 
 /// The trees one transaction may change.
@@ -39,6 +41,8 @@ pub struct Tx<'a> {
     batch_members: &'a TxTree<'a>,
     /// The queue entries written, for the delivery worker once the transaction commits.
     queued: RefCell<Vec<QueueEntry>>,
+    /// What it counted, for the stats once it commits.
+    tallies: RefCell<Tallies>,
 }
 
 fn get<T: DeserializeOwned>(tree: &TxTree, key: &[u8]) -> TxResult<Option<T>> {
@@ -83,7 +87,7 @@ impl Store {
             &self.batch_members,
             &self.alert_counts,
         ];
-        let (out, queued) = transaction_under(&trees, fence, |t| {
+        let (out, queued, tallies) = transaction_under(&trees, fence, |t| {
             let tx = Tx {
                 events: &t[0],
                 customers: &t[1],
@@ -104,16 +108,23 @@ impl Store {
                 batch_members: &t[16],
                 alert_counts: &t[17],
                 queued: RefCell::default(),
+                tallies: RefCell::default(),
             };
             let out = body(&tx)?;
-            Ok((out, tx.queued.into_inner()))
+            Ok((out, tx.queued.into_inner(), tx.tallies.into_inner()))
         })?;
         self.note_queued(queued);
+        self.note_tallies(tallies);
         Ok(out)
     }
 }
 
 impl Tx<'_> {
+    /// Counts something that happened to `tenant` at `at`, should the transaction commit.
+    pub fn tally(&self, tenant: &str, at: Timestamp, f: impl FnOnce(&mut Minute)) {
+        tally_in(&mut self.tallies.borrow_mut(), tenant, at, f);
+    }
+
     /// Whether the tenant has an event with this id (the idempotency check).
     /// Reads ahead, together, whether each of `events` (ids) was kept before, and `customers`.
     pub fn prefetch_records<'k>(

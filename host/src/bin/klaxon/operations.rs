@@ -124,6 +124,7 @@ pub const RESOURCES: &[Resource] = &[
             op("replace", "put", "/v1/rules/{id}"),
             op("delete", "delete", "/v1/rules/{id}"),
             op("states", "get", "/v1/rules/{id}/states"),
+            op("stats", "get", "/v1/rules/{id}/stats"),
             op("evaluate", "post", "/v1/rules/{id}/evaluate"),
             op("backtest", "post", "/v1/rules/backtest"),
         ],
@@ -242,6 +243,11 @@ pub const RESOURCES: &[Resource] = &[
             ),
             op("resend", "post", "/v1/notifications/{id}/resend"),
         ],
+    },
+    Resource {
+        name: "stats",
+        about: "Events, notifications, deliveries and alerts in alarm over time",
+        ops: &[op("show", "get", "/v1/stats")],
     },
     Resource {
         name: "audit",
