@@ -101,7 +101,8 @@ impl Browser {
         self.wait(&format!("`{css}` to go"), || self.try_find(css).is_none().then_some(()));
     }
 
-    fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    /// Waits until `check` finds something, and answers it.
+    pub fn wait<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(found) = check() {
@@ -164,7 +165,12 @@ impl Browser {
 
     /// Runs `script` in the page and answers what it returns.
     pub fn script(&self, script: &str) -> Value {
-        self.command(Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] })))
+        self.script_with(script, json!([]))
+    }
+
+    /// Runs `script` in the page with `args` (its `arguments`) and answers what it returns.
+    pub fn script_with(&self, script: &str, args: Value) -> Value {
+        self.command(Method::POST, "/execute/sync", Some(json!({ "script": script, "args": args })))
     }
 
     /// Answers the page's confirmation dialog with OK.

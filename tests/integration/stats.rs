@@ -6,6 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::browser::Browser;
 use crate::delivery::{START, Setup};
 use crate::receivers::Receiver;
 
@@ -99,13 +100,16 @@ fn the_stats_count_what_was_sent_minute_by_minute_and_survive_a_restart() {
         s.server.call(Method::GET, &format!("/v1/rules/{threshold}/stats?{}", range(&s, "1m")), &s.key, None);
     assert_eq!(status, 200, "{rule}");
     assert_eq!(column(&rule["points"], "in_alarm"), [0, 0, 1, 1, 1, 2, 2, 2, 2, 2].map(Value::from));
-    // Minute 8: the rule is deleted, and its alerts with it.
+    // Minute 8: the console's overview of the last hour, and the rule's page.
     s.clock(&s.at("PT8M"));
+    let failed = attempts_on(&s, broken["id"].as_str().unwrap(), &s.at("PT8M"));
+    assert!(failed >= 3, "{failed}");
+    console(&s, &threshold);
+    // Then the rule is deleted, and its alerts with it.
+
     let (status, _) = s.server.call(Method::DELETE, &format!("/v1/rules/{threshold}"), &s.key, None);
     assert_eq!(status, 204);
 
-    let failed = attempts_on(&s, broken["id"].as_str().unwrap(), &s.at("PT8M"));
-    assert!(failed >= 3, "{failed}");
     let check = |s: &Setup| {
         let (status, body) = stats(s, &s.key, &range(s, "1m"));
         assert_eq!(status, 200, "{body}");
@@ -165,11 +169,61 @@ fn a_bad_range_or_step_is_refused_naming_it() {
     assert_eq!(refused(&format!("since={START}&until={}", s.at("PT800H"))), "since");
     assert_eq!(refused(&format!("since={START}&until={}&step=1m", s.at("PT25H"))), "step");
     assert_eq!(refused("colour=red"), "query");
+    assert_eq!(refused(&format!("since={START}&last=1h")), "last");
+    assert_eq!(refused("last=-1h"), "last");
 
     // By default: the last hour, a point a minute.
     let (status, body) = stats(&s, &s.key, "");
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["points"].as_array().unwrap().len(), body["step"].as_str()), (60, Some("1m")), "{body}");
+    let (_, day) = stats(&s, &s.key, "last=1d");
+    assert_eq!((day["since"].as_str(), day["step"].as_str()), (Some("2030-01-06T00:00:00Z"), Some("24m")), "{day}");
     let (status, body) = s.server.call(Method::GET, "/v1/rules/nope/stats", &s.key, None);
     assert_eq!(status, 404, "{body}");
+}
+
+/// How many values the chart `chart` draws of `series`: a bar or a dot each, or a line's vertices.
+const DRAWN: &str = "const [chart, series] = arguments; \
+    return [...document.querySelectorAll(`#${chart} [data-series=\"${series}\"]`)].reduce((n, el) => \
+      n + (el.tagName === 'polyline' ? el.getAttribute('points').trim().split(/\\s+/).length : 1), 0);";
+
+fn drawn(browser: &Browser, chart: &str, series: &str) -> u64 {
+    browser.script_with(DRAWN, json!([chart, series])).as_u64().unwrap()
+}
+
+/// The overview at minute 8 (the last hour: 60 minutes, the test's first eight at its end) and
+/// the rule's page, in headless Chromium.
+fn console(s: &Setup, rule: &str) {
+    // The attempts of minute 8 fall outside the hour.
+    let failed = stats(s, &s.key, "last=1h&step=1m").1["totals"]["failed"].clone();
+    let browser = Browser::signed_in(&s.server.base, &s.key, "Overview");
+    let totals = browser.wait_for_text("#overview-totals", "9 events");
+    assert!(totals.contains(&format!("9 events · 5 notifications · 5 delivered · {failed} failed")), "{totals}");
+    assert!(totals.ends_with("2 in alarm"), "{totals}");
+    for (chart, series, count) in [
+        ("chart-events", "events", 60),
+        ("chart-deliveries", "delivered", 60),
+        ("chart-deliveries", "failed", 60),
+        ("chart-deliveries", "notifications", 60),
+        // Latency only where something was delivered: minutes 0, 2 and 5.
+        ("chart-latency", "p50", 3),
+        ("chart-latency", "p99", 3),
+        ("chart-alarms", "in_alarm", 60),
+    ] {
+        assert_eq!(drawn(&browser, chart, series), count, "{chart} {series}");
+    }
+    let scale = browser.script("return document.querySelector('#chart-alarms').textContent");
+    assert!(scale.as_str().unwrap().starts_with('2'), "the scale reaches the 2 alerts in alarm: {scale}");
+    browser.wait_for_text("main table", "broken");
+    browser.screenshot("overview");
+    browser.click("button[data-range=\"day\"]");
+    browser.wait("the day's 72 points", || {
+        (browser.script("return document.querySelector('#chart-events').dataset.points") == "72").then_some(())
+    });
+    assert_eq!(drawn(&browser, "chart-events", "events"), 72);
+
+    browser.open(&format!("{}/#/rules/{rule}", s.server.base));
+    browser.wait_for_text("h1", "Heavy use");
+    browser.find("#chart-rule-alarms");
+    assert_eq!(drawn(&browser, "chart-rule-alarms", "in_alarm"), 72, "the last day in 20-minute steps");
 }

@@ -29,6 +29,8 @@ const FAILING_LISTED: usize = 5;
 pub struct Asked {
     since: Option<Timestamp>,
     until: Option<Timestamp>,
+    /// The span before `until`, instead of `since`.
+    last: Option<Duration>,
     step: Option<Duration>,
 }
 
@@ -44,7 +46,13 @@ impl Steps {
     fn of(asked: Result<Query<Asked>, QueryRejection>, now: Timestamp) -> ApiResult<Steps> {
         let Query(asked) = asked.map_err(|e| ApiError::field("query", e.body_text()))?;
         let until = asked.until.unwrap_or(now);
-        let since = asked.since.unwrap_or(until - SignedDuration::from_hours(1));
+        let since = match (asked.since, asked.last) {
+            (Some(_), Some(_)) => return Err(ApiError::field("last", "cannot be given with since")),
+            (Some(since), None) => since,
+            (None, Some(Duration(last))) if last.is_positive() => until - last,
+            (None, Some(_)) => return Err(ApiError::field("last", "must be a positive duration")),
+            (None, None) => until - SignedDuration::from_hours(1),
+        };
         if since >= until {
             return Err(ApiError::field("since", "must be before until"));
         }

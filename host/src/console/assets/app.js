@@ -2,6 +2,7 @@
 
 import { api, session, useCsrf } from './api.js';
 import { h, show, field, form } from './dom.js';
+import * as overview from './overview.js';
 import * as rules from './rules.js';
 import * as channels from './channels.js';
 import * as notifications from './notifications.js';
@@ -16,6 +17,7 @@ import * as audit from './audit.js';
 
 /** The pages a tenant's key sees, by their hash, each shown when the role may read its resource. */
 const PAGES = {
+  overview: ['Overview', overview.page, 'notifications'],
   rules: ['Rules', rules.page, 'rules'],
   channels: ['Channels', channels.page, 'channels'],
   notifications: ['Notifications', notifications.page, 'notifications'],
@@ -68,7 +70,7 @@ function signedIn(current) {
   document.getElementById('who').replaceChildren(
     h('span', { id: 'whoami' }, who),
     h('button', { class: 'secondary', type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'));
-  if (!location.hash || location.hash === '#/') location.hash = current.principal.kind === 'platform_admin' ? '#/tenants' : '#/rules';
+  if (!location.hash || location.hash === '#/') location.hash = current.principal.kind === 'platform_admin' ? '#/tenants' : '#/overview';
   else route();
 }
 

@@ -3,18 +3,11 @@
 
 import { api } from './api.js';
 import { h, when } from './dom.js';
+import { svg } from './charts.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 640;
 const HEIGHT = 120;
 const LISTED = 20;
-
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
-  el.append(...children);
-  return el;
-}
 
 /** Backtests `rule` over the last `days` days; shows progress, then the report, in `where`. */
 export async function tryRule(rule, days, where) {

@@ -7,6 +7,7 @@ import { tryRule } from './backtest.js';
 import { filtersEditor } from './filters.js';
 import { configControls } from './configform.js';
 import { historyLink } from './audit.js';
+import { RANGES, chart, rangePicker } from './charts.js';
 
 const KINDS = [['threshold', 'Threshold on an aggregate'], ['percent_change', 'Percent change against the previous window'],
   ['steps', 'Steps towards a target'], ['balance', 'Usage past a prepaid balance'],
@@ -368,11 +369,16 @@ async function detail(id) {
   ]);
   const customer = h('input', {});
   const dryRunOut = h('div', { id: 'dry-run' });
+  const alarms = h('div', {});
+  await drawAlarms(id, alarms, 'day');
   show(
     h('h1', {}, rule.name),
     historyLink(id),
     h('p', { id: 'state-counts' }, `${rule.alerts.in_alarm} in alarm · ${rule.alerts.pending} pending · ${rule.alerts.ok} ok · ${rule.alerts.evaluating} evaluating · ${rule.alerts.flapping} flapping`),
     session.can('rules', 'update', rule.created_by) ? h('p', {}, h('a', { class: 'button', id: 'edit-rule', href: `#/rules/${encodeURIComponent(id)}/edit` }, 'Edit')) : null,
+    h('h2', {}, 'Alerts in alarm over time'),
+    rangePicker('day', (key) => drawAlarms(id, alarms, key)),
+    alarms,
     h('h2', {}, 'Alert states'),
     table(['Scope key', 'State', 'Since', 'Value', 'Threshold'], states.items.map((s) => [
       s.scope_key, h('span', { class: `state-${s.state}` }, s.state, s.flapping ? ' (flapping)' : ''), when(s.since),
@@ -394,6 +400,14 @@ async function detail(id) {
     h('button', { type: 'submit' }, 'Evaluate now'), dryRunOut),
     h('h2', {}, 'Definition'),
     json(rule));
+}
+
+/** The rule's alerts in alarm over the range `range` of `RANGES`, drawn in `where`. */
+async function drawAlarms(id, where, range) {
+  const [, last, step] = RANGES[range];
+  const stats = await api('GET', `/v1/rules/${encodeURIComponent(id)}/stats?last=${last}&step=${step}`);
+  where.replaceChildren(chart({ id: 'chart-rule-alarms', label: 'Alerts in alarm', points: stats.points,
+    lines: [{ key: 'in_alarm', label: 'in alarm', value: (p) => p.in_alarm }] }));
 }
 
 /** The number typed into the field `path`, or an error shown at that field. */
