@@ -305,6 +305,6 @@ async fn optimized(plugins: &Plugins, count: usize) {
 async fn open(dir: &Path) -> (Arc<Plugins>, Store) {
     let store = Store::open(dir, 64 << 20).unwrap();
     let engine = Arc::new(Engine::new(CompileCache::open(store.compiled_functions(), 1 << 30), 1 << 30).unwrap());
-    let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()));
+    let plugins = Plugins::new(store.clone(), engine, Arc::new(SystemClock), Arc::new(Metrics::default()), None);
     (plugins, store)
 }

@@ -394,7 +394,7 @@ impl Sandbox {
         let clock = Arc::new(ManualClock::new(start));
         let shared: SharedClock = clock.clone();
         let plugins =
-            Plugins::new(store.clone(), backtests.engine.clone(), shared.clone(), Arc::new(Metrics::default()));
+            Plugins::new(store.clone(), backtests.engine.clone(), shared.clone(), Arc::new(Metrics::default()), None);
         if with_plugins {
             plugins.load_all().await.map_err(sandbox_error)?;
         }

@@ -146,6 +146,7 @@ pub fn restore(from: &Path, data_dir: &Path, cache_bytes: u64) -> Result<Manifes
             filling.join().expect("filling the store does not panic")?;
             read.map(drop)
         })?;
+        store.upgrade_filled(manifest.store_format)?;
         store.flush_now()?;
         Ok::<_, BackupError>(())
     })();

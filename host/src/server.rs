@@ -120,7 +120,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let engine = Arc::new(
         Engine::new(compile_cache, config.warm_instance_bytes).map_err(|e| ServeError::Engine(format!("{e:#}")))?,
     );
-    let plugins = Plugins::new(store.clone(), engine.clone(), clock.clone(), metrics.clone());
+    let calls_per_second = Some(config.tenant_limits.plugin_calls_per_second);
+    let plugins = Plugins::new(store.clone(), engine.clone(), clock.clone(), metrics.clone(), calls_per_second);
     let loaded = plugins.load_all().await?;
     tracing::info!(plugins = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded");
 

@@ -151,6 +151,22 @@ fn check(release: &Path) {
         }
     }
 
+    // What the tenant keeps was counted as the store was migrated.
+    let kept: u64 = expected["reads"]["/v1/event-types"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["count"].as_u64().unwrap())
+        .sum();
+    let tenant_path = format!("/v1/tenants/{}", expected["tenant"].as_str().unwrap());
+    let (_, tenant) = server.call(Method::GET, &tenant_path, ADMIN, None);
+    let customers = expected["reads"]["/v1/customers"]["items"].as_array().unwrap().len() as u64;
+    assert_eq!(
+        (tenant["usage"]["events"].as_u64(), tenant["usage"]["customers"].as_u64()),
+        (Some(kept), Some(customers)),
+        "{name}: {tenant}"
+    );
+
     // It works as it did: the rule fires for another customer, the plugin evaluates (compiled
     // anew from its stored component), the viewer reads and may not write.
     let now = server.call(Method::GET, "/v1/clock", ADMIN, None).1["now"].clone();

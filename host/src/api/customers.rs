@@ -26,6 +26,11 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     let key = caller.tenant(Resource::Customers, Action::Update)?;
     let input: CustomerInput = parse_json(&body)?;
+    if state.store.customer::<serde::de::IgnoredAny>(&key.tenant_id, &id)?.is_none() {
+        let most = super::usage_limits(&state, &key.tenant_id)?.max_customers;
+        let kept = state.store.kept(&key.tenant_id, crate::store::Kept::Customers)?;
+        super::within("max_customers", kept as usize, most, "customers")?;
+    }
     let (ingest, tenant, actor) = (state.ingest.clone(), key.tenant_id.clone(), key.key_id.clone());
     let (customer, created) = super::blocking(move || {
         let saved = ingest.put_customer(&tenant, &actor, &id, input);

@@ -12,6 +12,10 @@ use crate::tenants::Forbidden;
 
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
+        if let PluginError::RateLimited { retry_after, .. } = e {
+            let retry_after = crate::tenants::buckets::seconds(retry_after);
+            return ApiError::RateLimited { limit: "plugin_calls_per_second", message: e.to_string(), retry_after };
+        }
         let status = match e {
             PluginError::NotAComponent(_) | PluginError::Invalid(_) | PluginError::WorldMismatch { .. } => {
                 StatusCode::BAD_REQUEST

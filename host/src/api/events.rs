@@ -7,15 +7,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::AppState;
-use super::buckets::{Rate, seconds};
 use super::extract::{Caller, parse_json};
 use super::forward::FORWARDED_BY;
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::EventTypes;
+use crate::store::Kept;
+use crate::tenants::UsageLimits;
+use crate::tenants::buckets::{Rate, seconds};
 use crate::tenants::{Action, Resource};
 
 pub fn routes(max_batch_bytes: usize) -> Router<AppState> {
@@ -80,6 +85,7 @@ async fn ingest(
             limit: Some("events_burst"),
         });
     }
+    within_kept(&state, &key.tenant_id, &usage, &events)?;
     let rate = Rate { per_second: usage.events_per_second, burst: usage.events_burst as f64 };
     state.event_rates.try_take(key.tenant_id.clone(), count as f64, rate).map_err(|wait| ApiError::RateLimited {
         limit: "events_per_second",
@@ -91,6 +97,30 @@ async fn ingest(
         state.store.flush().await?;
     }
     Ok(Json(outcome).into_response())
+}
+
+/// Refuses a batch when the tenant keeps `max_events` events already, or keeps `max_customers`
+/// customers and the batch names a new one (a batch that starts under a limit goes whole).
+fn within_kept(state: &AppState, tenant: &str, usage: &UsageLimits, events: &[Value]) -> ApiResult<()> {
+    let kept = |what| state.store.kept(tenant, what).map(|n| n as usize);
+    super::within("max_events", kept(Kept::Events)?, usage.max_events, "events")?;
+    let customers = kept(Kept::Customers)?;
+    if (customers as u64) < usage.max_customers {
+        return Ok(());
+    }
+    let named: BTreeSet<&str> = events.iter().filter_map(|e| e["customer_id"].as_str()).collect();
+    for id in named {
+        if state.store.customer::<IgnoredAny>(tenant, id)?.is_none() {
+            return Err(super::limit_reached(
+                "max_customers",
+                format!(
+                    "the tenant has {customers} customers, the most its limits allow (max_customers), and the batch \
+                     names a new one, `{id}`"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /v1/event-types`: the tenant's event types as seen, and the system types.

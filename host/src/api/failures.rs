@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::buckets::{Buckets, Rate, seconds};
 use crate::error::ApiError;
+use crate::tenants::buckets::{Buckets, Rate, seconds};
 
 /// Failures an address may make at once, and how fast it may make more.
 const RATE: Rate = Rate { per_second: 1.0, burst: 20.0 };

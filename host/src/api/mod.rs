@@ -5,7 +5,6 @@ mod as_customer;
 mod audit;
 mod backtests;
 mod backup;
-mod buckets;
 mod categories;
 mod channels;
 mod clock;
@@ -92,7 +91,7 @@ pub struct AppState {
     /// Failed authentication per client address.
     pub failures: Arc<failures::Failures>,
     /// Events each tenant may still ingest (`[tenant_limits] events_per_second`).
-    pub event_rates: Arc<buckets::Buckets<String>>,
+    pub event_rates: Arc<crate::tenants::buckets::Buckets<String>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -204,12 +203,17 @@ pub fn within(limit: &'static str, held: usize, most: u64, what: &str) -> ApiRes
     if (held as u64) < most {
         return Ok(());
     }
-    Err(ApiError::Described {
+    Err(limit_reached(limit, format!("the tenant has {held} {what}, the most its limits allow ({limit})")))
+}
+
+/// The refusal of what a count limit, `limit`, does not allow.
+pub fn limit_reached(limit: &'static str, message: String) -> ApiError {
+    ApiError::Described {
         status: axum::http::StatusCode::FORBIDDEN,
         code: "limit_reached",
-        message: format!("the tenant has {held} {what}, the most its limits allow ({limit})"),
+        message,
         limit: Some(limit),
-    })
+    }
 }
 
 /// A record's view as JSON.

@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::extract::{Caller, parse_json};
 use super::{AppState, Items};
 use crate::error::{ApiError, ApiResult};
+use crate::store::Kept;
 use crate::tenants::Tenant;
 use crate::tenants::{PluginLimits, UsageOverrides};
 
@@ -64,9 +65,33 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(Items { items: state.tenants.list()? }))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Tenant>> {
+/// A tenant with what it uses of its limits.
+#[derive(Serialize)]
+pub struct TenantView {
+    #[serde(flatten)]
+    tenant: Tenant,
+    usage: Usage,
+}
+
+/// What a tenant keeps, against `max_events`, `max_customers`, `max_rules` and `max_channels`.
+#[derive(Serialize)]
+struct Usage {
+    events: u64,
+    customers: u64,
+    rules: usize,
+    channels: usize,
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TenantView>> {
     caller.platform_admin()?;
-    Ok(Json(find(&state, &id)?))
+    let tenant = find(&state, &id)?;
+    let usage = Usage {
+        events: state.store.kept(&id, Kept::Events)?,
+        customers: state.store.kept(&id, Kept::Customers)?,
+        rules: state.rules.list(&id)?.len(),
+        channels: state.channels.list(&id)?.len(),
+    };
+    Ok(Json(TenantView { tenant, usage }))
 }
 
 pub async fn update(

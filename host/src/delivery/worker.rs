@@ -241,8 +241,11 @@ impl Deliverer {
         let now = self.clock.now();
         let whole = whole || written.is_none() || self.backlog.swap(false, Ordering::Relaxed);
         let ours = |entry: &QueueEntry| self.cluster.owns(&entry.tenant);
-        for entry in written.iter().flatten().filter(|e| ours(e)) {
-            if entry.due <= now && !self.offer(entry)? {
+        // The tenants take turns: a tenant that queued many does not hold back the others'.
+        let written: Vec<&QueueEntry> = written.iter().flatten().filter(|e| ours(e) && e.due <= now).collect();
+        let tenants: Vec<&str> = written.iter().map(|e| e.tenant.as_str()).collect();
+        for i in group::round_robin(&tenants) {
+            if !self.offer(written[i])? {
                 return Ok(None);
             }
         }

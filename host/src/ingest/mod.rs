@@ -106,7 +106,7 @@ impl Ingest {
             notifications,
             cluster,
             turns: Arc::default(),
-            queue: Group::new(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS),
+            queue: Group::fair(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS, |p: &Pending| &p.tenant),
             system_due,
             system_turn: Arc::default(),
         }
@@ -163,16 +163,24 @@ impl Ingest {
         Ok(outcome)
     }
 
-    /// Writes a round of batches, one transaction per tenant; answers each batch's outcome.
+    /// Writes a round of batches, one transaction per tenant, the tenants with the fewest
+    /// events first (their notifications go to delivery sooner); answers each batch's outcome.
     fn write_round(&self, round: Vec<Pending>) -> Vec<StoreResult<Written>> {
-        let mut answers: Vec<Option<StoreResult<Written>>> = round.iter().map(|_| None).collect();
-        for (i, first) in round.iter().enumerate() {
-            if answers[i].is_some() {
-                continue;
+        let mut tenants: Vec<(&str, Vec<usize>, usize)> = Vec::new();
+        for (i, pending) in round.iter().enumerate() {
+            match tenants.iter_mut().find(|(tenant, ..)| *tenant == pending.tenant) {
+                Some((_, batches, events)) => {
+                    batches.push(i);
+                    *events += pending.events.len();
+                }
+                None => tenants.push((&pending.tenant, vec![i], pending.events.len())),
             }
-            let of_tenant: Vec<usize> = (i..round.len()).filter(|j| round[*j].tenant == first.tenant).collect();
+        }
+        tenants.sort_by_key(|(.., events)| *events);
+        let mut answers: Vec<Option<StoreResult<Written>>> = round.iter().map(|_| None).collect();
+        for (tenant, of_tenant, _) in tenants {
             let batches: Vec<&Pending> = of_tenant.iter().map(|j| &round[*j]).collect();
-            let outcomes = group::shared(batches.len(), self.write(&first.tenant, &batches));
+            let outcomes = group::shared(batches.len(), self.write(tenant, &batches));
             for (j, outcome) in of_tenant.into_iter().zip(outcomes) {
                 answers[j] = Some(outcome);
             }

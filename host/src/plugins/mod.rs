@@ -82,6 +82,8 @@ pub enum PluginError {
     Trapped(String),
     #[error("the plugin returned an error: {0}")]
     Failed(String),
+    #[error("the tenant calls its plugins faster than its {per_second} a second")]
+    RateLimited { per_second: f64, retry_after: std::time::Duration },
     #[error("plugin host failure: {0}")]
     Host(String),
 }
@@ -101,6 +103,7 @@ impl PluginError {
             PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
             PluginError::Trapped(_) => "plugin_trapped",
             PluginError::Failed(_) => "plugin_error",
+            PluginError::RateLimited { .. } => "rate_limited",
             PluginError::Host(_) => "internal",
         }
     }
@@ -114,6 +117,7 @@ impl PluginError {
             PluginError::StackOverflow => Some("stack"),
             PluginError::InputTooLarge { .. } => Some("input_bytes"),
             PluginError::OutputTooLarge { .. } => Some("output_bytes"),
+            PluginError::RateLimited { .. } => Some("plugin_calls_per_second"),
             _ => None,
         }
     }

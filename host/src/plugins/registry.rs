@@ -25,6 +25,7 @@ use crate::ids::hex;
 use crate::metrics::{Metrics, PluginCall, PluginRef};
 use crate::store::Store;
 use crate::store::plugins::{plugin_id, plugin_of_version, version_id};
+use crate::tenants::buckets::{Buckets, Rate};
 use crate::tenants::{Action, LimitOverrides, PluginLimits, Resource, Tenant, TenantKey};
 
 /// A tenant's plugin: its versions share a name and a kind.
@@ -105,6 +106,10 @@ pub struct Plugins {
     /// of their wall-time budget).
     calls: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     cores: usize,
+    /// Each tenant's calls per second (`plugin_calls_per_second`: the tenant's own limit, else
+    /// `calls_per_second`; none in a backtest's sandbox, whose calls the backtest bounds).
+    rates: Buckets<String>,
+    calls_per_second: Option<f64>,
     logs: PluginLogs,
     artifacts: Arc<Artifacts>,
     /// Loaded versions waiting for, or being given, optimized code, and the optimizer's queue.
@@ -136,7 +141,13 @@ pub fn check_name(name: &str) -> RegistryResult<()> {
 
 impl Plugins {
     /// The registry, and its optimizer thread (which ends with it).
-    pub fn new(store: Store, engine: Arc<Engine>, clock: SharedClock, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        engine: Arc<Engine>,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+        calls_per_second: Option<f64>,
+    ) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (queue, jobs) = mpsc::channel();
         let plugins = Arc::new(Plugins {
@@ -148,6 +159,8 @@ impl Plugins {
             compiles: tokio::sync::Semaphore::new(cores),
             calls: Default::default(),
             cores,
+            rates: Buckets::default(),
+            calls_per_second,
             logs: PluginLogs::new(store.clone()),
             artifacts: Arc::new(Artifacts::new(store.dir.join("artifacts"))),
             store,
@@ -539,6 +552,12 @@ impl Plugins {
     ) -> RegistryResult<CallReport<T>> {
         let redact =
             |text: &str| secrets.iter().fold(text.to_string(), |text, s| text.replace(s.as_str(), "[redacted]"));
+        if let Some(per_second) = tenant.limits.plugin_calls_per_second.or(self.calls_per_second) {
+            let rate = Rate { per_second, burst: per_second.max(1.0) };
+            self.rates
+                .try_take(tenant.id.clone(), 1.0, rate)
+                .map_err(|retry_after| PluginError::RateLimited { per_second, retry_after })?;
+        }
         let slots = self
             .calls
             .lock()

@@ -63,6 +63,7 @@ const BY_TENANT_NUL: &[&str] = &[
     "batch_members",
     "audit",
     "stats",
+    "usage",
 ];
 
 /// Trees whose values are JSON records.

@@ -121,6 +121,7 @@ impl Store {
             &self.batch_members,
             &self.audit,
             &self.stats,
+            &self.usage,
         ] {
             removals.push((tree, removal(tree, &nul)?));
         }
@@ -210,6 +211,7 @@ mod tests {
             (&store.batch_members, nul("b\0m"), vec![]),
             (&store.audit, nul("0000000000000001"), b"{}".to_vec()),
             (&store.stats, nul("0000000000000001"), b"{}".to_vec()),
+            (&store.usage, nul("events"), 1u64.to_be_bytes().to_vec()),
         ];
         for (tree, key, value) in entries {
             tree.insert(key, value).unwrap();

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 
 use super::backend::Bytes;
+use super::usage::{self, Kept};
 use super::{Store, StoreResult, corrupt, decode, keys, transaction};
 use crate::records::Event;
 
@@ -53,13 +54,14 @@ impl Store {
             if chunk.is_empty() {
                 return Ok(pruned);
             }
-            transaction(&[&self.events, &self.events_by_time], |t| {
+            transaction(&[&self.events, &self.events_by_time, &self.usage], |t| {
                 for key in &chunk {
                     let id = String::from_utf8_lossy(&key[start.len() + 8..]);
                     t[0].remove(keys::record(tenant, &id))?;
                     t[1].remove(key)?;
                 }
-                Ok(())
+                let gone = [((tenant.to_string(), Kept::Events), -(chunk.len() as i64))];
+                usage::apply(&t[2], &gone.into_iter().collect())
             })?;
             pruned += chunk.len();
         }

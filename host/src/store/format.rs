@@ -3,12 +3,14 @@
 //! run again, the version recorded after each, so a crash mid-migration resumes where it
 //! stopped), and refuses a newer one rather than misread it.
 
+use std::sync::Arc;
+
 use super::backend::Backend;
 use super::tree::Tree;
 use super::{StoreError, StoreResult};
 
 /// The format this release reads and writes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Where the format is recorded, in the `meta` tree.
 const FORMAT_KEY: &str = "format";
@@ -17,16 +19,27 @@ const FORMAT_KEY: &str = "format";
 struct Step {
     to: u32,
     what: &'static str,
-    run: fn(&dyn Backend) -> StoreResult<()>,
+    run: fn(&Arc<dyn Backend>) -> StoreResult<()>,
 }
 
 /// Every step, in order. A database written before formats were recorded is format 0.
-const STEPS: &[Step] = &[Step {
-    to: 1,
-    what: "remove the trees of earlier releases (plugin artifacts, now files; the compile cache \
-           before its entries carried their last use)",
-    run: |db| ["plugin_artifacts", "compile_cache"].into_iter().try_for_each(|tree| db.drop_tree(tree)),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        to: 1,
+        what: "remove the trees of earlier releases (plugin artifacts, now files; the compile cache \
+               before its entries carried their last use)",
+        run: |db| ["plugin_artifacts", "compile_cache"].into_iter().try_for_each(|tree| db.drop_tree(tree)),
+    },
+    Step {
+        to: 2,
+        what: "count each tenant's events and customers (the usage limits read the counts)",
+        run: |db| {
+            let gate = Default::default();
+            let tree = |name| Tree::open(db, name, &gate);
+            super::usage::count_all(&tree("events")?, &tree("customers")?, &tree("usage")?)
+        },
+    },
+];
 
 // The steps lead to this release's format.
 const _: () = assert!(STEPS[STEPS.len() - 1].to == FORMAT);
@@ -43,11 +56,20 @@ pub(super) fn stored(meta: &Tree) -> StoreResult<u32> {
 }
 
 /// Brings the database up to `FORMAT`, or refuses it when it is newer.
-pub(super) fn upgrade(db: &dyn Backend, meta: &Tree) -> StoreResult<()> {
+pub(super) fn upgrade(db: &Arc<dyn Backend>, meta: &Tree) -> StoreResult<()> {
     upgrade_with(db, meta, STEPS, FORMAT)
 }
 
-fn upgrade_with(db: &dyn Backend, meta: &Tree, steps: &[Step], current: u32) -> StoreResult<()> {
+/// Brings records of format `format` that were written into a database of this release's
+/// format (a restored backup of an earlier release) up to `FORMAT`.
+pub(super) fn upgrade_records(db: &Arc<dyn Backend>, meta: &Tree, format: u32) -> StoreResult<()> {
+    if format < FORMAT {
+        meta.insert(FORMAT_KEY, format.to_string())?;
+    }
+    upgrade(db, meta)
+}
+
+fn upgrade_with(db: &Arc<dyn Backend>, meta: &Tree, steps: &[Step], current: u32) -> StoreResult<()> {
     let found = stored(meta)?;
     if found > current {
         return Err(StoreError::Refused(format!(
@@ -123,12 +145,12 @@ mod tests {
             },
             Step { to: 3, what: "three", run: |_| Ok(()) },
         ];
-        assert!(upgrade_with(&*store.db, &store.meta, &steps, 3).is_err());
+        assert!(upgrade_with(&store.db, &store.meta, &steps, 3).is_err());
         assert_eq!(stored(&store.meta).unwrap(), 1, "the first step is done and recorded");
-        upgrade_with(&*store.db, &store.meta, &steps, 3).unwrap();
+        upgrade_with(&store.db, &store.meta, &steps, 3).unwrap();
         assert_eq!(stored(&store.meta).unwrap(), 3);
         assert_eq!(RUNS.load(Ordering::SeqCst), 2, "step two ran again, step one did not");
-        upgrade_with(&*store.db, &store.meta, &steps, 3).unwrap();
+        upgrade_with(&store.db, &store.meta, &steps, 3).unwrap();
         assert_eq!(RUNS.load(Ordering::SeqCst), 2, "a database at the current format runs no step");
     }
 }

@@ -31,6 +31,7 @@ mod status_pages;
 mod timers;
 mod tree;
 mod tx;
+mod usage;
 
 pub use backend::{Bytes, Due, Fence, Lease, Member, Membership, Peer, TxResult, Written, abort};
 pub use changes::Change;
@@ -44,6 +45,7 @@ pub use records::{Collection, Table};
 pub use snapshot::Taken;
 pub use timers::Timer;
 pub use tx::Tx;
+pub use usage::Kept;
 
 use backend::Backend;
 use tree::{Gate, Tree, removal, transaction};
@@ -186,6 +188,8 @@ pub struct Trees {
     changes: Tree,
     /// `tenant\0` + time + sequence -> an audit entry (`audit`); the platform's under `\0`
     audit: Tree,
+    /// `tenant\0events`, `tenant\0customers` -> how many the tenant keeps (8 bytes, `usage`)
+    usage: Tree,
     /// `tenant\0` + minute + writer -> the `stats::Minute` one process counted (`stats`)
     stats: Tree,
     /// `format` -> the store format the database holds (`format`)
@@ -219,7 +223,7 @@ impl Store {
 
     fn on(db: Arc<dyn Backend>, dir: &Path) -> StoreResult<Self> {
         let store = Self::trees(db, dir)?;
-        format::upgrade(&*store.db, &store.meta)?;
+        format::upgrade(&store.db, &store.meta)?;
         Ok(store)
     }
 
@@ -272,6 +276,7 @@ impl Store {
             time_intervals: Collection(open("time_intervals")?),
             changes: open("changes")?,
             audit: open("audit")?,
+            usage: open("usage")?,
             stats: open("stats")?,
             meta: open("meta")?,
             every_tree: opened.take(),

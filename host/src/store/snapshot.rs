@@ -75,6 +75,11 @@ impl Store {
         Ok(written)
     }
 
+    /// Brings what `fill` wrote, records of store format `format`, up to this release's.
+    pub fn upgrade_filled(&self, format: u32) -> StoreResult<()> {
+        super::format::upgrade_records(&self.db, &self.meta, format)
+    }
+
     fn tree_named(&self, name: &str) -> StoreResult<Tree> {
         match self.every_tree.iter().find(|tree| tree.name() == name) {
             Some(tree) => Ok(tree.clone()),

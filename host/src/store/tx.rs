@@ -14,6 +14,7 @@ use super::deliveries::held;
 use super::queues::{Outboxed, outbox_entry};
 use super::stats::{Tallies, tally_in};
 use super::tree::{TxTree, transaction_under};
+use super::usage::{self, Kept};
 use super::{QueueEntry, Store, StoreResult, Timer, decode, keys};
 use crate::records::notification::OpenBatch;
 use crate::records::stats::Minute;
@@ -39,6 +40,9 @@ pub struct Tx<'a> {
     open_incidents: &'a TxTree<'a>,
     batches: &'a TxTree<'a>,
     batch_members: &'a TxTree<'a>,
+    usage: &'a TxTree<'a>,
+    /// Changes to the counts of events and customers kept, written as the body ends.
+    kept: RefCell<usage::Changes>,
     /// The queue entries written, for the delivery worker once the transaction commits.
     queued: RefCell<Vec<QueueEntry>>,
     /// What it counted, for the stats once it commits.
@@ -86,6 +90,7 @@ impl Store {
             &self.batches,
             &self.batch_members,
             &self.alert_counts,
+            &self.usage,
         ];
         let (out, queued, tallies) = transaction_under(&trees, fence, |t| {
             let tx = Tx {
@@ -107,10 +112,13 @@ impl Store {
                 batches: &t[15],
                 batch_members: &t[16],
                 alert_counts: &t[17],
+                usage: &t[18],
+                kept: RefCell::default(),
                 queued: RefCell::default(),
                 tallies: RefCell::default(),
             };
             let out = body(&tx)?;
+            usage::apply(tx.usage, &tx.kept.borrow())?;
             Ok((out, tx.queued.into_inner(), tx.tallies.into_inner()))
         })?;
         self.note_queued(queued);
@@ -150,11 +158,17 @@ impl Tx<'_> {
         Ok(self.events.get(keys::record(tenant, id))?.is_some())
     }
 
-    /// Keeps an event (as its JSON) with its place in time and the ingest batch it came in.
+    /// Keeps a new event (as its JSON; the caller found no event with its id, `has_event`) with
+    /// its place in time and the ingest batch it came in.
     pub fn put_event(&self, tenant: &str, id: &str, at: Timestamp, json: &[u8], batch: [u8; 8]) -> TxResult<()> {
         self.events.insert(keys::record(tenant, id).as_bytes(), json)?;
         self.events_by_time.insert(keys::event_time(tenant, at, id), &batch[..])?;
+        self.count(tenant, Kept::Events, 1);
         Ok(())
+    }
+
+    fn count(&self, tenant: &str, kept: Kept, change: i64) {
+        *self.kept.borrow_mut().entry((tenant.to_string(), kept)).or_default() += change;
     }
 
     /// What the tenant's events of a type have looked like so far, as the catalogue's `shard`
@@ -183,11 +197,17 @@ impl Tx<'_> {
     }
 
     pub fn put_customer<T: Serialize>(&self, tenant: &str, id: &str, customer: &T) -> TxResult<()> {
-        put(self.customers, keys::record(tenant, id).as_bytes(), customer)
+        let key = keys::record(tenant, id);
+        if self.customers.get(key.as_bytes())?.is_none() {
+            self.count(tenant, Kept::Customers, 1);
+        }
+        put(self.customers, key.as_bytes(), customer)
     }
 
     pub fn delete_customer(&self, tenant: &str, id: &str) -> TxResult<()> {
-        self.customers.remove(keys::record(tenant, id).as_bytes())?;
+        if self.customers.remove(keys::record(tenant, id).as_bytes())?.is_some() {
+            self.count(tenant, Kept::Customers, -1);
+        }
         Ok(())
     }
 

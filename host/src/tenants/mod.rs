@@ -1,5 +1,6 @@
 //! Tenants, their API keys and roles, console sessions, and who a bearer token belongs to.
 
+pub mod buckets;
 pub mod customer_tokens;
 pub mod keys;
 mod known;
