@@ -15,6 +15,7 @@ use crate::notifications::incidents::{self, UpdateInput};
 use crate::plugins::io::{Evaluation, ValuePair};
 use crate::records::system;
 use crate::rules::Condition;
+use crate::store::group;
 use crate::store::{StoreError, StoreResult, Timer, Tx, TxResult};
 
 /// Cohort ids start with this; their timers re-judge a customer.
@@ -23,6 +24,8 @@ const COHORT_PREFIX: &str = "coh_";
 const POLL: Duration = Duration::from_secs(1);
 /// Alerts re-evaluated per transaction when a rule's windows move.
 const TICK_CHUNK: usize = 500;
+/// Due timers read at once, for the tenants to take turns over.
+const DUE_CHUNK: usize = 1000;
 
 impl Alerts {
     /// Runs due timers now and whenever more fall due, until the process ends.
@@ -47,30 +50,33 @@ impl Alerts {
         Duration::try_from(wait).unwrap_or(Duration::ZERO).min(POLL)
     }
 
-    /// Runs every timer that is due; returns how many ran.
+    /// Runs every timer that is due, a chunk at a time, the tenants taking turns within a chunk
+    /// (a tenant with thousands due at once does not hold back another's); returns how many ran.
     pub async fn run_due(&self) -> StoreResult<usize> {
         let _one_pass = self.running.lock().await;
         let mut ran = 0;
-        loop {
-            let now = self.clock.now();
-            let Some(timer) = self.store.next_timer(|tenant| self.cluster.owns(tenant))? else { break };
-            if timer.due > now {
+        'pass: loop {
+            let due = self.store.due_timers(self.clock.now(), DUE_CHUNK, |tenant| self.cluster.owns(tenant))?;
+            if due.is_empty() {
                 break;
             }
-            match self.run_timer(&timer).await {
-                Ok(()) => {}
-                Err(StoreError::Fenced { partition, .. }) => {
-                    // The partition changed hands: its new holder runs the timer.
-                    tracing::info!(partition, tenant = %timer.tenant, "a timer's partition moved; left to its holder");
-                    break;
+            let tenants: Vec<&str> = due.iter().map(|timer| timer.tenant.as_str()).collect();
+            for timer in group::round_robin(&tenants).into_iter().map(|i| &due[i]) {
+                match self.run_timer(timer).await {
+                    Ok(()) => {}
+                    Err(StoreError::Fenced { partition, .. }) => {
+                        // The partition changed hands: its new holder runs the timer.
+                        tracing::info!(partition, tenant = %timer.tenant, "a timer's partition moved; left to its holder");
+                        break 'pass;
+                    }
+                    Err(e) => {
+                        let Timer { tenant, rule, scope, .. } = timer;
+                        tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
+                        self.store.remove_timer(timer)?;
+                    }
                 }
-                Err(e) => {
-                    let Timer { tenant, rule, scope, .. } = &timer;
-                    tracing::error!(error = %e, %tenant, %rule, %scope, "a scheduled evaluation failed; dropping it");
-                    self.store.remove_timer(&timer)?;
-                }
+                ran += 1;
             }
-            ran += 1;
         }
         if ran > 0 {
             self.store.flush().await?;

@@ -22,26 +22,45 @@ impl Store {
     /// The earliest timer of a tenant `ours` picks. Entries that cannot be read are dropped on
     /// the way.
     pub fn next_timer(&self, ours: impl Fn(&str) -> bool) -> StoreResult<Option<Timer>> {
+        self.timers_of(ours, |_| true, 1).map(|mut timers| timers.pop())
+    }
+
+    /// Up to `most` timers of the tenants `ours` picks that are due at `now`, earliest first.
+    pub fn due_timers(&self, now: Timestamp, most: usize, ours: impl Fn(&str) -> bool) -> StoreResult<Vec<Timer>> {
+        self.timers_of(ours, |due| due <= now, most)
+    }
+
+    /// Up to `most` timers of the tenants `ours` picks, in time order, as long as `wanted` takes
+    /// their due time. Entries that cannot be read are dropped on the way.
+    fn timers_of(
+        &self,
+        ours: impl Fn(&str) -> bool,
+        wanted: impl Fn(Timestamp) -> bool,
+        most: usize,
+    ) -> StoreResult<Vec<Timer>> {
+        let mut timers = Vec::new();
         for entry in self.timers.iter() {
+            if timers.len() == most {
+                break;
+            }
             let (key, tag) = entry?;
             match keys::parse_timer(&key) {
+                Some((due, ..)) if !wanted(due) => break,
                 Some((_, tenant, ..)) if !ours(tenant) => {}
-                Some((due, tenant, rule, scope)) => {
-                    return Ok(Some(Timer {
-                        due,
-                        tenant: tenant.to_string(),
-                        rule: rule.to_string(),
-                        scope: scope.to_string(),
-                        tag: String::from_utf8_lossy(&tag).into_owned(),
-                    }));
-                }
+                Some((due, tenant, rule, scope)) => timers.push(Timer {
+                    due,
+                    tenant: tenant.to_string(),
+                    rule: rule.to_string(),
+                    scope: scope.to_string(),
+                    tag: String::from_utf8_lossy(&tag).into_owned(),
+                }),
                 None => {
                     tracing::warn!(key = ?key, "dropping a timer that cannot be read");
                     self.timers.remove(&key)?;
                 }
             }
         }
-        Ok(None)
+        Ok(timers)
     }
 
     /// Sets a timer outside a transaction.
