@@ -20,6 +20,8 @@
 //! - the time from sending an event to its webhook arriving (at a receiver of our own that
 //!   notes the time), p50 and p99, at a steady 1,000 events per second.
 
+#[path = "shared/receiver.rs"]
+mod receiver;
 #[path = "shared/store_writes.rs"]
 mod store_writes;
 #[path = "../../tests/integration/support.rs"]
@@ -29,11 +31,10 @@ mod support;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
+use receiver::{Arrivals, receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::Server;
@@ -47,8 +48,6 @@ const CONFIG: &str = "[delivery]\nallow_private = [\"127.0.0.0/8\"]\n";
 const STEADY_BATCH: usize = 10;
 const STEADY_EVERY: Duration = Duration::from_millis(10);
 const STEADY_FOR: Duration = Duration::from_secs(10);
-
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn main() {
     install(&["nginx", "wrk", "prometheus-alertmanager"]);
@@ -407,27 +406,4 @@ fn latency() {
 
 fn signup(id: &str) -> Value {
     json!({ "id": id, "customer_id": format!("cus_{id}"), "type": "signup", "timestamp": jiff::Timestamp::now() })
-}
-
-/// A webhook receiver on its own runtime; answers its URL.
-fn receiver(arrivals: Arrivals) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
-            let app = Router::new().route(
-                "/hook",
-                post(move |body: String| async move {
-                    let now = Instant::now();
-                    let message: Value = serde_json::from_str(&body).unwrap();
-                    let id = message["data"]["event"]["id"].as_str().unwrap().to_string();
-                    arrivals.lock().unwrap().insert(id, now);
-                }),
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
 }

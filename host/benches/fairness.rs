@@ -7,16 +7,17 @@
 //! fresh server while a fifth tenant sends 20 times their rate. The release binary, sled in a
 //! temp folder, everything on this machine.
 
+#[path = "shared/receiver.rs"]
+mod receiver;
 #[path = "../../tests/integration/support.rs"]
 #[allow(dead_code)]
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
+use receiver::{Arrivals, receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::Server;
@@ -33,8 +34,6 @@ const RUN_FOR: Duration = Duration::from_secs(20);
 /// Runs alone and beside, in turn: the machine's speed drifts from run to run, so the figure is
 /// the median of the pairs' ratios.
 const PAIRS: usize = 3;
-
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn main() {
     let mut ratios: Vec<(f64, f64)> = (0..PAIRS)
@@ -146,27 +145,4 @@ fn send(server: &Server, key: &str, tenant: &str, batch: usize, start: Instant) 
         sent.extend(ids.into_iter().map(|id| (id, at)));
     }
     sent
-}
-
-/// A webhook receiver on its own runtime; answers its URL.
-fn receiver(arrivals: Arrivals) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
-            let app = Router::new().route(
-                "/hook",
-                post(move |body: String| async move {
-                    let now = Instant::now();
-                    let message: Value = serde_json::from_str(&body).unwrap();
-                    let id = message["data"]["event"]["id"].as_str().unwrap().to_string();
-                    arrivals.lock().unwrap().insert(id, now);
-                }),
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
 }
