@@ -475,6 +475,8 @@ impl Deliverer {
             _ => None,
         };
         let tried = sent.tried;
+        // When it fell due: its first attempt's due time (a digest's is when it is sent).
+        let fell_due = delivery.attempts.first().map_or(due, |first| first.at);
         delivery.attempts.push(Attempt::new(number, now, sent, verdict, retry_at));
         if delivery.attempts.len() > MAX_ATTEMPTS_KEPT {
             delivery.attempts.remove(0);
@@ -489,9 +491,7 @@ impl Deliverer {
         self.recorder.submit(record, move |round| group::each(round.len(), store.save_deliveries(&round))).await?;
         let duration_ms = delivery.attempts.last().map_or(0.0, |a| a.duration_ms);
         self.store.tally(tenant, now, |minute| match verdict {
-            Verdict::Delivered => {
-                minute.delivered_after(now.duration_since(delivery.created_at).as_secs_f64() * 1e3 + duration_ms)
-            }
+            Verdict::Delivered => minute.delivered_after(now.duration_since(fell_due).as_secs_f64() * 1e3 + duration_ms),
             Verdict::Retry | Verdict::Failed => minute.failed_at(channel_id),
         });
         if reported {

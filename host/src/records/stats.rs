@@ -23,8 +23,8 @@ pub struct Minute {
     pub delivered: u64,
     /// Attempts that failed (whether or not another follows).
     pub failed: u64,
-    /// Delivered attempts by latency bucket (`bucket`): the time from the delivery's making
-    /// to the channel's answer.
+    /// Delivered attempts by latency bucket (`bucket`): the time from when the delivery fell
+    /// due (the notification's making, or a digest's sending) to the channel's answer.
     pub latency: BTreeMap<u8, u64>,
     /// Alerts that went into alarm less those that left it, by rule.
     pub alarms: BTreeMap<String, i64>,
@@ -50,7 +50,7 @@ impl Minute {
         }
     }
 
-    /// A delivered attempt `ms` milliseconds after its delivery was made.
+    /// A delivered attempt, `ms` milliseconds after its delivery fell due.
     pub fn delivered_after(&mut self, ms: f64) {
         self.delivered += 1;
         *self.latency.entry(bucket(ms)).or_default() += 1;
