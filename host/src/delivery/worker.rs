@@ -491,7 +491,9 @@ impl Deliverer {
         self.recorder.submit(record, move |round| group::each(round.len(), store.save_deliveries(&round))).await?;
         let duration_ms = delivery.attempts.last().map_or(0.0, |a| a.duration_ms);
         self.store.tally(tenant, now, |minute| match verdict {
-            Verdict::Delivered => minute.delivered_after(now.duration_since(fell_due).as_secs_f64() * 1e3 + duration_ms),
+            Verdict::Delivered => {
+                minute.delivered_after(now.duration_since(fell_due).as_secs_f64() * 1e3 + duration_ms)
+            }
             Verdict::Retry | Verdict::Failed => minute.failed_at(channel_id),
         });
         if reported {
