@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{DeliveryWrite, QueueEntry, Store, StoreError, abort, keys};
+use super::{DeliveryWrite, Kept, QueueEntry, Store, StoreError, abort, keys};
 use crate::records::Event;
 
 /// Runs each contract on every backend: `on_embedded::name` and `on_postgres::name`.
@@ -41,6 +41,7 @@ on_every_backend!(
     a_status_page_slug_belongs_to_one_tenant_at_a_time,
     a_change_and_the_system_event_it_reports_are_kept_together,
     a_check_finds_records_whose_owners_are_gone,
+    the_events_and_customers_kept_are_counted_as_they_come_and_go,
 );
 
 fn at(seconds: i64) -> Timestamp {
@@ -293,4 +294,31 @@ fn a_check_finds_records_whose_owners_are_gone(store: Store) {
     assert!(found(&["customers", "ten_gone/cus_1", "tenant `ten_gone`, which does not exist"]), "{problems:?}");
     assert!(found(&["customers", "ten_a/cus_2", "not JSON"]), "{problems:?}");
     assert_eq!(problems.len(), 4, "{problems:?}");
+}
+
+fn the_events_and_customers_kept_are_counted_as_they_come_and_go(store: Store) {
+    let kept = |tenant: &str| (store.kept(tenant, Kept::Events).unwrap(), store.kept(tenant, Kept::Customers).unwrap());
+    for (id, seconds) in [("old", -100), ("e1", 10), ("e2", 20)] {
+        ingest(&store, "t", &event(id, seconds), 1);
+    }
+    ingest(&store, "t", &event("e1", 10), 2);
+    let customer = |id: &str| json!({ "id": id });
+    store
+        .transact(|tx| {
+            tx.put_customer("t", "c1", &customer("c1"))?;
+            tx.put_customer("t", "c1", &customer("c1"))?;
+            tx.put_customer("t", "c2", &customer("c2"))
+        })
+        .unwrap();
+    assert_eq!(kept("t"), (3, 2), "a re-sent event and a customer written again count once");
+    store.transact(|tx| tx.delete_customer("t", "c2").and_then(|()| tx.delete_customer("t", "gone"))).unwrap();
+    store.prune_events("t", at(0)).unwrap();
+    assert_eq!(kept("t"), (2, 1), "pruned and deleted ones are taken off");
+    assert_eq!(kept("other"), (0, 0));
+    let failed = store.transact(|tx| {
+        tx.put_customer("t", "c3", &customer("c3"))?;
+        Err::<(), _>(abort(StoreError::Shared("refused".into())))
+    });
+    assert!(failed.is_err());
+    assert_eq!(kept("t"), (2, 1), "a transaction that fails counts nothing");
 }

@@ -153,4 +153,19 @@ mod tests {
         upgrade_with(&store.db, &store.meta, &steps, 3).unwrap();
         assert_eq!(RUNS.load(Ordering::SeqCst), 2, "a database at the current format runs no step");
     }
+
+    #[test]
+    fn records_of_an_earlier_format_restored_here_are_brought_up_to_this_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).unwrap();
+        // A backup of format 1 kept no counts: restored, its events and customers are counted.
+        let entry = |tree: &str, key: &str| Ok((tree.to_string(), key.as_bytes().to_vec(), b"{}".to_vec()));
+        let entries = [entry("customers", "acme/c1"), entry("events", "acme/e1"), entry("events", "acme/e2")];
+        store.fill(entries.into_iter(), crate::store::Taken { next_id: 1 }).unwrap();
+        assert_eq!(store.kept("acme", crate::store::Kept::Events).unwrap(), 0, "nothing counted them yet");
+        store.upgrade_filled(1).unwrap();
+        assert_eq!(stored(&store.meta).unwrap(), FORMAT);
+        assert_eq!(store.kept("acme", crate::store::Kept::Events).unwrap(), 2);
+        assert_eq!(store.kept("acme", crate::store::Kept::Customers).unwrap(), 1);
+    }
 }
