@@ -4,7 +4,8 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{Store, StoreResult, decode, keys, transaction};
+use super::tree::remove_range;
+use super::{Store, StoreResult, decode, keys};
 
 impl Store {
     /// Keeps `entry`, made at `at`, in `tenant`'s trail; answers its place, an id that sorts by
@@ -35,10 +36,6 @@ impl Store {
 
     /// Removes `tenant`'s entries made before `cutoff`; answers how many.
     pub fn prune_audit(&self, tenant: &str, cutoff: Timestamp) -> StoreResult<usize> {
-        let start = keys::named(tenant, "");
-        let end = keys::audit(tenant, cutoff, 0);
-        let old: Vec<Vec<u8>> = self.audit.range(start..end).keys().collect::<StoreResult<_>>()?;
-        transaction(&[&self.audit], |t| t[0].remove_all(&old))?;
-        Ok(old.len())
+        remove_range(&self.audit, &keys::named(tenant, ""), &keys::audit(tenant, cutoff, 0))
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
+use super::tree::remove_range;
 use super::{Store, StoreResult, decode, keys, transaction};
 use crate::records::stats::Minute;
 
@@ -82,10 +83,6 @@ impl Store {
 
     /// Removes `tenant`'s counts of minutes before `cutoff`; answers how many entries.
     pub fn prune_stats(&self, tenant: &str, cutoff: Timestamp) -> StoreResult<usize> {
-        let start = keys::named(tenant, "");
-        let end = keys::stats(tenant, minute_of(cutoff), 0);
-        let old: Vec<Vec<u8>> = self.stats.range(start..end).keys().collect::<StoreResult<_>>()?;
-        transaction(&[&self.stats], |t| t[0].remove_all(&old))?;
-        Ok(old.len())
+        remove_range(&self.stats, &keys::named(tenant, ""), &keys::stats(tenant, minute_of(cutoff), 0))
     }
 }

@@ -218,3 +218,10 @@ pub(super) fn transaction_under<T>(
 pub(super) fn removal(tree: &Tree, prefix: &[u8]) -> StoreResult<Vec<Bytes>> {
     tree.scan_prefix(prefix).keys().collect()
 }
+
+/// Removes every entry of `tree` from `start` up to `end` in one transaction; answers how many.
+pub(super) fn remove_range(tree: &Tree, start: &[u8], end: &[u8]) -> StoreResult<usize> {
+    let old: Vec<Bytes> = tree.range(start..end).keys().collect::<StoreResult<_>>()?;
+    transaction(&[tree], |t| t[0].remove_all(&old))?;
+    Ok(old.len())
+}
