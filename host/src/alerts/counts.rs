@@ -73,7 +73,7 @@ pub fn apply(tx: &Tx, tenant: &str, rule: &str, now: Timestamp, moves: impl Into
     }
     let change = counts.in_alarm as i64 - in_alarm_before as i64;
     if change != 0 {
-        tx.tally(tenant, now, |minute| *minute.alarms.entry(rule.to_string()).or_default() += change);
+        tx.tally(tenant, now, |minute| minute.alarms_changed(rule, change));
     }
     tx.put_alert_counts(tenant, rule, &counts)
 }

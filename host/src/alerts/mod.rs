@@ -395,7 +395,7 @@ impl Alerts {
         let in_alarm = self.state_counts(tenant, rule)?.in_alarm as i64;
         self.store.forget_rule(tenant, rule, history)?;
         if in_alarm > 0 {
-            self.store.tally(tenant, self.clock.now(), |m| *m.alarms.entry(rule.to_string()).or_default() -= in_alarm);
+            self.store.tally(tenant, self.clock.now(), |minute| minute.alarms_changed(rule, -in_alarm));
         }
         Ok(())
     }

@@ -98,43 +98,40 @@ impl Steps {
     }
 }
 
-/// The counts of the minutes read (in time order) and the alerts in alarm now, walked step by
-/// step: the counts added over each step, and the alerts in alarm at its end.
-struct Walk<'a> {
-    minutes: &'a [(i64, Minute)],
-    rule: Option<&'a str>,
-    /// Alerts in alarm now less the changes of every minute from `position` on.
-    in_alarm: i64,
+/// Each step of `steps`: its start, its counts added up, and the alerts in alarm (`rule`'s, or
+/// all the tenant's) at its end. Read from the minutes' counts from the first step to now,
+/// every count this node tallied written first; the alerts in alarm are worked back from how
+/// many are in alarm now, taking off each later minute's change.
+fn series(state: &AppState, tenant: &str, rule: Option<&str>, steps: &Steps, now: Timestamp) -> ApiResult<Vec<Step>> {
+    state.store.flush_stats()?;
+    let minutes = state.store.stats_between(tenant, steps.first, steps.end.max(minute_of(now) + 1))?;
+    let mut in_alarm = state.alerts.in_alarm(tenant, rule)? as i64;
+    let mut series = Vec::new();
+    let mut position = minutes.len();
+    let ends: Vec<(i64, i64)> = steps.each().collect();
+    for &(start, end) in ends.iter().rev() {
+        while position > 0 && minutes[position - 1].0 >= end {
+            position -= 1;
+            in_alarm -= minutes[position].1.alarm_change(rule);
+        }
+        let at_end = in_alarm.max(0) as u64;
+        let mut sum = Minute::default();
+        while position > 0 && minutes[position - 1].0 >= start {
+            position -= 1;
+            sum.add(&minutes[position].1);
+            in_alarm -= minutes[position].1.alarm_change(rule);
+        }
+        series.push(Step { at: Steps::minute(start), sum, in_alarm: at_end });
+    }
+    series.reverse();
+    Ok(series)
 }
 
-impl<'a> Walk<'a> {
-    fn new(minutes: &'a [(i64, Minute)], rule: Option<&'a str>, now: u64) -> Self {
-        Walk { minutes, rule, in_alarm: now as i64 }
-    }
-
-    /// Every step's sum and its alerts in alarm at the end, newest last.
-    fn steps(mut self, steps: &Steps) -> Vec<(Minute, u64)> {
-        let mut out: Vec<(Minute, u64)> = Vec::new();
-        let ends: Vec<(i64, i64)> = steps.each().collect();
-        // Walk back from now: the changes after a step's end are taken off before it is seen.
-        let mut position = self.minutes.len();
-        for &(start, end) in ends.iter().rev() {
-            while position > 0 && self.minutes[position - 1].0 >= end {
-                position -= 1;
-                self.in_alarm -= self.minutes[position].1.alarm_change(self.rule);
-            }
-            let at_end = self.in_alarm.max(0) as u64;
-            let mut sum = Minute::default();
-            while position > 0 && self.minutes[position - 1].0 >= start {
-                position -= 1;
-                sum.add(&self.minutes[position].1);
-                self.in_alarm -= self.minutes[position].1.alarm_change(self.rule);
-            }
-            out.push((sum, at_end));
-        }
-        out.reverse();
-        out
-    }
+/// One step of a series.
+struct Step {
+    at: Timestamp,
+    sum: Minute,
+    in_alarm: u64,
 }
 
 #[derive(Serialize)]
@@ -195,13 +192,6 @@ fn point(at: Timestamp, sum: &Minute, in_alarm: u64) -> Point {
     }
 }
 
-/// The minutes from the range's first to now (the changes after it count for the alerts in
-/// alarm), with every count this node tallied written first.
-fn read(state: &AppState, tenant: &str, steps: &Steps, now: Timestamp) -> ApiResult<Vec<(i64, Minute)>> {
-    state.store.flush_stats()?;
-    Ok(state.store.stats_between(tenant, steps.first, steps.end.max(minute_of(now) + 1))?)
-}
-
 pub async fn tenant(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,16 +202,13 @@ pub async fn tenant(
     let steps = Steps::of(asked, now)?;
     let tenant = key.tenant_id.clone();
     blocking(move || {
-        let minutes = read(&state, &tenant, &steps, now)?;
-        let in_alarm = state.alerts.in_alarm(&tenant, None)?;
-        let walked = Walk::new(&minutes, None, in_alarm).steps(&steps);
+        let series = series(&state, &tenant, None, &steps, now)?;
         let mut total = Minute::default();
-        let points = steps
-            .each()
-            .zip(&walked)
-            .map(|((start, _), (sum, in_alarm))| {
-                total.add(sum);
-                point(Steps::minute(start), sum, *in_alarm)
+        let points = series
+            .iter()
+            .map(|step| {
+                total.add(&step.sum);
+                point(step.at, &step.sum, step.in_alarm)
             })
             .collect();
         let mut failing: Vec<(String, u64)> = total.failures.iter().map(|(c, n)| (c.clone(), *n)).collect();
@@ -235,7 +222,7 @@ pub async fn tenant(
                 Ok(Failing { channel_id, name, failed })
             })
             .collect::<ApiResult<_>>()?;
-        let last_in_alarm = walked.last().map_or(0, |(_, n)| *n);
+        let last_in_alarm = series.last().map_or(0, |step| step.in_alarm);
         Ok(Json(TenantStats {
             since: Steps::minute(steps.first),
             until: Steps::minute(steps.end),
@@ -260,14 +247,8 @@ pub async fn rule(
     let steps = Steps::of(asked, now)?;
     let tenant = key.tenant_id.clone();
     blocking(move || {
-        let minutes = read(&state, &tenant, &steps, now)?;
-        let in_alarm = state.alerts.in_alarm(&tenant, Some(&id))?;
-        let walked = Walk::new(&minutes, Some(&id), in_alarm).steps(&steps);
-        let points = steps
-            .each()
-            .zip(walked)
-            .map(|((start, _), (_, in_alarm))| RulePoint { at: Steps::minute(start), in_alarm })
-            .collect();
+        let series = series(&state, &tenant, Some(&id), &steps, now)?;
+        let points = series.into_iter().map(|step| RulePoint { at: step.at, in_alarm: step.in_alarm }).collect();
         Ok(Json(RuleStats {
             rule_id: id.clone(),
             since: Steps::minute(steps.first),

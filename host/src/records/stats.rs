@@ -43,7 +43,7 @@ impl Minute {
             *self.latency.entry(*bucket).or_default() += n;
         }
         for (rule, n) in &other.alarms {
-            *self.alarms.entry(rule.clone()).or_default() += n;
+            self.alarms_changed(rule, *n);
         }
         for (channel, n) in &other.failures {
             *self.failures.entry(channel.clone()).or_default() += n;
@@ -60,6 +60,11 @@ impl Minute {
     pub fn failed_at(&mut self, channel: &str) {
         self.failed += 1;
         *self.failures.entry(channel.to_string()).or_default() += 1;
+    }
+
+    /// `change` more of `rule`'s alerts in alarm (fewer when negative).
+    pub fn alarms_changed(&mut self, rule: &str, change: i64) {
+        *self.alarms.entry(rule.to_string()).or_default() += change;
     }
 
     /// The net change of the alerts in alarm: of `rule`'s, or of all.
