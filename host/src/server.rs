@@ -242,13 +242,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// How long the per-minute stats are kept (`GET /v1/stats` reads at most a week back).
-const STATS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(31 * 24);
 /// How often the stats tallied in memory are written.
 const STATS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Prunes the audit trails (every tenant's and the platform's) of entries past `retention`,
-/// and the stats past `STATS_KEPT`, now and every ten minutes.
+/// and the stats past `store::stats::KEPT`, now and every ten minutes.
 fn spawn_pruning(store: Store, clock: SharedClock, retention: jiff::SignedDuration) {
     tokio::spawn(async move {
         loop {
@@ -258,7 +256,7 @@ fn spawn_pruning(store: Store, clock: SharedClock, retention: jiff::SignedDurati
                 let mut pruned = (0, 0);
                 for tenant in tenants.iter().map(String::as_str).chain([""]) {
                     pruned.0 += store.prune_audit(tenant, now - retention)?;
-                    pruned.1 += store.prune_stats(tenant, now - STATS_KEPT)?;
+                    pruned.1 += store.prune_stats(tenant, now - crate::store::stats::KEPT)?;
                 }
                 Ok::<_, crate::store::StoreError>(pruned)
             })

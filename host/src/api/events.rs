@@ -1,5 +1,7 @@
 //! `POST /v1/events`: a batch of events, each validated on its own.
 
+use std::collections::BTreeSet;
+
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -7,8 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;

@@ -13,11 +13,9 @@ use super::{AppState, blocking};
 use crate::duration::Duration;
 use crate::error::{ApiError, ApiResult};
 use crate::records::stats::{Minute, quantile};
-use crate::store::stats::minute_of;
+use crate::store::stats::{self, minute_of};
 use crate::tenants::roles::{Action, Resource};
 
-/// The longest range answered: the counts are kept 31 days.
-const MAX_RANGE: SignedDuration = SignedDuration::from_hours(31 * 24);
 /// The most points one answer holds.
 const MAX_POINTS: i64 = 1440;
 /// The channels listed as failing most.
@@ -56,7 +54,7 @@ impl Steps {
         if since >= until {
             return Err(ApiError::field("since", "must be before until"));
         }
-        if until.duration_since(since) > MAX_RANGE {
+        if until.duration_since(since) > stats::KEPT {
             return Err(ApiError::field("since", "must be at most 31 days before until (the counts are kept 31 days)"));
         }
         let first = minute_of(since);

@@ -13,6 +13,9 @@ use super::tree::remove_range;
 use super::{Store, StoreResult, decode, keys, transaction};
 use crate::records::stats::Minute;
 
+/// How long the counts are kept: the longest range `GET /v1/stats` answers.
+pub const KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(31 * 24);
+
 /// Counts waiting for the next flush, by tenant and minute.
 pub(super) type Tallies = HashMap<(String, i64), Minute>;
 
