@@ -21,7 +21,7 @@ use crate::error::Invalid;
 use crate::recipients::Audience;
 use crate::records::Event;
 use crate::records::notification::Notification;
-use crate::store::{self, DeliveryWrite, Store, StoreResult, TxResult};
+use crate::store::{self, DeliveryWrite, QueueEntry, Stage, Store, StoreResult, TxResult};
 pub use send::Sent;
 pub use worker::{Deliverer, Parts, TestSend};
 
@@ -133,24 +133,36 @@ pub fn first_due(n: &Notification) -> Timestamp {
     n.batch.as_ref().map_or(n.created_at, |batch| batch.until)
 }
 
-/// Queues the delivery of `n` to `channel` for its first attempt (the queue entry holds it
-/// until then).
+/// What a delivery's queue entry holds until its first attempt, beside its notification (the
+/// rest of the delivery follows from the notification: `Delivery::waiting`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Waiting {
+    #[serde(default, skip_serializing_if = "Audience::is_empty")]
+    audience: Audience,
+}
+
+impl Delivery {
+    /// The delivery of `n` to `channel` before its first attempt, due at `due`.
+    fn waiting(n: &Notification, channel: &str, due: Timestamp, waiting: Waiting) -> Delivery {
+        Delivery {
+            notification_id: n.id.clone(),
+            channel_id: channel.to_string(),
+            message_id: format!("msg_{}_{channel}", n.id.trim_start_matches("ntf_")),
+            status: Status::Pending,
+            created_at: n.created_at,
+            give_up_at: None,
+            next_attempt_at: Some(due),
+            payload: None,
+            attempts: Vec::new(),
+            error: None,
+            audience: waiting.audience,
+        }
+    }
+}
+
+/// Queues the delivery of `n` to `channel` for its first attempt.
 pub fn enqueue_to(tx: &store::Tx, tenant: &str, n: &Notification, channel: &str, audience: &Audience) -> TxResult<()> {
-    let due = first_due(n);
-    let delivery = Delivery {
-        notification_id: n.id.clone(),
-        channel_id: channel.to_string(),
-        message_id: format!("msg_{}_{channel}", n.id.trim_start_matches("ntf_")),
-        status: Status::Pending,
-        created_at: n.created_at,
-        give_up_at: None,
-        next_attempt_at: Some(due),
-        payload: None,
-        attempts: Vec::new(),
-        error: None,
-        audience: audience.clone(),
-    };
-    tx.queue_delivery(due, tenant, &n.id, channel, &delivery)
+    tx.queue_delivery(first_due(n), tenant, &n.id, channel, &Waiting { audience: audience.clone() })
 }
 
 /// Adds `audience` to the delivery to `channel` of the batch notification `batch`, sent at
@@ -163,17 +175,42 @@ pub fn widen_audience(
     channel: &str,
     audience: &Audience,
 ) -> TxResult<()> {
-    tx.change_delivery(until, tenant, batch, channel, |delivery: &mut Delivery| {
-        let before = delivery.audience.clone();
-        delivery.audience.extend(audience);
+    tx.change_delivery(until, tenant, batch, channel, |stored: Stage<&mut Delivery, &mut Waiting>| {
+        let widened = match stored {
+            Stage::Recorded(delivery) => &mut delivery.audience,
+            Stage::Waiting(waiting) => &mut waiting.audience,
+        };
+        let before = widened.clone();
+        widened.extend(audience);
         // Most joins bring no one new: the delivery is written only when someone is.
-        delivery.audience != before
+        *widened != before
     })
 }
 
 /// The deliveries of a notification, by channel.
 pub fn of_notification(store: &Store, tenant: &str, n: &Notification) -> StoreResult<Vec<Delivery>> {
-    store.deliveries_of(tenant, &n.id, &n.channels, first_due(n))
+    let stored: Vec<(String, Stage<Delivery, Waiting>)> =
+        store.deliveries_of(tenant, &n.id, &n.channels, first_due(n))?;
+    Ok(stored
+        .into_iter()
+        .map(|(channel, stored)| match stored {
+            Stage::Recorded(delivery) => delivery,
+            Stage::Waiting(waiting) => Delivery::waiting(n, &channel, first_due(n), waiting),
+        })
+        .collect())
+}
+
+/// The delivery `entry` is an attempt of, with its notification when that was read to make it
+/// (before its first attempt); none when it is gone, or its notification is.
+fn of_entry(store: &Store, entry: &QueueEntry) -> StoreResult<Option<(Delivery, Option<Notification>)>> {
+    Ok(match store.delivery(entry)? {
+        None => None,
+        Some(Stage::Recorded(delivery)) => Some((delivery, None)),
+        Some(Stage::Waiting(waiting)) => store.notification(&entry.tenant, &entry.notification)?.map(|n| {
+            let delivery = Delivery::waiting(&n, &entry.channel, entry.due, waiting);
+            (delivery, Some(n))
+        }),
+    })
 }
 
 /// The write of a delivery an attempt (or a resend) left as it is: its queue entry for `dequeue`

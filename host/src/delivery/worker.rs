@@ -423,11 +423,12 @@ impl Deliverer {
     async fn attempt(&self, entry: &QueueEntry) -> StoreResult<()> {
         let QueueEntry { due, tenant, channel: channel_id, .. } = entry;
         let (due, tenant, channel_id) = (*due, tenant.as_str(), channel_id.as_str());
-        let stored: Option<Delivery> = self.store.delivery(entry)?;
         // Queue keys keep microseconds.
         let is_due = |d: &Delivery| d.next_attempt_at.map(|at| at.as_microsecond()) == Some(due.as_microsecond());
-        let Some(mut delivery) = stored.filter(|d| d.status == Status::Pending && is_due(d)) else {
-            // A leftover of a deleted tenant, or of a delivery already moved on.
+        let stored = super::of_entry(&self.store, entry)?;
+        let Some((mut delivery, notification)) = stored.filter(|(d, _)| d.status == Status::Pending && is_due(d))
+        else {
+            // A leftover of a deleted tenant or notification, or of a delivery already moved on.
             return self.store.dequeue(entry);
         };
         let now = self.clock.now();
@@ -438,7 +439,7 @@ impl Deliverer {
                 Some(reason) => format!("the channel is disabled: {reason}"),
                 None => "the channel is disabled".to_string(),
             }),
-            Some(c) => match self.payload(tenant, c, &mut delivery).await {
+            Some(c) => match self.payload(tenant, c, &mut delivery, notification).await {
                 Ok(payload) => self.send(tenant, c, &delivery.message_id, &payload, now).await,
                 Err(e) => Sent::refused(e),
             },
@@ -534,16 +535,26 @@ impl Deliverer {
         }
     }
 
-    /// The delivery's payload: rendered at its first attempt, then kept.
-    async fn payload(&self, tenant: &str, channel: &Channel, delivery: &mut Delivery) -> Result<Payload, String> {
+    /// The delivery's payload: rendered at its first attempt (from `notification`, when it was
+    /// read already), then kept.
+    async fn payload(
+        &self,
+        tenant: &str,
+        channel: &Channel,
+        delivery: &mut Delivery,
+        notification: Option<Notification>,
+    ) -> Result<Payload, String> {
         if let Some(payload) = &delivery.payload {
             return Ok(payload.clone());
         }
-        let mut notification = self
-            .store
-            .notification(tenant, &delivery.notification_id)
-            .map_err(|e| e.to_string())?
-            .ok_or("the notification was deleted")?;
+        let mut notification = match notification {
+            Some(n) => n,
+            None => self
+                .store
+                .notification(tenant, &delivery.notification_id)
+                .map_err(|e| e.to_string())?
+                .ok_or("the notification was deleted")?,
+        };
         self.collect(tenant, &mut notification).map_err(|e| e.to_string())?;
         let payload = match self.renderer.render(tenant, channel, &notification, &delivery.audience).await {
             Ok(Ok(payload)) => payload,

@@ -3,8 +3,9 @@
 //! own on the test binary's throwaway server).
 
 use jiff::Timestamp;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::Stage::{self, Recorded, Waiting};
 use super::{DeliveryWrite, Kept, QueueEntry, Store, StoreError, abort, keys};
 use crate::records::Event;
 
@@ -93,7 +94,7 @@ fn a_transaction_that_fails_leaves_nothing_behind(store: Store) {
     });
     assert!(failed.is_err());
     assert_eq!(store.events_since("t", at(-10)).count(), 0);
-    assert_eq!(store.customer::<serde_json::Value>("t", "cus_1").unwrap(), None);
+    assert_eq!(store.customer::<Value>("t", "cus_1").unwrap(), None);
     assert_eq!(store.next_timer(|_| true).unwrap(), None);
     assert_eq!(store.queue_from(None).count(), 0);
     assert_eq!(store.take_queued(), Some(Vec::new()), "the worker hears of nothing that was not kept");
@@ -134,20 +135,21 @@ fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded(store
     store
         .transact(|tx| {
             for channel in &channels {
-                tx.queue_delivery(at(0), "t", "ntf", channel, &json!({ "channel": channel, "attempts": 0 }))?;
+                tx.queue_delivery(at(0), "t", "ntf", channel, &json!({ "channel": channel }))?;
             }
             Ok(())
         })
         .unwrap();
     let entry = store.take_queued().unwrap().remove(0);
-    assert_eq!(
-        store.delivery::<serde_json::Value>(&entry).unwrap(),
-        Some(json!({ "channel": "chn_a", "attempts": 0 }))
-    );
+    let delivery = |entry| -> Option<Stage<Value, Value>> { store.delivery(entry).unwrap() };
+    assert_eq!(delivery(&entry), Some(Waiting(json!({ "channel": "chn_a" }))));
     let widened = store.transact(|tx| {
-        tx.change_delivery(at(0), "t", "ntf", "chn_b", |d: &mut serde_json::Value| {
-            d["audience"] = json!(["ops"]);
-            true
+        tx.change_delivery(at(0), "t", "ntf", "chn_b", |d: Stage<&mut Value, &mut Value>| match d {
+            Waiting(d) => {
+                d["audience"] = json!(["ops"]);
+                true
+            }
+            Recorded(_) => false,
         })
     });
     widened.unwrap();
@@ -169,14 +171,16 @@ fn a_delivery_waits_in_its_queue_entry_until_its_first_attempt_is_recorded(store
         queued.iter().map(|e| (e.due, e.channel.as_str())).collect::<Vec<_>>(),
         [(at(0), "chn_b"), (at(60), "chn_a")]
     );
+    assert_eq!(delivery(&queued[1]), Some(Recorded(record.clone())), "the retry finds the record");
+    assert_eq!(delivery(&entry), Some(Recorded(record.clone())));
+    let all: Vec<(String, Stage<Value, Value>)> = store.deliveries_of("t", "ntf", &channels, at(0)).unwrap();
     assert_eq!(
-        store.delivery::<serde_json::Value>(&queued[1]).unwrap(),
-        Some(record.clone()),
-        "the retry finds the record"
+        all,
+        [
+            ("chn_a".to_string(), Recorded(record)),
+            ("chn_b".to_string(), Waiting(json!({ "channel": "chn_b", "audience": ["ops"] })))
+        ]
     );
-    assert_eq!(store.delivery::<serde_json::Value>(&entry).unwrap(), Some(record.clone()));
-    let all: Vec<serde_json::Value> = store.deliveries_of("t", "ntf", &channels, at(0)).unwrap();
-    assert_eq!(all, [record, json!({ "channel": "chn_b", "attempts": 0, "audience": ["ops"] })]);
 }
 
 fn concurrent_changes_to_one_record_are_applied_one_after_the_other(store: Store) {
@@ -188,7 +192,7 @@ fn concurrent_changes_to_one_record_are_applied_one_after_the_other(store: Store
                 for _ in 0..50 {
                     store
                         .rules
-                        .update("t", "r", |rule: &mut serde_json::Value| {
+                        .update("t", "r", |rule: &mut Value| {
                             rule["count"] = json!(rule["count"].as_u64().unwrap() + 1);
                             true
                         })
@@ -198,11 +202,11 @@ fn concurrent_changes_to_one_record_are_applied_one_after_the_other(store: Store
         })
         .collect();
     writers.into_iter().for_each(|w| w.join().unwrap());
-    let rule: serde_json::Value = store.rules.get("t", "r").unwrap().unwrap();
+    let rule: Value = store.rules.get("t", "r").unwrap().unwrap();
     assert_eq!(rule["count"], 200, "no change is lost");
-    let unchanged = store.rules.update("t", "r", |_: &mut serde_json::Value| false).unwrap();
+    let unchanged = store.rules.update("t", "r", |_: &mut Value| false).unwrap();
     assert_eq!(unchanged, None, "a change that changes nothing answers none");
-    assert_eq!(store.rules.update("t", "gone", |_: &mut serde_json::Value| true).unwrap(), None);
+    assert_eq!(store.rules.update("t", "gone", |_: &mut Value| true).unwrap(), None);
 }
 
 fn pruning_removes_old_events_with_their_place_in_time(store: Store) {
@@ -224,19 +228,18 @@ fn a_status_page_slug_belongs_to_one_tenant_at_a_time(store: Store) {
     assert_eq!(store.put_status_page("t2", "acme", &page("acme", 2)).unwrap(), Err("acme".to_string()));
     assert_eq!(store.put_status_page("t1", "acme-2", &page("acme-2", 3)).unwrap(), Ok(()));
     assert_eq!(store.put_status_page("t2", "acme", &page("acme", 4)).unwrap(), Ok(()), "the old slug was freed");
-    let (owner, page) = store.status_page_by_slug::<serde_json::Value>("acme").unwrap().unwrap();
+    let (owner, page) = store.status_page_by_slug::<Value>("acme").unwrap().unwrap();
     assert_eq!((owner.as_str(), page["n"].as_u64()), ("t2", Some(4)));
-    assert_eq!(store.status_page_by_slug::<serde_json::Value>("acme-2").unwrap().unwrap().0, "t1");
+    assert_eq!(store.status_page_by_slug::<Value>("acme-2").unwrap().unwrap().0, "t1");
 }
 
 fn a_change_and_the_system_event_it_reports_are_kept_together(store: Store) {
     store.channels.put("t", "c", &json!({ "enabled": true })).unwrap();
-    let report = |c: &serde_json::Value| (c["enabled"] == false).then(|| event("sys_1", 0));
-    let unchanged =
-        store.update_reporting(&store.channels, "t", "c", |_: &mut serde_json::Value| false, report).unwrap();
+    let report = |c: &Value| (c["enabled"] == false).then(|| event("sys_1", 0));
+    let unchanged = store.update_reporting(&store.channels, "t", "c", |_: &mut Value| false, report).unwrap();
     assert_eq!(unchanged, None);
     assert!(store.first_system_event(|_| true).unwrap().is_none(), "no change, no report");
-    let disable = |c: &mut serde_json::Value| {
+    let disable = |c: &mut Value| {
         c["enabled"] = json!(false);
         true
     };
@@ -260,8 +263,8 @@ fn an_attempt_recorded_after_its_entry_left_the_queue_is_dropped(store: Store) {
     store.save_deliveries(&[write(1)]).unwrap();
     // The same entry's attempt, recorded again (by a node that paused through the first).
     store.save_deliveries(&[write(2)]).unwrap();
-    let all: Vec<serde_json::Value> = store.deliveries_of("t", "ntf", &["chn".to_string()], at(0)).unwrap();
-    assert_eq!(all, [json!({ "attempts": 1 })], "the first record stands");
+    let all: Vec<(String, Stage<Value, Value>)> = store.deliveries_of("t", "ntf", &["chn".to_string()], at(0)).unwrap();
+    assert_eq!(all, [("chn".to_string(), Recorded(json!({ "attempts": 1 })))], "the first record stands");
 }
 
 fn a_timer_is_taken_once(store: Store) {

@@ -1,7 +1,8 @@
 //! Deliveries and their queue outside transactions: what the delivery worker reads and writes.
 //! A notification's deliveries are first written with it, through `Tx`, each as its queue entry
-//! alone (the entry's value is the delivery); the first attempt writes the delivery's record
-//! and takes the entry out, and a retry's entry is a key alone.
+//! alone (the entry's value holds what the delivery needs beside its notification, its
+//! `Stage::Waiting`); the first attempt writes the delivery's record and takes the entry out,
+//! and a retry's entry is a key alone.
 
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
@@ -68,48 +69,68 @@ impl DeliveryWrite {
     }
 }
 
-/// A queue entry's value when it holds its delivery (before the delivery's first attempt; a
-/// retry's entry is a key alone).
-pub(super) fn held(value: Option<Bytes>) -> Option<Bytes> {
+/// A delivery as the store keeps it: its record (`R`) once its first attempt (or a resend)
+/// wrote one; before that, what its queue entry holds beside the notification (`W`).
+#[derive(Debug, PartialEq)]
+pub enum Stage<R, W> {
+    Recorded(R),
+    Waiting(W),
+}
+
+impl<R: DeserializeOwned, W: DeserializeOwned> Stage<R, W> {
+    fn decode(stage: Stage<Bytes, Bytes>) -> StoreResult<Self> {
+        Ok(match stage {
+            Stage::Recorded(bytes) => Stage::Recorded(decode("delivery", &bytes)?),
+            Stage::Waiting(bytes) => Stage::Waiting(decode("queued delivery", &bytes)?),
+        })
+    }
+}
+
+/// A queue entry's value when its delivery waits for its first attempt (a retry's entry is a
+/// key alone).
+pub(super) fn waiting(value: Option<Bytes>) -> Option<Bytes> {
     value.filter(|value| !value.is_empty())
 }
 
 impl Store {
-    /// The delivery `entry` is an attempt of: its record, or, before its first attempt, the
-    /// entry itself, which holds it.
-    pub fn delivery<T: DeserializeOwned>(&self, entry: &QueueEntry) -> StoreResult<Option<T>> {
+    /// The delivery `entry` is an attempt of: its record, or, before its first attempt, what the
+    /// entry holds.
+    pub fn delivery<R: DeserializeOwned, W: DeserializeOwned>(
+        &self,
+        entry: &QueueEntry,
+    ) -> StoreResult<Option<Stage<R, W>>> {
         let record = self.deliveries.get(keys::delivery(&entry.tenant, &entry.notification, &entry.channel))?;
-        let bytes = match record {
-            Some(bytes) => Some(bytes),
-            None => held(self.delivery_queue.get(entry.key())?),
+        let stage = match record {
+            Some(bytes) => Some(Stage::Recorded(bytes)),
+            None => waiting(self.delivery_queue.get(entry.key())?).map(Stage::Waiting),
         };
-        bytes.map(|bytes| decode("delivery", &bytes)).transpose()
+        stage.map(Stage::decode).transpose()
     }
 
-    /// A notification's deliveries to `channels`, in channel order: those attempted (their
-    /// records), and those waiting for their first attempt at `first_due` (in its queue entry).
-    pub fn deliveries_of<T: DeserializeOwned>(
+    /// A notification's deliveries to `channels`, by channel in channel order: those recorded,
+    /// and those waiting for their first attempt at `first_due` (in its queue entry).
+    pub fn deliveries_of<R: DeserializeOwned, W: DeserializeOwned>(
         &self,
         tenant: &str,
         notification: &str,
         channels: &[String],
         first_due: Timestamp,
-    ) -> StoreResult<Vec<T>> {
+    ) -> StoreResult<Vec<(String, Stage<R, W>)>> {
         let prefix = keys::rule_prefix(tenant, notification);
         let mut found = std::collections::BTreeMap::new();
         for entry in self.deliveries.scan_prefix(&prefix) {
             let (key, bytes) = entry?;
-            found.insert(key[prefix.len()..].to_vec(), bytes);
+            found.insert(String::from_utf8_lossy(&key[prefix.len()..]).into_owned(), Stage::Recorded(bytes));
         }
         for channel in channels {
-            if !found.contains_key(channel.as_bytes()) {
+            if !found.contains_key(channel) {
                 let entry = QueueEntry::new(first_due, tenant, notification, channel);
-                if let Some(bytes) = held(self.delivery_queue.get(entry.key())?) {
-                    found.insert(channel.as_bytes().to_vec(), bytes);
+                if let Some(bytes) = waiting(self.delivery_queue.get(entry.key())?) {
+                    found.insert(channel.clone(), Stage::Waiting(bytes));
                 }
             }
         }
-        found.values().map(|bytes| decode("delivery", bytes)).collect()
+        found.into_iter().map(|(channel, stage)| Ok((channel, Stage::decode(stage)?))).collect()
     }
 
     /// Writes deliveries an attempt or a resend changed, in one transaction, except stale ones

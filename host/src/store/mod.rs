@@ -37,7 +37,7 @@ pub use backend::{Bytes, Due, Fence, Lease, Member, Membership, Peer, TxResult, 
 pub use changes::Change;
 pub use check::Checked;
 pub use copy::Copied;
-pub use deliveries::{DeliveryWrite, QueueEntry};
+pub use deliveries::{DeliveryWrite, QueueEntry, Stage};
 pub use format::FORMAT;
 pub use plugins::{Blobs, KvScope};
 pub use queues::Outboxed;

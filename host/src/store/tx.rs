@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::backend::Fence;
 use super::backend::{TxResult, abort};
-use super::deliveries::held;
+use super::deliveries::{Stage, waiting};
 use super::queues::{Outboxed, outbox_entry};
 use super::stats::{Tallies, tally_in};
 use super::tree::{TxTree, transaction_under};
@@ -270,45 +270,50 @@ impl Tx<'_> {
         put(self.notifications, &keys::named(tenant, id), notification)
     }
 
-    /// Queues the first attempt of a delivery at `due`: the queue entry holds the delivery
-    /// until that attempt writes its record.
-    pub fn queue_delivery<T: Serialize>(
+    /// Queues the first attempt of a delivery at `due`: until that attempt writes its record,
+    /// the queue entry holds `waiting`, what the delivery needs beside its notification (its
+    /// JSON must not be empty: a retry's entry is).
+    pub fn queue_delivery<W: Serialize>(
         &self,
         due: Timestamp,
         tenant: &str,
         notification: &str,
         channel: &str,
-        delivery: &T,
+        waiting: &W,
     ) -> TxResult<()> {
         let entry = QueueEntry::new(due, tenant, notification, channel);
-        put(self.delivery_queue, &entry.key(), delivery)?;
+        put(self.delivery_queue, &entry.key(), waiting)?;
         self.queued.borrow_mut().push(entry);
         Ok(())
     }
 
-    /// Changes a delivery whose first attempt was queued at `first_due`, where it is kept (its
-    /// record, or its queue entry before that attempt), when `change` says it changed it.
-    pub fn change_delivery<T: Serialize + DeserializeOwned>(
+    /// Changes a delivery whose first attempt was queued at `first_due` where it is kept (its
+    /// record, or what its queue entry holds before that attempt), when `change` says it
+    /// changed it.
+    pub fn change_delivery<R, W>(
         &self,
         first_due: Timestamp,
         tenant: &str,
         notification: &str,
         channel: &str,
-        change: impl FnOnce(&mut T) -> bool,
-    ) -> TxResult<()> {
+        change: impl FnOnce(Stage<&mut R, &mut W>) -> bool,
+    ) -> TxResult<()>
+    where
+        R: Serialize + DeserializeOwned,
+        W: Serialize + DeserializeOwned,
+    {
         let record = keys::delivery(tenant, notification, channel);
-        let (tree, key, bytes) = match self.deliveries.get(&record)? {
-            Some(bytes) => (self.deliveries, record, Some(bytes)),
-            None => {
-                let key = QueueEntry::new(first_due, tenant, notification, channel).key();
-                let bytes = held(self.delivery_queue.get(&key)?);
-                (self.delivery_queue, key, bytes)
+        if let Some(mut delivery) = get::<R>(self.deliveries, &record)? {
+            if change(Stage::Recorded(&mut delivery)) {
+                put(self.deliveries, &record, &delivery)?;
             }
-        };
-        let Some(bytes) = bytes else { return Ok(()) };
-        let mut delivery: T = decode(&String::from_utf8_lossy(&key), &bytes).map_err(abort)?;
-        if change(&mut delivery) {
-            put(tree, &key, &delivery)?;
+            return Ok(());
+        }
+        let key = QueueEntry::new(first_due, tenant, notification, channel).key();
+        let Some(bytes) = waiting(self.delivery_queue.get(&key)?) else { return Ok(()) };
+        let mut queued: W = decode(&String::from_utf8_lossy(&key), &bytes).map_err(abort)?;
+        if change(Stage::Waiting(&mut queued)) {
+            put(self.delivery_queue, &key, &queued)?;
         }
         Ok(())
     }
