@@ -1,6 +1,7 @@
 //! Delivery: every (notification, channel) pair is a `Delivery` kept in the store, written in the
-//! same transaction as its notification as an entry in a time-ordered queue (the entry holds the
-//! delivery until its first attempt writes the delivery's own record). The worker
+//! same transaction as its notification as an entry in a time-ordered queue (until its first
+//! attempt writes the delivery's own record, the entry holds only what the delivery needs beside
+//! the notification, `Waiting`: the rest follows from the notification). The worker
 //! (`worker`) takes due entries, renders the payload once, sends it (`send`), records the
 //! attempt and either finishes the delivery or queues its retry. A crash at any moment loses
 //! nothing: an entry leaves the queue only with the record of its attempt, so at worst an
