@@ -227,3 +227,30 @@ fn write(tenant: &str, delivery: &Delivery, dequeue: Option<Timestamp>, report: 
         report,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::context::RuleRef;
+    use crate::records::notification::Kind;
+
+    /// Stores written before the lean queue entry hold the whole waiting delivery in it: such an
+    /// entry reads as its `Waiting`, and the delivery made from it and the notification is the
+    /// one it held.
+    #[test]
+    fn an_entry_holding_a_whole_delivery_makes_the_same_delivery() {
+        let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let n = Notification::new("t", Kind::Match, RuleRef::default(), now);
+        let message_id = format!("msg_{}_chn_1", n.id.trim_start_matches("ntf_"));
+        let held = json!({
+            "notification_id": n.id, "channel_id": "chn_1", "message_id": message_id, "status": "pending",
+            "created_at": "2026-12-01T10:00:00Z", "give_up_at": null, "next_attempt_at": "2026-12-01T10:00:00Z",
+            "payload": null, "attempts": [], "error": null, "audience": { "groups": ["ops"] },
+        });
+        let waiting: Waiting = serde_json::from_value(held.clone()).unwrap();
+        let delivery = Delivery::waiting(&n, "chn_1", first_due(&n), waiting);
+        assert_eq!(serde_json::to_value(&delivery).unwrap(), held);
+    }
+}
