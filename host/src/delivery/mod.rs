@@ -136,7 +136,7 @@ pub fn first_due(n: &Notification) -> Timestamp {
 
 /// What a delivery's queue entry holds until its first attempt, beside its notification (the
 /// rest of the delivery follows from the notification: `Delivery::waiting`).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Waiting {
     #[serde(default, skip_serializing_if = "Audience::is_empty")]
     audience: Audience,
@@ -190,13 +190,13 @@ pub fn widen_audience(
 
 /// The deliveries of a notification, by channel.
 pub fn of_notification(store: &Store, tenant: &str, n: &Notification) -> StoreResult<Vec<Delivery>> {
-    let stored: Vec<(String, Stage<Delivery, Waiting>)> =
-        store.deliveries_of(tenant, &n.id, &n.channels, first_due(n))?;
+    let due = first_due(n);
+    let stored: Vec<(String, Stage<Delivery, Waiting>)> = store.deliveries_of(tenant, &n.id, &n.channels, due)?;
     Ok(stored
         .into_iter()
         .map(|(channel, stored)| match stored {
             Stage::Recorded(delivery) => delivery,
-            Stage::Waiting(waiting) => Delivery::waiting(n, &channel, first_due(n), waiting),
+            Stage::Waiting(waiting) => Delivery::waiting(n, &channel, due, waiting),
         })
         .collect())
 }
