@@ -14,7 +14,7 @@ pub fn seconds(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     pub per_second: f64,
     pub burst: f64,
@@ -34,14 +34,24 @@ impl<K> Default for Buckets<K> {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// The rate it was filled at.
+    rate: Rate,
 }
 
 impl Bucket {
+    fn full(now: Instant, rate: Rate) -> Bucket {
+        Bucket { tokens: rate.burst, at: now, rate }
+    }
+
+    /// The bucket at `now` under `rate`: filled since it was last seen, or, when its rate was
+    /// changed since (a platform admin raised or lowered the limit), full at the new one: a
+    /// changed limit holds at once.
     fn filled(self, now: Instant, rate: Rate) -> Bucket {
-        Bucket {
-            tokens: (self.tokens + now.duration_since(self.at).as_secs_f64() * rate.per_second).min(rate.burst),
-            at: now,
+        if self.rate != rate {
+            return Bucket::full(now, rate);
         }
+        let tokens = self.tokens + now.duration_since(self.at).as_secs_f64() * rate.per_second;
+        Bucket { tokens: tokens.min(rate.burst), at: now, rate }
     }
 }
 
@@ -78,8 +88,28 @@ impl<K: Hash + Eq> Buckets<K> {
         if buckets.len() >= TRACKED {
             buckets.retain(|_, bucket| bucket.filled(now, rate).tokens < rate.burst);
         }
-        let bucket = buckets.entry(key).or_insert(Bucket { tokens: rate.burst, at: now });
+        let bucket = buckets.entry(key).or_insert(Bucket::full(now, rate));
         *bucket = bucket.filled(now, rate);
         change(bucket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_limit_holds_at_once() {
+        let buckets: Buckets<&str> = Buckets::default();
+        let slow = Rate { per_second: 2.0, burst: 2.0 };
+        assert!(buckets.try_take("t", 2.0, slow).is_ok());
+        assert!(buckets.try_take("t", 1.0, slow).is_err(), "drained");
+        let raised = Rate { per_second: 1000.0, burst: 1000.0 };
+        for _ in 0..5 {
+            assert!(buckets.try_take("t", 1.0, raised).is_ok(), "the raised limit's burst, at once");
+        }
+        let lowered = Rate { per_second: 1.0, burst: 1.0 };
+        assert!(buckets.try_take("t", 1.0, lowered).is_ok());
+        assert!(buckets.try_take("t", 1.0, lowered).is_err(), "the lowered limit holds at once");
     }
 }
