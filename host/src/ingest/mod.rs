@@ -35,6 +35,9 @@ use round::{Round, Setting};
 
 /// The most events one ingest transaction takes (it always takes at least one batch).
 const MAX_ROUND_EVENTS: usize = 10_000;
+/// Tenants written at once, each in transactions of its own: a tenant whose transactions are
+/// long holds back the others only when this many are being written.
+const TENANTS_AT_ONCE: usize = 4;
 
 /// A batch waiting for its transaction: its valid events (each with its JSON) and who sent it.
 struct Pending {
@@ -80,7 +83,8 @@ pub struct Ingest {
     /// One transaction at a time per tenant: each ingest transaction, and each save of a
     /// cohort's definition (see `save_cohort`).
     turns: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
-    /// Batches waiting to share transactions: concurrent requests are written together.
+    /// Batches waiting to share transactions: a tenant's concurrent requests are written
+    /// together, and up to `TENANTS_AT_ONCE` tenants at once.
     queue: Group<Pending, Written>,
     /// Notified when system events were put in the outbox.
     system_due: Arc<Notify>,
@@ -106,7 +110,12 @@ impl Ingest {
             notifications,
             cluster,
             turns: Arc::default(),
-            queue: Group::fair(|p: &Pending| p.events.len(), MAX_ROUND_EVENTS, |p: &Pending| &p.tenant),
+            queue: Group::by_owner(
+                |p: &Pending| p.events.len(),
+                MAX_ROUND_EVENTS,
+                |p: &Pending| &p.tenant,
+                TENANTS_AT_ONCE,
+            ),
             system_due,
             system_turn: Arc::default(),
         }
@@ -163,34 +172,14 @@ impl Ingest {
         Ok(outcome)
     }
 
-    /// Writes a round of batches, one transaction per tenant, the tenants with the fewest
-    /// events first (their notifications go to delivery sooner); answers each batch's outcome.
+    /// Writes a round of one tenant's batches; answers each batch's outcome.
     fn write_round(&self, round: Vec<Pending>) -> Vec<StoreResult<Written>> {
-        let mut tenants: Vec<(&str, Vec<usize>, usize)> = Vec::new();
-        for (i, pending) in round.iter().enumerate() {
-            match tenants.iter_mut().find(|(tenant, ..)| *tenant == pending.tenant) {
-                Some((_, batches, events)) => {
-                    batches.push(i);
-                    *events += pending.events.len();
-                }
-                None => tenants.push((&pending.tenant, vec![i], pending.events.len())),
-            }
-        }
-        tenants.sort_by_key(|(.., events)| *events);
-        let mut answers: Vec<Option<StoreResult<Written>>> = round.iter().map(|_| None).collect();
-        for (tenant, of_tenant, _) in tenants {
-            let batches: Vec<&Pending> = of_tenant.iter().map(|j| &round[*j]).collect();
-            let outcomes = group::shared(batches.len(), self.write(tenant, &batches));
-            for (j, outcome) in of_tenant.into_iter().zip(outcomes) {
-                answers[j] = Some(outcome);
-            }
-        }
-        answers.into_iter().map(|a| a.expect("every batch is answered")).collect()
+        group::shared(round.len(), self.write(&round[0].tenant, &round))
     }
 
     /// Writes `batches` in one transaction (a round), in the tenant's turn: each event, and
     /// everything it changes. Answers what became of each batch.
-    fn write(&self, tenant: &str, batches: &[&Pending]) -> StoreResult<Vec<Written>> {
+    fn write(&self, tenant: &str, batches: &[Pending]) -> StoreResult<Vec<Written>> {
         let now = self.clock.now();
         let (written, finished) = self.in_turn(tenant, || {
             let rules = self.alerts.tenant_rules(tenant)?;
@@ -205,7 +194,7 @@ impl Ingest {
                     batches.iter().flat_map(|b| b.events.iter().map(|(_, e)| e)).collect();
                 round.prefetch(&events)?;
                 let mut written = Vec::with_capacity(batches.len());
-                for Pending { actor, events, .. } in batches.iter().copied() {
+                for Pending { actor, events, .. } in batches {
                     let (mut accepted, notified_before) = (0, round.notified());
                     for (bytes, event) in events {
                         if round.accept(actor, bytes, event)? {
