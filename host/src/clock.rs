@@ -19,7 +19,8 @@ impl Clock for SystemClock {
 }
 
 /// A clock that stands still until it is moved, for tests (`klaxon serve --manual-clock`). It
-/// starts at the time it is made and only moves forward.
+/// starts at the time it is given (the server's start, unless `--manual-clock-start`) and only
+/// moves forward.
 #[derive(Debug)]
 pub struct ManualClock {
     now: RwLock<jiff::Timestamp>,

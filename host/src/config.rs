@@ -52,6 +52,9 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Time stands still and moves only by `PUT /v1/clock`: for tests, never for production.
     pub manual_clock: bool,
+    /// Where the manual clock starts (a flag only; none: the time the server starts).
+    #[serde(skip)]
+    pub manual_clock_start: Option<jiff::Timestamp>,
     pub store: StoreConfig,
     pub cluster: ClusterConfig,
     pub audit: AuditConfig,
@@ -104,6 +107,10 @@ pub struct Overrides {
     /// For tests: time stands still and moves only by `PUT /v1/clock` (platform admin).
     #[arg(long, env = "KLAXON_MANUAL_CLOCK")]
     pub manual_clock: bool,
+    /// For tests: the manual clock starts at this time (RFC 3339) instead of now; implies
+    /// `--manual-clock`.
+    #[arg(long, env = "KLAXON_MANUAL_CLOCK_START")]
+    pub manual_clock_start: Option<jiff::Timestamp>,
     /// Where the state is kept: a PostgreSQL URL (`postgres://user@host/db`), the same for
     /// every node of a cluster; without it, the embedded database in the data folder.
     #[arg(long, env = "KLAXON_STORE")]
@@ -158,7 +165,8 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
-        config.manual_clock |= overrides.manual_clock;
+        config.manual_clock |= overrides.manual_clock || overrides.manual_clock_start.is_some();
+        config.manual_clock_start = overrides.manual_clock_start;
         if let Ok(token) = std::env::var("KLAXON_ADMIN_TOKEN") {
             config.admin_token = Some(token);
         }

@@ -107,7 +107,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
 
     let store = open_store(&config)?;
-    let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(jiff::Timestamp::now())));
+    let start = config.manual_clock_start.unwrap_or_else(jiff::Timestamp::now);
+    let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(start)));
     let clock: SharedClock = match &manual_clock {
         Some(manual) => {
             tracing::warn!("the clock is manual: time moves only by PUT /v1/clock");
