@@ -132,8 +132,7 @@ fn hostile_guest_is_contained_with_the_limit_named(guests: &LanguageGuests) {
     let (tenant, key) = server.tenant("mallory");
     // Time is plentiful, so the endless loop stops at its fuel even on a machine busy with other
     // tests.
-    let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
-    server.plugin_limits(&tenant, limits);
+    server.plentiful_time(&tenant);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests.hostile).0, 201);
     for (behaviour, code, limit) in
         [("infinite-loop", "plugin_fuel_exhausted", "fuel"), ("memory-bomb", "plugin_memory_exceeded", "memory_bytes")]

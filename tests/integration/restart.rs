@@ -90,8 +90,7 @@ fn a_version_stopped_before_it_was_optimized_restarts_on_its_baseline_artifact()
     let (tenant, key) = server.tenant("acme");
     // The 18 MB Python component's first call on its baseline tier took 142 ms on a machine
     // busy with other tests: time is plentiful here, the restart is what is checked.
-    let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
-    server.plugin_limits(&tenant, limits);
+    server.plentiful_time(&tenant);
     assert_eq!(server.upload(&key, "limit", "condition", &python_guests().condition).0, 201);
     let mut input = evaluation(json!({ "limit": 10 }));
     input["value"] = json!({ "current": 250.0 });

@@ -46,8 +46,7 @@ fn each_hostile_plugin_hits_its_limit_and_nothing_else_notices() {
     let (tenant, key) = server.tenant("mallory");
     // Time is plentiful, so each case stops at its own limit even on a machine busy with other
     // tests (a memory bomb on a loaded machine could otherwise run into the default 100 ms first).
-    let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432, "input_bytes": 262144, "output_bytes": 262144 });
-    server.plugin_limits(&tenant, limits);
+    server.plentiful_time(&tenant);
     assert_eq!(server.upload(&key, "hostile", "condition", &guests().hostile).0, 201);
 
     let cases = [

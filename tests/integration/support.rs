@@ -189,6 +189,14 @@ impl Server {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Gives a tenant's plugins the default limits but 5 s of time, for tests that check
+    /// something else than time on a machine busy with other tests.
+    pub fn plentiful_time(&self, tenant: &str) {
+        let limits = json!({ "fuel": 50_000_000, "time_ms": 5_000, "memory_bytes": 33554432,
+                             "input_bytes": 262144, "output_bytes": 262144 });
+        self.plugin_limits(tenant, limits);
+    }
+
     /// One sample of a counter or gauge from `/metrics`.
     pub fn metric(&self, sample: &str) -> f64 {
         let text = self.request(Method::GET, "/metrics", None).send().expect("metrics").text().expect("text");
